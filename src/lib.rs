@@ -1,0 +1,255 @@
+//! gander: load-testing and profiling harness for web services, on goose.
+//!
+//! The run is a pipeline, each box a module, data moving forward only:
+//! `scenario` (file → `RunPlan`) → `runner` (goose users → `record`) →
+//! `RunResult` → `verdict` → `report` (exporters, run directory) → exit code.
+
+pub mod cli;
+mod exit;
+pub mod record;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod verdict;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Parser;
+
+use cli::{Cli, Command, RunArgs};
+pub use exit::Exit;
+use record::result::{
+    PlanSummary, Provenance, RunResult, RunStatus, SCHEMA_VERSION, ScenarioSummary,
+};
+use scenario::plan::LoadEnd;
+use scenario::{Overrides, RunPlan, ScenarioError};
+
+/// Parses `args` (including the program name) and runs the command. Errors
+/// are printed to stderr; the return value is the process exit code.
+pub fn run<I, T>(args: I) -> Exit
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Exit::Pass
+                }
+                _ => Exit::Usage,
+            };
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gander: error: {e:#}");
+            Exit::Usage
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Run(args) => run_file(&args),
+        Command::Check { files } => Ok(check(&files)),
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&scenario::json_schema())?
+            );
+            Ok(Exit::Pass)
+        }
+        Command::Report { dir } => rerender(&dir),
+    }
+}
+
+fn print_scenario_error(e: &ScenarioError) {
+    eprint!("{e}");
+    if matches!(e, ScenarioError::Read { .. }) {
+        eprintln!();
+    }
+}
+
+fn check(files: &[PathBuf]) -> Exit {
+    let mut code = Exit::Pass;
+    for file in files {
+        match scenario::load(file, &Overrides::default()) {
+            Ok(plan) => println!(
+                "{}: ok ({} scenarios, {} request names, {} users)",
+                file.display(),
+                plan.scenarios.len(),
+                plan.endpoints.len(),
+                plan.load.users
+            ),
+            Err(e) => {
+                print_scenario_error(&e);
+                code = Exit::Usage;
+            }
+        }
+    }
+    code
+}
+
+/// Loads, runs, judges and saves one scenario file.
+pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
+    let overrides = Overrides {
+        host: args.host.clone(),
+        users: args.users,
+        duration: args.duration,
+        iterations: args.iterations,
+        ramp_up: args.ramp_up,
+    };
+    let plan = match scenario::load(&args.file, &overrides) {
+        Ok(plan) => Arc::new(plan),
+        Err(e) => {
+            print_scenario_error(&e);
+            return Ok(Exit::Usage);
+        }
+    };
+    let interactive = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let options = runner::RunOptions {
+        silence_stdout: true,
+        progress: interactive && !args.quiet,
+    };
+    let executed = runner::execute(plan.clone(), &options)?;
+
+    let run_id = format!(
+        "{}-{}",
+        executed.started_at.format("%Y%m%d-%H%M%S"),
+        slug(&plan.name)
+    );
+    let (dir, run_id) = report::rundir::create(&args.output, &run_id)?;
+    let interval_log = std::mem::take(&mut { executed.collected.interval_log.clone() });
+    let mut result = assemble(&plan, executed, run_id);
+    result.verdict = verdict::judge(&result);
+
+    report::rundir::write_file(&dir, report::rundir::INTERVAL_LOG, &interval_log)?;
+    report::rundir::write_reports(&dir, &result)?;
+    if !args.quiet {
+        print!("{}", report::console::render(&result));
+    }
+    println!("run directory: {}", dir.display());
+    let _ = std::io::stdout().flush();
+    Ok(Exit::from_verdict(result.verdict.status))
+}
+
+fn rerender(dir: &Path) -> anyhow::Result<Exit> {
+    let mut result = report::rundir::read(dir)?;
+    result.verdict = verdict::judge(&result);
+    report::rundir::write_reports(dir, &result)?;
+    print!("{}", report::console::render(&result));
+    Ok(Exit::from_verdict(result.verdict.status))
+}
+
+/// A file-name-safe form of the test's name.
+fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    if s.is_empty() {
+        "run".into()
+    } else {
+        s.chars().take(40).collect()
+    }
+}
+
+/// Puts the plan, the recorded figures and where they came from into one result.
+fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunResult {
+    let c = executed.collected;
+    let (duration_s, iterations) = match plan.load.end {
+        LoadEnd::Duration(d) => (Some(d.as_secs_f64()), None),
+        LoadEnd::Iterations(n) => (None, Some(n)),
+    };
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        run_id,
+        outcome: record::result::Outcome {
+            status: if executed.interrupted.is_some() {
+                RunStatus::Interrupted
+            } else {
+                RunStatus::Completed
+            },
+            reason: executed.interrupted,
+        },
+        provenance: Provenance {
+            gander_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: executed.started_at.to_rfc3339(),
+            finished_at: executed.finished_at.to_rfc3339(),
+            command_line: std::env::args().collect(),
+            scenario_file: plan.source.display().to_string(),
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string()),
+            git_revision: git_revision(&plan.source),
+        },
+        plan: PlanSummary {
+            name: plan.name.clone(),
+            host: plan.host.clone(),
+            model: "closed".into(),
+            users: plan.load.users,
+            ramp_up_s: plan.load.ramp_up.as_secs_f64(),
+            duration_s,
+            iterations,
+            scenarios: plan
+                .scenarios
+                .iter()
+                .zip(&c.users_by_scenario)
+                .map(|(s, users)| ScenarioSummary {
+                    name: s.name.clone(),
+                    weight: s.weight,
+                    users_started: *users,
+                })
+                .collect(),
+            server_headers: plan.server_header_labels.clone(),
+            targets: plan.targets.clone(),
+        },
+        phases: c.phases,
+        totals: c.totals,
+        endpoints: plan
+            .endpoints
+            .iter()
+            .zip(c.endpoints)
+            .map(|(e, stats)| record::result::EndpointResult {
+                name: e.name.clone(),
+                method: e.method.as_str().to_string(),
+                stats,
+            })
+            .collect(),
+        timeseries: c.timeseries,
+        errors: c.errors,
+        verdict: Default::default(),
+    }
+}
+
+/// The git revision of the repository holding the scenario file, if any.
+fn git_revision(scenario: &Path) -> Option<String> {
+    let dir = scenario
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,464 @@
+//! The recorder: users send one `Sample` per request over a channel; a single
+//! thread folds them into HDR histograms per request name and phase, a
+//! per-second series, status counts, server-header figures and error groups.
+//! Nothing is sampled away: every request lands in exactly one phase.
+
+pub mod clock;
+pub mod result;
+pub mod sample;
+pub mod stats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+
+use clock::RunClock;
+use result::{ErrorGroup, ErrorReport, ErrorSample, Phase, PhaseStats, Phases, TimePoint, Window};
+use sample::{HeaderMetric, Sample};
+use stats::Acc;
+
+/// Late samples for a second are still counted in it for this long after it ends.
+const GRACE: Duration = Duration::from_millis(300);
+/// Distinct (request, status, reason) groups kept before folding into "other".
+const MAX_ERROR_GROUPS: usize = 500;
+/// Body excerpt kept with an error sample.
+pub const BODY_EXCERPT: usize = 512;
+
+/// What the recorder needs to know about the plan.
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    pub endpoints: Vec<String>,
+    /// Server headers as written in the file.
+    pub header_labels: Vec<String>,
+    pub error_samples: usize,
+}
+
+/// Figures shown by the live progress line.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub elapsed_s: u64,
+    pub users: usize,
+    pub rps: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub p95_ms: Option<f64>,
+}
+
+enum Msg {
+    Sample(Sample),
+    Finish,
+}
+
+/// A cheap handle users clone to report samples.
+#[derive(Clone)]
+pub struct SampleSender(mpsc::Sender<Msg>);
+
+impl SampleSender {
+    pub fn send(&self, sample: Sample) {
+        // The recorder outlives every user; a send can only fail after it finished.
+        let _ = self.0.send(Msg::Sample(sample));
+    }
+}
+
+pub struct Recorder {
+    tx: mpsc::Sender<Msg>,
+    handle: JoinHandle<Collected>,
+    pub clock: Arc<RunClock>,
+    pub live: Arc<Mutex<Live>>,
+}
+
+/// Everything recorded, ready to become a `RunResult`.
+#[derive(Debug)]
+pub struct Collected {
+    pub phases: Phases,
+    pub totals: PhaseStats,
+    pub endpoints: Vec<PhaseStats>,
+    pub timeseries: Vec<TimePoint>,
+    pub errors: ErrorReport,
+    /// HdrHistogram interval log: per second and request name (tag `e<index>`).
+    pub interval_log: Vec<u8>,
+    pub users_by_scenario: Vec<usize>,
+}
+
+impl Recorder {
+    pub fn start(config: RecorderConfig, clock: Arc<RunClock>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let live = Arc::new(Mutex::new(Live::default()));
+        let thread_clock = clock.clone();
+        let thread_live = live.clone();
+        let handle = std::thread::Builder::new()
+            .name("gander-recorder".into())
+            .spawn(move || aggregate(config, thread_clock, thread_live, rx))
+            .expect("spawning the recorder thread");
+        Recorder {
+            tx,
+            handle,
+            clock,
+            live,
+        }
+    }
+
+    pub fn sender(&self) -> SampleSender {
+        SampleSender(self.tx.clone())
+    }
+
+    /// Stops the recorder after every sample sent so far and returns the results.
+    pub fn finish(self) -> Collected {
+        let _ = self.tx.send(Msg::Finish);
+        match self.handle.join() {
+            Ok(collected) => collected,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+/// One second of the run being filled.
+struct Second {
+    requests: u64,
+    errors: u64,
+    bytes: u64,
+    hist: Histogram<u64>,
+    by_endpoint: BTreeMap<u32, Histogram<u64>>,
+}
+
+impl Second {
+    fn new() -> Self {
+        Second {
+            requests: 0,
+            errors: 0,
+            bytes: 0,
+            hist: stats::new_histogram(),
+            by_endpoint: BTreeMap::new(),
+        }
+    }
+}
+
+struct Aggregator {
+    config: RecorderConfig,
+    clock: Arc<RunClock>,
+    /// Per endpoint, per phase (ramp-up, steady, ramp-down).
+    accs: Vec<[Acc; 3]>,
+    open: BTreeMap<u64, Second>,
+    next_to_close: u64,
+    timeseries: Vec<TimePoint>,
+    groups: HashMap<(u32, u16, String), u64>,
+    groups_truncated: bool,
+    samples: Vec<ErrorSample>,
+    total_requests: u64,
+    total_errors: u64,
+    header_is_time: Vec<bool>,
+}
+
+fn phase_index(phase: Phase) -> usize {
+    match phase {
+        Phase::RampUp => 0,
+        Phase::Steady => 1,
+        Phase::RampDown | Phase::All => 2,
+    }
+}
+
+fn aggregate(
+    config: RecorderConfig,
+    clock: Arc<RunClock>,
+    live: Arc<Mutex<Live>>,
+    rx: mpsc::Receiver<Msg>,
+) -> Collected {
+    let mut log = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    let start_time = SystemTime::now() - clock.t0.elapsed();
+    let mut legend = String::from("gander latency log: microseconds; tags name requests:");
+    for (i, name) in config.endpoints.iter().enumerate() {
+        legend.push_str(&format!("\ne{i} = {name}"));
+    }
+    let mut writer = IntervalLogWriterBuilder::new()
+        .add_comment(&legend)
+        .with_start_time(start_time)
+        .with_base_time(start_time)
+        .begin_log_with(&mut log, &mut serializer)
+        .expect("writing to memory cannot fail");
+
+    let mut agg = Aggregator {
+        accs: (0..config.endpoints.len())
+            .map(|_| Default::default())
+            .collect(),
+        header_is_time: vec![false; config.header_labels.len()],
+        config,
+        clock,
+        open: BTreeMap::new(),
+        next_to_close: 0,
+        timeseries: Vec::new(),
+        groups: HashMap::new(),
+        groups_truncated: false,
+        samples: Vec::new(),
+        total_requests: 0,
+        total_errors: 0,
+    };
+
+    loop {
+        let now = agg.clock.t0.elapsed();
+        let next_tick = Duration::from_secs(agg.next_to_close + 1) + GRACE;
+        let wait = next_tick.saturating_sub(now);
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Sample(sample)) => agg.add(sample),
+            Ok(Msg::Finish) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let elapsed = agg.clock.t0.elapsed();
+        while Duration::from_secs(agg.next_to_close + 1) + GRACE <= elapsed {
+            agg.close_second(&mut writer, &live);
+        }
+    }
+    // Close every second up to the last one that holds samples.
+    let last = agg.open.keys().next_back().copied().unwrap_or(0);
+    while agg.next_to_close <= last {
+        agg.close_second(&mut writer, &live);
+    }
+    drop(writer);
+    agg.finish(log)
+}
+
+impl Aggregator {
+    fn header_label(&self, metric: &HeaderMetric) -> String {
+        match metric {
+            HeaderMetric::Listed(i) => self
+                .config
+                .header_labels
+                .get(*i as usize)
+                .cloned()
+                .unwrap_or_default(),
+            HeaderMetric::Timing(i, name) => {
+                let header = self
+                    .config
+                    .header_labels
+                    .get(*i as usize)
+                    .map(String::as_str)
+                    .unwrap_or("Server-Timing");
+                format!("{header} {name}")
+            }
+        }
+    }
+
+    fn add(&mut self, s: Sample) {
+        let endpoint = s.endpoint as usize;
+        if endpoint >= self.accs.len() {
+            return;
+        }
+        // A header is a time if any of its values carried a unit.
+        for h in &s.headers {
+            if let HeaderMetric::Listed(i) = h.metric {
+                if let Some(flag) = self.header_is_time.get_mut(i as usize) {
+                    *flag |= h.is_time;
+                }
+            }
+        }
+        let phase = self.clock.phase_of(s.started);
+        let completed = s.started + s.latency.unwrap_or_default();
+        let mut second = completed.saturating_duration_since(self.clock.t0).as_secs();
+        // A sample for a second already closed counts in the oldest open one.
+        second = second.max(self.next_to_close);
+        let is_error = s.failure.is_some() || s.latency.is_none();
+        let slot = self.open.entry(second).or_insert_with(Second::new);
+        if let Some(latency) = s.latency {
+            let us = latency.as_micros() as u64;
+            slot.requests += 1;
+            slot.bytes += s.bytes;
+            stats::record_latency(&mut slot.hist, us);
+            stats::record_latency(
+                slot.by_endpoint
+                    .entry(s.endpoint)
+                    .or_insert_with(stats::new_histogram),
+                us,
+            );
+            self.total_requests += 1;
+        }
+        if is_error {
+            slot.errors += 1;
+            self.total_errors += 1;
+            self.record_failure(&s);
+        }
+        let header_is_time = &self.header_is_time;
+        self.accs[endpoint][phase_index(phase)].add(&s, |m| match m {
+            HeaderMetric::Listed(i) => header_is_time.get(*i as usize).copied().unwrap_or(false),
+            HeaderMetric::Timing(..) => true,
+        });
+    }
+
+    fn record_failure(&mut self, s: &Sample) {
+        let reason = s
+            .failure
+            .as_ref()
+            .map(|f| f.reason.clone())
+            .unwrap_or_else(|| "not sent".into());
+        if self.samples.len() < self.config.error_samples {
+            self.samples.push(ErrorSample {
+                t_s: self.clock.seconds_since_start(s.started),
+                endpoint: self.config.endpoints[s.endpoint as usize].clone(),
+                status: s.status,
+                reason: reason.clone(),
+                body: s.failure.as_ref().and_then(|f| f.body.clone()),
+            });
+        }
+        let key = (s.endpoint, s.status, reason);
+        if let Some(count) = self.groups.get_mut(&key) {
+            *count += 1;
+        } else if self.groups.len() < MAX_ERROR_GROUPS {
+            self.groups.insert(key, 1);
+        } else {
+            self.groups_truncated = true;
+            *self
+                .groups
+                .entry((s.endpoint, s.status, "other".into()))
+                .or_default() += 1;
+        }
+    }
+
+    fn close_second<W: std::io::Write>(
+        &mut self,
+        writer: &mut hdrhistogram::serialization::interval_log::IntervalLogWriter<
+            '_,
+            '_,
+            W,
+            V2DeflateSerializer,
+        >,
+        live: &Mutex<Live>,
+    ) {
+        let t = self.next_to_close;
+        self.next_to_close += 1;
+        let second = self.open.remove(&t).unwrap_or_else(Second::new);
+        let q = |h: &Histogram<u64>, q: f64| {
+            (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1e3)
+        };
+        let point = TimePoint {
+            t,
+            requests: second.requests,
+            errors: second.errors,
+            bytes: second.bytes,
+            p50_ms: q(&second.hist, 0.5),
+            p95_ms: q(&second.hist, 0.95),
+            p99_ms: q(&second.hist, 0.99),
+            max_ms: (!second.hist.is_empty()).then(|| second.hist.max() as f64 / 1e3),
+            users: self.clock.active_users(),
+        };
+        for (endpoint, hist) in &second.by_endpoint {
+            let tag_text = format!("e{endpoint}");
+            let tag = Tag::new(&tag_text);
+            let _ =
+                writer.write_histogram(hist, Duration::from_secs(t), Duration::from_secs(1), tag);
+        }
+        if let Ok(mut live) = live.lock() {
+            *live = Live {
+                elapsed_s: t + 1,
+                users: point.users,
+                rps: point.requests,
+                requests: self.total_requests,
+                errors: self.total_errors,
+                p95_ms: point.p95_ms,
+            };
+        }
+        self.timeseries.push(point);
+    }
+
+    fn finish(self, interval_log: Vec<u8>) -> Collected {
+        let finished = Instant::now();
+        let clock = &self.clock;
+        let secs = |t: Instant| clock.seconds_since_start(t);
+        let end_s = secs(finished);
+        let (steady_start, steady_end) = clock.steady();
+        let phases = match steady_start {
+            Some(start) => {
+                let end = steady_end.map(secs).unwrap_or(end_s).min(end_s);
+                Phases {
+                    ramp_up: Some(Window {
+                        start_s: 0.0,
+                        end_s: secs(start),
+                    }),
+                    steady: Some(Window {
+                        start_s: secs(start),
+                        end_s: end,
+                    }),
+                    ramp_down: Some(Window {
+                        start_s: end,
+                        end_s,
+                    }),
+                    total: Window {
+                        start_s: 0.0,
+                        end_s,
+                    },
+                }
+            }
+            None => Phases {
+                ramp_up: Some(Window {
+                    start_s: 0.0,
+                    end_s,
+                }),
+                steady: None,
+                ramp_down: None,
+                total: Window {
+                    start_s: 0.0,
+                    end_s,
+                },
+            },
+        };
+        let len = |w: Option<Window>| w.map(|w| w.len_s()).unwrap_or(0.0);
+        let windows = [
+            len(phases.ramp_up),
+            len(phases.steady),
+            len(phases.ramp_down),
+            phases.total.len_s(),
+        ];
+        let label = |m: &HeaderMetric| self.header_label(m);
+        let phase_stats = |accs: &[Acc; 3]| {
+            let mut all = Acc::default();
+            for acc in accs {
+                all.merge(acc);
+            }
+            PhaseStats {
+                ramp_up: accs[0].stats(windows[0], label),
+                steady: accs[1].stats(windows[1], label),
+                ramp_down: accs[2].stats(windows[2], label),
+                all: all.stats(windows[3], label),
+            }
+        };
+        let mut total: [Acc; 3] = Default::default();
+        for accs in &self.accs {
+            for (t, a) in total.iter_mut().zip(accs) {
+                t.merge(a);
+            }
+        }
+        let endpoints = self.accs.iter().map(phase_stats).collect();
+        let mut groups: Vec<ErrorGroup> = self
+            .groups
+            .iter()
+            .map(|((endpoint, status, reason), count)| ErrorGroup {
+                endpoint: self.config.endpoints[*endpoint as usize].clone(),
+                status: *status,
+                reason: reason.clone(),
+                count: *count,
+            })
+            .collect();
+        groups.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.endpoint.cmp(&b.endpoint))
+        });
+        Collected {
+            phases,
+            totals: phase_stats(&total),
+            endpoints,
+            timeseries: self.timeseries.clone(),
+            errors: ErrorReport {
+                groups,
+                samples: self.samples.clone(),
+                groups_truncated: self.groups_truncated,
+            },
+            interval_log,
+            users_by_scenario: clock.users_by_scenario(),
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The result of a run, as saved in `run.json` (versioned) and read back by
+//! `gander report`. Exporters and the verdict read only this.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning or is removed.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub outcome: Outcome,
+    pub provenance: Provenance,
+    pub plan: PlanSummary,
+    /// Windows on the run's time axis (seconds since the run started).
+    pub phases: Phases,
+    pub totals: PhaseStats,
+    pub endpoints: Vec<EndpointResult>,
+    pub timeseries: Vec<TimePoint>,
+    pub errors: ErrorReport,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: RunStatus,
+    /// Why the run stopped early, e.g. "SIGTERM received".
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Completed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Provenance {
+    pub gander_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub command_line: Vec<String>,
+    pub scenario_file: String,
+    pub hostname: Option<String>,
+    pub git_revision: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub name: String,
+    pub host: String,
+    /// `closed`: a fixed number of users, each waiting for its previous response.
+    pub model: String,
+    pub users: usize,
+    pub ramp_up_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duration_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub iterations: Option<u64>,
+    pub scenarios: Vec<ScenarioSummary>,
+    pub server_headers: Vec<String>,
+    pub targets: Vec<crate::scenario::plan::TargetSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioSummary {
+    pub name: String,
+    pub weight: usize,
+    /// Users that actually ran this scenario.
+    pub users_started: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Window {
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+impl Window {
+    pub fn len_s(&self) -> f64 {
+        (self.end_s - self.start_s).max(0.0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Phases {
+    pub ramp_up: Option<Window>,
+    /// All planned users running; `None` when the run never got there.
+    pub steady: Option<Window>,
+    pub ramp_down: Option<Window>,
+    pub total: Window,
+}
+
+/// Which part of the run a figure describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    RampUp,
+    Steady,
+    RampDown,
+    All,
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::RampUp => "ramp-up",
+            Phase::Steady => "steady state",
+            Phase::RampDown => "ramp-down",
+            Phase::All => "whole run",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseStats {
+    pub ramp_up: Stats,
+    pub steady: Stats,
+    pub ramp_down: Stats,
+    pub all: Stats,
+}
+
+impl PhaseStats {
+    pub fn get(&self, phase: Phase) -> &Stats {
+        match phase {
+            Phase::RampUp => &self.ramp_up,
+            Phase::Steady => &self.steady,
+            Phase::RampDown => &self.ramp_down,
+            Phase::All => &self.all,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    /// Requests sent and answered or failed in transport.
+    pub requests: u64,
+    /// Failed requests (status, expectation, transport or capture).
+    pub failed: u64,
+    /// Requests not sent because a value they needed was missing.
+    pub not_sent: u64,
+    /// `(failed + not_sent) / (requests + not_sent)`.
+    pub error_rate: f64,
+    /// Requests per second over the phase's window.
+    pub rps: f64,
+    pub bytes_received: u64,
+    pub statuses: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency_ms: Option<LatencySummary>,
+    /// HDR histogram of latencies in microseconds, V2-deflate, base64.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub histogram: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub server_headers: BTreeMap<String, HeaderSummary>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    pub min: f64,
+    pub mean: f64,
+    pub stdev: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HeaderSummary {
+    /// `ms` for times, empty for plain numbers.
+    pub unit: String,
+    pub count: u64,
+    pub sum: f64,
+    pub mean: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointResult {
+    pub name: String,
+    pub method: String,
+    pub stats: PhaseStats,
+}
+
+/// One second of the run, by completion time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TimePoint {
+    /// Seconds since the run started (start of this second).
+    pub t: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Users running at the end of this second.
+    pub users: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ErrorReport {
+    /// Every failure, grouped by request name, status and reason.
+    pub groups: Vec<ErrorGroup>,
+    /// The first failures, in order, with a body excerpt.
+    pub samples: Vec<ErrorSample>,
+    /// Distinct reasons beyond the grouping limit were folded into "other".
+    #[serde(default)]
+    pub groups_truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorGroup {
+    pub endpoint: String,
+    pub status: u16,
+    pub reason: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorSample {
+    pub t_s: f64,
+    pub endpoint: String,
+    pub status: u16,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Verdict {
+    pub status: VerdictStatus,
+    /// Which phase the targets were judged on.
+    pub judged_on: Option<Phase>,
+    pub targets: Vec<TargetResult>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictStatus {
+    /// Every target met.
+    Pass,
+    /// At least one target missed.
+    Fail,
+    /// The numbers describe the load generator or a partial run, not the SUT.
+    Invalid,
+    /// The file has no targets.
+    #[default]
+    NoTargets,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetResult {
+    /// e.g. `p95`, `error_rate`, `throughput`.
+    pub metric: String,
+    /// `all requests` or a request name.
+    pub scope: String,
+    pub comparison: String,
+    pub limit: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub observed: Option<f64>,
+    pub unit: String,
+    pub outcome: TargetOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetOutcome {
+    Pass,
+    Fail,
+    NoData,
+}
+
+impl RunResult {
+    /// The phase figures are reported for by default: the steady state when there was one.
+    pub fn primary_phase(&self) -> Phase {
+        if self.phases.steady.is_some()
+            && self.totals.steady.requests + self.totals.steady.not_sent > 0
+        {
+            Phase::Steady
+        } else {
+            Phase::All
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Accumulators that samples are folded into, and their summaries.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+
+use super::result::{HeaderSummary, LatencySummary, Stats};
+use super::sample::{HeaderMetric, Sample};
+
+/// Latencies are recorded in microseconds from 1 µs to 1 hour, 3 significant digits.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+/// Header values are recorded in thousandths to keep three decimals.
+const HEADER_SCALE: f64 = 1000.0;
+
+pub fn new_histogram() -> Histogram<u64> {
+    // Auto-resizing: memory grows with the largest value seen, not the 1 h bound.
+    let mut h = Histogram::new_with_bounds(1, 2, 3).expect("static histogram bounds are valid");
+    h.auto(true);
+    h
+}
+
+pub fn record_latency(h: &mut Histogram<u64>, us: u64) {
+    let _ = h.record(us.clamp(1, MAX_LATENCY_US));
+}
+
+pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new().serialize(h, &mut bytes).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .ok()
+}
+
+pub fn latency_summary(h: &Histogram<u64>) -> Option<LatencySummary> {
+    if h.is_empty() {
+        return None;
+    }
+    let ms = |us: u64| us as f64 / 1e3;
+    Some(LatencySummary {
+        min: ms(h.min()),
+        mean: h.mean() / 1e3,
+        stdev: h.stdev() / 1e3,
+        p50: ms(h.value_at_quantile(0.50)),
+        p90: ms(h.value_at_quantile(0.90)),
+        p95: ms(h.value_at_quantile(0.95)),
+        p99: ms(h.value_at_quantile(0.99)),
+        p99_9: ms(h.value_at_quantile(0.999)),
+        max: ms(h.max()),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct HeaderAcc {
+    hist: Histogram<u64>,
+    sum: f64,
+    is_time: bool,
+}
+
+impl HeaderAcc {
+    fn new(is_time: bool) -> Self {
+        HeaderAcc {
+            hist: new_histogram(),
+            sum: 0.0,
+            is_time,
+        }
+    }
+    fn add(&mut self, value: f64) {
+        self.sum += value;
+        let _ = self
+            .hist
+            .record((value.max(0.0) * HEADER_SCALE).round() as u64);
+    }
+    fn merge(&mut self, other: &HeaderAcc) {
+        self.sum += other.sum;
+        let _ = self.hist.add(&other.hist);
+    }
+    fn summary(&self) -> HeaderSummary {
+        let v = |raw: u64| raw as f64 / HEADER_SCALE;
+        let count = self.hist.len();
+        HeaderSummary {
+            unit: if self.is_time {
+                "ms".into()
+            } else {
+                String::new()
+            },
+            count,
+            sum: self.sum,
+            mean: if count > 0 {
+                self.sum / count as f64
+            } else {
+                0.0
+            },
+            min: v(self.hist.min()),
+            p50: v(self.hist.value_at_quantile(0.5)),
+            p95: v(self.hist.value_at_quantile(0.95)),
+            p99: v(self.hist.value_at_quantile(0.99)),
+            max: v(self.hist.max()),
+        }
+    }
+}
+
+/// Everything recorded for one request name (or all) in one phase.
+#[derive(Debug, Clone)]
+pub struct Acc {
+    pub requests: u64,
+    pub failed: u64,
+    pub not_sent: u64,
+    pub bytes: u64,
+    pub statuses: BTreeMap<u16, u64>,
+    pub hist: Histogram<u64>,
+    pub headers: BTreeMap<HeaderMetric, HeaderAcc>,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Acc {
+            requests: 0,
+            failed: 0,
+            not_sent: 0,
+            bytes: 0,
+            statuses: BTreeMap::new(),
+            hist: new_histogram(),
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+impl Acc {
+    /// `is_time(metric)` tells whether a header's values are times (shown in ms).
+    pub fn add(&mut self, s: &Sample, header_is_time: impl Fn(&HeaderMetric) -> bool) {
+        let Some(latency) = s.latency else {
+            self.not_sent += 1;
+            return;
+        };
+        self.requests += 1;
+        if s.failure.is_some() {
+            self.failed += 1;
+        }
+        self.bytes += s.bytes;
+        *self.statuses.entry(s.status).or_default() += 1;
+        record_latency(&mut self.hist, latency.as_micros() as u64);
+        for h in &s.headers {
+            self.headers
+                .entry(h.metric.clone())
+                .or_insert_with(|| HeaderAcc::new(header_is_time(&h.metric)))
+                .add(h.value);
+        }
+    }
+
+    pub fn merge(&mut self, other: &Acc) {
+        self.requests += other.requests;
+        self.failed += other.failed;
+        self.not_sent += other.not_sent;
+        self.bytes += other.bytes;
+        for (status, n) in &other.statuses {
+            *self.statuses.entry(*status).or_default() += n;
+        }
+        let _ = self.hist.add(&other.hist);
+        for (metric, acc) in &other.headers {
+            match self.headers.get_mut(metric) {
+                Some(mine) => mine.merge(acc),
+                None => {
+                    self.headers.insert(metric.clone(), acc.clone());
+                }
+            }
+        }
+    }
+
+    /// Summarises over a window of `seconds`; `label` names header metrics.
+    pub fn stats(&self, seconds: f64, label: impl Fn(&HeaderMetric) -> String) -> Stats {
+        let attempts = self.requests + self.not_sent;
+        Stats {
+            requests: self.requests,
+            failed: self.failed,
+            not_sent: self.not_sent,
+            error_rate: if attempts > 0 {
+                (self.failed + self.not_sent) as f64 / attempts as f64
+            } else {
+                0.0
+            },
+            rps: if seconds > 0.0 {
+                self.requests as f64 / seconds
+            } else {
+                0.0
+            },
+            bytes_received: self.bytes,
+            statuses: self
+                .statuses
+                .iter()
+                .map(|(status, n)| {
+                    let key = if *status == 0 {
+                        "none".to_string()
+                    } else {
+                        status.to_string()
+                    };
+                    (key, *n)
+                })
+                .collect(),
+            latency_ms: latency_summary(&self.hist),
+            histogram: if self.hist.is_empty() {
+                None
+            } else {
+                encode_histogram(&self.hist)
+            },
+            server_headers: self
+                .headers
+                .iter()
+                .map(|(metric, acc)| (label(metric), acc.summary()))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn sample(ms: u64, failed: bool) -> Sample {
+        Sample {
+            endpoint: 0,
+            started: Instant::now(),
+            latency: Some(Duration::from_millis(ms)),
+            status: if failed { 500 } else { 200 },
+            bytes: 10,
+            failure: failed.then(|| {
+                Box::new(super::super::sample::Failure {
+                    reason: "x".into(),
+                    body: None,
+                })
+            }),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn merge_equals_recording_everything_in_one() {
+        let (mut a, mut b, mut both) = (Acc::default(), Acc::default(), Acc::default());
+        for i in 1..=100 {
+            let s = sample(i, i % 10 == 0);
+            if i % 2 == 0 {
+                a.add(&s, |_| false)
+            } else {
+                b.add(&s, |_| false)
+            }
+            both.add(&s, |_| false);
+        }
+        a.merge(&b);
+        assert_eq!(a.requests, both.requests);
+        assert_eq!(a.failed, 10);
+        assert_eq!(a.hist, both.hist);
+        let stats = a.stats(10.0, |_| String::new());
+        assert_eq!(stats.rps, 10.0);
+        assert!((stats.error_rate - 0.1).abs() < 1e-9);
+        let decoded = decode_histogram(stats.histogram.as_deref().unwrap()).unwrap();
+        assert_eq!(decoded.len(), 100);
+    }
+}

@@ -1,0 +1,203 @@
+//! The plain-text summary printed at the end of a run (and saved as `summary.txt`).
+
+use std::io::Write;
+
+use super::{Exporter, ReportError};
+use crate::record::result::{RunResult, RunStatus, Stats, TargetOutcome, VerdictStatus};
+
+pub struct ConsoleSummary;
+
+impl Exporter for ConsoleSummary {
+    fn file_name(&self) -> &'static str {
+        "summary.txt"
+    }
+
+    fn export(&self, result: &RunResult, out: &mut dyn Write) -> Result<(), ReportError> {
+        out.write_all(render(result).as_bytes())
+            .map_err(super::io_error("the summary"))
+    }
+}
+
+fn ms(value: f64) -> String {
+    if value >= 1000.0 {
+        format!("{:.2}s", value / 1000.0)
+    } else if value >= 100.0 {
+        format!("{value:.0}ms")
+    } else {
+        format!("{value:.1}ms")
+    }
+}
+
+fn row(name: &str, s: &Stats) -> Vec<String> {
+    let mut cells = vec![
+        name.to_string(),
+        (s.requests + s.not_sent).to_string(),
+        format!("{:.1}", s.rps),
+        format!("{:.2}%", s.error_rate * 100.0),
+    ];
+    match &s.latency_ms {
+        Some(l) => cells.extend([l.p50, l.p90, l.p95, l.p99, l.max].map(ms)),
+        None => cells.extend(std::iter::repeat_n("-".to_string(), 5)),
+    }
+    cells
+}
+
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| {
+                if c == 0 {
+                    format!("{cell:<width$}", width = widths[c])
+                } else {
+                    format!("{cell:>width$}", width = widths[c])
+                }
+            })
+            .collect();
+        out.push_str("  ");
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn render(result: &RunResult) -> String {
+    let phase = result.primary_phase();
+    let plan = &result.plan;
+    let mut out = String::new();
+    let window = match phase {
+        crate::record::result::Phase::Steady => result.phases.steady,
+        _ => Some(result.phases.total),
+    };
+    out.push_str(&format!(
+        "gander {} · {} · {} users ({} model) · {}\n",
+        result.provenance.gander_version, plan.name, plan.users, plan.model, plan.host
+    ));
+    out.push_str(&format!(
+        "figures for the {}: {:.1}s of a {:.1}s run\n",
+        phase.label(),
+        window.map(|w| w.len_s()).unwrap_or(0.0),
+        result.phases.total.len_s()
+    ));
+    if result.outcome.status == RunStatus::Interrupted {
+        out.push_str(&format!(
+            "INTERRUPTED: {}\n",
+            result.outcome.reason.as_deref().unwrap_or("stopped early")
+        ));
+    }
+    out.push('\n');
+
+    let mut rows = vec![
+        [
+            "name", "requests", "rps", "errors", "p50", "p90", "p95", "p99", "max",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for e in &result.endpoints {
+        rows.push(row(&e.name, e.stats.get(phase)));
+    }
+    rows.push(row("TOTAL", result.totals.get(phase)));
+    out.push_str(&table(&rows));
+
+    let mut header_rows = vec![
+        ["name", "header", "count", "mean", "p95", "max"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for e in &result.endpoints {
+        for (header, h) in &e.stats.get(phase).server_headers {
+            let fmt = |v: f64| format!("{v:.2}{}", h.unit);
+            header_rows.push(vec![
+                e.name.clone(),
+                header.clone(),
+                h.count.to_string(),
+                fmt(h.mean),
+                fmt(h.p95),
+                fmt(h.max),
+            ]);
+        }
+    }
+    if header_rows.len() > 1 {
+        out.push_str("\nserver headers\n");
+        out.push_str(&table(&header_rows));
+    }
+
+    if !result.errors.groups.is_empty() {
+        out.push_str("\nerrors (whole run)\n");
+        let mut error_rows = vec![
+            ["count", "status", "name", "reason"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for g in result.errors.groups.iter().take(10) {
+            let status = if g.status == 0 {
+                "-".to_string()
+            } else {
+                g.status.to_string()
+            };
+            error_rows.push(vec![
+                g.count.to_string(),
+                status,
+                g.endpoint.clone(),
+                g.reason.clone(),
+            ]);
+        }
+        out.push_str(&table(&error_rows));
+        if result.errors.groups.len() > 10 {
+            out.push_str(&format!(
+                "  ... and {} more kinds, see run.json\n",
+                result.errors.groups.len() - 10
+            ));
+        }
+    }
+
+    let verdict = &result.verdict;
+    if !verdict.targets.is_empty() {
+        out.push_str("\ntargets\n");
+        let mut target_rows = Vec::new();
+        for t in &verdict.targets {
+            let show = |v: f64| match t.unit.as_str() {
+                "ms" => ms(v),
+                "ratio" => format!("{:.2}%", v * 100.0),
+                "req/s" => format!("{v:.1}/s"),
+                _ => format!("{v}"),
+            };
+            let outcome = match t.outcome {
+                TargetOutcome::Pass => "PASS",
+                TargetOutcome::Fail => "FAIL",
+                TargetOutcome::NoData => "NO DATA",
+            };
+            target_rows.push(vec![
+                outcome.to_string(),
+                format!("{} of {}", t.metric, t.scope),
+                t.observed.map(show).unwrap_or_else(|| "-".into()),
+                format!("{} {}", t.comparison, show(t.limit)),
+            ]);
+        }
+        out.push_str(&table(&target_rows));
+    }
+    for note in &verdict.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    let status = match verdict.status {
+        VerdictStatus::Pass => "PASS",
+        VerdictStatus::Fail => "FAIL",
+        VerdictStatus::Invalid => "INVALID",
+        VerdictStatus::NoTargets => "no targets",
+    };
+    out.push_str(&format!("\nverdict: {status}\n"));
+    out
+}

@@ -1,0 +1,99 @@
+//! `endpoints.csv` (one row per request name and phase) and `timeseries.csv`
+//! (one row per second).
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::{Exporter, ReportError};
+use crate::record::result::{Phase, RunResult, Stats};
+
+pub struct EndpointsCsv;
+pub struct TimeseriesCsv;
+
+#[derive(Serialize)]
+struct EndpointRow<'a> {
+    name: &'a str,
+    phase: Phase,
+    requests: u64,
+    failed: u64,
+    not_sent: u64,
+    error_rate: f64,
+    rps: f64,
+    bytes_received: u64,
+    min_ms: Option<f64>,
+    mean_ms: Option<f64>,
+    p50_ms: Option<f64>,
+    p90_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    p99_9_ms: Option<f64>,
+    max_ms: Option<f64>,
+}
+
+impl<'a> EndpointRow<'a> {
+    fn new(name: &'a str, phase: Phase, s: &Stats) -> Self {
+        let l = s.latency_ms.as_ref();
+        EndpointRow {
+            name,
+            phase,
+            requests: s.requests,
+            failed: s.failed,
+            not_sent: s.not_sent,
+            error_rate: s.error_rate,
+            rps: s.rps,
+            bytes_received: s.bytes_received,
+            min_ms: l.map(|l| l.min),
+            mean_ms: l.map(|l| l.mean),
+            p50_ms: l.map(|l| l.p50),
+            p90_ms: l.map(|l| l.p90),
+            p95_ms: l.map(|l| l.p95),
+            p99_ms: l.map(|l| l.p99),
+            p99_9_ms: l.map(|l| l.p99_9),
+            max_ms: l.map(|l| l.max),
+        }
+    }
+}
+
+fn csv_error(what: &'static str) -> impl Fn(csv::Error) -> ReportError {
+    move |source| ReportError::Csv {
+        what: what.into(),
+        source,
+    }
+}
+
+impl Exporter for EndpointsCsv {
+    fn file_name(&self) -> &'static str {
+        "endpoints.csv"
+    }
+
+    fn export(&self, result: &RunResult, out: &mut dyn Write) -> Result<(), ReportError> {
+        let mut w = csv::Writer::from_writer(out);
+        let phases = [Phase::Steady, Phase::RampUp, Phase::RampDown, Phase::All];
+        for e in &result.endpoints {
+            for phase in phases {
+                w.serialize(EndpointRow::new(&e.name, phase, e.stats.get(phase)))
+                    .map_err(csv_error("endpoints.csv"))?;
+            }
+        }
+        for phase in phases {
+            w.serialize(EndpointRow::new("TOTAL", phase, result.totals.get(phase)))
+                .map_err(csv_error("endpoints.csv"))?;
+        }
+        w.flush().map_err(super::io_error("endpoints.csv"))
+    }
+}
+
+impl Exporter for TimeseriesCsv {
+    fn file_name(&self) -> &'static str {
+        "timeseries.csv"
+    }
+
+    fn export(&self, result: &RunResult, out: &mut dyn Write) -> Result<(), ReportError> {
+        let mut w = csv::Writer::from_writer(out);
+        for point in &result.timeseries {
+            w.serialize(point).map_err(csv_error("timeseries.csv"))?;
+        }
+        w.flush().map_err(super::io_error("timeseries.csv"))
+    }
+}

@@ -1,0 +1,61 @@
+//! Exporters: each turns a `RunResult` into one output format. They read only
+//! the result, never goose or the plan, so `gander report` can re-render a
+//! saved run.
+
+pub mod console;
+mod csv_files;
+mod json;
+pub mod rundir;
+
+use std::io::Write;
+
+pub use console::ConsoleSummary;
+pub use csv_files::{EndpointsCsv, TimeseriesCsv};
+pub use json::JsonExporter;
+
+use crate::record::result::RunResult;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write CSV {what}: {source}")]
+    Csv { what: String, source: csv::Error },
+    #[error("cannot encode {what}: {source}")]
+    Json {
+        what: String,
+        source: serde_json::Error,
+    },
+    #[error("{} is not a gander run directory: {reason}", dir.display())]
+    NotARun {
+        dir: std::path::PathBuf,
+        reason: String,
+    },
+}
+
+/// One output format.
+pub trait Exporter {
+    /// File name inside the run directory.
+    fn file_name(&self) -> &'static str;
+    fn export(&self, result: &RunResult, out: &mut dyn Write) -> Result<(), ReportError>;
+}
+
+/// The formats written into every run directory.
+pub fn run_directory_exporters() -> Vec<Box<dyn Exporter>> {
+    vec![
+        Box::new(JsonExporter),
+        Box::new(EndpointsCsv),
+        Box::new(TimeseriesCsv),
+        Box::new(ConsoleSummary),
+    ]
+}
+
+pub(crate) fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io {
+        what: what.to_string(),
+        source,
+    }
+}

@@ -1,0 +1,511 @@
+//! What one simulated user does for one step: render the request from its
+//! own state, send it through goose, read the whole body, check and capture,
+//! and report one `Sample` to the recorder.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use goose::goose::{GooseMethod, GooseRequest, GooseUser, TransactionResult};
+use rand::Rng;
+use reqwest::header::HeaderMap;
+
+use crate::record::clock::RunClock;
+use crate::record::sample::{
+    Failure, HeaderMetric, HeaderValue, Sample, parse_numeric_header, parse_server_timing,
+};
+use crate::record::{BODY_EXCERPT, SampleSender};
+use crate::scenario::RunPlan;
+use crate::scenario::model::FeederPer;
+use crate::scenario::plan::{BodyPlan, CaptureSource, JsonTemplate, Method, RequestPlan};
+use crate::scenario::template::{RenderContext, RenderError};
+
+/// Shared by every transaction of every user.
+pub struct RunShared {
+    pub plan: Arc<RunPlan>,
+    pub samples: SampleSender,
+    pub clock: Arc<RunClock>,
+}
+
+/// Reports the user's stop when goose drops the user (and its session data).
+struct StopGuard(Arc<RunClock>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        self.0.user_stopped();
+    }
+}
+
+/// One user's own state, kept in goose's session data.
+#[derive(Clone)]
+pub struct UserState {
+    index: usize,
+    iteration: u64,
+    started_iterations: bool,
+    vars: Vec<Option<String>>,
+    rows: Vec<Option<usize>>,
+    feeder_names: Arc<Vec<String>>,
+    var_names: Arc<Vec<String>>,
+    plan: Arc<RunPlan>,
+    _stop: Arc<StopGuard>,
+}
+
+impl UserState {
+    fn take_rows(&mut self, per: FeederPer) {
+        for (i, feeder) in self.plan.feeders.iter().enumerate() {
+            if feeder.per == per {
+                self.rows[i] = feeder.take(|len| rand::rng().random_range(0..len));
+            }
+        }
+    }
+}
+
+impl RenderContext for UserState {
+    fn var(&self, slot: usize) -> Result<&str, RenderError> {
+        self.vars
+            .get(slot)
+            .and_then(|v| v.as_deref())
+            .ok_or_else(|| {
+                RenderError::Unset(self.var_names.get(slot).cloned().unwrap_or_default())
+            })
+    }
+    fn feed(&mut self, feeder: usize, column: usize) -> Result<&str, RenderError> {
+        match self.rows.get(feeder).copied().flatten() {
+            Some(row) => Ok(self.plan.feeders[feeder].cell(row, column)),
+            None => Err(RenderError::FeederExhausted(
+                self.feeder_names.get(feeder).cloned().unwrap_or_default(),
+            )),
+        }
+    }
+    fn user_index(&self) -> usize {
+        self.index
+    }
+    fn iteration(&self) -> u64 {
+        self.iteration
+    }
+    fn random_range(&mut self, lo: i64, hi: i64) -> i64 {
+        if lo >= hi {
+            lo
+        } else {
+            rand::rng().random_range(lo..=hi)
+        }
+    }
+}
+
+/// The first transaction of every user: set up its state and count it as started.
+pub async fn start_user(
+    user: &mut GooseUser,
+    shared: &RunShared,
+    scenario: usize,
+) -> TransactionResult {
+    let plan = shared.plan.clone();
+    let mut state = UserState {
+        index: user.weighted_users_index,
+        iteration: 0,
+        started_iterations: false,
+        vars: vec![None; plan.variables.len()],
+        rows: vec![None; plan.feeders.len()],
+        feeder_names: Arc::new(plan.feeders.iter().map(|f| f.name.clone()).collect()),
+        var_names: Arc::new(plan.variables.clone()),
+        plan,
+        _stop: Arc::new(StopGuard(shared.clock.clone())),
+    };
+    state.take_rows(FeederPer::User);
+    user.set_session_data(state);
+    shared.clock.user_started(scenario);
+    Ok(())
+}
+
+/// Where in the scenario a step sits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    OnStart,
+    /// The first of the repeated steps: a new iteration begins.
+    FirstStep,
+    Step,
+    OnStop,
+}
+
+/// The request as rendered for this user.
+struct Rendered {
+    url: String,
+    headers: Vec<(reqwest::header::HeaderName, String)>,
+    body: Body,
+}
+
+enum Body {
+    None,
+    Json(serde_json::Value),
+    Form(Vec<(String, String)>),
+    Raw(String),
+}
+
+pub async fn run_step(
+    user: &mut GooseUser,
+    shared: &RunShared,
+    step: &RequestPlan,
+    kind: StepKind,
+) -> TransactionResult {
+    let rendered = {
+        let Some(state) = user.get_session_data_mut::<UserState>() else {
+            return Ok(());
+        };
+        if kind == StepKind::FirstStep {
+            if state.started_iterations {
+                state.iteration += 1;
+            }
+            state.started_iterations = true;
+            state.take_rows(FeederPer::Iteration);
+        }
+        render(step, state)
+    };
+    let started = Instant::now();
+    let rendered = match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            shared.samples.send(not_sent(step, started, e.to_string()));
+            return Ok(());
+        }
+    };
+    let sample = send(user, shared, step, rendered, started).await;
+    shared.samples.send(sample);
+    Ok(())
+}
+
+fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
+    Sample {
+        endpoint: step.endpoint as u32,
+        started,
+        latency: None,
+        status: 0,
+        bytes: 0,
+        failure: Some(Box::new(Failure {
+            reason: format!("not sent: {reason}"),
+            body: None,
+        })),
+        headers: Vec::new(),
+    }
+}
+
+fn render(step: &RequestPlan, state: &mut UserState) -> Result<Rendered, RenderError> {
+    let url = step.url.render_string(state)?;
+    let mut headers = Vec::with_capacity(step.headers.len());
+    for (name, value) in &step.headers {
+        headers.push((name.clone(), value.render_string(state)?));
+    }
+    let body = match &step.body {
+        BodyPlan::None => Body::None,
+        BodyPlan::Json(t) => Body::Json(render_json(t, state)?),
+        BodyPlan::Form(fields) => {
+            let mut out = Vec::with_capacity(fields.len());
+            for (k, v) in fields {
+                out.push((k.clone(), v.render_string(state)?));
+            }
+            Body::Form(out)
+        }
+        BodyPlan::Raw(t) => Body::Raw(t.render_string(state)?),
+    };
+    Ok(Rendered { url, headers, body })
+}
+
+fn render_json(t: &JsonTemplate, state: &mut UserState) -> Result<serde_json::Value, RenderError> {
+    use serde_json::Value;
+    Ok(match t {
+        JsonTemplate::Constant(v) => v.clone(),
+        JsonTemplate::String(t) => Value::String(t.render_string(state)?),
+        JsonTemplate::Number(t) => {
+            let text = t.render_string(state)?;
+            serde_json::from_str::<serde_json::Number>(&text)
+                .map(Value::Number)
+                .unwrap_or(Value::String(text))
+        }
+        JsonTemplate::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(render_json(item, state)?);
+            }
+            Value::Array(out)
+        }
+        JsonTemplate::Object(fields) => {
+            let mut out = serde_json::Map::with_capacity(fields.len());
+            for (k, v) in fields {
+                out.insert(k.clone(), render_json(v, state)?);
+            }
+            Value::Object(out)
+        }
+    })
+}
+
+fn goose_method(m: Method) -> GooseMethod {
+    match m {
+        Method::Get => GooseMethod::Get,
+        Method::Post => GooseMethod::Post,
+        Method::Put => GooseMethod::Put,
+        Method::Patch => GooseMethod::Patch,
+        Method::Delete => GooseMethod::Delete,
+        Method::Head => GooseMethod::Head,
+    }
+}
+
+async fn send(
+    user: &mut GooseUser,
+    shared: &RunShared,
+    step: &RequestPlan,
+    r: Rendered,
+    started: Instant,
+) -> Sample {
+    let endpoint_name = &shared.plan.endpoints[step.endpoint].name;
+    let mut sample = Sample {
+        endpoint: step.endpoint as u32,
+        started,
+        latency: None,
+        status: 0,
+        bytes: 0,
+        failure: None,
+        headers: Vec::new(),
+    };
+    let builder = match user.get_request_builder(&goose_method(step.method), &r.url) {
+        Ok(b) => b,
+        Err(e) => {
+            return not_sent(step, started, format!("bad URL \"{}\": {e}", r.url));
+        }
+    };
+    let mut builder = builder.timeout(step.timeout);
+    for (name, value) in r.headers {
+        builder = builder.header(name, value);
+    }
+    builder = match r.body {
+        Body::None => builder,
+        Body::Json(v) => builder.json(&v),
+        Body::Form(fields) => builder.form(&fields),
+        Body::Raw(text) => builder.body(text),
+    };
+    let request = GooseRequest::builder()
+        .name(endpoint_name.as_str())
+        .set_request_builder(builder)
+        .build();
+
+    let started = Instant::now();
+    sample.started = started;
+    let response = match user.request(request).await {
+        Ok(goose_response) => goose_response.response,
+        Err(e) => {
+            sample.latency = Some(started.elapsed());
+            sample.failure = Some(Box::new(Failure {
+                reason: format!("request error: {e}"),
+                body: None,
+            }));
+            return sample;
+        }
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            sample.latency = Some(started.elapsed());
+            sample.failure = Some(Box::new(Failure {
+                reason: transport_reason(&e, step),
+                body: None,
+            }));
+            return sample;
+        }
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await;
+    sample.latency = Some(started.elapsed());
+    sample.status = status;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            sample.failure = Some(Box::new(Failure {
+                reason: format!("body not read: {}", transport_reason(&e, step)),
+                body: None,
+            }));
+            return sample;
+        }
+    };
+    sample.bytes = body.len() as u64;
+    sample.headers = server_headers(&shared.plan, &headers);
+
+    let mut json_cache: Option<Option<serde_json::Value>> = None;
+    let failure = check(step, status, &headers, &body, &mut json_cache)
+        .err()
+        .or_else(|| {
+            let state = user.get_session_data_mut::<UserState>()?;
+            capture(step, &headers, &body, &mut json_cache, state).err()
+        });
+    if let Some(reason) = failure {
+        let excerpt = String::from_utf8_lossy(&body[..body.len().min(BODY_EXCERPT)]).into_owned();
+        sample.failure = Some(Box::new(Failure {
+            reason,
+            body: (!excerpt.is_empty()).then_some(excerpt),
+        }));
+    }
+    sample
+}
+
+/// A short reason that groups well: no URLs, the root cause only.
+fn transport_reason(e: &reqwest::Error, step: &RequestPlan) -> String {
+    if e.is_timeout() {
+        return format!(
+            "timeout after {}",
+            crate::scenario::units::format_duration(step.timeout)
+        );
+    }
+    let mut root: &dyn std::error::Error = e;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    let kind = if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    format!("{kind}: {root}")
+}
+
+fn parse_json<'a>(
+    body: &[u8],
+    cache: &'a mut Option<Option<serde_json::Value>>,
+) -> Option<&'a serde_json::Value> {
+    cache
+        .get_or_insert_with(|| serde_json::from_slice(body).ok())
+        .as_ref()
+}
+
+/// Checks the response against the step's expectations; `Err` is the reason it failed.
+fn check(
+    step: &RequestPlan,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    json: &mut Option<Option<serde_json::Value>>,
+) -> Result<(), String> {
+    let e = &step.expect;
+    match &e.status {
+        Some(allowed) if !allowed.contains(&status) => {
+            let allowed: Vec<String> = allowed.iter().map(u16::to_string).collect();
+            return Err(format!(
+                "expected status {}, got {status}",
+                allowed.join(" or ")
+            ));
+        }
+        None if status >= 400 => return Err(format!("HTTP {status}")),
+        _ => {}
+    }
+    for name in &e.headers {
+        if !headers.contains_key(name) {
+            return Err(format!("header {name} missing"));
+        }
+    }
+    if !e.body_contains.is_empty() {
+        let text = String::from_utf8_lossy(body);
+        for needle in &e.body_contains {
+            if !text.contains(needle.as_str()) {
+                return Err(format!("body does not contain \"{needle}\""));
+            }
+        }
+    }
+    if !e.json.is_empty() {
+        let Some(doc) = parse_json(body, json) else {
+            return Err("body is not JSON".into());
+        };
+        for c in &e.json {
+            let found = doc.pointer(&c.pointer);
+            if let Some(exists) = c.exists {
+                if found.is_some() != exists {
+                    let what = if exists { "missing" } else { "present" };
+                    return Err(format!("JSON {} {what}", c.pointer));
+                }
+            }
+            if let Some(expected) = &c.equals {
+                match found {
+                    Some(v) if v == expected => {}
+                    Some(v) => {
+                        return Err(format!("JSON {} is {v}, expected {expected}", c.pointer));
+                    }
+                    None => return Err(format!("JSON {} missing", c.pointer)),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stores captured values in the user's variables; `Err` names the first that failed.
+fn capture(
+    step: &RequestPlan,
+    headers: &HeaderMap,
+    body: &[u8],
+    json: &mut Option<Option<serde_json::Value>>,
+    state: &mut UserState,
+) -> Result<(), String> {
+    for c in &step.captures {
+        let value = match &c.source {
+            CaptureSource::Json(pointer) => parse_json(body, json)
+                .and_then(|doc| doc.pointer(pointer))
+                .and_then(|v| match v {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Null => None,
+                    other => Some(other.to_string()),
+                }),
+            CaptureSource::Header(name) => headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            CaptureSource::Regex(re) => {
+                let text = String::from_utf8_lossy(body);
+                re.captures(&text)
+                    .and_then(|caps| caps.get(1).or_else(|| caps.get(0)))
+                    .map(|m| m.as_str().to_string())
+            }
+            CaptureSource::Cookie(name) => headers
+                .get_all(reqwest::header::SET_COOKIE)
+                .iter()
+                .find_map(|v| {
+                    let text = v.to_str().ok()?;
+                    let pair = text.split(';').next()?;
+                    let (k, v) = pair.split_once('=')?;
+                    (k.trim() == name).then(|| v.trim().to_string())
+                }),
+        };
+        match value {
+            Some(v) => state.vars[c.slot] = Some(v),
+            None => {
+                let source = match &c.source {
+                    CaptureSource::Json(p) => format!("JSON {p}"),
+                    CaptureSource::Header(h) => format!("header {h}"),
+                    CaptureSource::Regex(r) => format!("regex {}", r.as_str()),
+                    CaptureSource::Cookie(k) => format!("cookie {k}"),
+                };
+                return Err(format!("capture {}: {source} not found", c.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn server_headers(plan: &RunPlan, headers: &HeaderMap) -> Vec<HeaderValue> {
+    let mut out = Vec::new();
+    for (i, name) in plan.server_headers.iter().enumerate() {
+        let i = i as u16;
+        for value in headers.get_all(name) {
+            let Ok(text) = value.to_str() else { continue };
+            if name.as_str() == "server-timing" {
+                for (component, ms) in parse_server_timing(text) {
+                    out.push(HeaderValue {
+                        metric: HeaderMetric::Timing(i, component.into()),
+                        value: ms,
+                        is_time: true,
+                    });
+                }
+            } else if let Some((value, is_time)) = parse_numeric_header(text) {
+                out.push(HeaderValue {
+                    metric: HeaderMetric::Listed(i),
+                    value,
+                    is_time,
+                });
+            }
+        }
+    }
+    out
+}

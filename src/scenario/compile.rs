@@ -1,0 +1,900 @@
+//! Checks a parsed scenario file and compiles it into a `RunPlan`.
+//!
+//! All problems found are reported together, each with its location; a plan
+//! is returned only when there are none.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use reqwest::header::HeaderName;
+
+use super::diagnostic::{Diagnostic, suggest};
+use super::feeder::Feeder;
+use super::model::{self, Capture, ScenarioFile, Step};
+use super::plan::*;
+use super::spanned::{Loc, Sp};
+use super::template::{self, Part, Resolved, Scope, Template};
+
+/// Values from the command line that replace the file's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub host: Option<String>,
+    pub users: Option<u64>,
+    pub duration: Option<Duration>,
+    pub iterations: Option<u64>,
+    pub ramp_up: Option<Duration>,
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_ERROR_SAMPLES: usize = 50;
+
+struct Compiler<'a> {
+    dir: &'a Path,
+    problems: Vec<Diagnostic>,
+    globals: IndexMap<String, String>,
+    feeders: Vec<Arc<Feeder>>,
+    /// Capture name -> slot, shared by all scenarios.
+    slots: IndexMap<String, usize>,
+    endpoints: Vec<EndpointInfo>,
+    endpoint_index: HashMap<String, usize>,
+    default_headers: Vec<(HeaderName, Template)>,
+    default_timeout: Duration,
+}
+
+/// Which captures a template at some step may read, and which come later.
+struct StepScope<'a> {
+    compiler: &'a Compiler<'a>,
+    visible: &'a [String],
+    later: &'a [String],
+}
+
+impl Scope for StepScope<'_> {
+    fn variable(&self, name: &str) -> Result<Resolved, String> {
+        if let Some(value) = self.compiler.globals.get(name) {
+            return Ok(Resolved::Literal(value.clone()));
+        }
+        if self.visible.iter().any(|v| v == name) {
+            return Ok(Resolved::Part(Part::Var(self.compiler.slots[name])));
+        }
+        if self.later.iter().any(|v| v == name) {
+            return Err(format!(
+                "variable \"{name}\" is used before the step that captures it"
+            ));
+        }
+        if self.compiler.feeders.iter().any(|f| f.name == name) {
+            return Err(format!(
+                "\"{name}\" is a data feeder: name a column, as ${{{name}.column}}"
+            ));
+        }
+        let known = self
+            .compiler
+            .globals
+            .keys()
+            .map(String::as_str)
+            .chain(self.visible.iter().map(String::as_str))
+            .chain(self.later.iter().map(String::as_str));
+        let hint = match suggest(name, known) {
+            Some(s) => format!(", did you mean \"{s}\"?"),
+            None => " (define it under variables:, or capture it in an earlier step)".into(),
+        };
+        Err(format!("undefined variable \"{name}\"{hint}"))
+    }
+
+    fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, String> {
+        let Some((index, f)) = self
+            .compiler
+            .feeders
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.name == feeder)
+        else {
+            return Ok(None);
+        };
+        match f.column(column) {
+            Some(c) => Ok(Some(Part::Feed(index, c))),
+            None => {
+                let hint = suggest(column, f.columns.iter().map(String::as_str))
+                    .map(|s| format!(", did you mean \"{s}\"?"))
+                    .unwrap_or_else(|| format!(" (columns: {})", f.columns.join(", ")));
+                Err(format!(
+                    "data feeder \"{feeder}\" has no column \"{column}\"{hint}"
+                ))
+            }
+        }
+    }
+}
+
+/// A scope for `variables:` values: environment and earlier variables only.
+struct GlobalScope<'a>(&'a IndexMap<String, String>);
+
+impl Scope for GlobalScope<'_> {
+    fn variable(&self, name: &str) -> Result<Resolved, String> {
+        self.0
+            .get(name)
+            .map(|v| Resolved::Literal(v.clone()))
+            .ok_or_else(|| format!("undefined variable \"{name}\" (variables may use ${{env.NAME}} and variables defined above them)"))
+    }
+    fn feeder_column(&self, _: &str, _: &str) -> Result<Option<Part>, String> {
+        Ok(None)
+    }
+}
+
+pub fn compile(
+    file: ScenarioFile,
+    path: &Path,
+    overrides: &Overrides,
+) -> Result<RunPlan, Vec<Diagnostic>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut c = Compiler {
+        dir,
+        problems: Vec::new(),
+        globals: IndexMap::new(),
+        feeders: Vec::new(),
+        slots: IndexMap::new(),
+        endpoints: Vec::new(),
+        endpoint_index: HashMap::new(),
+        default_headers: Vec::new(),
+        default_timeout: DEFAULT_TIMEOUT,
+    };
+
+    let name = file
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into())
+        });
+
+    c.globals(&file.variables);
+    let host = c.host(file.host.as_ref(), overrides);
+    c.feeders(&file.data);
+    let load = c.load(&file.load, overrides);
+    if let Some(defaults) = &file.defaults {
+        c.defaults(defaults);
+    }
+    let scenarios = c.scenarios(&file.scenarios);
+    if let Some(load) = &load {
+        c.check_unique_feeders(load, &file.data);
+    }
+    let server_headers = c.server_headers(&file.server_headers);
+    let targets = match &file.targets {
+        Some(t) => c.targets(t),
+        None => Vec::new(),
+    };
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    let (Some(host), Some(load)) = (host, load) else {
+        return Err(vec![Diagnostic::new(
+            Loc::default(),
+            "incomplete scenario file",
+        )]);
+    };
+    Ok(RunPlan {
+        name,
+        source: path.to_path_buf(),
+        host,
+        load,
+        scenarios,
+        endpoints: c.endpoints,
+        variables: c.slots.keys().cloned().collect(),
+        feeders: c.feeders,
+        server_header_labels: file
+            .server_headers
+            .iter()
+            .map(|h| h.value.clone())
+            .collect(),
+        server_headers,
+        targets,
+        error_samples: file.error_samples.unwrap_or(DEFAULT_ERROR_SAMPLES),
+    })
+}
+
+impl Compiler<'_> {
+    fn error(&mut self, loc: Loc, message: impl Into<String>) {
+        self.problems.push(Diagnostic::new(loc, message));
+    }
+
+    fn error_help(&mut self, loc: Loc, message: impl Into<String>, help: impl Into<String>) {
+        self.problems
+            .push(Diagnostic::new(loc, message).with_help(help));
+    }
+
+    fn globals(&mut self, variables: &IndexMap<String, Sp<String>>) {
+        for (name, value) in variables {
+            if template::is_builtin(name) || name == "env" {
+                self.error(
+                    value.loc,
+                    format!("\"{name}\" is a built-in name; choose another variable name"),
+                );
+                continue;
+            }
+            match Template::compile(value, &GlobalScope(&self.globals)) {
+                Ok(t) => match t.as_constant() {
+                    Some(text) => {
+                        self.globals.insert(name.clone(), text.to_string());
+                    }
+                    None => self.error(
+                        value.loc,
+                        format!("variable \"{name}\" must be a constant: built-ins such as random() belong in steps"),
+                    ),
+                },
+                Err(e) => self.error(value.loc, e.0),
+            }
+        }
+    }
+
+    fn host(&mut self, host: Option<&Sp<String>>, overrides: &Overrides) -> Option<String> {
+        let (text, loc) = match (&overrides.host, host) {
+            (Some(h), _) => (h.clone(), Loc::default()),
+            (None, Some(h)) => match Template::compile(h, &GlobalScope(&self.globals)) {
+                Ok(t) => (t.as_constant().unwrap_or_default().to_string(), h.loc),
+                Err(e) => {
+                    self.error(h.loc, e.0);
+                    return None;
+                }
+            },
+            (None, None) => {
+                self.error_help(
+                    Loc { line: 1, column: 1 },
+                    "no host: the file has no \"host:\" and --host was not given",
+                    "add e.g. host: http://127.0.0.1:8080",
+                );
+                return None;
+            }
+        };
+        match reqwest::Url::parse(&text) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                Some(text.trim_end_matches('/').to_string())
+            }
+            _ => {
+                self.error_help(
+                    loc,
+                    format!("host \"{text}\" is not an http(s) URL"),
+                    "expected something like http://127.0.0.1:8080",
+                );
+                None
+            }
+        }
+    }
+
+    fn feeders(&mut self, data: &IndexMap<String, Sp<model::Feeder>>) {
+        for (name, spec) in data {
+            if self.globals.contains_key(name) || template::is_builtin(name) || name == "env" {
+                self.error(
+                    spec.loc,
+                    format!("data feeder \"{name}\" has the name of a variable or built-in"),
+                );
+                continue;
+            }
+            let path = self.dir.join(spec.csv.value.as_str());
+            match Feeder::load(name, &path, spec.mode, spec.per) {
+                Ok(f) => self.feeders.push(Arc::new(f)),
+                Err(message) => self.error(spec.csv.loc, message),
+            }
+        }
+    }
+
+    fn load(&mut self, load: &Sp<model::Load>, overrides: &Overrides) -> Option<LoadPlan> {
+        let users = overrides.users.unwrap_or(load.users.value);
+        if users == 0 {
+            self.error(load.users.loc, "users must be at least 1");
+        }
+        let ramp_up = overrides
+            .ramp_up
+            .or(load.ramp_up.as_ref().map(|r| r.value.0))
+            .unwrap_or_default();
+        let end = match (overrides.duration, overrides.iterations) {
+            (Some(d), _) => Some(LoadEnd::Duration(d)),
+            (None, Some(n)) => Some(LoadEnd::Iterations(n)),
+            (None, None) => match (&load.duration, &load.iterations) {
+                (Some(d), None) => Some(LoadEnd::Duration(d.value.0)),
+                (None, Some(n)) => Some(LoadEnd::Iterations(n.value)),
+                (Some(d), Some(_)) => {
+                    self.error_help(
+                        d.loc,
+                        "load has both duration and iterations",
+                        "give one of them",
+                    );
+                    None
+                }
+                (None, None) => {
+                    self.error_help(
+                        load.loc,
+                        "load needs a duration or a number of iterations",
+                        "e.g. load: { users: 50, ramp_up: 10s, duration: 60s }",
+                    );
+                    None
+                }
+            },
+        };
+        // goose counts run time in whole seconds.
+        let end = end.map(|e| match e {
+            LoadEnd::Duration(d) => {
+                LoadEnd::Duration(Duration::from_secs(d.as_secs_f64().ceil() as u64))
+            }
+            other => other,
+        });
+        match end {
+            Some(LoadEnd::Duration(d)) if d < Duration::from_secs(1) => {
+                self.error(load.loc, "duration must be at least 1s");
+                None
+            }
+            Some(LoadEnd::Iterations(0)) => {
+                self.error(load.loc, "iterations must be at least 1");
+                None
+            }
+            Some(end) if users > 0 => Some(LoadPlan {
+                users: users as usize,
+                ramp_up,
+                end,
+            }),
+            _ => None,
+        }
+    }
+
+    fn defaults(&mut self, defaults: &model::Defaults) {
+        let scope_vars: [String; 0] = [];
+        self.default_headers = self.headers(&defaults.headers, &scope_vars, &scope_vars);
+        if let Some(t) = &defaults.timeout {
+            self.default_timeout = self.timeout(t);
+        }
+    }
+
+    fn timeout(&mut self, t: &Sp<super::units::Dur>) -> Duration {
+        if t.value.0.is_zero() {
+            self.error(t.loc, "a timeout must be above 0");
+        }
+        t.value.0
+    }
+
+    fn scenarios(&mut self, scenarios: &Sp<Vec<model::Scenario>>) -> Vec<ScenarioPlan> {
+        if scenarios.is_empty() {
+            self.error_help(
+                scenarios.loc,
+                "no scenarios",
+                "add at least one scenario with steps",
+            );
+        }
+        let mut seen: HashMap<&str, Loc> = HashMap::new();
+        let mut plans = Vec::new();
+        for sc in scenarios.iter() {
+            if let Some(first) = seen.insert(&sc.name, sc.name.loc) {
+                self.error(
+                    sc.name.loc,
+                    format!(
+                        "duplicate scenario name \"{}\" (first used at line {})",
+                        sc.name.value, first.line
+                    ),
+                );
+            }
+            plans.push(self.scenario(sc));
+        }
+        plans
+    }
+
+    fn scenario(&mut self, sc: &model::Scenario) -> ScenarioPlan {
+        let weight = sc.weight.as_ref().map(|w| w.value).unwrap_or(1);
+        if weight == 0 {
+            if let Some(w) = &sc.weight {
+                self.error(w.loc, "weight must be at least 1");
+            }
+        }
+        if sc.steps.is_empty() {
+            let loc = if sc.steps.loc.line > 0 {
+                sc.steps.loc
+            } else {
+                sc.name.loc
+            };
+            self.error_help(
+                loc,
+                format!("scenario \"{}\" has no steps", sc.name.value),
+                "add steps: a list of requests the users repeat",
+            );
+        }
+        // Captures in file order: on_start, steps, on_stop.
+        let captures_of = |steps: &[Sp<Step>]| -> Vec<String> {
+            steps
+                .iter()
+                .flat_map(|s| s.capture.keys().cloned())
+                .collect()
+        };
+        let start_caps = captures_of(&sc.on_start);
+        let step_caps = captures_of(&sc.steps);
+        let stop_caps = captures_of(&sc.on_stop);
+        for name in start_caps.iter().chain(&step_caps).chain(&stop_caps) {
+            if !self.slots.contains_key(name) {
+                let slot = self.slots.len();
+                self.slots.insert(name.clone(), slot);
+            }
+        }
+
+        let mut names: BTreeMap<String, (Loc, String)> = BTreeMap::new();
+        let mut visible: Vec<String> = Vec::new();
+        let mut later: Vec<String> = start_caps.iter().chain(&step_caps).cloned().collect();
+        let on_start = self.step_list(&sc.on_start, &mut visible, &mut later, &mut names);
+        let steps = self.step_list(&sc.steps, &mut visible, &mut later, &mut names);
+        let mut later_stop = stop_caps.clone();
+        let on_stop = self.step_list(&sc.on_stop, &mut visible, &mut later_stop, &mut names);
+
+        ScenarioPlan {
+            name: sc.name.value.clone(),
+            weight: weight as usize,
+            think_time: sc.think_time.as_ref().map(|t| (t.min, t.max)),
+            on_start,
+            steps,
+            on_stop,
+        }
+    }
+
+    fn step_list(
+        &mut self,
+        steps: &[Sp<Step>],
+        visible: &mut Vec<String>,
+        later: &mut Vec<String>,
+        names: &mut BTreeMap<String, (Loc, String)>,
+    ) -> Vec<Arc<RequestPlan>> {
+        let mut plans = Vec::new();
+        for step in steps {
+            if let Some(plan) = self.step(step, visible, later, names) {
+                plans.push(Arc::new(plan));
+            }
+            for name in step.capture.keys() {
+                if let Some(pos) = later.iter().position(|l| l == name) {
+                    later.remove(pos);
+                }
+                visible.push(name.clone());
+            }
+        }
+        plans
+    }
+
+    fn step(
+        &mut self,
+        step: &Sp<Step>,
+        visible: &[String],
+        later: &[String],
+        names: &mut BTreeMap<String, (Loc, String)>,
+    ) -> Option<RequestPlan> {
+        let methods: Vec<(Method, &Sp<String>)> = [
+            (Method::Get, &step.get),
+            (Method::Post, &step.post),
+            (Method::Put, &step.put),
+            (Method::Patch, &step.patch),
+            (Method::Delete, &step.delete),
+            (Method::Head, &step.head),
+        ]
+        .into_iter()
+        .filter_map(|(m, p)| p.as_ref().map(|p| (m, p)))
+        .collect();
+        let (method, path) = match methods.as_slice() {
+            [one] => *one,
+            [] => {
+                self.error_help(
+                    step.loc,
+                    "a step needs a request: one of get, post, put, patch, delete, head",
+                    "e.g. - get: /api/bookings",
+                );
+                return None;
+            }
+            [_, second, ..] => {
+                self.error(
+                    second.1.loc,
+                    "a step has more than one request method; give exactly one",
+                );
+                return None;
+            }
+        };
+
+        let scope = StepScope {
+            compiler: self,
+            visible,
+            later,
+        };
+        let problems = std::cell::RefCell::new(Vec::new());
+        let compile = |text: &str, loc: Loc| -> Template {
+            Template::compile(text, &scope).unwrap_or_else(|e| {
+                problems.borrow_mut().push(Diagnostic::new(loc, e.0));
+                Template::default()
+            })
+        };
+
+        let url = compile(path, path.loc);
+        let name = match &step.name {
+            Some(n) => n.value.clone(),
+            None => format!("{} {}", method.as_str(), self.path_template(path)),
+        };
+        let name_loc = step.name.as_ref().map(|n| n.loc).unwrap_or(path.loc);
+        let signature = format!("{} {}", method.as_str(), path.value);
+        if let Some((first, other)) = names.get(&name) {
+            if *other != signature && step.name.is_some() {
+                problems.borrow_mut().push(Diagnostic::new(
+                    name_loc,
+                    format!(
+                        "duplicate request name \"{name}\" (line {} names a different request)",
+                        first.line
+                    ),
+                ));
+            }
+        } else {
+            names.insert(name.clone(), (name_loc, signature));
+        }
+
+        let mut headers = Vec::new();
+        for (key, value) in &step.headers {
+            match HeaderName::from_bytes(key.as_bytes()) {
+                Ok(h) => headers.push((h, compile(value, value.loc))),
+                Err(_) => problems.borrow_mut().push(Diagnostic::new(
+                    value.loc,
+                    format!("\"{key}\" is not a valid header name"),
+                )),
+            }
+        }
+        for (h, t) in &self.default_headers {
+            if !headers.iter().any(|(existing, _)| existing == h) {
+                headers.push((h.clone(), t.clone()));
+            }
+        }
+
+        let bodies = [
+            step.json.is_some(),
+            step.form.is_some(),
+            step.body.is_some(),
+        ];
+        let body = if bodies.iter().filter(|b| **b).count() > 1 {
+            problems.borrow_mut().push(Diagnostic::new(
+                step.loc,
+                "a step can have only one of json, form, body",
+            ));
+            BodyPlan::None
+        } else if let Some(json) = &step.json {
+            BodyPlan::Json(json_template(&json.value, &mut |s: &str| {
+                compile(s, json.loc)
+            }))
+        } else if let Some(form) = &step.form {
+            BodyPlan::Form(
+                form.iter()
+                    .map(|(k, v)| (k.clone(), compile(v, v.loc)))
+                    .collect(),
+            )
+        } else if let Some(body) = &step.body {
+            BodyPlan::Raw(compile(body, body.loc))
+        } else {
+            BodyPlan::None
+        };
+
+        let expect = match &step.expect {
+            Some(e) => self.expect(e, &mut problems.borrow_mut()),
+            None => ExpectPlan::default(),
+        };
+        let captures = self.captures(&step.capture, &mut problems.borrow_mut());
+        let timeout = match &step.timeout {
+            Some(t) => self.timeout(t),
+            None => self.default_timeout,
+        };
+        self.problems.extend(problems.into_inner());
+
+        let endpoint = self.endpoint(&name, method);
+        Some(RequestPlan {
+            endpoint,
+            method,
+            url,
+            headers,
+            body,
+            timeout,
+            expect,
+            captures,
+        })
+    }
+
+    /// The path as written, with constant variables filled in and the query dropped,
+    /// so `/bookings/${id}?x=1` names one row whatever the id.
+    fn path_template(&self, path: &str) -> String {
+        let mut text = path.split('?').next().unwrap_or(path).to_string();
+        for (name, value) in &self.globals {
+            text = text.replace(&format!("${{{name}}}"), value);
+        }
+        text
+    }
+
+    fn endpoint(&mut self, name: &str, method: Method) -> usize {
+        if let Some(i) = self.endpoint_index.get(name) {
+            return *i;
+        }
+        let i = self.endpoints.len();
+        self.endpoints.push(EndpointInfo {
+            name: name.to_string(),
+            method,
+        });
+        self.endpoint_index.insert(name.to_string(), i);
+        i
+    }
+
+    fn headers(
+        &mut self,
+        headers: &IndexMap<String, Sp<String>>,
+        visible: &[String],
+        later: &[String],
+    ) -> Vec<(HeaderName, Template)> {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        {
+            let scope = StepScope {
+                compiler: self,
+                visible,
+                later,
+            };
+            for (key, value) in headers {
+                match (
+                    HeaderName::from_bytes(key.as_bytes()),
+                    Template::compile(value, &scope),
+                ) {
+                    (Ok(h), Ok(t)) => out.push((h, t)),
+                    (Err(_), _) => problems.push(Diagnostic::new(
+                        value.loc,
+                        format!("\"{key}\" is not a valid header name"),
+                    )),
+                    (_, Err(e)) => problems.push(Diagnostic::new(value.loc, e.0)),
+                }
+            }
+        }
+        self.problems.extend(problems);
+        out
+    }
+
+    fn expect(&self, e: &model::Expect, problems: &mut Vec<Diagnostic>) -> ExpectPlan {
+        let mut headers = Vec::new();
+        for h in &e.headers {
+            match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(name) => headers.push(name),
+                Err(_) => problems.push(Diagnostic::new(
+                    h.loc,
+                    format!("\"{}\" is not a valid header name", h.value),
+                )),
+            }
+        }
+        let mut json = Vec::new();
+        for check in &e.json {
+            if !(check.pointer.is_empty() || check.pointer.starts_with('/')) {
+                problems.push(
+                    Diagnostic::new(
+                        check.loc,
+                        format!("\"{}\" is not a JSON pointer", check.pointer),
+                    )
+                    .with_help(format!(
+                        "JSON pointers start with \"/\", e.g. \"/{}\"",
+                        check.pointer
+                    )),
+                );
+            }
+            if check.equals.is_none() && check.exists.is_none() {
+                problems.push(Diagnostic::new(
+                    check.loc,
+                    "a JSON check needs equals: or exists:",
+                ));
+            }
+            json.push(JsonCheck {
+                pointer: check.pointer.clone(),
+                equals: check.equals.clone(),
+                exists: check.exists,
+            });
+        }
+        ExpectPlan {
+            status: e.status.as_ref().map(|s| s.value.0.clone()),
+            body_contains: e
+                .body_contains
+                .as_ref()
+                .map(|b| b.value.0.clone())
+                .unwrap_or_default(),
+            json,
+            headers,
+        }
+    }
+
+    fn captures(
+        &self,
+        captures: &IndexMap<String, Sp<Capture>>,
+        problems: &mut Vec<Diagnostic>,
+    ) -> Vec<CapturePlan> {
+        let mut out = Vec::new();
+        for (name, capture) in captures {
+            if self.globals.contains_key(name) || template::is_builtin(name) || name == "env" {
+                problems.push(Diagnostic::new(
+                    capture.loc,
+                    format!("capture \"{name}\" has the name of a variable or built-in"),
+                ));
+                continue;
+            }
+            if self.feeders.iter().any(|f| &f.name == name) {
+                problems.push(Diagnostic::new(
+                    capture.loc,
+                    format!("capture \"{name}\" has the name of a data feeder"),
+                ));
+                continue;
+            }
+            let source = match &capture.value {
+                Capture::Json(p) if p.is_empty() || p.starts_with('/') => {
+                    CaptureSource::Json(p.clone())
+                }
+                Capture::Json(p) => {
+                    problems.push(
+                        Diagnostic::new(capture.loc, format!("\"{p}\" is not a JSON pointer"))
+                            .with_help(format!("JSON pointers start with \"/\", e.g. \"/{p}\"")),
+                    );
+                    continue;
+                }
+                Capture::Header(h) => match HeaderName::from_bytes(h.as_bytes()) {
+                    Ok(h) => CaptureSource::Header(h),
+                    Err(_) => {
+                        problems.push(Diagnostic::new(
+                            capture.loc,
+                            format!("\"{h}\" is not a valid header name"),
+                        ));
+                        continue;
+                    }
+                },
+                Capture::Regex(r) => match regex::Regex::new(r) {
+                    Ok(re) => CaptureSource::Regex(re),
+                    Err(e) => {
+                        problems.push(Diagnostic::new(capture.loc, format!("invalid regex: {e}")));
+                        continue;
+                    }
+                },
+                Capture::Cookie(c) => CaptureSource::Cookie(c.clone()),
+            };
+            out.push(CapturePlan {
+                slot: self.slots[name],
+                name: name.clone(),
+                source,
+            });
+        }
+        out
+    }
+
+    fn check_unique_feeders(
+        &mut self,
+        load: &LoadPlan,
+        data: &IndexMap<String, Sp<model::Feeder>>,
+    ) {
+        let problems: Vec<Diagnostic> = self
+            .feeders
+            .iter()
+            .filter(|f| f.mode == model::FeederMode::Unique)
+            .filter_map(|f| {
+                let needed = match (f.per, load.end) {
+                    (model::FeederPer::User, _) => load.users as u64,
+                    (model::FeederPer::Iteration, LoadEnd::Iterations(n)) => load.users as u64 * n,
+                    // Unknown in advance with a duration: checked while running.
+                    (model::FeederPer::Iteration, LoadEnd::Duration(_)) => return None,
+                };
+                (needed > f.rows.len() as u64).then(|| {
+                    let loc = data.get(&f.name).map(|d| d.loc).unwrap_or_default();
+                    Diagnostic::new(
+                        loc,
+                        format!(
+                            "data feeder \"{}\" has {} rows but mode unique needs {needed}",
+                            f.name,
+                            f.rows.len()
+                        ),
+                    )
+                    .with_help("add rows, use mode: cycle, or run fewer users or iterations")
+                })
+            })
+            .collect();
+        self.problems.extend(problems);
+    }
+
+    fn server_headers(&mut self, headers: &[Sp<String>]) -> Vec<HeaderName> {
+        let mut out: Vec<HeaderName> = Vec::new();
+        for h in headers {
+            match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(name) if out.contains(&name) => self.error(
+                    h.loc,
+                    format!("server header \"{}\" is listed twice", h.value),
+                ),
+                Ok(name) => out.push(name),
+                Err(_) => self.error(h.loc, format!("\"{}\" is not a valid header name", h.value)),
+            }
+        }
+        out
+    }
+
+    fn targets(&mut self, targets: &Sp<model::Targets>) -> Vec<TargetSpec> {
+        let mut out = Vec::new();
+        self.target_set(targets, None, &mut out);
+        for (name, set) in &targets.endpoints {
+            if !self.endpoint_index.contains_key(name) {
+                let hint = suggest(name, self.endpoints.iter().map(|e| e.name.as_str()))
+                    .map(|s| format!("did you mean \"{s}\"?"))
+                    .unwrap_or_else(|| {
+                        let names: Vec<_> = self
+                            .endpoints
+                            .iter()
+                            .map(|e| format!("\"{}\"", e.name))
+                            .collect();
+                        format!("request names: {}", names.join(", "))
+                    });
+                self.error_help(set.loc, format!("no request is named \"{name}\""), hint);
+                continue;
+            }
+            if !set.endpoints.is_empty() {
+                self.error(set.loc, "endpoint targets cannot nest further endpoints");
+            }
+            self.target_set(set, Some(name.clone()), &mut out);
+        }
+        out
+    }
+
+    fn target_set(
+        &mut self,
+        t: &model::Targets,
+        endpoint: Option<String>,
+        out: &mut Vec<TargetSpec>,
+    ) {
+        let latency = [
+            (LatencyStat::P50, &t.p50),
+            (LatencyStat::P90, &t.p90),
+            (LatencyStat::P95, &t.p95),
+            (LatencyStat::P99, &t.p99),
+            (LatencyStat::P99_9, &t.p99_9),
+            (LatencyStat::Max, &t.max),
+            (LatencyStat::Mean, &t.mean),
+        ];
+        for (stat, limit) in latency {
+            if let Some(limit) = limit {
+                out.push(TargetSpec {
+                    endpoint: endpoint.clone(),
+                    metric: TargetMetric::Latency(stat),
+                    limit: limit.value.0.as_secs_f64() * 1e3,
+                });
+            }
+        }
+        if let Some(rate) = &t.error_rate {
+            out.push(TargetSpec {
+                endpoint: endpoint.clone(),
+                metric: TargetMetric::ErrorRate,
+                limit: rate.value.0,
+            });
+        }
+        if let Some(rate) = &t.throughput {
+            out.push(TargetSpec {
+                endpoint,
+                metric: TargetMetric::Throughput,
+                limit: rate.value.0,
+            });
+        }
+    }
+}
+
+/// Compiles the strings of a JSON body as templates.
+fn json_template(
+    value: &serde_json::Value,
+    compile: &mut dyn FnMut(&str) -> Template,
+) -> JsonTemplate {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('$') => {
+            let t = compile(s);
+            match t.as_constant() {
+                Some(text) => JsonTemplate::Constant(Value::String(text.to_string())),
+                None if t.is_single_number() => JsonTemplate::Number(t),
+                None => JsonTemplate::String(t),
+            }
+        }
+        Value::Array(items) => {
+            JsonTemplate::Array(items.iter().map(|v| json_template(v, compile)).collect())
+        }
+        Value::Object(map) => JsonTemplate::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_template(v, compile)))
+                .collect(),
+        ),
+        other => JsonTemplate::Constant(other.clone()),
+    }
+}

@@ -1,0 +1,116 @@
+//! CSV data feeders: rows handed to users by cycle, at random, or uniquely.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::model::{FeederMode, FeederPer};
+
+#[derive(Debug)]
+pub struct Feeder {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub mode: FeederMode,
+    pub per: FeederPer,
+    cursor: AtomicUsize,
+}
+
+impl Feeder {
+    /// Reads a CSV file with a header row. Errors are user-facing messages.
+    pub fn load(name: &str, path: &Path, mode: FeederMode, per: FeederPer) -> Result<Self, String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_path(path)
+            .map_err(|e| match e.kind() {
+                csv::ErrorKind::Io(io) => format!("cannot read CSV file {}: {io}", path.display()),
+                _ => format!("cannot read CSV file {}: {e}", path.display()),
+            })?;
+        let columns: Vec<String> = reader
+            .headers()
+            .map_err(|e| format!("CSV file {}: {e}", path.display()))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        if columns.is_empty() || columns.iter().all(String::is_empty) {
+            return Err(format!("CSV file {} has no header row", path.display()));
+        }
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                let line = e
+                    .position()
+                    .map(|p| format!(" line {}", p.line()))
+                    .unwrap_or_default();
+                format!("CSV file {}{line}: {e}", path.display())
+            })?;
+            rows.push(record.iter().map(str::to_string).collect());
+        }
+        if rows.is_empty() {
+            return Err(format!(
+                "CSV file {} has a header but no rows",
+                path.display()
+            ));
+        }
+        Ok(Feeder {
+            name: name.to_string(),
+            columns,
+            rows,
+            mode,
+            per,
+            cursor: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// The next row for a user, or `None` when a unique feeder has run out.
+    /// `random` is a uniform draw in `0..len` supplied by the caller's RNG.
+    pub fn take(&self, random: impl FnOnce(usize) -> usize) -> Option<usize> {
+        let len = self.rows.len();
+        match self.mode {
+            FeederMode::Cycle => Some(self.cursor.fetch_add(1, Ordering::Relaxed) % len),
+            FeederMode::Random => Some(random(len)),
+            FeederMode::Unique => {
+                let i = self.cursor.fetch_add(1, Ordering::Relaxed);
+                (i < len).then_some(i)
+            }
+        }
+    }
+
+    pub fn cell(&self, row: usize, column: usize) -> &str {
+        self.rows
+            .get(row)
+            .and_then(|r| r.get(column))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feeder(mode: FeederMode) -> Feeder {
+        Feeder {
+            name: "f".into(),
+            columns: vec!["a".into()],
+            rows: vec![vec!["1".into()], vec!["2".into()]],
+            mode,
+            per: FeederPer::User,
+            cursor: AtomicUsize::new(0),
+        }
+    }
+
+    #[test]
+    fn cycle_wraps_and_unique_runs_out() {
+        let f = feeder(FeederMode::Cycle);
+        let taken: Vec<_> = (0..5).map(|_| f.take(|_| 0).unwrap()).collect();
+        assert_eq!(taken, vec![0, 1, 0, 1, 0]);
+        let u = feeder(FeederMode::Unique);
+        assert_eq!(u.take(|_| 0), Some(0));
+        assert_eq!(u.take(|_| 0), Some(1));
+        assert_eq!(u.take(|_| 0), None);
+    }
+}

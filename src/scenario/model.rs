@@ -1,0 +1,228 @@
+//! The scenario file format, exactly as a user writes it (YAML).
+//!
+//! These structs only describe shape; `compile` turns them into a checked
+//! `RunPlan`. Every struct denies unknown keys so a typo is an error, not a
+//! silently ignored setting. `gander schema` prints the JSON Schema derived
+//! from these types.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::spanned::Sp;
+use super::units::{Dur, Percent, Rate, StatusSet, StringList, ThinkTime};
+
+/// A gander scenario file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Name of the test; defaults to the file name.
+    pub name: Option<Sp<String>>,
+    /// Base URL of the system under test, e.g. `http://127.0.0.1:8080`. `--host` overrides it.
+    pub host: Option<Sp<String>>,
+    /// How many users, for how long.
+    pub load: Sp<Load>,
+    /// Constants usable as `${name}`; values may use `${env.NAME}` and earlier variables.
+    #[serde(default)]
+    pub variables: IndexMap<String, Sp<String>>,
+    /// Data feeders: each name is a CSV file whose columns become `${name.column}`.
+    #[serde(default)]
+    pub data: IndexMap<String, Sp<Feeder>>,
+    /// Headers and timeout applied to every request unless a step sets its own.
+    #[serde(default)]
+    pub defaults: Option<Defaults>,
+    /// The user flows; users are shared among them by weight.
+    pub scenarios: Sp<Vec<Scenario>>,
+    /// Response headers to record per request name (numbers, and `Server-Timing` components).
+    #[serde(default)]
+    pub server_headers: Vec<Sp<String>>,
+    /// Limits the run is judged against.
+    #[serde(default)]
+    pub targets: Option<Sp<Targets>>,
+    /// How many failed requests to keep as samples (status, reason, body excerpt). Default 50.
+    #[serde(default)]
+    pub error_samples: Option<usize>,
+}
+
+/// The load to apply.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Number of concurrent simulated users.
+    pub users: Sp<u64>,
+    /// Time over which users are started (evenly); default 0 (all at once).
+    #[serde(default)]
+    pub ramp_up: Option<Sp<Dur>>,
+    /// How long to hold the full load after ramp-up. Give this or `iterations`.
+    #[serde(default)]
+    pub duration: Option<Sp<Dur>>,
+    /// How many times each user runs its scenario's steps. Give this or `duration`.
+    #[serde(default)]
+    pub iterations: Option<Sp<u64>>,
+}
+
+/// A CSV data feeder.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feeder {
+    /// Path to a CSV file with a header row, relative to the scenario file.
+    pub csv: Sp<String>,
+    /// Which row a user gets: the next one (`cycle`, default), a `random` one, or a
+    /// `unique` one (an error when the rows run out).
+    #[serde(default)]
+    pub mode: FeederMode,
+    /// When a user takes a row: once at start (`user`, default) or every `iteration`.
+    #[serde(default)]
+    pub per: FeederPer,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeederMode {
+    #[default]
+    Cycle,
+    Random,
+    Unique,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeederPer {
+    #[default]
+    User,
+    Iteration,
+}
+
+/// Settings shared by every request.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Headers sent with every request (a step's own headers win).
+    #[serde(default)]
+    pub headers: IndexMap<String, Sp<String>>,
+    /// Request timeout (default 30s).
+    pub timeout: Option<Sp<Dur>>,
+}
+
+/// One user flow.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name of the scenario.
+    pub name: Sp<String>,
+    /// Share of users relative to other scenarios (default 1).
+    #[serde(default)]
+    pub weight: Option<Sp<u64>>,
+    /// Pause after each step: `1s` or a range `1s..3s`.
+    #[serde(default)]
+    pub think_time: Option<Sp<ThinkTime>>,
+    /// Steps run once when a user starts (e.g. login).
+    #[serde(default)]
+    pub on_start: Vec<Sp<Step>>,
+    /// Steps run in order, over and over, for the duration or the iterations.
+    #[serde(default)]
+    pub steps: Sp<Vec<Sp<Step>>>,
+    /// Steps run once when a user stops (e.g. logout).
+    #[serde(default)]
+    pub on_stop: Vec<Sp<Step>>,
+}
+
+impl<T: Default> Default for Sp<T> {
+    fn default() -> Self {
+        Sp::new(T::default(), Default::default())
+    }
+}
+
+/// One HTTP request. Give exactly one of `get`, `post`, `put`, `patch`, `delete`, `head`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Name of the request in results; default: method and path template (`GET /bookings/${id}`).
+    pub name: Option<Sp<String>>,
+    pub get: Option<Sp<String>>,
+    pub post: Option<Sp<String>>,
+    pub put: Option<Sp<String>>,
+    pub patch: Option<Sp<String>>,
+    pub delete: Option<Sp<String>>,
+    pub head: Option<Sp<String>>,
+    /// Request headers; values may use `${...}`.
+    #[serde(default)]
+    pub headers: IndexMap<String, Sp<String>>,
+    /// A JSON body; string values may use `${...}`.
+    pub json: Option<Sp<serde_json::Value>>,
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub form: Option<Sp<IndexMap<String, Sp<String>>>>,
+    /// A raw body; set `Content-Type` in `headers`.
+    pub body: Option<Sp<String>>,
+    /// Timeout for this request.
+    pub timeout: Option<Sp<Dur>>,
+    /// What the response must look like; anything else is a failed request.
+    pub expect: Option<Expect>,
+    /// Values to keep from the response for later steps, as `${name}`.
+    #[serde(default)]
+    pub capture: IndexMap<String, Sp<Capture>>,
+}
+
+/// Checks on a response.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Allowed status codes. Default: any status below 400.
+    pub status: Option<Sp<StatusSet>>,
+    /// Text the body must contain (one string or a list).
+    #[serde(default)]
+    pub body_contains: Option<Sp<StringList>>,
+    /// JSON pointer checks on a JSON body.
+    #[serde(default)]
+    pub json: Vec<Sp<JsonExpect>>,
+    /// Response headers that must be present.
+    #[serde(default)]
+    pub headers: Vec<Sp<String>>,
+}
+
+/// A check on one JSON pointer (`/data/0/id`) of the response body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonExpect {
+    /// RFC 6901 JSON pointer, e.g. `/token` or `/items/0/id`.
+    pub pointer: String,
+    /// The value must equal this.
+    pub equals: Option<serde_json::Value>,
+    /// The value must exist (`true`) or must not (`false`).
+    pub exists: Option<bool>,
+}
+
+/// Where a captured value comes from.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Capture {
+    /// A JSON pointer into the body (`/token`).
+    Json(String),
+    /// A response header.
+    Header(String),
+    /// A regular expression over the body; group 1 if it has one, else the whole match.
+    Regex(String),
+    /// A cookie set by the response (`Set-Cookie`).
+    Cookie(String),
+}
+
+/// Limits for the run. Latency limits are upper bounds; `throughput` is a lower bound.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    pub p50: Option<Sp<Dur>>,
+    pub p90: Option<Sp<Dur>>,
+    pub p95: Option<Sp<Dur>>,
+    pub p99: Option<Sp<Dur>>,
+    #[serde(rename = "p99.9")]
+    pub p99_9: Option<Sp<Dur>>,
+    pub max: Option<Sp<Dur>>,
+    pub mean: Option<Sp<Dur>>,
+    /// Highest share of failed requests, e.g. `1%`.
+    pub error_rate: Option<Sp<Percent>>,
+    /// Lowest requests per second, e.g. `30/s`.
+    pub throughput: Option<Sp<Rate>>,
+    /// The same limits per request name.
+    #[serde(default)]
+    pub endpoints: IndexMap<String, Sp<Targets>>,
+}

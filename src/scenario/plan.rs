@@ -1,0 +1,228 @@
+//! The checked, compiled form of a scenario file: what the runner executes.
+//! Every name is resolved, every template parsed, every feeder loaded.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderName;
+use serde::{Deserialize, Serialize};
+
+use super::feeder::Feeder;
+use super::template::Template;
+
+#[derive(Debug)]
+pub struct RunPlan {
+    pub name: String,
+    pub source: PathBuf,
+    pub host: String,
+    pub load: LoadPlan,
+    pub scenarios: Vec<ScenarioPlan>,
+    /// Unique request names, in order of first appearance; samples refer to them by index.
+    pub endpoints: Vec<EndpointInfo>,
+    /// Names of the per-user variable slots (captures).
+    pub variables: Vec<String>,
+    pub feeders: Vec<Arc<Feeder>>,
+    pub server_headers: Vec<HeaderName>,
+    /// The server headers as written in the file, for display.
+    pub server_header_labels: Vec<String>,
+    pub targets: Vec<TargetSpec>,
+    pub error_samples: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadPlan {
+    pub users: usize,
+    #[serde(with = "secs")]
+    pub ramp_up: Duration,
+    pub end: LoadEnd,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadEnd {
+    #[serde(with = "secs")]
+    Duration(Duration),
+    Iterations(u64),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointInfo {
+    pub name: String,
+    pub method: Method,
+}
+
+#[derive(Debug)]
+pub struct ScenarioPlan {
+    pub name: String,
+    pub weight: usize,
+    pub think_time: Option<(Duration, Duration)>,
+    pub on_start: Vec<Arc<RequestPlan>>,
+    pub steps: Vec<Arc<RequestPlan>>,
+    pub on_stop: Vec<Arc<RequestPlan>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+}
+
+impl Method {
+    pub const ALL: [(&'static str, Method); 6] = [
+        ("get", Method::Get),
+        ("post", Method::Post),
+        ("put", Method::Put),
+        ("patch", Method::Patch),
+        ("delete", Method::Delete),
+        ("head", Method::Head),
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RequestPlan {
+    pub endpoint: usize,
+    pub method: Method,
+    pub url: Template,
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: BodyPlan,
+    pub timeout: Duration,
+    pub expect: ExpectPlan,
+    pub captures: Vec<CapturePlan>,
+}
+
+#[derive(Debug)]
+pub enum BodyPlan {
+    None,
+    Json(JsonTemplate),
+    Form(Vec<(String, Template)>),
+    Raw(Template),
+}
+
+/// A JSON body whose strings may hold templates.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Constant(serde_json::Value),
+    String(Template),
+    /// A template that is one numeric built-in, written unquoted.
+    Number(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+#[derive(Debug, Default)]
+pub struct ExpectPlan {
+    /// `None`: any status below 400 passes.
+    pub status: Option<Vec<u16>>,
+    pub body_contains: Vec<String>,
+    pub json: Vec<JsonCheck>,
+    pub headers: Vec<HeaderName>,
+}
+
+#[derive(Debug)]
+pub struct JsonCheck {
+    pub pointer: String,
+    pub equals: Option<serde_json::Value>,
+    pub exists: Option<bool>,
+}
+
+#[derive(Debug)]
+pub struct CapturePlan {
+    pub slot: usize,
+    pub name: String,
+    pub source: CaptureSource,
+}
+
+#[derive(Debug)]
+pub enum CaptureSource {
+    Json(String),
+    Header(HeaderName),
+    Regex(regex::Regex),
+    Cookie(String),
+}
+
+/// One limit the run is judged against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetSpec {
+    /// `None`: all requests; `Some(name)`: one request name.
+    pub endpoint: Option<String>,
+    pub metric: TargetMetric,
+    /// Milliseconds for latency, a fraction for error rate, requests/s for throughput.
+    pub limit: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetMetric {
+    Latency(LatencyStat),
+    ErrorRate,
+    Throughput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LatencyStat {
+    #[serde(rename = "p50")]
+    P50,
+    #[serde(rename = "p90")]
+    P90,
+    #[serde(rename = "p95")]
+    P95,
+    #[serde(rename = "p99")]
+    P99,
+    #[serde(rename = "p99.9")]
+    P99_9,
+    #[serde(rename = "max")]
+    Max,
+    #[serde(rename = "mean")]
+    Mean,
+}
+
+impl LatencyStat {
+    pub fn label(self) -> &'static str {
+        match self {
+            LatencyStat::P50 => "p50",
+            LatencyStat::P90 => "p90",
+            LatencyStat::P95 => "p95",
+            LatencyStat::P99 => "p99",
+            LatencyStat::P99_9 => "p99.9",
+            LatencyStat::Max => "max",
+            LatencyStat::Mean => "mean",
+        }
+    }
+    /// The quantile for percentile stats.
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            LatencyStat::P50 => Some(0.50),
+            LatencyStat::P90 => Some(0.90),
+            LatencyStat::P95 => Some(0.95),
+            LatencyStat::P99 => Some(0.99),
+            LatencyStat::P99_9 => Some(0.999),
+            LatencyStat::Max | LatencyStat::Mean => None,
+        }
+    }
+}
+
+/// Serialises a `Duration` as fractional seconds.
+pub mod secs {
+    use serde::Serializer;
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}

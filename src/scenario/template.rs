@@ -1,0 +1,411 @@
+//! `${...}` templates: parsed and resolved once when the file is checked, so a
+//! typo is a check-time error and rendering on the per-request path is a walk
+//! over a few parts with no lookups by name.
+//!
+//! Grammar inside `${ }`:
+//! - `name`: a variable (from `variables:` or captured by an earlier step);
+//! - `feeder.column`: the user's current row of a data feeder;
+//! - `env.NAME` or `env.NAME:-default`: the environment, read at load time;
+//! - built-ins: `user_index`, `iteration`, `random(1, 20)`, `choice(a, b, c)`,
+//!   `uuid()`, `timestamp()` (Unix seconds), `timestamp_ms()`.
+//!
+//! `$${` writes a literal `${`.
+
+use std::fmt::Write as _;
+
+/// What a template part stands for at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Literal(String),
+    /// A per-user variable slot (captures).
+    Var(usize),
+    /// Feeder index and column index.
+    Feed(usize, usize),
+    UserIndex,
+    Iteration,
+    Random(i64, i64),
+    Choice(Vec<String>),
+    Uuid,
+    Timestamp,
+    TimestampMs,
+}
+
+impl Part {
+    /// Built-ins whose text is always a number: a JSON body may insert them unquoted.
+    fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            Part::UserIndex
+                | Part::Iteration
+                | Part::Random(..)
+                | Part::Timestamp
+                | Part::TimestampMs
+        )
+    }
+}
+
+/// A compiled template.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Template {
+    pub parts: Vec<Part>,
+}
+
+/// What a name inside `${ }` resolves to; supplied by the compiler, which knows
+/// the variables, feeders and captures in scope at this step.
+pub enum Resolved {
+    Literal(String),
+    Part(Part),
+}
+
+/// Why an expression could not be compiled; the message is shown to the user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateError(pub String);
+
+/// Resolves names; returns a user-facing message when a name is unknown.
+pub trait Scope {
+    fn variable(&self, name: &str) -> Result<Resolved, String>;
+    fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, String>;
+}
+
+impl Template {
+    pub fn literal(text: impl Into<String>) -> Self {
+        Template {
+            parts: vec![Part::Literal(text.into())],
+        }
+    }
+
+    /// Parses `text` and resolves every name against `scope`.
+    pub fn compile(text: &str, scope: &dyn Scope) -> Result<Self, TemplateError> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut rest = text;
+        while let Some(pos) = rest.find('$') {
+            literal.push_str(&rest[..pos]);
+            let after = &rest[pos..];
+            if let Some(escaped) = after.strip_prefix("$${") {
+                literal.push_str("${");
+                rest = escaped;
+            } else if let Some(expr_start) = after.strip_prefix("${") {
+                let end = expr_start.find('}').ok_or_else(|| {
+                    TemplateError(format!("\"${{\" without a closing \"}}\" in \"{text}\""))
+                })?;
+                let expr = expr_start[..end].trim();
+                match resolve(expr, scope).map_err(TemplateError)? {
+                    Resolved::Literal(value) => literal.push_str(&value),
+                    Resolved::Part(part) => {
+                        if !literal.is_empty() {
+                            parts.push(Part::Literal(std::mem::take(&mut literal)));
+                        }
+                        parts.push(part);
+                    }
+                }
+                rest = &expr_start[end + 1..];
+            } else {
+                literal.push('$');
+                rest = &after[1..];
+            }
+        }
+        literal.push_str(rest);
+        if !literal.is_empty() || parts.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Ok(Template { parts })
+    }
+
+    /// The text when the template has no run-time parts.
+    pub fn as_constant(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [Part::Literal(text)] => Some(text),
+            _ => None,
+        }
+    }
+
+    /// True when the whole template is one numeric built-in such as `${random(1,9)}`:
+    /// in a JSON body it is then written as a number, not a string.
+    pub fn is_single_number(&self) -> bool {
+        matches!(self.parts.as_slice(), [part] if part.is_numeric())
+    }
+
+    /// Per-user variable slots this template reads.
+    pub fn var_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(slot) => Some(*slot),
+            _ => None,
+        })
+    }
+
+    pub fn render(&self, ctx: &mut dyn RenderContext, out: &mut String) -> Result<(), RenderError> {
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Var(slot) => out.push_str(ctx.var(*slot)?),
+                Part::Feed(feeder, column) => out.push_str(ctx.feed(*feeder, *column)?),
+                Part::UserIndex => {
+                    let _ = write!(out, "{}", ctx.user_index());
+                }
+                Part::Iteration => {
+                    let _ = write!(out, "{}", ctx.iteration());
+                }
+                Part::Random(lo, hi) => {
+                    let _ = write!(out, "{}", ctx.random_range(*lo, *hi));
+                }
+                Part::Choice(items) => {
+                    let i = ctx.random_range(0, items.len() as i64 - 1) as usize;
+                    out.push_str(&items[i.min(items.len() - 1)]);
+                }
+                Part::Uuid => {
+                    let _ = write!(out, "{}", uuid::Uuid::new_v4());
+                }
+                Part::Timestamp | Part::TimestampMs => {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    let value = if *part == Part::Timestamp {
+                        now.as_secs() as u128
+                    } else {
+                        now.as_millis()
+                    };
+                    let _ = write!(out, "{value}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn render_string(&self, ctx: &mut dyn RenderContext) -> Result<String, RenderError> {
+        let mut out = String::new();
+        self.render(ctx, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Per-user state a template reads while rendering.
+pub trait RenderContext {
+    fn var(&self, slot: usize) -> Result<&str, RenderError>;
+    fn feed(&mut self, feeder: usize, column: usize) -> Result<&str, RenderError>;
+    fn user_index(&self) -> usize;
+    fn iteration(&self) -> u64;
+    /// Uniform in `lo..=hi`.
+    fn random_range(&mut self, lo: i64, hi: i64) -> i64;
+}
+
+/// A value missing at run time; the request is not sent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    #[error("variable \"{0}\" has no value (its capture failed or has not run)")]
+    Unset(String),
+    #[error("data feeder \"{0}\" has no rows left (mode: unique)")]
+    FeederExhausted(String),
+}
+
+const BUILTINS: &[&str] = &[
+    "user_index",
+    "iteration",
+    "random",
+    "choice",
+    "uuid",
+    "timestamp",
+    "timestamp_ms",
+];
+
+pub fn is_builtin(name: &str) -> bool {
+    BUILTINS.contains(&name)
+}
+
+fn resolve(expr: &str, scope: &dyn Scope) -> Result<Resolved, String> {
+    if expr.is_empty() {
+        return Err("empty \"${}\"".into());
+    }
+    if let Some(open) = expr.find('(') {
+        let name = expr[..open].trim();
+        let args = expr[open + 1..]
+            .strip_suffix(')')
+            .ok_or_else(|| format!("\"{expr}\" is missing its closing \")\""))?;
+        return builtin_call(name, args).map(Resolved::Part);
+    }
+    match expr {
+        "user_index" => return Ok(Resolved::Part(Part::UserIndex)),
+        "iteration" => return Ok(Resolved::Part(Part::Iteration)),
+        "uuid" | "timestamp" | "timestamp_ms" => return builtin_call(expr, "").map(Resolved::Part),
+        _ => {}
+    }
+    if let Some(env) = expr.strip_prefix("env.") {
+        let (name, default) = match env.split_once(":-") {
+            Some((name, default)) => (name.trim(), Some(default)),
+            None => (env.trim(), None),
+        };
+        return match (std::env::var(name), default) {
+            (Ok(value), _) => Ok(Resolved::Literal(value)),
+            (Err(_), Some(default)) => Ok(Resolved::Literal(default.to_string())),
+            (Err(_), None) => Err(format!(
+                "environment variable {name} is not set (give a default with ${{env.{name}:-value}})"
+            )),
+        };
+    }
+    if let Some((feeder, column)) = expr.split_once('.') {
+        if let Some(part) = scope.feeder_column(feeder.trim(), column.trim())? {
+            return Ok(Resolved::Part(part));
+        }
+    }
+    if !expr
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "\"${{{expr}}}\" is not a variable name or a built-in call"
+        ));
+    }
+    scope.variable(expr)
+}
+
+fn builtin_call(name: &str, args: &str) -> Result<Part, String> {
+    let args: Vec<&str> = if args.trim().is_empty() {
+        Vec::new()
+    } else {
+        args.split(',').map(str::trim).collect()
+    };
+    let no_args = |part: Part| {
+        if args.is_empty() {
+            Ok(part)
+        } else {
+            Err(format!("{name}() takes no arguments"))
+        }
+    };
+    match name {
+        "uuid" => no_args(Part::Uuid),
+        "timestamp" => no_args(Part::Timestamp),
+        "timestamp_ms" => no_args(Part::TimestampMs),
+        "user_index" => no_args(Part::UserIndex),
+        "iteration" => no_args(Part::Iteration),
+        "random" => {
+            let [lo, hi] = args.as_slice() else {
+                return Err("random takes two integers: random(1, 20)".into());
+            };
+            let parse = |s: &str| {
+                s.parse::<i64>()
+                    .map_err(|_| format!("random(): \"{s}\" is not an integer"))
+            };
+            let (lo, hi) = (parse(lo)?, parse(hi)?);
+            if lo > hi {
+                return Err(format!(
+                    "random({lo}, {hi}): the first bound is above the second"
+                ));
+            }
+            Ok(Part::Random(lo, hi))
+        }
+        "choice" => {
+            if args.is_empty() {
+                return Err("choice needs at least one value: choice(a, b, c)".into());
+            }
+            let items = args
+                .iter()
+                .map(|a| a.trim_matches(|c| c == '"' || c == '\'').to_string())
+                .collect();
+            Ok(Part::Choice(items))
+        }
+        other => {
+            let hint = crate::scenario::diagnostic::suggest(other, BUILTINS.iter().copied())
+                .map(|s| format!(", did you mean \"{s}\"?"))
+                .unwrap_or_else(|| format!(" (built-ins: {})", BUILTINS.join(", ")));
+            Err(format!("unknown function \"{other}\"{hint}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TestScope;
+    impl Scope for TestScope {
+        fn variable(&self, name: &str) -> Result<Resolved, String> {
+            match name {
+                "api" => Ok(Resolved::Literal("/api".into())),
+                "token" => Ok(Resolved::Part(Part::Var(0))),
+                _ => Err(format!("undefined variable \"{name}\"")),
+            }
+        }
+        fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, String> {
+            match (feeder, column) {
+                ("staff", "login") => Ok(Some(Part::Feed(0, 1))),
+                ("staff", c) => Err(format!("no column {c}")),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    struct Ctx;
+    impl RenderContext for Ctx {
+        fn var(&self, _: usize) -> Result<&str, RenderError> {
+            Ok("T")
+        }
+        fn feed(&mut self, _: usize, _: usize) -> Result<&str, RenderError> {
+            Ok("ann")
+        }
+        fn user_index(&self) -> usize {
+            7
+        }
+        fn iteration(&self) -> u64 {
+            3
+        }
+        fn random_range(&mut self, lo: i64, _: i64) -> i64 {
+            lo
+        }
+    }
+
+    #[test]
+    fn constants_fold_and_parts_render_in_order() {
+        let t = Template::compile(
+            "${api}/u/${user_index}?t=${token}&n=${staff.login}&i=${iteration}&r=${random(4, 9)}",
+            &TestScope,
+        )
+        .unwrap();
+        assert_eq!(t.parts[0], Part::Literal("/api/u/".into()));
+        assert_eq!(
+            t.render_string(&mut Ctx).unwrap(),
+            "/api/u/7?t=T&n=ann&i=3&r=4"
+        );
+        assert_eq!(
+            Template::compile("a$${b}$x", &TestScope)
+                .unwrap()
+                .as_constant(),
+            Some("a${b}$x")
+        );
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_the_expression() {
+        let err = |s: &str| Template::compile(s, &TestScope).unwrap_err().0;
+        assert!(err("${tokn}").contains("undefined variable \"tokn\""));
+        assert!(err("${random(5)}").contains("two integers"));
+        assert!(err("${randm(1,2)}").contains("did you mean \"random\""));
+        assert!(err("${staff.logn}").contains("no column logn"));
+        assert!(err("${api").contains("closing"));
+        assert!(err("${env.GANDER_SURELY_UNSET_VAR}").contains("not set"));
+        assert_eq!(
+            Template::compile("${env.GANDER_SURELY_UNSET_VAR:-x}", &TestScope)
+                .unwrap()
+                .as_constant(),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn single_numeric_builtins_are_numbers() {
+        assert!(
+            Template::compile("${random(1,2)}", &TestScope)
+                .unwrap()
+                .is_single_number()
+        );
+        assert!(
+            !Template::compile("id-${random(1,2)}", &TestScope)
+                .unwrap()
+                .is_single_number()
+        );
+        assert!(
+            !Template::compile("${token}", &TestScope)
+                .unwrap()
+                .is_single_number()
+        );
+    }
+}
