@@ -22,7 +22,10 @@ fn fifty_users_record_exactly_what_the_server_received() {
     let served = server.seen.count("/fast");
     assert_eq!(served, 50 * 20);
     assert_eq!(u(&run, "/totals/all/requests"), served);
-    assert_eq!(u(&endpoint(&run, "GET /fast"), "/stats/all/requests"), served);
+    assert_eq!(
+        u(&endpoint(&run, "GET /fast"), "/stats/all/requests"),
+        served
+    );
     assert_eq!(u(&run, "/totals/all/failed"), 0);
     assert_eq!(u(&run, "/plan/scenarios/0/users_started"), 50);
     // Phases partition the run: nothing is dropped or counted twice.
@@ -32,7 +35,12 @@ fn fifty_users_record_exactly_what_the_server_received() {
         .sum();
     assert_eq!(phases, served);
     // The per-second series adds up to the same count.
-    let series: u64 = run["timeseries"].as_array().unwrap().iter().map(|p| p["requests"].as_u64().unwrap()).sum();
+    let series: u64 = run["timeseries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["requests"].as_u64().unwrap())
+        .sum();
     assert_eq!(series, served);
 }
 
@@ -49,9 +57,15 @@ fn a_timed_run_counts_every_request_the_server_saw() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let run = out.json();
-    assert_eq!(u(&run, "/totals/all/requests"), server.seen.total.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(
+        u(&run, "/totals/all/requests"),
+        server.seen.total.load(std::sync::atomic::Ordering::SeqCst)
+    );
     assert!(u(&run, "/totals/steady/requests") > 0);
-    assert!(u(&run, "/totals/ramp_up/requests") > 0, "ramp-up requests are kept");
+    assert!(
+        u(&run, "/totals/ramp_up/requests") > 0,
+        "ramp-up requests are kept"
+    );
     let steady = &run["phases"]["steady"];
     assert!(f(steady, "/end_s") - f(steady, "/start_s") >= 1.5);
     assert!(f(&run, "/phases/ramp_up/end_s") <= f(steady, "/start_s"));
@@ -72,7 +86,11 @@ fn latency_runs_to_the_last_body_byte() {
     let run = out.json();
     assert_eq!(u(&run, "/totals/all/requests"), 12);
     // The body arrives 100 ms after the headers; goose's own timer would say ~1 ms.
-    assert!(f(&run, "/totals/all/latency_ms/min") >= 100.0, "{}", run["totals"]["all"]["latency_ms"]);
+    assert!(
+        f(&run, "/totals/all/latency_ms/min") >= 100.0,
+        "{}",
+        run["totals"]["all"]["latency_ms"]
+    );
 }
 
 #[test]
@@ -110,7 +128,17 @@ fn login_captures_a_token_and_cookie_per_user() {
     let server = start_server();
     let ws = Workspace::new();
     let users: Vec<String> = (0..10).map(|i| format!("user{i}")).collect();
-    ws.write("staff.csv", &format!("username,password\n{}\n", users.iter().map(|u| format!("{u},pw")).collect::<Vec<_>>().join("\n")));
+    ws.write(
+        "staff.csv",
+        &format!(
+            "username,password\n{}\n",
+            users
+                .iter()
+                .map(|u| format!("{u},pw"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    );
     let scenario = format!(
         r#"host: {}
 load: {{ users: 10, iterations: 3 }}
@@ -138,7 +166,13 @@ scenarios:
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let run = out.json();
     assert_eq!(u(&run, "/totals/all/failed"), 0, "{}", run["errors"]);
-    assert_eq!(server.seen.unauthorised.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(
+        server
+            .seen
+            .unauthorised
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
     let mut authorised = server.seen.authorised.lock().unwrap().clone();
     assert_eq!(authorised.len(), 30);
     authorised.sort();
@@ -228,12 +262,26 @@ scenarios:
         groups
             .iter()
             .find(|g| g["endpoint"] == name)
-            .map(|g| (g["reason"].as_str().unwrap().to_string(), g["count"].as_u64().unwrap()))
+            .map(|g| {
+                (
+                    g["reason"].as_str().unwrap().to_string(),
+                    g["count"].as_u64().unwrap(),
+                )
+            })
             .unwrap()
     };
     assert_eq!(reason("broken"), ("HTTP 500".to_string(), 20));
-    assert_eq!(reason("wrong body"), ("body does not contain \"nope\"".to_string(), 20));
-    assert_eq!(reason("wrong json"), ("JSON /status is \"healthy\", expected \"degraded\"".to_string(), 20));
+    assert_eq!(
+        reason("wrong body"),
+        ("body does not contain \"nope\"".to_string(), 20)
+    );
+    assert_eq!(
+        reason("wrong json"),
+        (
+            "JSON /status is \"healthy\", expected \"degraded\"".to_string(),
+            20
+        )
+    );
     let samples = run["errors"]["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 3, "error_samples caps the kept samples");
     let broken = samples.iter().find(|s| s["endpoint"] == "broken").unwrap();
@@ -266,7 +314,10 @@ fn exit_code_follows_the_targets() {
     let p50 = rows.iter().find(|r| r["metric"] == "p50").unwrap();
     assert_eq!(p50["outcome"], "fail");
     assert!(p50["observed"].as_f64().unwrap() > p50["limit"].as_f64().unwrap());
-    assert_eq!(rows.iter().find(|r| r["metric"] == "p95").unwrap()["outcome"], "pass");
+    assert_eq!(
+        rows.iter().find(|r| r["metric"] == "p95").unwrap()["outcome"],
+        "pass"
+    );
 
     let slow = ws.run(&scenario("{ throughput: 1000000000/s }"), &["--quiet"]);
     assert_eq!(slow.code, 1);
@@ -295,7 +346,11 @@ fn server_headers_are_recorded_per_request_name() {
     assert!((f(h, "/X-Request-Time/mean") - 123.0).abs() < 1e-9);
     assert!((f(h, "/Server-Timing db/mean") - 12.5).abs() < 1e-9);
     assert!((f(h, "/Server-Timing app/mean") - 3.0).abs() < 1e-9);
-    assert!(endpoint(&run, "GET /fast")["stats"]["all"].get("server_headers").is_none());
+    assert!(
+        endpoint(&run, "GET /fast")["stats"]["all"]
+            .get("server_headers")
+            .is_none()
+    );
 }
 
 #[test]
@@ -316,8 +371,13 @@ fn the_interval_log_merges_back_to_the_recorded_count() {
     let mut deserializer = hdrhistogram::serialization::Deserializer::new();
     for entry in IntervalLogIterator::new(&log) {
         if let Ok(LogEntry::Interval(h)) = entry {
-            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, h.encoded_histogram()).unwrap();
-            let hist: hdrhistogram::Histogram<u64> = deserializer.deserialize(&mut bytes.as_slice()).unwrap();
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                h.encoded_histogram(),
+            )
+            .unwrap();
+            let hist: hdrhistogram::Histogram<u64> =
+                deserializer.deserialize(&mut bytes.as_slice()).unwrap();
             merged.add(&hist).unwrap();
         }
     }
@@ -325,8 +385,10 @@ fn the_interval_log_merges_back_to_the_recorded_count() {
     // The whole-run histogram in run.json is the same data.
     let run = out.json();
     let encoded = run["totals"]["all"]["histogram"].as_str().unwrap();
-    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded).unwrap();
-    let total: hdrhistogram::Histogram<u64> = deserializer.deserialize(&mut bytes.as_slice()).unwrap();
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded).unwrap();
+    let total: hdrhistogram::Histogram<u64> =
+        deserializer.deserialize(&mut bytes.as_slice()).unwrap();
     assert_eq!(total.len(), merged.len());
     assert_eq!(total.max(), merged.max());
 }
@@ -343,7 +405,13 @@ fn sigterm_leaves_a_complete_run_marked_interrupted() {
         ),
     );
     let child = std::process::Command::new(gander_bin())
-        .args(["run", file.to_str().unwrap(), "-o", ws.reports().to_str().unwrap(), "--quiet"])
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "-o",
+            ws.reports().to_str().unwrap(),
+            "--quiet",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -358,13 +426,22 @@ fn sigterm_leaves_a_complete_run_marked_interrupted() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let started = std::time::Instant::now();
     let out = RunOutput::new(wait_bounded(child, Duration::from_secs(30)));
-    assert!(started.elapsed() < Duration::from_secs(20), "stopped promptly");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped promptly"
+    );
     assert_eq!(out.code, 3, "interrupted runs are invalid: {}", out.stderr);
     let run = out.json();
     assert_eq!(run["outcome"]["status"], "interrupted");
     assert_eq!(run["verdict"]["status"], "invalid");
     assert_eq!(u(&run, "/totals/all/requests"), server.seen.count("/fast"));
-    for file in ["run.json", "latency.hlog", "endpoints.csv", "timeseries.csv", "summary.txt"] {
+    for file in [
+        "run.json",
+        "latency.hlog",
+        "endpoints.csv",
+        "timeseries.csv",
+        "summary.txt",
+    ] {
         assert!(out.run_dir().join(file).exists(), "{file} written");
     }
 }
@@ -386,7 +463,13 @@ fn a_thousand_users_run_on_two_cores() {
     assert_eq!(u(&run, "/totals/all/requests"), 3000);
     assert_eq!(server.seen.count("/fast"), 3000);
     assert_eq!(u(&run, "/totals/all/failed"), 0);
-    let peak = run["timeseries"].as_array().unwrap().iter().map(|p| p["users"].as_u64().unwrap()).max().unwrap();
+    let peak = run["timeseries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["users"].as_u64().unwrap())
+        .max()
+        .unwrap();
     assert!(peak > 500, "many users ran at once (peak {peak})");
 }
 
@@ -394,7 +477,11 @@ fn a_thousand_users_run_on_two_cores() {
 fn a_dead_host_still_writes_the_run() {
     let ws = Workspace::new();
     // Bind then drop a listener: the port is free and refuses connections.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = ws.run(
         &format!("host: http://127.0.0.1:{port}\nload: {{ users: 3, iterations: 2 }}\nscenarios:\n  - name: s\n    steps:\n      - get: /fast\ntargets: {{ error_rate: 1% }}\n"),
         &["--quiet"],

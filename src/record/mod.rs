@@ -251,10 +251,10 @@ impl Aggregator {
         }
         // A header is a time if any of its values carried a unit.
         for h in &s.headers {
-            if let HeaderMetric::Listed(i) = h.metric {
-                if let Some(flag) = self.header_is_time.get_mut(i as usize) {
-                    *flag |= h.is_time;
-                }
+            if let HeaderMetric::Listed(i) = h.metric
+                && let Some(flag) = self.header_is_time.get_mut(i as usize)
+            {
+                *flag |= h.is_time;
             }
         }
         let phase = self.clock.phase_of(s.started);

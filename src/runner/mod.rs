@@ -179,10 +179,10 @@ fn attack(plan: &RunPlan, shared: Arc<RunShared>) -> Result<GooseAttack, RunErro
         let mut scenario = Scenario::new(&sc.name)
             .set_weight(sc.weight)
             .map_err(goose_err)?;
-        if let Some((min, max)) = sc.think_time {
-            if !max.is_zero() {
-                scenario = scenario.set_wait_time(min, max).map_err(goose_err)?;
-            }
+        if let Some((min, max)) = sc.think_time
+            && !max.is_zero()
+        {
+            scenario = scenario.set_wait_time(min, max).map_err(goose_err)?;
         }
         let start_shared = shared.clone();
         let start: TransactionFunction = Arc::new(move |user| {

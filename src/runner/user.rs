@@ -411,11 +411,11 @@ fn check(
         };
         for c in &e.json {
             let found = doc.pointer(&c.pointer);
-            if let Some(exists) = c.exists {
-                if found.is_some() != exists {
-                    let what = if exists { "missing" } else { "present" };
-                    return Err(format!("JSON {} {what}", c.pointer));
-                }
+            if let Some(exists) = c.exists
+                && found.is_some() != exists
+            {
+                let what = if exists { "missing" } else { "present" };
+                return Err(format!("JSON {} {what}", c.pointer));
             }
             if let Some(expected) = &c.equals {
                 match found {

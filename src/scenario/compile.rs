@@ -36,6 +36,8 @@ struct Compiler<'a> {
     problems: Vec<Diagnostic>,
     globals: IndexMap<String, String>,
     feeders: Vec<Arc<Feeder>>,
+    /// Feeders that failed to load: references to them are not reported again.
+    broken_feeders: Vec<String>,
     /// Capture name -> slot, shared by all scenarios.
     slots: IndexMap<String, usize>,
     endpoints: Vec<EndpointInfo>,
@@ -91,6 +93,9 @@ impl Scope for StepScope<'_> {
             .enumerate()
             .find(|(_, f)| f.name == feeder)
         else {
+            if self.compiler.broken_feeders.iter().any(|b| b == feeder) {
+                return Ok(Some(Part::Literal(String::new())));
+            }
             return Ok(None);
         };
         match f.column(column) {
@@ -133,6 +138,7 @@ pub fn compile(
         problems: Vec::new(),
         globals: IndexMap::new(),
         feeders: Vec::new(),
+        broken_feeders: Vec::new(),
         slots: IndexMap::new(),
         endpoints: Vec::new(),
         endpoint_index: HashMap::new(),
@@ -276,7 +282,10 @@ impl Compiler<'_> {
             let path = self.dir.join(spec.csv.value.as_str());
             match Feeder::load(name, &path, spec.mode, spec.per) {
                 Ok(f) => self.feeders.push(Arc::new(f)),
-                Err(message) => self.error(spec.csv.loc, message),
+                Err(message) => {
+                    self.broken_feeders.push(name.clone());
+                    self.error(spec.csv.loc, message);
+                }
             }
         }
     }
@@ -381,10 +390,10 @@ impl Compiler<'_> {
 
     fn scenario(&mut self, sc: &model::Scenario) -> ScenarioPlan {
         let weight = sc.weight.as_ref().map(|w| w.value).unwrap_or(1);
-        if weight == 0 {
-            if let Some(w) = &sc.weight {
-                self.error(w.loc, "weight must be at least 1");
-            }
+        if weight == 0
+            && let Some(w) = &sc.weight
+        {
+            self.error(w.loc, "weight must be at least 1");
         }
         if sc.steps.is_empty() {
             let loc = if sc.steps.loc.line > 0 {
@@ -742,7 +751,16 @@ impl Compiler<'_> {
                 Capture::Regex(r) => match regex::Regex::new(r) {
                     Ok(re) => CaptureSource::Regex(re),
                     Err(e) => {
-                        problems.push(Diagnostic::new(capture.loc, format!("invalid regex: {e}")));
+                        let text = e.to_string();
+                        let why = text
+                            .lines()
+                            .rev()
+                            .find_map(|l| l.strip_prefix("error: "))
+                            .unwrap_or(&text);
+                        problems.push(Diagnostic::new(
+                            capture.loc,
+                            format!("invalid regex \"{r}\": {why}"),
+                        ));
                         continue;
                     }
                 },

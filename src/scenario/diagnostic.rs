@@ -54,7 +54,8 @@ impl FileDiagnostics {
                 "{}:{}:{}: error: {}\n",
                 name, d.loc.line, d.loc.column, d.message
             ));
-            let mut diagnostic = CsDiagnostic::error().with_message(&d.message);
+            let mut diagnostic =
+                CsDiagnostic::error().with_message(d.message.lines().next().unwrap_or_default());
             if let Some(range) = byte_range(&self.source, d.loc) {
                 diagnostic = diagnostic.with_labels(vec![Label::primary((), range)]);
             }

@@ -23,6 +23,12 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError
         path: path.to_path_buf(),
         source,
     })?;
+    if source.trim().is_empty() {
+        let d = Diagnostic::new(Loc { line: 1, column: 1 }, "the file is empty").with_help(
+            "a scenario file needs at least host, load and scenarios; see `gander schema`",
+        );
+        return Err(ScenarioError::invalid(path, &source, vec![d]));
+    }
     let file: model::ScenarioFile = match serde_saphyr::from_str(&source) {
         Ok(file) => file,
         Err(e) => {
@@ -94,6 +100,16 @@ fn from_yaml_error(error: &serde_saphyr::Error) -> Diagnostic {
             },
         ),
         E::Message { msg, .. } => Diagnostic::new(loc, msg.clone()),
+        E::InvalidScalar { ty, .. } => {
+            let what = match *ty {
+                t if t.starts_with('u') => "a whole number (0 or more)",
+                t if t.starts_with('i') => "a whole number",
+                t if t.starts_with('f') => "a number",
+                "bool" => "true or false",
+                other => other,
+            };
+            Diagnostic::new(loc, format!("expected {what}"))
+        }
         other => Diagnostic::new(loc, strip_location(&other.to_string())),
     }
 }

@@ -242,10 +242,10 @@ fn resolve(expr: &str, scope: &dyn Scope) -> Result<Resolved, String> {
             )),
         };
     }
-    if let Some((feeder, column)) = expr.split_once('.') {
-        if let Some(part) = scope.feeder_column(feeder.trim(), column.trim())? {
-            return Ok(Resolved::Part(part));
-        }
+    if let Some((feeder, column)) = expr.split_once('.')
+        && let Some(part) = scope.feeder_column(feeder.trim(), column.trim())?
+    {
+        return Ok(Resolved::Part(part));
     }
     if !expr
         .chars()

@@ -69,7 +69,7 @@ pub fn format_duration(d: Duration) -> String {
         format!("{us}us")
     } else if us < 1_000_000 {
         trim_float(us as f64 / 1e3, "ms")
-    } else if us < 60_000_000 || us % 60_000_000 != 0 {
+    } else if us < 60_000_000 || !us.is_multiple_of(60_000_000) {
         trim_float(us as f64 / 1e6, "s")
     } else {
         format!("{}m", us / 60_000_000)

@@ -49,7 +49,12 @@ impl TestServer {
 
 async fn count(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> Arc<Seen> {
     seen.total.fetch_add(1, Ordering::SeqCst);
-    *seen.by_path.lock().unwrap().entry(uri.path().to_string()).or_default() += 1;
+    *seen
+        .by_path
+        .lock()
+        .unwrap()
+        .entry(uri.path().to_string())
+        .or_default() += 1;
     seen
 }
 
@@ -81,7 +86,9 @@ pub fn start_server() -> TestServer {
             axum::serve(listener, app).await.unwrap();
         });
     });
-    let addr = rx.recv_timeout(Duration::from_secs(10)).expect("test server started");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("test server started");
     TestServer { addr, seen }
 }
 
@@ -108,11 +115,18 @@ struct LoginBody {
     username: String,
 }
 
-async fn login(State(seen): State<Arc<Seen>>, uri: axum::http::Uri, body: axum::Json<LoginBody>) -> Response {
+async fn login(
+    State(seen): State<Arc<Seen>>,
+    uri: axum::http::Uri,
+    body: axum::Json<LoginBody>,
+) -> Response {
     count(State(seen), uri).await;
     let user = &body.username;
     (
-        [(header::SET_COOKIE, format!("sid=sid-{user}; Path=/; HttpOnly"))],
+        [(
+            header::SET_COOKIE,
+            format!("sid=sid-{user}; Path=/; HttpOnly"),
+        )],
         axum::Json(serde_json::json!({ "token": format!("tok-{user}"), "user": user })),
     )
         .into_response()
@@ -143,7 +157,11 @@ async fn me(State(seen): State<Arc<Seen>>, uri: axum::http::Uri, headers: Header
     }
 }
 
-async fn status(State(seen): State<Arc<Seen>>, uri: axum::http::Uri, UrlPath(code): UrlPath<u16>) -> Response {
+async fn status(
+    State(seen): State<Arc<Seen>>,
+    uri: axum::http::Uri,
+    UrlPath(code): UrlPath<u16>,
+) -> Response {
     count(State(seen), uri).await;
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
     (code, format!("status {} body", code.as_u16())).into_response()
@@ -162,7 +180,11 @@ async fn server_headers(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> 
         .into_response()
 }
 
-async fn value(State(seen): State<Arc<Seen>>, uri: axum::http::Uri, Query(q): Query<HashMap<String, String>>) -> &'static str {
+async fn value(
+    State(seen): State<Arc<Seen>>,
+    uri: axum::http::Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> &'static str {
     let seen = count(State(seen), uri).await;
     if let Some(v) = q.get("v") {
         seen.values.lock().unwrap().push(v.clone());
@@ -214,7 +236,12 @@ impl Workspace {
     /// Runs `gander run FILE -o reports --quiet`, bounded in time.
     pub fn run(&self, scenario: &str, extra: &[&str]) -> RunOutput {
         let file = self.write("scenario.yaml", scenario);
-        let mut args = vec!["run".to_string(), file.display().to_string(), "-o".into(), self.reports().display().to_string()];
+        let mut args = vec![
+            "run".to_string(),
+            file.display().to_string(),
+            "-o".into(),
+            self.reports().display().to_string(),
+        ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let output = gander(&args);
         RunOutput::new(output)
@@ -245,7 +272,12 @@ impl RunOutput {
             .lines()
             .rev()
             .find_map(|l| l.strip_prefix("run directory: "))
-            .unwrap_or_else(|| panic!("no run directory in output:\n{}\n{}", self.stdout, self.stderr));
+            .unwrap_or_else(|| {
+                panic!(
+                    "no run directory in output:\n{}\n{}",
+                    self.stdout, self.stderr
+                )
+            });
         PathBuf::from(line.trim())
     }
 
