@@ -23,7 +23,7 @@ fn fifty_users_record_exactly_what_the_server_received() {
     assert_eq!(served, 50 * 20);
     assert_eq!(u(&run, "/totals/all/requests"), served);
     assert_eq!(
-        u(&endpoint(&run, "GET /fast"), "/stats/all/requests"),
+        u(endpoint(&run, "GET /fast"), "/stats/all/requests"),
         served
     );
     assert_eq!(u(&run, "/totals/all/failed"), 0);
@@ -178,7 +178,7 @@ scenarios:
     authorised.sort();
     authorised.dedup();
     assert_eq!(authorised, users, "each user used its own token and cookie");
-    assert_eq!(u(&endpoint(&run, "login"), "/stats/all/requests"), 10);
+    assert_eq!(u(endpoint(&run, "login"), "/stats/all/requests"), 10);
 }
 
 #[test]
@@ -251,11 +251,11 @@ scenarios:
     let out = ws.run(&scenario, &["--quiet"]);
     assert_eq!(out.code, 0, "no targets: exit 0; {}", out.stderr);
     let run = out.json();
-    assert_eq!(u(&endpoint(&run, "broken"), "/stats/all/failed"), 20);
-    assert_eq!(u(&endpoint(&run, "broken"), "/stats/all/statuses/500"), 20);
-    assert_eq!(u(&endpoint(&run, "wrong body"), "/stats/all/failed"), 20);
-    assert_eq!(u(&endpoint(&run, "wrong json"), "/stats/all/failed"), 20);
-    assert_eq!(u(&endpoint(&run, "fine"), "/stats/all/failed"), 0);
+    assert_eq!(u(endpoint(&run, "broken"), "/stats/all/failed"), 20);
+    assert_eq!(u(endpoint(&run, "broken"), "/stats/all/statuses/500"), 20);
+    assert_eq!(u(endpoint(&run, "wrong body"), "/stats/all/failed"), 20);
+    assert_eq!(u(endpoint(&run, "wrong json"), "/stats/all/failed"), 20);
+    assert_eq!(u(endpoint(&run, "fine"), "/stats/all/failed"), 0);
     assert_eq!(u(&run, "/totals/all/failed"), 60);
     let groups = run["errors"]["groups"].as_array().unwrap();
     let reason = |name: &str| {
