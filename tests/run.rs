@@ -18,6 +18,9 @@ fn fifty_users_record_exactly_what_the_server_received() {
         &["--quiet"],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // goose's console output does not leak: --quiet prints only where the run went.
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
     let run = out.json();
     let served = server.seen.count("/fast");
     assert_eq!(served, 50 * 20);
@@ -300,8 +303,17 @@ fn exit_code_follows_the_targets() {
         )
     };
     // Limits that are certain either way on any machine.
-    let pass = ws.run(&scenario("{ p95: 60s, max: 60s, error_rate: 1%, throughput: 0.001/s, endpoints: { \"GET /fast\": { p99: 60s } } }"), &["--quiet"]);
+    let pass = ws.run(&scenario("{ p95: 60s, max: 60s, error_rate: 1%, throughput: 0.001/s, endpoints: { \"GET /fast\": { p99: 60s } } }"), &[]);
     assert_eq!(pass.code, 0, "{}", pass.stderr);
+    // Without --quiet the summary is printed: the table and the verdict, nothing else.
+    assert!(pass.stdout.starts_with("gander "), "{}", pass.stdout);
+    assert!(
+        pass.stdout.contains("GET /fast")
+            && pass.stdout.contains("TOTAL")
+            && pass.stdout.contains("verdict: PASS"),
+        "{}",
+        pass.stdout
+    );
     let verdict = &pass.json()["verdict"];
     assert_eq!(verdict["status"], "pass");
     assert_eq!(verdict["targets"].as_array().unwrap().len(), 5);

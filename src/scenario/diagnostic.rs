@@ -76,29 +76,6 @@ impl FileDiagnostics {
         }
         out
     }
-
-    /// One line per problem: `file:line:col: message (help)`; for logs and tests.
-    pub fn short(&self) -> String {
-        self.items
-            .iter()
-            .map(|d| {
-                let help = d
-                    .help
-                    .as_deref()
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
-                format!(
-                    "{}:{}:{}: {}{}",
-                    self.path.display(),
-                    d.loc.line,
-                    d.loc.column,
-                    d.message,
-                    help
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
 }
 
 impl fmt::Display for FileDiagnostics {

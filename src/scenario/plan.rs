@@ -74,15 +74,6 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [(&'static str, Method); 6] = [
-        ("get", Method::Get),
-        ("post", Method::Post),
-        ("put", Method::Put),
-        ("patch", Method::Patch),
-        ("delete", Method::Delete),
-        ("head", Method::Head),
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",

@@ -68,12 +68,6 @@ pub trait Scope {
 }
 
 impl Template {
-    pub fn literal(text: impl Into<String>) -> Self {
-        Template {
-            parts: vec![Part::Literal(text.into())],
-        }
-    }
-
     /// Parses `text` and resolves every name against `scope`.
     pub fn compile(text: &str, scope: &dyn Scope) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
@@ -124,14 +118,6 @@ impl Template {
     /// in a JSON body it is then written as a number, not a string.
     pub fn is_single_number(&self) -> bool {
         matches!(self.parts.as_slice(), [part] if part.is_numeric())
-    }
-
-    /// Per-user variable slots this template reads.
-    pub fn var_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.parts.iter().filter_map(|p| match p {
-            Part::Var(slot) => Some(*slot),
-            _ => None,
-        })
     }
 
     pub fn render(&self, ctx: &mut dyn RenderContext, out: &mut String) -> Result<(), RenderError> {
