@@ -30,6 +30,10 @@ pub enum Command {
     },
     /// Print the JSON Schema of the scenario format (for editors' YAML plugins).
     Schema,
+    /// Start the bundled demo SUT, run the demo scenario against it, and write the report.
+    Demo(crate::demo::launch::DemoArgs),
+    /// Serve the bundled demo SUT (a salon-CRM API over SQLite) on 127.0.0.1.
+    ServeDemo(crate::demo::ServeArgs),
     /// Re-render the reports of a saved run directory and print its summary.
     Report {
         /// A run directory, e.g. reports/20261120-101500-salon-crm.

@@ -5,6 +5,7 @@
 //! `RunResult` → `verdict` → `report` (exporters, run directory) → exit code.
 
 pub mod cli;
+pub mod demo;
 mod exit;
 pub mod record;
 pub mod report;
@@ -67,6 +68,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Pass)
         }
         Command::Report { dir } => rerender(&dir),
+        Command::Demo(args) => demo::launch::run(&args),
+        Command::ServeDemo(args) => {
+            demo::serve(&args)?;
+            Ok(Exit::Pass)
+        }
     }
 }
 

@@ -11,8 +11,10 @@ use super::sample::{HeaderMetric, Sample};
 
 /// Latencies are recorded in microseconds from 1 µs to 1 hour, 3 significant digits.
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;
-/// Header values are recorded in thousandths to keep three decimals.
-const HEADER_SCALE: f64 = 1000.0;
+/// Header values are recorded in 1/1024ths: whole numbers up to 2048 (query
+/// counts, cache hits) and millisecond times with fractions stay exact at 3
+/// significant digits, so a `max: 20` target sees 20, not 20.01.
+const HEADER_SCALE: f64 = 1024.0;
 
 pub fn new_histogram() -> Histogram<u64> {
     // Auto-resizing: memory grows with the largest value seen, not the 1 h bound.
@@ -62,6 +64,8 @@ pub fn latency_summary(h: &Histogram<u64>) -> Option<LatencySummary> {
 pub struct HeaderAcc {
     hist: Histogram<u64>,
     sum: f64,
+    min: f64,
+    max: f64,
     is_time: bool,
 }
 
@@ -70,21 +74,31 @@ impl HeaderAcc {
         HeaderAcc {
             hist: new_histogram(),
             sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
             is_time,
         }
     }
     fn add(&mut self, value: f64) {
         self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
         let _ = self
             .hist
             .record((value.max(0.0) * HEADER_SCALE).round() as u64);
     }
     fn merge(&mut self, other: &HeaderAcc) {
         self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
         let _ = self.hist.add(&other.hist);
     }
     fn summary(&self) -> HeaderSummary {
-        let v = |raw: u64| raw as f64 / HEADER_SCALE;
+        // The lowest value of each bucket, kept within the exact extremes.
+        let q = |q: f64| {
+            let raw = self.hist.lowest_equivalent(self.hist.value_at_quantile(q));
+            (raw as f64 / HEADER_SCALE).clamp(self.min, self.max)
+        };
         let count = self.hist.len();
         HeaderSummary {
             unit: if self.is_time {
@@ -99,11 +113,11 @@ impl HeaderAcc {
             } else {
                 0.0
             },
-            min: v(self.hist.min()),
-            p50: v(self.hist.value_at_quantile(0.5)),
-            p95: v(self.hist.value_at_quantile(0.95)),
-            p99: v(self.hist.value_at_quantile(0.99)),
-            max: v(self.hist.max()),
+            min: if count > 0 { self.min } else { 0.0 },
+            p50: if count > 0 { q(0.5) } else { 0.0 },
+            p95: if count > 0 { q(0.95) } else { 0.0 },
+            p99: if count > 0 { q(0.99) } else { 0.0 },
+            max: if count > 0 { self.max } else { 0.0 },
         }
     }
 }

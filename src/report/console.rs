@@ -28,6 +28,15 @@ fn ms(value: f64) -> String {
     }
 }
 
+/// A header figure: times like latencies, counts with at most two decimals.
+fn number(value: f64, unit: &str) -> String {
+    if unit == "ms" {
+        return ms(value);
+    }
+    let text = format!("{value:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn row(name: &str, s: &Stats) -> Vec<String> {
     let mut cells = vec![
         name.to_string(),
@@ -112,26 +121,35 @@ pub fn render(result: &RunResult) -> String {
     rows.push(row("TOTAL", result.totals.get(phase)));
     out.push_str(&table(&rows));
 
-    let mut header_rows = vec![
-        ["name", "header", "count", "mean", "p95", "max"]
-            .map(String::from)
-            .to_vec(),
-    ];
-    for e in &result.endpoints {
-        for (header, h) in &e.stats.get(phase).server_headers {
-            let fmt = |v: f64| format!("{v:.2}{}", h.unit);
-            header_rows.push(vec![
-                e.name.clone(),
-                header.clone(),
-                h.count.to_string(),
-                fmt(h.mean),
-                fmt(h.p95),
-                fmt(h.max),
-            ]);
+    // Server headers: one column per header, mean (max) per request name.
+    let mut metrics: Vec<&String> = result
+        .endpoints
+        .iter()
+        .flat_map(|e| e.stats.get(phase).server_headers.keys())
+        .collect();
+    metrics.sort();
+    metrics.dedup();
+    if !metrics.is_empty() {
+        let mut header_rows = vec![
+            std::iter::once("name".to_string())
+                .chain(metrics.iter().map(|m| m.to_string()))
+                .collect(),
+        ];
+        for e in &result.endpoints {
+            let headers = &e.stats.get(phase).server_headers;
+            if headers.is_empty() {
+                continue;
+            }
+            let mut row = vec![e.name.clone()];
+            for m in &metrics {
+                row.push(match headers.get(*m) {
+                    Some(h) => format!("{} ({})", number(h.mean, &h.unit), number(h.max, &h.unit)),
+                    None => "-".into(),
+                });
+            }
+            header_rows.push(row);
         }
-    }
-    if header_rows.len() > 1 {
-        out.push_str("\nserver headers\n");
+        out.push_str("\nserver headers: mean (max)\n");
         out.push_str(&table(&header_rows));
     }
 
@@ -173,7 +191,7 @@ pub fn render(result: &RunResult) -> String {
                 "ms" => ms(v),
                 "ratio" => format!("{:.2}%", v * 100.0),
                 "req/s" => format!("{v:.1}/s"),
-                _ => format!("{v}"),
+                unit => number(v, unit),
             };
             let outcome = match t.outcome {
                 TargetOutcome::Pass => "PASS",

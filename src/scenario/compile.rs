@@ -44,6 +44,8 @@ struct Compiler<'a> {
     endpoint_index: HashMap<String, usize>,
     default_headers: Vec<(HeaderName, Template)>,
     default_timeout: Duration,
+    /// `server_headers` as written.
+    header_labels: Vec<String>,
 }
 
 /// Which captures a template at some step may read, and which come later.
@@ -144,6 +146,11 @@ pub fn compile(
         endpoint_index: HashMap::new(),
         default_headers: Vec::new(),
         default_timeout: DEFAULT_TIMEOUT,
+        header_labels: file
+            .server_headers
+            .iter()
+            .map(|h| h.value.clone())
+            .collect(),
     };
 
     let name = file
@@ -882,10 +889,49 @@ impl Compiler<'_> {
         }
         if let Some(rate) = &t.throughput {
             out.push(TargetSpec {
-                endpoint,
+                endpoint: endpoint.clone(),
                 metric: TargetMetric::Throughput,
                 limit: rate.value.0,
             });
+        }
+        for (header, limits) in &t.server {
+            let listed = self.header_labels.iter().any(|h| {
+                h.eq_ignore_ascii_case(header)
+                    || (h.eq_ignore_ascii_case("server-timing")
+                        && header.len() > h.len()
+                        && header[..h.len()].eq_ignore_ascii_case(h)
+                        && header.as_bytes()[h.len()] == b' ')
+            });
+            if !listed {
+                let hint = suggest(header, self.header_labels.iter().map(String::as_str))
+                    .map(|s| format!("did you mean \"{s}\"?"))
+                    .unwrap_or_else(|| "add it to server_headers: to record it".into());
+                self.error_help(
+                    limits.loc,
+                    format!("\"{header}\" is not among server_headers"),
+                    hint,
+                );
+                continue;
+            }
+            let stats = [
+                ("mean", limits.mean),
+                ("p50", limits.p50),
+                ("p95", limits.p95),
+                ("p99", limits.p99),
+                ("max", limits.max),
+            ];
+            for (stat, limit) in stats {
+                if let Some(limit) = limit {
+                    out.push(TargetSpec {
+                        endpoint: endpoint.clone(),
+                        metric: TargetMetric::Header {
+                            header: header.clone(),
+                            stat: stat.to_string(),
+                        },
+                        limit,
+                    });
+                }
+            }
         }
     }
 }

@@ -222,7 +222,22 @@ pub struct Targets {
     pub error_rate: Option<Sp<Percent>>,
     /// Lowest requests per second, e.g. `30/s`.
     pub throughput: Option<Sp<Rate>>,
+    /// Limits on server headers listed in `server_headers`, e.g. `X-SQL-Queries: { max: 20 }`;
+    /// a Server-Timing component is named `Server-Timing db`.
+    #[serde(default)]
+    pub server: IndexMap<String, Sp<HeaderLimits>>,
     /// The same limits per request name.
     #[serde(default)]
     pub endpoints: IndexMap<String, Sp<Targets>>,
+}
+
+/// Upper limits on a server header's values (times in ms).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderLimits {
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
 }

@@ -158,12 +158,17 @@ pub struct TargetSpec {
     pub limit: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetMetric {
     Latency(LatencyStat),
     ErrorRate,
     Throughput,
+    /// A statistic (`mean`, `p50`, `p95`, `p99`, `max`) of a server header.
+    Header {
+        header: String,
+        stat: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,10 +58,10 @@ fn judge_one(result: &RunResult, target: &TargetSpec, phase: Phase) -> TargetRes
                 .map(|e| e.stats.get(phase)),
         ),
     };
-    let (metric, observed, unit, upper) = match target.metric {
+    let (metric, observed, unit, upper) = match &target.metric {
         TargetMetric::Latency(stat) => (
             stat.label().to_string(),
-            stats.and_then(|s| latency(s, stat)),
+            stats.and_then(|s| latency(s, *stat)),
             "ms",
             true,
         ),
@@ -79,6 +79,28 @@ fn judge_one(result: &RunResult, target: &TargetSpec, phase: Phase) -> TargetRes
             "req/s",
             false,
         ),
+        TargetMetric::Header { header, stat } => {
+            let summary = stats.and_then(|s| {
+                s.server_headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(header))
+                    .map(|(_, h)| h)
+            });
+            let value = summary.and_then(|h| match stat.as_str() {
+                "mean" => Some(h.mean),
+                "p50" => Some(h.p50),
+                "p95" => Some(h.p95),
+                "p99" => Some(h.p99),
+                "max" => Some(h.max),
+                _ => None,
+            });
+            let unit = if summary.is_some_and(|h| h.unit == "ms") {
+                "ms"
+            } else {
+                ""
+            };
+            (format!("{stat} {header}"), value, unit, true)
+        }
     };
     let outcome = match observed {
         None => TargetOutcome::NoData,

@@ -1,0 +1,178 @@
+//! `gander demo`: starts the demo SUT as a child process on a free loopback
+//! port, runs the bundled demo scenario against it, and stops the child on
+//! every path (success, failure, Ctrl-C, or gander dying).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::Exit;
+use crate::cli::RunArgs;
+
+/// The bundled demo scenario and its data, embedded so `gander demo` works from any directory.
+const DEMO_SCENARIO: &str = include_str!("../../scenarios/demo.yaml");
+const DEMO_STAFF: &str = include_str!("../../scenarios/data/demo-staff.csv");
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// How long to hold the full load (default: the scenario's, about a minute).
+    #[arg(long, short = 'd', value_parser = crate::scenario::units::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Number of users (default: the scenario's 50).
+    #[arg(long, short = 'u')]
+    pub users: Option<u64>,
+    /// Run against the "before" SUT: no indexes, N+1 queries, no cache.
+    #[arg(long)]
+    pub unoptimized: bool,
+    /// Where run directories are written.
+    #[arg(long, short = 'o', default_value = "reports")]
+    pub output: PathBuf,
+    /// Print nothing but errors and the run directory.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// A running demo SUT; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct DemoSut {
+    child: Child,
+    pub url: String,
+}
+
+impl DemoSut {
+    pub fn start(unoptimized: bool) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("cannot find the gander executable")?;
+        let mut command = Command::new(exe);
+        command.arg("serve-demo").arg("--port").arg("0");
+        if unoptimized {
+            command.arg("--unoptimized");
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        // Its own process group keeps a terminal's Ctrl-C for gander, which stops
+        // the child itself; the death signal covers gander being killed outright.
+        command.process_group(0);
+        // SAFETY: prctl is async-signal-safe and only affects the child.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().context("cannot start the demo SUT")?;
+        let stdout = child.stdout.take().context("no stdout from the demo SUT")?;
+        let mut sut = DemoSut {
+            child,
+            url: String::new(),
+        };
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("the demo SUT did not say where it listens")?;
+        sut.url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(str::to_string)
+            .with_context(|| format!("unexpected first line from the demo SUT: {line:?}"))?;
+        sut.wait_ready(Duration::from_secs(60))?;
+        Ok(sut)
+    }
+
+    /// Polls the health endpoint until it answers 200.
+    fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the demo SUT exited during start-up ({status})");
+            }
+            if http_status(&addr, "/api/v1/health/detailed") == Some(200) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("the demo SUT was not ready within {limit:?}")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for DemoSut {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal blocking HTTP GET on loopback: the status code, if any answer came.
+fn http_status(addr: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
+    crate::runner::signals::install();
+    let workdir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let scenario = workdir.path().join("demo.yaml");
+    std::fs::create_dir_all(workdir.path().join("data"))?;
+    std::fs::write(&scenario, DEMO_SCENARIO)?;
+    std::fs::write(workdir.path().join("data/demo-staff.csv"), DEMO_STAFF)?;
+
+    if !args.quiet {
+        eprintln!(
+            "gander demo: starting the {} demo SUT...",
+            if args.unoptimized {
+                "unoptimized"
+            } else {
+                "optimized"
+            }
+        );
+    }
+    let sut = DemoSut::start(args.unoptimized)?;
+    if crate::runner::signals::interrupted() {
+        bail!("interrupted before the run started");
+    }
+    if !args.quiet {
+        eprintln!("gander demo: SUT ready at {} (pid {})", sut.url, sut.pid());
+    }
+    let run = RunArgs {
+        file: scenario,
+        host: Some(sut.url.clone()),
+        users: args.users,
+        duration: args.duration,
+        iterations: None,
+        ramp_up: None,
+        output: args.output.clone(),
+        quiet: args.quiet,
+    };
+    let code = crate::run_file(&run);
+    drop(sut);
+    code
+}
