@@ -43,8 +43,14 @@ pub struct DemoSut {
 }
 
 impl DemoSut {
+    /// Starts `gander serve-demo` from this executable.
     pub fn start(unoptimized: bool) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find the gander executable")?;
+        Self::start_with(&exe, unoptimized)
+    }
+
+    /// Starts `serve-demo` from the gander executable at `exe` (tests pass the built binary).
+    pub fn start_with(exe: &std::path::Path, unoptimized: bool) -> anyhow::Result<Self> {
         let mut command = Command::new(exe);
         command.arg("serve-demo").arg("--port").arg("0");
         if unoptimized {
