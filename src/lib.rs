@@ -124,7 +124,7 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
         silence_stdout: true,
         progress: interactive && !args.quiet,
     };
-    let executed = runner::execute(plan.clone(), &options)?;
+    let mut executed = runner::execute(plan.clone(), &options)?;
 
     let run_id = format!(
         "{}-{}",
@@ -132,7 +132,7 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
         slug(&plan.name)
     );
     let (dir, run_id) = report::rundir::create(&args.output, &run_id)?;
-    let interval_log = std::mem::take(&mut { executed.collected.interval_log.clone() });
+    let interval_log = std::mem::take(&mut executed.collected.interval_log);
     let mut result = assemble(&plan, executed, run_id);
     result.verdict = verdict::judge(&result);
 

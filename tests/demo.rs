@@ -237,8 +237,8 @@ fn start_demo(
     let mut line = String::new();
     while Instant::now() < deadline {
         line.clear();
-        if stderr.read_line(&mut line).unwrap() == 0 {
-            panic!("gander demo ended before the SUT was ready");
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
         }
         if let Some(pid) = line.split("(pid ").nth(1) {
             return (
@@ -248,7 +248,9 @@ fn start_demo(
             );
         }
     }
-    panic!("the SUT was not ready in time");
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("gander demo did not report a ready SUT (last line: {line:?})");
 }
 
 #[test]

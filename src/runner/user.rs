@@ -43,8 +43,6 @@ pub struct UserState {
     started_iterations: bool,
     vars: Vec<Option<String>>,
     rows: Vec<Option<usize>>,
-    feeder_names: Arc<Vec<String>>,
-    var_names: Arc<Vec<String>>,
     plan: Arc<RunPlan>,
     _stop: Arc<StopGuard>,
 }
@@ -65,14 +63,18 @@ impl RenderContext for UserState {
             .get(slot)
             .and_then(|v| v.as_deref())
             .ok_or_else(|| {
-                RenderError::Unset(self.var_names.get(slot).cloned().unwrap_or_default())
+                RenderError::Unset(self.plan.variables.get(slot).cloned().unwrap_or_default())
             })
     }
     fn feed(&mut self, feeder: usize, column: usize) -> Result<&str, RenderError> {
         match self.rows.get(feeder).copied().flatten() {
             Some(row) => Ok(self.plan.feeders[feeder].cell(row, column)),
             None => Err(RenderError::FeederExhausted(
-                self.feeder_names.get(feeder).cloned().unwrap_or_default(),
+                self.plan
+                    .feeders
+                    .get(feeder)
+                    .map(|f| f.name.clone())
+                    .unwrap_or_default(),
             )),
         }
     }
@@ -104,8 +106,6 @@ pub async fn start_user(
         started_iterations: false,
         vars: vec![None; plan.variables.len()],
         rows: vec![None; plan.feeders.len()],
-        feeder_names: Arc::new(plan.feeders.iter().map(|f| f.name.clone()).collect()),
-        var_names: Arc::new(plan.variables.clone()),
         plan,
         _stop: Arc::new(StopGuard(shared.clock.clone())),
     };
