@@ -40,15 +40,12 @@ fn steady_seconds(metrics: &GooseMetrics) -> f64 {
     let start = history
         .iter()
         .position(|h| matches!(h.action, TestPlanStepAction::Maintaining));
-    if let Some(i) = start {
-        if let Some(end) = history.get(i + 1) {
-            let micros = (end.timestamp - history[i].timestamp)
-                .num_microseconds()
-                .unwrap_or(0);
-            if micros > 0 {
-                return micros as f64 / 1e6;
-            }
-        }
+    if let Some(i) = start
+        && let Some(end) = history.get(i + 1)
+        && let Some(micros) = (end.timestamp - history[i].timestamp).num_microseconds()
+        && micros > 0
+    {
+        return micros as f64 / 1e6;
     }
     metrics.duration as f64
 }

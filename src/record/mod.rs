@@ -9,7 +9,7 @@ pub mod sample;
 pub mod stats;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,6 +23,8 @@ use result::{ErrorGroup, ErrorReport, ErrorSample, Phase, PhaseStats, Phases, Ti
 use sample::{HeaderMetric, Sample};
 use stats::Acc;
 
+/// How often the recorder drains its queue.
+const POLL: Duration = Duration::from_millis(10);
 /// Late samples for a second are still counted in it for this long after it ends.
 const GRACE: Duration = Duration::from_millis(300);
 /// Distinct (request, status, reason) groups kept before folding into "other".
@@ -200,18 +202,27 @@ fn aggregate(
         total_errors: 0,
     };
 
-    loop {
-        let now = agg.clock.t0.elapsed();
-        let next_tick = Duration::from_secs(agg.next_to_close + 1) + GRACE;
-        let wait = next_tick.saturating_sub(now);
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Sample(sample)) => agg.add(sample),
-            Ok(Msg::Finish) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {}
+    // Poll rather than block: a receiver asleep in recv() must be woken by the
+    // sender of every sample, one context switch per request on a machine with
+    // no core to spare. Draining on a short timer lets senders never wake it.
+    let mut finished = false;
+    while !finished {
+        loop {
+            match rx.try_recv() {
+                Ok(Msg::Sample(sample)) => agg.add(sample),
+                Ok(Msg::Finish) | Err(TryRecvError::Disconnected) => {
+                    finished = true;
+                    break;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
         }
         let elapsed = agg.clock.t0.elapsed();
         while Duration::from_secs(agg.next_to_close + 1) + GRACE <= elapsed {
             agg.close_second(&mut writer, &live);
+        }
+        if !finished {
+            std::thread::sleep(POLL);
         }
     }
     // Close every second up to the last one that holds samples.
