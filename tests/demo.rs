@@ -108,13 +108,19 @@ fn the_unoptimized_sut_is_measurably_worse() {
 
 /// Reads `GET path` over a plain TCP connection; returns status and body.
 fn http_get(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    http(addr, "GET", path, "", "")
+}
+
+/// One HTTP/1.1 request with `headers` (CRLF-terminated lines) and `body`.
+fn http(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, Vec<u8>) {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{headers}\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut raw = Vec::new();
@@ -145,6 +151,84 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
         data = &data[line_end + 2 + size + 2..];
     }
+}
+
+#[test]
+fn bad_requests_get_json_4xx_and_the_server_stays_up() {
+    let sut = sut(false);
+    let addr = sut.url.trim_start_matches("http://").to_string();
+    let (_, login) = http(
+        &addr,
+        "POST",
+        "/api/login",
+        "",
+        r#"{"username":"staff1","password":"pass1"}"#,
+    );
+    let token: serde_json::Value = serde_json::from_slice(&login).unwrap();
+    let auth = format!(
+        "Authorization: Bearer {}\r\n",
+        token["token"].as_str().unwrap()
+    );
+    let cases: Vec<(&str, &str, &str, &str, u16)> = vec![
+        ("GET", "/api/bookings", "", "", 401),
+        ("GET", "/api/bookings?page=abc", &auth, "", 400),
+        ("GET", "/api/bookings?status=bogus", &auth, "", 400),
+        ("GET", "/api/bookings/xyz", &auth, "", 400),
+        ("GET", "/api/bookings/999999999", &auth, "", 404),
+        ("POST", "/api/login", "", "{not json", 422),
+        (
+            "POST",
+            "/api/login",
+            "",
+            r#"{"username":"staff1","password":"wrong"}"#,
+            401,
+        ),
+        (
+            "POST",
+            "/api/bookings",
+            &auth,
+            r#"{"client_id":1,"master_id":1,"service_id":1,"date":"tomorrow","time":"10:00"}"#,
+            400,
+        ),
+        (
+            "POST",
+            "/api/bookings",
+            &auth,
+            r#"{"client_id":-5,"master_id":1,"service_id":1,"date":"2026-01-01","time":"10:00"}"#,
+            422,
+        ),
+        ("POST", "/bot/webhook", "", "{}", 422),
+        (
+            "POST",
+            "/bot/webhook",
+            "",
+            r#"{"update_id":1,"message":{"chat":{"id":1},"text":"hi"}}"#,
+            400,
+        ),
+        ("GET", "/api/v1/admin/metrics", "", "", 401),
+        ("GET", "/api/quiz/questions/abc", "", "", 400),
+        ("GET", "/api/quiz/questions?page=-1", "", "", 400),
+        ("GET", "/debug/pprof/profile?seconds=abc", "", "", 400),
+        ("GET", "/no/such/endpoint", "", "", 404),
+    ];
+    for (method, path, headers, body, expected) in cases {
+        let (status, reply) = http(&addr, method, path, headers, body);
+        assert_eq!(
+            status,
+            expected,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&reply).unwrap_or_else(|_| {
+            panic!(
+                "{method} {path}: not JSON: {}",
+                String::from_utf8_lossy(&reply)
+            )
+        });
+        assert!(json["error"].is_string(), "{method} {path}: {json}");
+    }
+    let (status, _) = http_get(&addr, "/api/v1/health/detailed");
+    assert_eq!(status, 200, "the server is still up");
 }
 
 #[test]

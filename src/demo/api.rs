@@ -52,6 +52,25 @@ impl From<rusqlite::Error> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// Query parameters whose rejection is a JSON 400, like every other error here.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Params(value))
+            .map_err(|e| bad_request(e.body_text()))
+    }
+}
+
 fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }
@@ -249,7 +268,7 @@ pub async fn list_bookings(
     State(app): State<Arc<App>>,
     Extension(ctx): Ctx,
     headers: HeaderMap,
-    Query(filter): Query<BookingFilter>,
+    Params(filter): Params<BookingFilter>,
 ) -> ApiResult {
     if let Some(status) = &filter.status
         && !super::db::STATUSES.contains(&status.as_str())
@@ -645,7 +664,7 @@ pub struct QuizQuery {
 pub async fn quiz_questions(
     State(app): State<Arc<App>>,
     Extension(ctx): Ctx,
-    Query(q): Query<QuizQuery>,
+    Params(q): Params<QuizQuery>,
 ) -> ApiResult {
     let category = q.category.unwrap_or_else(|| "math".into());
     let page = q.page.unwrap_or(1).max(1);

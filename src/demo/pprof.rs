@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pprof::protos::Message;
 use serde::Deserialize;
 
-use super::api::App;
+use super::api::{App, Params};
 
 #[derive(Deserialize)]
 pub struct ProfileQuery {
@@ -22,7 +22,7 @@ pub struct ProfileQuery {
 /// The kernel's 250 Hz tick caps SIGPROF sampling; asking for more under-reports CPU time.
 const FREQUENCY: i32 = 100;
 
-pub async fn profile(State(app): State<Arc<App>>, Query(q): Query<ProfileQuery>) -> Response {
+pub async fn profile(State(app): State<Arc<App>>, Params(q): Params<ProfileQuery>) -> Response {
     let seconds = q.seconds.unwrap_or(30).clamp(1, 600);
     if app.profiling.swap(true, Ordering::SeqCst) {
         return (
