@@ -355,15 +355,7 @@ fn gander_demo_writes_a_run_and_leaves_no_process() {
         out.code,
         out.stdout
     );
-    for file in [
-        "run.json",
-        "latency.hlog",
-        "endpoints.csv",
-        "timeseries.csv",
-        "summary.txt",
-    ] {
-        assert!(out.run_dir().join(file).exists(), "{file}");
-    }
+    assert_complete_run_dir(&out.run_dir());
     let run = out.json();
     assert_eq!(run["outcome"]["status"], "completed");
     assert!(u(&run, "/totals/steady/requests") > 0);

@@ -447,15 +447,7 @@ fn sigterm_leaves_a_complete_run_marked_interrupted() {
     assert_eq!(run["outcome"]["status"], "interrupted");
     assert_eq!(run["verdict"]["status"], "invalid");
     assert_eq!(u(&run, "/totals/all/requests"), server.seen.count("/fast"));
-    for file in [
-        "run.json",
-        "latency.hlog",
-        "endpoints.csv",
-        "timeseries.csv",
-        "summary.txt",
-    ] {
-        assert!(out.run_dir().join(file).exists(), "{file} written");
-    }
+    assert_complete_run_dir(&out.run_dir());
 }
 
 #[test]

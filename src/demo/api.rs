@@ -290,7 +290,8 @@ pub async fn list_bookings(
     Ok(json_response(StatusCode::OK, &value))
 }
 
-/// WHERE clauses and parameters for the filters present.
+/// WHERE clauses for the filters present, and the parameters for them and for
+/// the `LIMIT ? OFFSET ?` that ends both list queries.
 fn booking_where(filter: &BookingFilter, search: &str) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value as V;
     let mut clauses = Vec::new();
@@ -316,6 +317,9 @@ fn booking_where(filter: &BookingFilter, search: &str) -> (String, Vec<rusqlite:
             params.push(V::Text(format!("%{q}%")));
         }
     }
+    let (page, per_page) = filter.paging();
+    params.push(V::Integer(per_page as i64));
+    params.push(V::Integer(((page - 1) * per_page) as i64));
     let sql = if clauses.is_empty() {
         String::new()
     } else {
@@ -333,11 +337,7 @@ fn bookings_joined(conn: &Conn<'_>, filter: &BookingFilter) -> Result<Value, Api
     } else {
         "(c.name LIKE ? OR s.name LIKE ?)"
     };
-    let (where_sql, mut params) = booking_where(filter, search);
-    params.push(rusqlite::types::Value::Integer(per_page as i64));
-    params.push(rusqlite::types::Value::Integer(
-        ((page - 1) * per_page) as i64,
-    ));
+    let (where_sql, params) = booking_where(filter, search);
     let sql = format!(
         "SELECT b.id, b.date, b.time, b.status, c.name, m.name, s.name FROM bookings b \
          JOIN clients c ON c.id = b.client_id JOIN masters m ON m.id = b.master_id \
@@ -361,11 +361,7 @@ fn bookings_joined(conn: &Conn<'_>, filter: &BookingFilter) -> Result<Value, Api
 fn bookings_n_plus_one(conn: &Conn<'_>, filter: &BookingFilter) -> Result<Value, ApiError> {
     let (page, per_page) = filter.paging();
     let search = "(b.client_id IN (SELECT id FROM clients WHERE name LIKE ?) OR b.service_id IN (SELECT id FROM services WHERE name LIKE ?))";
-    let (where_sql, mut params) = booking_where(filter, search);
-    params.push(rusqlite::types::Value::Integer(per_page as i64));
-    params.push(rusqlite::types::Value::Integer(
-        ((page - 1) * per_page) as i64,
-    ));
+    let (where_sql, params) = booking_where(filter, search);
     let sql = format!(
         "SELECT b.id, b.client_id, b.master_id, b.service_id, b.date, b.time, b.status FROM bookings b \
          {where_sql} ORDER BY b.date DESC, b.time DESC LIMIT ? OFFSET ?"

@@ -318,6 +318,23 @@ pub fn wait_bounded(child: std::process::Child, limit: Duration) -> Output {
     }
 }
 
+/// Every file a run directory must hold.
+pub fn assert_complete_run_dir(dir: &Path) {
+    for file in [
+        "run.json",
+        "latency.hlog",
+        "endpoints.csv",
+        "timeseries.csv",
+        "summary.txt",
+    ] {
+        assert!(
+            dir.join(file).exists(),
+            "{file} missing in {}",
+            dir.display()
+        );
+    }
+}
+
 /// Reads `path` from a run.json value as u64.
 pub fn u(v: &serde_json::Value, pointer: &str) -> u64 {
     v.pointer(pointer)
