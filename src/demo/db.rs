@@ -127,7 +127,7 @@ impl Db {
         let _ = std::fs::remove_file(&path);
         let first = Connection::open(&path)?;
         first.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;")?;
-        create_schema(&first, optimized)?;
+        first.execute_batch(SCHEMA)?;
         seed(&first, size)?;
         if optimized {
             first.execute_batch(OPTIMIZED_INDEXES)?;
@@ -188,10 +188,6 @@ CREATE VIRTUAL TABLE booking_search USING fts5(text, tokenize='trigram');
 INSERT INTO booking_search(rowid, text)
   SELECT b.id, c.name || ' ' || s.name FROM bookings b JOIN clients c ON c.id = b.client_id JOIN services s ON s.id = b.service_id;
 ";
-
-fn create_schema(conn: &Connection, _optimized: bool) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
-}
 
 /// Deterministic: the same data on every start, so runs are comparable.
 fn seed(conn: &Connection, size: SeedSize) -> rusqlite::Result<()> {

@@ -157,6 +157,7 @@ struct Aggregator {
     header_is_time: Vec<bool>,
 }
 
+/// Index into an endpoint's per-phase accumulators. `phase_of` never returns `All`.
 fn phase_index(phase: Phase) -> usize {
     match phase {
         Phase::RampUp => 0,
