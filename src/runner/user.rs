@@ -297,7 +297,7 @@ async fn send(
             return sample;
         }
     };
-    let response = match response {
+    let mut response = match response {
         Ok(r) => r,
         Err(e) => {
             sample.latency = Some(started.elapsed());
@@ -309,7 +309,8 @@ async fn send(
         }
     };
     let status = response.status().as_u16();
-    let headers = response.headers().clone();
+    // Taken, not cloned: the body no longer needs them once the response exists.
+    let headers = std::mem::take(response.headers_mut());
     let body = response.bytes().await;
     sample.latency = Some(started.elapsed());
     sample.status = status;
