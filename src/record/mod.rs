@@ -376,7 +376,9 @@ impl Aggregator {
         self.timeseries.push(point);
     }
 
-    fn finish(self, interval_log: Vec<u8>) -> Collected {
+    fn finish(mut self, interval_log: Vec<u8>) -> Collected {
+        let timeseries = std::mem::take(&mut self.timeseries);
+        let samples = std::mem::take(&mut self.samples);
         let finished = Instant::now();
         let clock = &self.clock;
         let secs = |t: Instant| clock.seconds_since_start(t);
@@ -463,10 +465,10 @@ impl Aggregator {
             phases,
             totals: phase_stats(&total),
             endpoints,
-            timeseries: self.timeseries.clone(),
+            timeseries,
             errors: ErrorReport {
                 groups,
-                samples: self.samples.clone(),
+                samples,
                 groups_truncated: self.groups_truncated,
             },
             interval_log,

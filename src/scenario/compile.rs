@@ -544,12 +544,9 @@ impl Compiler<'_> {
 
         let mut headers = Vec::new();
         for (key, value) in &step.headers {
-            match HeaderName::from_bytes(key.as_bytes()) {
+            match header_name(key, value.loc) {
                 Ok(h) => headers.push((h, compile(value, value.loc))),
-                Err(_) => problems.borrow_mut().push(Diagnostic::new(
-                    value.loc,
-                    format!("\"{key}\" is not a valid header name"),
-                )),
+                Err(d) => problems.borrow_mut().push(d),
             }
         }
         for (h, t) in &self.default_headers {
@@ -648,14 +645,11 @@ impl Compiler<'_> {
             };
             for (key, value) in headers {
                 match (
-                    HeaderName::from_bytes(key.as_bytes()),
+                    header_name(key, value.loc),
                     Template::compile(value, &scope),
                 ) {
                     (Ok(h), Ok(t)) => out.push((h, t)),
-                    (Err(_), _) => problems.push(Diagnostic::new(
-                        value.loc,
-                        format!("\"{key}\" is not a valid header name"),
-                    )),
+                    (Err(d), _) => problems.push(d),
                     (_, Err(e)) => problems.push(Diagnostic::new(value.loc, e.0)),
                 }
             }
@@ -667,12 +661,9 @@ impl Compiler<'_> {
     fn expect(&self, e: &model::Expect, problems: &mut Vec<Diagnostic>) -> ExpectPlan {
         let mut headers = Vec::new();
         for h in &e.headers {
-            match HeaderName::from_bytes(h.as_bytes()) {
+            match header_name(h, h.loc) {
                 Ok(name) => headers.push(name),
-                Err(_) => problems.push(Diagnostic::new(
-                    h.loc,
-                    format!("\"{}\" is not a valid header name", h.value),
-                )),
+                Err(d) => problems.push(d),
             }
         }
         let mut json = Vec::new();
@@ -745,13 +736,10 @@ impl Compiler<'_> {
                     );
                     continue;
                 }
-                Capture::Header(h) => match HeaderName::from_bytes(h.as_bytes()) {
+                Capture::Header(h) => match header_name(h, capture.loc) {
                     Ok(h) => CaptureSource::Header(h),
-                    Err(_) => {
-                        problems.push(Diagnostic::new(
-                            capture.loc,
-                            format!("\"{h}\" is not a valid header name"),
-                        ));
+                    Err(d) => {
+                        problems.push(d);
                         continue;
                     }
                 },
@@ -818,13 +806,13 @@ impl Compiler<'_> {
     fn server_headers(&mut self, headers: &[Sp<String>]) -> Vec<HeaderName> {
         let mut out: Vec<HeaderName> = Vec::new();
         for h in headers {
-            match HeaderName::from_bytes(h.as_bytes()) {
+            match header_name(h, h.loc) {
                 Ok(name) if out.contains(&name) => self.error(
                     h.loc,
                     format!("server header \"{}\" is listed twice", h.value),
                 ),
                 Ok(name) => out.push(name),
-                Err(_) => self.error(h.loc, format!("\"{}\" is not a valid header name", h.value)),
+                Err(d) => self.problems.push(d),
             }
         }
         out
@@ -934,6 +922,12 @@ impl Compiler<'_> {
             }
         }
     }
+}
+
+/// Parses a header name, or says at `loc` why it is not one.
+fn header_name(text: &str, loc: Loc) -> Result<HeaderName, Diagnostic> {
+    HeaderName::from_bytes(text.as_bytes())
+        .map_err(|_| Diagnostic::new(loc, format!("\"{text}\" is not a valid header name")))
 }
 
 /// Compiles the strings of a JSON body as templates.
