@@ -60,6 +60,13 @@ pub struct RunArgs {
     /// Time over which users start, e.g. 10s.
     #[arg(long, value_parser = parse_duration)]
     pub ramp_up: Option<std::time::Duration>,
+    /// Profiler to run during the steady state, replacing the file's `profile`:
+    /// pprof, pprof=URL_OR_PATH, py-spy, perf or none.
+    #[arg(long, value_name = "PROFILER")]
+    pub profile: Option<crate::scenario::ProfileChoice>,
+    /// The SUT's process id: sampled for CPU and memory, and profiled by py-spy or perf.
+    #[arg(long, value_name = "PID")]
+    pub sut_pid: Option<u32>,
     /// Where run directories are written.
     #[arg(long, short = 'o', default_value = "reports")]
     pub output: PathBuf,

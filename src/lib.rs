@@ -7,10 +7,12 @@
 pub mod cli;
 pub mod demo;
 mod exit;
+pub mod profile;
 pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod sut;
 pub mod verdict;
 
 use std::ffi::OsString;
@@ -111,6 +113,8 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
         duration: args.duration,
         iterations: args.iterations,
         ramp_up: args.ramp_up,
+        profile: args.profile.clone(),
+        sut_pid: args.sut_pid,
     };
     let plan = match scenario::load(&args.file, &overrides) {
         Ok(plan) => Arc::new(plan),
@@ -119,12 +123,52 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
+    runner::signals::install();
+    let launched = match &plan.sut.launch {
+        Some(launch) => match sut::launch::Launched::start(launch, &runner::signals::interrupted) {
+            Ok(l) => {
+                if !args.quiet {
+                    eprintln!("gander: SUT started (pid {})", l.pid());
+                }
+                Some(l)
+            }
+            Err(e) => {
+                eprintln!("gander: error: {e}");
+                return Ok(Exit::Usage);
+            }
+        },
+        None => None,
+    };
+    let sut_pid = resolve_sut_pid(&plan, launched.as_ref());
+
     let interactive = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let options = runner::RunOptions {
         silence_stdout: true,
         progress: interactive && !args.quiet,
     };
-    let mut executed = runner::execute(plan.clone(), &options)?;
+    let clock = Arc::new(record::clock::RunClock::for_plan(&plan));
+    let monitor = sut::Monitor::start(
+        sut::MonitorSetup {
+            plan: plan.sut.clone(),
+            pid: sut_pid.clone(),
+        },
+        clock.clone(),
+    );
+    let profiler = plan.profile.clone().map(|p| {
+        let root = sut_pid
+            .clone()
+            .unwrap_or_else(|| Err("no SUT process is known".into()));
+        profile::Profiler::start(p, profile::Target { root }, clock.clone())
+    });
+    let executed = runner::execute(plan.clone(), clock, &options);
+    let capture = profiler.map(profile::Profiler::finish);
+    let mut resources = monitor.finish();
+    let sut_log = launched.map(|l| {
+        let (report, log) = l.stop();
+        resources.launched = Some(report);
+        log
+    });
+    let mut executed = executed?;
 
     let run_id = format!(
         "{}-{}",
@@ -134,6 +178,14 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
     let (dir, run_id) = report::rundir::create(&args.output, &run_id)?;
     let interval_log = std::mem::take(&mut executed.collected.interval_log);
     let mut result = assemble(&plan, executed, run_id);
+    result.resources = resources;
+    summarize_observations(&mut result);
+    if let Some(log) = sut_log {
+        report::rundir::write_file(&dir, sut::launch::LOG_FILE, &log)?;
+    }
+    if let Some(capture) = capture {
+        result.profile = Some(save_profile(&dir, capture, &result)?);
+    }
     result.verdict = verdict::judge(&result);
 
     report::rundir::write_file(&dir, report::rundir::INTERVAL_LOG, &interval_log)?;
@@ -144,6 +196,78 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
     println!("run directory: {}", dir.display());
     let _ = std::io::stdout().flush();
     Ok(Exit::from_verdict(result.verdict.status))
+}
+
+/// The SUT's root process: launched, given by pid, or found by name.
+fn resolve_sut_pid(
+    plan: &RunPlan,
+    launched: Option<&sut::launch::Launched>,
+) -> Option<Result<u32, String>> {
+    use scenario::plan::ProcessSelector;
+    Some(match plan.sut.process.as_ref()? {
+        ProcessSelector::Launched => launched
+            .map(|l| l.pid())
+            .ok_or_else(|| "the SUT was not launched".to_string()),
+        ProcessSelector::Pid(pid) => {
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                Ok(*pid)
+            } else {
+                Err(format!("no process has pid {pid}"))
+            }
+        }
+        ProcessSelector::Name(name) => sut::process::find_by_name(name),
+    })
+}
+
+/// Steady-state summaries of the resource series, on the window targets use.
+fn summarize_observations(result: &mut RunResult) {
+    let window = match result.primary_phase() {
+        record::result::Phase::Steady => result.phases.steady,
+        _ => None,
+    }
+    .unwrap_or(result.phases.total);
+    result.resources.summarize(window);
+}
+
+/// Writes the profile's files and completes its report.
+fn save_profile(
+    dir: &Path,
+    capture: profile::Capture,
+    result: &RunResult,
+) -> anyhow::Result<profile::ProfileReport> {
+    let svg = capture.flamegraph(&result.plan.name);
+    let mut report = capture.report;
+    if let Some(window) = report.window {
+        report.requests_in_window = requests_within(result, window);
+    }
+    if let Some((name, bytes)) = &capture.raw {
+        report::rundir::write_file(dir, name, bytes)?;
+        report.files.raw = Some(name.clone());
+    }
+    if let Some(folded) = capture.folded.as_ref().filter(|f| !f.is_empty()) {
+        report::rundir::write_file(dir, profile::FOLDED_FILE, folded.to_text().as_bytes())?;
+        report.files.folded = Some(profile::FOLDED_FILE.into());
+    }
+    if let Some(svg) = svg {
+        report::rundir::write_file(dir, profile::FLAMEGRAPH_FILE, &svg)?;
+        report.files.flamegraph = Some(profile::FLAMEGRAPH_FILE.into());
+    }
+    Ok(report)
+}
+
+/// Requests completed within `window`, from the per-second series (a second
+/// partly inside counts in proportion).
+fn requests_within(result: &RunResult, window: record::result::Window) -> u64 {
+    result
+        .timeseries
+        .iter()
+        .map(|p| {
+            let (a, b) = (p.t as f64, p.t as f64 + 1.0);
+            let overlap = (b.min(window.end_s) - a.max(window.start_s)).max(0.0);
+            p.requests as f64 * overlap
+        })
+        .sum::<f64>()
+        .round() as u64
 }
 
 fn rerender(dir: &Path) -> anyhow::Result<Exit> {
@@ -238,6 +362,8 @@ fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunRe
             .collect(),
         timeseries: c.timeseries,
         errors: c.errors,
+        resources: Default::default(),
+        profile: None,
         verdict: Default::default(),
     }
 }

@@ -3,15 +3,16 @@
 //! every path (success, failure, Ctrl-C, or gander dying).
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
 use crate::Exit;
 use crate::cli::RunArgs;
+use crate::sut::child::Guarded;
+use crate::sut::launch::probe;
 
 /// The bundled demo scenario and its data, embedded so `gander demo` works from any directory.
 const DEMO_SCENARIO: &str = include_str!("../../scenarios/demo.yaml");
@@ -38,7 +39,7 @@ pub struct DemoArgs {
 
 /// A running demo SUT; stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct DemoSut {
-    child: Child,
+    child: Guarded,
     pub url: String,
 }
 
@@ -60,18 +61,12 @@ impl DemoSut {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        // Its own process group keeps a terminal's Ctrl-C for gander, which stops
-        // the child itself; the death signal covers gander being killed outright.
-        command.process_group(0);
-        // SAFETY: prctl is async-signal-safe and only affects the child.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let mut child = command.spawn().context("cannot start the demo SUT")?;
-        let stdout = child.stdout.take().context("no stdout from the demo SUT")?;
+        let mut child = Guarded::spawn(&mut command).context("cannot start the demo SUT")?;
+        let stdout = child
+            .child_mut()
+            .stdout
+            .take()
+            .context("no stdout from the demo SUT")?;
         let mut sut = DemoSut {
             child,
             url: String::new(),
@@ -91,13 +86,13 @@ impl DemoSut {
 
     /// Polls the health endpoint until it answers 200.
     fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<()> {
-        let addr = self.url.trim_start_matches("http://").to_string();
+        let health = format!("{}/api/v1/health/detailed", self.url);
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.child.exited() {
                 bail!("the demo SUT exited during start-up ({status})");
             }
-            if http_status(&addr, "/api/v1/health/detailed") == Some(200) {
+            if probe(&health) == Some(200) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -106,41 +101,8 @@ impl DemoSut {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
-}
-
-impl Drop for DemoSut {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if !matches!(self.child.try_wait(), Ok(None)) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal blocking HTTP GET on loopback: the status code, if any answer came.
-fn http_status(addr: &str, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
@@ -175,6 +137,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
         duration: args.duration,
         iterations: None,
         ramp_up: None,
+        profile: None,
+        sut_pid: Some(sut.pid()),
         output: args.output.clone(),
         quiet: args.quiet,
     };

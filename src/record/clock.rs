@@ -20,6 +20,7 @@ pub struct RunClock {
     active: AtomicUsize,
     steady_start: OnceLock<Instant>,
     first_stop: OnceLock<Instant>,
+    finished: OnceLock<Instant>,
     by_scenario: Vec<AtomicUsize>,
 }
 
@@ -33,8 +34,18 @@ impl RunClock {
             active: AtomicUsize::new(0),
             steady_start: OnceLock::new(),
             first_stop: OnceLock::new(),
+            finished: OnceLock::new(),
             by_scenario: (0..scenarios).map(|_| AtomicUsize::new(0)).collect(),
         }
+    }
+
+    /// The clock for a plan's load, started now.
+    pub fn for_plan(plan: &crate::scenario::RunPlan) -> Self {
+        let planned_duration = match plan.load.end {
+            crate::scenario::plan::LoadEnd::Duration(d) => Some(d),
+            crate::scenario::plan::LoadEnd::Iterations(_) => None,
+        };
+        RunClock::new(plan.load.users, planned_duration, plan.scenarios.len())
     }
 
     pub fn user_started(&self, scenario: usize) {
@@ -50,6 +61,19 @@ impl RunClock {
     pub fn user_stopped(&self) {
         self.active.fetch_sub(1, Ordering::SeqCst);
         let _ = self.first_stop.set(Instant::now());
+    }
+
+    /// The load has ended (every user stopped, or goose gave up).
+    pub fn mark_finished(&self) {
+        let _ = self.finished.set(Instant::now());
+    }
+
+    pub fn finished(&self) -> bool {
+        self.finished.get().is_some()
+    }
+
+    pub fn planned_duration(&self) -> Option<Duration> {
+        self.planned_duration
     }
 
     pub fn active_users(&self) -> usize {

@@ -21,6 +21,12 @@ pub struct RunResult {
     pub endpoints: Vec<EndpointResult>,
     pub timeseries: Vec<TimePoint>,
     pub errors: ErrorReport,
+    /// The SUT's and gander's CPU and memory, and the SUT's health.
+    #[serde(default)]
+    pub resources: crate::sut::ResourceReport,
+    /// The CPU profile of the SUT, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub profile: Option<crate::profile::ProfileReport>,
     pub verdict: Verdict,
 }
 

@@ -3,7 +3,9 @@
 use std::io::Write;
 
 use super::{Exporter, ReportError};
+use crate::profile::ProfileStatus;
 use crate::record::result::{RunResult, RunStatus, Stats, TargetOutcome, VerdictStatus};
+use crate::sut::SourceKind;
 
 pub struct ConsoleSummary;
 
@@ -28,10 +30,29 @@ fn ms(value: f64) -> String {
     }
 }
 
-/// A header figure: times like latencies, counts with at most two decimals.
+/// A size in binary units.
+pub fn bytes(value: f64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = value;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A figure in its unit: times like latencies, sizes in KiB/MiB, counts with at most two decimals.
 fn number(value: f64, unit: &str) -> String {
-    if unit == "ms" {
-        return ms(value);
+    match unit {
+        "ms" => return ms(value),
+        "bytes" => return bytes(value),
+        "%" => return format!("{value:.1}%"),
+        _ => {}
     }
     let text = format!("{value:.2}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -182,6 +203,9 @@ pub fn render(result: &RunResult) -> String {
         }
     }
 
+    out.push_str(&resources(result));
+    out.push_str(&profile(result));
+
     let verdict = &result.verdict;
     if !verdict.targets.is_empty() {
         out.push_str("\ntargets\n");
@@ -217,5 +241,102 @@ pub fn render(result: &RunResult) -> String {
         VerdictStatus::NoTargets => "no targets",
     };
     out.push_str(&format!("\nverdict: {status}\n"));
+    out
+}
+
+/// CPU and memory per source (avg, p95, max over the judged window), and health.
+fn resources(result: &RunResult) -> String {
+    let r = &result.resources;
+    let mut rows = vec![
+        ["source", "series", "avg", "p95", "max"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    let mut problems = Vec::new();
+    for source in &r.sources {
+        let label = match source.kind {
+            SourceKind::LoadGenerator => "gander".to_string(),
+            _ => format!("{:?} {}", source.kind, source.target).to_lowercase(),
+        };
+        if let Some(e) = &source.last_error {
+            problems.push(format!(
+                "  {label}: {} failed samples; last: {e}\n",
+                source.failures
+            ));
+        }
+        for series in &source.series {
+            if let Some(s) = series.summary {
+                rows.push(vec![
+                    label.clone(),
+                    series.name.clone(),
+                    number(s.avg, &series.unit),
+                    number(s.p95, &series.unit),
+                    number(s.max, &series.unit),
+                ]);
+            }
+        }
+    }
+    let mut out = String::new();
+    if rows.len() > 1 {
+        out.push_str("\nresources\n");
+        out.push_str(&table(&rows));
+    }
+    out.extend(problems);
+    if let Some(l) = &r.launched {
+        out.push_str(&format!(
+            "  SUT launched as pid {} ({}), ready after {:.1}s; output in {}\n",
+            l.pid,
+            l.command.join(" "),
+            l.ready_after_s,
+            l.log_file
+        ));
+        if let Some(e) = &l.exited_early {
+            out.push_str(&format!("  WARNING: {e}\n"));
+        }
+    }
+    if let Some(h) = &r.health {
+        let counts: Vec<String> = h
+            .counts
+            .iter()
+            .map(|(state, n)| format!("{} {n}", state.label()))
+            .collect();
+        out.push_str(&format!("health {}: {}\n", h.url, counts.join(", ")));
+    }
+    out
+}
+
+/// Where the profile is, or why there is none, and the hottest functions.
+fn profile(result: &RunResult) -> String {
+    let Some(p) = &result.profile else {
+        return String::new();
+    };
+    let mut out = format!("\nprofile ({} of {})", p.source, p.target);
+    if let Some(w) = p.window {
+        out.push_str(&format!(", {:.1}s-{:.1}s", w.start_s, w.end_s));
+    }
+    if p.status == ProfileStatus::Missing {
+        out.push_str(&format!(
+            ": MISSING, {}\n",
+            p.reason.as_deref().unwrap_or("no reason recorded")
+        ));
+        return out;
+    }
+    out.push_str(&format!(
+        ": {} {}, {} requests in the window; flame graph in {}\n",
+        p.samples,
+        p.unit,
+        p.requests_in_window,
+        p.files.flamegraph.as_deref().unwrap_or("-")
+    ));
+    let mut rows = vec![["self", "total", "function"].map(String::from).to_vec()];
+    for f in p.top.iter().take(8) {
+        let name: String = f.function.chars().take(90).collect();
+        rows.push(vec![
+            format!("{:.1}%", f.self_share * 100.0),
+            format!("{:.1}%", f.total_share * 100.0),
+            name,
+        ]);
+    }
+    out.push_str(&table(&rows));
     out
 }

@@ -10,6 +10,8 @@ use crate::record::result::{Phase, RunResult, Stats};
 
 pub struct EndpointsCsv;
 pub struct TimeseriesCsv;
+/// `resources.csv`: one row per sample of every resource series (long form).
+pub struct ResourcesCsv;
 
 #[derive(Serialize)]
 struct EndpointRow<'a> {
@@ -95,5 +97,41 @@ impl Exporter for TimeseriesCsv {
             w.serialize(point).map_err(csv_error("timeseries.csv"))?;
         }
         w.flush().map_err(super::io_error("timeseries.csv"))
+    }
+}
+
+#[derive(Serialize)]
+struct ResourceRow<'a> {
+    t_s: f64,
+    source: crate::sut::SourceKind,
+    target: &'a str,
+    series: &'a str,
+    unit: &'a str,
+    value: f64,
+}
+
+impl Exporter for ResourcesCsv {
+    fn file_name(&self) -> &'static str {
+        "resources.csv"
+    }
+
+    fn export(&self, result: &RunResult, out: &mut dyn Write) -> Result<(), ReportError> {
+        let mut w = csv::Writer::from_writer(out);
+        for source in &result.resources.sources {
+            for series in &source.series {
+                for [t, v] in &series.points {
+                    w.serialize(ResourceRow {
+                        t_s: *t,
+                        source: source.kind,
+                        target: &source.target,
+                        series: &series.name,
+                        unit: &series.unit,
+                        value: *v,
+                    })
+                    .map_err(csv_error("resources.csv"))?;
+                }
+            }
+        }
+        w.flush().map_err(super::io_error("resources.csv"))
     }
 }

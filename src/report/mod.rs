@@ -10,7 +10,7 @@ pub mod rundir;
 use std::io::Write;
 
 pub use console::ConsoleSummary;
-pub use csv_files::{EndpointsCsv, TimeseriesCsv};
+pub use csv_files::{EndpointsCsv, ResourcesCsv, TimeseriesCsv};
 pub use json::JsonExporter;
 
 use crate::record::result::RunResult;
@@ -49,6 +49,7 @@ pub fn run_directory_exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(JsonExporter),
         Box::new(EndpointsCsv),
         Box::new(TimeseriesCsv),
+        Box::new(ResourcesCsv),
         Box::new(ConsoleSummary),
     ]
 }

@@ -43,7 +43,13 @@ pub struct Executed {
     pub finished_at: chrono::DateTime<chrono::Utc>,
 }
 
-pub fn execute(plan: Arc<RunPlan>, options: &RunOptions) -> Result<Executed, RunError> {
+/// Runs the plan's users to the end. `clock` is the run's time axis; the
+/// profiler and the SUT monitor watch the same one.
+pub fn execute(
+    plan: Arc<RunPlan>,
+    clock: Arc<RunClock>,
+    options: &RunOptions,
+) -> Result<Executed, RunError> {
     signals::install_logger();
     signals::install();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -52,15 +58,6 @@ pub fn execute(plan: Arc<RunPlan>, options: &RunOptions) -> Result<Executed, Run
         .build()
         .map_err(RunError::Runtime)?;
 
-    let planned_duration = match plan.load.end {
-        LoadEnd::Duration(d) => Some(d),
-        LoadEnd::Iterations(_) => None,
-    };
-    let clock = Arc::new(RunClock::new(
-        plan.load.users,
-        planned_duration,
-        plan.scenarios.len(),
-    ));
     let recorder = Recorder::start(
         RecorderConfig {
             endpoints: plan.endpoints.iter().map(|e| e.name.clone()).collect(),
@@ -110,6 +107,7 @@ pub fn execute(plan: Arc<RunPlan>, options: &RunOptions) -> Result<Executed, Run
             result
         })
     };
+    clock.mark_finished();
     done.store(true, Ordering::SeqCst);
     if let Some(handle) = progress {
         let _ = handle.join();

@@ -11,7 +11,7 @@ pub mod units;
 
 use std::path::Path;
 
-pub use compile::{DEFAULT_TIMEOUT, Overrides};
+pub use compile::{DEFAULT_TIMEOUT, Overrides, ProfileChoice};
 pub use diagnostic::{Diagnostic, FileDiagnostics, ScenarioError};
 pub use plan::RunPlan;
 

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::spanned::Sp;
-use super::units::{Dur, Percent, Rate, StatusSet, StringList, ThinkTime};
+use super::units::{Bytes, Dur, Percent, Rate, StatusSet, StringList, ThinkTime};
 
 /// A gander scenario file.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -42,6 +42,135 @@ pub struct ScenarioFile {
     /// How many failed requests to keep as samples (status, reason, body excerpt). Default 50.
     #[serde(default)]
     pub error_samples: Option<usize>,
+    /// The system under test: a process to launch or watch, metrics endpoints, health.
+    #[serde(default)]
+    pub sut: Option<Sp<Sut>>,
+    /// A CPU profile of the SUT taken during the steady state.
+    #[serde(default)]
+    pub profile: Option<Sp<Profile>>,
+}
+
+/// Where the SUT's CPU, memory and health come from, and how to start it.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sut {
+    /// A command gander starts before the load and stops after it (argv, no shell;
+    /// values may use `${env.NAME}` and variables). Its process tree is sampled and profiled.
+    pub command: Option<Sp<Vec<Sp<String>>>>,
+    /// Working directory for `command`, relative to the scenario file.
+    pub cwd: Option<Sp<String>>,
+    /// Extra environment variables for `command`.
+    #[serde(default)]
+    pub env: IndexMap<String, Sp<String>>,
+    /// A URL (or a path on `host`) that answers 2xx once the launched SUT is ready.
+    pub ready: Option<Sp<String>>,
+    /// How long to wait for `ready` (default 60s).
+    pub ready_timeout: Option<Sp<Dur>>,
+    /// Watch a running process by pid (with its child processes).
+    pub pid: Option<Sp<u32>>,
+    /// Watch a running process by name (its executable name or first argument).
+    pub process: Option<Sp<String>>,
+    /// A Prometheus text endpoint: `process_cpu_seconds_total`,
+    /// `process_resident_memory_bytes` and any series named in `series`.
+    pub prometheus: Option<Sp<PrometheusSource>>,
+    /// A JSON metrics endpoint read with JSON pointers (e.g. an admin metrics API).
+    pub json: Option<Sp<JsonSource>>,
+    /// A health endpoint polled during the run.
+    pub health: Option<Sp<HealthCheck>>,
+    /// How often to sample (default 1s).
+    pub interval: Option<Sp<Dur>>,
+}
+
+/// A Prometheus text-format endpoint.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSource {
+    /// URL, or a path on `host` (e.g. `/metrics`).
+    pub url: Sp<String>,
+    /// Request headers (e.g. authorization).
+    #[serde(default)]
+    pub headers: IndexMap<String, Sp<String>>,
+    /// More series to record, by metric name (summed over labels).
+    #[serde(default)]
+    pub series: Vec<Sp<String>>,
+}
+
+/// A JSON endpoint whose values are read with JSON pointers.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonSource {
+    /// URL, or a path on `host` (e.g. `/api/v1/admin/metrics`).
+    pub url: Sp<String>,
+    /// Request headers (e.g. `Authorization: Bearer ${env.TOKEN}`).
+    #[serde(default)]
+    pub headers: IndexMap<String, Sp<String>>,
+    /// Pointer to the CPU use in percent, e.g. `/system/cpu_percent`.
+    pub cpu: Option<Sp<String>>,
+    /// Pointer to the memory use, e.g. `/system/memory_used_mb`.
+    pub memory: Option<Sp<String>>,
+    /// Unit of `memory`: `bytes`, `kb`, `kib`, `mb` (default) or `mib`, `gb`, `gib`.
+    pub memory_unit: Option<Sp<String>>,
+    /// More numbers to record: name -> pointer.
+    #[serde(default)]
+    pub series: IndexMap<String, Sp<String>>,
+}
+
+/// A health endpoint.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// URL, or a path on `host` (e.g. `/api/v1/health/detailed`).
+    pub url: Sp<String>,
+    #[serde(default)]
+    pub headers: IndexMap<String, Sp<String>>,
+    /// Pointer to a status word (`healthy`/`ok`/`up`, `degraded`, anything else is
+    /// `error`). Default `/status`; without one, any 2xx is healthy.
+    pub status: Option<Sp<String>>,
+}
+
+/// Which profiler to run. Give exactly one of `pprof`, `py-spy`, `perf`, `command`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// A pprof endpoint (Go `net/http/pprof` contract): URL or path on `host`,
+    /// e.g. `/debug/pprof/profile`. `?seconds=N` is added.
+    pub pprof: Option<Sp<String>>,
+    /// py-spy on the SUT process (and its subprocesses).
+    #[serde(rename = "py-spy")]
+    pub py_spy: Option<Sp<PySpyOptions>>,
+    /// Linux perf on the SUT process.
+    pub perf: Option<Sp<PerfOptions>>,
+    /// Any profiler, as an argv template: `{pid}`, `{seconds}` and `{out}` are
+    /// replaced (no shell). It must write folded stacks or a pprof file to `{out}`.
+    pub command: Option<Sp<Vec<Sp<String>>>>,
+    /// What `command` writes: `folded` (default) or `pprof`.
+    pub format: Option<Sp<String>>,
+    /// Profile length; default: the steady state minus a margin.
+    pub seconds: Option<Sp<Dur>>,
+    /// Sampling frequency in Hz (default 100; pprof servers choose their own).
+    pub rate: Option<Sp<u32>>,
+    /// Give up on the profiler this long after the profile should have ended (default 10s).
+    pub grace: Option<Sp<Dur>>,
+    /// Fail the run when no profile could be taken (default false: the report says why).
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PySpyOptions {
+    /// Also profile child processes (Gunicorn/uvicorn workers). Default true.
+    pub subprocesses: Option<bool>,
+    /// Include native (C/Rust) frames. Default false.
+    #[serde(default)]
+    pub native: bool,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PerfOptions {
+    /// `fp` (frame pointers, default) or `dwarf` (for binaries built without frame pointers).
+    pub call_graph: Option<Sp<String>>,
 }
 
 /// The load to apply.
@@ -222,6 +351,8 @@ pub struct Targets {
     pub error_rate: Option<Sp<Percent>>,
     /// Lowest requests per second, e.g. `30/s`.
     pub throughput: Option<Sp<Rate>>,
+    /// Limits on the SUT's resources, over the steady state.
+    pub sut: Option<Sp<SutLimits>>,
     /// Limits on server headers listed in `server_headers`, e.g. `X-SQL-Queries: { max: 20 }`;
     /// a Server-Timing component is named `Server-Timing db`.
     #[serde(default)]
@@ -240,4 +371,14 @@ pub struct HeaderLimits {
     pub p95: Option<f64>,
     pub p99: Option<f64>,
     pub max: Option<f64>,
+}
+
+/// Upper limits on the SUT's resources over the steady state.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SutLimits {
+    /// Highest resident memory, e.g. `512MiB`.
+    pub memory: Option<Sp<Bytes>>,
+    /// Highest average CPU, in percent of one core, e.g. `60%`.
+    pub cpu: Option<Sp<Percent>>,
 }

@@ -28,6 +28,8 @@ pub struct RunPlan {
     pub server_header_labels: Vec<String>,
     pub targets: Vec<TargetSpec>,
     pub error_samples: usize,
+    pub sut: SutPlan,
+    pub profile: Option<ProfilePlan>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -169,6 +171,12 @@ pub enum TargetMetric {
         header: String,
         stat: String,
     },
+    /// Highest resident memory of the SUT (bytes).
+    SutMemory,
+    /// Average CPU of the SUT, in percent of one core.
+    SutCpu,
+    /// A profile must have been taken (`profile: { required: true }`).
+    Profile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,4 +229,134 @@ pub mod secs {
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
+}
+
+/// The system under test: how to start it and where its figures come from.
+#[derive(Debug, Clone)]
+pub struct SutPlan {
+    pub launch: Option<LaunchPlan>,
+    pub process: Option<ProcessSelector>,
+    pub prometheus: Option<PrometheusPlan>,
+    pub json: Option<JsonMetricsPlan>,
+    pub health: Option<HealthPlan>,
+    /// Time between samples.
+    pub interval: Duration,
+}
+
+impl Default for SutPlan {
+    fn default() -> Self {
+        SutPlan {
+            launch: None,
+            process: None,
+            prometheus: None,
+            json: None,
+            health: None,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A SUT process gander starts and stops.
+#[derive(Debug, Clone)]
+pub struct LaunchPlan {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// Answers 2xx once the SUT is ready.
+    pub ready: Option<String>,
+    pub ready_timeout: Duration,
+}
+
+/// Which local process is the SUT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessSelector {
+    Pid(u32),
+    /// The oldest process whose executable name or first argument is this.
+    Name(String),
+    /// The process gander launched.
+    Launched,
+}
+
+/// An HTTP endpoint read during the run.
+#[derive(Debug, Clone)]
+pub struct HttpSource {
+    pub url: String,
+    pub headers: Vec<(HeaderName, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PrometheusPlan {
+    pub http: HttpSource,
+    /// Extra metric names, each summed over its label sets.
+    pub series: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JsonMetricsPlan {
+    pub http: HttpSource,
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    /// Multiplies the memory value into bytes.
+    pub memory_factor: f64,
+    pub series: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthPlan {
+    pub http: HttpSource,
+    /// JSON pointer to a status word; `None`: the HTTP status alone decides.
+    pub status_pointer: Option<String>,
+}
+
+/// The CPU profile to take during the steady state.
+#[derive(Debug, Clone)]
+pub struct ProfilePlan {
+    pub source: ProfileSource,
+    /// `None`: the steady state minus a margin.
+    pub seconds: Option<Duration>,
+    /// Sampling frequency for the profilers gander runs itself.
+    pub rate: u32,
+    /// How long past the profile's end to wait for the profiler.
+    pub grace: Duration,
+    /// A missing profile fails the run.
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileSource {
+    Pprof {
+        url: String,
+    },
+    PySpy {
+        subprocesses: bool,
+        native: bool,
+    },
+    Perf {
+        dwarf: bool,
+    },
+    Command {
+        argv: Vec<String>,
+        format: ProfileFormat,
+    },
+}
+
+impl ProfileSource {
+    pub fn label(&self) -> &'static str {
+        match self {
+            ProfileSource::Pprof { .. } => "pprof",
+            ProfileSource::PySpy { .. } => "py-spy",
+            ProfileSource::Perf { .. } => "perf",
+            ProfileSource::Command { .. } => "command",
+        }
+    }
+    /// Whether the profiler attaches to a local pid.
+    pub fn needs_pid(&self) -> bool {
+        !matches!(self, ProfileSource::Pprof { .. })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileFormat {
+    Folded,
+    Pprof,
 }

@@ -414,6 +414,68 @@ impl JsonSchema for StringList {
     }
 }
 
+/// A size such as `512MiB`, `1.5GB` or `300kB`; a bare number is bytes.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Bytes(pub f64);
+
+/// Parses `512MiB`, `512MB`, `2g`; binary (KiB) and decimal (kB) units both work.
+pub fn parse_bytes(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a size (expected e.g. 512MiB)"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 1.0,
+        "kb" | "k" => 1e3,
+        "kib" => 1024.0,
+        "mb" | "m" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "gb" | "g" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit \"{other}\" in \"{text}\" (use B, kB, KiB, MB, MiB, GB or GiB)"
+            ));
+        }
+    };
+    Ok(value * factor)
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size such as \"512MiB\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bytes, E> {
+                parse_bytes(v).map(Bytes).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bytes, E> {
+                Ok(Bytes(v as f64))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Bytes {
+    fn schema_name() -> Cow<'static, str> {
+        "Bytes".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A size such as \"512MiB\" or \"1GB\"; a bare number is bytes.",
+            "anyOf": [{ "type": "string" }, { "type": "integer", "minimum": 0 }]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,5 +499,18 @@ mod tests {
             let d = parse_duration(text).unwrap();
             assert_eq!(parse_duration(&format_duration(d)).unwrap(), d, "{text}");
         }
+    }
+
+    #[test]
+    fn sizes_in_binary_and_decimal_units() {
+        assert_eq!(parse_bytes("512MiB"), Ok(512.0 * 1024.0 * 1024.0));
+        assert_eq!(parse_bytes("1.5 GB"), Ok(1.5e9));
+        assert_eq!(parse_bytes("4096"), Ok(4096.0));
+        assert!(
+            parse_bytes("12 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert!(parse_bytes("MiB").is_err());
     }
 }

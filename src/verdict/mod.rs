@@ -48,6 +48,14 @@ pub fn judge(result: &RunResult) -> Verdict {
 
 fn judge_one(result: &RunResult, target: &TargetSpec, phase: Phase) -> TargetResult {
     let (scope, stats) = match &target.endpoint {
+        None if matches!(
+            target.metric,
+            TargetMetric::SutMemory | TargetMetric::SutCpu
+        ) =>
+        {
+            ("SUT".to_string(), None)
+        }
+        None if target.metric == TargetMetric::Profile => ("SUT".to_string(), None),
         None => ("all requests".to_string(), Some(result.totals.get(phase))),
         Some(name) => (
             name.clone(),
@@ -101,6 +109,38 @@ fn judge_one(result: &RunResult, target: &TargetSpec, phase: Phase) -> TargetRes
             };
             (format!("{stat} {header}"), value, unit, true)
         }
+        TargetMetric::SutMemory => (
+            "max memory".to_string(),
+            result
+                .resources
+                .sut_series(crate::sut::RSS)
+                .and_then(|s| s.summary)
+                .map(|s| s.max),
+            "bytes",
+            true,
+        ),
+        TargetMetric::SutCpu => (
+            "avg cpu".to_string(),
+            result
+                .resources
+                .sut_series(crate::sut::CPU)
+                .and_then(|s| s.summary)
+                .map(|s| s.avg),
+            "%",
+            true,
+        ),
+        TargetMetric::Profile => (
+            "profile samples".to_string(),
+            Some(result.profile.as_ref().map_or(0.0, |p| {
+                if p.status == crate::profile::ProfileStatus::Ok {
+                    p.samples as f64
+                } else {
+                    0.0
+                }
+            })),
+            "",
+            false,
+        ),
     };
     let outcome = match observed {
         None => TargetOutcome::NoData,

@@ -26,7 +26,14 @@ pub struct Overrides {
     pub duration: Option<Duration>,
     pub iterations: Option<u64>,
     pub ramp_up: Option<Duration>,
+    /// `--profile`: replaces (or turns off) the file's profiler.
+    pub profile: Option<ProfileChoice>,
+    /// `--sut-pid`: the SUT process to sample and profile.
+    pub sut_pid: Option<u32>,
 }
+
+mod observe;
+pub use observe::ProfileChoice;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_ERROR_SAMPLES: usize = 50;
@@ -175,8 +182,16 @@ pub fn compile(
         c.check_unique_feeders(load, &file.data);
     }
     let server_headers = c.server_headers(&file.server_headers);
+    let sut = c.sut(file.sut.as_ref(), host.as_deref(), overrides.sut_pid);
+    let profile = c.profile(
+        file.profile.as_ref(),
+        overrides.profile.as_ref(),
+        &sut,
+        host.as_deref(),
+        load.as_ref(),
+    );
     let targets = match &file.targets {
-        Some(t) => c.targets(t),
+        Some(t) => c.targets(t, &sut, profile.as_ref()),
         None => Vec::new(),
     };
 
@@ -206,6 +221,8 @@ pub fn compile(
         server_headers,
         targets,
         error_samples: file.error_samples.unwrap_or(DEFAULT_ERROR_SAMPLES),
+        sut,
+        profile,
     })
 }
 
@@ -818,9 +835,45 @@ impl Compiler<'_> {
         out
     }
 
-    fn targets(&mut self, targets: &Sp<model::Targets>) -> Vec<TargetSpec> {
+    fn targets(
+        &mut self,
+        targets: &Sp<model::Targets>,
+        sut: &SutPlan,
+        profile: Option<&ProfilePlan>,
+    ) -> Vec<TargetSpec> {
         let mut out = Vec::new();
         self.target_set(targets, None, &mut out);
+        if let Some(limits) = &targets.sut {
+            let measured = sut.process.is_some() || sut.prometheus.is_some() || sut.json.is_some();
+            if !measured {
+                self.error_help(
+                    limits.loc,
+                    "targets.sut needs the SUT's resources",
+                    "add sut: { command | pid | process | prometheus | json }, or pass --sut-pid",
+                );
+            }
+            if let Some(m) = &limits.memory {
+                out.push(TargetSpec {
+                    endpoint: None,
+                    metric: TargetMetric::SutMemory,
+                    limit: m.value.0,
+                });
+            }
+            if let Some(c) = &limits.cpu {
+                out.push(TargetSpec {
+                    endpoint: None,
+                    metric: TargetMetric::SutCpu,
+                    limit: c.value.0 * 100.0,
+                });
+            }
+        }
+        if profile.is_some_and(|p| p.required) {
+            out.push(TargetSpec {
+                endpoint: None,
+                metric: TargetMetric::Profile,
+                limit: 1.0,
+            });
+        }
         for (name, set) in &targets.endpoints {
             if !self.endpoint_index.contains_key(name) {
                 let hint = suggest(name, self.endpoints.iter().map(|e| e.name.as_str()))
@@ -838,6 +891,12 @@ impl Compiler<'_> {
             }
             if !set.endpoints.is_empty() {
                 self.error(set.loc, "endpoint targets cannot nest further endpoints");
+            }
+            if let Some(s) = &set.sut {
+                self.error(
+                    s.loc,
+                    "SUT limits apply to the whole run, not to one request name",
+                );
             }
             self.target_set(set, Some(name.clone()), &mut out);
         }

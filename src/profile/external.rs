@@ -1,0 +1,247 @@
+//! Profilers gander runs as child processes: py-spy, perf, and a user's
+//! command. Arguments are passed as argv, never through a shell.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::folded::Folded;
+use crate::scenario::plan::{ProfileFormat, ProfileSource};
+use crate::sut::child::Guarded;
+
+/// What a profiler left behind.
+pub struct Output {
+    /// The profile as the profiler wrote it, and a file name for it.
+    pub raw: (String, Vec<u8>),
+    pub folded: Folded,
+    pub unit: String,
+}
+
+/// The argv for `source`, writing to `out`.
+pub fn argv(
+    source: &ProfileSource,
+    pids: &[u32],
+    seconds: u64,
+    rate: u32,
+    out: &Path,
+) -> Vec<String> {
+    let pid = pids.first().copied().unwrap_or(0).to_string();
+    let out_s = out.display().to_string();
+    match source {
+        ProfileSource::PySpy {
+            subprocesses,
+            native,
+        } => {
+            let mut a: Vec<String> = [
+                "py-spy",
+                "record",
+                "--pid",
+                &pid,
+                "--duration",
+                &seconds.to_string(),
+                "--rate",
+                &rate.to_string(),
+                "--format",
+                "raw",
+                "--nolineno",
+                "-o",
+                &out_s,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            if *subprocesses {
+                a.push("--subprocesses".into());
+            }
+            if *native {
+                a.push("--native".into());
+            }
+            a
+        }
+        ProfileSource::Perf { dwarf } => {
+            // -p takes every process of the tree: -p alone does not follow
+            // processes forked after attaching, but pre-fork workers exist already.
+            let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+            let mut a: Vec<String> = vec![
+                "perf".into(),
+                "record".into(),
+                "-F".into(),
+                rate.to_string(),
+                "-e".into(),
+                "cpu-clock".into(),
+            ];
+            if *dwarf {
+                a.extend(["--call-graph".into(), "dwarf".into()]);
+            } else {
+                a.push("-g".into());
+            }
+            a.extend([
+                "-p".into(),
+                list.join(","),
+                "-o".into(),
+                out_s,
+                "--".into(),
+                "sleep".into(),
+                seconds.to_string(),
+            ]);
+            a
+        }
+        ProfileSource::Command { argv, .. } => argv
+            .iter()
+            .map(|arg| {
+                arg.replace("{pid}", &pid)
+                    .replace("{seconds}", &seconds.to_string())
+                    .replace("{out}", &out_s)
+            })
+            .collect(),
+        ProfileSource::Pprof { .. } => Vec::new(),
+    }
+}
+
+/// Where a profiler writes, by source.
+pub fn out_name(source: &ProfileSource) -> &'static str {
+    match source {
+        ProfileSource::PySpy { .. } => "profile.py-spy.folded",
+        ProfileSource::Perf { .. } => "profile.perf.data",
+        ProfileSource::Command {
+            format: ProfileFormat::Pprof,
+            ..
+        } => "profile.command.pb",
+        ProfileSource::Command { .. } => "profile.command.folded",
+        ProfileSource::Pprof { .. } => "profile.pb.gz",
+    }
+}
+
+/// Runs the profiler to completion (or `deadline`); on a signal to gander it
+/// asks the profiler to stop early with SIGINT, which py-spy and perf answer
+/// by writing what they have.
+pub fn run(
+    source: &ProfileSource,
+    argv: &[String],
+    out: &Path,
+    deadline: Instant,
+    stop_early: &dyn Fn() -> bool,
+) -> Result<Output, String> {
+    let program = argv.first().ok_or("the profiler command is empty")?;
+    let stderr_file =
+        tempfile::tempfile().map_err(|e| format!("cannot create a temporary file: {e}"))?;
+    let mut command = Command::new(program);
+    command
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr_file.try_clone().map_err(|e| e.to_string())?);
+    let mut child = Guarded::spawn(&mut command).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "{program} is not installed (not found on PATH){}",
+            install_hint(source)
+        ),
+        _ => format!("cannot start {program}: {e}"),
+    })?;
+    let mut asked_to_stop = false;
+    let status = loop {
+        if let Some(status) = child.exited() {
+            break status;
+        }
+        if !asked_to_stop && stop_early() {
+            child.signal_group(libc::SIGINT);
+            asked_to_stop = true;
+        }
+        if Instant::now() >= deadline {
+            child.stop(Duration::from_secs(2));
+            return Err(format!("{program} did not finish in time and was stopped"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = tail_of(stderr_file);
+    if !status.success() && !asked_to_stop {
+        return Err(format!(
+            "{program} failed ({status}){}",
+            stderr_suffix(&stderr)
+        ));
+    }
+    let bytes = std::fs::read(out).map_err(|e| {
+        format!(
+            "{program} wrote no profile to {} ({e}){}",
+            out.display(),
+            stderr_suffix(&stderr)
+        )
+    })?;
+    let (folded, unit) = match source {
+        ProfileSource::Perf { .. } => (collapse_perf(out)?, "nanoseconds".to_string()),
+        ProfileSource::Command {
+            format: ProfileFormat::Pprof,
+            ..
+        } => {
+            let d = super::pprof::decode(&bytes)?;
+            (d.folded, d.value_type)
+        }
+        _ => {
+            let text = String::from_utf8(bytes.clone())
+                .map_err(|_| "the profiler wrote binary data, not folded stacks".to_string())?;
+            (Folded::parse(&text)?, "samples".to_string())
+        }
+    };
+    Ok(Output {
+        raw: (out_name(source).to_string(), bytes),
+        folded,
+        unit,
+    })
+}
+
+fn install_hint(source: &ProfileSource) -> &'static str {
+    match source {
+        ProfileSource::PySpy { .. } => ": pip install py-spy",
+        ProfileSource::Perf { .. } => ": apt-get install linux-perf",
+        _ => "",
+    }
+}
+
+fn tail_of(mut file: std::fs::File) -> String {
+    use std::io::Seek;
+    let mut text = String::new();
+    let _ = file.seek(std::io::SeekFrom::Start(0));
+    let _ = file.read_to_string(&mut text);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(3)..].join(" | ")
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        let short: String = stderr.chars().take(400).collect();
+        format!(": {short}")
+    }
+}
+
+/// `perf script` over the recorded data, collapsed by inferno.
+fn collapse_perf(data: &Path) -> Result<Folded, String> {
+    use inferno::collapse::Collapse;
+    let script = Command::new("perf")
+        .args(["script", "-i"])
+        .arg(data)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run perf script: {e}"))?;
+    if !script.status.success() {
+        return Err(format!("perf script failed ({})", script.status));
+    }
+    let mut folder =
+        inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default());
+    let mut out = Vec::new();
+    folder
+        .collapse(&script.stdout[..], &mut out)
+        .map_err(|e| format!("cannot collapse perf output: {e}"))?;
+    Folded::parse(&String::from_utf8_lossy(&out))
+}
+
+/// A fresh directory for one profiler's output.
+pub fn workdir() -> Result<(tempfile::TempDir, PathBuf), String> {
+    let dir =
+        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let path = dir.path().to_path_buf();
+    Ok((dir, path))
+}

@@ -1,0 +1,388 @@
+//! The profiler box: one CPU profile of the SUT per run, taken while the
+//! steady state runs, turned into folded stacks, a flame graph and a top-N
+//! table. A profiler that fails leaves the run intact: the report says why.
+
+pub mod external;
+pub mod folded;
+pub mod pprof;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::clock::RunClock;
+use crate::record::result::Window;
+use crate::scenario::plan::{ProfilePlan, ProfileSource};
+use folded::{Folded, FunctionDelta, FunctionShare};
+
+/// How many functions the top table keeps.
+const TOP_N: usize = 25;
+/// Used when the run has no planned duration (iterations).
+const DEFAULT_SECONDS_WITHOUT_DURATION: u64 = 10;
+
+/// The profile section of `run.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileReport {
+    /// `pprof`, `py-spy`, `perf` or `command`.
+    pub source: String,
+    /// The URL or the pid profiled.
+    pub target: String,
+    pub status: ProfileStatus,
+    /// Why there is no profile (or what was odd about it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// When the profile ran, on the run's time axis.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub window: Option<Window>,
+    pub requested_s: f64,
+    /// Sum of the folded stacks' values, and what they count.
+    pub samples: u64,
+    pub unit: String,
+    /// Requests completed inside the window (for per-request comparisons).
+    pub requests_in_window: u64,
+    pub files: ProfileFiles,
+    /// Functions by self share, highest first.
+    pub top: Vec<FunctionShare>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub diff: Option<ProfileDiff>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileStatus {
+    Ok,
+    Missing,
+}
+
+/// Files in the run directory, by name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProfileFiles {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub raw: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub folded: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flamegraph: Option<String>,
+}
+
+/// Against a baseline run's profile, per request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileDiff {
+    pub baseline_run: String,
+    pub flamegraph: String,
+    pub grew_most: Vec<FunctionDelta>,
+}
+
+pub const FOLDED_FILE: &str = "profile.folded";
+pub const FLAMEGRAPH_FILE: &str = "flamegraph.svg";
+pub const DIFF_FLAMEGRAPH_FILE: &str = "flamegraph-diff.svg";
+
+/// A finished profile: the report and the bytes to save.
+pub struct Capture {
+    pub report: ProfileReport,
+    pub raw: Option<(String, Vec<u8>)>,
+    pub folded: Option<Folded>,
+}
+
+impl Capture {
+    fn missing(plan: &ProfilePlan, target: &str, reason: impl Into<String>) -> Capture {
+        Capture::missing_from(plan.source.label(), target, reason)
+    }
+
+    fn missing_from(source: &str, target: &str, reason: impl Into<String>) -> Capture {
+        Capture {
+            report: ProfileReport {
+                source: source.to_string(),
+                target: target.to_string(),
+                status: ProfileStatus::Missing,
+                reason: Some(reason.into()),
+                window: None,
+                requested_s: 0.0,
+                samples: 0,
+                unit: String::new(),
+                requests_in_window: 0,
+                files: ProfileFiles::default(),
+                top: Vec::new(),
+                diff: None,
+            },
+            raw: None,
+            folded: None,
+        }
+    }
+
+    /// The interactive flame graph, titled with the run, the window and the sample count.
+    pub fn flamegraph(&self, run_name: &str) -> Option<Vec<u8>> {
+        let folded = self.folded.as_ref().filter(|f| !f.is_empty())?;
+        let r = &self.report;
+        let window = r
+            .window
+            .map(|w| format!("{:.0}s-{:.0}s of the run", w.start_s, w.end_s))
+            .unwrap_or_default();
+        let subtitle = format!(
+            "{} of {} · {window} · {} {}",
+            r.source, r.target, r.samples, r.unit
+        );
+        folded
+            .flamegraph(&format!("{run_name}: CPU flame graph"), &subtitle, &r.unit)
+            .ok()
+    }
+}
+
+/// A profile being taken on its own thread.
+pub struct Profiler {
+    handle: Option<JoinHandle<Capture>>,
+    source: &'static str,
+    target: String,
+}
+
+/// Where to point the profiler: a URL needs nothing, the others the SUT's
+/// root process (its workers are found when the profile starts).
+pub struct Target {
+    pub root: Result<u32, String>,
+}
+
+impl Profiler {
+    pub fn start(plan: ProfilePlan, target: Target, clock: Arc<RunClock>) -> Profiler {
+        let source = plan.source.label();
+        let label = target_label(&plan, &target);
+        let handle = std::thread::Builder::new()
+            .name("gander-profiler".into())
+            .spawn(move || take(&plan, target, &clock))
+            .ok();
+        Profiler {
+            handle,
+            source,
+            target: label,
+        }
+    }
+
+    /// Waits for the profile; its thread bounds itself by the profile's deadline.
+    pub fn finish(self) -> Capture {
+        match self.handle.map(JoinHandle::join) {
+            Some(Ok(c)) => c,
+            Some(Err(_)) => {
+                Capture::missing_from(self.source, &self.target, "the profiler thread failed")
+            }
+            None => Capture::missing_from(
+                self.source,
+                &self.target,
+                "cannot start the profiler thread",
+            ),
+        }
+    }
+}
+
+fn target_label(plan: &ProfilePlan, target: &Target) -> String {
+    match (&plan.source, &target.root) {
+        (ProfileSource::Pprof { url }, _) => url.clone(),
+        (_, Ok(pid)) => format!("pid {pid}"),
+        (_, Err(_)) => "no process".into(),
+    }
+}
+
+/// How long to profile: the file's `seconds`, else the steady state minus a
+/// margin so the profile ends before users stop.
+fn profile_length(plan: &ProfilePlan, planned: Option<Duration>) -> u64 {
+    if let Some(s) = plan.seconds {
+        return s.as_secs().max(1);
+    }
+    match planned {
+        Some(d) => {
+            let d = d.as_secs();
+            let margin = (d / 10).clamp(1, 10);
+            d.saturating_sub(margin).max(1)
+        }
+        None => DEFAULT_SECONDS_WITHOUT_DURATION,
+    }
+}
+
+fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
+    let label = target_label(plan, &target);
+    // Wait for the steady state (or the end of a run that never got there).
+    let start = loop {
+        if let (Some(start), _) = clock.steady() {
+            break start;
+        }
+        if clock.finished() {
+            return Capture::missing(plan, &label, "the run ended before the steady state began");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let pids = match (&plan.source, &target.root) {
+        (ProfileSource::Pprof { .. }, _) => Vec::new(),
+        (_, Ok(root)) => match crate::sut::process::tree_pids(*root) {
+            Ok(pids) => pids,
+            Err(e) => {
+                return Capture::missing(plan, &label, format!("the SUT process is gone: {e}"));
+            }
+        },
+        (_, Err(e)) => return Capture::missing(plan, &label, e.clone()),
+    };
+    let seconds = profile_length(plan, clock.planned_duration());
+    let began = Instant::now().max(start);
+    let deadline = began + Duration::from_secs(seconds) + plan.grace;
+    let stop_early = || crate::runner::signals::interrupted();
+    let outcome = match &plan.source {
+        ProfileSource::Pprof { url } => fetch_pprof(url, seconds, deadline, &stop_early),
+        source => external::workdir().and_then(|(_dir, path)| {
+            let out = path.join(external::out_name(source));
+            let argv = external::argv(source, &pids, seconds, plan.rate, &out);
+            external::run(source, &argv, &out, deadline, &stop_early)
+        }),
+    };
+    let ended = Instant::now();
+    let window = Window {
+        start_s: clock.seconds_since_start(began),
+        end_s: clock
+            .seconds_since_start(ended)
+            .min(clock.seconds_since_start(began) + seconds as f64),
+    };
+    match outcome {
+        Err(reason) => {
+            let mut c = Capture::missing(plan, &label, reason);
+            c.report.requested_s = seconds as f64;
+            c.report.window = Some(window);
+            c
+        }
+        Ok(out) => {
+            let samples = out.folded.total();
+            let reason = (samples == 0).then(|| {
+                "the profile holds no samples: the SUT used no CPU in the window, or the profiler could not see it".to_string()
+            });
+            Capture {
+                report: ProfileReport {
+                    source: plan.source.label().to_string(),
+                    target: label,
+                    status: if samples > 0 {
+                        ProfileStatus::Ok
+                    } else {
+                        ProfileStatus::Missing
+                    },
+                    reason,
+                    window: Some(window),
+                    requested_s: seconds as f64,
+                    samples,
+                    unit: out.unit,
+                    requests_in_window: 0,
+                    files: ProfileFiles::default(),
+                    top: out.folded.top(TOP_N),
+                    diff: None,
+                },
+                raw: Some(out.raw),
+                folded: Some(out.folded),
+            }
+        }
+    }
+}
+
+/// `GET url?seconds=N` on its own small runtime; gives up on a signal.
+fn fetch_pprof(
+    url: &str,
+    seconds: u64,
+    deadline: Instant,
+    stop_early: &dyn Fn() -> bool,
+) -> Result<external::Output, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    let full = if url.contains('?') {
+        format!("{url}&seconds={seconds}")
+    } else {
+        format!("{url}?seconds={seconds}")
+    };
+    let bytes = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(deadline.saturating_duration_since(Instant::now()))
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let request = async {
+            let response = client.get(&full).send().await.map_err(|e| {
+                if e.is_timeout() {
+                    format!("no answer from {full} in time")
+                } else {
+                    format!("cannot fetch {full}: {}", error_chain(&e))
+                }
+            })?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(|e| {
+                format!(
+                    "the profile download from {full} broke off: {}",
+                    error_chain(&e)
+                )
+            })?;
+            if !status.is_success() {
+                let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+                return Err(format!("{full} answered {status}: {}", text.trim()));
+            }
+            Ok(body.to_vec())
+        };
+        let interrupted = async {
+            while !stop_early() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            r = request => r,
+            _ = interrupted => Err("interrupted before the profile was complete".to_string()),
+        }
+    })?;
+    let decoded = pprof::decode(&bytes)?;
+    Ok(external::Output {
+        raw: (
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                "profile.pb.gz"
+            } else {
+                "profile.pb"
+            }
+            .to_string(),
+            bytes,
+        ),
+        folded: decoded.folded,
+        unit: decoded.value_type,
+    })
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(seconds: Option<u64>) -> ProfilePlan {
+        ProfilePlan {
+            source: ProfileSource::Pprof {
+                url: "http://127.0.0.1:1/x".into(),
+            },
+            seconds: seconds.map(Duration::from_secs),
+            rate: 100,
+            grace: Duration::from_secs(1),
+            required: false,
+        }
+    }
+
+    #[test]
+    fn the_default_window_leaves_a_margin_inside_the_steady_state() {
+        let d = |s| Some(Duration::from_secs(s));
+        assert_eq!(profile_length(&plan(None), d(60)), 54);
+        assert_eq!(profile_length(&plan(None), d(10)), 9);
+        assert_eq!(profile_length(&plan(None), d(1)), 1);
+        assert_eq!(profile_length(&plan(None), d(600)), 590);
+        assert_eq!(profile_length(&plan(Some(20)), d(60)), 20);
+        assert_eq!(
+            profile_length(&plan(None), None),
+            DEFAULT_SECONDS_WITHOUT_DURATION
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! Decoding `profile.proto` (Go `net/http/pprof`, pprof-rs, any compatible
+//! server), gzip-compressed or raw, into folded stacks.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use pprof::protos::{Message, Profile};
+
+use super::folded::Folded;
+
+/// A decoded profile: its stacks, which value column they count, and its length.
+#[derive(Debug)]
+pub struct Decoded {
+    pub folded: Folded,
+    /// e.g. `samples/count`.
+    pub value_type: String,
+    pub duration_s: Option<f64>,
+}
+
+/// gzip streams start with these two bytes.
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
+    if bytes.is_empty() {
+        return Err("the profile is empty (0 bytes)".into());
+    }
+    let raw;
+    let data = if is_gzip(bytes) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("the gzip stream is damaged or truncated: {e}"))?;
+        raw = out;
+        &raw[..]
+    } else {
+        bytes
+    };
+    let profile = Profile::decode(data).map_err(|e| {
+        let head: String = String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
+            .chars()
+            .map(|c| if c.is_control() { '.' } else { c })
+            .collect();
+        format!("not a pprof profile.proto ({e}); it starts with {head:?}")
+    })?;
+    to_folded(&profile)
+}
+
+fn to_folded(p: &Profile) -> Result<Decoded, String> {
+    let string = |i: i64| {
+        p.string_table
+            .get(i as usize)
+            .map(String::as_str)
+            .unwrap_or("")
+    };
+    if p.sample_type.is_empty() {
+        return Err("the profile has no sample types: not a CPU profile".into());
+    }
+    // The sample count is exact; the time column is derived from it and the
+    // frequency (pprof-rs under-reports time above the kernel's tick rate).
+    let column = p
+        .sample_type
+        .iter()
+        .position(|t| string(t.ty) == "samples")
+        .or_else(|| p.sample_type.iter().position(|t| string(t.ty) == "cpu"))
+        .or_else(|| {
+            (p.default_sample_type != 0).then(|| {
+                p.sample_type
+                    .iter()
+                    .position(|t| t.ty == p.default_sample_type)
+            })?
+        })
+        .unwrap_or(p.sample_type.len() - 1);
+    let value_type = format!(
+        "{}/{}",
+        string(p.sample_type[column].ty),
+        string(p.sample_type[column].unit)
+    );
+    let functions: HashMap<u64, &str> = p.function.iter().map(|f| (f.id, string(f.name))).collect();
+    // Location ids are not dense.
+    let locations: HashMap<u64, Vec<&str>> = p
+        .location
+        .iter()
+        .map(|l| {
+            let names = if l.line.is_empty() {
+                vec![]
+            } else {
+                // line[0] is the innermost inlined function.
+                l.line
+                    .iter()
+                    .rev()
+                    .map(|line| functions.get(&line.function_id).copied().unwrap_or(""))
+                    .collect()
+            };
+            (l.id, names)
+        })
+        .collect();
+    let mut folded = Folded::default();
+    let mut frames: Vec<String> = Vec::new();
+    for sample in &p.sample {
+        let Some(&value) = sample.value.get(column) else {
+            continue;
+        };
+        if value <= 0 {
+            continue;
+        }
+        frames.clear();
+        // location_id[0] is the leaf: walk from the root.
+        for id in sample.location_id.iter().rev() {
+            match locations.get(id) {
+                Some(names) if !names.is_empty() => {
+                    frames.extend(names.iter().map(|n| frame_name(n, *id)))
+                }
+                _ => frames.push(format!("0x{id:x}")),
+            }
+        }
+        if frames.is_empty() {
+            frames.push("[unknown]".into());
+        }
+        folded.add(&frames.join(";"), value as u64);
+    }
+    Ok(Decoded {
+        folded,
+        value_type,
+        duration_s: (p.duration_nanos > 0).then(|| p.duration_nanos as f64 / 1e9),
+    })
+}
+
+/// A frame name safe for the folded format (no `;`, no spaces at the ends).
+fn frame_name(name: &str, id: u64) -> String {
+    let name = name.trim();
+    if name.is_empty() {
+        format!("0x{id:x}")
+    } else {
+        name.replace(';', ":")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pprof::protos::{Function, Line, Location, Sample, ValueType};
+
+    fn profile() -> Profile {
+        let strings = [
+            "",
+            "samples",
+            "count",
+            "cpu",
+            "nanoseconds",
+            "main",
+            "handler",
+            "inlined",
+        ];
+        Profile {
+            string_table: strings.iter().map(|s| s.to_string()).collect(),
+            sample_type: vec![ValueType { ty: 1, unit: 2 }, ValueType { ty: 3, unit: 4 }],
+            function: vec![
+                Function {
+                    id: 10,
+                    name: 5,
+                    ..Default::default()
+                },
+                Function {
+                    id: 20,
+                    name: 6,
+                    ..Default::default()
+                },
+                Function {
+                    id: 30,
+                    name: 7,
+                    ..Default::default()
+                },
+            ],
+            location: vec![
+                Location {
+                    id: 7,
+                    line: vec![Line {
+                        function_id: 10,
+                        line: 1,
+                    }],
+                    ..Default::default()
+                },
+                // An inlined frame: line[0] is innermost.
+                Location {
+                    id: 900,
+                    line: vec![
+                        Line {
+                            function_id: 30,
+                            line: 2,
+                        },
+                        Line {
+                            function_id: 20,
+                            line: 3,
+                        },
+                    ],
+                    ..Default::default()
+                },
+            ],
+            sample: vec![
+                Sample {
+                    location_id: vec![900, 7],
+                    value: vec![3, 30_000_000],
+                    label: vec![],
+                },
+                Sample {
+                    location_id: vec![7],
+                    value: vec![2, 20_000_000],
+                    label: vec![],
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn decodes_gzip_and_raw_with_inlined_frames_root_first() {
+        let raw = profile().encode_to_vec();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &raw).unwrap();
+        let gz = gz.finish().unwrap();
+        for bytes in [&raw, &gz] {
+            let d = decode(bytes).unwrap();
+            assert_eq!(d.value_type, "samples/count");
+            assert_eq!(d.folded.to_text(), "main 2\nmain;handler;inlined 3\n");
+        }
+        let truncated = &gz[..gz.len() / 2];
+        assert!(decode(truncated).unwrap_err().contains("truncated"));
+        assert!(
+            decode(b"<html>404 page not found</html>")
+                .unwrap_err()
+                .contains("not a pprof")
+        );
+        assert!(decode(b"").unwrap_err().contains("empty"));
+    }
+}

@@ -1,0 +1,176 @@
+//! A SUT that gander starts itself (`sut: { command: [...] }`): started before
+//! the load, waited for until `ready` answers, stopped (with every worker it
+//! forked) after the run on every path. Its output goes to `sut.log`.
+
+use std::io::{Read, Seek};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::child::Guarded;
+use crate::scenario::plan::LaunchPlan;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot start the SUT ({program}): {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("cannot create the SUT's log file: {0}")]
+    Log(std::io::Error),
+    #[error("the SUT exited during start-up ({status}); its last output:\n{log}")]
+    Exited { status: String, log: String },
+    #[error(
+        "the SUT was not ready within {seconds}s ({url} never answered 2xx); its last output:\n{log}"
+    )]
+    NotReady {
+        url: String,
+        seconds: u64,
+        log: String,
+    },
+    #[error("interrupted while waiting for the SUT to start")]
+    Interrupted,
+}
+
+/// What `run.json` says about a launched SUT.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchReport {
+    pub command: Vec<String>,
+    pub pid: u32,
+    pub ready_after_s: f64,
+    /// Set when the SUT died before gander stopped it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exited_early: Option<String>,
+    pub log_file: String,
+}
+
+pub const LOG_FILE: &str = "sut.log";
+
+pub struct Launched {
+    child: Guarded,
+    log: std::fs::File,
+    command: Vec<String>,
+    ready_after: Duration,
+}
+
+impl Launched {
+    pub fn start(
+        plan: &LaunchPlan,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<Launched, LaunchError> {
+        let log = tempfile::tempfile().map_err(LaunchError::Log)?;
+        let mut command = Command::new(&plan.argv[0]);
+        command
+            .args(&plan.argv[1..])
+            .current_dir(&plan.cwd)
+            .envs(plan.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(LaunchError::Log)?)
+            .stderr(log.try_clone().map_err(LaunchError::Log)?);
+        let child = Guarded::spawn(&mut command).map_err(|source| LaunchError::Spawn {
+            program: plan.argv[0].clone(),
+            source,
+        })?;
+        let started = Instant::now();
+        let mut launched = Launched {
+            child,
+            log,
+            command: plan.argv.clone(),
+            ready_after: Duration::ZERO,
+        };
+        let deadline = started + plan.ready_timeout;
+        loop {
+            if let Some(status) = launched.child.exited() {
+                return Err(LaunchError::Exited {
+                    status: status.to_string(),
+                    log: launched.log_tail(),
+                });
+            }
+            if interrupted() {
+                return Err(LaunchError::Interrupted);
+            }
+            let ready = match &plan.ready {
+                Some(url) => probe(url).is_some_and(|s| (200..300).contains(&s)),
+                // Without a ready URL, a process that stays up for a moment is ready.
+                None => started.elapsed() >= Duration::from_millis(500),
+            };
+            if ready {
+                launched.ready_after = started.elapsed();
+                return Ok(launched);
+            }
+            if Instant::now() >= deadline {
+                return Err(LaunchError::NotReady {
+                    url: plan.ready.clone().unwrap_or_default(),
+                    seconds: plan.ready_timeout.as_secs(),
+                    log: launched.log_tail(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    fn log_bytes(&mut self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let _ = self.log.seek(std::io::SeekFrom::Start(0));
+        let _ = self.log.read_to_end(&mut bytes);
+        bytes
+    }
+
+    fn log_tail(&mut self) -> String {
+        let bytes = self.log_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// Stops the SUT and its workers; the report and the SUT's output.
+    pub fn stop(mut self) -> (LaunchReport, Vec<u8>) {
+        let exited_early = self
+            .child
+            .exited()
+            .map(|s| format!("the SUT exited during the run ({s})"));
+        self.child.stop(Duration::from_secs(5));
+        let log = self.log_bytes();
+        (
+            LaunchReport {
+                command: self.command.clone(),
+                pid: self.child.pid(),
+                ready_after_s: self.ready_after.as_secs_f64(),
+                exited_early,
+                log_file: LOG_FILE.to_string(),
+            },
+            log,
+        )
+    }
+}
+
+/// A minimal blocking HTTP GET on `url` (http only): the status code, if any answer came.
+pub fn probe(url: &str) -> Option<u16> {
+    use std::io::Write;
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    let addr = format!("{host}:{}", parsed.port_or_known_default()?);
+    let target: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .ok()?
+        .next()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let path = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}

@@ -1,0 +1,159 @@
+//! CPU and memory of a local process tree, from /proc (via procfs): a
+//! pre-fork server's workers are children of the process named, so the
+//! figures are summed over the process and all its descendants.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use procfs::process::{Process, Stat, all_processes};
+
+/// One reading of a process tree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TreeSample {
+    /// Percent of one core since the previous reading (`None` on the first).
+    pub cpu_percent: Option<f64>,
+    /// Sum of resident set sizes. Pages shared after fork are counted in each
+    /// process, as `ps` and `top` do.
+    pub rss_bytes: u64,
+    pub processes: usize,
+}
+
+/// Samples a process and (optionally) its descendants.
+pub struct TreeSampler {
+    root: i32,
+    children: bool,
+    /// (pid, start time) -> CPU ticks at the previous reading.
+    last: HashMap<(i32, u64), u64>,
+    last_at: Option<Instant>,
+    ticks_per_s: f64,
+    page_size: u64,
+}
+
+impl TreeSampler {
+    pub fn new(root: u32, children: bool) -> TreeSampler {
+        TreeSampler {
+            root: root as i32,
+            children,
+            last: HashMap::new(),
+            last_at: None,
+            ticks_per_s: procfs::ticks_per_second() as f64,
+            page_size: procfs::page_size(),
+        }
+    }
+
+    pub fn sample(&mut self) -> Result<TreeSample, String> {
+        let now = Instant::now();
+        let stats = if self.children {
+            tree_stats(self.root)?
+        } else {
+            vec![stat_of(self.root)?]
+        };
+        let mut rss = 0;
+        let mut delta_ticks = 0;
+        let mut current = HashMap::new();
+        for s in &stats {
+            let ticks = s.utime + s.stime;
+            let key = (s.pid, s.starttime);
+            // A process new since the last reading used all its ticks since then.
+            delta_ticks += ticks.saturating_sub(self.last.get(&key).copied().unwrap_or(0));
+            current.insert(key, ticks);
+            rss += s.rss * self.page_size;
+        }
+        let cpu_percent = self.last_at.map(|then| {
+            let dt = (now - then).as_secs_f64().max(1e-3);
+            delta_ticks as f64 / self.ticks_per_s / dt * 100.0
+        });
+        self.last = current;
+        self.last_at = Some(now);
+        Ok(TreeSample {
+            cpu_percent,
+            rss_bytes: rss,
+            processes: stats.len(),
+        })
+    }
+}
+
+fn stat_of(pid: i32) -> Result<Stat, String> {
+    Process::new(pid)
+        .and_then(|p| p.stat())
+        .map_err(|_| format!("process {pid} is gone"))
+}
+
+/// The root's stat and every descendant's, root first.
+fn tree_stats(root: i32) -> Result<Vec<Stat>, String> {
+    let root_stat = stat_of(root)?;
+    let all: Vec<Stat> = all_processes()
+        .map_err(|e| format!("cannot list processes: {e}"))?
+        .filter_map(|p| p.ok()?.stat().ok())
+        .collect();
+    let mut out = vec![root_stat];
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for s in all.iter().filter(|s| s.ppid == parent && s.pid != root) {
+            frontier.push(s.pid);
+            out.push(s.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Pids of `root` and its descendants, root first.
+pub fn tree_pids(root: u32) -> Result<Vec<u32>, String> {
+    Ok(tree_stats(root as i32)?
+        .into_iter()
+        .map(|s| s.pid as u32)
+        .collect())
+}
+
+/// The oldest process whose executable name or first argument is `name`
+/// (its workers, younger, are found through it).
+pub fn find_by_name(name: &str) -> Result<u32, String> {
+    let me = std::process::id() as i32;
+    let mut matches: Vec<Stat> = all_processes()
+        .map_err(|e| format!("cannot list processes: {e}"))?
+        .filter_map(|p| {
+            let p = p.ok()?;
+            let stat = p.stat().ok()?;
+            if stat.pid == me {
+                return None;
+            }
+            let argv0 = p.cmdline().ok()?.into_iter().next().unwrap_or_default();
+            let base = argv0.rsplit('/').next().unwrap_or_default().to_string();
+            (stat.comm == name || base == name).then_some(stat)
+        })
+        .collect();
+    matches.sort_by_key(|s| (s.starttime, s.pid));
+    matches
+        .first()
+        .map(|s| s.pid as u32)
+        .ok_or_else(|| format!("no running process is named \"{name}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_child_shows_in_the_tree_but_not_in_the_process_alone() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 3000000 ]; do i=$((i+1)); done"])
+            .spawn()
+            .unwrap();
+        let me = std::process::id();
+        let mut tree = TreeSampler::new(me, true);
+        let mut alone = TreeSampler::new(me, false);
+        let first = tree.sample().unwrap();
+        alone.sample().unwrap();
+        assert!(first.cpu_percent.is_none());
+        assert!(first.processes >= 2, "{first:?}");
+        assert!(tree_pids(me).unwrap().contains(&child.id()));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let both = tree.sample().unwrap();
+        let mine = alone.sample().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(both.rss_bytes > mine.rss_bytes);
+        assert!(both.cpu_percent.unwrap() > mine.cpu_percent.unwrap());
+        assert!(find_by_name("definitely-not-a-process-name").is_err());
+    }
+}
