@@ -67,6 +67,10 @@ pub struct RunArgs {
     /// The SUT's process id: sampled for CPU and memory, and profiled by py-spy or perf.
     #[arg(long, value_name = "PID")]
     pub sut_pid: Option<u32>,
+    /// A saved run to compare with: a differential flame graph, per request, when both
+    /// runs have a profile.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub baseline: Option<PathBuf>,
     /// Where run directories are written.
     #[arg(long, short = 'o', default_value = "reports")]
     pub output: PathBuf,

@@ -116,6 +116,11 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
         profile: args.profile.clone(),
         sut_pid: args.sut_pid,
     };
+    // A baseline that cannot be read is a usage error, found before the run.
+    let baseline = match &args.baseline {
+        Some(dir) => Some((dir.clone(), report::rundir::read(dir)?)),
+        None => None,
+    };
     let plan = match scenario::load(&args.file, &overrides) {
         Ok(plan) => Arc::new(plan),
         Err(e) => {
@@ -184,7 +189,7 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
         report::rundir::write_file(&dir, sut::launch::LOG_FILE, &log)?;
     }
     if let Some(capture) = capture {
-        result.profile = Some(save_profile(&dir, capture, &result)?);
+        result.profile = Some(save_profile(&dir, capture, &result, baseline.as_ref())?);
     }
     result.verdict = verdict::judge(&result);
 
@@ -234,6 +239,7 @@ fn save_profile(
     dir: &Path,
     capture: profile::Capture,
     result: &RunResult,
+    baseline: Option<&(PathBuf, RunResult)>,
 ) -> anyhow::Result<profile::ProfileReport> {
     let svg = capture.flamegraph(&result.plan.name);
     let mut report = capture.report;
@@ -251,6 +257,9 @@ fn save_profile(
     if let Some(svg) = svg {
         report::rundir::write_file(dir, profile::FLAMEGRAPH_FILE, &svg)?;
         report.files.flamegraph = Some(profile::FLAMEGRAPH_FILE.into());
+    }
+    if let (Some(current), Some((base_dir, base))) = (capture.folded.as_ref(), baseline) {
+        report.diff = profile::diff::against(base_dir, base, current, &report, dir)?;
     }
     Ok(report)
 }

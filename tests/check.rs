@@ -183,6 +183,66 @@ fn broken_files() -> Vec<(&'static str, String)> {
             "unknown_mode",
             replace("csv: staff.csv }", "csv: staff.csv, mode: cyclic }"),
         ),
+        (
+            "two_profilers",
+            format!("{GOOD}profile: {{ pprof: /debug/pprof/profile, perf: {{}} }}\n"),
+        ),
+        (
+            "py_spy_without_a_process",
+            format!("{GOOD}profile: {{ py-spy: {{}} }}\n"),
+        ),
+        (
+            "no_profiler",
+            format!("{GOOD}profile: {{ seconds: 10s }}\n"),
+        ),
+        (
+            "profile_longer_than_the_run",
+            format!("{GOOD}profile: {{ pprof: /debug/pprof/profile, seconds: 60s }}\n"),
+        ),
+        (
+            "command_without_out",
+            format!(
+                "{GOOD}sut: {{ pid: 1 }}\nprofile: {{ command: [my-profiler, \"{{pid}}\"] }}\n"
+            ),
+        ),
+        (
+            "empty_sut_command",
+            format!("{GOOD}sut: {{ command: [] }}\n"),
+        ),
+        (
+            "pid_and_command",
+            format!("{GOOD}sut: {{ command: [./server], pid: 42 }}\n"),
+        ),
+        (
+            "env_without_command",
+            format!("{GOOD}sut: {{ pid: 42, env: {{ A: b }} }}\n"),
+        ),
+        (
+            "pointer_without_slash",
+            format!("{GOOD}sut: {{ json: {{ url: /metrics, cpu: system.cpu_percent }} }}\n"),
+        ),
+        (
+            "bad_memory_unit",
+            format!("{GOOD}sut: {{ json: {{ url: /m, memory: /mem, memory_unit: parsecs }} }}\n"),
+        ),
+        (
+            "metrics_url_not_http",
+            format!("{GOOD}sut: {{ prometheus: {{ url: \"ftp://x/metrics\" }} }}\n"),
+        ),
+        (
+            "sut_targets_without_a_source",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, sut: { memory: 512MiB } }",
+            ),
+        ),
+        (
+            "bad_size",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, sut: { memory: 512 parsecs } }",
+            ) + "sut: { pid: 1 }\n",
+        ),
     ]
 }
 

@@ -139,6 +139,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
         ramp_up: None,
         profile: None,
         sut_pid: Some(sut.pid()),
+        baseline: None,
         output: args.output.clone(),
         quiet: args.quiet,
     };

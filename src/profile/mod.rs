@@ -2,6 +2,7 @@
 //! steady state runs, turned into folded stacks, a flame graph and a top-N
 //! table. A profiler that fails leaves the run intact: the report says why.
 
+pub mod diff;
 pub mod external;
 pub mod folded;
 pub mod pprof;

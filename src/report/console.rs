@@ -338,5 +338,20 @@ fn profile(result: &RunResult) -> String {
         ]);
     }
     out.push_str(&table(&rows));
+    if let Some(d) = &p.diff {
+        out.push_str(&format!(
+            "against {}: differential flame graph in {}; grew most (self samples per 1000 requests):\n",
+            d.baseline_run, d.flamegraph
+        ));
+        let mut rows = vec![["baseline", "now", "function"].map(String::from).to_vec()];
+        for g in d.grew_most.iter().take(5) {
+            rows.push(vec![
+                format!("{:.1}", g.baseline_per_1k),
+                format!("{:.1}", g.current_per_1k),
+                g.function.chars().take(90).collect(),
+            ]);
+        }
+        out.push_str(&table(&rows));
+    }
     out
 }

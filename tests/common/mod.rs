@@ -72,6 +72,7 @@ pub fn start_server() -> TestServer {
         .route("/json", get(json))
         .route("/inject", get(inject))
         .route("/scenario/{name}", get(fast))
+        .route("/profile/{kind}", get(bad_profile))
         .with_state(seen.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -205,6 +206,25 @@ async fn inject(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> Response
         "<script>alert('body')</script>",
     )
         .into_response()
+}
+
+/// Profile endpoints that go wrong in each way a profiler can.
+async fn bad_profile(UrlPath(kind): UrlPath<String>) -> Response {
+    match kind.as_str() {
+        "slow" => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "too late".into_response()
+        }
+        "truncated" => {
+            use std::io::Write;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&[0x0a; 4096]).unwrap();
+            let bytes = gz.finish().unwrap();
+            bytes[..bytes.len() / 2].to_vec().into_response()
+        }
+        "garbage" => "<html><body>this is not a profile</body></html>".into_response(),
+        _ => (StatusCode::NOT_FOUND, "404 page not found").into_response(),
+    }
 }
 
 /// A temporary directory holding a scenario file and the run output.

@@ -190,10 +190,17 @@ pub fn compile(
         host.as_deref(),
         load.as_ref(),
     );
-    let targets = match &file.targets {
-        Some(t) => c.targets(t, &sut, profile.as_ref()),
+    let mut targets = match &file.targets {
+        Some(t) => c.targets(t, &sut),
         None => Vec::new(),
     };
+    if profile.as_ref().is_some_and(|p| p.required) {
+        targets.push(TargetSpec {
+            endpoint: None,
+            metric: TargetMetric::Profile,
+            limit: 1.0,
+        });
+    }
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -835,12 +842,7 @@ impl Compiler<'_> {
         out
     }
 
-    fn targets(
-        &mut self,
-        targets: &Sp<model::Targets>,
-        sut: &SutPlan,
-        profile: Option<&ProfilePlan>,
-    ) -> Vec<TargetSpec> {
+    fn targets(&mut self, targets: &Sp<model::Targets>, sut: &SutPlan) -> Vec<TargetSpec> {
         let mut out = Vec::new();
         self.target_set(targets, None, &mut out);
         if let Some(limits) = &targets.sut {
@@ -867,13 +869,7 @@ impl Compiler<'_> {
                 });
             }
         }
-        if profile.is_some_and(|p| p.required) {
-            out.push(TargetSpec {
-                endpoint: None,
-                metric: TargetMetric::Profile,
-                limit: 1.0,
-            });
-        }
+
         for (name, set) in &targets.endpoints {
             if !self.endpoint_index.contains_key(name) {
                 let hint = suggest(name, self.endpoints.iter().map(|e| e.name.as_str()))
