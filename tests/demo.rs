@@ -248,6 +248,9 @@ fn the_pprof_endpoint_profiles_the_handlers_under_load() {
             "6s",
             "--ramp-up",
             "1s",
+            // The file's own profile would hold the SUT's one profiler.
+            "--profile",
+            "none",
         ])
         .args(["-o", ws.reports().to_str().unwrap(), "--quiet"])
         .stdout(Stdio::null())

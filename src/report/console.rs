@@ -332,9 +332,9 @@ fn profile(result: &RunResult) -> String {
     for f in p.top.iter().take(8) {
         let name: String = f.function.chars().take(90).collect();
         rows.push(vec![
+            name,
             format!("{:.1}%", f.self_share * 100.0),
             format!("{:.1}%", f.total_share * 100.0),
-            name,
         ]);
     }
     out.push_str(&table(&rows));
@@ -346,9 +346,9 @@ fn profile(result: &RunResult) -> String {
         let mut rows = vec![["baseline", "now", "function"].map(String::from).to_vec()];
         for g in d.grew_most.iter().take(5) {
             rows.push(vec![
+                g.function.chars().take(90).collect(),
                 format!("{:.1}", g.baseline_per_1k),
                 format!("{:.1}", g.current_per_1k),
-                g.function.chars().take(90).collect(),
             ]);
         }
         out.push_str(&table(&rows));
