@@ -107,6 +107,25 @@ fn scenario(host: &str, path: &str, users: u32, seconds: u32, extra: &str) -> St
     )
 }
 
+/// The resource source of `kind` in `run.json`.
+fn source<'a>(run: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    let sources = run["resources"]["sources"].as_array().unwrap();
+    sources
+        .iter()
+        .find(|s| s["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} source in {sources:?}"))
+}
+
+/// One series of a resource source.
+fn series<'a>(source: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    source["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("no series {name} in {source}"))
+}
+
 fn profile_of(run: &serde_json::Value) -> &serde_json::Value {
     &run["profile"]
 }
@@ -219,31 +238,15 @@ fn demo_pprof_profile_names_its_handlers_and_the_sut_is_sampled_four_ways() {
     assert!(svg.contains(&format!("{} samples/count", u(p, "/samples"))));
 
     // Resources: gander itself, the process tree, Prometheus and JSON all sampled.
-    let sources = run["resources"]["sources"].as_array().unwrap();
     for kind in ["load_generator", "process", "prometheus", "json"] {
-        let s = sources
-            .iter()
-            .find(|s| s["kind"] == kind)
-            .unwrap_or_else(|| panic!("no {kind} source in {sources:?}"));
+        let s = source(&run, kind);
         assert!(u(s, "/samples") >= 3, "{kind}: {s}");
         assert_eq!(u(s, "/failures"), 0, "{kind}: {s}");
-        let rss = s["series"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == "rss_bytes")
-            .unwrap();
+        let rss = series(s, "rss_bytes");
         assert!(f(rss, "/summary/max") > 1e6, "{kind}: {rss}");
     }
     // The same process seen from /proc and from its own Prometheus figures.
-    let rss_of = |kind: &str| {
-        let s = sources.iter().find(|s| s["kind"] == kind).unwrap();
-        let series = s["series"].as_array().unwrap();
-        f(
-            series.iter().find(|x| x["name"] == "rss_bytes").unwrap(),
-            "/summary/max",
-        )
-    };
+    let rss_of = |kind: &str| f(series(source(&run, kind), "rss_bytes"), "/summary/max");
     let (proc_rss, prom_rss) = (rss_of("process"), rss_of("prometheus"));
     assert!(
         (proc_rss - prom_rss).abs() / proc_rss < 0.2,
@@ -351,23 +354,9 @@ fn py_spy_finds_the_hot_function_and_resources_sum_over_the_workers() {
         .count();
     assert!(workers_seen >= 2, "py-spy saw {workers_seen} workers");
 
-    let process = run["resources"]["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "process")
-        .unwrap();
-    let series = |name: &str| {
-        process["series"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(f(&series("processes"), "/summary/max"), 4.0);
-    let rss = series("rss_bytes");
+    let process = source(&run, "process");
+    assert_eq!(f(series(process, "processes"), "/summary/max"), 4.0);
+    let rss = series(process, "rss_bytes");
     let last = rss["points"].as_array().unwrap().last().unwrap()[1]
         .as_f64()
         .unwrap();
@@ -380,7 +369,7 @@ fn py_spy_finds_the_hot_function_and_resources_sum_over_the_workers() {
         "the sum covers the workers: {last} vs parent {parent}"
     );
     // The workers burn CPU; the supervising parent alone would show ~0.
-    assert!(f(&series("cpu_percent"), "/summary/avg") > 10.0);
+    assert!(f(series(process, "cpu_percent"), "/summary/avg") > 10.0);
 }
 
 fn launched_scenario(url_port: u16, pid_file: &Path, seconds: u32, extra: &str) -> String {
@@ -425,12 +414,7 @@ fn sut_command_is_launched_sampled_profiled_and_stopped() {
     assert_eq!(p["status"], "ok", "{p}");
     assert_eq!(p["target"], format!("pid {}", pids[0]));
     assert!(folded_text(&out.run_dir()).contains("hot_loop"));
-    let process = run["resources"]["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "process")
-        .unwrap();
+    let process = source(&run, "process");
     assert!(
         process["target"]
             .as_str()

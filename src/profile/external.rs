@@ -1,8 +1,7 @@
 //! Profilers gander runs as child processes: py-spy, perf, and a user's
 //! command. Arguments are passed as argv, never through a shell.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -154,7 +153,8 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let stderr = tail_of(stderr_file);
+    let mut stderr_file = stderr_file;
+    let stderr = crate::sut::child::last_lines(&mut stderr_file, 3).join(" | ");
     if !status.success() && !asked_to_stop {
         return Err(format!(
             "{program} failed ({status}){}",
@@ -198,15 +198,6 @@ fn install_hint(source: &ProfileSource) -> &'static str {
     }
 }
 
-fn tail_of(mut file: std::fs::File) -> String {
-    use std::io::Seek;
-    let mut text = String::new();
-    let _ = file.seek(std::io::SeekFrom::Start(0));
-    let _ = file.read_to_string(&mut text);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(3)..].join(" | ")
-}
-
 fn stderr_suffix(stderr: &str) -> String {
     if stderr.is_empty() {
         String::new()
@@ -236,12 +227,4 @@ fn collapse_perf(data: &Path) -> Result<Folded, String> {
         .collapse(&script.stdout[..], &mut out)
         .map_err(|e| format!("cannot collapse perf output: {e}"))?;
     Folded::parse(&String::from_utf8_lossy(&out))
-}
-
-/// A fresh directory for one profiler's output.
-pub fn workdir() -> Result<(tempfile::TempDir, PathBuf), String> {
-    let dir =
-        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let path = dir.path().to_path_buf();
-    Ok((dir, path))
 }

@@ -227,11 +227,13 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     let stop_early = || crate::runner::signals::interrupted();
     let outcome = match &plan.source {
         ProfileSource::Pprof { url } => fetch_pprof(url, seconds, deadline, &stop_early),
-        source => external::workdir().and_then(|(_dir, path)| {
-            let out = path.join(external::out_name(source));
-            let argv = external::argv(source, &pids, seconds, plan.rate, &out);
-            external::run(source, &argv, &out, deadline, &stop_early)
-        }),
+        source => tempfile::tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))
+            .and_then(|dir| {
+                let out = dir.path().join(external::out_name(source));
+                let argv = external::argv(source, &pids, seconds, plan.rate, &out);
+                external::run(source, &argv, &out, deadline, &stop_early)
+            }),
     };
     let ended = Instant::now();
     let window = Window {
@@ -333,7 +335,7 @@ fn fetch_pprof(
     let decoded = pprof::decode(&bytes)?;
     Ok(external::Output {
         raw: (
-            if bytes.starts_with(&[0x1f, 0x8b]) {
+            if pprof::is_gzip(&bytes) {
                 "profile.pb.gz"
             } else {
                 "profile.pb"

@@ -18,7 +18,7 @@ pub struct Decoded {
 }
 
 /// gzip streams start with these two bytes.
-fn is_gzip(bytes: &[u8]) -> bool {
+pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
 }
 

@@ -81,6 +81,26 @@ impl Guarded {
     }
 }
 
+/// Everything written so far to `file` (a child's captured output).
+pub fn read_back(file: &mut std::fs::File) -> Vec<u8> {
+    use std::io::{Read, Seek};
+    let mut bytes = Vec::new();
+    let _ = file.seek(std::io::SeekFrom::Start(0));
+    let _ = file.read_to_end(&mut bytes);
+    bytes
+}
+
+/// The last `n` non-blank lines of a child's captured output.
+pub fn last_lines(file: &mut std::fs::File, n: usize) -> Vec<String> {
+    let bytes = read_back(file);
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
 impl Drop for Guarded {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(5));

@@ -128,6 +128,14 @@ impl Fetcher {
             .map_err(|e| format!("{}: the answer broke off: {e}", source.url))?;
         Ok((status, body.to_vec(), started.elapsed()))
     }
+
+    /// The body of a 2xx answer; anything else is an error saying what came.
+    pub async fn get_ok(&self, source: &HttpSource) -> Result<Vec<u8>, String> {
+        match self.get(source).await? {
+            (status, body, _) if (200..300).contains(&status) => Ok(body),
+            (status, _, _) => Err(format!("{} answered HTTP {status}", source.url)),
+        }
+    }
 }
 
 #[cfg(test)]

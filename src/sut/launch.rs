@@ -2,7 +2,6 @@
 //! the load, waited for until `ready` answers, stopped (with every worker it
 //! forked) after the run on every path. Its output goes to `sut.log`.
 
-use std::io::{Read, Seek};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -115,18 +114,8 @@ impl Launched {
         self.child.pid()
     }
 
-    fn log_bytes(&mut self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        let _ = self.log.seek(std::io::SeekFrom::Start(0));
-        let _ = self.log.read_to_end(&mut bytes);
-        bytes
-    }
-
     fn log_tail(&mut self) -> String {
-        let bytes = self.log_bytes();
-        let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
+        super::child::last_lines(&mut self.log, 15).join("\n")
     }
 
     /// Stops the SUT and its workers; the report and the SUT's output.
@@ -136,7 +125,7 @@ impl Launched {
             .exited()
             .map(|s| format!("the SUT exited during the run ({s})"));
         self.child.stop(Duration::from_secs(5));
-        let log = self.log_bytes();
+        let log = super::child::read_back(&mut self.log);
         (
             LaunchReport {
                 command: self.command.clone(),
@@ -152,7 +141,7 @@ impl Launched {
 
 /// A minimal blocking HTTP GET on `url` (http only): the status code, if any answer came.
 pub fn probe(url: &str) -> Option<u16> {
-    use std::io::Write;
+    use std::io::{Read, Write};
     let parsed = reqwest::Url::parse(url).ok()?;
     let host = parsed.host_str()?;
     let addr = format!("{host}:{}", parsed.port_or_known_default()?);

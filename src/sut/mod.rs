@@ -231,6 +231,15 @@ impl SourceReport {
         }
     }
 
+    /// One reading of a process tree: its CPU (from the second reading on) and memory.
+    fn record(&mut self, t: f64, s: &process::TreeSample) {
+        self.samples += 1;
+        if let Some(cpu) = s.cpu_percent {
+            self.push(CPU, t, cpu);
+        }
+        self.push(RSS, t, s.rss_bytes as f64);
+    }
+
     fn failed(&mut self, error: String) {
         self.failures += 1;
         self.last_error = Some(error);
@@ -315,20 +324,12 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
             let stopping = stop.load(Ordering::SeqCst);
             let t = clock.seconds_since_start(std::time::Instant::now());
             if let Ok(s) = me.sample() {
-                gander.samples += 1;
-                if let Some(cpu) = s.cpu_percent {
-                    gander.push(CPU, t, cpu);
-                }
-                gander.push(RSS, t, s.rss_bytes as f64);
+                gander.record(t, &s);
             }
             if let Some((sampler, rep)) = &mut tree {
                 match sampler.sample() {
                     Ok(s) => {
-                        rep.samples += 1;
-                        if let Some(cpu) = s.cpu_percent {
-                            rep.push(CPU, t, cpu);
-                        }
-                        rep.push(RSS, t, s.rss_bytes as f64);
+                        rep.record(t, &s);
                         rep.push(PROCESSES, t, s.processes as f64);
                     }
                     Err(e) => rep.failed(e),
@@ -389,11 +390,8 @@ async fn sample_prometheus(
     last_cpu: &mut Option<(f64, f64)>,
     t: f64,
 ) {
-    let body = match fetcher.get(&plan.http).await {
-        Ok((status, body, _)) if (200..300).contains(&status) => body,
-        Ok((status, _, _)) => {
-            return rep.failed(format!("{} answered HTTP {status}", plan.http.url));
-        }
+    let body = match fetcher.get_ok(&plan.http).await {
+        Ok(body) => body,
         Err(e) => return rep.failed(e),
     };
     let mut names = vec![PROM_CPU, PROM_RSS];
@@ -425,11 +423,8 @@ async fn sample_json(
     rep: &mut SourceReport,
     t: f64,
 ) {
-    let body = match fetcher.get(&plan.http).await {
-        Ok((status, body, _)) if (200..300).contains(&status) => body,
-        Ok((status, _, _)) => {
-            return rep.failed(format!("{} answered HTTP {status}", plan.http.url));
-        }
+    let body = match fetcher.get_ok(&plan.http).await {
+        Ok(body) => body,
         Err(e) => return rep.failed(e),
     };
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {

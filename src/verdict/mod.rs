@@ -50,12 +50,11 @@ fn judge_one(result: &RunResult, target: &TargetSpec, phase: Phase) -> TargetRes
     let (scope, stats) = match &target.endpoint {
         None if matches!(
             target.metric,
-            TargetMetric::SutMemory | TargetMetric::SutCpu
+            TargetMetric::SutMemory | TargetMetric::SutCpu | TargetMetric::Profile
         ) =>
         {
             ("SUT".to_string(), None)
         }
-        None if target.metric == TargetMetric::Profile => ("SUT".to_string(), None),
         None => ("all requests".to_string(), Some(result.totals.get(phase))),
         Some(name) => (
             name.clone(),
