@@ -11,7 +11,7 @@ use crate::scenario::units::parse_duration;
     name = "gander",
     version,
     about = "Load-test and profile a web service from a scenario file, check its targets, and write a report.",
-    after_help = "Exit codes: 0 every target met · 1 a target failed · 2 usage, config or IO error · 3 the run is invalid (interrupted, or the load fell short)"
+    after_help = "Exit codes: 0 every target met · 1 a target failed (or a regression) · 2 usage, config or IO error · 3 the run is invalid (interrupted, the load generator saturated, or the load fell short of the plan)"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -39,6 +39,25 @@ pub enum Command {
         /// A run directory, e.g. reports/20261120-101500-salon-crm.
         dir: PathBuf,
     },
+    /// Compare a saved run with a baseline run (or a set of runs); exit 1 on a regression.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Baseline runs, then the run to judge: BASE [BASE...] NEW. A BASE that is not a run
+    /// directory is searched for the newest good runs of the same test.
+    #[arg(required = true, num_args = 2.., value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// How many good runs to take from a directory of runs.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub baseline_last: usize,
+    /// Regression limit for every figure, e.g. 20%; default: NEW's targets.regression, else 20%.
+    #[arg(long, value_name = "PERCENT")]
+    pub max_regression: Option<String>,
+    /// Write comparison.json, comparison.md and (with profiles) flamegraph-diff.svg here.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -67,10 +86,19 @@ pub struct RunArgs {
     /// The SUT's process id: sampled for CPU and memory, and profiled by py-spy or perf.
     #[arg(long, value_name = "PID")]
     pub sut_pid: Option<u32>,
-    /// A saved run to compare with: a differential flame graph, per request, when both
-    /// runs have a profile.
+    /// A target laid over the file's, as KEY=VALUE in the terms of `targets:`, e.g.
+    /// p95=200ms, error_rate=1%, "endpoints.list bookings.p95=150ms", sut.memory=512MiB,
+    /// regression=20%, no_data=warn. Repeatable.
+    #[arg(long = "target", short = 't', value_name = "KEY=VALUE")]
+    pub target: Vec<String>,
+    /// Saved runs to compare with (repeatable): regressions are judged against them
+    /// (targets.regression), and a differential flame graph is drawn when both have a
+    /// profile. A directory of runs stands for its newest good runs of this test.
     #[arg(long, value_name = "RUN_DIR")]
-    pub baseline: Option<PathBuf>,
+    pub baseline: Vec<PathBuf>,
+    /// How many good runs to take from a --baseline directory of runs.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub baseline_last: usize,
     /// Where run directories are written.
     #[arg(long, short = 'o', default_value = "reports")]
     pub output: PathBuf,

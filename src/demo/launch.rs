@@ -29,6 +29,12 @@ pub struct DemoArgs {
     /// Run against the "before" SUT: no indexes, N+1 queries, no cache.
     #[arg(long)]
     pub unoptimized: bool,
+    /// Saved runs to judge regressions against (see `gander run --help`).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub baseline: Vec<PathBuf>,
+    /// A target laid over the demo scenario's, e.g. p95=150ms (repeatable).
+    #[arg(long = "target", short = 't', value_name = "KEY=VALUE")]
+    pub target: Vec<String>,
     /// Where run directories are written.
     #[arg(long, short = 'o', default_value = "reports")]
     pub output: PathBuf,
@@ -139,11 +145,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Exit> {
         ramp_up: None,
         profile: None,
         sut_pid: Some(sut.pid()),
-        baseline: None,
+        target: args.target.clone(),
+        baseline: args.baseline.clone(),
+        baseline_last: 5,
         output: args.output.clone(),
         quiet: args.quiet,
     };
-    let code = crate::run_file(&run);
+    let code = crate::commands::run::run_file(&run);
     drop(sut);
     code
 }

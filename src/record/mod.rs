@@ -36,6 +36,7 @@ pub const BODY_EXCERPT: usize = 512;
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
     pub endpoints: Vec<String>,
+    pub scenarios: usize,
     /// Server headers as written in the file.
     pub header_labels: Vec<String>,
     pub error_samples: usize,
@@ -81,6 +82,7 @@ pub struct Collected {
     pub phases: Phases,
     pub totals: PhaseStats,
     pub endpoints: Vec<PhaseStats>,
+    pub scenarios: Vec<PhaseStats>,
     pub timeseries: Vec<TimePoint>,
     pub errors: ErrorReport,
     /// HdrHistogram interval log: per second and request name (tag `e<index>`).
@@ -146,6 +148,8 @@ struct Aggregator {
     clock: Arc<RunClock>,
     /// Per endpoint, per phase (ramp-up, steady, ramp-down).
     accs: Vec<[Acc; 3]>,
+    /// Per scenario, per phase.
+    scenario_accs: Vec<[Acc; 3]>,
     open: BTreeMap<u64, Second>,
     next_to_close: u64,
     timeseries: Vec<TimePoint>,
@@ -190,6 +194,7 @@ fn aggregate(
         accs: (0..config.endpoints.len())
             .map(|_| Default::default())
             .collect(),
+        scenario_accs: (0..config.scenarios).map(|_| Default::default()).collect(),
         header_is_time: vec![false; config.header_labels.len()],
         config,
         clock,
@@ -295,10 +300,14 @@ impl Aggregator {
             self.record_failure(&s);
         }
         let header_is_time = &self.header_is_time;
-        self.accs[endpoint][phase_index(phase)].add(&s, |m| match m {
+        let is_time = |m: &HeaderMetric| match m {
             HeaderMetric::Listed(i) => header_is_time.get(*i as usize).copied().unwrap_or(false),
             HeaderMetric::Timing(..) => true,
-        });
+        };
+        self.accs[endpoint][phase_index(phase)].add(&s, is_time);
+        if let Some(accs) = self.scenario_accs.get_mut(s.scenario as usize) {
+            accs[phase_index(phase)].add(&s, is_time);
+        }
     }
 
     fn record_failure(&mut self, s: &Sample) {
@@ -446,6 +455,7 @@ impl Aggregator {
             }
         }
         let endpoints = self.accs.iter().map(phase_stats).collect();
+        let scenarios = self.scenario_accs.iter().map(phase_stats).collect();
         let mut groups: Vec<ErrorGroup> = self
             .groups
             .iter()
@@ -465,6 +475,7 @@ impl Aggregator {
             phases,
             totals: phase_stats(&total),
             endpoints,
+            scenarios,
             timeseries,
             errors: ErrorReport {
                 groups,

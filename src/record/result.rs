@@ -19,6 +19,9 @@ pub struct RunResult {
     pub phases: Phases,
     pub totals: PhaseStats,
     pub endpoints: Vec<EndpointResult>,
+    /// Every request of each scenario's users, in the plan's order.
+    #[serde(default)]
+    pub scenarios: Vec<ScenarioResult>,
     pub timeseries: Vec<TimePoint>,
     pub errors: ErrorReport,
     /// The SUT's and gander's CPU and memory, and the SUT's health.
@@ -27,6 +30,9 @@ pub struct RunResult {
     /// The CPU profile of the SUT, when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub profile: Option<crate::profile::ProfileReport>,
+    /// The comparison with `--baseline`, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub comparison: Option<crate::compare::Comparison>,
     pub verdict: Verdict,
 }
 
@@ -54,6 +60,9 @@ pub struct Provenance {
     pub scenario_file: String,
     pub hostname: Option<String>,
     pub git_revision: Option<String>,
+    /// CPUs gander could run on (its affinity mask and cgroup quota).
+    #[serde(default)]
+    pub cores: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,6 +80,10 @@ pub struct PlanSummary {
     pub scenarios: Vec<ScenarioSummary>,
     pub server_headers: Vec<String>,
     pub targets: Vec<crate::scenario::plan::TargetSpec>,
+    #[serde(default)]
+    pub target_policy: crate::scenario::plan::TargetPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<crate::scenario::plan::RegressionPlan>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,6 +207,12 @@ pub struct HeaderSummary {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub stats: PhaseStats,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EndpointResult {
     pub name: String,
     pub method: String,
@@ -251,8 +270,22 @@ pub struct Verdict {
     /// Which phase the targets were judged on.
     pub judged_on: Option<Phase>,
     pub targets: Vec<TargetResult>,
+    /// Whether the figures describe the SUT at all (the load generator kept up, the
+    /// planned load was reached).
+    #[serde(default)]
+    pub validity: Vec<ValidityCheck>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// One condition a run must meet for its figures to count.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ValidityCheck {
+    /// e.g. `load generator CPU`, `users started`.
+    pub check: String,
+    pub ok: bool,
+    /// What was seen, in words, e.g. `97% of 1 core`.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,6 +314,19 @@ pub struct TargetResult {
     pub observed: Option<f64>,
     pub unit: String,
     pub outcome: TargetOutcome,
+    /// `steady` or `whole_run`.
+    #[serde(default)]
+    pub window: crate::scenario::plan::TargetWindow,
+    /// Whether this outcome fails the run (a `no_data` or `inconclusive` row may not).
+    #[serde(default = "yes")]
+    pub decisive: bool,
+    /// More about the figure, e.g. the baseline and the confidence interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +335,19 @@ pub enum TargetOutcome {
     Pass,
     Fail,
     NoData,
+    /// A regression check where the noise was too large to decide.
+    Inconclusive,
+}
+
+impl TargetOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            TargetOutcome::Pass => "pass",
+            TargetOutcome::Fail => "FAIL",
+            TargetOutcome::NoData => "no data",
+            TargetOutcome::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 impl RunResult {

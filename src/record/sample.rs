@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 pub struct Sample {
     /// Index into the plan's request names.
     pub endpoint: u32,
+    /// Index into the plan's scenarios.
+    pub scenario: u32,
     /// When the request was handed to the HTTP client.
     pub started: Instant,
     /// Start to last body byte; `None` when the request was not sent.

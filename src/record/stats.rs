@@ -242,6 +242,7 @@ mod tests {
     fn sample(ms: u64, failed: bool) -> Sample {
         Sample {
             endpoint: 0,
+            scenario: 0,
             started: Instant::now(),
             latency: Some(Duration::from_millis(ms)),
             status: if failed { 500 } else { 200 },

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use super::{Exporter, ReportError};
+use crate::compare::{Change, Comparison, Scale};
 use crate::profile::ProfileStatus;
 use crate::record::result::{RunResult, RunStatus, Stats, TargetOutcome, VerdictStatus};
 use crate::sut::SourceKind;
@@ -20,42 +21,10 @@ impl Exporter for ConsoleSummary {
     }
 }
 
-fn ms(value: f64) -> String {
-    if value >= 1000.0 {
-        format!("{:.2}s", value / 1000.0)
-    } else if value >= 100.0 {
-        format!("{value:.0}ms")
-    } else {
-        format!("{value:.1}ms")
-    }
-}
+use crate::format::ms;
 
-/// A size in binary units.
-pub fn bytes(value: f64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = value;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{v:.0} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// A figure in its unit: times like latencies, sizes in KiB/MiB, counts with at most two decimals.
 fn number(value: f64, unit: &str) -> String {
-    match unit {
-        "ms" => return ms(value),
-        "bytes" => return bytes(value),
-        "%" => return format!("{value:.1}%"),
-        _ => {}
-    }
-    let text = format!("{value:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
+    crate::format::value(value, unit)
 }
 
 fn row(name: &str, s: &Stats) -> Vec<String> {
@@ -205,31 +174,33 @@ pub fn render(result: &RunResult) -> String {
 
     out.push_str(&resources(result));
     out.push_str(&profile(result));
+    if let Some(c) = &result.comparison {
+        out.push_str(&comparison(c));
+    }
 
     let verdict = &result.verdict;
     if !verdict.targets.is_empty() {
         out.push_str("\ntargets\n");
         let mut target_rows = Vec::new();
         for t in &verdict.targets {
-            let show = |v: f64| match t.unit.as_str() {
-                "ms" => ms(v),
-                "ratio" => format!("{:.2}%", v * 100.0),
-                "req/s" => format!("{v:.1}/s"),
-                unit => number(v, unit),
-            };
-            let outcome = match t.outcome {
-                TargetOutcome::Pass => "PASS",
-                TargetOutcome::Fail => "FAIL",
-                TargetOutcome::NoData => "NO DATA",
+            let show = |v: f64| number(v, &t.unit);
+            let outcome = match (t.outcome, t.decisive) {
+                (TargetOutcome::Pass, _) => "PASS".to_string(),
+                (o, true) => o.label().to_uppercase(),
+                (o, false) => format!("{} (warn)", o.label()),
             };
             target_rows.push(vec![
-                outcome.to_string(),
+                outcome,
                 format!("{} of {}", t.metric, t.scope),
                 t.observed.map(show).unwrap_or_else(|| "-".into()),
                 format!("{} {}", t.comparison, show(t.limit)),
+                t.detail.clone().unwrap_or_default(),
             ]);
         }
         out.push_str(&table(&target_rows));
+    }
+    for check in verdict.validity.iter().filter(|c| !c.ok) {
+        out.push_str(&format!("INVALID: {}: {}\n", check.check, check.detail));
     }
     for note in &verdict.notes {
         out.push_str(&format!("note: {note}\n"));
@@ -353,5 +324,55 @@ fn profile(result: &RunResult) -> String {
         }
         out.push_str(&table(&rows));
     }
+    out
+}
+
+/// The figures that changed, or that a regression limit covers and are not clearly fine.
+pub fn comparison(c: &Comparison) -> String {
+    let mut out = format!("\ncompared with {}\n", c.baseline.join(", "));
+    let mut rows = vec![
+        [
+            "figure",
+            "scope",
+            "baseline",
+            "this run",
+            "worse by",
+            "95% interval",
+            "verdict",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for r in &c.rows {
+        if r.change == Change::Unchanged {
+            continue;
+        }
+        let pct = |x: f64| match r.scale {
+            Scale::Relative => format!("{:+.1}%", x * 100.0),
+            Scale::Absolute => format!("{:+.2}pt", x * 100.0),
+        };
+        rows.push(vec![
+            r.figure.clone(),
+            r.scope.clone(),
+            number(r.base, &r.unit),
+            number(r.new, &r.unit),
+            pct(r.worse_by),
+            r.interval
+                .map(|[lo, hi]| format!("{}..{}", pct(lo), pct(hi)))
+                .unwrap_or_else(|| "-".into()),
+            r.change.label().to_string(),
+        ]);
+    }
+    let unchanged = c
+        .rows
+        .iter()
+        .filter(|r| r.change == Change::Unchanged)
+        .count();
+    if rows.len() > 1 {
+        out.push_str(&table(&rows));
+    }
+    out.push_str(&format!(
+        "{unchanged} figures unchanged within noise and limits\n"
+    ));
     out
 }

@@ -5,6 +5,8 @@
 pub mod console;
 mod csv_files;
 mod json;
+pub mod junit;
+pub mod markdown;
 pub mod rundir;
 
 use std::io::Write;
@@ -12,6 +14,8 @@ use std::io::Write;
 pub use console::ConsoleSummary;
 pub use csv_files::{EndpointsCsv, ResourcesCsv, TimeseriesCsv};
 pub use json::JsonExporter;
+pub use junit::JunitExporter;
+pub use markdown::MarkdownSummary;
 
 use crate::record::result::RunResult;
 
@@ -51,6 +55,8 @@ pub fn run_directory_exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(TimeseriesCsv),
         Box::new(ResourcesCsv),
         Box::new(ConsoleSummary),
+        Box::new(JunitExporter),
+        Box::new(MarkdownSummary),
     ]
 }
 

@@ -61,6 +61,7 @@ pub fn execute(
     let recorder = Recorder::start(
         RecorderConfig {
             endpoints: plan.endpoints.iter().map(|e| e.name.clone()).collect(),
+            scenarios: plan.scenarios.len(),
             header_labels: plan.server_header_labels.clone(),
             error_samples: plan.error_samples,
         },

@@ -174,6 +174,7 @@ pub async fn run_step(
 fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
     Sample {
         endpoint: step.endpoint as u32,
+        scenario: step.scenario as u32,
         started,
         latency: None,
         status: 0,
@@ -256,6 +257,7 @@ async fn send(
     let endpoint_name = &shared.plan.endpoints[step.endpoint].name;
     let mut sample = Sample {
         endpoint: step.endpoint as u32,
+        scenario: step.scenario as u32,
         started,
         latency: None,
         status: 0,

@@ -39,8 +39,97 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError
             ));
         }
     };
-    compile::compile(file, path, overrides)
-        .map_err(|items| ScenarioError::invalid(path, &source, items))
+    let mut plan = compile::compile(file, path, overrides)
+        .map_err(|items| ScenarioError::invalid(path, &source, items))?;
+    for flag in &overrides.targets {
+        apply_target_flag(&mut plan, flag)?;
+    }
+    Ok(plan)
+}
+
+/// Lays one `--target KEY=VALUE` over the plan's targets. The flag is read as the
+/// YAML it stands for, so it takes every key of `targets:` and reports errors the
+/// same way, against the flag's own text.
+fn apply_target_flag(plan: &mut RunPlan, flag: &str) -> Result<(), ScenarioError> {
+    let label = Path::new("--target");
+    let source = match target_flag_yaml(flag) {
+        Ok(source) => source,
+        Err(message) => {
+            let d = Diagnostic::new(Loc { line: 1, column: 1 }, message).with_help(
+                "write KEY=VALUE as in targets:, e.g. p95=200ms, error_rate=1%, \
+                 endpoints.\"list bookings\".p95=150ms, sut.memory=512MiB",
+            );
+            return Err(ScenarioError::invalid(label, flag, vec![d]));
+        }
+    };
+    let parsed: spanned::Sp<model::Targets> = serde_saphyr::from_str(&source)
+        .map_err(|e| ScenarioError::invalid(label, &source, vec![from_yaml_error(&e)]))?;
+    let ctx = compile::targets::TargetContext {
+        endpoints: plan.endpoints.iter().map(|e| e.name.as_str()).collect(),
+        scenarios: plan.scenarios.iter().map(|s| s.name.as_str()).collect(),
+        header_labels: &plan.server_header_labels,
+        sut_measured: plan.sut.is_measured(),
+        health: plan.sut.health.is_some(),
+    };
+    let mut problems = Vec::new();
+    let flagged = compile::targets::compile(&ctx, &parsed, &mut problems);
+    if !problems.is_empty() {
+        return Err(ScenarioError::invalid(label, &source, problems));
+    }
+    let mut merged = compile::targets::CompiledTargets {
+        targets: std::mem::take(&mut plan.targets),
+        no_data: Some(plan.target_policy.no_data),
+        inconclusive: Some(plan.target_policy.inconclusive),
+        regression: plan.regression.take(),
+    };
+    merged.overlay(flagged);
+    plan.target_policy = merged.policy();
+    plan.regression = merged.regression;
+    plan.targets = merged.targets;
+    Ok(())
+}
+
+/// `endpoints."list bookings".p95=150ms` becomes the YAML
+/// `endpoints:\n  "list bookings":\n    p95: 150ms\n`.
+fn target_flag_yaml(flag: &str) -> Result<String, String> {
+    let (key, value) = flag
+        .split_once('=')
+        .ok_or_else(|| format!("\"{flag}\" has no \"=\""))?;
+    let mut segments = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for ch in key.trim().chars() {
+        match ch {
+            '"' => quoted = !quoted,
+            '.' if !quoted => segments.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    segments.push(current);
+    if quoted || segments.iter().any(|s| s.trim().is_empty()) {
+        return Err(format!("\"{key}\" is not a key path"));
+    }
+    // p99.9 is one key.
+    if let Some(i) = segments.iter().position(|s| s == "p99")
+        && segments.get(i + 1).is_some_and(|s| s == "9")
+    {
+        segments[i] = "p99.9".into();
+        segments.remove(i + 1);
+    }
+    let mut yaml = String::new();
+    let last = segments.len() - 1;
+    for (depth, segment) in segments.iter().enumerate() {
+        let name = serde_json::to_string(segment.trim()).unwrap_or_default();
+        yaml.push_str(&"  ".repeat(depth));
+        yaml.push_str(&name);
+        yaml.push(':');
+        if depth == last {
+            yaml.push(' ');
+            yaml.push_str(value.trim());
+        }
+        yaml.push('\n');
+    }
+    Ok(yaml)
 }
 
 /// The JSON Schema of the scenario format, for editors.

@@ -335,7 +335,8 @@ pub enum Capture {
     Cookie(String),
 }
 
-/// Limits for the run. Latency limits are upper bounds; `throughput` is a lower bound.
+/// Limits for the run. Latency limits are upper bounds; `throughput` and
+/// `success_rate` are lower bounds. Judged on the steady state unless `window` says otherwise.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
@@ -349,10 +350,33 @@ pub struct Targets {
     pub mean: Option<Sp<Dur>>,
     /// Highest share of failed requests, e.g. `1%`.
     pub error_rate: Option<Sp<Percent>>,
+    /// Lowest share of successful requests, e.g. `99%`.
+    pub success_rate: Option<Sp<Percent>>,
     /// Lowest requests per second, e.g. `30/s`.
     pub throughput: Option<Sp<Rate>>,
-    /// Limits on the SUT's resources, over the steady state.
+    /// Limits on how many requests may be slower than a time, e.g.
+    /// `[{ over: 3s, max: 10 }]` (seed 002: "response > 3 s for 10+ requests").
+    #[serde(default)]
+    pub slow_requests: Vec<Sp<SlowRequests>>,
+    /// The share of cache hits among the hits and misses the SUT reports in headers.
+    pub cache_hit_ratio: Option<Sp<CacheHitRatio>>,
+    /// Judge these targets on `steady` (the default) or on the `whole_run`.
+    pub window: Option<Sp<TargetWindow>>,
+    /// Longest the whole test may take, ramp-up included, e.g. `5m` (top level only).
+    pub duration: Option<Sp<Dur>>,
+    /// How many request names may have a statistic over a time (top level only), e.g.
+    /// `{ over: 500ms, stat: p95, max: 0 }` (seed 004's slow endpoints).
+    pub slow_endpoints: Option<Sp<SlowEndpoints>>,
+    /// Limits on the SUT's resources and health, over the steady state (top level only).
     pub sut: Option<Sp<SutLimits>>,
+    /// How much worse than the baseline (`--baseline`) a run may be: `20%` for the
+    /// default set of figures, or one limit per figure (top level only).
+    pub regression: Option<Sp<Regression>>,
+    /// What a target without data (no SUT metrics, no profile, no such header) counts as:
+    /// `fail` (the default) or `warn`.
+    pub no_data: Option<Sp<Policy>>,
+    /// What a regression check drowned in noise counts as: `warn` (the default) or `fail`.
+    pub inconclusive: Option<Sp<Policy>>,
     /// Limits on server headers listed in `server_headers`, e.g. `X-SQL-Queries: { max: 20 }`;
     /// a Server-Timing component is named `Server-Timing db`.
     #[serde(default)]
@@ -360,6 +384,107 @@ pub struct Targets {
     /// The same limits per request name.
     #[serde(default)]
     pub endpoints: IndexMap<String, Sp<Targets>>,
+    /// The same limits per scenario (all requests its users made).
+    #[serde(default)]
+    pub scenarios: IndexMap<String, Sp<Targets>>,
+}
+
+/// Which part of the run a target is judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetWindow {
+    Steady,
+    WholeRun,
+}
+
+/// Whether an undecided target fails the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    Fail,
+    Warn,
+}
+
+/// At most `max` requests slower than `over`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlowRequests {
+    pub over: Sp<Dur>,
+    pub max: u64,
+}
+
+/// At most `max` request names whose `stat` (default `p95`) is over `over`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlowEndpoints {
+    pub over: Sp<Dur>,
+    #[serde(default)]
+    pub stat: Option<Sp<String>>,
+    #[serde(default)]
+    pub max: u64,
+}
+
+/// `hits / (hits + misses)`, summed over requests, at least `min`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheHitRatio {
+    /// The header counting hits, e.g. `X-Cache-Hits`.
+    pub hits: Sp<String>,
+    /// The header counting misses, e.g. `X-Cache-Misses`.
+    pub misses: Sp<String>,
+    pub min: Sp<Percent>,
+}
+
+/// `regression: 20%`, or one limit per figure.
+#[derive(Debug, JsonSchema)]
+#[schemars(untagged)]
+pub enum Regression {
+    All(Percent),
+    Each(RegressionLimits),
+}
+
+/// How much worse than the baseline each figure may be, in percent of the baseline.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegressionLimits {
+    pub p50: Option<Percent>,
+    pub p95: Option<Percent>,
+    pub p99: Option<Percent>,
+    /// A drop in requests per second.
+    pub throughput: Option<Percent>,
+    /// A rise in the error rate (and at least half a percentage point).
+    pub error_rate: Option<Percent>,
+    /// A rise in the SUT's average CPU.
+    pub cpu: Option<Percent>,
+    /// A rise in the SUT's highest memory.
+    pub memory: Option<Percent>,
+    /// A rise in the mean of each server header.
+    pub server: Option<Percent>,
+    /// Changes in latency smaller than this are never a regression (default 1ms).
+    pub min_latency: Option<Sp<Dur>>,
+}
+
+impl<'de> Deserialize<'de> for Regression {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Regression;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a percentage such as \"20%\", or a map such as { p95: 20%, throughput: 10% }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Regression, E> {
+                Percent::deserialize(de::value::StrDeserializer::<E>::new(v)).map(Regression::All)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Regression, A::Error> {
+                RegressionLimits::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Regression::Each)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Upper limits on a server header's values (times in ms).
@@ -373,7 +498,7 @@ pub struct HeaderLimits {
     pub max: Option<f64>,
 }
 
-/// Upper limits on the SUT's resources over the steady state.
+/// Upper limits on the SUT's resources over the steady state, and its health.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SutLimits {
@@ -381,4 +506,17 @@ pub struct SutLimits {
     pub memory: Option<Sp<Bytes>>,
     /// Highest average CPU, in percent of one core, e.g. `60%`.
     pub cpu: Option<Sp<Percent>>,
+    /// Highest 95th percentile of the CPU samples, e.g. `80%`.
+    pub cpu_p95: Option<Sp<Percent>>,
+    /// `never_error`: no health poll answered `error` or failed; `always_healthy`: every
+    /// poll answered `healthy`.
+    pub health: Option<Sp<HealthLimit>>,
+}
+
+/// What the health endpoint may report during the steady state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthLimit {
+    NeverError,
+    AlwaysHealthy,
 }

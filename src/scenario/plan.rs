@@ -27,6 +27,9 @@ pub struct RunPlan {
     /// The server headers as written in the file, for display.
     pub server_header_labels: Vec<String>,
     pub targets: Vec<TargetSpec>,
+    pub target_policy: TargetPolicy,
+    /// Limits against `--baseline`; `None` when the file sets none.
+    pub regression: Option<RegressionPlan>,
     pub error_samples: usize,
     pub sut: SutPlan,
     pub profile: Option<ProfilePlan>,
@@ -91,6 +94,8 @@ impl Method {
 #[derive(Debug)]
 pub struct RequestPlan {
     pub endpoint: usize,
+    /// Index of the scenario the step belongs to.
+    pub scenario: usize,
     pub method: Method,
     pub url: Template,
     pub headers: Vec<(HeaderName, Template)>,
@@ -153,19 +158,52 @@ pub enum CaptureSource {
 /// One limit the run is judged against.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetSpec {
-    /// `None`: all requests; `Some(name)`: one request name.
+    /// `None`: all requests (or the SUT, or the run); `Some(name)`: one request name.
     pub endpoint: Option<String>,
+    /// `Some(name)`: every request of one scenario's users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
     pub metric: TargetMetric,
     /// Milliseconds for latency, a fraction for error rate, requests/s for throughput.
     pub limit: f64,
+    #[serde(default)]
+    pub window: TargetWindow,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The part of the run a target is judged on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetWindow {
+    /// The steady state, or the whole run when it never reached one.
+    #[default]
+    Steady,
+    WholeRun,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetMetric {
     Latency(LatencyStat),
     ErrorRate,
+    /// Lower bound on the share of requests that succeeded.
+    SuccessRate,
     Throughput,
+    /// Requests slower than `over_ms`; the limit is a count.
+    SlowRequests {
+        over_ms: f64,
+    },
+    /// Request names whose `stat` is over `over_ms`; the limit is a count.
+    SlowEndpoints {
+        over_ms: f64,
+        stat: LatencyStat,
+    },
+    /// Seconds from the first user's start to the run's end.
+    TestDuration,
+    /// `sum(hits) / (sum(hits) + sum(misses))` of two counting headers.
+    CacheHitRatio {
+        hits: String,
+        misses: String,
+    },
     /// A statistic (`mean`, `p50`, `p95`, `p99`, `max`) of a server header.
     Header {
         header: String,
@@ -175,8 +213,88 @@ pub enum TargetMetric {
     SutMemory,
     /// Average CPU of the SUT, in percent of one core.
     SutCpu,
+    /// 95th percentile of the SUT's CPU samples, in percent of one core.
+    SutCpuP95,
+    /// Health polls in the steady state that were worse than allowed; the limit is 0.
+    Health {
+        allow_degraded: bool,
+    },
     /// A profile must have been taken (`profile: { required: true }`).
     Profile,
+}
+
+impl TargetMetric {
+    /// Targets on the SUT or the run as a whole rather than on requests.
+    pub fn is_run_wide(&self) -> bool {
+        matches!(
+            self,
+            TargetMetric::SutMemory
+                | TargetMetric::SutCpu
+                | TargetMetric::SutCpuP95
+                | TargetMetric::Health { .. }
+                | TargetMetric::Profile
+                | TargetMetric::TestDuration
+                | TargetMetric::SlowEndpoints { .. }
+        )
+    }
+}
+
+/// Whether an undecided target fails the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    Fail,
+    Warn,
+}
+
+/// How targets without data and inconclusive comparisons count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetPolicy {
+    pub no_data: Policy,
+    pub inconclusive: Policy,
+}
+
+impl Default for TargetPolicy {
+    fn default() -> Self {
+        TargetPolicy {
+            no_data: Policy::Fail,
+            inconclusive: Policy::Warn,
+        }
+    }
+}
+
+/// How much worse than the baseline each figure may be (fractions of the baseline).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegressionPlan {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub throughput: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub cpu: Option<f64>,
+    pub memory: Option<f64>,
+    pub server: Option<f64>,
+    /// Latency changes smaller than this (ms) are never a regression.
+    pub min_latency_ms: f64,
+}
+
+impl RegressionPlan {
+    pub const DEFAULT_MIN_LATENCY_MS: f64 = 1.0;
+
+    /// `regression: 20%`: p95, throughput, error rate, SUT CPU and memory, server headers.
+    pub fn uniform(limit: f64) -> Self {
+        RegressionPlan {
+            p50: None,
+            p95: Some(limit),
+            p99: None,
+            throughput: Some(limit),
+            error_rate: Some(limit),
+            cpu: Some(limit),
+            memory: Some(limit),
+            server: Some(limit),
+            min_latency_ms: Self::DEFAULT_MIN_LATENCY_MS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +316,20 @@ pub enum LatencyStat {
 }
 
 impl LatencyStat {
+    pub const ALL: [LatencyStat; 7] = [
+        LatencyStat::P50,
+        LatencyStat::P90,
+        LatencyStat::P95,
+        LatencyStat::P99,
+        LatencyStat::P99_9,
+        LatencyStat::Max,
+        LatencyStat::Mean,
+    ];
+
+    pub fn from_label(label: &str) -> Option<LatencyStat> {
+        Self::ALL.into_iter().find(|s| s.label() == label)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             LatencyStat::P50 => "p50",
@@ -241,6 +373,13 @@ pub struct SutPlan {
     pub health: Option<HealthPlan>,
     /// Time between samples.
     pub interval: Duration,
+}
+
+impl SutPlan {
+    /// Whether some source of the SUT's CPU and memory is configured.
+    pub fn is_measured(&self) -> bool {
+        self.process.is_some() || self.prometheus.is_some() || self.json.is_some()
+    }
 }
 
 impl Default for SutPlan {

@@ -59,6 +59,10 @@ pub struct SourceReport {
 pub const CPU: &str = "cpu_percent";
 pub const RSS: &str = "rss_bytes";
 pub const PROCESSES: &str = "processes";
+/// The load generator's run-queue delay: time its threads waited for a CPU.
+pub const CPU_WAIT: &str = "cpu_wait_percent";
+/// Threads that make the load: the users' runtime (`runner`) and the recorder (`record`).
+const GENERATOR_THREADS: &[&str] = &["gander-user", "gander-recorder"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Series {
@@ -262,12 +266,14 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
     };
     let resource_series = [(CPU, "%"), (RSS, "bytes")];
     let tree_series = [(CPU, "%"), (RSS, "bytes"), (PROCESSES, "")];
-    // gander alone: its children are the SUT and the profilers.
+    // gander alone: its children are the SUT and the profilers. Its CPU is that
+    // of the threads making the load, so an in-process test server is not counted.
     let mut me = TreeSampler::new(std::process::id(), false);
+    let mut load_threads = process::ThreadSampler::new(GENERATOR_THREADS);
     let mut gander = source(
         SourceKind::LoadGenerator,
         format!("pid {} (gander)", std::process::id()),
-        &resource_series,
+        &[(CPU, "%"), (CPU_WAIT, "%"), (RSS, "bytes")],
     );
     let mut tree = match &setup.pid {
         Some(Ok(pid)) => Some((
@@ -324,7 +330,12 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
             let stopping = stop.load(Ordering::SeqCst);
             let t = clock.seconds_since_start(std::time::Instant::now());
             if let Ok(s) = me.sample() {
-                gander.record(t, &s);
+                gander.samples += 1;
+                gander.push(RSS, t, s.rss_bytes as f64);
+            }
+            if let Ok(Some(s)) = load_threads.sample() {
+                gander.push(CPU, t, s.cpu_percent);
+                gander.push(CPU_WAIT, t, s.wait_percent);
             }
             if let Some((sampler, rep)) = &mut tree {
                 match sampler.sample() {

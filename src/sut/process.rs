@@ -73,6 +73,69 @@ impl TreeSampler {
     }
 }
 
+/// CPU time and time spent waiting for a CPU of this process's threads whose
+/// names start with one of `prefixes`: the load generator's own threads, so a
+/// server running inside the same process (as in tests) is not counted.
+pub struct ThreadSampler {
+    prefixes: &'static [&'static str],
+    /// tid -> (CPU ns, run-queue wait ns) at the previous reading.
+    last: HashMap<i32, (u64, u64)>,
+    last_at: Option<Instant>,
+}
+
+/// Percent of one core since the previous reading.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThreadSample {
+    pub cpu_percent: f64,
+    /// Time the threads were runnable but not running (the run-queue delay of
+    /// /proc/<pid>/task/<tid>/schedstat): high when the generator is starved of CPU.
+    pub wait_percent: f64,
+}
+
+impl ThreadSampler {
+    pub fn new(prefixes: &'static [&'static str]) -> Self {
+        ThreadSampler {
+            prefixes,
+            last: HashMap::new(),
+            last_at: None,
+        }
+    }
+
+    /// `None` on the first reading, which only sets the starting point.
+    pub fn sample(&mut self) -> Result<Option<ThreadSample>, String> {
+        let now = Instant::now();
+        let me = Process::myself().map_err(|e| format!("cannot read /proc/self: {e}"))?;
+        let tasks = me
+            .tasks()
+            .map_err(|e| format!("cannot list threads: {e}"))?;
+        let (mut cpu, mut wait) = (0u64, 0u64);
+        let mut current = HashMap::new();
+        for task in tasks.flatten() {
+            let Ok(stat) = task.stat() else { continue };
+            if !self.prefixes.iter().any(|p| stat.comm.starts_with(p)) {
+                continue;
+            }
+            let Ok(s) = task.schedstat() else { continue };
+            let (c0, w0) = self.last.get(&task.tid).copied().unwrap_or((0, 0));
+            if self.last_at.is_some() {
+                cpu += s.sum_exec_runtime.saturating_sub(c0);
+                wait += s.run_delay.saturating_sub(w0);
+            }
+            current.insert(task.tid, (s.sum_exec_runtime, s.run_delay));
+        }
+        let sample = self.last_at.map(|then| {
+            let ns = (now - then).as_nanos().max(1) as f64;
+            ThreadSample {
+                cpu_percent: cpu as f64 / ns * 100.0,
+                wait_percent: wait as f64 / ns * 100.0,
+            }
+        });
+        self.last = current;
+        self.last_at = Some(now);
+        Ok(sample)
+    }
+}
+
 fn stat_of(pid: i32) -> Result<Stat, String> {
     Process::new(pid)
         .and_then(|p| p.stat())

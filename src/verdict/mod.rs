@@ -1,173 +1,160 @@
-//! The verdict: a pure function of a run's results and its targets.
+//! The verdict: a pure function of a run's results, its targets, its
+//! comparison with a baseline and the checks that it measured the SUT at all.
 
+mod figures;
+mod validity;
+
+use crate::compare::{Change, Scale};
 use crate::record::result::{
-    Phase, RunResult, RunStatus, Stats, TargetOutcome, TargetResult, Verdict, VerdictStatus,
+    Phase, RunResult, TargetOutcome, TargetResult, Verdict, VerdictStatus,
 };
-use crate::scenario::plan::{LatencyStat, TargetMetric, TargetSpec};
+use crate::scenario::plan::{Policy, TargetSpec, TargetWindow};
 
-/// Judges every target on the primary phase (the steady state when there was one).
+/// Judges every target, every regression limit and the run's validity.
 pub fn judge(result: &RunResult) -> Verdict {
-    let phase = result.primary_phase();
+    let primary = result.primary_phase();
+    let policy = result.plan.target_policy;
     let mut notes = Vec::new();
-    if phase != Phase::Steady {
+    if primary != Phase::Steady {
         notes.push(
             "the run never had all users running at once: targets judged on the whole run"
                 .to_string(),
         );
     }
-    let targets: Vec<TargetResult> = result
+    let mut targets: Vec<TargetResult> = result
         .plan
         .targets
         .iter()
-        .map(|t| judge_one(result, t, phase))
+        .map(|t| judge_one(result, t, primary))
         .collect();
-    let status = if result.outcome.status == RunStatus::Interrupted {
-        notes.push(format!(
-            "the run was interrupted ({}): its figures are partial and decide nothing",
-            result
-                .outcome
-                .reason
-                .as_deref()
-                .unwrap_or("no reason given")
-        ));
+    targets.extend(regressions(result));
+    if result.plan.regression.is_some() && result.comparison.is_none() {
+        notes.push("targets.regression is set but no --baseline was given: not checked".into());
+    }
+    for t in &mut targets {
+        t.decisive = match t.outcome {
+            TargetOutcome::Pass | TargetOutcome::Fail => true,
+            TargetOutcome::NoData => policy.no_data == Policy::Fail,
+            TargetOutcome::Inconclusive => policy.inconclusive == Policy::Fail,
+        };
+        if !t.decisive {
+            notes.push(format!(
+                "{} of {} was {}: a warning only (targets.{}: warn)",
+                t.metric,
+                t.scope,
+                t.outcome.label(),
+                if t.outcome == TargetOutcome::NoData {
+                    "no_data"
+                } else {
+                    "inconclusive"
+                }
+            ));
+        }
+    }
+    let validity = validity::check(result);
+    let status = if validity.iter().any(|c| !c.ok) {
+        notes.push(
+            "the run is INVALID: its figures describe the load generator or a partial run, \
+             not the SUT, and decide nothing"
+                .into(),
+        );
         VerdictStatus::Invalid
     } else if targets.is_empty() {
         VerdictStatus::NoTargets
-    } else if targets.iter().any(|t| t.outcome != TargetOutcome::Pass) {
+    } else if targets
+        .iter()
+        .any(|t| t.decisive && t.outcome != TargetOutcome::Pass)
+    {
         VerdictStatus::Fail
     } else {
         VerdictStatus::Pass
     };
     Verdict {
         status,
-        judged_on: Some(phase),
+        judged_on: Some(primary),
         targets,
+        validity,
         notes,
     }
 }
 
-fn judge_one(result: &RunResult, target: &TargetSpec, phase: Phase) -> TargetResult {
-    let (scope, stats) = match &target.endpoint {
-        None if matches!(
-            target.metric,
-            TargetMetric::SutMemory | TargetMetric::SutCpu | TargetMetric::Profile
-        ) =>
-        {
-            ("SUT".to_string(), None)
-        }
-        None => ("all requests".to_string(), Some(result.totals.get(phase))),
-        Some(name) => (
-            name.clone(),
-            result
-                .endpoints
-                .iter()
-                .find(|e| &e.name == name)
-                .map(|e| e.stats.get(phase)),
-        ),
+fn judge_one(result: &RunResult, target: &TargetSpec, primary: Phase) -> TargetResult {
+    let phase = match target.window {
+        TargetWindow::Steady => primary,
+        TargetWindow::WholeRun => Phase::All,
     };
-    let (metric, observed, unit, upper) = match &target.metric {
-        TargetMetric::Latency(stat) => (
-            stat.label().to_string(),
-            stats.and_then(|s| latency(s, *stat)),
-            "ms",
-            true,
-        ),
-        TargetMetric::ErrorRate => (
-            "error_rate".to_string(),
-            stats
-                .filter(|s| s.requests + s.not_sent > 0)
-                .map(|s| s.error_rate),
-            "ratio",
-            true,
-        ),
-        TargetMetric::Throughput => (
-            "throughput".to_string(),
-            stats.filter(|s| s.requests > 0).map(|s| s.rps),
-            "req/s",
-            false,
-        ),
-        TargetMetric::Header { header, stat } => {
-            let summary = stats.and_then(|s| {
-                s.server_headers
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(header))
-                    .map(|(_, h)| h)
-            });
-            let value = summary.and_then(|h| match stat.as_str() {
-                "mean" => Some(h.mean),
-                "p50" => Some(h.p50),
-                "p95" => Some(h.p95),
-                "p99" => Some(h.p99),
-                "max" => Some(h.max),
-                _ => None,
-            });
-            let unit = if summary.is_some_and(|h| h.unit == "ms") {
-                "ms"
-            } else {
-                ""
-            };
-            (format!("{stat} {header}"), value, unit, true)
-        }
-        TargetMetric::SutMemory => (
-            "max memory".to_string(),
-            result
-                .resources
-                .sut_series(crate::sut::RSS)
-                .and_then(|s| s.summary)
-                .map(|s| s.max),
-            "bytes",
-            true,
-        ),
-        TargetMetric::SutCpu => (
-            "avg cpu".to_string(),
-            result
-                .resources
-                .sut_series(crate::sut::CPU)
-                .and_then(|s| s.summary)
-                .map(|s| s.avg),
-            "%",
-            true,
-        ),
-        TargetMetric::Profile => (
-            "profile samples".to_string(),
-            Some(result.profile.as_ref().map_or(0.0, |p| {
-                if p.status == crate::profile::ProfileStatus::Ok {
-                    p.samples as f64
-                } else {
-                    0.0
-                }
-            })),
-            "",
-            false,
-        ),
-    };
-    let outcome = match observed {
+    let figure = figures::observe(result, target, phase);
+    let outcome = match figure.observed {
         None => TargetOutcome::NoData,
-        Some(v) if (upper && v <= target.limit) || (!upper && v >= target.limit) => {
+        Some(v) if (figure.upper && v <= target.limit) || (!figure.upper && v >= target.limit) => {
             TargetOutcome::Pass
         }
         Some(_) => TargetOutcome::Fail,
     };
     TargetResult {
-        metric,
-        scope,
-        comparison: if upper { "<=" } else { ">=" }.to_string(),
+        metric: figure.metric,
+        scope: figure.scope,
+        comparison: if figure.upper { "<=" } else { ">=" }.to_string(),
         limit: target.limit,
-        observed,
-        unit: unit.to_string(),
+        observed: figure.observed,
+        unit: figure.unit.to_string(),
         outcome,
+        window: target.window,
+        decisive: true,
+        detail: figure.detail,
     }
 }
 
-fn latency(stats: &Stats, stat: LatencyStat) -> Option<f64> {
-    let l = stats.latency_ms.as_ref()?;
-    Some(match stat {
-        LatencyStat::P50 => l.p50,
-        LatencyStat::P90 => l.p90,
-        LatencyStat::P95 => l.p95,
-        LatencyStat::P99 => l.p99,
-        LatencyStat::P99_9 => l.p99_9,
-        LatencyStat::Max => l.max,
-        LatencyStat::Mean => l.mean,
-    })
+/// One row per compared figure that has a regression limit.
+fn regressions(result: &RunResult) -> Vec<TargetResult> {
+    let Some(comparison) = &result.comparison else {
+        return Vec::new();
+    };
+    comparison
+        .rows
+        .iter()
+        .filter_map(|row| {
+            let limit = row.limit?;
+            let (unit, factor) = match row.scale {
+                Scale::Relative => ("%", 100.0),
+                Scale::Absolute => ("points", 100.0),
+            };
+            let interval = row
+                .interval
+                .map(|[lo, hi]| {
+                    format!(
+                        ", 95% interval {:+.1}..{:+.1} {unit}",
+                        lo * factor,
+                        hi * factor
+                    )
+                })
+                .unwrap_or_default();
+            let note = row
+                .note
+                .as_deref()
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default();
+            Some(TargetResult {
+                metric: format!("{} regression", row.figure),
+                scope: row.scope.clone(),
+                comparison: "<=".into(),
+                limit: limit * factor,
+                observed: Some(row.worse_by * factor).filter(|v| v.is_finite()),
+                unit: unit.into(),
+                outcome: match row.change {
+                    Change::Regression => TargetOutcome::Fail,
+                    Change::Inconclusive => TargetOutcome::Inconclusive,
+                    Change::Improvement | Change::Unchanged => TargetOutcome::Pass,
+                },
+                window: TargetWindow::Steady,
+                decisive: true,
+                detail: Some(format!(
+                    "{}: baseline {} → {}{interval}{note}",
+                    row.change.label(),
+                    figures::format_value(row.base, &row.unit),
+                    figures::format_value(row.new, &row.unit),
+                )),
+            })
+        })
+        .collect()
 }

@@ -30,9 +30,12 @@ pub struct Overrides {
     pub profile: Option<ProfileChoice>,
     /// `--sut-pid`: the SUT process to sample and profile.
     pub sut_pid: Option<u32>,
+    /// `--target KEY=VALUE`: targets laid over the file's.
+    pub targets: Vec<String>,
 }
 
 mod observe;
+pub mod targets;
 pub use observe::ProfileChoice;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,6 +56,8 @@ struct Compiler<'a> {
     default_timeout: Duration,
     /// `server_headers` as written.
     header_labels: Vec<String>,
+    /// Index of the scenario being compiled.
+    current_scenario: usize,
 }
 
 /// Which captures a template at some step may read, and which come later.
@@ -158,6 +163,7 @@ pub fn compile(
             .iter()
             .map(|h| h.value.clone())
             .collect(),
+        current_scenario: 0,
     };
 
     let name = file
@@ -190,15 +196,26 @@ pub fn compile(
         host.as_deref(),
         load.as_ref(),
     );
-    let mut targets = match &file.targets {
-        Some(t) => c.targets(t, &sut),
-        None => Vec::new(),
+    let mut compiled = match &file.targets {
+        Some(t) => {
+            let ctx = targets::TargetContext {
+                endpoints: c.endpoints.iter().map(|e| e.name.as_str()).collect(),
+                scenarios: scenarios.iter().map(|s| s.name.as_str()).collect(),
+                header_labels: &c.header_labels,
+                sut_measured: sut.is_measured(),
+                health: sut.health.is_some(),
+            };
+            targets::compile(&ctx, t, &mut c.problems)
+        }
+        None => targets::CompiledTargets::default(),
     };
     if profile.as_ref().is_some_and(|p| p.required) {
-        targets.push(TargetSpec {
+        compiled.targets.push(TargetSpec {
             endpoint: None,
+            scenario: None,
             metric: TargetMetric::Profile,
             limit: 1.0,
+            window: TargetWindow::Steady,
         });
     }
 
@@ -226,7 +243,9 @@ pub fn compile(
             .map(|h| h.value.clone())
             .collect(),
         server_headers,
-        targets,
+        target_policy: compiled.policy(),
+        regression: compiled.regression,
+        targets: compiled.targets,
         error_samples: file.error_samples.unwrap_or(DEFAULT_ERROR_SAMPLES),
         sut,
         profile,
@@ -414,6 +433,7 @@ impl Compiler<'_> {
                     ),
                 );
             }
+            self.current_scenario = plans.len();
             plans.push(self.scenario(sc));
         }
         plans
@@ -620,6 +640,7 @@ impl Compiler<'_> {
         let endpoint = self.endpoint(&name, method);
         Some(RequestPlan {
             endpoint,
+            scenario: self.current_scenario,
             method,
             url,
             headers,
@@ -840,142 +861,6 @@ impl Compiler<'_> {
             }
         }
         out
-    }
-
-    fn targets(&mut self, targets: &Sp<model::Targets>, sut: &SutPlan) -> Vec<TargetSpec> {
-        let mut out = Vec::new();
-        self.target_set(targets, None, &mut out);
-        if let Some(limits) = &targets.sut {
-            let measured = sut.process.is_some() || sut.prometheus.is_some() || sut.json.is_some();
-            if !measured {
-                self.error_help(
-                    limits.loc,
-                    "targets.sut needs the SUT's resources",
-                    "add sut: { command | pid | process | prometheus | json }, or pass --sut-pid",
-                );
-            }
-            if let Some(m) = &limits.memory {
-                out.push(TargetSpec {
-                    endpoint: None,
-                    metric: TargetMetric::SutMemory,
-                    limit: m.value.0,
-                });
-            }
-            if let Some(c) = &limits.cpu {
-                out.push(TargetSpec {
-                    endpoint: None,
-                    metric: TargetMetric::SutCpu,
-                    limit: c.value.0 * 100.0,
-                });
-            }
-        }
-
-        for (name, set) in &targets.endpoints {
-            if !self.endpoint_index.contains_key(name) {
-                let hint = suggest(name, self.endpoints.iter().map(|e| e.name.as_str()))
-                    .map(|s| format!("did you mean \"{s}\"?"))
-                    .unwrap_or_else(|| {
-                        let names: Vec<_> = self
-                            .endpoints
-                            .iter()
-                            .map(|e| format!("\"{}\"", e.name))
-                            .collect();
-                        format!("request names: {}", names.join(", "))
-                    });
-                self.error_help(set.loc, format!("no request is named \"{name}\""), hint);
-                continue;
-            }
-            if !set.endpoints.is_empty() {
-                self.error(set.loc, "endpoint targets cannot nest further endpoints");
-            }
-            if let Some(s) = &set.sut {
-                self.error(
-                    s.loc,
-                    "SUT limits apply to the whole run, not to one request name",
-                );
-            }
-            self.target_set(set, Some(name.clone()), &mut out);
-        }
-        out
-    }
-
-    fn target_set(
-        &mut self,
-        t: &model::Targets,
-        endpoint: Option<String>,
-        out: &mut Vec<TargetSpec>,
-    ) {
-        let latency = [
-            (LatencyStat::P50, &t.p50),
-            (LatencyStat::P90, &t.p90),
-            (LatencyStat::P95, &t.p95),
-            (LatencyStat::P99, &t.p99),
-            (LatencyStat::P99_9, &t.p99_9),
-            (LatencyStat::Max, &t.max),
-            (LatencyStat::Mean, &t.mean),
-        ];
-        for (stat, limit) in latency {
-            if let Some(limit) = limit {
-                out.push(TargetSpec {
-                    endpoint: endpoint.clone(),
-                    metric: TargetMetric::Latency(stat),
-                    limit: limit.value.0.as_secs_f64() * 1e3,
-                });
-            }
-        }
-        if let Some(rate) = &t.error_rate {
-            out.push(TargetSpec {
-                endpoint: endpoint.clone(),
-                metric: TargetMetric::ErrorRate,
-                limit: rate.value.0,
-            });
-        }
-        if let Some(rate) = &t.throughput {
-            out.push(TargetSpec {
-                endpoint: endpoint.clone(),
-                metric: TargetMetric::Throughput,
-                limit: rate.value.0,
-            });
-        }
-        for (header, limits) in &t.server {
-            let listed = self.header_labels.iter().any(|h| {
-                h.eq_ignore_ascii_case(header)
-                    || (h.eq_ignore_ascii_case("server-timing")
-                        && header.len() > h.len()
-                        && header[..h.len()].eq_ignore_ascii_case(h)
-                        && header.as_bytes()[h.len()] == b' ')
-            });
-            if !listed {
-                let hint = suggest(header, self.header_labels.iter().map(String::as_str))
-                    .map(|s| format!("did you mean \"{s}\"?"))
-                    .unwrap_or_else(|| "add it to server_headers: to record it".into());
-                self.error_help(
-                    limits.loc,
-                    format!("\"{header}\" is not among server_headers"),
-                    hint,
-                );
-                continue;
-            }
-            let stats = [
-                ("mean", limits.mean),
-                ("p50", limits.p50),
-                ("p95", limits.p95),
-                ("p99", limits.p99),
-                ("max", limits.max),
-            ];
-            for (stat, limit) in stats {
-                if let Some(limit) = limit {
-                    out.push(TargetSpec {
-                        endpoint: endpoint.clone(),
-                        metric: TargetMetric::Header {
-                            header: header.clone(),
-                            stat: stat.to_string(),
-                        },
-                        limit,
-                    });
-                }
-            }
-        }
     }
 }
 

@@ -1,0 +1,92 @@
+//! `gander compare BASE... NEW`: judge a saved run against saved baseline runs.
+
+use anyhow::Context;
+use serde::Deserialize;
+use serde::de::value::StrDeserializer;
+
+use crate::cli::CompareArgs;
+use crate::compare::{self, Change, RunData};
+use crate::profile::{self, folded::Folded};
+use crate::report::{self, rundir};
+use crate::scenario::plan::{Policy, RegressionPlan};
+use crate::scenario::units::Percent;
+use crate::{Exit, commands::run::newest_with_profile};
+
+pub fn compare_runs(args: &CompareArgs) -> anyhow::Result<Exit> {
+    let (new_dir, base_dirs) = args
+        .runs
+        .split_last()
+        .context("give at least one baseline run and the run to judge")?;
+    let max = args
+        .max_regression
+        .as_deref()
+        .map(|text| {
+            Percent::deserialize(StrDeserializer::<serde::de::value::Error>::new(text))
+                .map_err(|e| anyhow::anyhow!("--max-regression: {e}"))
+        })
+        .transpose()?;
+    let new = RunData::read(new_dir)?;
+    let base = compare::baseline_runs(base_dirs, &new.result.plan.name, args.baseline_last)?;
+    let limits = match max {
+        Some(p) => RegressionPlan::uniform(p.0),
+        // The seeds' "degradation under 20 %" when the run's file sets no limits.
+        None => new
+            .result
+            .plan
+            .regression
+            .clone()
+            .unwrap_or(RegressionPlan::uniform(0.20)),
+    };
+    let runs: Vec<RunData> = base.iter().map(|(_, r)| r.clone()).collect();
+    let comparison = compare::compare(&runs, &new, Some(&limits));
+
+    print!("{}", report::console::comparison(&comparison));
+    if let Some(out) = &args.output {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        rundir::write_file(
+            out,
+            "comparison.json",
+            &serde_json::to_vec_pretty(&comparison)?,
+        )?;
+        rundir::write_file(
+            out,
+            "comparison.md",
+            report::markdown::comparison(&comparison).as_bytes(),
+        )?;
+        if let (Some((base_dir, base_result)), Some(report)) =
+            (newest_with_profile(&base), new.result.profile.as_ref())
+        {
+            let file = report
+                .files
+                .folded
+                .as_deref()
+                .unwrap_or(profile::FOLDED_FILE);
+            if let Some(folded) = std::fs::read_to_string(new_dir.join(file))
+                .ok()
+                .and_then(|t| Folded::parse(&t).ok())
+                && let Some(diff) =
+                    profile::diff::against(base_dir, base_result, &folded, report, out)?
+            {
+                println!(
+                    "differential flame graph: {}",
+                    out.join(&diff.flamegraph).display()
+                );
+            }
+        }
+        println!("comparison written to {}", out.display());
+    }
+
+    let policy = new.result.plan.target_policy;
+    let judged = comparison.rows.iter().filter(|r| r.limit.is_some());
+    let mut code = Exit::Pass;
+    for row in judged {
+        match row.change {
+            Change::Regression => code = Exit::TargetFailed,
+            Change::Inconclusive if policy.inconclusive == Policy::Fail => {
+                code = Exit::TargetFailed
+            }
+            _ => {}
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,328 @@
+//! `gander run`: load, launch, drive, observe, compare, judge, save.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::cli::RunArgs;
+use crate::compare::{self, RunData};
+use crate::record::result::{
+    PlanSummary, Provenance, RunResult, RunStatus, SCHEMA_VERSION, ScenarioResult, ScenarioSummary,
+};
+use crate::scenario::plan::LoadEnd;
+use crate::scenario::{Overrides, RunPlan};
+use crate::{Exit, print_scenario_error, profile, record, report, runner, scenario, sut, verdict};
+
+/// Loads, runs, judges and saves one scenario file.
+pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
+    let overrides = Overrides {
+        host: args.host.clone(),
+        users: args.users,
+        duration: args.duration,
+        iterations: args.iterations,
+        ramp_up: args.ramp_up,
+        profile: args.profile.clone(),
+        sut_pid: args.sut_pid,
+        targets: args.target.clone(),
+    };
+    let plan = match scenario::load(&args.file, &overrides) {
+        Ok(plan) => Arc::new(plan),
+        Err(e) => {
+            print_scenario_error(&e);
+            return Ok(Exit::Usage);
+        }
+    };
+    // A baseline that cannot be read is a usage error, found before the run.
+    let baseline = compare::baseline_runs(&args.baseline, &plan.name, args.baseline_last)?;
+    runner::signals::install();
+    let launched = match &plan.sut.launch {
+        Some(launch) => match sut::launch::Launched::start(launch, &runner::signals::interrupted) {
+            Ok(l) => {
+                if !args.quiet {
+                    eprintln!("gander: SUT started (pid {})", l.pid());
+                }
+                Some(l)
+            }
+            Err(e) => {
+                eprintln!("gander: error: {e}");
+                return Ok(Exit::Usage);
+            }
+        },
+        None => None,
+    };
+    let sut_pid = resolve_sut_pid(&plan, launched.as_ref());
+
+    let interactive = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    let options = runner::RunOptions {
+        silence_stdout: true,
+        progress: interactive && !args.quiet,
+    };
+    let clock = Arc::new(record::clock::RunClock::for_plan(&plan));
+    let monitor = sut::Monitor::start(
+        sut::MonitorSetup {
+            plan: plan.sut.clone(),
+            pid: sut_pid.clone(),
+        },
+        clock.clone(),
+    );
+    let profiler = plan.profile.clone().map(|p| {
+        let root = sut_pid
+            .clone()
+            .unwrap_or_else(|| Err("no SUT process is known".into()));
+        profile::Profiler::start(p, profile::Target { root }, clock.clone())
+    });
+    let executed = runner::execute(plan.clone(), clock, &options);
+    let capture = profiler.map(profile::Profiler::finish);
+    let mut resources = monitor.finish();
+    let sut_log = launched.map(|l| {
+        let (report, log) = l.stop();
+        resources.launched = Some(report);
+        log
+    });
+    let mut executed = executed?;
+
+    let run_id = format!(
+        "{}-{}",
+        executed.started_at.format("%Y%m%d-%H%M%S"),
+        slug(&plan.name)
+    );
+    let (dir, run_id) = report::rundir::create(&args.output, &run_id)?;
+    let interval_log = std::mem::take(&mut executed.collected.interval_log);
+    let mut result = assemble(&plan, executed, run_id);
+    result.resources = resources;
+    summarize_observations(&mut result);
+    if let Some(log) = sut_log {
+        report::rundir::write_file(&dir, sut::launch::LOG_FILE, &log)?;
+    }
+    if let Some(capture) = capture {
+        let base_profile = newest_with_profile(&baseline);
+        result.profile = Some(save_profile(&dir, capture, &result, base_profile)?);
+    }
+    if !baseline.is_empty() {
+        let runs: Vec<RunData> = baseline.into_iter().map(|(_, run)| run).collect();
+        let new = RunData::new(result, &interval_log);
+        let comparison = compare::compare(&runs, &new, plan.regression.as_ref());
+        result = new.result;
+        result.comparison = Some(comparison);
+    }
+    result.verdict = verdict::judge(&result);
+
+    report::rundir::write_file(&dir, report::rundir::INTERVAL_LOG, &interval_log)?;
+    report::rundir::write_reports(&dir, &result)?;
+    if !args.quiet {
+        print!("{}", report::console::render(&result));
+    }
+    println!("run directory: {}", dir.display());
+    let _ = std::io::stdout().flush();
+    Ok(Exit::from_verdict(result.verdict.status))
+}
+
+/// The SUT's root process: launched, given by pid, or found by name.
+fn resolve_sut_pid(
+    plan: &RunPlan,
+    launched: Option<&sut::launch::Launched>,
+) -> Option<Result<u32, String>> {
+    use scenario::plan::ProcessSelector;
+    Some(match plan.sut.process.as_ref()? {
+        ProcessSelector::Launched => launched
+            .map(|l| l.pid())
+            .ok_or_else(|| "the SUT was not launched".to_string()),
+        ProcessSelector::Pid(pid) => {
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                Ok(*pid)
+            } else {
+                Err(format!("no process has pid {pid}"))
+            }
+        }
+        ProcessSelector::Name(name) => sut::process::find_by_name(name),
+    })
+}
+
+/// Steady-state summaries of the resource series, on the window targets use.
+fn summarize_observations(result: &mut RunResult) {
+    let window = match result.primary_phase() {
+        record::result::Phase::Steady => result.phases.steady,
+        _ => None,
+    }
+    .unwrap_or(result.phases.total);
+    result.resources.summarize(window);
+}
+
+/// The newest baseline run with a usable profile, for the differential flame graph.
+pub(crate) fn newest_with_profile(runs: &[(PathBuf, RunData)]) -> Option<(&Path, &RunResult)> {
+    runs.iter()
+        .rev()
+        .find(|(_, r)| {
+            r.result
+                .profile
+                .as_ref()
+                .is_some_and(|p| p.status == profile::ProfileStatus::Ok)
+        })
+        .map(|(dir, r)| (dir.as_path(), &r.result))
+}
+
+/// Writes the profile's files and completes its report.
+fn save_profile(
+    dir: &Path,
+    capture: profile::Capture,
+    result: &RunResult,
+    baseline: Option<(&Path, &RunResult)>,
+) -> anyhow::Result<profile::ProfileReport> {
+    let svg = capture.flamegraph(&result.plan.name);
+    let mut report = capture.report;
+    if let Some(window) = report.window {
+        report.requests_in_window = requests_within(result, window);
+    }
+    if let Some((name, bytes)) = &capture.raw {
+        report::rundir::write_file(dir, name, bytes)?;
+        report.files.raw = Some(name.clone());
+    }
+    if let Some(folded) = capture.folded.as_ref().filter(|f| !f.is_empty()) {
+        report::rundir::write_file(dir, profile::FOLDED_FILE, folded.to_text().as_bytes())?;
+        report.files.folded = Some(profile::FOLDED_FILE.into());
+    }
+    if let Some(svg) = svg {
+        report::rundir::write_file(dir, profile::FLAMEGRAPH_FILE, &svg)?;
+        report.files.flamegraph = Some(profile::FLAMEGRAPH_FILE.into());
+    }
+    if let (Some(current), Some((base_dir, base))) = (capture.folded.as_ref(), baseline) {
+        report.diff = profile::diff::against(base_dir, base, current, &report, dir)?;
+    }
+    Ok(report)
+}
+
+/// Requests completed within `window`, from the per-second series (a second
+/// partly inside counts in proportion).
+fn requests_within(result: &RunResult, window: record::result::Window) -> u64 {
+    result
+        .timeseries
+        .iter()
+        .map(|p| {
+            let (a, b) = (p.t as f64, p.t as f64 + 1.0);
+            let overlap = (b.min(window.end_s) - a.max(window.start_s)).max(0.0);
+            p.requests as f64 * overlap
+        })
+        .sum::<f64>()
+        .round() as u64
+}
+
+/// A file-name-safe form of the test's name.
+fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    if s.is_empty() {
+        "run".into()
+    } else {
+        s.chars().take(40).collect()
+    }
+}
+
+/// Puts the plan, the recorded figures and where they came from into one result.
+fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunResult {
+    let c = executed.collected;
+    let (duration_s, iterations) = match plan.load.end {
+        LoadEnd::Duration(d) => (Some(d.as_secs_f64()), None),
+        LoadEnd::Iterations(n) => (None, Some(n)),
+    };
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        run_id,
+        outcome: record::result::Outcome {
+            status: if executed.interrupted.is_some() {
+                RunStatus::Interrupted
+            } else {
+                RunStatus::Completed
+            },
+            reason: executed.interrupted,
+        },
+        provenance: Provenance {
+            gander_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: executed.started_at.to_rfc3339(),
+            finished_at: executed.finished_at.to_rfc3339(),
+            command_line: std::env::args().collect(),
+            scenario_file: plan.source.display().to_string(),
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string()),
+            git_revision: git_revision(&plan.source),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        plan: PlanSummary {
+            name: plan.name.clone(),
+            host: plan.host.clone(),
+            model: "closed".into(),
+            users: plan.load.users,
+            ramp_up_s: plan.load.ramp_up.as_secs_f64(),
+            duration_s,
+            iterations,
+            scenarios: plan
+                .scenarios
+                .iter()
+                .zip(&c.users_by_scenario)
+                .map(|(s, users)| ScenarioSummary {
+                    name: s.name.clone(),
+                    weight: s.weight,
+                    users_started: *users,
+                })
+                .collect(),
+            server_headers: plan.server_header_labels.clone(),
+            targets: plan.targets.clone(),
+            target_policy: plan.target_policy,
+            regression: plan.regression.clone(),
+        },
+        phases: c.phases,
+        totals: c.totals,
+        endpoints: plan
+            .endpoints
+            .iter()
+            .zip(c.endpoints)
+            .map(|(e, stats)| record::result::EndpointResult {
+                name: e.name.clone(),
+                method: e.method.as_str().to_string(),
+                stats,
+            })
+            .collect(),
+        scenarios: plan
+            .scenarios
+            .iter()
+            .zip(c.scenarios)
+            .map(|(s, stats)| ScenarioResult {
+                name: s.name.clone(),
+                stats,
+            })
+            .collect(),
+        timeseries: c.timeseries,
+        errors: c.errors,
+        resources: Default::default(),
+        profile: None,
+        comparison: None,
+        verdict: Default::default(),
+    }
+}
+
+/// The git revision of the repository holding the scenario file, if any.
+fn git_revision(scenario: &Path) -> Option<String> {
+    let dir = scenario
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,168 @@
+//! What a comparison reads from one saved run: its result, and the steady
+//! state cut into one-second windows (latencies from the HDR interval log,
+//! errors from the per-second series, CPU from the SUT's samples).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+
+use crate::record::result::{RunResult, RunStatus, VerdictStatus, Window};
+use crate::record::stats::decode_histogram;
+use crate::report::ReportError;
+use crate::report::rundir::{self, INTERVAL_LOG};
+
+/// One run, ready to be compared.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    pub result: RunResult,
+    /// Seconds of the steady state, in order.
+    pub seconds: Vec<Second>,
+    /// The SUT's CPU samples (% of one core) in the steady state.
+    pub cpu: Vec<f64>,
+}
+
+/// One second of the steady state.
+#[derive(Debug, Clone, Default)]
+pub struct Second {
+    /// Per request name (index into `result.endpoints`): `(latency µs, count)`.
+    pub latencies: BTreeMap<usize, Vec<(u64, u64)>>,
+    /// Failed requests this second, all request names together.
+    pub errors: u64,
+    /// Requests this second (`requests` of the per-second series).
+    pub requests: u64,
+}
+
+impl RunData {
+    /// Reads `run.json` and `latency.hlog` from a run directory.
+    pub fn read(dir: &Path) -> Result<RunData, ReportError> {
+        let result = rundir::read(dir)?;
+        let log = std::fs::read(dir.join(INTERVAL_LOG)).map_err(|e| ReportError::NotARun {
+            dir: dir.to_path_buf(),
+            reason: format!("cannot read {INTERVAL_LOG}: {e}"),
+        })?;
+        Ok(RunData::new(result, &log))
+    }
+
+    /// Cuts a result and its interval log into the steady state's seconds.
+    pub fn new(result: RunResult, interval_log: &[u8]) -> RunData {
+        let window = steady_window(&result);
+        let whole = |t: u64| t as f64 >= window.start_s.ceil() && t as f64 + 1.0 <= window.end_s;
+        let mut by_second: BTreeMap<u64, Second> = BTreeMap::new();
+        for point in result.timeseries.iter().filter(|p| whole(p.t)) {
+            let s = by_second.entry(point.t).or_default();
+            s.errors = point.errors;
+            s.requests = point.requests;
+        }
+        for entry in IntervalLogIterator::new(interval_log).flatten() {
+            let LogEntry::Interval(h) = entry else {
+                continue;
+            };
+            let t = h.start_timestamp().as_secs();
+            let Some(second) = by_second.get_mut(&t) else {
+                continue;
+            };
+            let Some(endpoint) = h
+                .tag()
+                .and_then(|tag| tag.as_str().strip_prefix('e')?.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if let Some(hist) = decode_histogram(h.encoded_histogram()) {
+                let counts = hist
+                    .iter_recorded()
+                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                    .collect();
+                second.latencies.insert(endpoint, counts);
+            }
+        }
+        let cpu = result
+            .resources
+            .sut_series(crate::sut::CPU)
+            .map(|s| {
+                s.points
+                    .iter()
+                    .filter(|[t, _]| *t >= window.start_s && *t <= window.end_s)
+                    .map(|[_, v]| *v)
+                    .collect()
+            })
+            .unwrap_or_default();
+        RunData {
+            result,
+            seconds: by_second.into_values().collect(),
+            cpu,
+        }
+    }
+}
+
+/// The window comparisons use: the steady state, or the whole run without one.
+fn steady_window(result: &RunResult) -> Window {
+    result.phases.steady.unwrap_or(result.phases.total)
+}
+
+/// Errors in choosing baseline runs.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error(transparent)]
+    Read(#[from] ReportError),
+    #[error(
+        "{} holds no good run of \"{name}\" (a completed run that passed its targets)",
+        dir.display()
+    )]
+    NoGoodRun { dir: PathBuf, name: String },
+}
+
+/// The baseline runs `paths` stand for. A path holding `run.json` is one run; any
+/// other directory is searched for the newest `last` good runs of the test `name`
+/// (completed, and passed or without targets): the last N good runs of a branch.
+pub fn baseline_runs(
+    paths: &[PathBuf],
+    name: &str,
+    last: usize,
+) -> Result<Vec<(PathBuf, RunData)>, BaselineError> {
+    let mut runs = Vec::new();
+    for path in paths {
+        if path.join("run.json").exists() || !path.is_dir() {
+            runs.push((path.clone(), RunData::read(path)?));
+            continue;
+        }
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| ReportError::NotARun {
+                dir: path.clone(),
+                reason: format!("cannot list the directory: {e}"),
+            })?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("run.json").is_file())
+            .collect();
+        // Run ids start with the start time, so names sort oldest first.
+        dirs.sort();
+        let mut found = Vec::new();
+        for dir in dirs.iter().rev() {
+            if found.len() == last {
+                break;
+            }
+            let Ok(result) = rundir::read(dir) else {
+                continue;
+            };
+            let good = result.plan.name == name
+                && result.outcome.status == RunStatus::Completed
+                && matches!(
+                    result.verdict.status,
+                    VerdictStatus::Pass | VerdictStatus::NoTargets
+                );
+            if good {
+                found.push((dir.clone(), RunData::read(dir)?));
+            }
+        }
+        if found.is_empty() {
+            return Err(BaselineError::NoGoodRun {
+                dir: path.clone(),
+                name: name.to_string(),
+            });
+        }
+        found.reverse();
+        runs.extend(found);
+    }
+    Ok(runs)
+}

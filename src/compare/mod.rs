@@ -1,0 +1,552 @@
+//! Comparing a run with a baseline (one run or a set of runs): per request
+//! name and overall, latency percentiles, throughput and error rate; the SUT's
+//! CPU and memory; server-header means.
+//!
+//! A change is called a regression only when it is worse than the limit by
+//! more than the noise: the 95 % confidence interval of the relative change
+//! (from `bootstrap`) must lie wholly beyond the limit, and the absolute
+//! change must be above a floor (1 ms by default for latency). An interval
+//! that straddles the limit is "inconclusive".
+
+pub mod bootstrap;
+pub mod data;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::result::RunResult;
+use crate::scenario::plan::RegressionPlan;
+use bootstrap::{Draw, Pool};
+pub use data::{BaselineError, RunData, baseline_runs};
+
+/// Changes below this share are "unchanged" for figures without a limit.
+const NOTICE: f64 = 0.10;
+/// Fewer requests than this in either run decide nothing about latency.
+const MIN_REQUESTS: u64 = 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The baseline runs' ids (several: a set of runs, pooled).
+    pub baseline: Vec<String>,
+    pub method: String,
+    pub rows: Vec<ComparisonRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComparisonRow {
+    /// `p95`, `throughput`, `error_rate`, `cpu`, `memory`, or `mean <header>`.
+    pub figure: String,
+    /// `all requests`, a request name, or `SUT`.
+    pub scope: String,
+    pub unit: String,
+    pub base: f64,
+    pub new: f64,
+    /// How much worse the new run is: a fraction of the baseline for relative
+    /// figures, in the figure's unit for absolute ones (error rate); negative is better.
+    pub worse_by: f64,
+    /// 95 % confidence interval of `worse_by`, when the figure could be resampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<[f64; 2]>,
+    /// `relative` or `absolute`: how `worse_by`, `interval` and `limit` read.
+    pub scale: Scale,
+    /// The regression limit from `targets.regression`, when one applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    pub change: Change,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    Relative,
+    Absolute,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Regression,
+    Improvement,
+    Unchanged,
+    /// The noise is too large to say whether the limit was crossed.
+    Inconclusive,
+}
+
+impl Change {
+    pub fn label(self) -> &'static str {
+        match self {
+            Change::Regression => "regression",
+            Change::Improvement => "improvement",
+            Change::Unchanged => "unchanged",
+            Change::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// What a figure is and how a change in it is judged.
+struct Figure<'a> {
+    name: String,
+    scope: String,
+    unit: &'a str,
+    higher_is_worse: bool,
+    scale: Scale,
+    limit: Option<f64>,
+    /// Smaller absolute changes are never a regression.
+    floor: f64,
+}
+
+/// Compares `new` with the pooled `base` runs; `limits` come from `targets.regression`.
+pub fn compare(base: &[RunData], new: &RunData, limits: Option<&RegressionPlan>) -> Comparison {
+    let plan = limits.cloned().unwrap_or_default();
+    let min_latency = if limits.is_some() {
+        plan.min_latency_ms
+    } else {
+        RegressionPlan::DEFAULT_MIN_LATENCY_MS
+    };
+    let mut c = Comparer {
+        base,
+        new,
+        rows: Vec::new(),
+    };
+    let scopes: Vec<(String, Option<String>)> = std::iter::once(("all requests".into(), None))
+        .chain(
+            new.result
+                .endpoints
+                .iter()
+                .map(|e| (e.name.clone(), Some(e.name.clone()))),
+        )
+        .collect();
+    for (label, endpoint) in &scopes {
+        c.latency_and_throughput(label, endpoint.as_deref(), &plan, min_latency);
+        c.error_rate(label, endpoint.as_deref(), plan.error_rate);
+        c.server_headers(label, endpoint.as_deref(), plan.server, min_latency);
+    }
+    c.sut(&plan);
+    Comparison {
+        baseline: base.iter().map(|b| b.result.run_id.clone()).collect(),
+        method: format!(
+            "95% interval of the change from a circular block bootstrap over the steady \
+             state's seconds{} ({} resamples); a regression needs the whole interval beyond \
+             the limit",
+            if base.len() > 1 {
+                ", nested in a bootstrap over the baseline runs"
+            } else {
+                ""
+            },
+            bootstrap::REPLICATES
+        ),
+        rows: c.rows,
+    }
+}
+
+struct Comparer<'a> {
+    base: &'a [RunData],
+    new: &'a RunData,
+    rows: Vec<ComparisonRow>,
+}
+
+/// The index of request name `name` in a run's results.
+fn endpoint_index(result: &RunResult, name: &str) -> Option<usize> {
+    result.endpoints.iter().position(|e| e.name == name)
+}
+
+/// Per second, the latency pairs of one request name (or of all of them merged).
+fn latency_seconds(run: &RunData, endpoint: Option<&str>) -> Vec<Vec<(u64, u64)>> {
+    let index = endpoint.map(|name| endpoint_index(&run.result, name));
+    run.seconds
+        .iter()
+        .map(|s| match index {
+            Some(Some(i)) => s.latencies.get(&i).cloned().unwrap_or_default(),
+            Some(None) => Vec::new(),
+            None => {
+                let mut all: Vec<(u64, u64)> = s.latencies.values().flatten().copied().collect();
+                all.sort_unstable();
+                all
+            }
+        })
+        .collect()
+}
+
+impl Comparer<'_> {
+    fn latency_and_throughput(
+        &mut self,
+        label: &str,
+        endpoint: Option<&str>,
+        plan: &RegressionPlan,
+        min_latency: f64,
+    ) {
+        let mut runs: Vec<_> = self
+            .base
+            .iter()
+            .map(|b| latency_seconds(b, endpoint))
+            .collect();
+        runs.push(latency_seconds(self.new, endpoint));
+        let pool = Pool::new(&runs);
+        let lens = pool.lens();
+        let base_lens = {
+            let mut l = lens.clone();
+            *l.last_mut().expect("the new run is last") = 0;
+            l
+        };
+        let new_lens: Vec<usize> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| if i + 1 == lens.len() { n } else { 0 })
+            .collect();
+        let salt = endpoint.map_or(0, |e| e.bytes().map(u64::from).sum());
+        let base_draws = bootstrap::draws(&base_lens, salt);
+        let new_draws = bootstrap::draws(&new_lens, salt ^ 1);
+        let qs = [0.5, 0.95, 0.99];
+        let stats = |draw: &Draw| {
+            let (n, q) = pool.quantiles(draw, &qs);
+            let seconds = draw.len().max(1) as f64;
+            (n, q, n as f64 / seconds)
+        };
+        let (base_n, base_q, base_rps) = stats(&bootstrap::everything(&base_lens));
+        let (new_n, new_q, new_rps) = stats(&bootstrap::everything(&new_lens));
+        let base_rs: Vec<_> = base_draws.iter().map(stats).collect();
+        let new_rs: Vec<_> = new_draws.iter().map(stats).collect();
+        let few = base_n < MIN_REQUESTS || new_n < MIN_REQUESTS;
+        for (k, (name, limit)) in [("p50", plan.p50), ("p95", plan.p95), ("p99", plan.p99)]
+            .into_iter()
+            .enumerate()
+        {
+            let (Some(b), Some(n)) = (base_q[k], new_q[k]) else {
+                continue;
+            };
+            let figure = Figure {
+                name: name.into(),
+                scope: label.into(),
+                unit: "ms",
+                higher_is_worse: true,
+                scale: Scale::Relative,
+                limit,
+                floor: min_latency,
+            };
+            let pairs = base_rs
+                .iter()
+                .zip(&new_rs)
+                .map(|(b, n)| (b.1[k].unwrap_or(f64::NAN), n.1[k].unwrap_or(f64::NAN)));
+            let mut row = judge(&figure, b, n, Some(pairs));
+            if few {
+                row.change = Change::Inconclusive;
+                row.note = Some(format!(
+                    "fewer than {MIN_REQUESTS} requests in the steady state of a run"
+                ));
+            }
+            self.rows.push(row);
+        }
+        if base_n > 0 && new_n > 0 {
+            let figure = Figure {
+                name: "throughput".into(),
+                scope: label.into(),
+                unit: "req/s",
+                higher_is_worse: false,
+                scale: Scale::Relative,
+                limit: plan.throughput,
+                floor: 0.5,
+            };
+            let pairs = base_rs.iter().zip(&new_rs).map(|(b, n)| (b.2, n.2));
+            self.rows
+                .push(judge(&figure, base_rps, new_rps, Some(pairs)));
+        }
+    }
+
+    fn error_rate(&mut self, label: &str, endpoint: Option<&str>, limit: Option<f64>) {
+        let figure = Figure {
+            name: "error_rate".into(),
+            scope: label.into(),
+            unit: "ratio",
+            higher_is_worse: true,
+            scale: Scale::Absolute,
+            limit,
+            floor: 0.005,
+        };
+        match endpoint {
+            // All requests: per-second errors allow an interval.
+            None => {
+                let per_run = |r: &RunData| -> Vec<(u64, u64)> {
+                    r.seconds.iter().map(|s| (s.errors, s.requests)).collect()
+                };
+                let mut runs: Vec<Vec<(u64, u64)>> = self.base.iter().map(per_run).collect();
+                runs.push(per_run(self.new));
+                let lens: Vec<usize> = runs.iter().map(Vec::len).collect();
+                let n_base = lens.len() - 1;
+                let only = |keep_new: bool| -> Vec<usize> {
+                    lens.iter()
+                        .enumerate()
+                        .map(|(i, &n)| if (i == n_base) == keep_new { n } else { 0 })
+                        .collect()
+                };
+                let rate = |draw: &Draw| {
+                    let (e, r) = draw.iter().fold((0, 0), |(e, r), &(run, s)| {
+                        (e + runs[run][s].0, r + runs[run][s].1)
+                    });
+                    if r == 0 {
+                        f64::NAN
+                    } else {
+                        e as f64 / r as f64
+                    }
+                };
+                let (b, n) = (
+                    rate(&bootstrap::everything(&only(false))),
+                    rate(&bootstrap::everything(&only(true))),
+                );
+                if b.is_nan() || n.is_nan() {
+                    return;
+                }
+                let bd = bootstrap::draws(&only(false), 7);
+                let nd = bootstrap::draws(&only(true), 8);
+                let pairs = bd.iter().zip(&nd).map(|(x, y)| (rate(x), rate(y)));
+                self.rows.push(judge(&figure, b, n, Some(pairs)));
+            }
+            Some(name) => {
+                let steady = |r: &RunResult| {
+                    let i = endpoint_index(r, name)?;
+                    let s = &r.endpoints[i].stats.steady;
+                    Some((s.failed + s.not_sent, s.requests + s.not_sent))
+                };
+                let (mut e, mut t) = (0, 0);
+                for b in self.base {
+                    if let Some((be, bt)) = steady(&b.result) {
+                        e += be;
+                        t += bt;
+                    }
+                }
+                let Some((ne, nt)) = steady(&self.new.result) else {
+                    return;
+                };
+                if t == 0 || nt == 0 {
+                    return;
+                }
+                let row = judge::<std::iter::Empty<_>>(
+                    &figure,
+                    e as f64 / t as f64,
+                    ne as f64 / nt as f64,
+                    None,
+                );
+                self.rows.push(row);
+            }
+        }
+    }
+
+    fn server_headers(
+        &mut self,
+        label: &str,
+        endpoint: Option<&str>,
+        limit: Option<f64>,
+        min_latency: f64,
+    ) {
+        let stats = |r: &RunResult| match endpoint {
+            None => Some(r.totals.steady.server_headers.clone()),
+            Some(name) => {
+                endpoint_index(r, name).map(|i| r.endpoints[i].stats.steady.server_headers.clone())
+            }
+        };
+        let Some(new) = stats(&self.new.result) else {
+            return;
+        };
+        for (header, summary) in &new {
+            let (mut sum, mut count) = (0.0, 0);
+            for b in self.base {
+                if let Some(h) = stats(&b.result).and_then(|m| m.get(header).cloned()) {
+                    sum += h.sum;
+                    count += h.count;
+                }
+            }
+            if count == 0 || summary.count == 0 {
+                continue;
+            }
+            let is_time = summary.unit == "ms";
+            let figure = Figure {
+                name: format!("mean {header}"),
+                scope: label.into(),
+                unit: if is_time { "ms" } else { "" },
+                // Hit counters are better when higher; times and counts of work are not.
+                higher_is_worse: !header.to_ascii_lowercase().contains("hit"),
+                scale: Scale::Relative,
+                limit,
+                floor: if is_time { min_latency } else { 0.01 },
+            };
+            let row = judge::<std::iter::Empty<_>>(&figure, sum / count as f64, summary.mean, None);
+            self.rows.push(row);
+        }
+    }
+
+    fn sut(&mut self, plan: &RegressionPlan) {
+        let base_cpu: Vec<Vec<f64>> = self.base.iter().map(|b| b.cpu.clone()).collect();
+        if base_cpu.iter().any(|c| !c.is_empty()) && !self.new.cpu.is_empty() {
+            let mut runs = base_cpu;
+            runs.push(self.new.cpu.clone());
+            let lens: Vec<usize> = runs.iter().map(Vec::len).collect();
+            let last = lens.len() - 1;
+            let only = |keep_new: bool| -> Vec<usize> {
+                lens.iter()
+                    .enumerate()
+                    .map(|(i, &n)| if (i == last) == keep_new { n } else { 0 })
+                    .collect()
+            };
+            let mean = |draw: &Draw| {
+                draw.iter().map(|&(r, i)| runs[r][i]).sum::<f64>() / draw.len().max(1) as f64
+            };
+            let b = mean(&bootstrap::everything(&only(false)));
+            let n = mean(&bootstrap::everything(&only(true)));
+            let bd = bootstrap::draws(&only(false), 11);
+            let nd = bootstrap::draws(&only(true), 12);
+            let figure = Figure {
+                name: "cpu".into(),
+                scope: "SUT".into(),
+                unit: "%",
+                higher_is_worse: true,
+                scale: Scale::Relative,
+                limit: plan.cpu,
+                floor: 5.0,
+            };
+            let pairs = bd.iter().zip(&nd).map(|(x, y)| (mean(x), mean(y)));
+            self.rows.push(judge(&figure, b, n, Some(pairs)));
+        }
+        let max_rss = |r: &RunResult| {
+            r.resources
+                .sut_series(crate::sut::RSS)
+                .and_then(|s| s.summary)
+                .map(|s| s.max)
+        };
+        let mut base_max: Vec<f64> = self
+            .base
+            .iter()
+            .filter_map(|b| max_rss(&b.result))
+            .collect();
+        if let (false, Some(n)) = (base_max.is_empty(), max_rss(&self.new.result)) {
+            base_max.sort_by(f64::total_cmp);
+            let median = base_max[base_max.len() / 2];
+            let figure = Figure {
+                name: "memory".into(),
+                scope: "SUT".into(),
+                unit: "bytes",
+                higher_is_worse: true,
+                scale: Scale::Relative,
+                limit: plan.memory,
+                floor: 8.0 * 1024.0 * 1024.0,
+            };
+            self.rows
+                .push(judge::<std::iter::Empty<_>>(&figure, median, n, None));
+        }
+    }
+}
+
+/// Decides one figure. `resampled` yields (baseline, new) pairs from the bootstrap.
+fn judge<I: Iterator<Item = (f64, f64)>>(
+    figure: &Figure,
+    base: f64,
+    new: f64,
+    resampled: Option<I>,
+) -> ComparisonRow {
+    let worse = |b: f64, n: f64| {
+        let delta = if figure.higher_is_worse { n - b } else { b - n };
+        match figure.scale {
+            Scale::Absolute => delta,
+            Scale::Relative if b > 0.0 => delta / b,
+            Scale::Relative if delta == 0.0 => 0.0,
+            Scale::Relative => f64::INFINITY * delta.signum(),
+        }
+    };
+    let worse_by = worse(base, new);
+    let interval = resampled
+        .and_then(|pairs| {
+            bootstrap::interval(pairs.map(|(b, n)| worse(b, n)).collect(), 0.025, 0.975)
+        })
+        .map(|(lo, hi)| [lo, hi]);
+    let bar = figure.limit.unwrap_or(NOTICE);
+    let change = if (new - base).abs() < figure.floor {
+        Change::Unchanged
+    } else {
+        match interval {
+            Some([lo, _]) if lo > bar => Change::Regression,
+            Some([_, hi]) if hi < 0.0 && -worse_by > NOTICE.min(bar) => Change::Improvement,
+            Some([_, hi]) if hi <= bar => Change::Unchanged,
+            Some(_) => Change::Inconclusive,
+            None if worse_by > bar => Change::Regression,
+            None if -worse_by > bar => Change::Improvement,
+            None => Change::Unchanged,
+        }
+    };
+    ComparisonRow {
+        figure: figure.name.clone(),
+        scope: figure.scope.clone(),
+        unit: figure.unit.to_string(),
+        base,
+        new,
+        worse_by,
+        interval,
+        scale: figure.scale,
+        limit: figure.limit,
+        change,
+        note: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figure(limit: f64) -> Figure<'static> {
+        Figure {
+            name: "p95".into(),
+            scope: "all requests".into(),
+            unit: "ms",
+            higher_is_worse: true,
+            scale: Scale::Relative,
+            limit: Some(limit),
+            floor: 1.0,
+        }
+    }
+
+    fn resampled(base: f64, new: f64, spread: f64) -> impl Iterator<Item = (f64, f64)> {
+        (0..bootstrap::REPLICATES).map(move |i| {
+            let wobble = (i as f64 / bootstrap::REPLICATES as f64 - 0.5) * spread;
+            (base, new * (1.0 + wobble))
+        })
+    }
+
+    #[test]
+    fn a_clear_slowdown_is_a_regression_and_noise_is_not() {
+        let f = figure(0.2);
+        assert_eq!(
+            judge(&f, 10.0, 30.0, Some(resampled(10.0, 30.0, 0.2))).change,
+            Change::Regression
+        );
+        assert_eq!(
+            judge(&f, 10.0, 10.5, Some(resampled(10.0, 10.5, 0.2))).change,
+            Change::Unchanged
+        );
+        // +25 % with an interval of about ±40 %: cannot tell.
+        assert_eq!(
+            judge(&f, 10.0, 12.5, Some(resampled(10.0, 12.5, 0.8))).change,
+            Change::Inconclusive
+        );
+        assert_eq!(
+            judge(&f, 30.0, 10.0, Some(resampled(30.0, 10.0, 0.2))).change,
+            Change::Improvement
+        );
+    }
+
+    #[test]
+    fn changes_under_the_floor_are_unchanged_however_large_in_percent() {
+        let f = figure(0.2);
+        let row = judge(&f, 0.2, 0.9, Some(resampled(0.2, 0.9, 0.01)));
+        assert!(row.worse_by > 3.0);
+        assert_eq!(row.change, Change::Unchanged);
+    }
+
+    #[test]
+    fn lower_is_worse_for_throughput() {
+        let f = Figure {
+            higher_is_worse: false,
+            ..figure(0.1)
+        };
+        let row = judge::<std::iter::Empty<_>>(&f, 100.0, 50.0, None);
+        assert_eq!(row.change, Change::Regression);
+        assert!((row.worse_by - 0.5).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,61 @@
+//! How figures are written for people: one place, so the console, the
+//! Markdown summary, JUnit messages and verdict details agree.
+
+/// A time in milliseconds: `0.8ms`, `123ms`, `1.50s`.
+pub fn ms(value: f64) -> String {
+    if value >= 1000.0 {
+        format!("{:.2}s", value / 1000.0)
+    } else if value >= 100.0 {
+        format!("{value:.0}ms")
+    } else {
+        format!("{value:.1}ms")
+    }
+}
+
+/// A size in binary units.
+pub fn bytes(value: f64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = value;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A figure in its unit: `ms` times, `bytes` sizes, `ratio` as a percentage,
+/// `req/s`, `%`, `s`, percentage `points`; plain counts with at most two decimals.
+pub fn value(value: f64, unit: &str) -> String {
+    match unit {
+        "ms" => ms(value),
+        "bytes" => bytes(value),
+        "%" => format!("{value:.1}%"),
+        "ratio" => format!("{:.2}%", value * 100.0),
+        "req/s" => format!("{value:.1}/s"),
+        "s" => format!("{value:.1}s"),
+        "points" => format!("{value:.2} points"),
+        _ => {
+            let text = format!("{value:.2}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_read_naturally() {
+        assert_eq!(value(0.0123, "ratio"), "1.23%");
+        assert_eq!(value(20.0, ""), "20");
+        assert_eq!(value(2.5, ""), "2.5");
+        assert_eq!(value(1536.0, "bytes"), "1.5 KiB");
+        assert_eq!(value(1500.0, "ms"), "1.50s");
+    }
+}

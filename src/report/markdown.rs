@@ -1,0 +1,204 @@
+//! `summary.md`: the verdict, the targets, the requests and the comparison
+//! with the baseline, as GitHub-flavoured Markdown for a CI step summary
+//! (`$GITHUB_STEP_SUMMARY`) or a merge-request comment.
+
+use std::io::Write;
+
+use super::{Exporter, ReportError};
+use crate::compare::{Change, Comparison, Scale};
+use crate::format::{ms, value};
+use crate::record::result::{RunResult, TargetOutcome, VerdictStatus};
+
+pub struct MarkdownSummary;
+
+impl Exporter for MarkdownSummary {
+    fn file_name(&self) -> &'static str {
+        "summary.md"
+    }
+
+    fn export(&self, result: &RunResult, out: &mut dyn Write) -> Result<(), ReportError> {
+        out.write_all(render(result).as_bytes())
+            .map_err(super::io_error("summary.md"))
+    }
+}
+
+/// Text safe inside a table cell: no pipes, no line breaks, no HTML.
+fn cell(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+}
+
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    out.push_str(&format!("| {} |\n", header.join(" | ")));
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for row in rows {
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    out.push('\n');
+}
+
+pub fn render(result: &RunResult) -> String {
+    let v = &result.verdict;
+    let (icon, word) = match v.status {
+        VerdictStatus::Pass => ("✅", "PASS"),
+        VerdictStatus::Fail => ("❌", "FAIL"),
+        VerdictStatus::Invalid => ("⚠️", "INVALID"),
+        VerdictStatus::NoTargets => ("ℹ️", "no targets"),
+    };
+    let mut out = format!("## {icon} gander: {} — {word}\n\n", cell(&result.plan.name));
+    let p = &result.provenance;
+    out.push_str(&format!(
+        "`{}` · {} users on {} · {} · started {}{}\n\n",
+        cell(&result.run_id),
+        result.plan.users,
+        cell(&result.plan.host),
+        v.judged_on
+            .map(|ph| format!("judged on the {}", ph.label()))
+            .unwrap_or_default(),
+        cell(&p.started_at),
+        p.git_revision
+            .as_deref()
+            .map(|g| format!(" · git {}", cell(g)))
+            .unwrap_or_default(),
+    ));
+
+    let broken: Vec<_> = v.validity.iter().filter(|c| !c.ok).collect();
+    if !broken.is_empty() {
+        out.push_str("**The run is invalid:**\n\n");
+        for c in broken {
+            out.push_str(&format!("- {}: {}\n", cell(&c.check), cell(&c.detail)));
+        }
+        out.push('\n');
+    }
+
+    if !v.targets.is_empty() {
+        let rows: Vec<Vec<String>> = v
+            .targets
+            .iter()
+            .map(|t| {
+                let mark = match (t.outcome, t.decisive) {
+                    (TargetOutcome::Pass, _) => "✅",
+                    (_, false) => "⚠️",
+                    _ => "❌",
+                };
+                vec![
+                    format!("{mark} {}", t.outcome.label()),
+                    cell(&format!("{} of {}", t.metric, t.scope)),
+                    t.observed
+                        .map(|o| value(o, &t.unit))
+                        .unwrap_or_else(|| "–".into()),
+                    format!("{} {}", cell(&t.comparison), value(t.limit, &t.unit)),
+                    t.detail.as_deref().map(cell).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str("### Targets\n\n");
+        table(
+            &mut out,
+            &["", "target", "observed", "limit", "detail"],
+            &rows,
+        );
+    }
+
+    let phase = result.primary_phase();
+    let mut rows = Vec::new();
+    let mut add = |name: &str, s: &crate::record::result::Stats| {
+        let lat = |f: fn(&crate::record::result::LatencySummary) -> f64| {
+            s.latency_ms
+                .as_ref()
+                .map(|l| ms(f(l)))
+                .unwrap_or_else(|| "–".into())
+        };
+        rows.push(vec![
+            cell(name),
+            (s.requests + s.not_sent).to_string(),
+            format!("{:.1}", s.rps),
+            format!("{:.2}%", s.error_rate * 100.0),
+            lat(|l| l.p50),
+            lat(|l| l.p95),
+            lat(|l| l.p99),
+            lat(|l| l.max),
+        ]);
+    };
+    add("**all requests**", result.totals.get(phase));
+    for e in &result.endpoints {
+        add(&e.name, e.stats.get(phase));
+    }
+    out.push_str(&format!("### Requests ({})\n\n", phase.label()));
+    table(
+        &mut out,
+        &[
+            "request", "count", "req/s", "errors", "p50", "p95", "p99", "max",
+        ],
+        &rows,
+    );
+
+    if let Some(c) = &result.comparison {
+        out.push_str(&comparison(c));
+    }
+    for note in &v.notes {
+        out.push_str(&format!("> {}\n", cell(note)));
+    }
+    out
+}
+
+/// The comparison with the baseline as a Markdown section (also `gander compare`'s).
+pub fn comparison(c: &Comparison) -> String {
+    let mut out = format!(
+        "### Compared with {} baseline run{}\n\n",
+        c.baseline.len(),
+        if c.baseline.len() == 1 { "" } else { "s" }
+    );
+    let rows: Vec<Vec<String>> = c
+        .rows
+        .iter()
+        .filter(|r| r.limit.is_some() || r.change != Change::Unchanged)
+        .map(|r| {
+            let pct = |x: f64| match r.scale {
+                Scale::Relative => format!("{:+.1}%", x * 100.0),
+                Scale::Absolute => format!("{:+.2} points", x * 100.0),
+            };
+            let mark = match r.change {
+                Change::Regression => "❌",
+                Change::Improvement => "🟢",
+                Change::Inconclusive => "❔",
+                Change::Unchanged => "",
+            };
+            vec![
+                cell(&r.figure),
+                cell(&r.scope),
+                value(r.base, &r.unit),
+                value(r.new, &r.unit),
+                pct(r.worse_by),
+                r.interval
+                    .map(|[lo, hi]| format!("{} … {}", pct(lo), pct(hi)))
+                    .unwrap_or_else(|| "–".into()),
+                r.limit.map(pct).unwrap_or_else(|| "–".into()),
+                format!("{mark} {}", r.change.label()).trim().to_string(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str("No figure changed beyond the noise.\n\n");
+    } else {
+        table(
+            &mut out,
+            &[
+                "figure",
+                "scope",
+                "baseline",
+                "this run",
+                "worse by",
+                "95% interval",
+                "limit",
+                "verdict",
+            ],
+            &rows,
+        );
+    }
+    out.push_str(&format!("<sub>{}</sub>\n\n", cell(&c.method)));
+    out
+}

@@ -1,0 +1,269 @@
+//! The observed figure for each kind of target.
+
+use crate::record::result::{Phase, RunResult, Stats};
+use crate::record::stats::decode_histogram;
+use crate::scenario::plan::{LatencyStat, TargetMetric, TargetSpec};
+use crate::sut::endpoints::HealthState;
+
+pub use crate::format::value as format_value;
+
+/// What a target is compared with.
+pub struct Figure {
+    pub metric: String,
+    pub scope: String,
+    pub observed: Option<f64>,
+    pub unit: &'static str,
+    /// The limit is an upper bound (else a lower bound).
+    pub upper: bool,
+    pub detail: Option<String>,
+}
+
+impl Figure {
+    fn new(
+        metric: impl Into<String>,
+        scope: &str,
+        observed: Option<f64>,
+        unit: &'static str,
+    ) -> Self {
+        Figure {
+            metric: metric.into(),
+            scope: scope.to_string(),
+            observed,
+            unit,
+            upper: true,
+            detail: None,
+        }
+    }
+    fn lower_bound(mut self) -> Self {
+        self.upper = false;
+        self
+    }
+}
+
+/// The stats a target's scope names, and how to call the scope.
+fn scope_stats<'a>(
+    result: &'a RunResult,
+    target: &TargetSpec,
+    phase: Phase,
+) -> (String, Option<&'a Stats>) {
+    if let Some(name) = &target.endpoint {
+        let stats = result.endpoints.iter().find(|e| &e.name == name);
+        return (name.clone(), stats.map(|e| e.stats.get(phase)));
+    }
+    if let Some(name) = &target.scenario {
+        let stats = result.scenarios.iter().find(|s| &s.name == name);
+        return (
+            format!("scenario {name}"),
+            stats.map(|s| s.stats.get(phase)),
+        );
+    }
+    ("all requests".into(), Some(result.totals.get(phase)))
+}
+
+pub fn observe(result: &RunResult, target: &TargetSpec, phase: Phase) -> Figure {
+    let (scope, stats) = scope_stats(result, target, phase);
+    // Requests were made in this scope (figures of an idle scope are no data).
+    let active = stats.filter(|s| s.requests + s.not_sent > 0);
+    let sut = |name: &str| result.resources.sut_series(name).and_then(|s| s.summary);
+    match &target.metric {
+        TargetMetric::Latency(stat) => Figure::new(
+            stat.label(),
+            &scope,
+            stats.and_then(|s| latency(s, *stat)),
+            "ms",
+        ),
+        TargetMetric::ErrorRate => {
+            Figure::new("error_rate", &scope, active.map(|s| s.error_rate), "ratio")
+        }
+        TargetMetric::SuccessRate => Figure::new(
+            "success_rate",
+            &scope,
+            active.map(|s| 1.0 - s.error_rate),
+            "ratio",
+        )
+        .lower_bound(),
+        TargetMetric::Throughput => Figure::new(
+            "throughput",
+            &scope,
+            stats.filter(|s| s.requests > 0).map(|s| s.rps),
+            "req/s",
+        )
+        .lower_bound(),
+        TargetMetric::SlowRequests { over_ms } => {
+            let slow = active.and_then(|s| slower_than(s, *over_ms));
+            let mut f = Figure::new(
+                format!("requests slower than {}", format_value(*over_ms, "ms")),
+                &scope,
+                slow.map(|n| n as f64),
+                "",
+            );
+            if let (Some(n), Some(s)) = (slow, active) {
+                f.detail = Some(format!("{n} of {} requests", s.requests));
+            }
+            f
+        }
+        TargetMetric::SlowEndpoints { over_ms, stat } => {
+            let slow: Vec<String> = result
+                .endpoints
+                .iter()
+                .filter(|e| latency(e.stats.get(phase), *stat).is_some_and(|v| v > *over_ms))
+                .map(|e| e.name.clone())
+                .collect();
+            let mut f = Figure::new(
+                format!(
+                    "request names with {} over {}",
+                    stat.label(),
+                    format_value(*over_ms, "ms")
+                ),
+                "all requests",
+                Some(slow.len() as f64),
+                "",
+            );
+            if !slow.is_empty() {
+                f.detail = Some(slow.join(", "));
+            }
+            f
+        }
+        TargetMetric::TestDuration => Figure::new(
+            "test duration",
+            "the run",
+            Some(result.phases.total.len_s()),
+            "s",
+        ),
+        TargetMetric::CacheHitRatio { hits, misses } => {
+            let sum = |name: &str| {
+                active?
+                    .server_headers
+                    .iter()
+                    .find(|(h, _)| h.eq_ignore_ascii_case(name))
+                    .map(|(_, h)| h.sum)
+            };
+            let ratio = match (sum(hits), sum(misses)) {
+                (Some(h), Some(m)) if h + m > 0.0 => Some(h / (h + m)),
+                _ => None,
+            };
+            let mut f = Figure::new("cache hit ratio", &scope, ratio, "ratio").lower_bound();
+            if let (Some(h), Some(m)) = (sum(hits), sum(misses)) {
+                f.detail = Some(format!("{h:.0} hits, {m:.0} misses"));
+            }
+            f
+        }
+        TargetMetric::Header { header, stat } => {
+            let summary = stats.and_then(|s| {
+                s.server_headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(header))
+                    .map(|(_, h)| h)
+            });
+            let value = summary.and_then(|h| match stat.as_str() {
+                "mean" => Some(h.mean),
+                "p50" => Some(h.p50),
+                "p95" => Some(h.p95),
+                "p99" => Some(h.p99),
+                "max" => Some(h.max),
+                _ => None,
+            });
+            let unit = if summary.is_some_and(|h| h.unit == "ms") {
+                "ms"
+            } else {
+                ""
+            };
+            Figure::new(format!("{stat} {header}"), &scope, value, unit)
+        }
+        TargetMetric::SutMemory => Figure::new(
+            "max memory",
+            "SUT",
+            sut(crate::sut::RSS).map(|s| s.max),
+            "bytes",
+        ),
+        TargetMetric::SutCpu => {
+            Figure::new("avg cpu", "SUT", sut(crate::sut::CPU).map(|s| s.avg), "%")
+        }
+        TargetMetric::SutCpuP95 => {
+            Figure::new("p95 cpu", "SUT", sut(crate::sut::CPU).map(|s| s.p95), "%")
+        }
+        TargetMetric::Health { allow_degraded } => health(result, *allow_degraded, phase),
+        TargetMetric::Profile => Figure::new(
+            "profile samples",
+            "SUT",
+            Some(result.profile.as_ref().map_or(0.0, |p| {
+                if p.status == crate::profile::ProfileStatus::Ok {
+                    p.samples as f64
+                } else {
+                    0.0
+                }
+            })),
+            "",
+        )
+        .lower_bound(),
+    }
+}
+
+/// Health polls in the judged window worse than allowed.
+fn health(result: &RunResult, allow_degraded: bool, phase: Phase) -> Figure {
+    let window = match phase {
+        Phase::Steady => result.phases.steady,
+        _ => None,
+    }
+    .unwrap_or(result.phases.total);
+    let label = if allow_degraded {
+        "health polls in error or down"
+    } else {
+        "health polls not healthy"
+    };
+    let Some(report) = &result.resources.health else {
+        return Figure::new(label, "SUT", None, "");
+    };
+    let polls: Vec<_> = report
+        .timeline
+        .iter()
+        .filter(|p| p.t_s >= window.start_s && p.t_s <= window.end_s)
+        .collect();
+    let bad: Vec<_> = polls
+        .iter()
+        .filter(|p| match p.state {
+            HealthState::Healthy => false,
+            HealthState::Degraded => !allow_degraded,
+            HealthState::Error | HealthState::Down => true,
+        })
+        .collect();
+    let mut f = Figure::new(
+        label,
+        "SUT",
+        (!polls.is_empty()).then_some(bad.len() as f64),
+        "",
+    );
+    if let Some(first) = bad.first() {
+        f.detail = Some(format!(
+            "{} of {} polls, first at {:.0}s ({})",
+            bad.len(),
+            polls.len(),
+            first.t_s,
+            first.state.label()
+        ));
+    }
+    f
+}
+
+/// Requests slower than `over_ms`, from the phase's HDR histogram (to its 3 significant digits).
+fn slower_than(stats: &Stats, over_ms: f64) -> Option<u64> {
+    if stats.requests == 0 {
+        return Some(0);
+    }
+    let h = decode_histogram(stats.histogram.as_ref()?)?;
+    let threshold = (over_ms * 1e3) as u64;
+    Some(h.len() - h.count_between(0, threshold))
+}
+
+fn latency(stats: &Stats, stat: LatencyStat) -> Option<f64> {
+    let l = stats.latency_ms.as_ref()?;
+    Some(match stat {
+        LatencyStat::P50 => l.p50,
+        LatencyStat::P90 => l.p90,
+        LatencyStat::P95 => l.p95,
+        LatencyStat::P99 => l.p99,
+        LatencyStat::P99_9 => l.p99_9,
+        LatencyStat::Max => l.max,
+        LatencyStat::Mean => l.mean,
+    })
+}
