@@ -228,7 +228,7 @@ impl Comparer<'_> {
                 .iter()
                 .zip(&new_rs)
                 .map(|(b, n)| (b.1[k].unwrap_or(f64::NAN), n.1[k].unwrap_or(f64::NAN)));
-            let mut row = judge(&figure, b, n, Some(pairs));
+            let mut row = judge(&figure, b, n, resampled_interval(&figure, pairs));
             if few {
                 row.change = Change::Inconclusive;
                 row.note = Some(format!(
@@ -248,8 +248,12 @@ impl Comparer<'_> {
                 floor: 0.5,
             };
             let pairs = base_rs.iter().zip(&new_rs).map(|(b, n)| (b.2, n.2));
-            self.rows
-                .push(judge(&figure, base_rps, new_rps, Some(pairs)));
+            self.rows.push(judge(
+                &figure,
+                base_rps,
+                new_rps,
+                resampled_interval(&figure, pairs),
+            ));
         }
     }
 
@@ -299,7 +303,8 @@ impl Comparer<'_> {
                 let bd = bootstrap::draws(&only(false), 7);
                 let nd = bootstrap::draws(&only(true), 8);
                 let pairs = bd.iter().zip(&nd).map(|(x, y)| (rate(x), rate(y)));
-                self.rows.push(judge(&figure, b, n, Some(pairs)));
+                self.rows
+                    .push(judge(&figure, b, n, resampled_interval(&figure, pairs)));
             }
             Some(name) => {
                 let steady = |r: &RunResult| {
@@ -320,12 +325,7 @@ impl Comparer<'_> {
                 if t == 0 || nt == 0 {
                     return;
                 }
-                let row = judge::<std::iter::Empty<_>>(
-                    &figure,
-                    e as f64 / t as f64,
-                    ne as f64 / nt as f64,
-                    None,
-                );
+                let row = judge(&figure, e as f64 / t as f64, ne as f64 / nt as f64, None);
                 self.rows.push(row);
             }
         }
@@ -348,16 +348,19 @@ impl Comparer<'_> {
             return;
         };
         for (header, summary) in &new {
-            let (mut sum, mut count) = (0.0, 0);
+            let (mut sum, mut sum_sq, mut count) = (0.0, 0.0, 0);
             for b in self.base {
                 if let Some(h) = stats(&b.result).and_then(|m| m.get(header).cloned()) {
                     sum += h.sum;
+                    sum_sq += (h.stdev * h.stdev + h.mean * h.mean) * h.count as f64;
                     count += h.count;
                 }
             }
             if count == 0 || summary.count == 0 {
                 continue;
             }
+            let base_mean = sum / count as f64;
+            let base_var = (sum_sq / count as f64 - base_mean * base_mean).max(0.0);
             let is_time = summary.unit == "ms";
             let figure = Figure {
                 name: format!("mean {header}"),
@@ -369,7 +372,23 @@ impl Comparer<'_> {
                 limit,
                 floor: if is_time { min_latency } else { 0.01 },
             };
-            let row = judge::<std::iter::Empty<_>>(&figure, sum / count as f64, summary.mean, None);
+            // Per-request values are kept only as a summary: the interval of the
+            // difference of means comes from the standard error, treating requests
+            // as independent draws (narrower than the seconds' bootstrap would be).
+            let se = (base_var / count as f64
+                + summary.stdev * summary.stdev / summary.count as f64)
+                .sqrt();
+            let (lo, hi) = (
+                worse(&figure, base_mean, summary.mean - 1.96 * se),
+                worse(&figure, base_mean, summary.mean + 1.96 * se),
+            );
+            let interval =
+                Some([lo.min(hi), lo.max(hi)]).filter(|_| lo.is_finite() && hi.is_finite());
+            let mut row = judge(&figure, base_mean, summary.mean, interval);
+            if count < MIN_REQUESTS || summary.count < MIN_REQUESTS {
+                row.change = Change::Inconclusive;
+                row.note = Some(format!("fewer than {MIN_REQUESTS} values in a run"));
+            }
             self.rows.push(row);
         }
     }
@@ -404,7 +423,8 @@ impl Comparer<'_> {
                 floor: 5.0,
             };
             let pairs = bd.iter().zip(&nd).map(|(x, y)| (mean(x), mean(y)));
-            self.rows.push(judge(&figure, b, n, Some(pairs)));
+            self.rows
+                .push(judge(&figure, b, n, resampled_interval(&figure, pairs)));
         }
         let max_rss = |r: &RunResult| {
             r.resources
@@ -429,48 +449,42 @@ impl Comparer<'_> {
                 limit: plan.memory,
                 floor: 8.0 * 1024.0 * 1024.0,
             };
-            self.rows
-                .push(judge::<std::iter::Empty<_>>(&figure, median, n, None));
+            self.rows.push(judge(&figure, median, n, None));
         }
     }
 }
 
-/// Decides one figure. `resampled` yields (baseline, new) pairs from the bootstrap.
-fn judge<I: Iterator<Item = (f64, f64)>>(
-    figure: &Figure,
-    base: f64,
-    new: f64,
-    resampled: Option<I>,
-) -> ComparisonRow {
-    let worse = |b: f64, n: f64| {
-        let delta = if figure.higher_is_worse { n - b } else { b - n };
-        match figure.scale {
-            Scale::Absolute => delta,
-            Scale::Relative if b > 0.0 => delta / b,
-            Scale::Relative if delta == 0.0 => 0.0,
-            Scale::Relative => f64::INFINITY * delta.signum(),
-        }
-    };
-    let worse_by = worse(base, new);
-    let interval = resampled
-        .and_then(|pairs| {
-            bootstrap::interval(pairs.map(|(b, n)| worse(b, n)).collect(), 0.025, 0.975)
-        })
-        .map(|(lo, hi)| [lo, hi]);
-    let bar = figure.limit.unwrap_or(NOTICE);
-    let change = if (new - base).abs() < figure.floor {
-        Change::Unchanged
+/// How much worse `new` is than `base` in the figure's scale (negative: better).
+fn worse(figure: &Figure, base: f64, new: f64) -> f64 {
+    let delta = if figure.higher_is_worse {
+        new - base
     } else {
-        match interval {
-            Some([lo, _]) if lo > bar => Change::Regression,
-            Some([_, hi]) if hi < 0.0 && -worse_by > NOTICE.min(bar) => Change::Improvement,
-            Some([_, hi]) if hi <= bar => Change::Unchanged,
-            Some(_) => Change::Inconclusive,
-            None if worse_by > bar => Change::Regression,
-            None if -worse_by > bar => Change::Improvement,
-            None => Change::Unchanged,
-        }
+        base - new
     };
+    match figure.scale {
+        Scale::Absolute => delta,
+        Scale::Relative if base > 0.0 => delta / base,
+        Scale::Relative if delta == 0.0 => 0.0,
+        Scale::Relative => f64::INFINITY * delta.signum(),
+    }
+}
+
+/// The 95 % percentile interval of the change over bootstrap (baseline, new) pairs.
+fn resampled_interval(
+    figure: &Figure,
+    pairs: impl Iterator<Item = (f64, f64)>,
+) -> Option<[f64; 2]> {
+    bootstrap::interval(
+        pairs.map(|(b, n)| worse(figure, b, n)).collect(),
+        0.025,
+        0.975,
+    )
+    .map(|(lo, hi)| [lo, hi])
+}
+
+/// Decides one figure from its two values and the interval of the change.
+fn judge(figure: &Figure, base: f64, new: f64, interval: Option<[f64; 2]>) -> ComparisonRow {
+    let worse_by = worse(figure, base, new);
     ComparisonRow {
         figure: figure.name.clone(),
         scope: figure.scope.clone(),
@@ -481,8 +495,31 @@ fn judge<I: Iterator<Item = (f64, f64)>>(
         interval,
         scale: figure.scale,
         limit: figure.limit,
-        change,
+        change: decide(figure, base, new, worse_by, interval),
         note: None,
+    }
+}
+
+/// Regression, improvement, unchanged or inconclusive, from the change and its interval.
+fn decide(
+    figure: &Figure,
+    base: f64,
+    new: f64,
+    worse_by: f64,
+    interval: Option<[f64; 2]>,
+) -> Change {
+    let bar = figure.limit.unwrap_or(NOTICE);
+    if (new - base).abs() < figure.floor {
+        return Change::Unchanged;
+    }
+    match interval {
+        Some([lo, _]) if lo > bar => Change::Regression,
+        Some([_, hi]) if hi < 0.0 && -worse_by > NOTICE.min(bar) => Change::Improvement,
+        Some([_, hi]) if hi <= bar => Change::Unchanged,
+        Some(_) => Change::Inconclusive,
+        None if worse_by > bar => Change::Regression,
+        None if -worse_by > bar => Change::Improvement,
+        None => Change::Unchanged,
     }
 }
 
@@ -513,20 +550,44 @@ mod tests {
     fn a_clear_slowdown_is_a_regression_and_noise_is_not() {
         let f = figure(0.2);
         assert_eq!(
-            judge(&f, 10.0, 30.0, Some(resampled(10.0, 30.0, 0.2))).change,
+            judge(
+                &f,
+                10.0,
+                30.0,
+                resampled_interval(&f, resampled(10.0, 30.0, 0.2))
+            )
+            .change,
             Change::Regression
         );
         assert_eq!(
-            judge(&f, 10.0, 10.5, Some(resampled(10.0, 10.5, 0.2))).change,
+            judge(
+                &f,
+                10.0,
+                10.5,
+                resampled_interval(&f, resampled(10.0, 10.5, 0.2))
+            )
+            .change,
             Change::Unchanged
         );
         // +25 % with an interval of about ±40 %: cannot tell.
         assert_eq!(
-            judge(&f, 10.0, 12.5, Some(resampled(10.0, 12.5, 0.8))).change,
+            judge(
+                &f,
+                10.0,
+                12.5,
+                resampled_interval(&f, resampled(10.0, 12.5, 0.8))
+            )
+            .change,
             Change::Inconclusive
         );
         assert_eq!(
-            judge(&f, 30.0, 10.0, Some(resampled(30.0, 10.0, 0.2))).change,
+            judge(
+                &f,
+                30.0,
+                10.0,
+                resampled_interval(&f, resampled(30.0, 10.0, 0.2))
+            )
+            .change,
             Change::Improvement
         );
     }
@@ -534,7 +595,12 @@ mod tests {
     #[test]
     fn changes_under_the_floor_are_unchanged_however_large_in_percent() {
         let f = figure(0.2);
-        let row = judge(&f, 0.2, 0.9, Some(resampled(0.2, 0.9, 0.01)));
+        let row = judge(
+            &f,
+            0.2,
+            0.9,
+            resampled_interval(&f, resampled(0.2, 0.9, 0.01)),
+        );
         assert!(row.worse_by > 3.0);
         assert_eq!(row.change, Change::Unchanged);
     }
@@ -545,7 +611,7 @@ mod tests {
             higher_is_worse: false,
             ..figure(0.1)
         };
-        let row = judge::<std::iter::Empty<_>>(&f, 100.0, 50.0, None);
+        let row = judge(&f, 100.0, 50.0, None);
         assert_eq!(row.change, Change::Regression);
         assert!((row.worse_by - 0.5).abs() < 1e-9);
     }

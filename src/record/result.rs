@@ -199,6 +199,8 @@ pub struct HeaderSummary {
     pub count: u64,
     pub sum: f64,
     pub mean: f64,
+    #[serde(default)]
+    pub stdev: f64,
     pub min: f64,
     pub p50: f64,
     pub p95: f64,
@@ -317,6 +319,9 @@ pub struct TargetResult {
     /// `steady` or `whole_run`.
     #[serde(default)]
     pub window: crate::scenario::plan::TargetWindow,
+    /// A comparison with the baseline (`targets.regression`) rather than a fixed limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub regression: bool,
     /// Whether this outcome fails the run (a `no_data` or `inconclusive` row may not).
     #[serde(default = "yes")]
     pub decisive: bool,
@@ -347,6 +352,16 @@ impl TargetOutcome {
             TargetOutcome::NoData => "no data",
             TargetOutcome::Inconclusive => "inconclusive",
         }
+    }
+}
+
+impl Verdict {
+    /// Rows worth showing a reader: every fixed target, and the regression checks
+    /// that did not pass; with the count of passing regression checks left out.
+    pub fn rows_to_show(&self) -> (Vec<&TargetResult>, usize) {
+        let hidden = |t: &&TargetResult| t.regression && t.outcome == TargetOutcome::Pass;
+        let shown = self.targets.iter().filter(|t| !hidden(t)).collect();
+        (shown, self.targets.iter().filter(hidden).count())
     }
 }
 

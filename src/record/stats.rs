@@ -64,6 +64,7 @@ pub fn latency_summary(h: &Histogram<u64>) -> Option<LatencySummary> {
 pub struct HeaderAcc {
     hist: Histogram<u64>,
     sum: f64,
+    sum_sq: f64,
     min: f64,
     max: f64,
     is_time: bool,
@@ -74,6 +75,7 @@ impl HeaderAcc {
         HeaderAcc {
             hist: new_histogram(),
             sum: 0.0,
+            sum_sq: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
             is_time,
@@ -81,6 +83,7 @@ impl HeaderAcc {
     }
     fn add(&mut self, value: f64) {
         self.sum += value;
+        self.sum_sq += value * value;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
         let _ = self
@@ -89,6 +92,7 @@ impl HeaderAcc {
     }
     fn merge(&mut self, other: &HeaderAcc) {
         self.sum += other.sum;
+        self.sum_sq += other.sum_sq;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         let _ = self.hist.add(&other.hist);
@@ -110,6 +114,12 @@ impl HeaderAcc {
             sum: self.sum,
             mean: if count > 0 {
                 self.sum / count as f64
+            } else {
+                0.0
+            },
+            stdev: if count > 0 {
+                let mean = self.sum / count as f64;
+                (self.sum_sq / count as f64 - mean * mean).max(0.0).sqrt()
             } else {
                 0.0
             },

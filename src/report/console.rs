@@ -179,10 +179,11 @@ pub fn render(result: &RunResult) -> String {
     }
 
     let verdict = &result.verdict;
+    let (shown, passed_regressions) = verdict.rows_to_show();
     if !verdict.targets.is_empty() {
         out.push_str("\ntargets\n");
         let mut target_rows = Vec::new();
-        for t in &verdict.targets {
+        for t in shown {
             let show = |v: f64| number(v, &t.unit);
             let outcome = match (t.outcome, t.decisive) {
                 (TargetOutcome::Pass, _) => "PASS".to_string(),
@@ -198,6 +199,11 @@ pub fn render(result: &RunResult) -> String {
             ]);
         }
         out.push_str(&table(&target_rows));
+        if passed_regressions > 0 {
+            out.push_str(&format!(
+                "  and {passed_regressions} regression checks passed (all rows in junit.xml and run.json)\n"
+            ));
+        }
     }
     for check in verdict.validity.iter().filter(|c| !c.ok) {
         out.push_str(&format!("INVALID: {}: {}\n", check.check, check.detail));

@@ -74,10 +74,10 @@ pub fn render(result: &RunResult) -> String {
         out.push('\n');
     }
 
+    let (shown, passed_regressions) = v.rows_to_show();
     if !v.targets.is_empty() {
-        let rows: Vec<Vec<String>> = v
-            .targets
-            .iter()
+        let rows: Vec<Vec<String>> = shown
+            .into_iter()
             .map(|t| {
                 let mark = match (t.outcome, t.decisive) {
                     (TargetOutcome::Pass, _) => "✅",
@@ -90,7 +90,11 @@ pub fn render(result: &RunResult) -> String {
                     t.observed
                         .map(|o| value(o, &t.unit))
                         .unwrap_or_else(|| "–".into()),
-                    format!("{} {}", cell(&t.comparison), value(t.limit, &t.unit)),
+                    format!(
+                        "{} {}",
+                        comparison_sign(&t.comparison),
+                        value(t.limit, &t.unit)
+                    ),
                     t.detail.as_deref().map(cell).unwrap_or_default(),
                 ]
             })
@@ -101,6 +105,11 @@ pub fn render(result: &RunResult) -> String {
             &["", "target", "observed", "limit", "detail"],
             &rows,
         );
+        if passed_regressions > 0 {
+            out.push_str(&format!(
+                "…and {passed_regressions} regression checks against the baseline passed.\n\n"
+            ));
+        }
     }
 
     let phase = result.primary_phase();
@@ -201,4 +210,13 @@ pub fn comparison(c: &Comparison) -> String {
     }
     out.push_str(&format!("<sub>{}</sub>\n\n", cell(&c.method)));
     out
+}
+
+/// `<=` and `>=` as the signs a rendered page shows.
+fn comparison_sign(text: &str) -> &str {
+    match text {
+        "<=" => "≤",
+        ">=" => "≥",
+        other => other,
+    }
 }

@@ -452,7 +452,7 @@ pub struct RegressionLimits {
     pub p99: Option<Percent>,
     /// A drop in requests per second.
     pub throughput: Option<Percent>,
-    /// A rise in the error rate (and at least half a percentage point).
+    /// A rise in the error rate, in percentage points: `1%` lets 0.5 % become 1.5 %.
     pub error_rate: Option<Percent>,
     /// A rise in the SUT's average CPU.
     pub cpu: Option<Percent>,

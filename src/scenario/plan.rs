@@ -270,6 +270,7 @@ pub struct RegressionPlan {
     pub p95: Option<f64>,
     pub p99: Option<f64>,
     pub throughput: Option<f64>,
+    /// A rise in percentage points (0.01: one point), not a share of the baseline.
     pub error_rate: Option<f64>,
     pub cpu: Option<f64>,
     pub memory: Option<f64>,
@@ -281,14 +282,18 @@ pub struct RegressionPlan {
 impl RegressionPlan {
     pub const DEFAULT_MIN_LATENCY_MS: f64 = 1.0;
 
-    /// `regression: 20%`: p95, throughput, error rate, SUT CPU and memory, server headers.
+    /// The error rate may rise by this many points under `regression: N%` (the seeds' 1 %).
+    pub const DEFAULT_ERROR_RATE_POINTS: f64 = 0.01;
+
+    /// `regression: 20%`: p95, throughput, SUT CPU and memory and server-header means at
+    /// most 20 % worse; the error rate at most 1 percentage point higher.
     pub fn uniform(limit: f64) -> Self {
         RegressionPlan {
             p50: None,
             p95: Some(limit),
             p99: None,
             throughput: Some(limit),
-            error_rate: Some(limit),
+            error_rate: Some(Self::DEFAULT_ERROR_RATE_POINTS),
             cpu: Some(limit),
             memory: Some(limit),
             server: Some(limit),

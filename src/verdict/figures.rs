@@ -115,7 +115,7 @@ pub fn observe(result: &RunResult, target: &TargetSpec, phase: Phase) -> Figure 
                     stat.label(),
                     format_value(*over_ms, "ms")
                 ),
-                "all requests",
+                "the run",
                 Some(slow.len() as f64),
                 "",
             );

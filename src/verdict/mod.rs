@@ -100,6 +100,7 @@ fn judge_one(result: &RunResult, target: &TargetSpec, primary: Phase) -> TargetR
         unit: figure.unit.to_string(),
         outcome,
         window: target.window,
+        regression: false,
         decisive: true,
         detail: figure.detail,
     }
@@ -147,6 +148,7 @@ fn regressions(result: &RunResult) -> Vec<TargetResult> {
                     Change::Improvement | Change::Unchanged => TargetOutcome::Pass,
                 },
                 window: TargetWindow::Steady,
+                regression: true,
                 decisive: true,
                 detail: Some(format!(
                     "{}: baseline {} → {}{interval}{note}",
