@@ -237,6 +237,56 @@ fn broken_files() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "unknown_target_scenario",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, scenarios: { receptionst: { p95: 1s } } }",
+            ),
+        ),
+        (
+            "sut_limits_per_request_name",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, endpoints: { login: { sut: { memory: 1GiB } } } }",
+            ) + "sut: { pid: 1 }\n",
+        ),
+        (
+            "slow_endpoints_bad_stat",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, slow_endpoints: { over: 500ms, stat: p97 } }",
+            ),
+        ),
+        (
+            "cache_ratio_unrecorded_header",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, cache_hit_ratio: { hits: X-Cache-Hits, misses: X-Miss, min: 70% } }",
+            ),
+        ),
+        (
+            "health_target_without_endpoint",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, sut: { health: never_error } }",
+            ) + "sut: { pid: 1 }\n",
+        ),
+        (
+            "regression_not_a_percentage",
+            replace("throughput: 30/s }", "throughput: 30/s, regression: 20 }"),
+        ),
+        (
+            "regression_unknown_figure",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, regression: { p96: 20% } }",
+            ),
+        ),
+        (
+            "no_data_policy_typo",
+            replace("throughput: 30/s }", "throughput: 30/s, no_data: warm }"),
+        ),
+        (
             "bad_size",
             replace(
                 "throughput: 30/s }",
