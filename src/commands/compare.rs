@@ -26,7 +26,11 @@ pub fn compare_runs(args: &CompareArgs) -> anyhow::Result<Exit> {
         })
         .transpose()?;
     let new = RunData::read(new_dir)?;
-    let base = compare::baseline_runs(base_dirs, &new.result.plan.name, args.baseline_last)?;
+    let compare::Baselines { runs: base, notes } =
+        compare::baseline_runs(base_dirs, &new.result.plan.name, args.baseline_last)?;
+    if base.is_empty() {
+        anyhow::bail!("no baseline run to compare with: {}", notes.join("; "));
+    }
     let limits = match max {
         Some(p) => RegressionPlan::uniform(p.0),
         // The seeds' "degradation under 20 %" when the run's file sets no limits.

@@ -33,7 +33,13 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
         }
     };
     // A baseline that cannot be read is a usage error, found before the run.
-    let baseline = compare::baseline_runs(&args.baseline, &plan.name, args.baseline_last)?;
+    let compare::Baselines {
+        runs: baseline,
+        notes: baseline_notes,
+    } = compare::baseline_runs(&args.baseline, &plan.name, args.baseline_last)?;
+    for note in &baseline_notes {
+        eprintln!("gander: note: {note}");
+    }
     runner::signals::install();
     let launched = match &plan.sut.launch {
         Some(launch) => match sut::launch::Launched::start(launch, &runner::signals::interrupted) {

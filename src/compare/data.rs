@@ -100,27 +100,21 @@ fn steady_window(result: &RunResult) -> Window {
     result.phases.steady.unwrap_or(result.phases.total)
 }
 
-/// Errors in choosing baseline runs.
-#[derive(Debug, thiserror::Error)]
-pub enum BaselineError {
-    #[error(transparent)]
-    Read(#[from] ReportError),
-    #[error(
-        "{} holds no good run of \"{name}\" (a completed run that passed its targets)",
-        dir.display()
-    )]
-    NoGoodRun { dir: PathBuf, name: String },
+/// The runs chosen as the baseline, and what was passed over.
+#[derive(Debug, Default)]
+pub struct Baselines {
+    pub runs: Vec<(PathBuf, RunData)>,
+    /// e.g. a directory of runs that holds no good run yet (a CI cache on its first day).
+    pub notes: Vec<String>,
 }
 
-/// The baseline runs `paths` stand for. A path holding `run.json` is one run; any
-/// other directory is searched for the newest `last` good runs of the test `name`
-/// (completed, and passed or without targets): the last N good runs of a branch.
-pub fn baseline_runs(
-    paths: &[PathBuf],
-    name: &str,
-    last: usize,
-) -> Result<Vec<(PathBuf, RunData)>, BaselineError> {
+/// The baseline runs `paths` stand for. A path holding `run.json` is one run (and an
+/// error if it cannot be read); any other directory is searched for the newest `last`
+/// good runs of the test `name` (completed, and passed or without targets): the last N
+/// good runs of a branch. A directory with none is a note, not an error.
+pub fn baseline_runs(paths: &[PathBuf], name: &str, last: usize) -> Result<Baselines, ReportError> {
     let mut runs = Vec::new();
+    let mut notes = Vec::new();
     for path in paths {
         if path.join("run.json").exists() || !path.is_dir() {
             runs.push((path.clone(), RunData::read(path)?));
@@ -156,13 +150,13 @@ pub fn baseline_runs(
             }
         }
         if found.is_empty() {
-            return Err(BaselineError::NoGoodRun {
-                dir: path.clone(),
-                name: name.to_string(),
-            });
+            notes.push(format!(
+                "{} holds no good run of \"{name}\" yet (completed and passed): nothing to compare with",
+                path.display()
+            ));
         }
         found.reverse();
         runs.extend(found);
     }
-    Ok(runs)
+    Ok(Baselines { runs, notes })
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::record::result::RunResult;
 use crate::scenario::plan::RegressionPlan;
 use bootstrap::{Draw, Pool};
-pub use data::{BaselineError, RunData, baseline_runs};
+pub use data::{Baselines, RunData, baseline_runs};
 
 /// Changes below this share are "unchanged" for figures without a limit.
 const NOTICE: f64 = 0.10;

@@ -29,7 +29,7 @@ pub fn judge(result: &RunResult) -> Verdict {
         .collect();
     targets.extend(regressions(result));
     if result.plan.regression.is_some() && result.comparison.is_none() {
-        notes.push("targets.regression is set but no --baseline was given: not checked".into());
+        notes.push("targets.regression is set but there was no baseline run: not checked".into());
     }
     for t in &mut targets {
         t.decisive = match t.outcome {
