@@ -103,7 +103,7 @@ fn vm_rss(pid: u32) -> f64 {
 fn scenario(host: &str, path: &str, users: u32, seconds: u32, extra: &str) -> String {
     format!(
         "name: observe\nhost: {host}\nload: {{ users: {users}, duration: {seconds}s }}\n\
-         scenarios:\n  - name: load\n    steps:\n      - name: work\n        get: {path}\n{extra}"
+         scenarios:\n  - name: load\n    think_time: 5ms\n    steps:\n      - name: work\n        get: {path}\n{extra}"
     )
 }
 

@@ -27,6 +27,19 @@ pub fn everything(lens: &[usize]) -> Draw {
         .collect()
 }
 
+/// `lens` of the baseline runs followed by the new run, split into two masks:
+/// the baseline runs alone (the new run's count zeroed) and the new run alone.
+pub fn split_last(lens: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let last = lens.len().saturating_sub(1);
+    let keep = |new: bool| {
+        lens.iter()
+            .enumerate()
+            .map(|(i, &n)| if (i == last) == new { n } else { 0 })
+            .collect()
+    };
+    (keep(false), keep(true))
+}
+
 /// `REPLICATES` resamples of runs whose unit counts are `lens`.
 pub fn draws(lens: &[usize], salt: u64) -> Vec<Draw> {
     let mut rng = StdRng::seed_from_u64(SEED ^ salt);

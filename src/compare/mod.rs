@@ -184,16 +184,7 @@ impl Comparer<'_> {
         runs.push(latency_seconds(self.new, endpoint));
         let pool = Pool::new(&runs);
         let lens = pool.lens();
-        let base_lens = {
-            let mut l = lens.clone();
-            *l.last_mut().expect("the new run is last") = 0;
-            l
-        };
-        let new_lens: Vec<usize> = lens
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| if i + 1 == lens.len() { n } else { 0 })
-            .collect();
+        let (base_lens, new_lens) = bootstrap::split_last(&lens);
         let salt = endpoint.map_or(0, |e| e.bytes().map(u64::from).sum());
         let base_draws = bootstrap::draws(&base_lens, salt);
         let new_draws = bootstrap::draws(&new_lens, salt ^ 1);
@@ -275,14 +266,6 @@ impl Comparer<'_> {
                 };
                 let mut runs: Vec<Vec<(u64, u64)>> = self.base.iter().map(per_run).collect();
                 runs.push(per_run(self.new));
-                let lens: Vec<usize> = runs.iter().map(Vec::len).collect();
-                let n_base = lens.len() - 1;
-                let only = |keep_new: bool| -> Vec<usize> {
-                    lens.iter()
-                        .enumerate()
-                        .map(|(i, &n)| if (i == n_base) == keep_new { n } else { 0 })
-                        .collect()
-                };
                 let rate = |draw: &Draw| {
                     let (e, r) = draw.iter().fold((0, 0), |(e, r), &(run, s)| {
                         (e + runs[run][s].0, r + runs[run][s].1)
@@ -293,18 +276,9 @@ impl Comparer<'_> {
                         e as f64 / r as f64
                     }
                 };
-                let (b, n) = (
-                    rate(&bootstrap::everything(&only(false))),
-                    rate(&bootstrap::everything(&only(true))),
-                );
-                if b.is_nan() || n.is_nan() {
-                    return;
+                if let Some(row) = judge_resampled(&figure, &runs, 7, rate) {
+                    self.rows.push(row);
                 }
-                let bd = bootstrap::draws(&only(false), 7);
-                let nd = bootstrap::draws(&only(true), 8);
-                let pairs = bd.iter().zip(&nd).map(|(x, y)| (rate(x), rate(y)));
-                self.rows
-                    .push(judge(&figure, b, n, resampled_interval(&figure, pairs)));
             }
             Some(name) => {
                 let steady = |r: &RunResult| {
@@ -362,14 +336,18 @@ impl Comparer<'_> {
             let base_mean = sum / count as f64;
             let base_var = (sum_sq / count as f64 - base_mean * base_mean).max(0.0);
             let is_time = summary.unit == "ms";
+            let lower = header.to_ascii_lowercase();
+            // Cache hit and miss counters follow how warm the SUT's cache is more than
+            // its code: they are shown, and gated with `cache_hit_ratio`, not here.
+            let cache_counter = lower.contains("hit") || lower.contains("miss");
             let figure = Figure {
                 name: format!("mean {header}"),
                 scope: label.into(),
                 unit: if is_time { "ms" } else { "" },
                 // Hit counters are better when higher; times and counts of work are not.
-                higher_is_worse: !header.to_ascii_lowercase().contains("hit"),
+                higher_is_worse: !lower.contains("hit"),
                 scale: Scale::Relative,
-                limit,
+                limit: limit.filter(|_| !cache_counter),
                 floor: if is_time { min_latency } else { 0.01 },
             };
             // Per-request values are kept only as a summary: the interval of the
@@ -394,37 +372,21 @@ impl Comparer<'_> {
     }
 
     fn sut(&mut self, plan: &RegressionPlan) {
-        let base_cpu: Vec<Vec<f64>> = self.base.iter().map(|b| b.cpu.clone()).collect();
-        if base_cpu.iter().any(|c| !c.is_empty()) && !self.new.cpu.is_empty() {
-            let mut runs = base_cpu;
-            runs.push(self.new.cpu.clone());
-            let lens: Vec<usize> = runs.iter().map(Vec::len).collect();
-            let last = lens.len() - 1;
-            let only = |keep_new: bool| -> Vec<usize> {
-                lens.iter()
-                    .enumerate()
-                    .map(|(i, &n)| if (i == last) == keep_new { n } else { 0 })
-                    .collect()
-            };
-            let mean = |draw: &Draw| {
-                draw.iter().map(|&(r, i)| runs[r][i]).sum::<f64>() / draw.len().max(1) as f64
-            };
-            let b = mean(&bootstrap::everything(&only(false)));
-            let n = mean(&bootstrap::everything(&only(true)));
-            let bd = bootstrap::draws(&only(false), 11);
-            let nd = bootstrap::draws(&only(true), 12);
-            let figure = Figure {
-                name: "cpu".into(),
-                scope: "SUT".into(),
-                unit: "%",
-                higher_is_worse: true,
-                scale: Scale::Relative,
-                limit: plan.cpu,
-                floor: 5.0,
-            };
-            let pairs = bd.iter().zip(&nd).map(|(x, y)| (mean(x), mean(y)));
-            self.rows
-                .push(judge(&figure, b, n, resampled_interval(&figure, pairs)));
+        let mut runs: Vec<Vec<f64>> = self.base.iter().map(|b| b.cpu.clone()).collect();
+        runs.push(self.new.cpu.clone());
+        let figure = Figure {
+            name: "cpu".into(),
+            scope: "SUT".into(),
+            unit: "%",
+            higher_is_worse: true,
+            scale: Scale::Relative,
+            limit: plan.cpu,
+            floor: 5.0,
+        };
+        let mean =
+            |draw: &Draw| draw.iter().map(|&(r, i)| runs[r][i]).sum::<f64>() / draw.len() as f64;
+        if let Some(row) = judge_resampled(&figure, &runs, 11, mean) {
+            self.rows.push(row);
         }
         let max_rss = |r: &RunResult| {
             r.resources
@@ -452,6 +414,35 @@ impl Comparer<'_> {
             self.rows.push(judge(&figure, median, n, None));
         }
     }
+}
+
+/// Judges a statistic of per-unit data (`runs`: the baseline runs, then the new run):
+/// its value over all units of each side, and its interval over resamples of both.
+/// `None` when either side has no units or the statistic is undefined there.
+fn judge_resampled<T>(
+    figure: &Figure,
+    runs: &[Vec<T>],
+    salt: u64,
+    stat: impl Fn(&Draw) -> f64,
+) -> Option<ComparisonRow> {
+    let lens: Vec<usize> = runs.iter().map(Vec::len).collect();
+    let (base_lens, new_lens) = bootstrap::split_last(&lens);
+    let base = bootstrap::everything(&base_lens);
+    let new = bootstrap::everything(&new_lens);
+    if base.is_empty() || new.is_empty() {
+        return None;
+    }
+    let (b, n) = (stat(&base), stat(&new));
+    if !b.is_finite() || !n.is_finite() {
+        return None;
+    }
+    let base_draws = bootstrap::draws(&base_lens, salt);
+    let new_draws = bootstrap::draws(&new_lens, salt ^ 1);
+    let pairs = base_draws
+        .iter()
+        .zip(&new_draws)
+        .map(|(x, y)| (stat(x), stat(y)));
+    Some(judge(figure, b, n, resampled_interval(figure, pairs)))
 }
 
 /// How much worse `new` is than `base` in the figure's scale (negative: better).
