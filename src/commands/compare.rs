@@ -41,7 +41,7 @@ pub fn compare_runs(args: &CompareArgs) -> anyhow::Result<Exit> {
             .clone()
             .unwrap_or(RegressionPlan::uniform(0.20)),
     };
-    let runs: Vec<RunData> = base.iter().map(|(_, r)| r.clone()).collect();
+    let runs: Vec<&RunData> = base.iter().map(|(_, r)| r).collect();
     let comparison = compare::compare(&runs, &new, Some(&limits));
 
     print!("{}", report::console::comparison(&comparison));

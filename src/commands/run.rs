@@ -105,7 +105,7 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
         result.profile = Some(save_profile(&dir, capture, &result, base_profile)?);
     }
     if !baseline.is_empty() {
-        let runs: Vec<RunData> = baseline.into_iter().map(|(_, run)| run).collect();
+        let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
         let new = RunData::new(result, &interval_log);
         let comparison = compare::compare(&runs, &new, plan.regression.as_ref());
         result = new.result;
@@ -146,11 +146,7 @@ fn resolve_sut_pid(
 
 /// Steady-state summaries of the resource series, on the window targets use.
 fn summarize_observations(result: &mut RunResult) {
-    let window = match result.primary_phase() {
-        record::result::Phase::Steady => result.phases.steady,
-        _ => None,
-    }
-    .unwrap_or(result.phases.total);
+    let window = result.window(result.primary_phase());
     result.resources.summarize(window);
 }
 

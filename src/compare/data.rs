@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
-use crate::record::result::{RunResult, RunStatus, VerdictStatus, Window};
+use crate::record::result::{Phase, RunResult, RunStatus, VerdictStatus};
 use crate::record::stats::decode_histogram;
 use crate::report::ReportError;
 use crate::report::rundir::{self, INTERVAL_LOG};
@@ -36,7 +36,11 @@ pub struct Second {
 impl RunData {
     /// Reads `run.json` and `latency.hlog` from a run directory.
     pub fn read(dir: &Path) -> Result<RunData, ReportError> {
-        let result = rundir::read(dir)?;
+        Self::with_result(dir, rundir::read(dir)?)
+    }
+
+    /// Reads `latency.hlog` for a result already read from `dir`.
+    fn with_result(dir: &Path, result: RunResult) -> Result<RunData, ReportError> {
         let log = std::fs::read(dir.join(INTERVAL_LOG)).map_err(|e| ReportError::NotARun {
             dir: dir.to_path_buf(),
             reason: format!("cannot read {INTERVAL_LOG}: {e}"),
@@ -46,7 +50,8 @@ impl RunData {
 
     /// Cuts a result and its interval log into the steady state's seconds.
     pub fn new(result: RunResult, interval_log: &[u8]) -> RunData {
-        let window = steady_window(&result);
+        // The steady state, or the whole run without one.
+        let window = result.window(Phase::Steady);
         let whole = |t: u64| t as f64 >= window.start_s.ceil() && t as f64 + 1.0 <= window.end_s;
         let mut by_second: BTreeMap<u64, Second> = BTreeMap::new();
         for point in result.timeseries.iter().filter(|p| whole(p.t)) {
@@ -95,11 +100,6 @@ impl RunData {
     }
 }
 
-/// The window comparisons use: the steady state, or the whole run without one.
-fn steady_window(result: &RunResult) -> Window {
-    result.phases.steady.unwrap_or(result.phases.total)
-}
-
 /// The runs chosen as the baseline, and what was passed over.
 #[derive(Debug, Default)]
 pub struct Baselines {
@@ -146,7 +146,7 @@ pub fn baseline_runs(paths: &[PathBuf], name: &str, last: usize) -> Result<Basel
                     VerdictStatus::Pass | VerdictStatus::NoTargets
                 );
             if good {
-                found.push((dir.clone(), RunData::read(dir)?));
+                found.push((dir.clone(), RunData::with_result(dir, result)?));
             }
         }
         if found.is_empty() {

@@ -97,13 +97,9 @@ struct Figure<'a> {
 }
 
 /// Compares `new` with the pooled `base` runs; `limits` come from `targets.regression`.
-pub fn compare(base: &[RunData], new: &RunData, limits: Option<&RegressionPlan>) -> Comparison {
+pub fn compare(base: &[&RunData], new: &RunData, limits: Option<&RegressionPlan>) -> Comparison {
     let plan = limits.cloned().unwrap_or_default();
-    let min_latency = if limits.is_some() {
-        plan.min_latency_ms
-    } else {
-        RegressionPlan::DEFAULT_MIN_LATENCY_MS
-    };
+    let min_latency = plan.min_latency_ms;
     let mut c = Comparer {
         base,
         new,
@@ -141,7 +137,7 @@ pub fn compare(base: &[RunData], new: &RunData, limits: Option<&RegressionPlan>)
 }
 
 struct Comparer<'a> {
-    base: &'a [RunData],
+    base: &'a [&'a RunData],
     new: &'a RunData,
     rows: Vec<ComparisonRow>,
 }
@@ -264,7 +260,7 @@ impl Comparer<'_> {
                 let per_run = |r: &RunData| -> Vec<(u64, u64)> {
                     r.seconds.iter().map(|s| (s.errors, s.requests)).collect()
                 };
-                let mut runs: Vec<Vec<(u64, u64)>> = self.base.iter().map(per_run).collect();
+                let mut runs: Vec<Vec<(u64, u64)>> = self.base.iter().map(|r| per_run(r)).collect();
                 runs.push(per_run(self.new));
                 let rate = |draw: &Draw| {
                     let (e, r) = draw.iter().fold((0, 0), |(e, r), &(run, s)| {

@@ -366,6 +366,17 @@ impl Verdict {
 }
 
 impl RunResult {
+    /// The time window of `phase`; the whole run for `All` or a phase the run never had.
+    pub fn window(&self, phase: Phase) -> Window {
+        match phase {
+            Phase::RampUp => self.phases.ramp_up,
+            Phase::Steady => self.phases.steady,
+            Phase::RampDown => self.phases.ramp_down,
+            Phase::All => None,
+        }
+        .unwrap_or(self.phases.total)
+    }
+
     /// The phase figures are reported for by default: the steady state when there was one.
     pub fn primary_phase(&self) -> Phase {
         if self.phases.steady.is_some()

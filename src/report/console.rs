@@ -21,11 +21,7 @@ impl Exporter for ConsoleSummary {
     }
 }
 
-use crate::format::ms;
-
-fn number(value: f64, unit: &str) -> String {
-    crate::format::value(value, unit)
-}
+use crate::format::{ms, value as number};
 
 fn row(name: &str, s: &Stats) -> Vec<String> {
     let mut cells = vec![
@@ -76,10 +72,7 @@ pub fn render(result: &RunResult) -> String {
     let phase = result.primary_phase();
     let plan = &result.plan;
     let mut out = String::new();
-    let window = match phase {
-        crate::record::result::Phase::Steady => result.phases.steady,
-        _ => Some(result.phases.total),
-    };
+    let window = result.window(phase);
     out.push_str(&format!(
         "gander {} · {} · {} users ({} model) · {}\n",
         result.provenance.gander_version, plan.name, plan.users, plan.model, plan.host
@@ -87,7 +80,7 @@ pub fn render(result: &RunResult) -> String {
     out.push_str(&format!(
         "figures for the {}: {:.1}s of a {:.1}s run\n",
         phase.label(),
-        window.map(|w| w.len_s()).unwrap_or(0.0),
+        window.len_s(),
         result.phases.total.len_s()
     ));
     if result.outcome.status == RunStatus::Interrupted {

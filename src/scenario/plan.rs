@@ -223,22 +223,6 @@ pub enum TargetMetric {
     Profile,
 }
 
-impl TargetMetric {
-    /// Targets on the SUT or the run as a whole rather than on requests.
-    pub fn is_run_wide(&self) -> bool {
-        matches!(
-            self,
-            TargetMetric::SutMemory
-                | TargetMetric::SutCpu
-                | TargetMetric::SutCpuP95
-                | TargetMetric::Health { .. }
-                | TargetMetric::Profile
-                | TargetMetric::TestDuration
-                | TargetMetric::SlowEndpoints { .. }
-        )
-    }
-}
-
 /// Whether an undecided target fails the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -264,7 +248,7 @@ impl Default for TargetPolicy {
 }
 
 /// How much worse than the baseline each figure may be (fractions of the baseline).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegressionPlan {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
@@ -279,6 +263,23 @@ pub struct RegressionPlan {
     pub min_latency_ms: f64,
 }
 
+/// No limits: figures are compared and described, none is judged.
+impl Default for RegressionPlan {
+    fn default() -> Self {
+        RegressionPlan {
+            p50: None,
+            p95: None,
+            p99: None,
+            throughput: None,
+            error_rate: None,
+            cpu: None,
+            memory: None,
+            server: None,
+            min_latency_ms: Self::DEFAULT_MIN_LATENCY_MS,
+        }
+    }
+}
+
 impl RegressionPlan {
     pub const DEFAULT_MIN_LATENCY_MS: f64 = 1.0;
 
@@ -289,15 +290,13 @@ impl RegressionPlan {
     /// most 20 % worse; the error rate at most 1 percentage point higher.
     pub fn uniform(limit: f64) -> Self {
         RegressionPlan {
-            p50: None,
             p95: Some(limit),
-            p99: None,
             throughput: Some(limit),
             error_rate: Some(Self::DEFAULT_ERROR_RATE_POINTS),
             cpu: Some(limit),
             memory: Some(limit),
             server: Some(limit),
-            min_latency_ms: Self::DEFAULT_MIN_LATENCY_MS,
+            ..Self::default()
         }
     }
 }
@@ -344,17 +343,6 @@ impl LatencyStat {
             LatencyStat::P99_9 => "p99.9",
             LatencyStat::Max => "max",
             LatencyStat::Mean => "mean",
-        }
-    }
-    /// The quantile for percentile stats.
-    pub fn quantile(self) -> Option<f64> {
-        match self {
-            LatencyStat::P50 => Some(0.50),
-            LatencyStat::P90 => Some(0.90),
-            LatencyStat::P95 => Some(0.95),
-            LatencyStat::P99 => Some(0.99),
-            LatencyStat::P99_9 => Some(0.999),
-            LatencyStat::Max | LatencyStat::Mean => None,
         }
     }
 }

@@ -201,11 +201,7 @@ pub fn observe(result: &RunResult, target: &TargetSpec, phase: Phase) -> Figure 
 
 /// Health polls in the judged window worse than allowed.
 fn health(result: &RunResult, allow_degraded: bool, phase: Phase) -> Figure {
-    let window = match phase {
-        Phase::Steady => result.phases.steady,
-        _ => None,
-    }
-    .unwrap_or(result.phases.total);
+    let window = result.window(phase);
     let label = if allow_degraded {
         "health polls in error or down"
     } else {

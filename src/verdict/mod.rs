@@ -116,9 +116,11 @@ fn regressions(result: &RunResult) -> Vec<TargetResult> {
         .iter()
         .filter_map(|row| {
             let limit = row.limit?;
-            let (unit, factor) = match row.scale {
-                Scale::Relative => ("%", 100.0),
-                Scale::Absolute => ("points", 100.0),
+            // Fractions shown as percent, or percentage points for absolute figures.
+            let factor = 100.0;
+            let unit = match row.scale {
+                Scale::Relative => "%",
+                Scale::Absolute => "points",
             };
             let interval = row
                 .interval
