@@ -129,6 +129,8 @@ struct Second {
     bytes: u64,
     hist: Histogram<u64>,
     by_endpoint: BTreeMap<u32, Histogram<u64>>,
+    /// Sum and count of each server-header figure completed in this second.
+    headers: BTreeMap<HeaderMetric, (f64, u64)>,
 }
 
 impl Second {
@@ -139,6 +141,7 @@ impl Second {
             bytes: 0,
             hist: stats::new_histogram(),
             by_endpoint: BTreeMap::new(),
+            headers: BTreeMap::new(),
         }
     }
 }
@@ -294,6 +297,11 @@ impl Aggregator {
             );
             self.total_requests += 1;
         }
+        for h in &s.headers {
+            let (sum, count) = slot.headers.entry(h.metric.clone()).or_default();
+            *sum += h.value;
+            *count += 1;
+        }
         if is_error {
             slot.errors += 1;
             self.total_errors += 1;
@@ -365,6 +373,11 @@ impl Aggregator {
             p99_ms: q(&second.hist, 0.99),
             max_ms: (!second.hist.is_empty()).then(|| second.hist.max() as f64 / 1e3),
             users: self.clock.active_users(),
+            headers: second
+                .headers
+                .iter()
+                .map(|(m, (sum, count))| (self.header_label(m), sum / *count as f64))
+                .collect(),
         };
         for (endpoint, hist) in &second.by_endpoint {
             let tag_text = format!("e{endpoint}");

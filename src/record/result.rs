@@ -235,6 +235,9 @@ pub struct TimePoint {
     pub max_ms: Option<f64>,
     /// Users running at the end of this second.
     pub users: usize,
+    /// Mean of each server-header figure over the requests completed in this second.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -92,9 +92,36 @@ impl Exporter for TimeseriesCsv {
     }
 
     fn export(&self, result: &RunResult, out: &mut dyn Write) -> Result<(), ReportError> {
+        // Fixed columns, then one `<header> mean` column per server-header figure.
+        let headers: std::collections::BTreeSet<&String> = result
+            .timeseries
+            .iter()
+            .flat_map(|p| p.headers.keys())
+            .collect();
         let mut w = csv::Writer::from_writer(out);
-        for point in &result.timeseries {
-            w.serialize(point).map_err(csv_error("timeseries.csv"))?;
+        let mut titles: Vec<String> = [
+            "t", "requests", "errors", "bytes", "p50_ms", "p95_ms", "p99_ms", "max_ms", "users",
+        ]
+        .map(String::from)
+        .to_vec();
+        titles.extend(headers.iter().map(|h| format!("{h} mean")));
+        w.write_record(&titles)
+            .map_err(csv_error("timeseries.csv"))?;
+        let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+        for p in &result.timeseries {
+            let mut row = vec![
+                p.t.to_string(),
+                p.requests.to_string(),
+                p.errors.to_string(),
+                p.bytes.to_string(),
+                opt(p.p50_ms),
+                opt(p.p95_ms),
+                opt(p.p99_ms),
+                opt(p.max_ms),
+                p.users.to_string(),
+            ];
+            row.extend(headers.iter().map(|h| opt(p.headers.get(*h).copied())));
+            w.write_record(&row).map_err(csv_error("timeseries.csv"))?;
         }
         w.flush().map_err(super::io_error("timeseries.csv"))
     }
