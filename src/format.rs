@@ -46,6 +46,15 @@ pub fn value(value: f64, unit: &str) -> String {
     }
 }
 
+/// `<=` and `>=` as the signs a rendered page shows.
+pub fn comparison_sign(text: &str) -> &str {
+    match text {
+        "<=" => "≤",
+        ">=" => "≥",
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,6 +84,16 @@ impl Change {
     }
 }
 
+impl ComparisonRow {
+    /// A change on this row's scale (`worse_by`, an interval end or the limit), as people read it.
+    pub fn show_change(&self, x: f64) -> String {
+        match self.scale {
+            Scale::Relative => format!("{:+.1}%", x * 100.0),
+            Scale::Absolute => format!("{:+.2} points", x * 100.0),
+        }
+    }
+}
+
 /// What a figure is and how a change in it is judged.
 struct Figure<'a> {
     name: String,

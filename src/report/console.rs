@@ -6,7 +6,6 @@ use super::{Exporter, ReportError};
 use crate::compare::{Change, Comparison, Scale};
 use crate::profile::ProfileStatus;
 use crate::record::result::{RunResult, RunStatus, Stats, TargetOutcome, VerdictStatus};
-use crate::sut::SourceKind;
 
 pub struct ConsoleSummary;
 
@@ -224,10 +223,7 @@ fn resources(result: &RunResult) -> String {
     ];
     let mut problems = Vec::new();
     for source in &r.sources {
-        let label = match source.kind {
-            SourceKind::LoadGenerator => "gander".to_string(),
-            _ => format!("{:?} {}", source.kind, source.target).to_lowercase(),
-        };
+        let label = source.label();
         if let Some(e) = &source.last_error {
             problems.push(format!(
                 "  {label}: {} failed samples; last: {e}\n",

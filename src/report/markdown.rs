@@ -5,8 +5,8 @@
 use std::io::Write;
 
 use super::{Exporter, ReportError};
-use crate::compare::{Change, Comparison, Scale};
-use crate::format::{ms, value};
+use crate::compare::{Change, Comparison};
+use crate::format::{comparison_sign, ms, value};
 use crate::record::result::{RunResult, TargetOutcome, VerdictStatus};
 
 pub struct MarkdownSummary;
@@ -166,10 +166,7 @@ pub fn comparison(c: &Comparison) -> String {
         .iter()
         .filter(|r| r.limit.is_some() || r.change != Change::Unchanged)
         .map(|r| {
-            let pct = |x: f64| match r.scale {
-                Scale::Relative => format!("{:+.1}%", x * 100.0),
-                Scale::Absolute => format!("{:+.2} points", x * 100.0),
-            };
+            let pct = |x: f64| r.show_change(x);
             let mark = match r.change {
                 Change::Regression => "❌",
                 Change::Improvement => "🟢",
@@ -210,13 +207,4 @@ pub fn comparison(c: &Comparison) -> String {
     }
     out.push_str(&format!("<sub>{}</sub>\n\n", cell(&c.method)));
     out
-}
-
-/// `<=` and `>=` as the signs a rendered page shows.
-fn comparison_sign(text: &str) -> &str {
-    match text {
-        "<=" => "≤",
-        ">=" => "≥",
-        other => other,
-    }
 }

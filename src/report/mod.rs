@@ -4,6 +4,7 @@
 
 pub mod console;
 mod csv_files;
+pub mod html;
 mod json;
 pub mod junit;
 pub mod markdown;
@@ -13,6 +14,7 @@ use std::io::Write;
 
 pub use console::ConsoleSummary;
 pub use csv_files::{EndpointsCsv, ResourcesCsv, TimeseriesCsv};
+pub use html::HtmlReport;
 pub use json::JsonExporter;
 pub use junit::JunitExporter;
 pub use markdown::MarkdownSummary;
@@ -33,6 +35,8 @@ pub enum ReportError {
         what: String,
         source: serde_json::Error,
     },
+    #[error("cannot render {what}: {detail}")]
+    Template { what: String, detail: String },
     #[error("{} is not a gander run directory: {reason}", dir.display())]
     NotARun {
         dir: std::path::PathBuf,
@@ -47,8 +51,8 @@ pub trait Exporter {
     fn export(&self, result: &RunResult, out: &mut dyn Write) -> Result<(), ReportError>;
 }
 
-/// The formats written into every run directory.
-pub fn run_directory_exporters() -> Vec<Box<dyn Exporter>> {
+/// The formats written into the run directory `dir`.
+pub fn run_directory_exporters(dir: &std::path::Path) -> Vec<Box<dyn Exporter>> {
     vec![
         Box::new(JsonExporter),
         Box::new(EndpointsCsv),
@@ -57,6 +61,9 @@ pub fn run_directory_exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(ConsoleSummary),
         Box::new(JunitExporter),
         Box::new(MarkdownSummary),
+        Box::new(HtmlReport {
+            dir: dir.to_path_buf(),
+        }),
     ]
 }
 

@@ -40,7 +40,7 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ReportErro
 
 /// Renders every exporter into `dir`.
 pub fn write_reports(dir: &Path, result: &RunResult) -> Result<(), ReportError> {
-    for exporter in run_directory_exporters() {
+    for exporter in run_directory_exporters(dir) {
         let mut bytes = Vec::new();
         exporter.export(result, &mut bytes)?;
         write_file(dir, exporter.file_name(), &bytes)?;

@@ -225,6 +225,14 @@ fn source(kind: SourceKind, target: String, series: &[(&str, &str)]) -> SourceRe
 }
 
 impl SourceReport {
+    /// How tables name this source: `gander`, or its kind and what was read.
+    pub fn label(&self) -> String {
+        match self.kind {
+            SourceKind::LoadGenerator => "gander".to_string(),
+            _ => format!("{:?} {}", self.kind, self.target).to_lowercase(),
+        }
+    }
+
     fn push(&mut self, name: &str, t: f64, value: f64) {
         if let Some(s) = self.series.iter_mut().find(|s| s.name == name) {
             s.points.push([t, value]);

@@ -1,0 +1,201 @@
+//! The data behind the page's charts, as one JSON object: every time series on
+//! the run's own axis (seconds since start), the windows to shade, and the
+//! latency distribution of the judged phase. `report.js` draws it with uPlot.
+
+use serde::Serialize;
+
+use crate::record::result::RunResult;
+use crate::record::stats::decode_histogram;
+use crate::sut::{CPU, RSS};
+
+/// Bars in the latency distribution.
+const HISTOGRAM_BINS: usize = 40;
+
+#[derive(Serialize)]
+pub struct ChartData {
+    /// The run's length: every time chart spans `[0, end_s]`.
+    pub end_s: f64,
+    pub windows: Vec<Shade>,
+    /// Per-second series; `t` is the middle of each second.
+    pub t: Vec<f64>,
+    pub p50: Vec<Option<f64>>,
+    pub p95: Vec<Option<f64>>,
+    pub p99: Vec<Option<f64>>,
+    pub max: Vec<Option<f64>>,
+    pub requests: Vec<u64>,
+    pub errors: Vec<u64>,
+    pub users: Vec<usize>,
+    pub headers: Vec<Line>,
+    pub cpu: Vec<Sampled>,
+    pub memory: Vec<Sampled>,
+    pub histogram: Option<Histogram>,
+}
+
+/// A window on the time axis, shaded on every time chart.
+#[derive(Serialize)]
+pub struct Shade {
+    pub label: &'static str,
+    pub start: f64,
+    pub end: f64,
+    /// Which colour: `ramp`, `steady`, `profile`.
+    pub kind: &'static str,
+}
+
+/// A per-second series aligned with `t`.
+#[derive(Serialize)]
+pub struct Line {
+    pub label: String,
+    pub unit: String,
+    pub values: Vec<Option<f64>>,
+}
+
+/// A series sampled on its own clock (the SUT monitor's).
+#[derive(Serialize)]
+pub struct Sampled {
+    pub label: String,
+    pub t: Vec<f64>,
+    pub v: Vec<f64>,
+}
+
+/// Latency distribution of the judged phase: counts per log-spaced bin.
+#[derive(Serialize)]
+pub struct Histogram {
+    pub phase: &'static str,
+    /// Lower edge of each bin, in ms (the last bin ends at `upper_ms`).
+    pub lower_ms: Vec<f64>,
+    pub upper_ms: f64,
+    pub counts: Vec<u64>,
+}
+
+pub fn build(result: &RunResult) -> ChartData {
+    let ts = &result.timeseries;
+    let mut windows = Vec::new();
+    let phases = &result.phases;
+    for (label, window, kind) in [
+        ("ramp-up", phases.ramp_up, "ramp"),
+        ("steady state", phases.steady, "steady"),
+        ("ramp-down", phases.ramp_down, "ramp"),
+    ] {
+        if let Some(w) = window.filter(|w| w.len_s() > 0.0) {
+            windows.push(Shade {
+                label,
+                start: w.start_s,
+                end: w.end_s,
+                kind,
+            });
+        }
+    }
+    if let Some(w) = result.profile.as_ref().and_then(|p| p.window) {
+        windows.push(Shade {
+            label: "profile",
+            start: w.start_s,
+            end: w.end_s,
+            kind: "profile",
+        });
+    }
+    let header_names: std::collections::BTreeSet<&String> =
+        ts.iter().flat_map(|p| p.headers.keys()).collect();
+    let header_unit = |name: &str| {
+        result
+            .totals
+            .all
+            .server_headers
+            .get(name)
+            .map(|h| h.unit.clone())
+            .unwrap_or_default()
+    };
+    let sampled = |series_name: &str| -> Vec<Sampled> {
+        result
+            .resources
+            .sources
+            .iter()
+            .flat_map(|source| {
+                source
+                    .series
+                    .iter()
+                    .filter(|s| s.name == series_name && !s.points.is_empty())
+                    .map(move |s| Sampled {
+                        label: source.label(),
+                        t: s.points.iter().map(|p| p[0]).collect(),
+                        v: s.points.iter().map(|p| p[1]).collect(),
+                    })
+            })
+            .collect()
+    };
+    ChartData {
+        end_s: phases.total.end_s,
+        windows,
+        t: ts.iter().map(|p| p.t as f64 + 0.5).collect(),
+        p50: ts.iter().map(|p| p.p50_ms).collect(),
+        p95: ts.iter().map(|p| p.p95_ms).collect(),
+        p99: ts.iter().map(|p| p.p99_ms).collect(),
+        max: ts.iter().map(|p| p.max_ms).collect(),
+        requests: ts.iter().map(|p| p.requests).collect(),
+        errors: ts.iter().map(|p| p.errors).collect(),
+        users: ts.iter().map(|p| p.users).collect(),
+        headers: header_names
+            .into_iter()
+            .map(|name| Line {
+                label: name.clone(),
+                unit: header_unit(name),
+                values: ts.iter().map(|p| p.headers.get(name).copied()).collect(),
+            })
+            .collect(),
+        cpu: sampled(CPU),
+        memory: sampled(RSS),
+        histogram: histogram(result),
+    }
+}
+
+/// The judged phase's distribution, when it has latencies.
+fn histogram(result: &RunResult) -> Option<Histogram> {
+    let phase = result.primary_phase();
+    let h = decode_histogram(result.totals.get(phase).histogram.as_deref()?)?;
+    binned(&h, phase.label())
+}
+
+/// Log-spaced bins from the fastest to the slowest latency (µs) in `h`.
+fn binned(h: &hdrhistogram::Histogram<u64>, phase: &'static str) -> Option<Histogram> {
+    if h.is_empty() {
+        return None;
+    }
+    let lo = h.min().max(1) as f64;
+    let hi = (h.max().max(1) as f64 * 1.001).max(lo * 1.01);
+    let step = (hi / lo).ln() / HISTOGRAM_BINS as f64;
+    let mut counts = vec![0u64; HISTOGRAM_BINS];
+    for v in h.iter_recorded() {
+        let x = v.value_iterated_to() as f64;
+        let bin = ((x.max(lo) / lo).ln() / step).floor() as usize;
+        counts[bin.min(HISTOGRAM_BINS - 1)] += v.count_at_value();
+    }
+    Some(Histogram {
+        phase,
+        lower_ms: (0..HISTOGRAM_BINS)
+            .map(|i| lo * (step * i as f64).exp() / 1e3)
+            .collect(),
+        upper_ms: hi / 1e3,
+        counts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::stats::{new_histogram, record_latency};
+
+    #[test]
+    fn every_recorded_latency_lands_in_one_bin() {
+        let mut h = new_histogram();
+        for us in [150u64, 900, 900, 12_000, 250_000, 3_000_000] {
+            record_latency(&mut h, us);
+        }
+        let hist = binned(&h, "steady state").unwrap();
+        assert_eq!(hist.counts.iter().sum::<u64>(), 6);
+        assert!(hist.lower_ms.windows(2).all(|w| w[0] < w[1]));
+        assert!(hist.lower_ms[0] <= 0.15 && hist.upper_ms >= 3000.0);
+        // The two 900 µs requests share a bin; the slowest is in the last one.
+        assert_eq!(hist.counts.iter().max(), Some(&2));
+        assert_eq!(hist.counts[HISTOGRAM_BINS - 1], 1);
+        assert!(binned(&new_histogram(), "steady state").is_none());
+    }
+}

@@ -1,0 +1,226 @@
+// gander report: charts (uPlot), sortable tables and the inline flame graphs.
+// Reads only the JSON and base64 blocks in this page; fetches nothing.
+(function () {
+  "use strict";
+
+  const data = JSON.parse(document.getElementById("chart-data").textContent);
+  const END = data.end_s;
+  const COLORS = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#9a6700", "#bf3989", "#1b7c83", "#57606a"];
+  const SHADES = { ramp: "rgba(154,103,0,0.10)", steady: "rgba(26,127,55,0.08)", profile: "rgba(130,80,223,0.16)" };
+
+  // ---- charts -------------------------------------------------------------
+
+  const timeCharts = [];
+  const allCharts = []; // [element, chart]
+  let syncingZoom = false;
+
+  // The ramp-up, steady-state and profiling windows, behind the series.
+  function shadeWindows(u) {
+    const ctx = u.ctx;
+    const left = u.bbox.left;
+    const right = left + u.bbox.width;
+    ctx.save();
+    for (const w of data.windows) {
+      const x0 = Math.max(u.valToPos(w.start, "x", true), left);
+      const x1 = Math.min(u.valToPos(w.end, "x", true), right);
+      if (x1 > x0) {
+        ctx.fillStyle = SHADES[w.kind] || "rgba(0,0,0,0.05)";
+        ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
+      }
+    }
+    ctx.restore();
+  }
+
+  // Zooming one time chart zooms them all: they share one time axis.
+  function syncZoom(u, key) {
+    if (key !== "x" || syncingZoom) return;
+    syncingZoom = true;
+    for (const other of timeCharts) {
+      if (other !== u) other.setScale("x", { min: u.scales.x.min, max: u.scales.x.max });
+    }
+    syncingZoom = false;
+  }
+
+  function widthOf(el) {
+    return Math.max(320, el.clientWidth || 900);
+  }
+
+  function fmt(v, unit) {
+    if (v == null || Number.isNaN(v)) return "–";
+    if (unit === "ms") return v >= 1000 ? (v / 1000).toFixed(2) + " s" : v.toFixed(v >= 100 ? 0 : 1) + " ms";
+    if (unit === "bytes") {
+      const units = ["B", "KiB", "MiB", "GiB"];
+      let i = 0;
+      while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+      return v.toFixed(i ? 1 : 0) + " " + units[i];
+    }
+    if (unit === "%") return v.toFixed(1) + " %";
+    return (Math.round(v * 100) / 100).toString() + (unit ? " " + unit : "");
+  }
+
+  // series: [{label, values, unit}]; x: seconds.
+  function timeChart(el, title, x, series, opts) {
+    opts = opts || {};
+    const unit = opts.unit || "";
+    const u = new uPlot({
+      title: title,
+      width: widthOf(el),
+      height: opts.height || 220,
+      cursor: { sync: { key: "run" } },
+      scales: {
+        x: { time: false, range: () => [0, END] },
+        y: opts.log ? { distr: 3 } : { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] },
+      },
+      axes: [
+        { label: "seconds since start", values: (u, vals) => vals.map((v) => v + "s") },
+        { label: opts.axis || unit, size: 70, values: (u, vals) => vals.map((v) => (v == null ? "" : fmt(v, unit))) },
+      ],
+      series: [{ label: "t", value: (u, v) => (v == null ? "–" : v.toFixed(1) + "s") }].concat(
+        series.map((s, i) => ({
+          label: s.label,
+          stroke: s.color || COLORS[i % COLORS.length],
+          width: 1.5,
+          spanGaps: false,
+          points: { show: false },
+          value: (u, v) => fmt(v, s.unit || unit),
+        }))
+      ),
+      hooks: { drawClear: [shadeWindows], setScale: [syncZoom] },
+    }, [x].concat(series.map((s) => s.values)), el);
+    timeCharts.push(u);
+    allCharts.push([el, u]);
+    return u;
+  }
+
+  // Series sampled on their own clocks, joined onto one x axis.
+  function sampledChart(el, title, sampled, unit, axis) {
+    const joined = uPlot.join(sampled.map((s) => [s.t, s.v]));
+    const series = sampled.map((s, i) => ({ label: s.label, values: joined[i + 1] }));
+    return timeChart(el, title, joined[0], series, { unit: unit, axis: axis });
+  }
+
+  function histogramChart(el, h) {
+    const mids = h.lower_ms.map((lo, i) => Math.sqrt(lo * (i + 1 < h.lower_ms.length ? h.lower_ms[i + 1] : h.upper_ms)));
+    const u = new uPlot({
+      title: "Latency distribution (" + h.phase + ")",
+      width: widthOf(el),
+      height: 220,
+      scales: { x: { time: false, distr: 3 }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] } },
+      axes: [
+        { label: "latency", values: (u, vals) => vals.map((v) => (v == null ? "" : fmt(v, "ms"))) },
+        { label: "requests", size: 60 },
+      ],
+      series: [
+        { label: "latency", value: (u, v) => fmt(v, "ms") },
+        { label: "requests", stroke: COLORS[0], fill: "rgba(9,105,218,0.35)", paths: uPlot.paths.bars({ size: [0.9, 40] }), points: { show: false } },
+      ],
+    }, [mids, h.counts], el);
+    allCharts.push([el, u]);
+    return u;
+  }
+
+  function drawCharts() {
+    const byName = {};
+    document.querySelectorAll("[data-chart]").forEach((el) => { byName[el.dataset.chart] = el; });
+    const t = data.t;
+    if (byName.latency) {
+      timeChart(byName.latency, "Latency per second (log scale)", t, [
+        { label: "p50", values: data.p50 },
+        { label: "p95", values: data.p95 },
+        { label: "p99", values: data.p99 },
+        { label: "max", values: data.max, color: "#8c959f" },
+      ], { unit: "ms", log: true, height: 260 });
+    }
+    if (byName.throughput) {
+      timeChart(byName.throughput, "Requests and errors per second", t, [
+        { label: "requests/s", values: data.requests },
+        { label: "errors/s", values: data.errors, color: "#cf222e" },
+      ], { axis: "per second" });
+    }
+    if (byName.users) {
+      timeChart(byName.users, "Active users", t, [{ label: "users", values: data.users, color: "#8250df" }], { height: 160 });
+    }
+    if (byName.cpu && data.cpu.length) sampledChart(byName.cpu, "CPU", data.cpu, "%", "CPU % of one core");
+    if (byName.memory && data.memory.length) sampledChart(byName.memory, "Memory (RSS)", data.memory, "bytes");
+    if (byName.headers && data.headers.length) {
+      timeChart(byName.headers, "Server headers (mean per second)", t,
+        data.headers.map((h) => ({ label: h.label, values: h.values, unit: h.unit })), {});
+    }
+    if (byName.histogram && data.histogram) histogramChart(byName.histogram, data.histogram);
+
+    // Double-click resets every time chart to the whole run.
+    document.querySelectorAll("#charts .chart").forEach((el) => el.addEventListener("dblclick", () => {
+      for (const u of timeCharts) u.setScale("x", { min: 0, max: END });
+    }));
+    let resizeTimer = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => {
+        for (const [el, u] of allCharts) u.setSize({ width: widthOf(el), height: u.height });
+      }, 150);
+    });
+  }
+
+  // ---- sortable tables ----------------------------------------------------
+
+  function sortable(table) {
+    const heads = table.tHead.rows[0].cells;
+    Array.from(heads).forEach((th, col) => {
+      th.addEventListener("click", () => {
+        const descending = th.getAttribute("aria-sort") !== "descending";
+        Array.from(heads).forEach((h) => h.removeAttribute("aria-sort"));
+        th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+        const text = th.dataset.type === "text";
+        const key = (row) => {
+          const cell = row.cells[col];
+          if (!cell) return text ? "" : -Infinity;
+          if (text) return cell.textContent.trim().toLowerCase();
+          const n = parseFloat(cell.dataset.sort !== undefined ? cell.dataset.sort : cell.textContent);
+          return Number.isNaN(n) ? -Infinity : n;
+        };
+        const body = table.tBodies[0];
+        const rows = Array.from(body.rows);
+        rows.sort((a, b) => {
+          const ka = key(a), kb = key(b);
+          const c = ka < kb ? -1 : ka > kb ? 1 : 0;
+          return descending ? -c : c;
+        });
+        rows.forEach((r) => body.appendChild(r));
+      });
+    });
+  }
+
+  // ---- flame graphs ---------------------------------------------------------
+
+  // The SVGs are gzip + base64 in the page; unpacked here into data: URLs for
+  // sandboxed frames, where inferno's own script gives search and zoom. The
+  // frame takes the SVG's own size, so the whole graph shows without scrolling.
+  async function showFlameGraph(frame) {
+    const source = document.getElementById(frame.dataset.svg);
+    if (!source) return;
+    try {
+      const binary = atob(source.textContent.trim());
+      const bytes = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+      const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+      const svg = await new Response(stream).text();
+      const size = /<svg[^>]*?\swidth="(\d+)"[^>]*?\sheight="(\d+)"/.exec(svg);
+      if (size) {
+        frame.style.width = Number(size[1]) + 4 + "px";
+        frame.style.height = Math.min(Number(size[2]) + 4, 4000) + "px";
+      }
+      frame.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
+      frame.dataset.loaded = "yes";
+    } catch (e) {
+      console.error("flame graph:", e);
+      const note = document.createElement("p");
+      note.className = "empty";
+      note.textContent = "This browser cannot unpack the flame graph (" + e.message + "); open the SVG file from the run directory instead.";
+      frame.replaceWith(note);
+    }
+  }
+
+  document.querySelectorAll("table.sortable").forEach(sortable);
+  document.querySelectorAll("iframe[data-svg]").forEach(showFlameGraph);
+  if (typeof uPlot === "function") drawCharts();
+})();
