@@ -448,6 +448,10 @@ fn sigterm_leaves_a_complete_run_marked_interrupted() {
     assert_eq!(run["verdict"]["status"], "invalid");
     assert_eq!(u(&run, "/totals/all/requests"), server.seen.count("/fast"));
     assert_complete_run_dir(&out.run_dir());
+    // The page a reviewer opens says so first, with the reason.
+    let html = std::fs::read_to_string(out.run_dir().join("report.html")).unwrap();
+    assert!(html.contains(r#"<header id="verdict" class="banner interrupted">"#));
+    assert!(html.contains("Stopped early: interrupted by a signal (Ctrl-C or SIGTERM)."));
 }
 
 #[test]

@@ -346,6 +346,9 @@ pub fn assert_complete_run_dir(dir: &Path) {
         "endpoints.csv",
         "timeseries.csv",
         "summary.txt",
+        "summary.md",
+        "junit.xml",
+        "report.html",
     ] {
         assert!(
             dir.join(file).exists(),
