@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::{Exporter, ReportError};
-use crate::compare::{Change, Comparison, Scale};
+use crate::compare::{Change, Comparison};
 use crate::profile::ProfileStatus;
 use crate::record::result::{RunResult, RunStatus, Stats, TargetOutcome, VerdictStatus};
 
@@ -342,10 +342,7 @@ pub fn comparison(c: &Comparison) -> String {
         if r.change == Change::Unchanged {
             continue;
         }
-        let pct = |x: f64| match r.scale {
-            Scale::Relative => format!("{:+.1}%", x * 100.0),
-            Scale::Absolute => format!("{:+.2}pt", x * 100.0),
-        };
+        let pct = |x: f64| r.show_change(x);
         rows.push(vec![
             r.figure.clone(),
             r.scope.clone(),
