@@ -4,7 +4,8 @@
   "use strict";
 
   const data = JSON.parse(document.getElementById("chart-data").textContent);
-  const END = data.end_s;
+  // The run's length, or the last whole second it touched (a run shorter than a second).
+  const END = Math.max(data.end_s, data.t.length ? data.t[data.t.length - 1] + 0.5 : 0);
   const COLORS = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#9a6700", "#bf3989", "#1b7c83", "#57606a"];
   const SHADES = { ramp: "rgba(154,103,0,0.10)", steady: "rgba(26,127,55,0.08)", profile: "rgba(130,80,223,0.16)" };
 

@@ -300,6 +300,10 @@ fn banner(result: &RunResult) -> Banner {
         .filter(|t| t.outcome != TargetOutcome::Pass && !t.decisive)
         .count();
     match v.status {
+        VerdictStatus::Pass if warnings > 0 => lines.push(format!(
+            "No target missed: {} met, {warnings} could not be decided (warning only).",
+            v.targets.len() - warnings
+        )),
         VerdictStatus::Pass => lines.push(format!("All {} targets met.", v.targets.len())),
         VerdictStatus::Fail => {
             lines.push(format!(
@@ -326,7 +330,7 @@ fn banner(result: &RunResult) -> Banner {
         VerdictStatus::NoTargets => lines.push("The scenario states no targets.".into()),
         VerdictStatus::Invalid => {}
     }
-    if warnings > 0 {
+    if warnings > 0 && v.status != VerdictStatus::Pass {
         lines.push(format!(
             "{warnings} target{} could not be decided (warning only).",
             if warnings == 1 { "" } else { "s" }
