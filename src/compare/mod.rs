@@ -92,6 +92,13 @@ impl ComparisonRow {
             Scale::Absolute => format!("{:+.2} points", x * 100.0),
         }
     }
+
+    /// The 95 % interval as `+5.1% … +19.0%`, or `–` when the figure was not resampled.
+    pub fn show_interval(&self) -> String {
+        self.interval
+            .map(|[lo, hi]| format!("{} … {}", self.show_change(lo), self.show_change(hi)))
+            .unwrap_or_else(|| "–".into())
+    }
 }
 
 /// What a figure is and how a change in it is judged.

@@ -298,9 +298,16 @@ impl Aggregator {
             self.total_requests += 1;
         }
         for h in &s.headers {
-            let (sum, count) = slot.headers.entry(h.metric.clone()).or_default();
-            *sum += h.value;
-            *count += 1;
+            // Clone the key (a Server-Timing name allocates) only the first time in a second.
+            match slot.headers.get_mut(&h.metric) {
+                Some((sum, count)) => {
+                    *sum += h.value;
+                    *count += 1;
+                }
+                None => {
+                    slot.headers.insert(h.metric.clone(), (h.value, 1));
+                }
+            }
         }
         if is_error {
             slot.errors += 1;

@@ -380,6 +380,14 @@ impl RunResult {
         .unwrap_or(self.phases.total)
     }
 
+    /// Every server-header figure the per-second series carries, in name order.
+    pub fn timeseries_headers(&self) -> std::collections::BTreeSet<&String> {
+        self.timeseries
+            .iter()
+            .flat_map(|p| p.headers.keys())
+            .collect()
+    }
+
     /// The phase figures are reported for by default: the steady state when there was one.
     pub fn primary_phase(&self) -> Phase {
         if self.phases.steady.is_some()

@@ -93,11 +93,7 @@ impl Exporter for TimeseriesCsv {
 
     fn export(&self, result: &RunResult, out: &mut dyn Write) -> Result<(), ReportError> {
         // Fixed columns, then one `<header> mean` column per server-header figure.
-        let headers: std::collections::BTreeSet<&String> = result
-            .timeseries
-            .iter()
-            .flat_map(|p| p.headers.keys())
-            .collect();
+        let headers = result.timeseries_headers();
         let mut w = csv::Writer::from_writer(out);
         let mut titles: Vec<String> = [
             "t", "requests", "errors", "bytes", "p50_ms", "p95_ms", "p99_ms", "max_ms", "users",

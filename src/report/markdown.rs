@@ -179,9 +179,7 @@ pub fn comparison(c: &Comparison) -> String {
                 value(r.base, &r.unit),
                 value(r.new, &r.unit),
                 pct(r.worse_by),
-                r.interval
-                    .map(|[lo, hi]| format!("{} … {}", pct(lo), pct(hi)))
-                    .unwrap_or_else(|| "–".into()),
+                r.show_interval(),
                 r.limit.map(pct).unwrap_or_else(|| "–".into()),
                 format!("{mark} {}", r.change.label()).trim().to_string(),
             ]

@@ -93,8 +93,6 @@ pub fn build(result: &RunResult) -> ChartData {
             kind: "profile",
         });
     }
-    let header_names: std::collections::BTreeSet<&String> =
-        ts.iter().flat_map(|p| p.headers.keys()).collect();
     let header_unit = |name: &str| {
         result
             .totals
@@ -133,7 +131,8 @@ pub fn build(result: &RunResult) -> ChartData {
         requests: ts.iter().map(|p| p.requests).collect(),
         errors: ts.iter().map(|p| p.errors).collect(),
         users: ts.iter().map(|p| p.users).collect(),
-        headers: header_names
+        headers: result
+            .timeseries_headers()
             .into_iter()
             .map(|name| Line {
                 label: name.clone(),

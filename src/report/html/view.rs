@@ -7,7 +7,8 @@ use serde::Serialize;
 use crate::compare::{Change, Comparison};
 use crate::format::{comparison_sign, ms, value};
 use crate::record::result::{
-    LatencySummary, RunResult, RunStatus, Stats, TargetOutcome, TargetResult, VerdictStatus,
+    LatencySummary, RunResult, RunStatus, Stats, TargetOutcome, TargetResult, ValidityCheck,
+    VerdictStatus,
 };
 use crate::scenario::plan::TargetWindow;
 
@@ -22,7 +23,7 @@ pub struct View {
     pub run_id: String,
     pub banner: Banner,
     pub provenance: Vec<Fact>,
-    pub validity: Vec<Check>,
+    pub validity: Vec<ValidityCheck>,
     pub targets: Vec<TargetRow>,
     /// Regression checks that could not be decided (warnings only), shown folded.
     pub undecided: Vec<TargetRow>,
@@ -53,13 +54,6 @@ pub struct Banner {
 pub struct Fact {
     pub label: &'static str,
     pub value: String,
-}
-
-#[derive(Serialize)]
-pub struct Check {
-    pub check: String,
-    pub ok: bool,
-    pub detail: String,
 }
 
 #[derive(Serialize)]
@@ -219,40 +213,23 @@ pub fn build(result: &RunResult) -> View {
         cells: request_cells(stats, &header_names),
     };
     let (shown, passed_regressions) = result.verdict.rows_to_show();
+    let (undecided, decided): (Vec<_>, Vec<_>) =
+        shown.into_iter().partition(|t| undecided_regression(t));
+    // Misses first, then warnings, then passes; file order within each.
+    let mut targets: Vec<TargetRow> = decided.into_iter().map(target_row).collect();
+    targets.sort_by_key(|r| match r.class {
+        "fail" => 0,
+        "warn" => 1,
+        _ => 2,
+    });
     View {
         title: result.plan.name.clone(),
         run_id: result.run_id.clone(),
         banner: banner(result),
         provenance: provenance(result),
-        validity: result
-            .verdict
-            .validity
-            .iter()
-            .map(|c| Check {
-                check: c.check.clone(),
-                ok: c.ok,
-                detail: c.detail.clone(),
-            })
-            .collect(),
-        targets: {
-            // Misses first, then warnings, then passes; file order within each.
-            let mut rows: Vec<TargetRow> = shown
-                .iter()
-                .filter(|t| !undecided_regression(t))
-                .map(|t| target_row(t))
-                .collect();
-            rows.sort_by_key(|r| match r.class {
-                "fail" => 0,
-                "warn" => 1,
-                _ => 2,
-            });
-            rows
-        },
-        undecided: shown
-            .iter()
-            .filter(|t| undecided_regression(t))
-            .map(|t| target_row(t))
-            .collect(),
+        validity: result.verdict.validity.clone(),
+        targets,
+        undecided: undecided.into_iter().map(target_row).collect(),
         passed_regressions,
         notes: result.verdict.notes.clone(),
         phase: phase.label().to_string(),
@@ -312,15 +289,15 @@ fn banner(result: &RunResult) -> Banner {
                 v.targets.len()
             ));
             for t in decisive_misses.iter().take(5) {
+                let row = target_row(t);
+                let observed = if t.observed.is_some() {
+                    row.observed
+                } else {
+                    row.outcome.to_string()
+                };
                 lines.push(format!(
-                    "{} of {}: {} (limit {} {})",
-                    t.metric,
-                    t.scope,
-                    t.observed
-                        .map(|o| value(o, &t.unit))
-                        .unwrap_or_else(|| t.outcome.label().to_string()),
-                    comparison_sign(&t.comparison),
-                    value(t.limit, &t.unit)
+                    "{} of {}: {observed} (limit {})",
+                    row.metric, row.scope, row.limit
                 ));
             }
             if decisive_misses.len() > 5 {
@@ -534,10 +511,7 @@ fn comparison_row(r: &crate::compare::ComparisonRow) -> ComparisonRowView {
         base: value(r.base, &r.unit),
         new: value(r.new, &r.unit),
         change: r.show_change(r.worse_by),
-        interval: r
-            .interval
-            .map(|[lo, hi]| format!("{} … {}", r.show_change(lo), r.show_change(hi)))
-            .unwrap_or_else(|| "–".into()),
+        interval: r.show_interval(),
         limit: r
             .limit
             .map(|l| format!("≤ {}", r.show_change(l)))
