@@ -9,7 +9,7 @@ use crate::compare::{self, RunData};
 use crate::record::result::{
     PlanSummary, Provenance, RunResult, RunStatus, SCHEMA_VERSION, ScenarioResult, ScenarioSummary,
 };
-use crate::scenario::plan::LoadEnd;
+use crate::scenario::plan::{LoadEnd, LoadModel};
 use crate::scenario::{Overrides, RunPlan};
 use crate::{Exit, print_scenario_error, profile, record, report, runner, scenario, sut, verdict};
 
@@ -261,8 +261,20 @@ fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunRe
         plan: PlanSummary {
             name: plan.name.clone(),
             host: plan.host.clone(),
-            model: "closed".into(),
+            model: plan.load.model.label().into(),
             users: plan.load.users,
+            rate: (plan.load.model == LoadModel::Open).then(|| {
+                plan.load
+                    .stages
+                    .iter()
+                    .map(|s| s.target)
+                    .fold(0.0, f64::max)
+            }),
+            stages: plan.load.stages.clone(),
+            steady_stage: plan
+                .load
+                .steady_stage
+                .map(|i| plan.load.stages[i].name.clone()),
             ramp_up_s: plan.load.ramp_up.as_secs_f64(),
             duration_s,
             iterations,
@@ -303,6 +315,7 @@ fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunRe
             })
             .collect(),
         timeseries: c.timeseries,
+        load: executed.load,
         errors: c.errors,
         resources: Default::default(),
         profile: None,

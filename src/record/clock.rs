@@ -1,9 +1,12 @@
 //! The run's time axis and phase boundaries, shared by users and the recorder.
 //!
-//! The steady state starts when the last planned user has started and ends
-//! when the first user stops or the planned duration has passed, whichever
-//! comes first. Users report their start and stop here; goose's own metric
-//! reset is not involved, so nothing before or after is lost.
+//! A closed load held flat: the steady state starts when the last planned
+//! user has started and ends when the first user stops or the planned
+//! duration has passed, whichever comes first. A staged load (and every open
+//! one): the steady state is its steady stage, placed from the load's origin
+//! (the first user's start, or the open model's schedule start). Users report
+//! their start and stop here; goose's own metric reset is not involved, so
+//! nothing before or after is lost.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +19,12 @@ pub struct RunClock {
     pub t0: Instant,
     planned_users: usize,
     planned_duration: Option<Duration>,
+    /// Staged loads: the steady stage's offsets from the origin.
+    planned_steady: Option<(Duration, Duration)>,
+    /// Open model: the users series counts users busy in an iteration.
+    open: bool,
+    origin: OnceLock<Instant>,
+    busy: AtomicUsize,
     started: AtomicUsize,
     active: AtomicUsize,
     steady_start: OnceLock<Instant>,
@@ -30,6 +39,10 @@ impl RunClock {
             t0: Instant::now(),
             planned_users,
             planned_duration,
+            planned_steady: None,
+            open: false,
+            origin: OnceLock::new(),
+            busy: AtomicUsize::new(0),
             started: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             steady_start: OnceLock::new(),
@@ -41,19 +54,42 @@ impl RunClock {
 
     /// The clock for a plan's load, started now.
     pub fn for_plan(plan: &crate::scenario::RunPlan) -> Self {
-        let planned_duration = match plan.load.end {
-            crate::scenario::plan::LoadEnd::Duration(d) => Some(d),
-            crate::scenario::plan::LoadEnd::Iterations(_) => None,
-        };
-        RunClock::new(plan.load.users, planned_duration, plan.scenarios.len())
+        let load = &plan.load;
+        let mut clock = RunClock::new(load.users, load.steady_length(), plan.scenarios.len());
+        clock.planned_steady = load.steady_window();
+        clock.open = load.model == crate::scenario::plan::LoadModel::Open;
+        clock
+    }
+
+    /// The instant stage offsets count from; the first call wins.
+    pub fn set_origin(&self, at: Instant) {
+        let _ = self.origin.set(at);
+    }
+
+    pub fn origin(&self) -> Option<Instant> {
+        self.origin.get().copied()
+    }
+
+    pub fn iteration_began(&self) {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn iteration_ended(&self) {
+        self.busy.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub fn user_started(&self, scenario: usize) {
+        if !self.open {
+            // A staged closed load starts its plan with its first user.
+            self.set_origin(Instant::now());
+        }
         self.active.fetch_add(1, Ordering::SeqCst);
         if let Some(count) = self.by_scenario.get(scenario) {
             count.fetch_add(1, Ordering::Relaxed);
         }
-        if self.started.fetch_add(1, Ordering::SeqCst) + 1 == self.planned_users {
+        if self.started.fetch_add(1, Ordering::SeqCst) + 1 == self.planned_users
+            && self.planned_steady.is_none()
+        {
             let _ = self.steady_start.set(Instant::now());
         }
     }
@@ -72,12 +108,26 @@ impl RunClock {
         self.finished.get().is_some()
     }
 
+    /// The planned length of the steady state, when known in advance.
     pub fn planned_duration(&self) -> Option<Duration> {
         self.planned_duration
     }
 
     pub fn active_users(&self) -> usize {
         self.active.load(Ordering::SeqCst)
+    }
+
+    /// Users started (and not stopped), or for the open model users busy in an iteration.
+    pub fn users_now(&self) -> usize {
+        if self.open {
+            self.busy.load(Ordering::SeqCst)
+        } else {
+            self.active_users()
+        }
+    }
+
+    pub fn started_users(&self) -> usize {
+        self.started.load(Ordering::SeqCst)
     }
 
     pub fn users_by_scenario(&self) -> Vec<usize> {
@@ -87,8 +137,23 @@ impl RunClock {
             .collect()
     }
 
-    /// Start and end of the steady state as known now.
+    /// Start and end of the steady state as known now: no start before it has begun.
     pub fn steady(&self) -> (Option<Instant>, Option<Instant>) {
+        if let Some((from, to)) = self.planned_steady {
+            let Some(origin) = self.origin() else {
+                return (None, None);
+            };
+            let (start, mut end) = (origin + from, origin + to);
+            if let Some(&finished) = self.finished.get() {
+                if finished <= start {
+                    return (None, None);
+                }
+                end = end.min(finished);
+            } else if Instant::now() < start {
+                return (None, None);
+            }
+            return (Some(start), Some(end));
+        }
         let Some(&start) = self.steady_start.get() else {
             return (None, None);
         };
@@ -107,6 +172,8 @@ impl RunClock {
             (Some(start), _) if t < start => Phase::RampUp,
             (Some(_), Some(end)) if t >= end => Phase::RampDown,
             (Some(_), _) => Phase::Steady,
+            // A staged load stops users on plan, before its steady stage too.
+            (None, _) if self.planned_steady.is_some() => Phase::RampUp,
             (None, _) if self.first_stop.get().is_some_and(|s| t >= *s) => Phase::RampDown,
             (None, _) => Phase::RampUp,
         }
@@ -137,5 +204,37 @@ mod tests {
         assert_eq!(clock.phase_of(during), Phase::Steady);
         assert_eq!(clock.active_users(), 1);
         assert_eq!(clock.users_by_scenario(), vec![2]);
+    }
+
+    #[test]
+    fn a_planned_steady_stage_counts_from_the_origin() {
+        let mut clock = RunClock::new(3, Some(Duration::from_millis(200)), 1);
+        clock.planned_steady = Some((Duration::from_millis(100), Duration::from_millis(300)));
+        assert_eq!(clock.steady(), (None, None), "no origin yet");
+        let origin = Instant::now();
+        clock.set_origin(origin);
+        // Stopping users (a ramp-down stage) does not end a planned steady state.
+        clock.user_started(0);
+        clock.user_stopped();
+        assert_eq!(
+            clock.phase_of(origin + Duration::from_millis(50)),
+            Phase::RampUp
+        );
+        std::thread::sleep(Duration::from_millis(120));
+        let (start, end) = clock.steady();
+        assert_eq!(start, Some(origin + Duration::from_millis(100)));
+        assert_eq!(end, Some(origin + Duration::from_millis(300)));
+        assert_eq!(
+            clock.phase_of(origin + Duration::from_millis(150)),
+            Phase::Steady
+        );
+        assert_eq!(
+            clock.phase_of(origin + Duration::from_millis(300)),
+            Phase::RampDown
+        );
+        // A run that finishes early ends its steady state there.
+        clock.mark_finished();
+        let (_, end) = clock.steady();
+        assert!(end.unwrap() < origin + Duration::from_millis(300));
     }
 }

@@ -19,7 +19,10 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
 use clock::RunClock;
-use result::{ErrorGroup, ErrorReport, ErrorSample, Phase, PhaseStats, Phases, TimePoint, Window};
+use result::{
+    ErrorGroup, ErrorReport, ErrorSample, PacingReport, Phase, PhaseStats, Phases, TimePoint,
+    Window,
+};
 use sample::{HeaderMetric, Sample};
 use stats::Acc;
 
@@ -40,6 +43,8 @@ pub struct RecorderConfig {
     /// Server headers as written in the file.
     pub header_labels: Vec<String>,
     pub error_samples: usize,
+    /// The planned levels per second come from its stages.
+    pub load: crate::scenario::plan::LoadPlan,
 }
 
 /// Figures shown by the live progress line.
@@ -88,6 +93,47 @@ pub struct Collected {
     /// HdrHistogram interval log: per second and request name (tag `e<index>`).
     pub interval_log: Vec<u8>,
     pub users_by_scenario: Vec<usize>,
+    /// Closed model: how far users fell behind their pace in the steady state.
+    pub pacing: Option<PacingReport>,
+}
+
+/// Closed-model pacing over the steady state (see `Sample::pace`).
+struct PacingTally {
+    requests: u64,
+    late: u64,
+    worst_delay_us: u64,
+    measured: Histogram<u64>,
+    corrected: Histogram<u64>,
+}
+
+impl PacingTally {
+    fn new() -> Self {
+        PacingTally {
+            requests: 0,
+            late: 0,
+            worst_delay_us: 0,
+            measured: stats::new_histogram(),
+            corrected: stats::new_histogram(),
+        }
+    }
+
+    fn report(&self) -> PacingReport {
+        PacingReport {
+            requests: self.requests,
+            late: self.late,
+            worst_delay_ms: self.worst_delay_us as f64 / 1e3,
+            measured: stats::latency_summary(&self.measured),
+            corrected: stats::latency_summary(&self.corrected),
+        }
+    }
+}
+
+/// The requests a user's pace called for while one response held it: one per
+/// pace beyond the first (as HdrHistogram's `record_correct` fills them in).
+fn late_sends(latency_us: u64, pace_us: u64) -> u64 {
+    latency_us
+        .checked_div(pace_us)
+        .map_or(0, |paces| paces.saturating_sub(1))
 }
 
 impl Recorder {
@@ -131,6 +177,8 @@ struct Second {
     by_endpoint: BTreeMap<u32, Histogram<u64>>,
     /// Sum and count of each server-header figure completed in this second.
     headers: BTreeMap<HeaderMetric, (f64, u64)>,
+    /// Closed model: requests the users' pace called for but that were held back.
+    late: u64,
 }
 
 impl Second {
@@ -142,6 +190,7 @@ impl Second {
             hist: stats::new_histogram(),
             by_endpoint: BTreeMap::new(),
             headers: BTreeMap::new(),
+            late: 0,
         }
     }
 }
@@ -162,6 +211,7 @@ struct Aggregator {
     total_requests: u64,
     total_errors: u64,
     header_is_time: Vec<bool>,
+    pacing: PacingTally,
 }
 
 /// Index into an endpoint's per-phase accumulators. `phase_of` never returns `All`.
@@ -209,6 +259,7 @@ fn aggregate(
         samples: Vec::new(),
         total_requests: 0,
         total_errors: 0,
+        pacing: PacingTally::new(),
     };
 
     // Poll rather than block: a receiver asleep in recv() must be woken by the
@@ -296,6 +347,19 @@ impl Aggregator {
                 us,
             );
             self.total_requests += 1;
+            if let Some(pace) = s.pace {
+                let pace_us = (pace.as_micros() as u64).max(1);
+                let late = late_sends(us, pace_us);
+                slot.late += late;
+                if phase == Phase::Steady {
+                    let p = &mut self.pacing;
+                    p.requests += 1;
+                    p.late += late;
+                    p.worst_delay_us = p.worst_delay_us.max(us.saturating_sub(pace_us));
+                    stats::record_latency(&mut p.measured, us);
+                    let _ = p.corrected.record_correct(us.max(1), pace_us);
+                }
+            }
         }
         for h in &s.headers {
             // Clone the key (a Server-Timing name allocates) only the first time in a second.
@@ -379,7 +443,13 @@ impl Aggregator {
             p95_ms: q(&second.hist, 0.95),
             p99_ms: q(&second.hist, 0.99),
             max_ms: (!second.hist.is_empty()).then(|| second.hist.max() as f64 / 1e3),
-            users: self.clock.active_users(),
+            users: self.clock.users_now(),
+            target: self.clock.origin().and_then(|origin| {
+                let since = self.clock.seconds_since_start(origin);
+                self.config.load.level_at(t as f64 + 0.5 - since)
+            }),
+            iterations: None,
+            late: second.late,
             headers: second
                 .headers
                 .iter()
@@ -504,6 +574,8 @@ impl Aggregator {
             },
             interval_log,
             users_by_scenario: clock.users_by_scenario(),
+            pacing: (self.config.load.model == crate::scenario::plan::LoadModel::Closed)
+                .then(|| self.pacing.report()),
         }
     }
 }

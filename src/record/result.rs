@@ -23,6 +23,9 @@ pub struct RunResult {
     #[serde(default)]
     pub scenarios: Vec<ScenarioResult>,
     pub timeseries: Vec<TimePoint>,
+    /// How the load was applied: the model, its stages, and how closely the pace held.
+    #[serde(default)]
+    pub load: LoadReport,
     pub errors: ErrorReport,
     /// The SUT's and gander's CPU and memory, and the SUT's health.
     #[serde(default)]
@@ -69,9 +72,20 @@ pub struct Provenance {
 pub struct PlanSummary {
     pub name: String,
     pub host: String,
-    /// `closed`: a fixed number of users, each waiting for its previous response.
+    /// `closed`: a fixed number of users, each waiting for its previous response;
+    /// `open`: iterations started at a planned rate.
     pub model: String,
+    /// Closed: the (peak) users; open: the most users that may run iterations at once.
     pub users: usize,
+    /// Open: the peak planned arrival rate, iterations per second.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rate: Option<f64>,
+    /// The load's steps, when it has them (an open model always does).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub stages: Vec<crate::scenario::plan::Stage>,
+    /// The stage judged as the steady state.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub steady_stage: Option<String>,
     pub ramp_up_s: f64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_s: Option<f64>,
@@ -233,11 +247,98 @@ pub struct TimePoint {
     pub p95_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub max_ms: Option<f64>,
-    /// Users running at the end of this second.
+    /// Closed model: users running at the end of this second. Open model: users
+    /// busy in an iteration at the end of this second.
     pub users: usize,
+    /// The planned level in the middle of this second: users (closed) or iterations
+    /// per second (open); only for staged loads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+    /// Open model: iterations due in this second (by intended start) that started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
+    /// Open model: iterations due in this second that started late (no free user)
+    /// or never. Closed model: requests the users' own pace called for while a
+    /// response held them back, counted when the response came.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub late: u64,
     /// Mean of each server-header figure over the requests completed in this second.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How the load was applied and how closely it kept to its plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// Each stage's window on the run's time axis.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageWindow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<ArrivalReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<PacingReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StageWindow {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Level at the start and at the end (users or iterations per second).
+    pub from: f64,
+    pub to: f64,
+}
+
+/// Open model: iterations the schedule called for, and when they started.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ArrivalReport {
+    /// Iterations due over the whole schedule.
+    pub intended: u64,
+    pub started: u64,
+    /// Started, but after their intended time, because no user was free then.
+    pub late: u64,
+    /// Due but never started: the run ended with them still waiting for a user.
+    pub missed: u64,
+    /// `(late + missed) / intended`.
+    pub late_fraction: f64,
+    /// The limit on `late_fraction` (`load.max_late`).
+    pub max_late: f64,
+    /// Iterations due in, and started for, the steady state.
+    pub steady_intended: u64,
+    pub steady_started: u64,
+    pub max_users: usize,
+    /// The most users busy in an iteration at once.
+    pub peak_busy: usize,
+    /// Time from intended to actual start, over every started iteration (ms).
+    pub start_lag_ms: Option<LagSummary>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct LagSummary {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Closed model: how far the users fell behind their own pace while responses
+/// held them back (coordinated omission), over the steady state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PacingReport {
+    /// Requests timed against a known pace (each user's mean time between sends).
+    pub requests: u64,
+    /// Requests the users' pace called for but that were not sent while a response was awaited.
+    pub late: u64,
+    /// The longest a user fell behind its pace (ms).
+    pub worst_delay_ms: f64,
+    /// Latency as measured.
+    pub measured: Option<LatencySummary>,
+    /// Latency with the missing requests filled in (HdrHistogram's
+    /// `record_correct`): what an open model would have seen.
+    pub corrected: Option<LatencySummary>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -9,8 +9,12 @@ pub struct Sample {
     pub endpoint: u32,
     /// Index into the plan's scenarios.
     pub scenario: u32,
-    /// When the request was handed to the HTTP client.
+    /// When the request was handed to the HTTP client; for the first request of
+    /// an open-model iteration, when the iteration was due.
     pub started: Instant,
+    /// Closed model: the user's usual time between sends, when known; a latency
+    /// of several paces means requests the pace called for were never sent.
+    pub pace: Option<Duration>,
     /// Start to last body byte; `None` when the request was not sent.
     pub latency: Option<Duration>,
     /// HTTP status; 0 when there was no response.

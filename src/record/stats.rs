@@ -254,6 +254,7 @@ mod tests {
             endpoint: 0,
             scenario: 0,
             started: Instant::now(),
+            pace: None,
             latency: Some(Duration::from_millis(ms)),
             status: if failed { 500 } else { 200 },
             bytes: 10,

@@ -1,23 +1,34 @@
 //! Drives goose: one goose scenario per scenario in the plan, one transaction
 //! per step, users recording every request into the recorder.
 
+mod arrivals;
+mod load_report;
 mod progress;
+pub mod schedule;
 pub mod signals;
 mod user;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use goose::config::GooseConfiguration;
+use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::goose::{Scenario, Transaction, TransactionFunction};
 use goose::prelude::GooseAttack;
 
 use crate::record::clock::RunClock;
 use crate::record::{Collected, Recorder, RecorderConfig};
 use crate::scenario::RunPlan;
-use crate::scenario::plan::{LoadEnd, RequestPlan};
+use crate::scenario::plan::{LoadEnd, LoadModel, RequestPlan};
+use arrivals::Arrivals;
+pub use arrivals::Tally;
+use schedule::Schedule;
 use user::{RunShared, StepKind};
+
+/// Why an open run's users stop: the schedule is over.
+const SCHEDULE_ENDED: &str = "the arrival schedule ended";
+/// How long an open run waits for its whole pool to log in before the schedule starts anyway.
+const POOL_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -38,6 +49,8 @@ pub enum RunError {
 /// What the run produced, with how it ended.
 pub struct Executed {
     pub collected: Collected,
+    /// The model's stages on the run's time axis, and how the pace held.
+    pub load: crate::record::result::LoadReport,
     pub interrupted: Option<String>,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: chrono::DateTime<chrono::Utc>,
@@ -64,13 +77,29 @@ pub fn execute(
             scenarios: plan.scenarios.len(),
             header_labels: plan.server_header_labels.clone(),
             error_samples: plan.error_samples,
+            load: plan.load.clone(),
         },
         clock.clone(),
     );
+    let arrivals: Vec<Arc<Arrivals>> = match plan.load.model {
+        LoadModel::Closed => Vec::new(),
+        LoadModel::Open => {
+            let weights: usize = plan.scenarios.iter().map(|s| s.weight).sum();
+            plan.scenarios
+                .iter()
+                .map(|s| {
+                    let share = s.weight as f64 / weights.max(1) as f64;
+                    let schedule = Schedule::new(&plan.load.stages, share);
+                    Arc::new(Arrivals::new(schedule, clock.clone()))
+                })
+                .collect()
+        }
+    };
     let shared = Arc::new(RunShared {
         plan: plan.clone(),
         samples: recorder.sender(),
         clock: clock.clone(),
+        arrivals: arrivals.clone(),
     });
 
     let started_at = chrono::Utc::now();
@@ -95,6 +124,14 @@ pub fn execute(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             });
+            let schedule = (!arrivals.is_empty()).then(|| {
+                tokio::spawn(run_schedule(
+                    arrivals.clone(),
+                    clock.clone(),
+                    plan.load.users,
+                    longest_timeout(&plan),
+                ))
+            });
             let result = attack(&plan, shared.clone());
             let result = match result {
                 Ok(attack) => attack
@@ -105,7 +142,17 @@ pub fn execute(
                 Err(e) => Err(e),
             };
             watcher.abort();
-            result
+            let tally = match schedule {
+                Some(handle) => {
+                    // goose can end on its own (an error): the schedule must not outlive it.
+                    if !goose::is_killswitch_triggered() {
+                        goose::trigger_killswitch(SCHEDULE_ENDED);
+                    }
+                    handle.await.ok()
+                }
+                None => None,
+            };
+            result.map(|()| tally)
         })
     };
     clock.mark_finished();
@@ -114,15 +161,76 @@ pub fn execute(
         let _ = handle.join();
     }
     drop(shared);
-    let collected = recorder.finish();
+    let mut collected = recorder.finish();
     runtime.shutdown_timeout(Duration::from_secs(1));
-    outcome?;
+    let arrivals = outcome?;
+    if let Some(tally) = &arrivals {
+        for point in &mut collected.timeseries {
+            let (started, late) = tally
+                .per_second
+                .get(point.t as usize)
+                .copied()
+                .unwrap_or_default();
+            point.iterations = Some(started);
+            point.late = late;
+        }
+    }
+    let load = load_report::build(
+        &plan.load,
+        &clock,
+        arrivals.as_ref(),
+        collected.pacing.take(),
+    );
     Ok(Executed {
         collected,
+        load,
         interrupted: signals::interrupted().then(|| signals::INTERRUPT_REASON.to_string()),
         started_at,
         finished_at: chrono::Utc::now(),
     })
+}
+
+/// The open model's schedule: waits for the pool to be ready, hands out every
+/// scenario's iterations, lets the last ones finish, then ends the run.
+async fn run_schedule(
+    arrivals: Vec<Arc<Arrivals>>,
+    clock: Arc<RunClock>,
+    pool: usize,
+    drain: Duration,
+) -> Tally {
+    let over = || goose::is_killswitch_triggered() || signals::interrupted();
+    // Every user started and through its on_start steps (logins), or a minute gone.
+    let waiting = Instant::now();
+    while !over()
+        && waiting.elapsed() < POOL_READY_TIMEOUT
+        && (clock.started_users() < pool
+            || arrivals.iter().map(|a| a.idle_users()).sum::<usize>() < pool)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let origin = Instant::now();
+    clock.set_origin(origin);
+    futures::future::join_all(arrivals.iter().map(|a| a.dispatch(origin, over))).await;
+    // Let the iterations in flight and in the backlog finish, up to one request timeout.
+    let draining = Instant::now();
+    while !over() && draining.elapsed() < drain && !arrivals.iter().all(|a| a.drained()) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut tally = Tally::new();
+    for a in &arrivals {
+        tally.merge(&a.close());
+    }
+    goose::trigger_killswitch(SCHEDULE_ENDED);
+    tally
+}
+
+fn longest_timeout(plan: &RunPlan) -> Duration {
+    plan.scenarios
+        .iter()
+        .flat_map(|s| s.on_start.iter().chain(&s.steps).chain(&s.on_stop))
+        .map(|r| r.timeout)
+        .max()
+        .unwrap_or(crate::scenario::DEFAULT_TIMEOUT)
 }
 
 fn goose_config(plan: &RunPlan) -> GooseConfiguration {
@@ -135,29 +243,49 @@ fn goose_config(plan: &RunPlan) -> GooseConfiguration {
     config.no_error_summary = true;
     // gander records every request itself; goose's metrics would only cost time.
     config.no_metrics = true;
-    let longest_timeout = plan
-        .scenarios
-        .iter()
-        .flat_map(|s| s.on_start.iter().chain(&s.steps).chain(&s.on_stop))
-        .map(|r| r.timeout)
-        .max()
-        .unwrap_or(crate::scenario::DEFAULT_TIMEOUT);
-    config.timeout = Some(longest_timeout.as_secs().max(1).to_string());
-    let users = plan.load.users;
+    config.timeout = Some(longest_timeout(plan).as_secs().max(1).to_string());
+    let load = &plan.load;
+    if load.model == LoadModel::Closed && !load.stages.is_empty() {
+        // Staged: goose's test plan (see `test_plan`) sets users and time.
+        return config;
+    }
+    let users = load.users;
     config.users = Some(users);
     // goose starts at most `increase_rate` users a second; "all at once" is a very high rate.
-    let rate = if plan.load.ramp_up.is_zero() {
+    let rate = if load.ramp_up.is_zero() {
         (users as f64 * 1000.0).max(1000.0)
     } else {
-        users as f64 / plan.load.ramp_up.as_secs_f64()
+        users as f64 / load.ramp_up.as_secs_f64()
     };
     config.increase_rate = Some(format!("{rate}"));
-    match plan.load.end {
+    match (load.model, load.end) {
+        // The open model's schedule ends the run (`run_schedule`).
+        (LoadModel::Open, _) => {}
         // goose counts run_time from the moment every user has started.
-        LoadEnd::Duration(d) => config.run_time = Some(d.as_secs().to_string()),
-        LoadEnd::Iterations(n) => config.iterations = Some(n as usize),
+        (LoadModel::Closed, LoadEnd::Duration(d)) => {
+            config.run_time = Some(d.as_secs().to_string())
+        }
+        (LoadModel::Closed, LoadEnd::Iterations(n)) => config.iterations = Some(n as usize),
     }
     config
+}
+
+/// A staged closed load as goose's test plan: each step ramps linearly to its
+/// users over its whole seconds; a final step stops whoever is left.
+fn test_plan(plan: &RunPlan) -> Option<String> {
+    let load = &plan.load;
+    if load.model != LoadModel::Closed || load.stages.is_empty() {
+        return None;
+    }
+    let mut steps: Vec<String> = load
+        .stages
+        .iter()
+        .map(|s| format!("{},{}", s.target as usize, s.written.as_secs()))
+        .collect();
+    if load.stages.last().is_some_and(|s| s.target > 0.0) {
+        steps.push("0,0".into());
+    }
+    Some(steps.join(";"))
 }
 
 fn transaction(shared: &Arc<RunShared>, step: &Arc<RequestPlan>, kind: StepKind) -> Transaction {
@@ -174,12 +302,20 @@ fn transaction(shared: &Arc<RunShared>, step: &Arc<RequestPlan>, kind: StepKind)
 fn attack(plan: &RunPlan, shared: Arc<RunShared>) -> Result<GooseAttack, RunError> {
     let goose_err = |e: goose::GooseError| RunError::Goose(e.to_string());
     let mut attack = GooseAttack::initialize_with_config(goose_config(plan)).map_err(goose_err)?;
+    if let Some(steps) = test_plan(plan) {
+        attack = *attack
+            .set_default(GooseDefault::TestPlan, steps.as_str())
+            .map_err(goose_err)?;
+    }
+    // The open model's users think between the steps of an iteration only (in `user`).
+    let goose_waits = plan.load.model == LoadModel::Closed;
     for (index, sc) in plan.scenarios.iter().enumerate() {
         let mut scenario = Scenario::new(&sc.name)
             .set_weight(sc.weight)
             .map_err(goose_err)?;
         if let Some((min, max)) = sc.think_time
             && !max.is_zero()
+            && goose_waits
         {
             scenario = scenario.set_wait_time(min, max).map_err(goose_err)?;
         }
@@ -198,10 +334,11 @@ fn attack(plan: &RunPlan, shared: Arc<RunShared>) -> Result<GooseAttack, RunErro
             );
         }
         for (i, step) in sc.steps.iter().enumerate() {
-            let kind = if i == 0 {
-                StepKind::FirstStep
-            } else {
-                StepKind::Step
+            let kind = match (i == 0, i + 1 == sc.steps.len()) {
+                (true, true) => StepKind::OnlyStep,
+                (true, false) => StepKind::FirstStep,
+                (false, true) => StepKind::LastStep,
+                (false, false) => StepKind::Step,
             };
             scenario =
                 scenario.register_transaction(transaction(&shared, step, kind).set_sequence(i + 1));

@@ -3,7 +3,7 @@
 //! and report one `Sample` to the recorder.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use goose::goose::{GooseMethod, GooseRequest, GooseUser, TransactionResult};
 use rand::Rng;
@@ -24,6 +24,49 @@ pub struct RunShared {
     pub plan: Arc<RunPlan>,
     pub samples: SampleSender,
     pub clock: Arc<RunClock>,
+    /// Open model: each scenario's schedule of iterations (empty for the closed model).
+    pub arrivals: Vec<Arc<super::Arrivals>>,
+}
+
+/// A closed-model user's pace: for each request name, its usual time from
+/// sending that request to sending the next, learnt as the user goes. A
+/// response that holds the user for two paces or more means requests the pace
+/// called for were not sent (coordinated omission); the gap after such a
+/// response is left out of the means.
+#[derive(Clone, Default)]
+struct Pacing {
+    /// The request sent last: its name, when, and whether its response held the user.
+    last: Option<(usize, Instant, bool)>,
+    /// Per request name: the sum and count of the gaps that followed it.
+    gaps: Vec<(Duration, u32)>,
+}
+
+/// Gaps seen after a request name before its pace is trusted.
+const MIN_GAPS: u32 = 3;
+
+impl Pacing {
+    /// Request `endpoint` is being sent now: the pace it is judged against, once known.
+    fn sent(&mut self, endpoint: usize, now: Instant) -> Option<Duration> {
+        if let Some((previous, at, false)) = self.last {
+            if self.gaps.len() <= previous {
+                self.gaps.resize(previous + 1, (Duration::ZERO, 0));
+            }
+            let slot = &mut self.gaps[previous];
+            slot.0 += now.saturating_duration_since(at);
+            slot.1 += 1;
+        }
+        self.last = Some((endpoint, now, false));
+        match self.gaps.get(endpoint) {
+            Some(&(sum, n)) if n >= MIN_GAPS => Some(sum / n),
+            _ => None,
+        }
+    }
+
+    fn answered(&mut self, latency: Option<Duration>, pace: Option<Duration>) {
+        if let (Some(last), Some(l), Some(p)) = (self.last.as_mut(), latency, pace) {
+            last.2 = l >= 2 * p;
+        }
+    }
 }
 
 /// Reports the user's stop when goose drops the user (and its session data).
@@ -44,6 +87,11 @@ pub struct UserState {
     vars: Vec<Option<String>>,
     rows: Vec<Option<usize>>,
     plan: Arc<RunPlan>,
+    pacing: Pacing,
+    /// Open model: when the current iteration was due.
+    intended: Option<Instant>,
+    /// Open model: the schedule is over; the remaining steps do nothing.
+    idle: bool,
     _stop: Arc<StopGuard>,
 }
 
@@ -107,6 +155,9 @@ pub async fn start_user(
         vars: vec![None; plan.variables.len()],
         rows: vec![None; plan.feeders.len()],
         plan,
+        pacing: Pacing::default(),
+        intended: None,
+        idle: false,
         _stop: Arc::new(StopGuard(shared.clock.clone())),
     };
     state.take_rows(FeederPer::User);
@@ -122,7 +173,23 @@ pub enum StepKind {
     /// The first of the repeated steps: a new iteration begins.
     FirstStep,
     Step,
+    /// The last of the repeated steps: the iteration ends after it.
+    LastStep,
+    /// The only repeated step: first and last.
+    OnlyStep,
     OnStop,
+}
+
+impl StepKind {
+    fn begins_iteration(self) -> bool {
+        matches!(self, StepKind::FirstStep | StepKind::OnlyStep)
+    }
+    fn ends_iteration(self) -> bool {
+        matches!(self, StepKind::LastStep | StepKind::OnlyStep)
+    }
+    fn repeated(self) -> bool {
+        !matches!(self, StepKind::OnStart | StepKind::OnStop)
+    }
 }
 
 /// The request as rendered for this user.
@@ -145,30 +212,76 @@ pub async fn run_step(
     step: &RequestPlan,
     kind: StepKind,
 ) -> TransactionResult {
-    let rendered = {
+    let arrivals = shared
+        .arrivals
+        .get(step.scenario)
+        .filter(|_| kind.repeated());
+    if kind.begins_iteration()
+        && let Some(arrivals) = arrivals
+    {
+        let ticket = arrivals.next().await;
         let Some(state) = user.get_session_data_mut::<UserState>() else {
             return Ok(());
         };
-        if kind == StepKind::FirstStep {
+        state.intended = ticket.map(|t| t.intended);
+        state.idle = ticket.is_none();
+        if ticket.is_none() {
+            // The schedule is over and goose is stopping its users, which it can
+            // only do between transactions: return now and then, without spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return Ok(());
+        }
+    }
+    let closed = shared.arrivals.is_empty();
+    let (rendered, measure_from, pace) = {
+        let Some(state) = user.get_session_data_mut::<UserState>() else {
+            return Ok(());
+        };
+        if state.idle && arrivals.is_some() {
+            return Ok(());
+        }
+        if kind.begins_iteration() {
             if state.started_iterations {
                 state.iteration += 1;
             }
             state.started_iterations = true;
             state.take_rows(FeederPer::Iteration);
         }
-        render(step, state)
+        // The open model times an iteration's first request from when it was due.
+        let measure_from = state.intended.take();
+        let pace = (closed && kind.repeated())
+            .then(|| state.pacing.sent(step.endpoint, Instant::now()))
+            .flatten();
+        (render(step, state), measure_from, pace)
     };
-    let started = Instant::now();
-    let rendered = match rendered {
-        Ok(r) => r,
-        Err(e) => {
-            shared.samples.send(not_sent(step, started, e.to_string()));
-            return Ok(());
+    let sample = match rendered {
+        Ok(r) => send(user, shared, step, r, measure_from).await,
+        Err(e) => not_sent(
+            step,
+            measure_from.unwrap_or_else(Instant::now),
+            e.to_string(),
+        ),
+    };
+    if let Some(state) = user.get_session_data_mut::<UserState>() {
+        state.pacing.answered(sample.latency, pace);
+    }
+    shared.samples.send(Sample { pace, ..sample });
+    if let Some(arrivals) = arrivals {
+        if kind.ends_iteration() {
+            arrivals.finished_iteration();
+        } else if let Some(think) = think_time(shared, step) {
+            tokio::time::sleep(think).await;
         }
-    };
-    let sample = send(user, shared, step, rendered, started).await;
-    shared.samples.send(sample);
+    }
     Ok(())
+}
+
+/// A draw from the step's scenario's think time.
+fn think_time(shared: &RunShared, step: &RequestPlan) -> Option<Duration> {
+    let (min, max) = shared.plan.scenarios.get(step.scenario)?.think_time?;
+    (!max.is_zero()).then(|| {
+        Duration::from_secs_f64(rand::rng().random_range(min.as_secs_f64()..=max.as_secs_f64()))
+    })
 }
 
 fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
@@ -176,6 +289,7 @@ fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
         endpoint: step.endpoint as u32,
         scenario: step.scenario as u32,
         started,
+        pace: None,
         latency: None,
         status: 0,
         bytes: 0,
@@ -252,13 +366,15 @@ async fn send(
     shared: &RunShared,
     step: &RequestPlan,
     r: Rendered,
-    started: Instant,
+    measure_from: Option<Instant>,
 ) -> Sample {
     let endpoint_name = &shared.plan.endpoints[step.endpoint].name;
+    let started = measure_from.unwrap_or_else(Instant::now);
     let mut sample = Sample {
         endpoint: step.endpoint as u32,
         scenario: step.scenario as u32,
         started,
+        pace: None,
         latency: None,
         status: 0,
         bytes: 0,
@@ -286,7 +402,7 @@ async fn send(
         .set_request_builder(builder)
         .build();
 
-    let started = Instant::now();
+    let started = measure_from.unwrap_or_else(Instant::now);
     sample.started = started;
     let response = match user.request(request).await {
         Ok(goose_response) => goose_response.response,

@@ -173,21 +173,61 @@ pub struct PerfOptions {
     pub call_graph: Option<Sp<String>>,
 }
 
-/// The load to apply.
+/// The load to apply: a closed model (`users`, each waiting for its previous
+/// response) or an open model (`rate`: iterations start on a schedule whatever
+/// the SUT does), either held flat or shaped by `stages`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Load {
-    /// Number of concurrent simulated users.
-    pub users: Sp<u64>,
-    /// Time over which users are started (evenly); default 0 (all at once).
+    /// Closed model: number of concurrent simulated users.
+    #[serde(default)]
+    pub users: Option<Sp<u64>>,
+    /// Open model: iterations started per second, e.g. `40/s`. Each iteration's first
+    /// request is timed from its intended start (wrk2's method), so a stall shows in the tail.
+    #[serde(default)]
+    pub rate: Option<Sp<Rate>>,
+    /// Open model: the most users that may be running iterations at once (default:
+    /// enough for the peak rate with 1 s responses, at least 10).
+    #[serde(default)]
+    pub max_users: Option<Sp<u64>>,
+    /// Time over which users (or the rate) rise from zero; default 0 (all at once).
     #[serde(default)]
     pub ramp_up: Option<Sp<Dur>>,
-    /// How long to hold the full load after ramp-up. Give this or `iterations`.
+    /// How long to hold the full load after ramp-up. Give this, `iterations` or `stages`.
     #[serde(default)]
     pub duration: Option<Sp<Dur>>,
-    /// How many times each user runs its scenario's steps. Give this or `duration`.
+    /// Closed model: how many times each user runs its scenario's steps.
     #[serde(default)]
     pub iterations: Option<Sp<u64>>,
+    /// Steps of the load, each moving linearly from the previous level to its own over
+    /// its duration (like k6 stages): warm-up, plateau, spike, recovery...
+    #[serde(default)]
+    pub stages: Option<Sp<Vec<Sp<Stage>>>>,
+    /// The stage whose window is the steady state targets are judged on (default: the
+    /// longest stage that holds its level).
+    #[serde(default)]
+    pub steady: Option<Sp<String>>,
+    /// Open model: the share of iterations that may start late (no free user) or not at
+    /// all before the run is invalid (exit 3). Default 1%.
+    #[serde(default)]
+    pub max_late: Option<Sp<Percent>>,
+}
+
+/// One step of a staged load.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// A name to refer to the stage by, e.g. in `load.steady`.
+    #[serde(default)]
+    pub name: Option<Sp<String>>,
+    /// How long the stage lasts (0s jumps to its level at once).
+    pub duration: Sp<Dur>,
+    /// Closed model: the users at the end of the stage.
+    #[serde(default)]
+    pub users: Option<Sp<u64>>,
+    /// Open model: the arrival rate at the end of the stage, e.g. `100/s`.
+    #[serde(default)]
+    pub rate: Option<Sp<Rate>>,
 }
 
 /// A CSV data feeder.

@@ -37,10 +37,106 @@ pub struct RunPlan {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadPlan {
+    pub model: LoadModel,
+    /// The users goose runs: the closed model's (peak) users, or the open model's pool.
     pub users: usize,
+    /// Closed model without stages: time over which the users start.
     #[serde(with = "secs")]
     pub ramp_up: Duration,
+    /// With stages, the total of their durations.
     pub end: LoadEnd,
+    /// Empty for a closed model held flat (`users`, `ramp_up`, `duration|iterations`);
+    /// an open model always has at least one.
+    pub stages: Vec<Stage>,
+    /// Index of the stage that is the steady state.
+    pub steady_stage: Option<usize>,
+    /// Open model: the share of iterations that may start late or never.
+    pub max_late: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadModel {
+    /// Fixed users, each waiting for its previous response.
+    Closed,
+    /// Iterations start at a planned rate, whatever the SUT does.
+    Open,
+}
+
+impl LoadModel {
+    pub fn label(self) -> &'static str {
+        match self {
+            LoadModel::Closed => "closed",
+            LoadModel::Open => "open",
+        }
+    }
+}
+
+/// One step of the load: the level moves linearly from the previous stage's
+/// (0 before the first) to `target` over `duration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub name: String,
+    /// How long the stage lasts when run. For the closed model this is goose's
+    /// timing: a ramp of n users over `written` starts its first user at once
+    /// and its last one interval before the end, so it lasts `written`·(n−1)/n.
+    #[serde(rename = "duration_s", with = "secs")]
+    pub duration: Duration,
+    /// The duration as written in the file (whole seconds for the closed model).
+    #[serde(rename = "written_s", with = "secs", default)]
+    pub written: Duration,
+    /// Users (closed model) or iterations per second (open model) at the stage's end.
+    pub target: f64,
+}
+
+impl LoadPlan {
+    /// Offsets from the load's origin of the steady stage's start and end.
+    pub fn steady_window(&self) -> Option<(Duration, Duration)> {
+        let index = self.steady_stage?;
+        let start: Duration = self.stages[..index].iter().map(|s| s.duration).sum();
+        Some((start, start + self.stages[index].duration))
+    }
+
+    /// The planned length of the steady state, when it is known in advance.
+    pub fn steady_length(&self) -> Option<Duration> {
+        match (self.steady_window(), self.end) {
+            (Some((start, end)), _) => Some(end - start),
+            (None, LoadEnd::Duration(d)) => Some(d),
+            (None, LoadEnd::Iterations(_)) => None,
+        }
+    }
+
+    /// How many users start over the run: a staged closed model starts new
+    /// ones each time it rises again.
+    pub fn users_started(&self) -> usize {
+        if self.model == LoadModel::Open || self.stages.is_empty() {
+            return self.users;
+        }
+        let mut previous = 0usize;
+        let mut started = 0;
+        for stage in &self.stages {
+            let users = stage.target as usize;
+            started += users.saturating_sub(previous);
+            previous = users;
+        }
+        started
+    }
+
+    /// The planned level (users or rate) `t` seconds after the origin; `None`
+    /// without stages or past the last one.
+    pub fn level_at(&self, t: f64) -> Option<f64> {
+        let mut start = 0.0;
+        let mut from = 0.0;
+        for stage in &self.stages {
+            let len = stage.duration.as_secs_f64();
+            if t < start + len {
+                return Some(from + (stage.target - from) * (t - start) / len);
+            }
+            start += len;
+            from = stage.target;
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -349,10 +445,14 @@ impl LatencyStat {
 
 /// Serialises a `Duration` as fractional seconds.
 pub mod secs {
-    use serde::Serializer;
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }
 }
 

@@ -21,6 +21,7 @@ pub fn judge(result: &RunResult) -> Verdict {
                 .to_string(),
         );
     }
+    notes.extend(validity::pacing_note(result));
     let mut targets: Vec<TargetResult> = result
         .plan
         .targets

@@ -1,9 +1,9 @@
 //! Whether a run's figures describe the SUT at all. A run that was cut short,
-//! never reached its planned users, or whose load generator ran out of CPU is
-//! invalid (exit 3), never a pass or a fail: its latencies include gander's own
-//! queueing.
+//! never reached its planned users, fell behind its planned arrival rate, or
+//! whose load generator ran out of CPU is invalid (exit 3), never a pass or a
+//! fail: its latencies include gander's own queueing.
 
-use crate::record::result::{RunResult, RunStatus, ValidityCheck};
+use crate::record::result::{ArrivalReport, RunResult, RunStatus, ValidityCheck};
 use crate::sut::{CPU, CPU_WAIT, SourceKind};
 
 /// The generator is saturated when its load threads use this share of the cores it may use.
@@ -14,10 +14,95 @@ pub const STARVED_SHARE: f64 = 0.60;
 /// busy SUT waits often but briefly; its latencies are not distorted by much.
 const STARVED_MIN_WAIT: f64 = 50.0;
 
+/// A closed run's tail understates when correcting for the missing requests
+/// raises its p99 by at least this factor.
+const UNDERSTATED: f64 = 1.5;
+
 pub fn check(result: &RunResult) -> Vec<ValidityCheck> {
-    let mut checks = vec![completed(result), users(result)];
+    let mut checks = vec![completed(result)];
+    match &result.load.open {
+        Some(open) => checks.extend([on_time(open), arrival_rate(result, open)]),
+        None => checks.push(users(result)),
+    }
     checks.extend(generator(result));
     checks
+}
+
+/// Open model: iterations that could not start when due, because every user was busy.
+fn on_time(open: &ArrivalReport) -> ValidityCheck {
+    let percent = |f: f64| format!("{:.1}%", f * 100.0);
+    let lag = open
+        .start_lag_ms
+        .map(|l| format!(" (start lag p99 {})", crate::format::ms(l.p99)))
+        .unwrap_or_default();
+    let ok = open.late_fraction <= open.max_late;
+    let detail = if open.late + open.missed == 0 {
+        format!("all {} iterations started when due{lag}", open.intended)
+    } else {
+        let verdict = if ok { "within" } else { "over" };
+        format!(
+            "{} of {} iterations started late and {} never started ({}, {verdict} the {} limit):              {} of {} users were busy at the peak{}",
+            open.late,
+            open.intended,
+            open.missed,
+            percent(open.late_fraction),
+            percent(open.max_late),
+            open.peak_busy,
+            open.max_users,
+            if ok {
+                ""
+            } else {
+                "; raise load.max_users, or the SUT cannot take this rate"
+            }
+        )
+    };
+    ValidityCheck {
+        check: "iterations on time".into(),
+        ok,
+        detail,
+    }
+}
+
+/// Open model: the rate achieved in the steady state against the rate planned.
+fn arrival_rate(result: &RunResult, open: &ArrivalReport) -> ValidityCheck {
+    let len = result.phases.steady.map(|w| w.len_s()).unwrap_or(0.0);
+    let per_s = |n: u64| if len > 0.0 { n as f64 / len } else { 0.0 };
+    let ok = open.steady_intended > 0
+        && open.steady_started as f64 >= open.steady_intended as f64 * (1.0 - open.max_late);
+    let detail = if open.steady_intended == 0 {
+        "no iteration was due in the steady state".to_string()
+    } else {
+        format!(
+            "{:.1}/s of {:.1}/s planned in the steady state ({} of {} iterations)",
+            per_s(open.steady_started),
+            per_s(open.steady_intended),
+            open.steady_started,
+            open.steady_intended
+        )
+    };
+    ValidityCheck {
+        check: "arrival rate".into(),
+        ok,
+        detail,
+    }
+}
+
+/// Closed model: says so when the users' pace fell behind enough that the
+/// measured tail understates what users would see (coordinated omission).
+pub fn pacing_note(result: &RunResult) -> Option<String> {
+    let pacing = result.load.closed.as_ref()?;
+    let (measured, corrected) = (pacing.measured?, pacing.corrected?);
+    if pacing.late == 0 || corrected.p99 < measured.p99 * UNDERSTATED {
+        return None;
+    }
+    Some(format!(
+        "closed model: responses held users back, so {} requests their pace called for were          never sent (users fell up to {} behind); corrected for them the p99 is {}, not {}. \
+         An open model (load.rate) measures this directly",
+        pacing.late,
+        crate::format::ms(pacing.worst_delay_ms),
+        crate::format::ms(corrected.p99),
+        crate::format::ms(measured.p99)
+    ))
 }
 
 fn completed(result: &RunResult) -> ValidityCheck {

@@ -28,7 +28,16 @@ pub struct Seen {
     /// Users whose /me call carried a matching token and cookie.
     pub authorised: Mutex<Vec<String>>,
     pub unauthorised: AtomicU64,
+    /// The first /stall request: the stall schedule counts from it.
+    pub stall_epoch: std::sync::OnceLock<std::time::Instant>,
 }
+
+/// /stall holds every response arriving in [STALL_AT, STALL_AT + STALL) of each
+/// STALL_EVERY, counted from its first request, until that window ends: the
+/// server pauses (a GC pause, a lock) for STALL once every STALL_EVERY.
+pub const STALL: Duration = Duration::from_secs(1);
+pub const STALL_EVERY: Duration = Duration::from_secs(10);
+pub const STALL_AT: Duration = Duration::from_secs(4);
 
 impl Seen {
     pub fn count(&self, path: &str) -> u64 {
@@ -73,6 +82,8 @@ pub fn start_server() -> TestServer {
         .route("/inject", get(inject))
         .route("/scenario/{name}", get(fast))
         .route("/profile/{kind}", get(bad_profile))
+        .route("/stall", get(stall))
+        .route("/sleep/{ms}", get(sleep))
         .with_state(seen.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -91,6 +102,27 @@ pub fn start_server() -> TestServer {
         .recv_timeout(Duration::from_secs(10))
         .expect("test server started");
     TestServer { addr, seen }
+}
+
+async fn stall(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> &'static str {
+    let seen = count(State(seen), uri).await;
+    let epoch = *seen.stall_epoch.get_or_init(std::time::Instant::now);
+    let phase = epoch.elapsed().as_secs_f64() % STALL_EVERY.as_secs_f64();
+    let (from, to) = (STALL_AT.as_secs_f64(), (STALL_AT + STALL).as_secs_f64());
+    if (from..to).contains(&phase) {
+        tokio::time::sleep(Duration::from_secs_f64(to - phase)).await;
+    }
+    "ok"
+}
+
+async fn sleep(
+    State(seen): State<Arc<Seen>>,
+    UrlPath(ms): UrlPath<u64>,
+    uri: axum::http::Uri,
+) -> &'static str {
+    count(State(seen), uri).await;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "ok"
 }
 
 async fn fast(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> &'static str {

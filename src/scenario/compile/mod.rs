@@ -34,6 +34,7 @@ pub struct Overrides {
     pub targets: Vec<String>,
 }
 
+mod load;
 mod observe;
 pub mod targets;
 pub use observe::ProfileChoice;
@@ -337,64 +338,6 @@ impl Compiler<'_> {
                     self.error(spec.csv.loc, message);
                 }
             }
-        }
-    }
-
-    fn load(&mut self, load: &Sp<model::Load>, overrides: &Overrides) -> Option<LoadPlan> {
-        let users = overrides.users.unwrap_or(load.users.value);
-        if users == 0 {
-            self.error(load.users.loc, "users must be at least 1");
-        }
-        let ramp_up = overrides
-            .ramp_up
-            .or(load.ramp_up.as_ref().map(|r| r.value.0))
-            .unwrap_or_default();
-        let end = match (overrides.duration, overrides.iterations) {
-            (Some(d), _) => Some(LoadEnd::Duration(d)),
-            (None, Some(n)) => Some(LoadEnd::Iterations(n)),
-            (None, None) => match (&load.duration, &load.iterations) {
-                (Some(d), None) => Some(LoadEnd::Duration(d.value.0)),
-                (None, Some(n)) => Some(LoadEnd::Iterations(n.value)),
-                (Some(d), Some(_)) => {
-                    self.error_help(
-                        d.loc,
-                        "load has both duration and iterations",
-                        "give one of them",
-                    );
-                    None
-                }
-                (None, None) => {
-                    self.error_help(
-                        load.loc,
-                        "load needs a duration or a number of iterations",
-                        "e.g. load: { users: 50, ramp_up: 10s, duration: 60s }",
-                    );
-                    None
-                }
-            },
-        };
-        // goose counts run time in whole seconds.
-        let end = end.map(|e| match e {
-            LoadEnd::Duration(d) => {
-                LoadEnd::Duration(Duration::from_secs(d.as_secs_f64().ceil() as u64))
-            }
-            other => other,
-        });
-        match end {
-            Some(LoadEnd::Duration(d)) if d < Duration::from_secs(1) => {
-                self.error(load.loc, "duration must be at least 1s");
-                None
-            }
-            Some(LoadEnd::Iterations(0)) => {
-                self.error(load.loc, "iterations must be at least 1");
-                None
-            }
-            Some(end) if users > 0 => Some(LoadPlan {
-                users: users as usize,
-                ramp_up,
-                end,
-            }),
-            _ => None,
         }
     }
 
@@ -826,7 +769,7 @@ impl Compiler<'_> {
             .filter(|f| f.mode == model::FeederMode::Unique)
             .filter_map(|f| {
                 let needed = match (f.per, load.end) {
-                    (model::FeederPer::User, _) => load.users as u64,
+                    (model::FeederPer::User, _) => load.users_started() as u64,
                     (model::FeederPer::Iteration, LoadEnd::Iterations(n)) => load.users as u64 * n,
                     // Unknown in advance with a duration: checked while running.
                     (model::FeederPer::Iteration, LoadEnd::Duration(_)) => return None,

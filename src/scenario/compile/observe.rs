@@ -333,7 +333,7 @@ impl Compiler<'_> {
             if s.value.0 < Duration::from_secs(1) {
                 self.error(s.loc, "a profile needs at least 1s");
             }
-            if let Some(LoadEnd::Duration(d)) = load.map(|l| l.end)
+            if let Some(d) = load.and_then(LoadPlan::steady_length)
                 && s.value.0 > d
             {
                 self.error(

@@ -1,0 +1,71 @@
+//! What the runner tells about the load it applied: where each stage fell on
+//! the run's time axis, and how the open model's schedule or the closed
+//! model's pace held up.
+
+use std::time::Instant;
+
+use super::Tally;
+use crate::record::clock::RunClock;
+use crate::record::result::{ArrivalReport, LagSummary, LoadReport, PacingReport, StageWindow};
+use crate::scenario::plan::LoadPlan;
+
+pub fn build(
+    load: &LoadPlan,
+    clock: &RunClock,
+    arrivals: Option<&Tally>,
+    pacing: Option<PacingReport>,
+) -> LoadReport {
+    LoadReport {
+        stages: clock
+            .origin()
+            .map(|origin| stage_windows(load, clock, origin))
+            .unwrap_or_default(),
+        open: arrivals.map(|t| arrival_report(load, t)),
+        closed: pacing,
+    }
+}
+
+fn stage_windows(load: &LoadPlan, clock: &RunClock, origin: Instant) -> Vec<StageWindow> {
+    let mut start = clock.seconds_since_start(origin);
+    let mut from = 0.0;
+    load.stages
+        .iter()
+        .map(|stage| {
+            let end = start + stage.duration.as_secs_f64();
+            let window = StageWindow {
+                name: stage.name.clone(),
+                start_s: start,
+                end_s: end,
+                from,
+                to: stage.target,
+            };
+            (start, from) = (end, stage.target);
+            window
+        })
+        .collect()
+}
+
+fn arrival_report(load: &LoadPlan, t: &Tally) -> ArrivalReport {
+    let ms = |us: u64| us as f64 / 1e3;
+    ArrivalReport {
+        intended: t.intended,
+        started: t.started,
+        late: t.late,
+        missed: t.missed,
+        late_fraction: if t.intended == 0 {
+            0.0
+        } else {
+            (t.late + t.missed) as f64 / t.intended as f64
+        },
+        max_late: load.max_late,
+        steady_intended: t.steady_intended,
+        steady_started: t.steady_started,
+        max_users: load.users,
+        peak_busy: t.peak_busy,
+        start_lag_ms: (!t.lag.is_empty()).then(|| LagSummary {
+            p50: ms(t.lag.value_at_quantile(0.5)),
+            p99: ms(t.lag.value_at_quantile(0.99)),
+            max: ms(t.lag.max()),
+        }),
+    }
+}
