@@ -293,6 +293,49 @@ fn broken_files() -> Vec<(&'static str, String)> {
                 "throughput: 30/s, sut: { memory: 512 parsecs } }",
             ) + "sut: { pid: 1 }\n",
         ),
+        (
+            "users_and_rate",
+            replace("load: { users: 50,", "load: { users: 50, rate: 40/s,"),
+        ),
+        (
+            "open_with_iterations",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load: { rate: 40/s, iterations: 10 }",
+            ),
+        ),
+        (
+            "max_users_closed",
+            replace("load: { users: 50,", "load: { users: 50, max_users: 80,"),
+        ),
+        (
+            "stage_without_level",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  stages:\n    - { duration: 10s, users: 20 }\n    - { duration: 1m }",
+            ),
+        ),
+        (
+            "stages_mix_models",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  stages:\n    - { duration: 10s, users: 20 }\n    - { duration: 1m, rate: 40/s }",
+            ),
+        ),
+        (
+            "unknown_steady_stage",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  steady: plateu\n  stages:\n    - { name: warm-up, duration: 10s, users: 20 }\n    - { name: plateau, duration: 1m, users: 20 }",
+            ),
+        ),
+        (
+            "stages_and_duration",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  duration: 30s\n  stages:\n    - { duration: 1m, rate: 10/s }",
+            ),
+        ),
     ]
 }
 
@@ -359,6 +402,18 @@ fn messages_say_what_was_expected() {
     expect(
         "unknown_mode",
         &["unknown value \"cyclic\"", "did you mean \"cycle\"?"],
+    );
+    expect(
+        "unknown_steady_stage",
+        &[
+            "no stage is named \"plateu\", did you mean \"plateau\"?",
+            "the stages are: warm-up, plateau",
+        ],
+    );
+    expect("users_and_rate", &["load has both users and rate"]);
+    expect(
+        "stages_mix_models",
+        &["this stage sets rate but the first sets users"],
     );
 }
 

@@ -50,6 +50,7 @@ fn every_bundled_scenario_runs_cleanly_against_the_demo() {
         "salon-crm.yaml",
         "homework-bot.yaml",
         "quiz-cache.yaml",
+        "quiz-rate.yaml",
         "mentorhub-monitoring.yaml",
         "demo.yaml",
         "example.yaml",

@@ -73,8 +73,11 @@ pub fn render(result: &RunResult) -> String {
     let mut out = String::new();
     let window = result.window(phase);
     out.push_str(&format!(
-        "gander {} · {} · {} users ({} model) · {}\n",
-        result.provenance.gander_version, plan.name, plan.users, plan.model, plan.host
+        "gander {} · {} · {} · {}\n",
+        result.provenance.gander_version,
+        plan.name,
+        super::load_text::model(plan),
+        plan.host
     ));
     out.push_str(&format!(
         "figures for the {}: {:.1}s of a {:.1}s run\n",
@@ -82,6 +85,9 @@ pub fn render(result: &RunResult) -> String {
         window.len_s(),
         result.phases.total.len_s()
     ));
+    if let Some(pace) = super::load_text::pace(&result.load) {
+        out.push_str(&format!("pace: {pace}\n"));
+    }
     if result.outcome.status == RunStatus::Interrupted {
         out.push_str(&format!(
             "INTERRUPTED: {}\n",

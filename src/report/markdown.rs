@@ -51,9 +51,9 @@ pub fn render(result: &RunResult) -> String {
     let mut out = format!("## {icon} gander: {} — {word}\n\n", cell(&result.plan.name));
     let p = &result.provenance;
     out.push_str(&format!(
-        "`{}` · {} users on {} · {} · started {}{}\n\n",
+        "`{}` · {} on {} · {} · started {}{}\n\n",
         cell(&result.run_id),
-        result.plan.users,
+        cell(&super::load_text::model(&result.plan)),
         cell(&result.plan.host),
         v.judged_on
             .map(|ph| format!("judged on the {}", ph.label()))

@@ -7,6 +7,7 @@ mod csv_files;
 pub mod html;
 mod json;
 pub mod junit;
+mod load_text;
 pub mod markdown;
 pub mod rundir;
 

@@ -24,7 +24,16 @@ pub struct ChartData {
     pub max: Vec<Option<f64>>,
     pub requests: Vec<u64>,
     pub errors: Vec<u64>,
+    /// Closed: users running; open: users busy in an iteration.
     pub users: Vec<usize>,
+    /// The planned users or arrival rate, for staged loads.
+    pub planned: Vec<Option<f64>>,
+    /// Open model: iterations started per second, by intended start.
+    pub iterations: Option<Vec<u64>>,
+    /// Late starts (open) or requests held back (closed) per second.
+    pub late: Vec<u64>,
+    /// Closed model: some requests were held back (their chart is drawn).
+    pub held_back: bool,
     pub headers: Vec<Line>,
     pub cpu: Vec<Sampled>,
     pub memory: Vec<Sampled>,
@@ -131,6 +140,14 @@ pub fn build(result: &RunResult) -> ChartData {
         requests: ts.iter().map(|p| p.requests).collect(),
         errors: ts.iter().map(|p| p.errors).collect(),
         users: ts.iter().map(|p| p.users).collect(),
+        planned: ts.iter().map(|p| p.target).collect(),
+        iterations: result
+            .load
+            .open
+            .is_some()
+            .then(|| ts.iter().map(|p| p.iterations.unwrap_or(0)).collect()),
+        late: ts.iter().map(|p| p.late).collect(),
+        held_back: result.load.open.is_none() && ts.iter().any(|p| p.late > 0),
         headers: result
             .timeseries_headers()
             .into_iter()

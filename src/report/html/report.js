@@ -81,6 +81,7 @@
           label: s.label,
           stroke: s.color || COLORS[i % COLORS.length],
           width: 1.5,
+          dash: s.dash,
           spanGaps: false,
           points: { show: false },
           value: (u, v) => fmt(v, s.unit || unit),
@@ -138,8 +139,25 @@
         { label: "errors/s", values: data.errors, color: "#cf222e" },
       ], { axis: "per second" });
     }
-    if (byName.users) {
-      timeChart(byName.users, "Active users", t, [{ label: "users", values: data.users, color: "#8250df" }], { height: 160 });
+    const planned = data.planned.some((v) => v != null);
+    const plannedLine = (label) => ({ label: label, values: data.planned, color: "#8c959f", dash: [6, 4] });
+    if (byName.users && data.iterations) {
+      // Open model: the arrival rate against its plan, late starts, busy users.
+      timeChart(byName.users, "Iterations started per second (by intended start)", t, [
+        { label: "started", values: data.iterations },
+        plannedLine("planned rate"),
+        { label: "late or missed", values: data.late, color: "#cf222e" },
+        { label: "busy users", values: data.users, color: "#8250df" },
+      ], { axis: "per second", height: 200 });
+    } else if (byName.users) {
+      const series = [{ label: "users", values: data.users, color: "#8250df" }];
+      if (planned) series.push(plannedLine("planned users"));
+      timeChart(byName.users, "Active users", t, series, { height: 160 });
+      if (byName.late && data.late.some((v) => v > 0)) {
+        timeChart(byName.late, "Requests held back by slow responses (closed model)", t, [
+          { label: "late sends", values: data.late, color: "#cf222e" },
+        ], { axis: "per second", height: 160 });
+      }
     }
     if (byName.cpu && data.cpu.length) sampledChart(byName.cpu, "CPU", data.cpu, "%", "CPU % of one core");
     if (byName.memory && data.memory.length) sampledChart(byName.memory, "Memory (RSS)", data.memory, "bytes");

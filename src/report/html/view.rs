@@ -331,26 +331,22 @@ fn provenance(result: &RunResult) -> Vec<Fact> {
         fact("scenario", plan.name.clone()),
         fact("file", p.scenario_file.clone()),
         fact("host", plan.host.clone()),
-        fact(
-            "load",
-            format!(
-                "{} model, {} users, ramp-up {}",
-                plan.model,
-                plan.users,
-                value(plan.ramp_up_s, "s")
-            ) + &plan
-                .duration_s
-                .map(|d| format!(", duration {}", value(d, "s")))
-                .unwrap_or_default()
-                + &plan
-                    .iterations
-                    .map(|i| format!(", {i} iterations per user"))
-                    .unwrap_or_default(),
-        ),
+        fact("load", {
+            let shape = crate::report::load_text::shape(plan);
+            let model = crate::report::load_text::model(plan);
+            if shape.is_empty() {
+                model
+            } else {
+                format!("{model}; {shape}")
+            }
+        }),
         fact("started", p.started_at.clone()),
         fact("finished", p.finished_at.clone()),
         fact("length", value(result.phases.total.len_s(), "s")),
     ];
+    if let Some(pace) = crate::report::load_text::pace(&result.load) {
+        facts.push(fact("pace", pace));
+    }
     if let Some(steady) = result.phases.steady {
         facts.push(fact(
             "steady state",

@@ -21,9 +21,9 @@ impl Compiler<'_> {
         overrides: &Overrides,
     ) -> Option<LoadPlan> {
         let model = match (&load.users, &load.rate, &load.stages) {
-            (Some(u), Some(_), _) => {
+            (Some(_), Some(rate), _) => {
                 self.error_help(
-                    u.loc,
+                    rate.loc,
                     "load has both users and rate",
                     "give users for a closed model (each user waits for its response) or rate for an open one (iterations start on a schedule)",
                 );
@@ -291,9 +291,13 @@ impl Compiler<'_> {
                 Some(i) => Some(i),
                 None => {
                     let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+                    let hint =
+                        crate::scenario::diagnostic::suggest(&name.value, names.iter().copied())
+                            .map(|s| format!(", did you mean \"{s}\"?"))
+                            .unwrap_or_default();
                     self.error_help(
                         name.loc,
-                        format!("no stage is named \"{}\"", name.value),
+                        format!("no stage is named \"{}\"{hint}", name.value),
                         format!("the stages are: {}", names.join(", ")),
                     );
                     None
@@ -431,4 +435,83 @@ fn default_steady(stages: &[Stage]) -> Option<usize> {
         best
     };
     longest(true).or_else(|| longest(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::plan::LoadPlan;
+
+    fn plan(load: &str) -> LoadPlan {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        let text = format!(
+            "host: http://127.0.0.1:1\nload:\n{load}\nscenarios:\n  - name: s\n    steps:\n      - get: /\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        match crate::scenario::load(&path, &Overrides::default()) {
+            Ok(plan) => plan.load,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    fn stage(secs: u64, target: f64) -> Stage {
+        let d = Duration::from_secs(secs);
+        Stage {
+            name: String::new(),
+            duration: d,
+            written: d,
+            target,
+        }
+    }
+
+    #[test]
+    fn the_default_steady_stage_is_the_longest_flat_one() {
+        // warm-up ramp, plateau, spike ramp, spike hold, recovery.
+        let stages = [
+            stage(30, 10.0),
+            stage(60, 10.0),
+            stage(5, 50.0),
+            stage(20, 50.0),
+            stage(90, 10.0),
+        ];
+        assert_eq!(default_steady(&stages), Some(1));
+        // No flat stage: the longest one.
+        assert_eq!(default_steady(&[stage(10, 5.0), stage(30, 20.0)]), Some(1));
+        assert_eq!(default_steady(&[stage(0, 5.0)]), None);
+    }
+
+    #[test]
+    fn an_open_load_is_two_stages_and_a_pool() {
+        let load = plan("  rate: 40/s\n  ramp_up: 10s\n  duration: 1m");
+        assert_eq!(load.model, LoadModel::Open);
+        assert_eq!(load.stages.len(), 2);
+        assert_eq!(load.steady_stage, Some(1));
+        assert_eq!(
+            load.steady_window(),
+            Some((Duration::from_secs(10), Duration::from_secs(70)))
+        );
+        // Default pool: the peak rate for 2 s of latency.
+        assert_eq!(load.users, 80);
+        assert_eq!(load.max_late, DEFAULT_MAX_LATE);
+        assert_eq!(load.level_at(5.0), Some(20.0));
+    }
+
+    #[test]
+    fn closed_ramps_last_as_goose_runs_them() {
+        let load = plan(
+            "  steady: hold\n  stages:\n    - { duration: 2s, users: 4 }\n    - { name: hold, duration: 3s, users: 4 }\n    - { duration: 1500ms, users: 0 }",
+        );
+        assert_eq!(load.model, LoadModel::Closed);
+        assert_eq!(load.users, 4);
+        // 4 users over 2 s start at 0, 0.5, 1 and 1.5 s: goose moves on at 1.5 s.
+        assert_eq!(load.stages[0].duration, Duration::from_millis(1500));
+        assert_eq!(load.stages[1].duration, Duration::from_secs(3));
+        // Whole seconds for goose's test plan.
+        assert_eq!(load.stages[2].written, Duration::from_secs(2));
+        assert_eq!(
+            load.steady_window(),
+            Some((Duration::from_millis(1500), Duration::from_millis(4500)))
+        );
+    }
 }
