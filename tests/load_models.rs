@@ -184,6 +184,12 @@ fn an_open_model_keeps_its_rate() {
         json["verdict"]
     );
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    // Every report says which model ran.
+    assert!(run.stdout.contains("open model: 200/s"), "{}", run.stdout);
+    for file in ["summary.md", "report.html", "summary.txt"] {
+        let text = std::fs::read_to_string(run.run_dir().join(file)).unwrap();
+        assert!(text.contains("open model: 200"), "{file}");
+    }
 }
 
 /// Per second of `json`'s series whose whole second lies inside one flat stage:

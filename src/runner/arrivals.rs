@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::schedule::Schedule;
 use crate::record::clock::RunClock;
-use crate::record::result::Phase;
+use crate::record::result::{Phase, TimePoint};
 
 /// How often a waiting dispatcher or user looks for the end of the run.
 const CHECK: Duration = Duration::from_millis(50);
@@ -75,6 +75,19 @@ impl Tally {
             self.per_second.resize(s + 1, (0, 0));
         }
         &mut self.per_second[s]
+    }
+
+    /// Puts the iterations started, and those late or missed, into each second of the series.
+    pub fn fill(&self, series: &mut [TimePoint]) {
+        for point in series {
+            let (started, late) = self
+                .per_second
+                .get(point.t as usize)
+                .copied()
+                .unwrap_or_default();
+            point.iterations = Some(started);
+            point.late = late;
+        }
     }
 
     /// Adds another scenario's tally (peak busy users add up: an upper bound).

@@ -165,15 +165,7 @@ pub fn execute(
     runtime.shutdown_timeout(Duration::from_secs(1));
     let arrivals = outcome?;
     if let Some(tally) = &arrivals {
-        for point in &mut collected.timeseries {
-            let (started, late) = tally
-                .per_second
-                .get(point.t as usize)
-                .copied()
-                .unwrap_or_default();
-            point.iterations = Some(started);
-            point.late = late;
-        }
+        tally.fill(&mut collected.timeseries);
     }
     let load = load_report::build(
         &plan.load,

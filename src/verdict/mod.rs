@@ -16,10 +16,13 @@ pub fn judge(result: &RunResult) -> Verdict {
     let policy = result.plan.target_policy;
     let mut notes = Vec::new();
     if primary != Phase::Steady {
-        notes.push(
-            "the run never had all users running at once: targets judged on the whole run"
+        notes.push(match &result.plan.steady_stage {
+            Some(stage) => format!(
+                "the run never reached its steady stage \"{stage}\": targets judged on the whole run"
+            ),
+            None => "the run never had all users running at once: targets judged on the whole run"
                 .to_string(),
-        );
+        });
     }
     notes.extend(validity::pacing_note(result));
     let mut targets: Vec<TargetResult> = result
