@@ -67,16 +67,17 @@ pub struct RunArgs {
     /// Base URL of the system under test; replaces the file's `host`.
     #[arg(long)]
     pub host: Option<String>,
-    /// Number of users; replaces the file's `load.users`.
+    /// Number of users (closed model); replaces the file's `load.users`.
     #[arg(long, short = 'u')]
     pub users: Option<u64>,
-    /// How long to hold the full load, e.g. 30s; replaces the file's duration or iterations.
+    /// How long to hold the full load, e.g. 30s; replaces the file's duration or iterations
+    /// (not for a load with stages).
     #[arg(long, short = 'd', value_parser = parse_duration, conflicts_with = "iterations")]
     pub duration: Option<std::time::Duration>,
-    /// Iterations per user; replaces the file's duration or iterations.
+    /// Iterations per user (closed model); replaces the file's duration or iterations.
     #[arg(long, short = 'n')]
     pub iterations: Option<u64>,
-    /// Time over which users start, e.g. 10s.
+    /// Time over which users start (or the open model's rate rises), e.g. 10s.
     #[arg(long, value_parser = parse_duration)]
     pub ramp_up: Option<std::time::Duration>,
     /// Profiler to run during the steady state, replacing the file's `profile`:

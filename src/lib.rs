@@ -88,11 +88,15 @@ fn check(files: &[PathBuf]) -> Exit {
     for file in files {
         match scenario::load(file, &Overrides::default()) {
             Ok(plan) => println!(
-                "{}: ok ({} scenarios, {} request names, {} users)",
+                "{}: ok ({} scenarios, {} request names, {})",
                 file.display(),
                 plan.scenarios.len(),
                 plan.endpoints.len(),
-                plan.load.users
+                match plan.load.model {
+                    scenario::plan::LoadModel::Closed => format!("{} users", plan.load.users),
+                    scenario::plan::LoadModel::Open =>
+                        format!("open model, up to {} users", plan.load.users),
+                }
             ),
             Err(e) => {
                 print_scenario_error(&e);

@@ -26,16 +26,17 @@ pub fn build(
 }
 
 fn stage_windows(load: &LoadPlan, clock: &RunClock, origin: Instant) -> Vec<StageWindow> {
-    let mut start = clock.seconds_since_start(origin);
+    // Summed as durations from the origin, as the clock places the steady stage.
+    let mut start = origin;
     let mut from = 0.0;
     load.stages
         .iter()
         .map(|stage| {
-            let end = start + stage.duration.as_secs_f64();
+            let end = start + stage.duration;
             let window = StageWindow {
                 name: stage.name.clone(),
-                start_s: start,
-                end_s: end,
+                start_s: clock.seconds_since_start(start),
+                end_s: clock.seconds_since_start(end),
                 from,
                 to: stage.target,
             };
