@@ -407,12 +407,30 @@ fn the_interval_log_merges_back_to_the_recorded_count() {
 
 #[test]
 fn sigterm_leaves_a_complete_run_marked_interrupted() {
+    interrupted_by_sigterm("{ users: 20, duration: 60s }");
+}
+
+#[test]
+fn sigterm_stops_an_open_model_run_and_keeps_it() {
+    let run = interrupted_by_sigterm("{ rate: 100/s, duration: 60s, max_users: 20 }");
+    let open = &run["load"]["open"];
+    // Every iteration handed out was sent; none was due after the signal.
+    assert_eq!(open["started"], open["intended"], "{open}");
+    assert_eq!(
+        u(&run, "/totals/all/requests"),
+        open["started"].as_u64().unwrap()
+    );
+}
+
+/// Runs `load` against the test server, sends SIGTERM once it is under way and
+/// checks the run stopped promptly and left a complete, interrupted run; returns run.json.
+fn interrupted_by_sigterm(load: &str) -> serde_json::Value {
     let server = start_server();
     let ws = Workspace::new();
     let file = ws.write(
         "scenario.yaml",
         &format!(
-            "host: {}\nload: {{ users: 20, duration: 60s }}\nscenarios:\n  - name: s\n    think_time: 50ms\n    steps:\n      - get: /fast\n",
+            "host: {}\nload: {load}\nscenarios:\n  - name: s\n    think_time: 50ms\n    steps:\n      - get: /fast\n",
             server.url()
         ),
     );
@@ -452,6 +470,7 @@ fn sigterm_leaves_a_complete_run_marked_interrupted() {
     let html = std::fs::read_to_string(out.run_dir().join("report.html")).unwrap();
     assert!(html.contains(r#"<header id="verdict" class="banner interrupted">"#));
     assert!(html.contains("Stopped early: interrupted by a signal (Ctrl-C or SIGTERM)."));
+    run
 }
 
 #[test]
