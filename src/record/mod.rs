@@ -349,15 +349,20 @@ impl Aggregator {
             self.total_requests += 1;
             if let Some(pace) = s.pace {
                 let pace_us = (pace.as_micros() as u64).max(1);
-                let late = late_sends(us, pace_us);
+                let held = sample::held_back(latency, pace);
+                let late = if held { late_sends(us, pace_us) } else { 0 };
                 slot.late += late;
                 if phase == Phase::Steady {
                     let p = &mut self.pacing;
                     p.requests += 1;
                     p.late += late;
-                    p.worst_delay_us = p.worst_delay_us.max(us.saturating_sub(pace_us));
                     stats::record_latency(&mut p.measured, us);
-                    let _ = p.corrected.record_correct(us.max(1), pace_us);
+                    if held {
+                        p.worst_delay_us = p.worst_delay_us.max(us - pace_us);
+                        let _ = p.corrected.record_correct(us, pace_us);
+                    } else {
+                        stats::record_latency(&mut p.corrected, us);
+                    }
                 }
             }
         }

@@ -25,6 +25,16 @@ pub struct Sample {
     pub headers: Vec<HeaderValue>,
 }
 
+/// Below this much beyond its pace, a slow response is jitter, not a stall:
+/// a sub-millisecond loop would otherwise count every blip as missed sends.
+pub const HELD_FLOOR: Duration = Duration::from_millis(1);
+
+/// Whether a response held its closed-model user back from its pace: two
+/// paces or more, and at least `HELD_FLOOR` beyond one.
+pub fn held_back(latency: Duration, pace: Duration) -> bool {
+    latency >= 2 * pace && latency >= pace + HELD_FLOOR
+}
+
 #[derive(Debug)]
 pub struct Failure {
     /// A stable description used to group failures, e.g. `expected status 200, got 500`.

@@ -6,10 +6,10 @@ use crate::record::result::{LoadReport, PlanSummary};
 
 /// "50 users (closed model)", "open model: 40/s, up to 100 users", ...
 pub fn model(plan: &PlanSummary) -> String {
+    // A flat open load is two stages (ramp, plateau) under the hood.
     let stages = match plan.stages.len() {
-        0 => String::new(),
-        n if plan.model == "open" && n <= 2 => String::new(),
-        n => format!(" in {n} stages"),
+        n if n > 2 || (n == 2 && plan.model != "open") => format!(" in {n} stages"),
+        _ => String::new(),
     };
     match plan.rate {
         Some(rate) => format!(

@@ -64,7 +64,7 @@ impl Pacing {
 
     fn answered(&mut self, latency: Option<Duration>, pace: Option<Duration>) {
         if let (Some(last), Some(l), Some(p)) = (self.last.as_mut(), latency, pace) {
-            last.2 = l >= 2 * p;
+            last.2 = crate::record::sample::held_back(l, p);
         }
     }
 }

@@ -209,10 +209,11 @@ impl Compiler<'_> {
         if overrides.duration.is_some()
             || overrides.iterations.is_some()
             || overrides.ramp_up.is_some()
+            || overrides.users.is_some()
         {
             self.error_help(
                 stages.loc,
-                "--duration, --iterations and --ramp-up do not apply to a staged load",
+                "--users, --duration, --iterations and --ramp-up do not apply to a staged load",
                 "change the stages in the file",
             );
         }
