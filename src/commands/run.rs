@@ -263,13 +263,7 @@ fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunRe
             host: plan.host.clone(),
             model: plan.load.model.label().into(),
             users: plan.load.users,
-            rate: (plan.load.model == LoadModel::Open).then(|| {
-                plan.load
-                    .stages
-                    .iter()
-                    .map(|s| s.target)
-                    .fold(0.0, f64::max)
-            }),
+            rate: (plan.load.model == LoadModel::Open).then(|| plan.load.peak_level()),
             stages: plan.load.stages.clone(),
             steady_stage: plan
                 .load

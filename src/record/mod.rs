@@ -137,21 +137,21 @@ fn late_sends(latency_us: u64, pace_us: u64) -> u64 {
 }
 
 impl Recorder {
-    pub fn start(config: RecorderConfig, clock: Arc<RunClock>) -> Self {
+    /// Starts the recorder thread; fails only if the system refuses a thread.
+    pub fn start(config: RecorderConfig, clock: Arc<RunClock>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let live = Arc::new(Mutex::new(Live::default()));
         let thread_clock = clock.clone();
         let thread_live = live.clone();
         let handle = std::thread::Builder::new()
             .name("gander-recorder".into())
-            .spawn(move || aggregate(config, thread_clock, thread_live, rx))
-            .expect("spawning the recorder thread");
-        Recorder {
+            .spawn(move || aggregate(config, thread_clock, thread_live, rx))?;
+        Ok(Recorder {
             tx,
             handle,
             clock,
             live,
-        }
+        })
     }
 
     pub fn sender(&self) -> SampleSender {

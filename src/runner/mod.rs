@@ -42,6 +42,8 @@ pub struct RunOptions {
 pub enum RunError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot start the recorder thread: {0}")]
+    Recorder(std::io::Error),
     #[error("goose refused the load test: {0}")]
     Goose(String),
 }
@@ -80,7 +82,8 @@ pub fn execute(
             load: plan.load.clone(),
         },
         clock.clone(),
-    );
+    )
+    .map_err(RunError::Recorder)?;
     let arrivals: Vec<Arc<Arrivals>> = match plan.load.model {
         LoadModel::Closed => Vec::new(),
         LoadModel::Open => {
@@ -225,7 +228,8 @@ fn longest_timeout(plan: &RunPlan) -> Duration {
         .unwrap_or(crate::scenario::DEFAULT_TIMEOUT)
 }
 
-fn goose_config(plan: &RunPlan) -> GooseConfiguration {
+/// goose's configuration; `staged` when goose's test plan sets the users and time.
+fn goose_config(plan: &RunPlan, staged: bool) -> GooseConfiguration {
     let mut config = GooseConfiguration::default();
     config.host = Some(plan.host.clone());
     config.no_telnet = true;
@@ -237,8 +241,7 @@ fn goose_config(plan: &RunPlan) -> GooseConfiguration {
     config.no_metrics = true;
     config.timeout = Some(longest_timeout(plan).as_secs().max(1).to_string());
     let load = &plan.load;
-    if load.model == LoadModel::Closed && !load.stages.is_empty() {
-        // Staged: goose's test plan (see `test_plan`) sets users and time.
+    if staged {
         return config;
     }
     let users = load.users;
@@ -293,8 +296,10 @@ fn transaction(shared: &Arc<RunShared>, step: &Arc<RequestPlan>, kind: StepKind)
 
 fn attack(plan: &RunPlan, shared: Arc<RunShared>) -> Result<GooseAttack, RunError> {
     let goose_err = |e: goose::GooseError| RunError::Goose(e.to_string());
-    let mut attack = GooseAttack::initialize_with_config(goose_config(plan)).map_err(goose_err)?;
-    if let Some(steps) = test_plan(plan) {
+    let steps = test_plan(plan);
+    let mut attack = GooseAttack::initialize_with_config(goose_config(plan, steps.is_some()))
+        .map_err(goose_err)?;
+    if let Some(steps) = steps {
         attack = *attack
             .set_default(GooseDefault::TestPlan, steps.as_str())
             .map_err(goose_err)?;

@@ -55,7 +55,8 @@ impl Schedule {
     }
 
     /// Arrivals due in the first `t` seconds (the rate's integral).
-    pub fn due_by(&self, t: f64) -> f64 {
+    #[cfg(test)]
+    fn due_by(&self, t: f64) -> f64 {
         let mut due = 0.0;
         for s in &self.segments {
             if t <= s.start {

@@ -122,6 +122,11 @@ impl LoadPlan {
         started
     }
 
+    /// The highest planned level: peak users or peak arrival rate.
+    pub fn peak_level(&self) -> f64 {
+        peak_level(&self.stages)
+    }
+
     /// The planned level (users or rate) `t` seconds after the origin; `None`
     /// without stages or past the last one.
     pub fn level_at(&self, t: f64) -> Option<f64> {
@@ -137,6 +142,11 @@ impl LoadPlan {
         }
         None
     }
+}
+
+/// The highest level any stage reaches (0 without stages).
+pub fn peak_level(stages: &[Stage]) -> f64 {
+    stages.iter().map(|s| s.target).fold(0.0, f64::max)
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Compiler, Overrides};
 use crate::scenario::model;
-use crate::scenario::plan::{LoadEnd, LoadModel, LoadPlan, Stage};
+use crate::scenario::plan::{LoadEnd, LoadModel, LoadPlan, Stage, peak_level};
 use crate::scenario::spanned::Sp;
 
 /// The share of an open run's iterations that may start late before it is invalid.
@@ -307,7 +307,7 @@ impl Compiler<'_> {
             None => default_steady(&stages),
         };
         let total: Duration = stages.iter().map(|s| s.duration).sum();
-        let peak = stages.iter().map(|s| s.target).fold(0.0, f64::max);
+        let peak = peak_level(&stages);
         let users = match model {
             LoadModel::Closed => peak as usize,
             LoadModel::Open => match &load.max_users {
@@ -333,10 +333,9 @@ impl Compiler<'_> {
         }
     }
 
-    /// An open model's rate must be positive somewhere and its pool able to hold it.
+    /// An open model's rate must be above 0 somewhere.
     fn check_rate(&mut self, plan: &LoadPlan, load: &Sp<model::Load>) {
-        let peak = plan.stages.iter().map(|s| s.target).fold(0.0, f64::max);
-        if peak <= 0.0 {
+        if plan.peak_level() <= 0.0 {
             let loc = load.rate.as_ref().map_or(load.loc, |r| r.loc);
             self.error(loc, "the rate must be above 0");
         }
