@@ -1,9 +1,18 @@
-//! Command-line options. They live in the library so tests can build them.
+//! The command line: clap's options, turned into the plain requests the
+//! commands take (`RunRequest`, `CompareRequest`, `DemoRequest`), and `main`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::Exit;
+use crate::commands::compare::CompareRequest;
+use crate::commands::demo::DemoRequest;
+use crate::commands::run::{DEFAULT_BASELINE_LAST, RunRequest};
+use crate::commands::{self};
+use crate::scenario::Overrides;
 use crate::scenario::units::parse_duration;
 
 #[derive(Debug, Parser)]
@@ -28,12 +37,18 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the JSON Schema of the scenario format (for editors' YAML plugins).
-    Schema,
+    /// Print the JSON Schema of the scenario format (for editors' YAML plugins),
+    /// or with --run the JSON Schema of run.json (docs/run.schema.json).
+    Schema {
+        /// The schema of a run directory's run.json instead of the scenario format.
+        #[arg(long)]
+        run: bool,
+    },
     /// Start the bundled demo SUT, run the demo scenario against it, and write the report.
-    Demo(crate::demo::launch::DemoArgs),
+    Demo(DemoArgs),
     /// Serve the bundled demo SUT (a salon-CRM API over SQLite) on 127.0.0.1.
-    ServeDemo(crate::demo::ServeArgs),
+    #[cfg(feature = "demo")]
+    ServeDemo(gander_demo::ServeArgs),
     /// Re-render the reports of a saved run directory and print its summary.
     Report {
         /// A run directory, e.g. reports/20261120-101500-salon-crm.
@@ -50,7 +65,7 @@ pub struct CompareArgs {
     #[arg(required = true, num_args = 2.., value_name = "RUN_DIR")]
     pub runs: Vec<PathBuf>,
     /// How many good runs to take from a directory of runs.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_BASELINE_LAST, value_name = "N")]
     pub baseline_last: usize,
     /// Regression limit for every figure, e.g. 20%; default: NEW's targets.regression, else 20%.
     #[arg(long, value_name = "PERCENT")]
@@ -73,13 +88,13 @@ pub struct RunArgs {
     /// How long to hold the full load, e.g. 30s; replaces the file's duration or iterations
     /// (not for a load with stages).
     #[arg(long, short = 'd', value_parser = parse_duration, conflicts_with = "iterations")]
-    pub duration: Option<std::time::Duration>,
+    pub duration: Option<Duration>,
     /// Iterations per user (closed model); replaces the file's duration or iterations.
     #[arg(long, short = 'n')]
     pub iterations: Option<u64>,
     /// Time over which users start (or the open model's rate rises), e.g. 10s.
     #[arg(long, value_parser = parse_duration)]
-    pub ramp_up: Option<std::time::Duration>,
+    pub ramp_up: Option<Duration>,
     /// Profiler to run during the steady state, replacing the file's `profile`:
     /// pprof, pprof=URL_OR_PATH, py-spy, perf or none.
     #[arg(long, value_name = "PROFILER")]
@@ -98,7 +113,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN_DIR")]
     pub baseline: Vec<PathBuf>,
     /// How many good runs to take from a --baseline directory of runs.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_BASELINE_LAST, value_name = "N")]
     pub baseline_last: usize,
     /// Where run directories are written.
     #[arg(long, short = 'o', default_value = "reports")]
@@ -106,4 +121,120 @@ pub struct RunArgs {
     /// Print nothing but errors and the run directory.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// How long to hold the full load (default: the scenario's, about a minute).
+    #[arg(long, short = 'd', value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Number of users (default: the scenario's 50).
+    #[arg(long, short = 'u')]
+    pub users: Option<u64>,
+    /// Run against the "before" SUT: no indexes, N+1 queries, no cache.
+    #[arg(long)]
+    pub unoptimized: bool,
+    /// Saved runs to judge regressions against (see `gander run --help`).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub baseline: Vec<PathBuf>,
+    /// A target laid over the demo scenario's, e.g. p95=150ms (repeatable).
+    #[arg(long = "target", short = 't', value_name = "KEY=VALUE")]
+    pub target: Vec<String>,
+    /// Where run directories are written.
+    #[arg(long, short = 'o', default_value = "reports")]
+    pub output: PathBuf,
+    /// Print nothing but errors and the run directory.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    pub fn request(&self) -> RunRequest {
+        RunRequest {
+            file: self.file.clone(),
+            overrides: Overrides {
+                host: self.host.clone(),
+                users: self.users,
+                duration: self.duration,
+                iterations: self.iterations,
+                ramp_up: self.ramp_up,
+                profile: self.profile.clone(),
+                sut_pid: self.sut_pid,
+                targets: self.target.clone(),
+            },
+            baseline: self.baseline.clone(),
+            baseline_last: self.baseline_last,
+            output: self.output.clone(),
+            quiet: self.quiet,
+        }
+    }
+}
+
+impl CompareArgs {
+    pub fn request(&self) -> CompareRequest {
+        CompareRequest {
+            runs: self.runs.clone(),
+            baseline_last: self.baseline_last,
+            max_regression: self.max_regression.clone(),
+            output: self.output.clone(),
+        }
+    }
+}
+
+impl DemoArgs {
+    pub fn request(&self) -> DemoRequest {
+        DemoRequest {
+            duration: self.duration,
+            users: self.users,
+            unoptimized: self.unoptimized,
+            baseline: self.baseline.clone(),
+            targets: self.target.clone(),
+            output: self.output.clone(),
+            quiet: self.quiet,
+        }
+    }
+}
+
+/// Parses `args` (including the program name) and runs the command. Errors
+/// are printed to stderr; the return value is the process exit code.
+pub fn main<I, T>(args: I) -> Exit
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Exit::Pass
+                }
+                _ => Exit::Usage,
+            };
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gander: error: {e:#}");
+            Exit::Usage
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Run(args) => commands::run::run(&args.request()),
+        Command::Compare(args) => commands::compare::compare_runs(&args.request()),
+        Command::Check { files } => Ok(commands::check(&files)),
+        Command::Schema { run } => commands::print_schema(run),
+        Command::Report { dir } => commands::rerender(&dir),
+        Command::Demo(args) => commands::demo::run(&args.request()),
+        #[cfg(feature = "demo")]
+        Command::ServeDemo(args) => {
+            gander_demo::serve(&args)?;
+            Ok(Exit::Pass)
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Process exit codes, as documented in the README and DESIGN.md.
 
-use crate::record::result::VerdictStatus;
+use crate::result::VerdictStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]

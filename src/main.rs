@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    gander::run(std::env::args_os()).into()
+    gander::cli::main(std::env::args_os()).into()
 }

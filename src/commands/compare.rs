@@ -4,15 +4,27 @@ use anyhow::Context;
 use serde::Deserialize;
 use serde::de::value::StrDeserializer;
 
-use crate::cli::CompareArgs;
-use crate::compare::{self, Change, RunData};
+use crate::compare::{self, RunData, newest_with_profile};
 use crate::profile::{self, folded::Folded};
-use crate::report::{self, rundir};
-use crate::scenario::plan::{Policy, RegressionPlan};
+use crate::result::comparison::Change;
+use crate::result::targets::{Policy, RegressionPlan};
 use crate::scenario::units::Percent;
-use crate::{Exit, commands::run::newest_with_profile};
+use crate::{Exit, report, store};
 
-pub fn compare_runs(args: &CompareArgs) -> anyhow::Result<Exit> {
+/// `gander compare`, as the CLI asks for it.
+#[derive(Debug, Clone)]
+pub struct CompareRequest {
+    /// Baseline runs (or directories of runs), then the run to judge.
+    pub runs: Vec<std::path::PathBuf>,
+    /// How many good runs to take from a directory of runs.
+    pub baseline_last: usize,
+    /// A regression limit for every figure, e.g. `20%`.
+    pub max_regression: Option<String>,
+    /// Where comparison.json, comparison.md and the differential flame graph go.
+    pub output: Option<std::path::PathBuf>,
+}
+
+pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
     let (new_dir, base_dirs) = args
         .runs
         .split_last()
@@ -47,12 +59,12 @@ pub fn compare_runs(args: &CompareArgs) -> anyhow::Result<Exit> {
     print!("{}", report::console::comparison(&comparison));
     if let Some(out) = &args.output {
         std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-        rundir::write_file(
+        store::write_file(
             out,
             "comparison.json",
             &serde_json::to_vec_pretty(&comparison)?,
         )?;
-        rundir::write_file(
+        store::write_file(
             out,
             "comparison.md",
             report::markdown::comparison(&comparison).as_bytes(),
@@ -69,7 +81,7 @@ pub fn compare_runs(args: &CompareArgs) -> anyhow::Result<Exit> {
                 .ok()
                 .and_then(|t| Folded::parse(&t).ok())
                 && let Some(diff) =
-                    profile::diff::against(base_dir, base_result, &folded, report, out)?
+                    compare::profile_diff::against(base_dir, base_result, &folded, report, out)?
             {
                 println!(
                     "differential flame graph: {}",

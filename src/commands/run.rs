@@ -4,28 +4,56 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::RunArgs;
+use anyhow::Context;
+
+use super::print_scenario_error;
+use crate::clock::RunClock;
 use crate::compare::{self, RunData};
-use crate::record::result::{
-    PlanSummary, Provenance, RunResult, RunStatus, SCHEMA_VERSION, ScenarioResult, ScenarioSummary,
+use crate::record::{Collected, Recorder, RecorderConfig};
+use crate::result::{
+    PlanSummary, PlannedStage, Provenance, RunResult, RunStatus, SCHEMA_VERSION, ScenarioResult,
+    ScenarioSummary,
 };
 use crate::scenario::plan::{LoadEnd, LoadModel};
 use crate::scenario::{Overrides, RunPlan};
-use crate::{Exit, print_scenario_error, profile, record, report, runner, scenario, sut, verdict};
+use crate::{Exit, profile, record, report, runner, scenario, signals, store, sut, verdict};
+
+/// How many good runs a directory of baseline runs stands for, unless told.
+pub const DEFAULT_BASELINE_LAST: usize = 5;
+
+/// One run of a scenario file, as the CLI, `gander demo` and the tests ask for it.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub file: PathBuf,
+    /// Flags laid over the file (host, users, duration, profiler, targets...).
+    pub overrides: Overrides,
+    /// Saved runs, or directories of runs, to compare with.
+    pub baseline: Vec<PathBuf>,
+    /// How many good runs to take from a baseline directory of runs.
+    pub baseline_last: usize,
+    /// Where run directories are written.
+    pub output: PathBuf,
+    /// Print nothing but errors and the run directory.
+    pub quiet: bool,
+}
+
+impl RunRequest {
+    /// A run of `file` with the file's own settings, written under `reports/`.
+    pub fn new(file: impl Into<PathBuf>) -> Self {
+        RunRequest {
+            file: file.into(),
+            overrides: Overrides::default(),
+            baseline: Vec::new(),
+            baseline_last: DEFAULT_BASELINE_LAST,
+            output: PathBuf::from("reports"),
+            quiet: false,
+        }
+    }
+}
 
 /// Loads, runs, judges and saves one scenario file.
-pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
-    let overrides = Overrides {
-        host: args.host.clone(),
-        users: args.users,
-        duration: args.duration,
-        iterations: args.iterations,
-        ramp_up: args.ramp_up,
-        profile: args.profile.clone(),
-        sut_pid: args.sut_pid,
-        targets: args.target.clone(),
-    };
-    let plan = match scenario::load(&args.file, &overrides) {
+pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
+    let plan = match scenario::load(&args.file, &args.overrides) {
         Ok(plan) => Arc::new(plan),
         Err(e) => {
             print_scenario_error(&e);
@@ -40,9 +68,9 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
     for note in &baseline_notes {
         eprintln!("gander: note: {note}");
     }
-    runner::signals::install();
+    signals::install();
     let launched = match &plan.sut.launch {
-        Some(launch) => match sut::launch::Launched::start(launch, &runner::signals::interrupted) {
+        Some(launch) => match sut::launch::Launched::start(launch, &signals::interrupted) {
             Ok(l) => {
                 if !args.quiet {
                     eprintln!("gander: SUT started (pid {})", l.pid());
@@ -61,9 +89,9 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
     let interactive = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     let options = runner::RunOptions {
         silence_stdout: true,
-        progress: interactive && !args.quiet,
     };
-    let clock = Arc::new(record::clock::RunClock::for_plan(&plan));
+    let show_progress = interactive && !args.quiet;
+    let clock = Arc::new(RunClock::for_plan(&plan));
     let monitor = sut::Monitor::start(
         sut::MonitorSetup {
             plan: plan.sut.clone(),
@@ -77,7 +105,7 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
             .unwrap_or_else(|| Err("no SUT process is known".into()));
         profile::Profiler::start(p, profile::Target { root }, clock.clone())
     });
-    let executed = runner::execute(plan.clone(), clock, &options);
+    let recorded = drive(&plan, clock, &options, show_progress);
     let capture = profiler.map(profile::Profiler::finish);
     let mut resources = monitor.finish();
     let sut_log = launched.map(|l| {
@@ -85,23 +113,23 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
         resources.launched = Some(report);
         log
     });
-    let mut executed = executed?;
+    let (executed, mut collected, load) = recorded?;
 
     let run_id = format!(
         "{}-{}",
         executed.started_at.format("%Y%m%d-%H%M%S"),
         slug(&plan.name)
     );
-    let (dir, run_id) = report::rundir::create(&args.output, &run_id)?;
-    let interval_log = std::mem::take(&mut executed.collected.interval_log);
-    let mut result = assemble(&plan, executed, run_id);
+    let (dir, run_id) = store::create(&args.output, &run_id)?;
+    let interval_log = std::mem::take(&mut collected.interval_log);
+    let mut result = assemble(&plan, executed, collected, load, run_id);
     result.resources = resources;
     summarize_observations(&mut result);
     if let Some(log) = sut_log {
-        report::rundir::write_file(&dir, sut::launch::LOG_FILE, &log)?;
+        store::write_file(&dir, sut::launch::LOG_FILE, &log)?;
     }
     if let Some(capture) = capture {
-        let base_profile = newest_with_profile(&baseline);
+        let base_profile = compare::newest_with_profile(&baseline);
         result.profile = Some(save_profile(&dir, capture, &result, base_profile)?);
     }
     if !baseline.is_empty() {
@@ -113,14 +141,49 @@ pub fn run_file(args: &RunArgs) -> anyhow::Result<Exit> {
     }
     result.verdict = verdict::judge(&result);
 
-    report::rundir::write_file(&dir, report::rundir::INTERVAL_LOG, &interval_log)?;
-    report::rundir::write_reports(&dir, &result)?;
+    store::write_file(&dir, store::INTERVAL_LOG, &interval_log)?;
+    report::write_reports(&dir, &result)?;
     if !args.quiet {
         print!("{}", report::console::render(&result));
     }
     println!("run directory: {}", dir.display());
     let _ = std::io::stdout().flush();
     Ok(Exit::from_verdict(result.verdict.status))
+}
+
+/// Runs the users with the recorder listening, and returns how the run went,
+/// what was recorded and how the load held.
+fn drive(
+    plan: &Arc<RunPlan>,
+    clock: Arc<RunClock>,
+    options: &runner::RunOptions,
+    show_progress: bool,
+) -> anyhow::Result<(runner::Executed, Collected, crate::result::LoadReport)> {
+    let recorder = Recorder::start(
+        RecorderConfig {
+            endpoints: plan.endpoints.iter().map(|e| e.name.clone()).collect(),
+            scenarios: plan.scenarios.len(),
+            header_labels: plan.server_header_labels.clone(),
+            error_samples: plan.error_samples,
+            load: plan.load.clone(),
+        },
+        clock.clone(),
+    )
+    .context("cannot start the recorder thread")?;
+    let progress = show_progress
+        .then(|| super::progress::Progress::start(recorder.live.clone(), plan.load.users));
+    let executed = runner::execute(plan.clone(), clock.clone(), recorder.sender(), options);
+    drop(progress);
+    // Every sender is gone with the users: the recorder has all there is.
+    let mut collected = recorder.finish();
+    let executed = executed?;
+    let load = record::load_report::finish(
+        &plan.load,
+        &clock,
+        executed.arrivals.as_ref(),
+        &mut collected,
+    );
+    Ok((executed, collected, load))
 }
 
 /// The SUT's root process: launched, given by pid, or found by name.
@@ -150,19 +213,6 @@ fn summarize_observations(result: &mut RunResult) {
     result.resources.summarize(window);
 }
 
-/// The newest baseline run with a usable profile, for the differential flame graph.
-pub(crate) fn newest_with_profile(runs: &[(PathBuf, RunData)]) -> Option<(&Path, &RunResult)> {
-    runs.iter()
-        .rev()
-        .find(|(_, r)| {
-            r.result
-                .profile
-                .as_ref()
-                .is_some_and(|p| p.status == profile::ProfileStatus::Ok)
-        })
-        .map(|(dir, r)| (dir.as_path(), &r.result))
-}
-
 /// Writes the profile's files and completes its report.
 fn save_profile(
     dir: &Path,
@@ -176,26 +226,26 @@ fn save_profile(
         report.requests_in_window = requests_within(result, window);
     }
     if let Some((name, bytes)) = &capture.raw {
-        report::rundir::write_file(dir, name, bytes)?;
+        store::write_file(dir, name, bytes)?;
         report.files.raw = Some(name.clone());
     }
     if let Some(folded) = capture.folded.as_ref().filter(|f| !f.is_empty()) {
-        report::rundir::write_file(dir, profile::FOLDED_FILE, folded.to_text().as_bytes())?;
+        store::write_file(dir, profile::FOLDED_FILE, folded.to_text().as_bytes())?;
         report.files.folded = Some(profile::FOLDED_FILE.into());
     }
     if let Some(svg) = svg {
-        report::rundir::write_file(dir, profile::FLAMEGRAPH_FILE, &svg)?;
+        store::write_file(dir, profile::FLAMEGRAPH_FILE, &svg)?;
         report.files.flamegraph = Some(profile::FLAMEGRAPH_FILE.into());
     }
     if let (Some(current), Some((base_dir, base))) = (capture.folded.as_ref(), baseline) {
-        report.diff = profile::diff::against(base_dir, base, current, &report, dir)?;
+        report.diff = compare::profile_diff::against(base_dir, base, current, &report, dir)?;
     }
     Ok(report)
 }
 
 /// Requests completed within `window`, from the per-second series (a second
 /// partly inside counts in proportion).
-fn requests_within(result: &RunResult, window: record::result::Window) -> u64 {
+fn requests_within(result: &RunResult, window: crate::result::Window) -> u64 {
     result
         .timeseries
         .iter()
@@ -229,8 +279,13 @@ fn slug(name: &str) -> String {
 }
 
 /// Puts the plan, the recorded figures and where they came from into one result.
-fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunResult {
-    let c = executed.collected;
+fn assemble(
+    plan: &RunPlan,
+    executed: runner::Executed,
+    c: Collected,
+    load: crate::result::LoadReport,
+    run_id: String,
+) -> RunResult {
     let (duration_s, iterations) = match plan.load.end {
         LoadEnd::Duration(d) => (Some(d.as_secs_f64()), None),
         LoadEnd::Iterations(n) => (None, Some(n)),
@@ -238,7 +293,7 @@ fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunRe
     RunResult {
         schema_version: SCHEMA_VERSION,
         run_id,
-        outcome: record::result::Outcome {
+        outcome: crate::result::Outcome {
             status: if executed.interrupted.is_some() {
                 RunStatus::Interrupted
             } else {
@@ -264,7 +319,17 @@ fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunRe
             model: plan.load.model.label().into(),
             users: plan.load.users,
             rate: (plan.load.model == LoadModel::Open).then(|| plan.load.peak_level()),
-            stages: plan.load.stages.clone(),
+            stages: plan
+                .load
+                .stages
+                .iter()
+                .map(|s| PlannedStage {
+                    name: s.name.clone(),
+                    duration_s: s.duration.as_secs_f64(),
+                    written_s: s.written.as_secs_f64(),
+                    target: s.target,
+                })
+                .collect(),
             steady_stage: plan
                 .load
                 .steady_stage
@@ -293,7 +358,7 @@ fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunRe
             .endpoints
             .iter()
             .zip(c.endpoints)
-            .map(|(e, stats)| record::result::EndpointResult {
+            .map(|(e, stats)| crate::result::EndpointResult {
                 name: e.name.clone(),
                 method: e.method.as_str().to_string(),
                 stats,
@@ -309,7 +374,7 @@ fn assemble(plan: &RunPlan, executed: runner::Executed, run_id: String) -> RunRe
             })
             .collect(),
         timeseries: c.timeseries,
-        load: executed.load,
+        load,
         errors: c.errors,
         resources: Default::default(),
         profile: None,

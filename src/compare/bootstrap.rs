@@ -182,13 +182,13 @@ mod tests {
 
     #[test]
     fn pool_quantiles_match_hdr_histogram() {
-        let mut h = crate::record::stats::new_histogram();
+        let mut h = crate::hist::new_histogram();
         let mut seconds = Vec::new();
         for s in 0..10u64 {
             let mut pairs = std::collections::BTreeMap::new();
             for i in 0..100u64 {
                 let us = 1000 + (s * 977 + i * 7919) % 50_000;
-                crate::record::stats::record_latency(&mut h, us);
+                crate::hist::record_latency(&mut h, us);
                 *pairs.entry(h.highest_equivalent(us)).or_insert(0u64) += 1;
             }
             seconds.push(pairs.into_iter().collect::<Vec<_>>());

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
-use crate::record::result::{Phase, RunResult, RunStatus, VerdictStatus};
-use crate::record::stats::decode_histogram;
-use crate::report::ReportError;
-use crate::report::rundir::{self, INTERVAL_LOG};
+use crate::hist::decode_histogram;
+use crate::result::profile::ProfileStatus;
+use crate::result::{Phase, RunResult, RunStatus, VerdictStatus};
+use crate::store::StoreError;
+use crate::store::{self, INTERVAL_LOG};
 
 /// One run, ready to be compared.
 #[derive(Debug, Clone)]
@@ -35,13 +36,13 @@ pub struct Second {
 
 impl RunData {
     /// Reads `run.json` and `latency.hlog` from a run directory.
-    pub fn read(dir: &Path) -> Result<RunData, ReportError> {
-        Self::with_result(dir, rundir::read(dir)?)
+    pub fn read(dir: &Path) -> Result<RunData, StoreError> {
+        Self::with_result(dir, store::read(dir)?)
     }
 
     /// Reads `latency.hlog` for a result already read from `dir`.
-    fn with_result(dir: &Path, result: RunResult) -> Result<RunData, ReportError> {
-        let log = std::fs::read(dir.join(INTERVAL_LOG)).map_err(|e| ReportError::NotARun {
+    fn with_result(dir: &Path, result: RunResult) -> Result<RunData, StoreError> {
+        let log = std::fs::read(dir.join(INTERVAL_LOG)).map_err(|e| StoreError::NotARun {
             dir: dir.to_path_buf(),
             reason: format!("cannot read {INTERVAL_LOG}: {e}"),
         })?;
@@ -83,7 +84,7 @@ impl RunData {
         }
         let cpu = result
             .resources
-            .sut_series(crate::sut::CPU)
+            .sut_series(crate::result::resources::CPU)
             .map(|s| {
                 s.points
                     .iter()
@@ -112,7 +113,7 @@ pub struct Baselines {
 /// error if it cannot be read); any other directory is searched for the newest `last`
 /// good runs of the test `name` (completed, and passed or without targets): the last N
 /// good runs of a branch. A directory with none is a note, not an error.
-pub fn baseline_runs(paths: &[PathBuf], name: &str, last: usize) -> Result<Baselines, ReportError> {
+pub fn baseline_runs(paths: &[PathBuf], name: &str, last: usize) -> Result<Baselines, StoreError> {
     let mut runs = Vec::new();
     let mut notes = Vec::new();
     for path in paths {
@@ -121,7 +122,7 @@ pub fn baseline_runs(paths: &[PathBuf], name: &str, last: usize) -> Result<Basel
             continue;
         }
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| ReportError::NotARun {
+            .map_err(|e| StoreError::NotARun {
                 dir: path.clone(),
                 reason: format!("cannot list the directory: {e}"),
             })?
@@ -136,7 +137,7 @@ pub fn baseline_runs(paths: &[PathBuf], name: &str, last: usize) -> Result<Basel
             if found.len() == last {
                 break;
             }
-            let Ok(result) = rundir::read(dir) else {
+            let Ok(result) = store::read(dir) else {
                 continue;
             };
             let good = result.plan.name == name
@@ -159,4 +160,17 @@ pub fn baseline_runs(paths: &[PathBuf], name: &str, last: usize) -> Result<Basel
         runs.extend(found);
     }
     Ok(Baselines { runs, notes })
+}
+
+/// The newest baseline run with a usable profile, for the differential flame graph.
+pub fn newest_with_profile(runs: &[(PathBuf, RunData)]) -> Option<(&Path, &RunResult)> {
+    runs.iter()
+        .rev()
+        .find(|(_, r)| {
+            r.result
+                .profile
+                .as_ref()
+                .is_some_and(|p| p.status == ProfileStatus::Ok)
+        })
+        .map(|(dir, r)| (dir.as_path(), &r.result))
 }

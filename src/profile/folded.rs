@@ -3,34 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
+pub use crate::result::profile::{FunctionDelta, FunctionShare};
 
 /// Sampled stacks, root first, frames joined with `;`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Folded {
     stacks: BTreeMap<String, u64>,
-}
-
-/// One function's share of a profile.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FunctionShare {
-    pub function: String,
-    /// Samples with this function as the leaf.
-    pub self_samples: u64,
-    pub self_share: f64,
-    /// Samples with this function anywhere on the stack (counted once per stack).
-    pub total_samples: u64,
-    pub total_share: f64,
-}
-
-/// How much one function's cost per request changed against a baseline.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FunctionDelta {
-    pub function: String,
-    /// Self samples per 1000 requests in the baseline and in this run.
-    pub baseline_per_1k: f64,
-    pub current_per_1k: f64,
-    pub delta_per_1k: f64,
 }
 
 impl Folded {

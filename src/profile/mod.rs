@@ -2,83 +2,28 @@
 //! steady state runs, turned into folded stacks, a flame graph and a top-N
 //! table. A profiler that fails leaves the run intact: the report says why.
 
-pub mod diff;
 pub mod external;
 pub mod folded;
 pub mod pprof;
+mod proto;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::record::clock::RunClock;
-use crate::record::result::Window;
+use crate::clock::RunClock;
+use crate::result::Window;
+pub use crate::result::profile::{
+    DIFF_FLAMEGRAPH_FILE, FLAMEGRAPH_FILE, FOLDED_FILE, ProfileDiff, ProfileFiles, ProfileReport,
+    ProfileStatus,
+};
 use crate::scenario::plan::{ProfilePlan, ProfileSource};
-use folded::{Folded, FunctionDelta, FunctionShare};
+use folded::Folded;
 
 /// How many functions the top table keeps.
 const TOP_N: usize = 25;
 /// Used when the run has no planned duration (iterations).
 const DEFAULT_SECONDS_WITHOUT_DURATION: u64 = 10;
-
-/// The profile section of `run.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProfileReport {
-    /// `pprof`, `py-spy`, `perf` or `command`.
-    pub source: String,
-    /// The URL or the pid profiled.
-    pub target: String,
-    pub status: ProfileStatus,
-    /// Why there is no profile (or what was odd about it).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub reason: Option<String>,
-    /// When the profile ran, on the run's time axis.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub window: Option<Window>,
-    pub requested_s: f64,
-    /// Sum of the folded stacks' values, and what they count.
-    pub samples: u64,
-    pub unit: String,
-    /// Requests completed inside the window (for per-request comparisons).
-    pub requests_in_window: u64,
-    pub files: ProfileFiles,
-    /// Functions by self share, highest first.
-    pub top: Vec<FunctionShare>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub diff: Option<ProfileDiff>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProfileStatus {
-    Ok,
-    Missing,
-}
-
-/// Files in the run directory, by name.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ProfileFiles {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub raw: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub folded: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub flamegraph: Option<String>,
-}
-
-/// Against a baseline run's profile, per request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProfileDiff {
-    pub baseline_run: String,
-    pub flamegraph: String,
-    pub grew_most: Vec<FunctionDelta>,
-}
-
-pub const FOLDED_FILE: &str = "profile.folded";
-pub const FLAMEGRAPH_FILE: &str = "flamegraph.svg";
-pub const DIFF_FLAMEGRAPH_FILE: &str = "flamegraph-diff.svg";
 
 /// A finished profile: the report and the bytes to save.
 pub struct Capture {
@@ -224,7 +169,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     let seconds = profile_length(plan, clock.planned_duration());
     let began = Instant::now().max(start);
     let deadline = began + Duration::from_secs(seconds) + plan.grace;
-    let stop_early = || crate::runner::signals::interrupted();
+    let stop_early = || crate::signals::interrupted();
     let outcome = match &plan.source {
         ProfileSource::Pprof { url } => fetch_pprof(url, seconds, deadline, &stop_early),
         source => tempfile::tempdir()

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use pprof::protos::{Message, Profile};
+use prost::Message;
+
+use super::proto::Profile;
 
 use super::folded::Folded;
 
@@ -140,7 +142,7 @@ fn frame_name(name: &str, id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pprof::protos::{Function, Line, Location, Sample, ValueType};
+    use crate::profile::proto::{Function, Line, Location, Sample, ValueType};
 
     fn profile() -> Profile {
         let strings = [
@@ -160,17 +162,14 @@ mod tests {
                 Function {
                     id: 10,
                     name: 5,
-                    ..Default::default()
                 },
                 Function {
                     id: 20,
                     name: 6,
-                    ..Default::default()
                 },
                 Function {
                     id: 30,
                     name: 7,
-                    ..Default::default()
                 },
             ],
             location: vec![
@@ -180,7 +179,6 @@ mod tests {
                         function_id: 10,
                         line: 1,
                     }],
-                    ..Default::default()
                 },
                 // An inlined frame: line[0] is innermost.
                 Location {
@@ -195,19 +193,16 @@ mod tests {
                             line: 3,
                         },
                     ],
-                    ..Default::default()
                 },
             ],
             sample: vec![
                 Sample {
                     location_id: vec![900, 7],
                     value: vec![3, 30_000_000],
-                    label: vec![],
                 },
                 Sample {
                     location_id: vec![7],
                     value: vec![2, 20_000_000],
-                    label: vec![],
                 },
             ],
             ..Default::default()

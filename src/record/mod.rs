@@ -3,9 +3,7 @@
 //! per-second series, status counts, server-header figures and error groups.
 //! Nothing is sampled away: every request lands in exactly one phase.
 
-pub mod clock;
-pub mod result;
-pub mod sample;
+pub mod load_report;
 pub mod stats;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,12 +16,13 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-use clock::RunClock;
-use result::{
+use crate::clock::RunClock;
+use crate::hist::{new_histogram, record_latency};
+use crate::result::{
     ErrorGroup, ErrorReport, ErrorSample, PacingReport, Phase, PhaseStats, Phases, TimePoint,
     Window,
 };
-use sample::{HeaderMetric, Sample};
+use crate::runner::sample::{HeaderMetric, Msg, Sample, SampleSender};
 use stats::Acc;
 
 /// How often the recorder drains its queue.
@@ -32,8 +31,6 @@ const POLL: Duration = Duration::from_millis(10);
 const GRACE: Duration = Duration::from_millis(300);
 /// Distinct (request, status, reason) groups kept before folding into "other".
 const MAX_ERROR_GROUPS: usize = 500;
-/// Body excerpt kept with an error sample.
-pub const BODY_EXCERPT: usize = 512;
 
 /// What the recorder needs to know about the plan.
 #[derive(Debug, Clone)]
@@ -56,22 +53,6 @@ pub struct Live {
     pub requests: u64,
     pub errors: u64,
     pub p95_ms: Option<f64>,
-}
-
-enum Msg {
-    Sample(Sample),
-    Finish,
-}
-
-/// A cheap handle users clone to report samples.
-#[derive(Clone)]
-pub struct SampleSender(mpsc::Sender<Msg>);
-
-impl SampleSender {
-    pub fn send(&self, sample: Sample) {
-        // The recorder outlives every user; a send can only fail after it finished.
-        let _ = self.0.send(Msg::Sample(sample));
-    }
 }
 
 pub struct Recorder {
@@ -112,8 +93,8 @@ impl PacingTally {
             requests: 0,
             late: 0,
             worst_delay_us: 0,
-            measured: stats::new_histogram(),
-            corrected: stats::new_histogram(),
+            measured: new_histogram(),
+            corrected: new_histogram(),
         }
     }
 
@@ -155,7 +136,7 @@ impl Recorder {
     }
 
     pub fn sender(&self) -> SampleSender {
-        SampleSender(self.tx.clone())
+        SampleSender::new(self.tx.clone())
     }
 
     /// Stops the recorder after every sample sent so far and returns the results.
@@ -187,7 +168,7 @@ impl Second {
             requests: 0,
             errors: 0,
             bytes: 0,
-            hist: stats::new_histogram(),
+            hist: new_histogram(),
             by_endpoint: BTreeMap::new(),
             headers: BTreeMap::new(),
             late: 0,
@@ -339,29 +320,29 @@ impl Aggregator {
             let us = latency.as_micros() as u64;
             slot.requests += 1;
             slot.bytes += s.bytes;
-            stats::record_latency(&mut slot.hist, us);
-            stats::record_latency(
+            record_latency(&mut slot.hist, us);
+            record_latency(
                 slot.by_endpoint
                     .entry(s.endpoint)
-                    .or_insert_with(stats::new_histogram),
+                    .or_insert_with(new_histogram),
                 us,
             );
             self.total_requests += 1;
             if let Some(pace) = s.pace {
                 let pace_us = (pace.as_micros() as u64).max(1);
-                let held = sample::held_back(latency, pace);
+                let held = crate::runner::sample::held_back(latency, pace);
                 let late = if held { late_sends(us, pace_us) } else { 0 };
                 slot.late += late;
                 if phase == Phase::Steady {
                     let p = &mut self.pacing;
                     p.requests += 1;
                     p.late += late;
-                    stats::record_latency(&mut p.measured, us);
+                    record_latency(&mut p.measured, us);
                     if held {
                         p.worst_delay_us = p.worst_delay_us.max(us - pace_us);
                         let _ = p.corrected.record_correct(us, pace_us);
                     } else {
-                        stats::record_latency(&mut p.corrected, us);
+                        record_latency(&mut p.corrected, us);
                     }
                 }
             }

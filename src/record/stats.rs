@@ -2,45 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
-use super::result::{HeaderSummary, LatencySummary, Stats};
-use super::sample::{HeaderMetric, Sample};
+use crate::hist::{encode_histogram, new_histogram, record_latency};
+use crate::result::{HeaderSummary, LatencySummary, Stats};
+use crate::runner::sample::{HeaderMetric, Sample};
 
-/// Latencies are recorded in microseconds from 1 µs to 1 hour, 3 significant digits.
-pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 /// Header values are recorded in 1/1024ths: whole numbers up to 2048 (query
 /// counts, cache hits) and millisecond times with fractions stay exact at 3
 /// significant digits, so a `max: 20` target sees 20, not 20.01.
 const HEADER_SCALE: f64 = 1024.0;
-
-pub fn new_histogram() -> Histogram<u64> {
-    // Auto-resizing: memory grows with the largest value seen, not the 1 h bound.
-    let mut h = Histogram::new_with_bounds(1, 2, 3).expect("static histogram bounds are valid");
-    h.auto(true);
-    h
-}
-
-pub fn record_latency(h: &mut Histogram<u64>, us: u64) {
-    let _ = h.record(us.clamp(1, MAX_LATENCY_US));
-}
-
-pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
-    let mut bytes = Vec::new();
-    V2DeflateSerializer::new().serialize(h, &mut bytes).ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
-}
-
-pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .ok()?;
-    hdrhistogram::serialization::Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .ok()
-}
 
 pub fn latency_summary(h: &Histogram<u64>) -> Option<LatencySummary> {
     if h.is_empty() {
@@ -247,6 +218,7 @@ impl Acc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hist::decode_histogram;
     use std::time::{Duration, Instant};
 
     fn sample(ms: u64, failed: bool) -> Sample {
@@ -259,7 +231,7 @@ mod tests {
             status: if failed { 500 } else { 200 },
             bytes: 10,
             failure: failed.then(|| {
-                Box::new(super::super::sample::Failure {
+                Box::new(crate::runner::sample::Failure {
                     reason: "x".into(),
                     body: None,
                 })

@@ -3,9 +3,9 @@
 use std::io::Write;
 
 use super::{Exporter, ReportError};
-use crate::compare::{Change, Comparison};
-use crate::profile::ProfileStatus;
-use crate::record::result::{RunResult, RunStatus, Stats, TargetOutcome, VerdictStatus};
+use crate::result::comparison::{Change, Comparison};
+use crate::result::profile::ProfileStatus;
+use crate::result::{RunResult, RunStatus, Stats, TargetOutcome, VerdictStatus};
 
 pub struct ConsoleSummary;
 

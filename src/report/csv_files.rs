@@ -6,7 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{Exporter, ReportError};
-use crate::record::result::{Phase, RunResult, Stats};
+use crate::result::{Phase, RunResult, Stats};
 
 pub struct EndpointsCsv;
 pub struct TimeseriesCsv;
@@ -126,7 +126,7 @@ impl Exporter for TimeseriesCsv {
 #[derive(Serialize)]
 struct ResourceRow<'a> {
     t_s: f64,
-    source: crate::sut::SourceKind,
+    source: crate::result::resources::SourceKind,
     target: &'a str,
     series: &'a str,
     unit: &'a str,

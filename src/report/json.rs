@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::{Exporter, ReportError};
-use crate::record::result::RunResult;
+use crate::result::RunResult;
 
 pub struct JsonExporter;
 

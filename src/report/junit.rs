@@ -9,7 +9,7 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 
 use super::{Exporter, ReportError};
 use crate::format::value;
-use crate::record::result::{RunResult, TargetOutcome, TargetResult};
+use crate::result::{RunResult, TargetOutcome, TargetResult};
 
 pub struct JunitExporter;
 

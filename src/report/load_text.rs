@@ -2,7 +2,7 @@
 //! human-readable report.
 
 use crate::format::{ms, value};
-use crate::record::result::{LoadReport, PlanSummary};
+use crate::result::{LoadReport, PlanSummary};
 
 /// "50 users (closed model)", "open model: 40/s, up to 100 users", ...
 pub fn model(plan: &PlanSummary) -> String {

@@ -5,9 +5,9 @@
 use std::io::Write;
 
 use super::{Exporter, ReportError};
-use crate::compare::{Change, Comparison};
 use crate::format::{comparison_sign, ms, value};
-use crate::record::result::{RunResult, TargetOutcome, VerdictStatus};
+use crate::result::comparison::{Change, Comparison};
+use crate::result::{RunResult, TargetOutcome, VerdictStatus};
 
 pub struct MarkdownSummary;
 
@@ -114,8 +114,8 @@ pub fn render(result: &RunResult) -> String {
 
     let phase = result.primary_phase();
     let mut rows = Vec::new();
-    let mut add = |name: &str, s: &crate::record::result::Stats| {
-        let lat = |f: fn(&crate::record::result::LatencySummary) -> f64| {
+    let mut add = |name: &str, s: &crate::result::Stats| {
+        let lat = |f: fn(&crate::result::LatencySummary) -> f64| {
             s.latency_ms
                 .as_ref()
                 .map(|l| ms(f(l)))

@@ -9,7 +9,6 @@ mod json;
 pub mod junit;
 mod load_text;
 pub mod markdown;
-pub mod rundir;
 
 use std::io::Write;
 
@@ -20,7 +19,8 @@ pub use json::JsonExporter;
 pub use junit::JunitExporter;
 pub use markdown::MarkdownSummary;
 
-use crate::record::result::RunResult;
+use crate::result::RunResult;
+use crate::store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -38,11 +38,8 @@ pub enum ReportError {
     },
     #[error("cannot render {what}: {detail}")]
     Template { what: String, detail: String },
-    #[error("{} is not a gander run directory: {reason}", dir.display())]
-    NotARun {
-        dir: std::path::PathBuf,
-        reason: String,
-    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// One output format.
@@ -73,4 +70,14 @@ pub(crate) fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> ReportError
         what: what.to_string(),
         source,
     }
+}
+
+/// Renders every exporter into `dir`.
+pub fn write_reports(dir: &std::path::Path, result: &RunResult) -> Result<(), ReportError> {
+    for exporter in run_directory_exporters(dir) {
+        let mut bytes = Vec::new();
+        exporter.export(result, &mut bytes)?;
+        store::write_file(dir, exporter.file_name(), &bytes)?;
+    }
+    Ok(())
 }

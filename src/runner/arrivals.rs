@@ -13,8 +13,8 @@ use hdrhistogram::Histogram;
 use tokio::sync::oneshot;
 
 use super::schedule::Schedule;
-use crate::record::clock::RunClock;
-use crate::record::result::{Phase, TimePoint};
+use crate::clock::RunClock;
+use crate::result::Phase;
 
 /// How often a waiting dispatcher or user looks for the end of the run.
 const CHECK: Duration = Duration::from_millis(50);
@@ -66,7 +66,7 @@ impl Tally {
             steady_started: 0,
             peak_busy: 0,
             per_second: Vec::new(),
-            lag: crate::record::stats::new_histogram(),
+            lag: crate::hist::new_histogram(),
         }
     }
 
@@ -75,19 +75,6 @@ impl Tally {
             self.per_second.resize(s + 1, (0, 0));
         }
         &mut self.per_second[s]
-    }
-
-    /// Puts the iterations started, and those late or missed, into each second of the series.
-    pub fn fill(&self, series: &mut [TimePoint]) {
-        for point in series {
-            let (started, late) = self
-                .per_second
-                .get(point.t as usize)
-                .copied()
-                .unwrap_or_default();
-            point.iterations = Some(started);
-            point.late = late;
-        }
     }
 
     /// Adds another scenario's tally (peak busy users add up: an upper bound).
@@ -173,7 +160,7 @@ impl Arrivals {
         if self.clock.phase_of(ticket.intended) == Phase::Steady {
             tally.steady_started += 1;
         }
-        crate::record::stats::record_latency(&mut tally.lag, lag.as_micros() as u64);
+        crate::hist::record_latency(&mut tally.lag, lag.as_micros() as u64);
     }
 
     /// The user that took the last ticket is done with its iteration.

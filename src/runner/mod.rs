@@ -2,26 +2,25 @@
 //! per step, users recording every request into the recorder.
 
 mod arrivals;
-mod load_report;
-mod progress;
+mod quiet;
+pub mod sample;
 pub mod schedule;
-pub mod signals;
 mod user;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::goose::{Scenario, Transaction, TransactionFunction};
 use goose::prelude::GooseAttack;
 
-use crate::record::clock::RunClock;
-use crate::record::{Collected, Recorder, RecorderConfig};
+use crate::clock::RunClock;
 use crate::scenario::RunPlan;
 use crate::scenario::plan::{LoadEnd, LoadModel, RequestPlan};
+use crate::signals;
 use arrivals::Arrivals;
 pub use arrivals::Tally;
+use sample::SampleSender;
 use schedule::Schedule;
 use user::{RunShared, StepKind};
 
@@ -34,25 +33,20 @@ const POOL_READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct RunOptions {
     /// Point stdout at /dev/null while goose runs (the CLI does; tests do not).
     pub silence_stdout: bool,
-    /// Draw the live progress line on stderr.
-    pub progress: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
-    #[error("cannot start the recorder thread: {0}")]
-    Recorder(std::io::Error),
     #[error("goose refused the load test: {0}")]
     Goose(String),
 }
 
-/// What the run produced, with how it ended.
+/// How the run went, apart from the samples (those went to the recorder).
 pub struct Executed {
-    pub collected: Collected,
-    /// The model's stages on the run's time axis, and how the pace held.
-    pub load: crate::record::result::LoadReport,
+    /// Open model: what happened to the scheduled iterations.
+    pub arrivals: Option<Tally>,
     pub interrupted: Option<String>,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: chrono::DateTime<chrono::Utc>,
@@ -63,9 +57,10 @@ pub struct Executed {
 pub fn execute(
     plan: Arc<RunPlan>,
     clock: Arc<RunClock>,
+    samples: SampleSender,
     options: &RunOptions,
 ) -> Result<Executed, RunError> {
-    signals::install_logger();
+    quiet::install_logger();
     signals::install();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,17 +68,6 @@ pub fn execute(
         .build()
         .map_err(RunError::Runtime)?;
 
-    let recorder = Recorder::start(
-        RecorderConfig {
-            endpoints: plan.endpoints.iter().map(|e| e.name.clone()).collect(),
-            scenarios: plan.scenarios.len(),
-            header_labels: plan.server_header_labels.clone(),
-            error_samples: plan.error_samples,
-            load: plan.load.clone(),
-        },
-        clock.clone(),
-    )
-    .map_err(RunError::Recorder)?;
     let arrivals: Vec<Arc<Arrivals>> = match plan.load.model {
         LoadModel::Closed => Vec::new(),
         LoadModel::Open => {
@@ -100,21 +84,17 @@ pub fn execute(
     };
     let shared = Arc::new(RunShared {
         plan: plan.clone(),
-        samples: recorder.sender(),
+        samples,
         clock: clock.clone(),
         arrivals: arrivals.clone(),
     });
 
     let started_at = chrono::Utc::now();
-    let done = Arc::new(AtomicBool::new(false));
-    let progress = options
-        .progress
-        .then(|| progress::spawn(recorder.live.clone(), done.clone(), plan.load.users));
 
     let outcome = {
         let _silence = options
             .silence_stdout
-            .then(signals::StdoutSilencer::new)
+            .then(quiet::StdoutSilencer::new)
             .flatten();
         runtime.block_on(async {
             // goose resets its killswitch when a run starts: keep re-arming it
@@ -159,26 +139,12 @@ pub fn execute(
         })
     };
     clock.mark_finished();
-    done.store(true, Ordering::SeqCst);
-    if let Some(handle) = progress {
-        let _ = handle.join();
-    }
+    // The users' sample senders go with `shared`: the recorder can then finish.
     drop(shared);
-    let mut collected = recorder.finish();
     runtime.shutdown_timeout(Duration::from_secs(1));
     let arrivals = outcome?;
-    if let Some(tally) = &arrivals {
-        tally.fill(&mut collected.timeseries);
-    }
-    let load = load_report::build(
-        &plan.load,
-        &clock,
-        arrivals.as_ref(),
-        collected.pacing.take(),
-    );
     Ok(Executed {
-        collected,
-        load,
+        arrivals,
         interrupted: signals::interrupted().then(|| signals::INTERRUPT_REASON.to_string()),
         started_at,
         finished_at: chrono::Utc::now(),

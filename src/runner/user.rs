@@ -9,11 +9,11 @@ use goose::goose::{GooseMethod, GooseRequest, GooseUser, TransactionResult};
 use rand::Rng;
 use reqwest::header::HeaderMap;
 
-use crate::record::clock::RunClock;
-use crate::record::sample::{
+use crate::clock::RunClock;
+use crate::runner::sample::{BODY_EXCERPT, SampleSender};
+use crate::runner::sample::{
     Failure, HeaderMetric, HeaderValue, Sample, parse_numeric_header, parse_server_timing,
 };
-use crate::record::{BODY_EXCERPT, SampleSender};
 use crate::scenario::RunPlan;
 use crate::scenario::model::FeederPer;
 use crate::scenario::plan::{BodyPlan, CaptureSource, JsonTemplate, Method, RequestPlan};
@@ -64,7 +64,7 @@ impl Pacing {
 
     fn answered(&mut self, latency: Option<Duration>, pace: Option<Duration>) {
         if let (Some(last), Some(l), Some(p)) = (self.last.as_mut(), latency, pace) {
-            last.2 = crate::record::sample::held_back(l, p);
+            last.2 = crate::runner::sample::held_back(l, p);
         }
     }
 }

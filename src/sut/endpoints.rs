@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
+use crate::result::resources::HealthState;
 use crate::scenario::plan::HttpSource;
 
 /// Sums each named metric over its label sets, from Prometheus text format.
@@ -45,28 +44,6 @@ pub fn json_number(doc: &serde_json::Value, pointer: &str) -> Option<f64> {
         serde_json::Value::Number(n) => n.as_f64(),
         serde_json::Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthState {
-    Healthy,
-    Degraded,
-    /// The endpoint answered, but not healthy.
-    Error,
-    /// No answer at all (refused, timed out).
-    Down,
-}
-
-impl HealthState {
-    pub fn label(self) -> &'static str {
-        match self {
-            HealthState::Healthy => "healthy",
-            HealthState::Degraded => "degraded",
-            HealthState::Error => "error",
-            HealthState::Down => "down",
-        }
     }
 }
 

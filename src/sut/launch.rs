@@ -5,9 +5,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::child::Guarded;
+use crate::result::resources::LaunchReport;
 use crate::scenario::plan::LaunchPlan;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,18 +30,6 @@ pub enum LaunchError {
     },
     #[error("interrupted while waiting for the SUT to start")]
     Interrupted,
-}
-
-/// What `run.json` says about a launched SUT.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LaunchReport {
-    pub command: Vec<String>,
-    pub pid: u32,
-    pub ready_after_s: f64,
-    /// Set when the SUT died before gander stopped it.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub exited_early: Option<String>,
-    pub log_file: String,
 }
 
 pub const LOG_FILE: &str = "sut.log";

@@ -1,9 +1,9 @@
 //! The observed figure for each kind of target.
 
-use crate::record::result::{Phase, RunResult, Stats};
-use crate::record::stats::decode_histogram;
-use crate::scenario::plan::{LatencyStat, TargetMetric, TargetSpec};
-use crate::sut::endpoints::HealthState;
+use crate::hist::decode_histogram;
+use crate::result::resources::HealthState;
+use crate::result::targets::{LatencyStat, TargetMetric, TargetSpec};
+use crate::result::{Phase, RunResult, Stats};
 
 pub use crate::format::value as format_value;
 
@@ -173,21 +173,27 @@ pub fn observe(result: &RunResult, target: &TargetSpec, phase: Phase) -> Figure 
         TargetMetric::SutMemory => Figure::new(
             "max memory",
             "SUT",
-            sut(crate::sut::RSS).map(|s| s.max),
+            sut(crate::result::resources::RSS).map(|s| s.max),
             "bytes",
         ),
-        TargetMetric::SutCpu => {
-            Figure::new("avg cpu", "SUT", sut(crate::sut::CPU).map(|s| s.avg), "%")
-        }
-        TargetMetric::SutCpuP95 => {
-            Figure::new("p95 cpu", "SUT", sut(crate::sut::CPU).map(|s| s.p95), "%")
-        }
+        TargetMetric::SutCpu => Figure::new(
+            "avg cpu",
+            "SUT",
+            sut(crate::result::resources::CPU).map(|s| s.avg),
+            "%",
+        ),
+        TargetMetric::SutCpuP95 => Figure::new(
+            "p95 cpu",
+            "SUT",
+            sut(crate::result::resources::CPU).map(|s| s.p95),
+            "%",
+        ),
         TargetMetric::Health { allow_degraded } => health(result, *allow_degraded, phase),
         TargetMetric::Profile => Figure::new(
             "profile samples",
             "SUT",
             Some(result.profile.as_ref().map_or(0.0, |p| {
-                if p.status == crate::profile::ProfileStatus::Ok {
+                if p.status == crate::result::profile::ProfileStatus::Ok {
                     p.samples as f64
                 } else {
                     0.0

@@ -4,11 +4,9 @@
 mod figures;
 mod validity;
 
-use crate::compare::{Change, Scale};
-use crate::record::result::{
-    Phase, RunResult, TargetOutcome, TargetResult, Verdict, VerdictStatus,
-};
-use crate::scenario::plan::{Policy, TargetSpec, TargetWindow};
+use crate::result::comparison::{Change, Scale};
+use crate::result::targets::{Policy, TargetSpec, TargetWindow};
+use crate::result::{Phase, RunResult, TargetOutcome, TargetResult, Verdict, VerdictStatus};
 
 /// Judges every target, every regression limit and the run's validity.
 pub fn judge(result: &RunResult) -> Verdict {

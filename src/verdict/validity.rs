@@ -3,8 +3,8 @@
 //! whose load generator ran out of CPU is invalid (exit 3), never a pass or a
 //! fail: its latencies include gander's own queueing.
 
-use crate::record::result::{ArrivalReport, RunResult, RunStatus, ValidityCheck};
-use crate::sut::{CPU, CPU_WAIT, SourceKind};
+use crate::result::resources::{CPU, CPU_WAIT, SourceKind};
+use crate::result::{ArrivalReport, RunResult, RunStatus, ValidityCheck};
 
 /// The generator is saturated when its load threads use this share of the cores it may use.
 pub const SATURATED_SHARE: f64 = 0.90;

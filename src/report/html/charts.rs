@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::record::result::RunResult;
-use crate::record::stats::decode_histogram;
-use crate::sut::{CPU, RSS};
+use crate::hist::decode_histogram;
+use crate::result::RunResult;
+use crate::result::resources::{CPU, RSS};
 
 /// Bars in the latency distribution.
 const HISTOGRAM_BINS: usize = 40;
@@ -197,7 +197,7 @@ fn binned(h: &hdrhistogram::Histogram<u64>, phase: &'static str) -> Option<Histo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::stats::{new_histogram, record_latency};
+    use crate::hist::{new_histogram, record_latency};
 
     #[test]
     fn every_recorded_latency_lands_in_one_bin() {

@@ -19,7 +19,7 @@ use base64::Engine;
 use minijinja::{Environment, context};
 
 use super::{Exporter, ReportError};
-use crate::record::result::RunResult;
+use crate::result::RunResult;
 
 const TEMPLATE: &str = include_str!("report.html");
 const REPORT_CSS: &str = include_str!("report.css");

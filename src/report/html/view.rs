@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::compare::{Change, Comparison};
 use crate::format::{comparison_sign, ms, value};
-use crate::record::result::{
+use crate::result::comparison::{Change, Comparison};
+use crate::result::{
     LatencySummary, RunResult, RunStatus, Stats, TargetOutcome, TargetResult, ValidityCheck,
     VerdictStatus,
 };
@@ -494,7 +494,7 @@ fn comparison(c: &Comparison) -> ComparisonView {
     }
 }
 
-fn comparison_row(r: &crate::compare::ComparisonRow) -> ComparisonRowView {
+fn comparison_row(r: &crate::result::comparison::ComparisonRow) -> ComparisonRowView {
     ComparisonRowView {
         class: match r.change {
             Change::Regression => "fail",
@@ -609,7 +609,7 @@ fn health(result: &RunResult) -> Option<HealthView> {
 
 fn profile(result: &RunResult) -> Option<ProfileView> {
     let p = result.profile.as_ref()?;
-    let ok = p.status == crate::profile::ProfileStatus::Ok;
+    let ok = p.status == crate::result::profile::ProfileStatus::Ok;
     let summary = match p.window {
         Some(w) if ok => format!(
             "{} {} over {:.1}s – {:.1}s of the run, while {} requests completed",

@@ -1,0 +1,166 @@
+//! The bundled system under test (`gander-demo`, or `gander serve-demo`): a salon-CRM API with a
+//! homework-bot webhook, a cached quiz API, health and metrics endpoints and a
+//! pprof endpoint, over an embedded SQLite seeded deterministically. It is the
+//! only module that knows about its database. `--unoptimized` reproduces the
+//! seeds' "before": no indexes, N+1 queries, no cache.
+
+mod api;
+mod context;
+mod db;
+mod pprof;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use api::App;
+use context::RequestContext;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one; the first line printed says which).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Serve the "before" version: no indexes, N+1 queries, no cache.
+    #[arg(long)]
+    pub unoptimized: bool,
+    /// Bearer token of the admin metrics API.
+    #[arg(long, default_value = "demo-admin-token")]
+    pub admin_token: String,
+}
+
+/// Builds the application: database, cache, routes and the accounting middleware.
+fn app(args: &ServeArgs) -> anyhow::Result<Router> {
+    let db = db::Db::open(
+        &std::env::temp_dir(),
+        !args.unoptimized,
+        db::SeedSize::default(),
+        4,
+    )?;
+    let state = Arc::new(App {
+        db,
+        cache: (!args.unoptimized).then(|| api::Cache::new(Duration::from_secs(5))),
+        metrics: Default::default(),
+        cpu: Default::default(),
+        profiling: AtomicBool::new(false),
+        admin_token: args.admin_token.clone(),
+        request_ids: AtomicU64::new(1),
+    });
+    let routes = Router::new()
+        .route("/api/login", post(api::login))
+        .route(
+            "/api/bookings",
+            get(api::list_bookings).post(api::create_booking),
+        )
+        .route("/api/bookings/{id}", get(api::get_booking))
+        .route("/api/stats", get(api::stats))
+        .route("/bot/webhook", post(api::bot_webhook))
+        .route("/api/quiz/questions", get(api::quiz_questions))
+        .route("/api/quiz/questions/{id}", get(api::quiz_question))
+        .route("/api/v1/health/detailed", get(api::health))
+        .route("/api/v1/admin/metrics", get(api::admin_metrics))
+        .route(
+            "/api/v1/admin/metrics/reset",
+            post(api::admin_metrics_reset),
+        )
+        .route("/metrics", get(api::prometheus))
+        .route("/debug/pprof/profile", get(pprof::profile))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .fallback(|| async { api::ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .with_state(state);
+    Ok(routes)
+}
+
+/// Times each request and adds the headers the seeds' systems send:
+/// `X-Request-ID`, `X-Request-Time`, `X-SQL-Queries`, `X-Cache-Hits`,
+/// `X-Cache-Misses` and `Server-Timing` (`db`, `app`).
+async fn track(
+    State(app): State<Arc<App>>,
+    path: Option<MatchedPath>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let ctx = Arc::new(RequestContext::default());
+    req.extensions_mut().insert(ctx.clone());
+    let route = format!(
+        "{} {}",
+        req.method(),
+        path.as_ref().map(|p| p.as_str()).unwrap_or("unmatched")
+    );
+    let mut response = next.run(req).await;
+    let took = started.elapsed();
+    app.metrics
+        .observe(&route, response.status().as_u16(), took);
+    let (hits, misses) = ctx.cache();
+    let db_ms = ctx.db_time().as_secs_f64() * 1e3;
+    let total_ms = took.as_secs_f64() * 1e3;
+    let headers = [
+        ("x-request-id", uuid::Uuid::new_v4().to_string()),
+        ("x-request-time", format!("{:.6}s", took.as_secs_f64())),
+        ("x-sql-queries", ctx.queries().to_string()),
+        ("x-cache-hits", hits.to_string()),
+        ("x-cache-misses", misses.to_string()),
+        (
+            "server-timing",
+            format!(
+                "db;dur={db_ms:.3}, app;dur={:.3}",
+                (total_ms - db_ms).max(0.0)
+            ),
+        ),
+    ];
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
+
+/// Runs the demo SUT until SIGINT or SIGTERM.
+pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let router = app(args)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+        let addr = listener.local_addr()?;
+        {
+            use std::io::Write;
+            let mode = if args.unoptimized {
+                "unoptimized"
+            } else {
+                "optimized"
+            };
+            let mut out = std::io::stdout();
+            writeln!(out, "gander demo SUT listening on http://{addr} ({mode})")?;
+            out.flush()?;
+        }
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    // Profiles in flight hold blocking threads for seconds: do not wait for them.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}

@@ -1,0 +1,180 @@
+//! `gander demo`: starts the demo SUT as a child process on a free loopback
+//! port, runs the bundled demo scenario against it, and stops the child on
+//! every path (success, failure, Ctrl-C, or gander dying).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use super::run::RunRequest;
+use crate::scenario::Overrides;
+use crate::sut::child::Guarded;
+use crate::sut::launch::probe;
+use crate::{Exit, signals};
+
+/// The bundled demo scenario and its data, embedded so `gander demo` works from any directory.
+const DEMO_SCENARIO: &str = include_str!("../../scenarios/demo.yaml");
+const DEMO_STAFF: &str = include_str!("../../scenarios/data/demo-staff.csv");
+
+/// `gander demo`, as the CLI asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct DemoRequest {
+    pub duration: Option<Duration>,
+    pub users: Option<u64>,
+    /// Against the "before" SUT: no indexes, N+1 queries, no cache.
+    pub unoptimized: bool,
+    pub baseline: Vec<PathBuf>,
+    pub targets: Vec<String>,
+    pub output: PathBuf,
+    pub quiet: bool,
+}
+
+/// The program that serves the demo SUT.
+#[derive(Debug, Clone)]
+pub enum DemoProgram {
+    /// The `gander-demo` binary.
+    Standalone(PathBuf),
+    /// A gander built with the `demo` feature, as `gander serve-demo`.
+    Embedded(PathBuf),
+}
+
+impl DemoProgram {
+    /// `gander-demo` beside this executable, else this gander's own
+    /// `serve-demo` (with the `demo` feature, as `cargo install` builds it).
+    pub fn find() -> anyhow::Result<DemoProgram> {
+        let exe = std::env::current_exe().context("cannot find the gander executable")?;
+        let standalone = exe.with_file_name("gander-demo");
+        if standalone.is_file() {
+            return Ok(DemoProgram::Standalone(standalone));
+        }
+        if cfg!(feature = "demo") {
+            return Ok(DemoProgram::Embedded(exe));
+        }
+        bail!(
+            "no demo SUT: {} does not exist and this gander was built without the `demo` \
+             feature; build it with `cargo build -p gander-demo` or install gander with its \
+             default features",
+            standalone.display()
+        )
+    }
+
+    fn command(&self) -> Command {
+        match self {
+            DemoProgram::Standalone(path) => Command::new(path),
+            DemoProgram::Embedded(path) => {
+                let mut command = Command::new(path);
+                command.arg("serve-demo");
+                command
+            }
+        }
+    }
+}
+
+/// A running demo SUT; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct DemoSut {
+    child: Guarded,
+    pub url: String,
+}
+
+impl DemoSut {
+    /// Starts the demo SUT on a free port and waits until it is healthy.
+    pub fn start(program: &DemoProgram, unoptimized: bool) -> anyhow::Result<Self> {
+        let mut command = program.command();
+        command.arg("--port").arg("0");
+        if unoptimized {
+            command.arg("--unoptimized");
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = Guarded::spawn(&mut command).context("cannot start the demo SUT")?;
+        let stdout = child
+            .child_mut()
+            .stdout
+            .take()
+            .context("no stdout from the demo SUT")?;
+        let mut sut = DemoSut {
+            child,
+            url: String::new(),
+        };
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("the demo SUT did not say where it listens")?;
+        sut.url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(str::to_string)
+            .with_context(|| format!("unexpected first line from the demo SUT: {line:?}"))?;
+        sut.wait_ready(Duration::from_secs(60))?;
+        Ok(sut)
+    }
+
+    /// Polls the health endpoint until it answers 200.
+    fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let health = format!("{}/api/v1/health/detailed", self.url);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.exited() {
+                bail!("the demo SUT exited during start-up ({status})");
+            }
+            if probe(&health) == Some(200) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("the demo SUT was not ready within {limit:?}")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+}
+
+pub fn run(args: &DemoRequest) -> anyhow::Result<Exit> {
+    signals::install();
+    let workdir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let scenario = workdir.path().join("demo.yaml");
+    std::fs::create_dir_all(workdir.path().join("data"))?;
+    std::fs::write(&scenario, DEMO_SCENARIO)?;
+    std::fs::write(workdir.path().join("data/demo-staff.csv"), DEMO_STAFF)?;
+
+    if !args.quiet {
+        eprintln!(
+            "gander demo: starting the {} demo SUT...",
+            if args.unoptimized {
+                "unoptimized"
+            } else {
+                "optimized"
+            }
+        );
+    }
+    let sut = DemoSut::start(&DemoProgram::find()?, args.unoptimized)?;
+    if signals::interrupted() {
+        bail!("interrupted before the run started");
+    }
+    if !args.quiet {
+        eprintln!("gander demo: SUT ready at {} (pid {})", sut.url, sut.pid());
+    }
+    let run = RunRequest {
+        overrides: Overrides {
+            host: Some(sut.url.clone()),
+            users: args.users,
+            duration: args.duration,
+            sut_pid: Some(sut.pid()),
+            targets: args.targets.clone(),
+            ..Overrides::default()
+        },
+        baseline: args.baseline.clone(),
+        output: args.output.clone(),
+        quiet: args.quiet,
+        ..RunRequest::new(scenario)
+    };
+    let code = super::run::run(&run);
+    drop(sut);
+    code
+}

@@ -1,0 +1,34 @@
+//! The HDR histograms every latency is recorded in, and their saved form
+//! (V2-deflate, base64) in `run.json`.
+
+use base64::Engine;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+
+/// Latencies are recorded in microseconds from 1 µs to 1 hour, 3 significant digits.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+pub fn new_histogram() -> Histogram<u64> {
+    // Auto-resizing: memory grows with the largest value seen, not the 1 h bound.
+    let mut h = Histogram::new_with_bounds(1, 2, 3).expect("static histogram bounds are valid");
+    h.auto(true);
+    h
+}
+
+pub fn record_latency(h: &mut Histogram<u64>, us: u64) {
+    let _ = h.record(us.clamp(1, MAX_LATENCY_US));
+}
+
+pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new().serialize(h, &mut bytes).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .ok()
+}

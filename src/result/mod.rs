@@ -1,0 +1,560 @@
+//! The saved run: the `run.json` document (versioned, with a published JSON
+//! Schema) and its parts, as plain data. This module imports no other part of
+//! gander: the boxes that fill the document (runner, observers, recorder) and
+//! those that read it (verdict, exporters, `gander report`) all meet here.
+
+pub mod comparison;
+pub mod profile;
+pub mod resources;
+pub mod targets;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning or is removed. The JSON Schema of
+/// this version is `gander schema --run`, published as `docs/run.schema.json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The JSON Schema (draft 2020-12) of `run.json`, version `SCHEMA_VERSION`.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(RunResult)).unwrap_or_default();
+    schema["title"] = "gander run.json".into();
+    schema["description"] = format!(
+        "The result of one gander run (schema version {SCHEMA_VERSION}): the plan as run, \
+         per-phase figures per request name and scenario, the per-second series, the load \
+         report, errors, the SUT's resources and profile, the baseline comparison and the \
+         verdict. Latencies are in milliseconds unless a field says otherwise."
+    )
+    .into();
+    schema["properties"]["schema_version"]["const"] = SCHEMA_VERSION.into();
+    schema
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RunResult {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub outcome: Outcome,
+    pub provenance: Provenance,
+    pub plan: PlanSummary,
+    /// Windows on the run's time axis (seconds since the run started).
+    pub phases: Phases,
+    pub totals: PhaseStats,
+    pub endpoints: Vec<EndpointResult>,
+    /// Every request of each scenario's users, in the plan's order.
+    #[serde(default)]
+    pub scenarios: Vec<ScenarioResult>,
+    pub timeseries: Vec<TimePoint>,
+    /// How the load was applied: the model, its stages, and how closely the pace held.
+    #[serde(default)]
+    pub load: LoadReport,
+    pub errors: ErrorReport,
+    /// The SUT's and gander's CPU and memory, and the SUT's health.
+    #[serde(default)]
+    pub resources: resources::ResourceReport,
+    /// The CPU profile of the SUT, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub profile: Option<profile::ProfileReport>,
+    /// The comparison with `--baseline`, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub comparison: Option<comparison::Comparison>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Outcome {
+    pub status: RunStatus,
+    /// Why the run stopped early, e.g. "SIGTERM received".
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Completed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Provenance {
+    pub gander_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub command_line: Vec<String>,
+    pub scenario_file: String,
+    pub hostname: Option<String>,
+    pub git_revision: Option<String>,
+    /// CPUs gander could run on (its affinity mask and cgroup quota).
+    #[serde(default)]
+    pub cores: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PlanSummary {
+    pub name: String,
+    pub host: String,
+    /// `closed`: a fixed number of users, each waiting for its previous response;
+    /// `open`: iterations started at a planned rate.
+    pub model: String,
+    /// Closed: the (peak) users; open: the most users that may run iterations at once.
+    pub users: usize,
+    /// Open: the peak planned arrival rate, iterations per second.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rate: Option<f64>,
+    /// The load's steps, when it has them (an open model always does).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub stages: Vec<PlannedStage>,
+    /// The stage judged as the steady state.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub steady_stage: Option<String>,
+    pub ramp_up_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duration_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub iterations: Option<u64>,
+    pub scenarios: Vec<ScenarioSummary>,
+    pub server_headers: Vec<String>,
+    pub targets: Vec<targets::TargetSpec>,
+    #[serde(default)]
+    pub target_policy: targets::TargetPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<targets::RegressionPlan>,
+}
+
+/// One stage of the planned load: the level moves linearly from the previous
+/// stage's (0 before the first) to `target`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedStage {
+    pub name: String,
+    /// How long the stage lasted when run (for the closed model, goose's timing:
+    /// a ramp of n users over `written_s` lasts `written_s`·(n−1)/n).
+    pub duration_s: f64,
+    /// The duration as written in the file.
+    #[serde(default)]
+    pub written_s: f64,
+    /// Users (closed model) or iterations per second (open model) at the stage's end.
+    pub target: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ScenarioSummary {
+    pub name: String,
+    pub weight: usize,
+    /// Users that actually ran this scenario.
+    pub users_started: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct Window {
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+impl Window {
+    pub fn len_s(&self) -> f64 {
+        (self.end_s - self.start_s).max(0.0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Phases {
+    pub ramp_up: Option<Window>,
+    /// All planned users running; `None` when the run never got there.
+    pub steady: Option<Window>,
+    pub ramp_down: Option<Window>,
+    pub total: Window,
+}
+
+/// Which part of the run a figure describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    RampUp,
+    Steady,
+    RampDown,
+    All,
+}
+
+impl Phase {
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::RampUp => "ramp-up",
+            Phase::Steady => "steady state",
+            Phase::RampDown => "ramp-down",
+            Phase::All => "whole run",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PhaseStats {
+    pub ramp_up: Stats,
+    pub steady: Stats,
+    pub ramp_down: Stats,
+    pub all: Stats,
+}
+
+impl PhaseStats {
+    pub fn get(&self, phase: Phase) -> &Stats {
+        match phase {
+            Phase::RampUp => &self.ramp_up,
+            Phase::Steady => &self.steady,
+            Phase::RampDown => &self.ramp_down,
+            Phase::All => &self.all,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Stats {
+    /// Requests sent and answered or failed in transport.
+    pub requests: u64,
+    /// Failed requests (status, expectation, transport or capture).
+    pub failed: u64,
+    /// Requests not sent because a value they needed was missing.
+    pub not_sent: u64,
+    /// `(failed + not_sent) / (requests + not_sent)`.
+    pub error_rate: f64,
+    /// Requests per second over the phase's window.
+    pub rps: f64,
+    pub bytes_received: u64,
+    pub statuses: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency_ms: Option<LatencySummary>,
+    /// HDR histogram of latencies in microseconds, V2-deflate, base64.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub histogram: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub server_headers: BTreeMap<String, HeaderSummary>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct LatencySummary {
+    pub min: f64,
+    pub mean: f64,
+    pub stdev: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct HeaderSummary {
+    /// `ms` for times, empty for plain numbers.
+    pub unit: String,
+    pub count: u64,
+    pub sum: f64,
+    pub mean: f64,
+    #[serde(default)]
+    pub stdev: f64,
+    pub min: f64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub stats: PhaseStats,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EndpointResult {
+    pub name: String,
+    pub method: String,
+    pub stats: PhaseStats,
+}
+
+/// One second of the run, by completion time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct TimePoint {
+    /// Seconds since the run started (start of this second).
+    pub t: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// Closed model: users running at the end of this second. Open model: users
+    /// busy in an iteration at the end of this second.
+    pub users: usize,
+    /// The planned level in the middle of this second: users (closed) or iterations
+    /// per second (open); only for staged loads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+    /// Open model: iterations due in this second (by intended start) that started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
+    /// Open model: iterations due in this second that started late (no free user)
+    /// or never. Closed model: requests the users' own pace called for while a
+    /// response held them back, counted when the response came.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub late: u64,
+    /// Mean of each server-header figure over the requests completed in this second.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How the load was applied and how closely it kept to its plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct LoadReport {
+    /// Each stage's window on the run's time axis.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageWindow>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<ArrivalReport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<PacingReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct StageWindow {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Level at the start and at the end (users or iterations per second).
+    pub from: f64,
+    pub to: f64,
+}
+
+/// Open model: iterations the schedule called for, and when they started.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct ArrivalReport {
+    /// Iterations due over the whole schedule.
+    pub intended: u64,
+    pub started: u64,
+    /// Started, but after their intended time, because no user was free then.
+    pub late: u64,
+    /// Due but never started: the run ended with them still waiting for a user.
+    pub missed: u64,
+    /// `(late + missed) / intended`.
+    pub late_fraction: f64,
+    /// The limit on `late_fraction` (`load.max_late`).
+    pub max_late: f64,
+    /// Iterations due in, and started for, the steady state.
+    pub steady_intended: u64,
+    pub steady_started: u64,
+    pub max_users: usize,
+    /// The most users busy in an iteration at once.
+    pub peak_busy: usize,
+    /// Time from intended to actual start, over every started iteration (ms).
+    pub start_lag_ms: Option<LagSummary>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct LagSummary {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// Closed model: how far the users fell behind their own pace while responses
+/// held them back (coordinated omission), over the steady state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct PacingReport {
+    /// Requests timed against a known pace (each user's mean time between sends).
+    pub requests: u64,
+    /// Requests the users' pace called for but that were not sent while a response was awaited.
+    pub late: u64,
+    /// The longest a user fell behind its pace (ms).
+    pub worst_delay_ms: f64,
+    /// Latency as measured.
+    pub measured: Option<LatencySummary>,
+    /// Latency with the missing requests filled in (HdrHistogram's
+    /// `record_correct`): what an open model would have seen.
+    pub corrected: Option<LatencySummary>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorReport {
+    /// Every failure, grouped by request name, status and reason.
+    pub groups: Vec<ErrorGroup>,
+    /// The first failures, in order, with a body excerpt.
+    pub samples: Vec<ErrorSample>,
+    /// Distinct reasons beyond the grouping limit were folded into "other".
+    #[serde(default)]
+    pub groups_truncated: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorGroup {
+    pub endpoint: String,
+    pub status: u16,
+    pub reason: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorSample {
+    pub t_s: f64,
+    pub endpoint: String,
+    pub status: u16,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Verdict {
+    pub status: VerdictStatus,
+    /// Which phase the targets were judged on.
+    pub judged_on: Option<Phase>,
+    pub targets: Vec<TargetResult>,
+    /// Whether the figures describe the SUT at all (the load generator kept up, the
+    /// planned load was reached).
+    #[serde(default)]
+    pub validity: Vec<ValidityCheck>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One condition a run must meet for its figures to count.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ValidityCheck {
+    /// e.g. `load generator CPU`, `users started`.
+    pub check: String,
+    pub ok: bool,
+    /// What was seen, in words, e.g. `97% of 1 core`.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictStatus {
+    /// Every target met.
+    Pass,
+    /// At least one target missed.
+    Fail,
+    /// The numbers describe the load generator or a partial run, not the SUT.
+    Invalid,
+    /// The file has no targets.
+    #[default]
+    NoTargets,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TargetResult {
+    /// e.g. `p95`, `error_rate`, `throughput`.
+    pub metric: String,
+    /// `all requests` or a request name.
+    pub scope: String,
+    pub comparison: String,
+    pub limit: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub observed: Option<f64>,
+    pub unit: String,
+    pub outcome: TargetOutcome,
+    /// `steady` or `whole_run`.
+    #[serde(default)]
+    pub window: targets::TargetWindow,
+    /// A comparison with the baseline (`targets.regression`) rather than a fixed limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub regression: bool,
+    /// Whether this outcome fails the run (a `no_data` or `inconclusive` row may not).
+    #[serde(default = "yes")]
+    pub decisive: bool,
+    /// More about the figure, e.g. the baseline and the confidence interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetOutcome {
+    Pass,
+    Fail,
+    NoData,
+    /// A regression check where the noise was too large to decide.
+    Inconclusive,
+}
+
+impl TargetOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            TargetOutcome::Pass => "pass",
+            TargetOutcome::Fail => "FAIL",
+            TargetOutcome::NoData => "no data",
+            TargetOutcome::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl Verdict {
+    /// Rows worth showing a reader: every fixed target, and the regression checks
+    /// that did not pass; with the count of passing regression checks left out.
+    pub fn rows_to_show(&self) -> (Vec<&TargetResult>, usize) {
+        let hidden = |t: &&TargetResult| t.regression && t.outcome == TargetOutcome::Pass;
+        let shown = self.targets.iter().filter(|t| !hidden(t)).collect();
+        (shown, self.targets.iter().filter(hidden).count())
+    }
+}
+
+impl RunResult {
+    /// The time window of `phase`; the whole run for `All` or a phase the run never had.
+    pub fn window(&self, phase: Phase) -> Window {
+        match phase {
+            Phase::RampUp => self.phases.ramp_up,
+            Phase::Steady => self.phases.steady,
+            Phase::RampDown => self.phases.ramp_down,
+            Phase::All => None,
+        }
+        .unwrap_or(self.phases.total)
+    }
+
+    /// Every server-header figure the per-second series carries, in name order.
+    pub fn timeseries_headers(&self) -> std::collections::BTreeSet<&String> {
+        self.timeseries
+            .iter()
+            .flat_map(|p| p.headers.keys())
+            .collect()
+    }
+
+    /// The phase figures are reported for by default: the steady state when there was one.
+    pub fn primary_phase(&self) -> Phase {
+        if self.phases.steady.is_some()
+            && self.totals.steady.requests + self.totals.steady.not_sent > 0
+        {
+            Phase::Steady
+        } else {
+            Phase::All
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `docs/run.schema.json` is what CI jobs read: a change to the saved run's
+    /// types must change it (and maybe `SCHEMA_VERSION`) on purpose.
+    #[test]
+    fn the_published_schema_is_the_one_gander_writes() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/run.schema.json");
+        let published: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(
+            published,
+            super::json_schema(),
+            "docs/run.schema.json is stale: regenerate it with \
+             `cargo run -- schema --run > docs/run.schema.json` (and bump SCHEMA_VERSION if a \
+             field changed meaning or went away)"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! The profile section of `run.json`: what was profiled, where its files are,
+//! its hottest functions and, against a baseline, the functions that grew.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Window;
+
+/// The profile section of `run.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProfileReport {
+    /// `pprof`, `py-spy`, `perf` or `command`.
+    pub source: String,
+    /// The URL or the pid profiled.
+    pub target: String,
+    pub status: ProfileStatus,
+    /// Why there is no profile (or what was odd about it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// When the profile ran, on the run's time axis.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub window: Option<Window>,
+    pub requested_s: f64,
+    /// Sum of the folded stacks' values, and what they count.
+    pub samples: u64,
+    pub unit: String,
+    /// Requests completed inside the window (for per-request comparisons).
+    pub requests_in_window: u64,
+    pub files: ProfileFiles,
+    /// Functions by self share, highest first.
+    pub top: Vec<FunctionShare>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub diff: Option<ProfileDiff>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileStatus {
+    Ok,
+    Missing,
+}
+
+/// Files in the run directory, by name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ProfileFiles {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub raw: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub folded: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flamegraph: Option<String>,
+}
+
+/// Against a baseline run's profile, per request.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ProfileDiff {
+    pub baseline_run: String,
+    pub flamegraph: String,
+    pub grew_most: Vec<FunctionDelta>,
+}
+
+pub const FOLDED_FILE: &str = "profile.folded";
+pub const FLAMEGRAPH_FILE: &str = "flamegraph.svg";
+pub const DIFF_FLAMEGRAPH_FILE: &str = "flamegraph-diff.svg";
+
+/// One function's share of a profile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct FunctionShare {
+    pub function: String,
+    /// Samples with this function as the leaf.
+    pub self_samples: u64,
+    pub self_share: f64,
+    /// Samples with this function anywhere on the stack (counted once per stack).
+    pub total_samples: u64,
+    pub total_share: f64,
+}
+
+/// How much one function's cost per request changed against a baseline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct FunctionDelta {
+    pub function: String,
+    /// Self samples per 1000 requests in the baseline and in this run.
+    pub baseline_per_1k: f64,
+    pub current_per_1k: f64,
+    pub delta_per_1k: f64,
+}

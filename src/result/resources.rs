@@ -1,0 +1,218 @@
+//! The resources section of `run.json`: CPU and memory series of the SUT and
+//! of gander, the SUT's health polls, and how a launched SUT ran.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Window;
+
+/// The resources section of `run.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceReport {
+    pub interval_s: f64,
+    pub sources: Vec<SourceReport>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub health: Option<HealthReport>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub launched: Option<LaunchReport>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The SUT's process tree, from /proc.
+    Process,
+    Prometheus,
+    Json,
+    /// gander itself.
+    LoadGenerator,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SourceReport {
+    pub kind: SourceKind,
+    /// `pid 123 (python3)`, or the URL read.
+    pub target: String,
+    pub series: Vec<Series>,
+    pub samples: u64,
+    pub failures: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_error: Option<String>,
+}
+
+/// Standard series names.
+pub const CPU: &str = "cpu_percent";
+pub const RSS: &str = "rss_bytes";
+pub const PROCESSES: &str = "processes";
+/// The load generator's run-queue delay: time its threads waited for a CPU.
+pub const CPU_WAIT: &str = "cpu_wait_percent";
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Series {
+    pub name: String,
+    /// `%` (of one core), `bytes`, or empty.
+    pub unit: String,
+    /// `[seconds since the run started, value]`.
+    pub points: Vec<[f64; 2]>,
+    /// Over the steady state (the whole run when there was none).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub summary: Option<SeriesSummary>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
+pub struct SeriesSummary {
+    pub samples: usize,
+    pub min: f64,
+    pub avg: f64,
+    pub p95: f64,
+    pub max: f64,
+}
+
+impl Series {
+    pub fn new(name: &str, unit: &str) -> Series {
+        Series {
+            name: name.to_string(),
+            unit: unit.to_string(),
+            points: Vec::new(),
+            summary: None,
+        }
+    }
+
+    /// Summarises the points inside `window`.
+    pub fn summarize(&mut self, window: Window) {
+        let mut values: Vec<f64> = self
+            .points
+            .iter()
+            .filter(|[t, _]| *t >= window.start_s && *t <= window.end_s)
+            .map(|[_, v]| *v)
+            .collect();
+        if values.is_empty() {
+            self.summary = None;
+            return;
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        // Nearest-rank percentile.
+        let rank = ((0.95 * n as f64).ceil() as usize).clamp(1, n) - 1;
+        self.summary = Some(SeriesSummary {
+            samples: n,
+            min: values[0],
+            avg: values.iter().sum::<f64>() / n as f64,
+            p95: values[rank],
+            max: values[n - 1],
+        });
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HealthReport {
+    pub url: String,
+    /// Every poll, in order.
+    pub timeline: Vec<HealthPoint>,
+    /// Polls per state over the whole run.
+    pub counts: BTreeMap<HealthState, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HealthPoint {
+    pub t_s: f64,
+    pub state: HealthState,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub http_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+}
+
+impl ResourceReport {
+    /// Fills every series' summary for `window`.
+    pub fn summarize(&mut self, window: Window) {
+        for source in &mut self.sources {
+            for series in &mut source.series {
+                series.summarize(window);
+            }
+        }
+    }
+
+    /// The SUT's figure for `series` (CPU or RSS): the process tree first, then JSON,
+    /// then Prometheus.
+    pub fn sut_series(&self, name: &str) -> Option<&Series> {
+        [
+            SourceKind::Process,
+            SourceKind::Json,
+            SourceKind::Prometheus,
+        ]
+        .iter()
+        .flat_map(|kind| self.sources.iter().filter(move |s| s.kind == *kind))
+        .flat_map(|s| s.series.iter())
+        .find(|s| s.name == name && s.summary.is_some())
+    }
+
+    pub fn source(&self, kind: SourceKind) -> Option<&SourceReport> {
+        self.sources.iter().find(|s| s.kind == kind)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    Healthy,
+    Degraded,
+    /// The endpoint answered, but not healthy.
+    Error,
+    /// No answer at all (refused, timed out).
+    Down,
+}
+
+impl HealthState {
+    pub fn label(self) -> &'static str {
+        match self {
+            HealthState::Healthy => "healthy",
+            HealthState::Degraded => "degraded",
+            HealthState::Error => "error",
+            HealthState::Down => "down",
+        }
+    }
+}
+
+/// What `run.json` says about a launched SUT.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct LaunchReport {
+    pub command: Vec<String>,
+    pub pid: u32,
+    pub ready_after_s: f64,
+    /// Set when the SUT died before gander stopped it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exited_early: Option<String>,
+    pub log_file: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_cover_only_the_window() {
+        let mut s = Series::new(CPU, "%");
+        s.points = (0..20)
+            .map(|i| [i as f64, if i < 10 { 1000.0 } else { i as f64 }])
+            .collect();
+        s.summarize(Window {
+            start_s: 10.0,
+            end_s: 19.0,
+        });
+        let sum = s.summary.unwrap();
+        assert_eq!(sum.samples, 10);
+        assert_eq!((sum.min, sum.max), (10.0, 19.0));
+        assert_eq!(sum.avg, 14.5);
+        assert_eq!(sum.p95, 19.0);
+        s.summarize(Window {
+            start_s: 100.0,
+            end_s: 200.0,
+        });
+        assert!(s.summary.is_none());
+    }
+}

@@ -1,0 +1,169 @@
+//! What the users hand to the recorder: one `Sample` per request they made
+//! (or could not make), over a channel the recorder owns.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Body excerpt kept with an error sample.
+pub const BODY_EXCERPT: usize = 512;
+
+/// What travels from the users to the recorder.
+pub enum Msg {
+    Sample(Sample),
+    Finish,
+}
+
+/// A cheap handle users clone to report samples.
+#[derive(Clone)]
+pub struct SampleSender(mpsc::Sender<Msg>);
+
+impl SampleSender {
+    /// The recorder makes the channel and hands out its sending end.
+    pub fn new(tx: mpsc::Sender<Msg>) -> Self {
+        SampleSender(tx)
+    }
+
+    pub fn send(&self, sample: Sample) {
+        // The recorder outlives every user; a send can only fail after it finished.
+        let _ = self.0.send(Msg::Sample(sample));
+    }
+}
+
+/// One request, as timed by the user that made it.
+#[derive(Debug)]
+pub struct Sample {
+    /// Index into the plan's request names.
+    pub endpoint: u32,
+    /// Index into the plan's scenarios.
+    pub scenario: u32,
+    /// When the request was handed to the HTTP client; for the first request of
+    /// an open-model iteration, when the iteration was due.
+    pub started: Instant,
+    /// Closed model: the user's usual time between sends, when known; a latency
+    /// of several paces means requests the pace called for were never sent.
+    pub pace: Option<Duration>,
+    /// Start to last body byte; `None` when the request was not sent.
+    pub latency: Option<Duration>,
+    /// HTTP status; 0 when there was no response.
+    pub status: u16,
+    pub bytes: u64,
+    pub failure: Option<Box<Failure>>,
+    /// Values of the server headers listed in the file.
+    pub headers: Vec<HeaderValue>,
+}
+
+/// Below this much beyond its pace, a slow response is jitter, not a stall:
+/// a sub-millisecond loop would otherwise count every blip as missed sends.
+pub const HELD_FLOOR: Duration = Duration::from_millis(1);
+
+/// Whether a response held its closed-model user back from its pace: two
+/// paces or more, and at least `HELD_FLOOR` beyond one.
+pub fn held_back(latency: Duration, pace: Duration) -> bool {
+    latency >= 2 * pace && latency >= pace + HELD_FLOOR
+}
+
+#[derive(Debug)]
+pub struct Failure {
+    /// A stable description used to group failures, e.g. `expected status 200, got 500`.
+    pub reason: String,
+    /// The start of the response body, if there was one.
+    pub body: Option<String>,
+}
+
+/// A numeric server-header value.
+#[derive(Debug)]
+pub struct HeaderValue {
+    /// `X-SQL-Queries`, or `Server-Timing db` for a Server-Timing component.
+    pub metric: HeaderMetric,
+    /// Milliseconds when the header carried a time unit (`0.123s`), else the number.
+    pub value: f64,
+    pub is_time: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HeaderMetric {
+    /// Index into the plan's server headers.
+    Listed(u16),
+    /// A `Server-Timing` component: header index and component name (value in ms).
+    Timing(u16, Box<str>),
+}
+
+/// Parses `12`, `0.123s`, `45ms`, `800us` into a number; times become milliseconds.
+/// Returns the value and whether it was a time.
+pub fn parse_numeric_header(text: &str) -> Option<(f64, bool)> {
+    let text = text.trim();
+    let number_end = text
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E')))
+        .unwrap_or(text.len());
+    let number: f64 = text[..number_end].parse().ok()?;
+    if !number.is_finite() {
+        return None;
+    }
+    match text[number_end..].trim() {
+        "" => Some((number, false)),
+        "s" | "sec" => Some((number * 1e3, true)),
+        "ms" => Some((number, true)),
+        "us" | "µs" => Some((number / 1e3, true)),
+        _ => None,
+    }
+}
+
+/// Splits a `Server-Timing` header (`db;dur=12.5;desc="x", app;dur=3`) into
+/// `(name, duration in ms)`; components without `dur` are skipped.
+pub fn parse_server_timing(text: &str) -> Vec<(&str, f64)> {
+    split_outside_quotes(text, ',')
+        .filter_map(|metric| {
+            let mut params = split_outside_quotes(metric, ';');
+            let name = params.next()?.trim();
+            if name.is_empty() {
+                return None;
+            }
+            let dur = params.find_map(|p| {
+                let (key, value) = p.split_once('=')?;
+                key.trim()
+                    .eq_ignore_ascii_case("dur")
+                    .then(|| value.trim().trim_matches('"').parse::<f64>().ok())
+                    .flatten()
+            })?;
+            dur.is_finite().then_some((name, dur))
+        })
+        .collect()
+}
+
+fn split_outside_quotes(text: &str, sep: char) -> impl Iterator<Item = &str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                parts.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_headers_with_units() {
+        assert_eq!(parse_numeric_header("12"), Some((12.0, false)));
+        assert_eq!(parse_numeric_header("0.123s"), Some((123.0, true)));
+        assert_eq!(parse_numeric_header(" 45ms"), Some((45.0, true)));
+        assert_eq!(parse_numeric_header("abc"), None);
+        assert_eq!(parse_numeric_header("12 apples"), None);
+    }
+
+    #[test]
+    fn server_timing_components() {
+        let parsed = parse_server_timing(r#"db;dur=12.5;desc="a, b", app;dur=3, cache;desc=hit"#);
+        assert_eq!(parsed, vec![("db", 12.5), ("app", 3.0)]);
+    }
+}

@@ -1,0 +1,81 @@
+//! The run directory: `reports/<run-id>/` with `run.json`, the HDR interval
+//! log, the profile's files and every exporter's file. Written atomically file
+//! by file; read back by `gander report`, `gander compare` and `--baseline`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::result::{RunResult, SCHEMA_VERSION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot write {what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{} is not a gander run directory: {reason}", dir.display())]
+    NotARun { dir: PathBuf, reason: String },
+}
+
+fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        what: what.to_string(),
+        source,
+    }
+}
+
+pub const INTERVAL_LOG: &str = "latency.hlog";
+
+/// A fresh directory name under `root`: `<timestamp>-<name>`, with a suffix if taken.
+pub fn create(root: &Path, run_id: &str) -> Result<(PathBuf, String), StoreError> {
+    fs::create_dir_all(root).map_err(io_error(&root.display().to_string()))?;
+    let mut id = run_id.to_string();
+    for n in 2.. {
+        let dir = root.join(&id);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok((dir, id)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
+                id = format!("{run_id}-{n}");
+            }
+            Err(e) => return Err(io_error(&dir.display().to_string())(e)),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// Writes `bytes` to `dir/name` through a temporary file, so a reader never sees half a file.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let what = path.display().to_string();
+    let mut f = fs::File::create(&tmp).map_err(io_error(&what))?;
+    f.write_all(bytes).map_err(io_error(&what))?;
+    f.sync_all().map_err(io_error(&what))?;
+    fs::rename(&tmp, &path).map_err(io_error(&what))
+}
+
+/// Reads `run.json` back from a run directory.
+pub fn read(dir: &Path) -> Result<RunResult, StoreError> {
+    let path = dir.join("run.json");
+    let not_a_run = |reason: String| StoreError::NotARun {
+        dir: dir.to_path_buf(),
+        reason,
+    };
+    let text =
+        fs::read_to_string(&path).map_err(|e| not_a_run(format!("cannot read run.json: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| not_a_run(format!("run.json is not JSON: {e}")))?;
+    match value.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == SCHEMA_VERSION as u64 => {}
+        Some(v) => {
+            return Err(not_a_run(format!(
+                "run.json has schema version {v}; this gander reads version {SCHEMA_VERSION}"
+            )));
+        }
+        None => return Err(not_a_run("run.json has no schema_version".into())),
+    }
+    serde_json::from_value(value)
+        .map_err(|e| not_a_run(format!("run.json does not match the schema: {e}")))
+}

@@ -1,0 +1,511 @@
+//! Bad scenario files: each gives a precise, located message and exit code 2,
+//! and no input makes gander panic.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+
+const GOOD: &str = r#"name: good
+host: http://127.0.0.1:8080
+load: { users: 50, ramp_up: 5s, duration: 30s }
+variables: { api: /api }
+data:
+  staff: { csv: staff.csv }
+scenarios:
+  - name: receptionist
+    weight: 3
+    think_time: 1s..2s
+    on_start:
+      - name: login
+        post: "${api}/login"
+        json: { username: "${staff.username}", password: "${staff.password}" }
+        capture: { token: { json: /token } }
+    steps:
+      - get: "${api}/bookings?page=${random(1, 20)}"
+        headers: { Authorization: "Bearer ${token}" }
+        expect: { status: 200 }
+targets: { p95: 200ms, error_rate: 1%, throughput: 30/s }
+"#;
+
+/// Runs `gander check scenario.yaml` in a directory holding `text` and a staff.csv.
+fn check(text: &str) -> (i32, String) {
+    let ws = Workspace::new();
+    ws.write("scenario.yaml", text);
+    ws.write("staff.csv", "username,password\nann,pw1\nbob,pw2\n");
+    check_in(ws.path(), "scenario.yaml")
+}
+
+fn check_in(dir: &Path, file: &str) -> (i32, String) {
+    let out = Command::new(gander_bin())
+        .args(["check", file])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_good_file_checks() {
+    let ws = Workspace::new();
+    ws.write("scenario.yaml", GOOD);
+    ws.write("staff.csv", "username,password\nann,pw1\n");
+    let out = Command::new(gander_bin())
+        .args(["check", "scenario.yaml"])
+        .current_dir(ws.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("scenario.yaml: ok (1 scenarios, 2 request names, 50 users)")
+    );
+}
+
+/// Each broken file, by name: (what is wrong, the file).
+fn broken_files() -> Vec<(&'static str, String)> {
+    let replace = |from: &str, to: &str| {
+        assert!(GOOD.contains(from), "{from}");
+        GOOD.replacen(from, to, 1)
+    };
+    vec![
+        (
+            "bad_yaml",
+            replace("load: { users: 50", "load: { users: [50"),
+        ),
+        ("unknown_key", replace("think_time:", "thinktime:")),
+        ("wrong_type", replace("users: 50", "users: many")),
+        (
+            "bad_duration",
+            replace("duration: 30s", "duration: 30 parsecs"),
+        ),
+        (
+            "undefined_variable",
+            replace("Bearer ${token}", "Bearer ${tokn}"),
+        ),
+        ("missing_csv", replace("csv: staff.csv", "csv: people.csv")),
+        (
+            "empty_scenarios",
+            format!(
+                "{}scenarios: []\n",
+                &GOOD[..GOOD.find("scenarios:").unwrap()]
+            ),
+        ),
+        (
+            "no_steps",
+            replace(
+                "    steps:\n      - get: \"${api}/bookings?page=${random(1, 20)}\"\n        headers: { Authorization: \"Bearer ${token}\" }\n        expect: { status: 200 }\n",
+                "",
+            ),
+        ),
+        (
+            "duplicate_scenario",
+            GOOD.replace(
+                "targets:",
+                "  - name: receptionist\n    steps: [ { get: / } ]\ntargets:",
+            ),
+        ),
+        (
+            "capture_used_too_early",
+            replace(
+                "capture: { token: { json: /token } }",
+                "headers: { X-T: \"${late}\" }",
+            )
+            .replace(
+                "expect: { status: 200 }",
+                "expect: { status: 200 }\n        capture: { late: { header: X-Late } }",
+            ),
+        ),
+        (
+            "unknown_target_endpoint",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, endpoints: { \"GET /api/booking\": { p95: 1s } } }",
+            ),
+        ),
+        (
+            "percent_without_sign",
+            replace("error_rate: 1%", "error_rate: 1"),
+        ),
+        (
+            "two_methods",
+            replace(
+                "      - get: \"${api}/bookings",
+                "      - post: /x\n        get: \"${api}/bookings",
+            ),
+        ),
+        (
+            "no_load",
+            replace("load: { users: 50, ramp_up: 5s, duration: 30s }\n", ""),
+        ),
+        ("load_without_end", replace(", duration: 30s", "")),
+        (
+            "unknown_function",
+            replace("${random(1, 20)}", "${randum(1, 20)}"),
+        ),
+        (
+            "unset_env",
+            replace(
+                "host: http://127.0.0.1:8080",
+                "host: ${env.GANDER_TEST_SURELY_UNSET}",
+            ),
+        ),
+        (
+            "bad_host",
+            replace("host: http://127.0.0.1:8080", "host: localhost:8080"),
+        ),
+        (
+            "unique_feeder_too_small",
+            replace("csv: staff.csv }", "csv: staff.csv, mode: unique }"),
+        ),
+        (
+            "bad_regex",
+            replace("{ json: /token }", "{ regex: \"tok(en\" }"),
+        ),
+        (
+            "unknown_column",
+            replace("${staff.password}", "${staff.pasword}"),
+        ),
+        ("not_a_mapping", "- just\n- a list\n".to_string()),
+        ("empty_file", String::new()),
+        ("bad_status", replace("status: 200", "status: 999")),
+        (
+            "unknown_mode",
+            replace("csv: staff.csv }", "csv: staff.csv, mode: cyclic }"),
+        ),
+        (
+            "two_profilers",
+            format!("{GOOD}profile: {{ pprof: /debug/pprof/profile, perf: {{}} }}\n"),
+        ),
+        (
+            "py_spy_without_a_process",
+            format!("{GOOD}profile: {{ py-spy: {{}} }}\n"),
+        ),
+        (
+            "no_profiler",
+            format!("{GOOD}profile: {{ seconds: 10s }}\n"),
+        ),
+        (
+            "profile_longer_than_the_run",
+            format!("{GOOD}profile: {{ pprof: /debug/pprof/profile, seconds: 60s }}\n"),
+        ),
+        (
+            "command_without_out",
+            format!(
+                "{GOOD}sut: {{ pid: 1 }}\nprofile: {{ command: [my-profiler, \"{{pid}}\"] }}\n"
+            ),
+        ),
+        (
+            "empty_sut_command",
+            format!("{GOOD}sut: {{ command: [] }}\n"),
+        ),
+        (
+            "pid_and_command",
+            format!("{GOOD}sut: {{ command: [./server], pid: 42 }}\n"),
+        ),
+        (
+            "env_without_command",
+            format!("{GOOD}sut: {{ pid: 42, env: {{ A: b }} }}\n"),
+        ),
+        (
+            "pointer_without_slash",
+            format!("{GOOD}sut: {{ json: {{ url: /metrics, cpu: system.cpu_percent }} }}\n"),
+        ),
+        (
+            "bad_memory_unit",
+            format!("{GOOD}sut: {{ json: {{ url: /m, memory: /mem, memory_unit: parsecs }} }}\n"),
+        ),
+        (
+            "metrics_url_not_http",
+            format!("{GOOD}sut: {{ prometheus: {{ url: \"ftp://x/metrics\" }} }}\n"),
+        ),
+        (
+            "sut_targets_without_a_source",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, sut: { memory: 512MiB } }",
+            ),
+        ),
+        (
+            "unknown_target_scenario",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, scenarios: { receptionst: { p95: 1s } } }",
+            ),
+        ),
+        (
+            "sut_limits_per_request_name",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, endpoints: { login: { sut: { memory: 1GiB } } } }",
+            ) + "sut: { pid: 1 }\n",
+        ),
+        (
+            "slow_endpoints_bad_stat",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, slow_endpoints: { over: 500ms, stat: p97 } }",
+            ),
+        ),
+        (
+            "cache_ratio_unrecorded_header",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, cache_hit_ratio: { hits: X-Cache-Hits, misses: X-Miss, min: 70% } }",
+            ),
+        ),
+        (
+            "health_target_without_endpoint",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, sut: { health: never_error } }",
+            ) + "sut: { pid: 1 }\n",
+        ),
+        (
+            "regression_not_a_percentage",
+            replace("throughput: 30/s }", "throughput: 30/s, regression: 20 }"),
+        ),
+        (
+            "regression_unknown_figure",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, regression: { p96: 20% } }",
+            ),
+        ),
+        (
+            "no_data_policy_typo",
+            replace("throughput: 30/s }", "throughput: 30/s, no_data: warm }"),
+        ),
+        (
+            "bad_size",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, sut: { memory: 512 parsecs } }",
+            ) + "sut: { pid: 1 }\n",
+        ),
+        (
+            "users_and_rate",
+            replace("load: { users: 50,", "load: { users: 50, rate: 40/s,"),
+        ),
+        (
+            "open_with_iterations",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load: { rate: 40/s, iterations: 10 }",
+            ),
+        ),
+        (
+            "max_users_closed",
+            replace("load: { users: 50,", "load: { users: 50, max_users: 80,"),
+        ),
+        (
+            "stage_without_level",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  stages:\n    - { duration: 10s, users: 20 }\n    - { duration: 1m }",
+            ),
+        ),
+        (
+            "stages_mix_models",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  stages:\n    - { duration: 10s, users: 20 }\n    - { duration: 1m, rate: 40/s }",
+            ),
+        ),
+        (
+            "unknown_steady_stage",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  steady: plateu\n  stages:\n    - { name: warm-up, duration: 10s, users: 20 }\n    - { name: plateau, duration: 1m, users: 20 }",
+            ),
+        ),
+        (
+            "stages_and_duration",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  duration: 30s\n  stages:\n    - { duration: 1m, rate: 10/s }",
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn broken_files_give_located_messages_and_exit_2() {
+    let mut all = String::new();
+    for (name, text) in broken_files() {
+        let (code, stderr) = check(&text);
+        assert_eq!(code, 2, "{name}: exit code\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{name} panicked:\n{stderr}");
+        assert!(
+            stderr.starts_with("scenario.yaml:"),
+            "{name}: message starts with file:line:col\n{stderr}"
+        );
+        all.push_str(&format!("=== {name}\n{stderr}\n"));
+    }
+    insta::assert_snapshot!("broken_files", all);
+}
+
+#[test]
+fn messages_say_what_was_expected() {
+    let expect = |name: &str, needles: &[&str]| {
+        let (_, text) = broken_files()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .unwrap();
+        let (_, stderr) = check(&text);
+        for needle in needles {
+            assert!(
+                stderr.contains(needle),
+                "{name}: expected {needle:?} in\n{stderr}"
+            );
+        }
+    };
+    expect(
+        "unknown_key",
+        &[
+            "scenario.yaml:10:5:",
+            "unknown key \"thinktime\", did you mean \"think_time\"?",
+        ],
+    );
+    expect(
+        "undefined_variable",
+        &["undefined variable \"tokn\", did you mean \"token\"?"],
+    );
+    expect("bad_duration", &["\"parsecs\" is not a time unit"]);
+    expect("missing_csv", &["people.csv"]);
+    expect("empty_scenarios", &["no scenarios"]);
+    expect(
+        "capture_used_too_early",
+        &["variable \"late\" is used before the step that captures it"],
+    );
+    expect(
+        "unknown_target_endpoint",
+        &[
+            "no request is named \"GET /api/booking\"",
+            "did you mean \"GET /api/bookings\"?",
+        ],
+    );
+    expect(
+        "unique_feeder_too_small",
+        &["has 2 rows but mode unique needs 50"],
+    );
+    expect(
+        "unknown_mode",
+        &["unknown value \"cyclic\"", "did you mean \"cycle\"?"],
+    );
+    expect(
+        "unknown_steady_stage",
+        &[
+            "no stage is named \"plateu\", did you mean \"plateau\"?",
+            "the stages are: warm-up, plateau",
+        ],
+    );
+    expect("users_and_rate", &["load has both users and rate"]);
+    expect(
+        "stages_mix_models",
+        &["this stage sets rate but the first sets users"],
+    );
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let text = GOOD
+        .replace("${token}", "${tokn}")
+        .replace("${staff.password}", "${staff.pasword}");
+    let (code, stderr) = check(&text);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("tokn") && stderr.contains("pasword"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unreadable_files_are_usage_errors() {
+    let ws = Workspace::new();
+    std::fs::write(ws.path().join("binary.yaml"), [0xff, 0xfe, 0x00, 0x9f]).unwrap();
+    let (code, stderr) = check_in(ws.path(), "binary.yaml");
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("cannot read scenario file binary.yaml"),
+        "{stderr}"
+    );
+    let (code, stderr) = check_in(ws.path(), "missing.yaml");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.yaml"), "{stderr}");
+    // A usage error from the command line is exit 2 as well.
+    let out = Command::new(gander_bin()).args(["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Random edits of a good file never make the loader panic.
+#[test]
+fn mangled_files_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let ws = Workspace::new();
+    ws.write("staff.csv", "username,password\nann,pw1\n");
+    let path = ws.path().join("scenario.yaml");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let alphabet: Vec<char> = "{}[]:,-\"'$ \n\t#&*!|>%@`\\0123456789abcxyz"
+        .chars()
+        .collect();
+    let (mut ok, mut rejected) = (0, 0);
+    for _ in 0..400 {
+        let mut chars: Vec<char> = GOOD.chars().collect();
+        for _ in 0..rng.random_range(1..6) {
+            let at = rng.random_range(0..chars.len());
+            match rng.random_range(0..3) {
+                0 => {
+                    chars.remove(at);
+                }
+                1 => chars.insert(at, alphabet[rng.random_range(0..alphabet.len())]),
+                _ => chars[at] = alphabet[rng.random_range(0..alphabet.len())],
+            }
+        }
+        std::fs::write(&path, chars.iter().collect::<String>()).unwrap();
+        match gander::scenario::load(&path, &Default::default()) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                let message = e.to_string();
+                assert!(!message.trim().is_empty());
+                rejected += 1;
+            }
+        }
+    }
+    assert_eq!(ok + rejected, 400);
+    assert!(
+        rejected > 100,
+        "most random edits break something ({rejected} rejected)"
+    );
+}
+
+#[test]
+fn the_schema_describes_the_format() {
+    let out = Command::new(gander_bin()).arg("schema").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    for key in [
+        "host",
+        "load",
+        "variables",
+        "data",
+        "scenarios",
+        "server_headers",
+        "targets",
+    ] {
+        assert!(props.contains_key(key), "schema lacks {key}");
+    }
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are errors in editors too"
+    );
+}
