@@ -5,7 +5,9 @@ use std::io::Write;
 use super::{Exporter, ReportError};
 use crate::result::comparison::{Change, Comparison};
 use crate::result::profile::ProfileStatus;
-use crate::result::{RunResult, RunStatus, Stats, TargetOutcome, VerdictStatus};
+use crate::result::{
+    Phase, RunResult, RunStatus, Stats, TargetOutcome, TargetResult, VerdictStatus,
+};
 
 pub struct ConsoleSummary;
 
@@ -69,16 +71,34 @@ fn table(rows: &[Vec<String>]) -> String {
 
 pub fn render(result: &RunResult) -> String {
     let phase = result.primary_phase();
+    [
+        header(result, phase),
+        requests(result, phase),
+        server_headers(result, phase),
+        errors(result),
+        resources(result),
+        profile(result),
+        result
+            .comparison
+            .as_ref()
+            .map(comparison)
+            .unwrap_or_default(),
+        verdict(result),
+    ]
+    .concat()
+}
+
+/// The run's name, model, host, judged window, pace and how it ended.
+fn header(result: &RunResult, phase: Phase) -> String {
     let plan = &result.plan;
-    let mut out = String::new();
     let window = result.window(phase);
-    out.push_str(&format!(
+    let mut out = format!(
         "gander {} · {} · {} · {}\n",
         result.provenance.gander_version,
         plan.name,
         super::load_text::model(plan),
         plan.host
-    ));
+    );
     out.push_str(&format!(
         "figures for the {}: {:.1}s of a {:.1}s run\n",
         phase.label(),
@@ -95,7 +115,11 @@ pub fn render(result: &RunResult) -> String {
         ));
     }
     out.push('\n');
+    out
+}
 
+/// Counts, rate, errors and latency per request name, and the total.
+fn requests(result: &RunResult, phase: Phase) -> String {
     let mut rows = vec![
         [
             "name", "requests", "rps", "errors", "p50", "p90", "p95", "p99", "max",
@@ -107,9 +131,11 @@ pub fn render(result: &RunResult) -> String {
         rows.push(row(&e.name, e.stats.get(phase)));
     }
     rows.push(row("TOTAL", result.totals.get(phase)));
-    out.push_str(&table(&rows));
+    table(&rows)
+}
 
-    // Server headers: one column per header, mean (max) per request name.
+/// One column per server header, mean (max) per request name.
+fn server_headers(result: &RunResult, phase: Phase) -> String {
     let mut metrics: Vec<&String> = result
         .endpoints
         .iter()
@@ -117,86 +143,75 @@ pub fn render(result: &RunResult) -> String {
         .collect();
     metrics.sort();
     metrics.dedup();
-    if !metrics.is_empty() {
-        let mut header_rows = vec![
-            std::iter::once("name".to_string())
-                .chain(metrics.iter().map(|m| m.to_string()))
-                .collect(),
-        ];
-        for e in &result.endpoints {
-            let headers = &e.stats.get(phase).server_headers;
-            if headers.is_empty() {
-                continue;
-            }
-            let mut row = vec![e.name.clone()];
-            for m in &metrics {
-                row.push(match headers.get(*m) {
-                    Some(h) => format!("{} ({})", number(h.mean, &h.unit), number(h.max, &h.unit)),
-                    None => "-".into(),
-                });
-            }
-            header_rows.push(row);
-        }
-        out.push_str("\nserver headers: mean (max)\n");
-        out.push_str(&table(&header_rows));
+    if metrics.is_empty() {
+        return String::new();
     }
-
-    if !result.errors.groups.is_empty() {
-        out.push_str("\nerrors (whole run)\n");
-        let mut error_rows = vec![
-            ["count", "status", "name", "reason"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        for g in result.errors.groups.iter().take(10) {
-            let status = if g.status == 0 {
-                "-".to_string()
-            } else {
-                g.status.to_string()
-            };
-            error_rows.push(vec![
-                g.count.to_string(),
-                status,
-                g.endpoint.clone(),
-                g.reason.clone(),
-            ]);
+    let mut rows = vec![
+        std::iter::once("name".to_string())
+            .chain(metrics.iter().map(|m| m.to_string()))
+            .collect(),
+    ];
+    for e in &result.endpoints {
+        let headers = &e.stats.get(phase).server_headers;
+        if headers.is_empty() {
+            continue;
         }
-        out.push_str(&table(&error_rows));
-        if result.errors.groups.len() > 10 {
-            out.push_str(&format!(
-                "  ... and {} more kinds, see run.json\n",
-                result.errors.groups.len() - 10
-            ));
+        let mut row = vec![e.name.clone()];
+        for m in &metrics {
+            row.push(match headers.get(*m) {
+                Some(h) => format!("{} ({})", number(h.mean, &h.unit), number(h.max, &h.unit)),
+                None => "-".into(),
+            });
         }
+        rows.push(row);
     }
+    format!("\nserver headers: mean (max)\n{}", table(&rows))
+}
 
-    out.push_str(&resources(result));
-    out.push_str(&profile(result));
-    if let Some(c) = &result.comparison {
-        out.push_str(&comparison(c));
+/// The ten most frequent kinds of error over the whole run.
+fn errors(result: &RunResult) -> String {
+    const SHOWN: usize = 10;
+    let groups = &result.errors.groups;
+    if groups.is_empty() {
+        return String::new();
     }
+    let mut rows = vec![
+        ["count", "status", "name", "reason"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for g in groups.iter().take(SHOWN) {
+        let status = if g.status == 0 {
+            "-".to_string()
+        } else {
+            g.status.to_string()
+        };
+        rows.push(vec![
+            g.count.to_string(),
+            status,
+            g.endpoint.clone(),
+            g.reason.clone(),
+        ]);
+    }
+    let mut out = format!("\nerrors (whole run)\n{}", table(&rows));
+    if groups.len() > SHOWN {
+        out.push_str(&format!(
+            "  ... and {} more kinds, see run.json\n",
+            groups.len() - SHOWN
+        ));
+    }
+    out
+}
 
+/// Every target row worth showing, failed validity checks, notes and the verdict.
+fn verdict(result: &RunResult) -> String {
     let verdict = &result.verdict;
+    let mut out = String::new();
     let (shown, passed_regressions) = verdict.rows_to_show();
     if !verdict.targets.is_empty() {
         out.push_str("\ntargets\n");
-        let mut target_rows = Vec::new();
-        for t in shown {
-            let show = |v: f64| number(v, &t.unit);
-            let outcome = match (t.outcome, t.decisive) {
-                (TargetOutcome::Pass, _) => "PASS".to_string(),
-                (o, true) => o.label().to_uppercase(),
-                (o, false) => format!("{} (warn)", o.label()),
-            };
-            target_rows.push(vec![
-                outcome,
-                format!("{} of {}", t.metric, t.scope),
-                t.observed.map(show).unwrap_or_else(|| "-".into()),
-                format!("{} {}", t.comparison, show(t.limit)),
-                t.detail.clone().unwrap_or_default(),
-            ]);
-        }
-        out.push_str(&table(&target_rows));
+        let rows: Vec<Vec<String>> = shown.into_iter().map(target_row).collect();
+        out.push_str(&table(&rows));
         if passed_regressions > 0 {
             out.push_str(&format!(
                 "  and {passed_regressions} regression checks passed (all rows in junit.xml and run.json)\n"
@@ -217,6 +232,22 @@ pub fn render(result: &RunResult) -> String {
     };
     out.push_str(&format!("\nverdict: {status}\n"));
     out
+}
+
+fn target_row(t: &TargetResult) -> Vec<String> {
+    let show = |v: f64| number(v, &t.unit);
+    let outcome = match (t.outcome, t.decisive) {
+        (TargetOutcome::Pass, _) => "PASS".to_string(),
+        (o, true) => o.label().to_uppercase(),
+        (o, false) => format!("{} (warn)", o.label()),
+    };
+    vec![
+        outcome,
+        format!("{} of {}", t.metric, t.scope),
+        t.observed.map(show).unwrap_or_else(|| "-".into()),
+        format!("{} {}", t.comparison, show(t.limit)),
+        t.detail.clone().unwrap_or_default(),
+    ]
 }
 
 /// CPU and memory per source (avg, p95, max over the judged window), and health.

@@ -284,7 +284,8 @@ fn think_time(shared: &RunShared, step: &RequestPlan) -> Option<Duration> {
     })
 }
 
-fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
+/// A sample of `step` started at `started`, before anything is known of its answer.
+fn blank_sample(step: &RequestPlan, started: Instant) -> Sample {
     Sample {
         endpoint: step.endpoint as u32,
         scenario: step.scenario as u32,
@@ -293,11 +294,18 @@ fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
         latency: None,
         status: 0,
         bytes: 0,
+        failure: None,
+        headers: Vec::new(),
+    }
+}
+
+fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
+    Sample {
         failure: Some(Box::new(Failure {
             reason: format!("not sent: {reason}"),
             body: None,
         })),
-        headers: Vec::new(),
+        ..blank_sample(step, started)
     }
 }
 
@@ -370,17 +378,7 @@ async fn send(
 ) -> Sample {
     let endpoint_name = &shared.plan.endpoints[step.endpoint].name;
     let started = measure_from.unwrap_or_else(Instant::now);
-    let mut sample = Sample {
-        endpoint: step.endpoint as u32,
-        scenario: step.scenario as u32,
-        started,
-        pace: None,
-        latency: None,
-        status: 0,
-        bytes: 0,
-        failure: None,
-        headers: Vec::new(),
-    };
+    let mut sample = blank_sample(step, started);
     let builder = match user.get_request_builder(&goose_method(step.method), &r.url) {
         Ok(b) => b,
         Err(e) => {

@@ -13,13 +13,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use crate::clock::RunClock;
 use crate::result::resources::HealthState;
 pub use crate::result::resources::{
     CPU, CPU_WAIT, HealthPoint, HealthReport, PROCESSES, RSS, ResourceReport, Series, SourceKind,
     SourceReport,
 };
-use crate::scenario::plan::SutPlan;
+use crate::scenario::plan::{HealthPlan, JsonMetricsPlan, PrometheusPlan, SutPlan};
 use endpoints::Fetcher;
 use process::TreeSampler;
 
@@ -121,62 +123,44 @@ fn process_label(pid: u32) -> String {
     format!("pid {pid} ({name})")
 }
 
+/// One place the monitor reads figures from: gander itself, the SUT's process
+/// tree, a Prometheus or JSON metrics endpoint, or a health endpoint.
+trait Source: Send {
+    /// Takes one reading, `t` seconds into the run; `fetcher` is the HTTP client
+    /// (or why there is none).
+    fn sample<'a>(&'a mut self, t: f64, fetcher: &'a Client) -> BoxFuture<'a, ()>;
+    /// Puts what was read into the report.
+    fn finish(self: Box<Self>, report: &mut ResourceReport);
+}
+
+/// The sources the plan asks for, gander first.
+fn sources(setup: &MonitorSetup) -> Vec<Box<dyn Source>> {
+    let plan = &setup.plan;
+    let mut sources: Vec<Box<dyn Source>> = vec![Box::new(LoadGenerator::new())];
+    match &setup.pid {
+        Some(Ok(pid)) => sources.push(Box::new(ProcessTree::new(*pid))),
+        Some(Err(e)) => sources.push(Box::new(ProcessTree::missing(e.clone()))),
+        None => {}
+    }
+    if let Some(p) = &plan.prometheus {
+        sources.push(Box::new(Prometheus::new(p.clone())));
+    }
+    if let Some(j) = &plan.json {
+        sources.push(Box::new(JsonMetrics::new(j.clone())));
+    }
+    if let Some(h) = &plan.health {
+        sources.push(Box::new(Health::new(h.clone())));
+    }
+    sources
+}
+
 fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> ResourceReport {
-    let plan = setup.plan;
+    let interval = setup.plan.interval;
     let mut report = ResourceReport {
-        interval_s: plan.interval.as_secs_f64(),
+        interval_s: interval.as_secs_f64(),
         ..Default::default()
     };
-    let resource_series = [(CPU, "%"), (RSS, "bytes")];
-    let tree_series = [(CPU, "%"), (RSS, "bytes"), (PROCESSES, "")];
-    // gander alone: its children are the SUT and the profilers. Its CPU is that
-    // of the threads making the load, so an in-process test server is not counted.
-    let mut me = TreeSampler::new(std::process::id(), false);
-    let mut load_threads = process::ThreadSampler::new(GENERATOR_THREADS);
-    let mut gander = source(
-        SourceKind::LoadGenerator,
-        format!("pid {} (gander)", std::process::id()),
-        &[(CPU, "%"), (CPU_WAIT, "%"), (RSS, "bytes")],
-    );
-    let mut tree = match &setup.pid {
-        Some(Ok(pid)) => Some((
-            TreeSampler::new(*pid, true),
-            source(SourceKind::Process, process_label(*pid), &tree_series),
-        )),
-        Some(Err(e)) => {
-            let mut s = source(SourceKind::Process, "no process".into(), &tree_series);
-            s.failed(e.clone());
-            report.sources.push(s);
-            None
-        }
-        None => None,
-    };
-    let mut prometheus = plan.prometheus.as_ref().map(|p| {
-        let mut s = source(SourceKind::Prometheus, p.http.url.clone(), &resource_series);
-        for name in &p.series {
-            s.series.push(Series::new(name, ""));
-        }
-        (s, None::<(f64, f64)>)
-    });
-    let mut json = plan.json.as_ref().map(|j| {
-        let mut s = source(SourceKind::Json, j.http.url.clone(), &[]);
-        if j.cpu.is_some() {
-            s.series.push(Series::new(CPU, "%"));
-        }
-        if j.memory.is_some() {
-            s.series.push(Series::new(RSS, "bytes"));
-        }
-        for (name, _) in &j.series {
-            s.series.push(Series::new(name, ""));
-        }
-        s
-    });
-    let mut health = plan.health.as_ref().map(|h| HealthReport {
-        url: h.http.url.clone(),
-        timeline: Vec::new(),
-        counts: BTreeMap::new(),
-    });
-
+    let mut sources = sources(&setup);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -184,74 +168,260 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
         Ok(r) => r,
         Err(_) => return report,
     };
-    let fetcher = Fetcher::new(plan.interval.max(Duration::from_secs(2)));
+    let fetcher = Fetcher::new(interval.max(Duration::from_secs(2)));
     runtime.block_on(async {
-        let mut ticker = tokio::time::interval(plan.interval);
+        let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            ticker.tick().await;
-            let stopping = stop.load(Ordering::SeqCst);
+            // A stop ends the wait for the next tick: a long interval never holds up the end.
+            let stopping = tokio::select! {
+                _ = ticker.tick() => stop.load(Ordering::SeqCst),
+                () = stopped(stop) => true,
+            };
             let t = clock.seconds_since_start(std::time::Instant::now());
-            if let Ok(s) = me.sample() {
-                gander.samples += 1;
-                gander.push(RSS, t, s.rss_bytes as f64);
-            }
-            if let Ok(Some(s)) = load_threads.sample() {
-                gander.push(CPU, t, s.cpu_percent);
-                gander.push(CPU_WAIT, t, s.wait_percent);
-            }
-            if let Some((sampler, rep)) = &mut tree {
-                match sampler.sample() {
-                    Ok(s) => {
-                        rep.record(t, &s);
-                        rep.push(PROCESSES, t, s.processes as f64);
-                    }
-                    Err(e) => rep.failed(e),
-                }
-            }
-            if let Ok(fetcher) = &fetcher {
-                if let (Some((rep, last_cpu)), Some(p)) = (&mut prometheus, &plan.prometheus) {
-                    sample_prometheus(fetcher, p, rep, last_cpu, t).await;
-                }
-                if let (Some(rep), Some(j)) = (&mut json, &plan.json) {
-                    sample_json(fetcher, j, rep, t).await;
-                }
-                if let (Some(rep), Some(h)) = (&mut health, &plan.health) {
-                    let point = match fetcher.get(&h.http).await {
-                        Ok((status, body, took)) => {
-                            let (state, detail) =
-                                endpoints::classify(status, &body, h.status_pointer.as_deref());
-                            HealthPoint {
-                                t_s: t,
-                                state,
-                                http_status: Some(status),
-                                latency_ms: Some(took.as_secs_f64() * 1e3),
-                                detail,
-                            }
-                        }
-                        Err(e) => HealthPoint {
-                            t_s: t,
-                            state: HealthState::Down,
-                            http_status: None,
-                            latency_ms: None,
-                            detail: Some(e),
-                        },
-                    };
-                    *rep.counts.entry(point.state).or_default() += 1;
-                    rep.timeline.push(point);
-                }
+            for source in &mut sources {
+                source.sample(t, &fetcher).await;
             }
             if stopping {
                 break;
             }
         }
     });
-    report.sources.insert(0, gander);
-    report.sources.extend(tree.map(|(_, r)| r));
-    report.sources.extend(prometheus.map(|(r, _)| r));
-    report.sources.extend(json);
-    report.health = health;
+    for source in sources {
+        source.finish(&mut report);
+    }
     report
+}
+
+/// The monitor's HTTP client, or why it could not be built.
+type Client = Result<Fetcher, String>;
+
+/// Resolves once `stop` is set.
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// gander alone: its children are the SUT and the profilers. Its CPU is that of
+/// the threads making the load, so an in-process test server is not counted.
+struct LoadGenerator {
+    me: TreeSampler,
+    threads: process::ThreadSampler,
+    report: SourceReport,
+}
+
+impl LoadGenerator {
+    fn new() -> Self {
+        LoadGenerator {
+            me: TreeSampler::new(std::process::id(), false),
+            threads: process::ThreadSampler::new(GENERATOR_THREADS),
+            report: source(
+                SourceKind::LoadGenerator,
+                format!("pid {} (gander)", std::process::id()),
+                &[(CPU, "%"), (CPU_WAIT, "%"), (RSS, "bytes")],
+            ),
+        }
+    }
+}
+
+impl Source for LoadGenerator {
+    fn sample<'a>(&'a mut self, t: f64, _: &'a Client) -> BoxFuture<'a, ()> {
+        if let Ok(s) = self.me.sample() {
+            self.report.samples += 1;
+            self.report.push(RSS, t, s.rss_bytes as f64);
+        }
+        if let Ok(Some(s)) = self.threads.sample() {
+            self.report.push(CPU, t, s.cpu_percent);
+            self.report.push(CPU_WAIT, t, s.wait_percent);
+        }
+        Box::pin(std::future::ready(()))
+    }
+
+    fn finish(self: Box<Self>, report: &mut ResourceReport) {
+        report.sources.push(self.report);
+    }
+}
+
+const TREE_SERIES: [(&str, &str); 3] = [(CPU, "%"), (RSS, "bytes"), (PROCESSES, "")];
+
+/// The SUT's process tree, from /proc.
+struct ProcessTree {
+    /// `None` when no process could be found: the report says why.
+    sampler: Option<TreeSampler>,
+    report: SourceReport,
+}
+
+impl ProcessTree {
+    fn new(pid: u32) -> Self {
+        ProcessTree {
+            sampler: Some(TreeSampler::new(pid, true)),
+            report: source(SourceKind::Process, process_label(pid), &TREE_SERIES),
+        }
+    }
+
+    fn missing(why: String) -> Self {
+        let mut report = source(SourceKind::Process, "no process".into(), &TREE_SERIES);
+        report.failed(why);
+        ProcessTree {
+            sampler: None,
+            report,
+        }
+    }
+}
+
+impl Source for ProcessTree {
+    fn sample<'a>(&'a mut self, t: f64, _: &'a Client) -> BoxFuture<'a, ()> {
+        if let Some(sampler) = &mut self.sampler {
+            match sampler.sample() {
+                Ok(s) => {
+                    self.report.record(t, &s);
+                    self.report.push(PROCESSES, t, s.processes as f64);
+                }
+                Err(e) => self.report.failed(e),
+            }
+        }
+        Box::pin(std::future::ready(()))
+    }
+
+    fn finish(self: Box<Self>, report: &mut ResourceReport) {
+        report.sources.push(self.report);
+    }
+}
+
+/// A Prometheus text endpoint: the process collector's CPU and memory, and any series named.
+struct Prometheus {
+    plan: PrometheusPlan,
+    report: SourceReport,
+    /// The last CPU-seconds reading: CPU is its rate between two readings.
+    last_cpu: Option<(f64, f64)>,
+}
+
+impl Prometheus {
+    fn new(plan: PrometheusPlan) -> Self {
+        let mut report = source(
+            SourceKind::Prometheus,
+            plan.http.url.clone(),
+            &[(CPU, "%"), (RSS, "bytes")],
+        );
+        for name in &plan.series {
+            report.series.push(Series::new(name, ""));
+        }
+        Prometheus {
+            plan,
+            report,
+            last_cpu: None,
+        }
+    }
+}
+
+impl Source for Prometheus {
+    fn sample<'a>(&'a mut self, t: f64, fetcher: &'a Client) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            match fetcher {
+                Ok(fetcher) => {
+                    let (plan, report) = (&self.plan, &mut self.report);
+                    sample_prometheus(fetcher, plan, report, &mut self.last_cpu, t).await
+                }
+                Err(e) => self.report.failed(e.clone()),
+            }
+        })
+    }
+
+    fn finish(self: Box<Self>, report: &mut ResourceReport) {
+        report.sources.push(self.report);
+    }
+}
+
+/// A JSON endpoint with numbers at JSON pointers.
+struct JsonMetrics {
+    plan: JsonMetricsPlan,
+    report: SourceReport,
+}
+
+impl JsonMetrics {
+    fn new(plan: JsonMetricsPlan) -> Self {
+        let mut report = source(SourceKind::Json, plan.http.url.clone(), &[]);
+        if plan.cpu.is_some() {
+            report.series.push(Series::new(CPU, "%"));
+        }
+        if plan.memory.is_some() {
+            report.series.push(Series::new(RSS, "bytes"));
+        }
+        for (name, _) in &plan.series {
+            report.series.push(Series::new(name, ""));
+        }
+        JsonMetrics { plan, report }
+    }
+}
+
+impl Source for JsonMetrics {
+    fn sample<'a>(&'a mut self, t: f64, fetcher: &'a Client) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            match fetcher {
+                Ok(fetcher) => sample_json(fetcher, &self.plan, &mut self.report, t).await,
+                Err(e) => self.report.failed(e.clone()),
+            }
+        })
+    }
+
+    fn finish(self: Box<Self>, report: &mut ResourceReport) {
+        report.sources.push(self.report);
+    }
+}
+
+/// The SUT's health endpoint, one poll per tick.
+struct Health {
+    plan: HealthPlan,
+    report: HealthReport,
+}
+
+impl Health {
+    fn new(plan: HealthPlan) -> Self {
+        let report = HealthReport {
+            url: plan.http.url.clone(),
+            timeline: Vec::new(),
+            counts: BTreeMap::new(),
+        };
+        Health { plan, report }
+    }
+}
+
+impl Source for Health {
+    fn sample<'a>(&'a mut self, t: f64, fetcher: &'a Client) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let answer = match fetcher {
+                Ok(fetcher) => fetcher.get(&self.plan.http).await,
+                Err(e) => Err(e.clone()),
+            };
+            let point = match answer {
+                Ok((status, body, took)) => {
+                    let (state, detail) =
+                        endpoints::classify(status, &body, self.plan.status_pointer.as_deref());
+                    HealthPoint {
+                        t_s: t,
+                        state,
+                        http_status: Some(status),
+                        latency_ms: Some(took.as_secs_f64() * 1e3),
+                        detail,
+                    }
+                }
+                Err(e) => HealthPoint {
+                    t_s: t,
+                    state: HealthState::Down,
+                    http_status: None,
+                    latency_ms: None,
+                    detail: Some(e),
+                },
+            };
+            *self.report.counts.entry(point.state).or_default() += 1;
+            self.report.timeline.push(point);
+        })
+    }
+
+    fn finish(self: Box<Self>, report: &mut ResourceReport) {
+        report.health = Some(self.report);
+    }
 }
 
 const PROM_CPU: &str = "process_cpu_seconds_total";
@@ -259,7 +429,7 @@ const PROM_RSS: &str = "process_resident_memory_bytes";
 
 async fn sample_prometheus(
     fetcher: &Fetcher,
-    plan: &crate::scenario::plan::PrometheusPlan,
+    plan: &PrometheusPlan,
     rep: &mut SourceReport,
     last_cpu: &mut Option<(f64, f64)>,
     t: f64,
@@ -291,12 +461,7 @@ async fn sample_prometheus(
     }
 }
 
-async fn sample_json(
-    fetcher: &Fetcher,
-    plan: &crate::scenario::plan::JsonMetricsPlan,
-    rep: &mut SourceReport,
-    t: f64,
-) {
+async fn sample_json(fetcher: &Fetcher, plan: &JsonMetricsPlan, rep: &mut SourceReport, t: f64) {
     let body = match fetcher.get_ok(&plan.http).await {
         Ok(body) => body,
         Err(e) => return rep.failed(e),

@@ -1,7 +1,8 @@
 //! The observed figure for each kind of target.
 
 use crate::hist::decode_histogram;
-use crate::result::resources::HealthState;
+use crate::result::profile::ProfileStatus;
+use crate::result::resources::{CPU, HealthState, RSS};
 use crate::result::targets::{LatencyStat, TargetMetric, TargetSpec};
 use crate::result::{Phase, RunResult, Stats};
 
@@ -64,7 +65,6 @@ pub fn observe(result: &RunResult, target: &TargetSpec, phase: Phase) -> Figure 
     let (scope, stats) = scope_stats(result, target, phase);
     // Requests were made in this scope (figures of an idle scope are no data).
     let active = stats.filter(|s| s.requests + s.not_sent > 0);
-    let sut = |name: &str| result.resources.sut_series(name).and_then(|s| s.summary);
     match &target.metric {
         TargetMetric::Latency(stat) => Figure::new(
             stat.label(),
@@ -89,40 +89,9 @@ pub fn observe(result: &RunResult, target: &TargetSpec, phase: Phase) -> Figure 
             "req/s",
         )
         .lower_bound(),
-        TargetMetric::SlowRequests { over_ms } => {
-            let slow = active.and_then(|s| slower_than(s, *over_ms));
-            let mut f = Figure::new(
-                format!("requests slower than {}", format_value(*over_ms, "ms")),
-                &scope,
-                slow.map(|n| n as f64),
-                "",
-            );
-            if let (Some(n), Some(s)) = (slow, active) {
-                f.detail = Some(format!("{n} of {} requests", s.requests));
-            }
-            f
-        }
+        TargetMetric::SlowRequests { over_ms } => slow_requests(&scope, active, *over_ms),
         TargetMetric::SlowEndpoints { over_ms, stat } => {
-            let slow: Vec<String> = result
-                .endpoints
-                .iter()
-                .filter(|e| latency(e.stats.get(phase), *stat).is_some_and(|v| v > *over_ms))
-                .map(|e| e.name.clone())
-                .collect();
-            let mut f = Figure::new(
-                format!(
-                    "request names with {} over {}",
-                    stat.label(),
-                    format_value(*over_ms, "ms")
-                ),
-                "the run",
-                Some(slow.len() as f64),
-                "",
-            );
-            if !slow.is_empty() {
-                f.detail = Some(slow.join(", "));
-            }
-            f
+            slow_endpoints(result, phase, *over_ms, *stat)
         }
         TargetMetric::TestDuration => Figure::new(
             "test duration",
@@ -131,78 +100,119 @@ pub fn observe(result: &RunResult, target: &TargetSpec, phase: Phase) -> Figure 
             "s",
         ),
         TargetMetric::CacheHitRatio { hits, misses } => {
-            let sum = |name: &str| {
-                active?
-                    .server_headers
-                    .iter()
-                    .find(|(h, _)| h.eq_ignore_ascii_case(name))
-                    .map(|(_, h)| h.sum)
-            };
-            let ratio = match (sum(hits), sum(misses)) {
-                (Some(h), Some(m)) if h + m > 0.0 => Some(h / (h + m)),
-                _ => None,
-            };
-            let mut f = Figure::new("cache hit ratio", &scope, ratio, "ratio").lower_bound();
-            if let (Some(h), Some(m)) = (sum(hits), sum(misses)) {
-                f.detail = Some(format!("{h:.0} hits, {m:.0} misses"));
-            }
-            f
+            cache_hit_ratio(&scope, active, hits, misses)
         }
-        TargetMetric::Header { header, stat } => {
-            let summary = stats.and_then(|s| {
-                s.server_headers
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(header))
-                    .map(|(_, h)| h)
-            });
-            let value = summary.and_then(|h| match stat.as_str() {
-                "mean" => Some(h.mean),
-                "p50" => Some(h.p50),
-                "p95" => Some(h.p95),
-                "p99" => Some(h.p99),
-                "max" => Some(h.max),
-                _ => None,
-            });
-            let unit = if summary.is_some_and(|h| h.unit == "ms") {
-                "ms"
-            } else {
-                ""
-            };
-            Figure::new(format!("{stat} {header}"), &scope, value, unit)
+        TargetMetric::Header { header, stat } => header_figure(&scope, stats, header, stat),
+        TargetMetric::SutMemory | TargetMetric::SutCpu | TargetMetric::SutCpuP95 => {
+            sut_figure(result, &target.metric)
         }
-        TargetMetric::SutMemory => Figure::new(
-            "max memory",
-            "SUT",
-            sut(crate::result::resources::RSS).map(|s| s.max),
-            "bytes",
-        ),
-        TargetMetric::SutCpu => Figure::new(
-            "avg cpu",
-            "SUT",
-            sut(crate::result::resources::CPU).map(|s| s.avg),
-            "%",
-        ),
-        TargetMetric::SutCpuP95 => Figure::new(
-            "p95 cpu",
-            "SUT",
-            sut(crate::result::resources::CPU).map(|s| s.p95),
-            "%",
-        ),
         TargetMetric::Health { allow_degraded } => health(result, *allow_degraded, phase),
-        TargetMetric::Profile => Figure::new(
-            "profile samples",
-            "SUT",
-            Some(result.profile.as_ref().map_or(0.0, |p| {
-                if p.status == crate::result::profile::ProfileStatus::Ok {
-                    p.samples as f64
-                } else {
-                    0.0
-                }
-            })),
-            "",
-        )
-        .lower_bound(),
+        TargetMetric::Profile => profile_samples(result),
     }
+}
+
+/// Requests in the scope slower than `over_ms`.
+fn slow_requests(scope: &str, active: Option<&Stats>, over_ms: f64) -> Figure {
+    let slow = active.and_then(|s| slower_than(s, over_ms));
+    let mut f = Figure::new(
+        format!("requests slower than {}", format_value(over_ms, "ms")),
+        scope,
+        slow.map(|n| n as f64),
+        "",
+    );
+    if let (Some(n), Some(s)) = (slow, active) {
+        f.detail = Some(format!("{n} of {} requests", s.requests));
+    }
+    f
+}
+
+/// Request names whose `stat` is over `over_ms`, named in the detail.
+fn slow_endpoints(result: &RunResult, phase: Phase, over_ms: f64, stat: LatencyStat) -> Figure {
+    let slow: Vec<String> = result
+        .endpoints
+        .iter()
+        .filter(|e| latency(e.stats.get(phase), stat).is_some_and(|v| v > over_ms))
+        .map(|e| e.name.clone())
+        .collect();
+    let mut f = Figure::new(
+        format!(
+            "request names with {} over {}",
+            stat.label(),
+            format_value(over_ms, "ms")
+        ),
+        "the run",
+        Some(slow.len() as f64),
+        "",
+    );
+    if !slow.is_empty() {
+        f.detail = Some(slow.join(", "));
+    }
+    f
+}
+
+/// `sum(hits) / (sum(hits) + sum(misses))` of two counting headers.
+fn cache_hit_ratio(scope: &str, active: Option<&Stats>, hits: &str, misses: &str) -> Figure {
+    let sum = |name: &str| {
+        active?
+            .server_headers
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(name))
+            .map(|(_, h)| h.sum)
+    };
+    let ratio = match (sum(hits), sum(misses)) {
+        (Some(h), Some(m)) if h + m > 0.0 => Some(h / (h + m)),
+        _ => None,
+    };
+    let mut f = Figure::new("cache hit ratio", scope, ratio, "ratio").lower_bound();
+    if let (Some(h), Some(m)) = (sum(hits), sum(misses)) {
+        f.detail = Some(format!("{h:.0} hits, {m:.0} misses"));
+    }
+    f
+}
+
+/// A statistic of a server header in the scope.
+fn header_figure(scope: &str, stats: Option<&Stats>, header: &str, stat: &str) -> Figure {
+    let summary = stats.and_then(|s| {
+        s.server_headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(header))
+            .map(|(_, h)| h)
+    });
+    let value = summary.and_then(|h| match stat {
+        "mean" => Some(h.mean),
+        "p50" => Some(h.p50),
+        "p95" => Some(h.p95),
+        "p99" => Some(h.p99),
+        "max" => Some(h.max),
+        _ => None,
+    });
+    let unit = if summary.is_some_and(|h| h.unit == "ms") {
+        "ms"
+    } else {
+        ""
+    };
+    Figure::new(format!("{stat} {header}"), scope, value, unit)
+}
+
+/// The SUT's memory or CPU over the judged window.
+fn sut_figure(result: &RunResult, metric: &TargetMetric) -> Figure {
+    let summary = |name: &str| result.resources.sut_series(name).and_then(|s| s.summary);
+    let (label, observed, unit) = match metric {
+        TargetMetric::SutMemory => ("max memory", summary(RSS).map(|s| s.max), "bytes"),
+        TargetMetric::SutCpuP95 => ("p95 cpu", summary(CPU).map(|s| s.p95), "%"),
+        _ => ("avg cpu", summary(CPU).map(|s| s.avg), "%"),
+    };
+    Figure::new(label, "SUT", observed, unit)
+}
+
+/// The samples of a profile that was taken (0 when it is missing).
+fn profile_samples(result: &RunResult) -> Figure {
+    let samples = result
+        .profile
+        .as_ref()
+        .filter(|p| p.status == ProfileStatus::Ok)
+        .map_or(0.0, |p| p.samples as f64);
+    Figure::new("profile samples", "SUT", Some(samples), "").lower_bound()
 }
 
 /// Health polls in the judged window worse than allowed.
