@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::spanned::Sp;
-use super::units::{Bytes, Dur, Percent, Rate, StatusSet, StringList, ThinkTime};
+use super::units::{Bytes, Dur, HeaderLimit, Percent, Rate, StatusSet, StringList, ThinkTime};
 
 /// A gander scenario file.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -527,15 +527,16 @@ impl<'de> Deserialize<'de> for Regression {
     }
 }
 
-/// Upper limits on a server header's values (times in ms).
+/// Upper limits on a server header's values: counts as numbers (`max: 20`),
+/// times as durations (`p95: 50ms`).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderLimits {
-    pub mean: Option<f64>,
-    pub p50: Option<f64>,
-    pub p95: Option<f64>,
-    pub p99: Option<f64>,
-    pub max: Option<f64>,
+    pub mean: Option<Sp<HeaderLimit>>,
+    pub p50: Option<Sp<HeaderLimit>>,
+    pub p95: Option<Sp<HeaderLimit>>,
+    pub p99: Option<Sp<HeaderLimit>>,
+    pub max: Option<Sp<HeaderLimit>>,
 }
 
 /// Upper limits on the SUT's resources over the steady state, and its health.

@@ -10,14 +10,15 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-/// Parses `250ms`, `1.5s`, `1m30s`, `2h`, `500us`; a bare number is seconds.
+/// Parses `250ms`, `1.5s`, `1m30s`, `2h`, `500us`. A number needs its unit:
+/// a bare `100` could mean 100 ms or 100 s, and a gate must not guess.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("an empty duration".into());
     }
-    if let Ok(seconds) = text.parse::<f64>() {
-        return seconds_to_duration(seconds);
+    if text.parse::<f64>().is_ok() {
+        return Err(bare_time(text));
     }
     let mut total = 0f64;
     let mut rest = text;
@@ -55,6 +56,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     seconds_to_duration(total)
 }
 
+/// The message for a time written without a unit.
+fn bare_time(number: &str) -> String {
+    format!("{number} has no unit: write {number}ms or {number}s")
+}
+
 fn seconds_to_duration(seconds: f64) -> Result<Duration, String> {
     if !seconds.is_finite() || seconds < 0.0 {
         return Err(format!("{seconds} is not a valid duration"));
@@ -82,58 +88,81 @@ fn trim_float(value: f64, unit: &str) -> String {
     format!("{text}{unit}")
 }
 
-/// Accepts a string (`"1.5s"`) or a number of seconds.
-struct DurationVisitor;
+/// A value written as text with a unit (`250ms`, `1%`, `30/s`, `512MiB`); what a
+/// bare YAML number means, if anything, is the type's to say.
+trait UnitValue: Sized {
+    /// What the file should hold, for serde's "invalid type" message.
+    const EXPECTING: &'static str;
+    fn from_text(text: &str) -> Result<Self, String>;
+    fn from_number(number: f64) -> Result<Self, String>;
+}
 
-impl<'de> Visitor<'de> for DurationVisitor {
-    type Value = Duration;
+/// One serde visitor for every `UnitValue`.
+struct UnitVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: UnitValue> Visitor<'_> for UnitVisitor<T> {
+    type Value = T;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a duration such as \"250ms\", \"1.5s\" or \"1m30s\"")
+        f.write_str(T::EXPECTING)
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
-        parse_duration(v).map_err(E::custom)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        T::from_text(v).map_err(E::custom)
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-        Ok(Duration::from_secs(v))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        T::from_number(v).map_err(E::custom)
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-        u64::try_from(v)
-            .map(Duration::from_secs)
-            .map_err(|_| E::custom("a duration cannot be negative"))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        self.visit_f64(v as f64)
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
-        seconds_to_duration(v).map_err(E::custom)
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        self.visit_f64(v as f64)
     }
+}
+
+/// `Deserialize` and `JsonSchema` for unit values: the schema names the type,
+/// describes it and gives the pattern a string must match.
+macro_rules! unit_value {
+    ($ty:ty, $name:literal, $schema:tt) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(UnitVisitor::<$ty>(std::marker::PhantomData))
+            }
+        }
+
+        impl JsonSchema for $ty {
+            fn schema_name() -> Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
 }
 
 /// A duration in a scenario file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Dur(pub Duration);
 
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(DurationVisitor).map(Dur)
+impl UnitValue for Dur {
+    const EXPECTING: &'static str = "a duration such as \"250ms\", \"1.5s\" or \"1m30s\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        parse_duration(text).map(Dur)
+    }
+    fn from_number(number: f64) -> Result<Self, String> {
+        Err(bare_time(&number.to_string()))
     }
 }
+
+unit_value!(Dur, "Duration", {
+    "description": "A duration with its unit: \"250ms\", \"1.5s\", \"1m30s\", \"2h\" (a bare number is refused: ms or s?).",
+    "type": "string",
+    "pattern": "^\\s*([0-9.]+\\s*(us|µs|ms|s|sec|m|min|h)\\s*)+$"
+});
 
 impl Serialize for Dur {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_duration(self.0))
-    }
-}
-
-impl JsonSchema for Dur {
-    fn schema_name() -> Cow<'static, str> {
-        "Duration".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A duration: \"250ms\", \"1.5s\", \"1m30s\", \"2h\", or a number of seconds.",
-            "anyOf": [
-                { "type": "string", "pattern": "^\\s*([0-9.]+\\s*(us|µs|ms|s|sec|m|min|h)\\s*)+$" },
-                { "type": "number", "minimum": 0 }
-            ]
-        })
     }
 }
 
@@ -144,180 +173,103 @@ pub struct ThinkTime {
     pub max: Duration,
 }
 
-impl<'de> Deserialize<'de> for ThinkTime {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ThinkTime;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a think time such as \"1s\" or a range \"1s..3s\"")
+impl UnitValue for ThinkTime {
+    const EXPECTING: &'static str = "a think time such as \"1s\" or a range \"1s..3s\"";
+    fn from_text(v: &str) -> Result<Self, String> {
+        let (min, max) = match v.split_once("..") {
+            Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
+            None => {
+                let d = parse_duration(v)?;
+                (d, d)
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<ThinkTime, E> {
-                let (min, max) = match v.split_once("..") {
-                    Some((a, b)) => (
-                        parse_duration(a).map_err(E::custom)?,
-                        parse_duration(b).map_err(E::custom)?,
-                    ),
-                    None => {
-                        let d = parse_duration(v).map_err(E::custom)?;
-                        (d, d)
-                    }
-                };
-                if min > max {
-                    return Err(E::custom(format!(
-                        "the range \"{v}\" starts after it ends (write it as min..max)"
-                    )));
-                }
-                Ok(ThinkTime { min, max })
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ThinkTime, E> {
-                DurationVisitor
-                    .visit_u64(v)
-                    .map(|d| ThinkTime { min: d, max: d })
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ThinkTime, E> {
-                DurationVisitor
-                    .visit_i64(v)
-                    .map(|d| ThinkTime { min: d, max: d })
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ThinkTime, E> {
-                DurationVisitor
-                    .visit_f64(v)
-                    .map(|d| ThinkTime { min: d, max: d })
-            }
+        };
+        if min > max {
+            return Err(format!(
+                "the range \"{v}\" starts after it ends (write it as min..max)"
+            ));
         }
-        d.deserialize_any(V)
+        Ok(ThinkTime { min, max })
+    }
+    fn from_number(number: f64) -> Result<Self, String> {
+        Err(bare_time(&number.to_string()))
     }
 }
 
-impl JsonSchema for ThinkTime {
-    fn schema_name() -> Cow<'static, str> {
-        "ThinkTime".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "Pause after each step: a duration (\"1s\") or a uniform range (\"1s..3s\").",
-            "anyOf": [{ "type": "string" }, { "type": "number", "minimum": 0 }]
-        })
-    }
-}
+unit_value!(ThinkTime, "ThinkTime", {
+    "description": "Pause between steps: a duration (\"1s\") or a uniform range (\"1s..3s\"), with units.",
+    "type": "string",
+    "pattern": "^\\s*([0-9.]+\\s*(us|µs|ms|s|sec|m|min|h)\\s*)+(\\.\\.\\s*([0-9.]+\\s*(us|µs|ms|s|sec|m|min|h)\\s*)+)?$"
+});
 
 /// A percentage written `1%` or `0.5%`; stored as a fraction (0.01).
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Percent(pub f64);
 
-impl<'de> Deserialize<'de> for Percent {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Percent;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a percentage such as \"1%\" or \"0.5%\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Percent, E> {
-                let number = v
-                    .trim()
-                    .strip_suffix('%')
-                    .ok_or_else(|| E::custom(format!("\"{v}\" needs a % sign, e.g. \"{v}%\"")))?;
-                let value: f64 = number
-                    .trim()
-                    .parse()
-                    .map_err(|_| E::custom(format!("\"{v}\" is not a percentage")))?;
-                if !(0.0..=100.0).contains(&value) {
-                    return Err(E::custom(format!("{v} is outside 0%..100%")));
-                }
-                Ok(Percent(value / 100.0))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Percent, E> {
-                Err(E::custom(format!(
-                    "write percentages with a % sign, e.g. \"{v}%\""
-                )))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Percent, E> {
-                self.visit_f64(v as f64)
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Percent, E> {
-                self.visit_f64(v as f64)
-            }
+impl UnitValue for Percent {
+    const EXPECTING: &'static str = "a percentage such as \"1%\" or \"0.5%\"";
+    fn from_text(v: &str) -> Result<Self, String> {
+        let number = v
+            .trim()
+            .strip_suffix('%')
+            .ok_or_else(|| format!("\"{v}\" needs a % sign, e.g. \"{v}%\""))?;
+        let value: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{v}\" is not a percentage"))?;
+        if !(0.0..=100.0).contains(&value) {
+            return Err(format!("{v} is outside 0%..100%"));
         }
-        d.deserialize_any(V)
+        Ok(Percent(value / 100.0))
+    }
+    fn from_number(number: f64) -> Result<Self, String> {
+        Err(format!(
+            "write percentages with a % sign, e.g. \"{number}%\""
+        ))
     }
 }
 
-impl JsonSchema for Percent {
-    fn schema_name() -> Cow<'static, str> {
-        "Percent".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A percentage such as \"1%\" or \"0.5%\".",
-            "type": "string",
-            "pattern": "^\\s*[0-9.]+\\s*%\\s*$"
-        })
-    }
-}
+unit_value!(Percent, "Percent", {
+    "description": "A percentage such as \"1%\" or \"0.5%\".",
+    "type": "string",
+    "pattern": "^\\s*[0-9.]+\\s*%\\s*$"
+});
 
 /// A rate such as `30/s` or `1800/m`, stored per second; a bare number is per second.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Rate(pub f64);
 
-impl<'de> Deserialize<'de> for Rate {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Rate;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a rate such as \"30/s\" or \"1800/m\"")
+impl UnitValue for Rate {
+    const EXPECTING: &'static str = "a rate such as \"30/s\" or \"1800/m\"";
+    fn from_text(v: &str) -> Result<Self, String> {
+        let (number, unit) = v.split_once('/').unwrap_or((v, "s"));
+        let per_second = match unit.trim() {
+            "s" | "sec" => 1.0,
+            "m" | "min" => 1.0 / 60.0,
+            "h" => 1.0 / 3600.0,
+            other => {
+                return Err(format!(
+                    "\"{other}\" is not a rate unit in \"{v}\" (use /s, /m or /h)"
+                ));
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Rate, E> {
-                let (number, unit) = v.split_once('/').unwrap_or((v, "s"));
-                let per_second = match unit.trim() {
-                    "s" | "sec" => 1.0,
-                    "m" | "min" => 1.0 / 60.0,
-                    "h" => 1.0 / 3600.0,
-                    other => {
-                        return Err(E::custom(format!(
-                            "\"{other}\" is not a rate unit in \"{v}\" (use /s, /m or /h)"
-                        )));
-                    }
-                };
-                let value: f64 = number
-                    .trim()
-                    .parse()
-                    .map_err(|_| E::custom(format!("\"{v}\" is not a rate such as \"30/s\"")))?;
-                if !value.is_finite() || value < 0.0 {
-                    return Err(E::custom(format!("\"{v}\" is not a valid rate")));
-                }
-                Ok(Rate(value * per_second))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Rate, E> {
-                if !v.is_finite() || v < 0.0 {
-                    return Err(E::custom(format!("{v} is not a valid rate")));
-                }
-                Ok(Rate(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Rate, E> {
-                Ok(Rate(v as f64))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Rate, E> {
-                self.visit_f64(v as f64)
-            }
+        };
+        let value: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{v}\" is not a rate such as \"30/s\""))?;
+        Self::from_number(value * per_second).map_err(|_| format!("\"{v}\" is not a valid rate"))
+    }
+    fn from_number(number: f64) -> Result<Self, String> {
+        if !number.is_finite() || number < 0.0 {
+            return Err(format!("{number} is not a valid rate"));
         }
-        d.deserialize_any(V)
+        Ok(Rate(number))
     }
 }
 
-impl JsonSchema for Rate {
-    fn schema_name() -> Cow<'static, str> {
-        "Rate".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A rate: \"30/s\", \"1800/m\", or a number per second.",
-            "anyOf": [{ "type": "string", "pattern": "^\\s*[0-9.]+\\s*(/\\s*(s|sec|m|min|h))?\\s*$" }, { "type": "number", "minimum": 0 }]
-        })
-    }
-}
+unit_value!(Rate, "Rate", {
+    "description": "A rate: \"30/s\", \"1800/m\", or a number per second.",
+    "anyOf": [{ "type": "string", "pattern": "^\\s*[0-9.]+\\s*(/\\s*(s|sec|m|min|h))?\\s*$" }, { "type": "number", "minimum": 0 }]
+});
 
 /// One status code or a list of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -414,11 +366,53 @@ impl JsonSchema for StringList {
     }
 }
 
-/// A size such as `512MiB`, `1.5GB` or `300kB`; a bare number is bytes.
+/// A limit on a server header's values: a number (a count such as
+/// `X-SQL-Queries`, or a value in the header's own unit) or a duration (`50ms`),
+/// compared in milliseconds, as timing headers are recorded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeaderLimit {
+    pub value: f64,
+    /// Written as a duration.
+    pub is_time: bool,
+}
+
+impl UnitValue for HeaderLimit {
+    const EXPECTING: &'static str = "a number such as 20, or a duration such as \"50ms\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        if let Ok(number) = text.trim().parse::<f64>() {
+            return Self::from_number(number);
+        }
+        let d = parse_duration(text)?;
+        Ok(HeaderLimit {
+            value: d.as_secs_f64() * 1e3,
+            is_time: true,
+        })
+    }
+    fn from_number(number: f64) -> Result<Self, String> {
+        if !number.is_finite() {
+            return Err(format!("{number} is not a limit"));
+        }
+        Ok(HeaderLimit {
+            value: number,
+            is_time: false,
+        })
+    }
+}
+
+unit_value!(HeaderLimit, "HeaderLimit", {
+    "description": "A number (counts such as X-SQL-Queries) or a duration with its unit (\"50ms\"; Server-Timing components are durations).",
+    "anyOf": [
+        { "type": "number" },
+        { "type": "string", "pattern": "^\\s*([0-9.]+\\s*(us|µs|ms|s|sec|m|min|h)\\s*)+$" }
+    ]
+});
+
+/// A size such as `512MiB`, `1.5GB` or `300kB`.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Bytes(pub f64);
 
-/// Parses `512MiB`, `512MB`, `2g`; binary (KiB) and decimal (kB) units both work.
+/// Parses `512MiB`, `512MB`, `2g`, `4096B`; binary (KiB) and decimal (kB) units
+/// both work. A number needs its unit: a bare `512` could mean bytes or MiB.
 pub fn parse_bytes(text: &str) -> Result<f64, String> {
     let t = text.trim();
     let split = t
@@ -429,7 +423,8 @@ pub fn parse_bytes(text: &str) -> Result<f64, String> {
         .parse()
         .map_err(|_| format!("\"{text}\" is not a size (expected e.g. 512MiB)"))?;
     let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" | "bytes" => 1.0,
+        "" => return Err(bare_size(number)),
+        "b" | "bytes" => 1.0,
         "kb" | "k" => 1e3,
         "kib" => 1024.0,
         "mb" | "m" => 1e6,
@@ -445,36 +440,26 @@ pub fn parse_bytes(text: &str) -> Result<f64, String> {
     Ok(value * factor)
 }
 
-impl<'de> Deserialize<'de> for Bytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Bytes;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a size such as \"512MiB\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bytes, E> {
-                parse_bytes(v).map(Bytes).map_err(E::custom)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bytes, E> {
-                Ok(Bytes(v as f64))
-            }
-        }
-        d.deserialize_any(V)
+/// The message for a size written without a unit.
+fn bare_size(number: &str) -> String {
+    format!("{number} has no unit: write {number}MiB, {number}MB or {number}B")
+}
+
+impl UnitValue for Bytes {
+    const EXPECTING: &'static str = "a size such as \"512MiB\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        parse_bytes(text).map(Bytes)
+    }
+    fn from_number(number: f64) -> Result<Self, String> {
+        Err(bare_size(&number.to_string()))
     }
 }
 
-impl JsonSchema for Bytes {
-    fn schema_name() -> Cow<'static, str> {
-        "Bytes".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A size such as \"512MiB\" or \"1GB\"; a bare number is bytes.",
-            "anyOf": [{ "type": "string" }, { "type": "integer", "minimum": 0 }]
-        })
-    }
-}
+unit_value!(Bytes, "Bytes", {
+    "description": "A size with its unit, such as \"512MiB\", \"1GB\" or \"4096B\".",
+    "type": "string",
+    "pattern": "^\\s*[0-9.]+\\s*([kKmMgG]i?[bB]?|[bB]|bytes)\\s*$"
+});
 
 #[cfg(test)]
 mod tests {
@@ -485,11 +470,9 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("500us"), Ok(Duration::from_micros(500)));
         assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("ms").is_err());
-        assert!(parse_duration("10").is_ok());
         assert!(parse_duration("-1").is_err());
     }
 
@@ -505,12 +488,39 @@ mod tests {
     fn sizes_in_binary_and_decimal_units() {
         assert_eq!(parse_bytes("512MiB"), Ok(512.0 * 1024.0 * 1024.0));
         assert_eq!(parse_bytes("1.5 GB"), Ok(1.5e9));
-        assert_eq!(parse_bytes("4096"), Ok(4096.0));
+        assert_eq!(parse_bytes("4096B"), Ok(4096.0));
         assert!(
             parse_bytes("12 parsecs")
                 .unwrap_err()
                 .contains("unknown size unit")
         );
         assert!(parse_bytes("MiB").is_err());
+    }
+
+    #[test]
+    fn a_number_without_its_unit_is_refused_with_the_fix() {
+        let time = |yaml: &str| serde_saphyr::from_str::<Dur>(yaml).unwrap_err().to_string();
+        assert!(time("100").contains("100 has no unit: write 100ms or 100s"));
+        assert!(time("0.5").contains("write 0.5ms or 0.5s"));
+        assert!(
+            parse_duration("30")
+                .unwrap_err()
+                .contains("write 30ms or 30s")
+        );
+        let think = serde_saphyr::from_str::<ThinkTime>("2")
+            .unwrap_err()
+            .to_string();
+        assert!(think.contains("write 2ms or 2s"), "{think}");
+        let size = serde_saphyr::from_str::<Bytes>("512")
+            .unwrap_err()
+            .to_string();
+        assert!(size.contains("write 512MiB, 512MB or 512B"), "{size}");
+        assert!(parse_bytes("512").unwrap_err().contains("512MiB"));
+        // Units still read as before.
+        assert_eq!(
+            serde_saphyr::from_str::<Dur>("250ms").unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert_eq!(serde_saphyr::from_str::<Rate>("40").unwrap().0, 40.0);
     }
 }

@@ -3,6 +3,7 @@
 //! All problems found are reported together, each with its location; a plan
 //! is returned only when there are none.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -62,6 +63,68 @@ struct Compiler<'a> {
 }
 
 /// Which captures a template at some step may read, and which come later.
+/// Compiles a step's templates in its scope, collecting the problems.
+struct StepTemplates<'a> {
+    scope: StepScope<'a>,
+    problems: RefCell<Vec<Diagnostic>>,
+}
+
+impl StepTemplates<'_> {
+    fn compile(&self, text: &str, loc: Loc) -> Template {
+        Template::compile(text, &self.scope).unwrap_or_else(|e| {
+            self.problems.borrow_mut().push(Diagnostic::new(loc, e.0));
+            Template::default()
+        })
+    }
+
+    /// The step's headers, then the file's default headers it does not set itself.
+    fn headers(&self, step: &Step) -> Vec<(HeaderName, Template)> {
+        let mut headers = Vec::new();
+        for (key, value) in &step.headers {
+            match header_name(key, value.loc) {
+                Ok(h) => headers.push((h, self.compile(value, value.loc))),
+                Err(d) => self.problems.borrow_mut().push(d),
+            }
+        }
+        for (h, t) in &self.scope.compiler.default_headers {
+            if !headers.iter().any(|(existing, _)| existing == h) {
+                headers.push((h.clone(), t.clone()));
+            }
+        }
+        headers
+    }
+
+    /// The step's one body: json, form or raw.
+    fn body(&self, step: &Sp<Step>) -> BodyPlan {
+        let bodies = [
+            step.json.is_some(),
+            step.form.is_some(),
+            step.body.is_some(),
+        ];
+        if bodies.iter().filter(|b| **b).count() > 1 {
+            self.problems.borrow_mut().push(Diagnostic::new(
+                step.loc,
+                "a step can have only one of json, form, body",
+            ));
+            BodyPlan::None
+        } else if let Some(json) = &step.json {
+            BodyPlan::Json(json_template(&json.value, &mut |s: &str| {
+                self.compile(s, json.loc)
+            }))
+        } else if let Some(form) = &step.form {
+            BodyPlan::Form(
+                form.iter()
+                    .map(|(k, v)| (k.clone(), self.compile(v, v.loc)))
+                    .collect(),
+            )
+        } else if let Some(body) = &step.body {
+            BodyPlan::Raw(self.compile(body, body.loc))
+        } else {
+            BodyPlan::None
+        }
+    }
+}
+
 struct StepScope<'a> {
     compiler: &'a Compiler<'a>,
     visible: &'a [String],
@@ -188,7 +251,7 @@ pub fn compile(
     if let Some(load) = &load {
         c.check_unique_feeders(load, &file.data);
     }
-    let server_headers = c.server_headers(&file.server_headers);
+    let (server_headers, server_header_labels) = c.server_headers(&file.server_headers);
     let sut = c.sut(file.sut.as_ref(), host.as_deref(), overrides.sut_pid);
     let profile = c.profile(
         file.profile.as_ref(),
@@ -238,11 +301,7 @@ pub fn compile(
         endpoints: c.endpoints,
         variables: c.slots.keys().cloned().collect(),
         feeders: c.feeders,
-        server_header_labels: file
-            .server_headers
-            .iter()
-            .map(|h| h.value.clone())
-            .collect(),
+        server_header_labels,
         server_headers,
         target_policy: compiled.policy(),
         regression: compiled.regression,
@@ -465,121 +524,31 @@ impl Compiler<'_> {
         later: &[String],
         names: &mut BTreeMap<String, (Loc, String)>,
     ) -> Option<RequestPlan> {
-        let methods: Vec<(Method, &Sp<String>)> = [
-            (Method::Get, &step.get),
-            (Method::Post, &step.post),
-            (Method::Put, &step.put),
-            (Method::Patch, &step.patch),
-            (Method::Delete, &step.delete),
-            (Method::Head, &step.head),
-        ]
-        .into_iter()
-        .filter_map(|(m, p)| p.as_ref().map(|p| (m, p)))
-        .collect();
-        let (method, path) = match methods.as_slice() {
-            [one] => *one,
-            [] => {
-                self.error_help(
-                    step.loc,
-                    "a step needs a request: one of get, post, put, patch, delete, head",
-                    "e.g. - get: /api/bookings",
-                );
-                return None;
-            }
-            [_, second, ..] => {
-                self.error(
-                    second.1.loc,
-                    "a step has more than one request method; give exactly one",
-                );
-                return None;
-            }
-        };
-
-        let scope = StepScope {
-            compiler: self,
-            visible,
-            later,
-        };
-        let problems = std::cell::RefCell::new(Vec::new());
-        let compile = |text: &str, loc: Loc| -> Template {
-            Template::compile(text, &scope).unwrap_or_else(|e| {
-                problems.borrow_mut().push(Diagnostic::new(loc, e.0));
-                Template::default()
-            })
-        };
-
-        let url = compile(path, path.loc);
-        let name = match &step.name {
-            Some(n) => n.value.clone(),
-            None => format!("{} {}", method.as_str(), self.path_template(path)),
-        };
-        let name_loc = step.name.as_ref().map(|n| n.loc).unwrap_or(path.loc);
-        let signature = format!("{} {}", method.as_str(), path.value);
-        if let Some((first, other)) = names.get(&name) {
-            if *other != signature && step.name.is_some() {
-                problems.borrow_mut().push(Diagnostic::new(
-                    name_loc,
-                    format!(
-                        "duplicate request name \"{name}\" (line {} names a different request)",
-                        first.line
-                    ),
-                ));
-            }
-        } else {
-            names.insert(name.clone(), (name_loc, signature));
-        }
-
-        let mut headers = Vec::new();
-        for (key, value) in &step.headers {
-            match header_name(key, value.loc) {
-                Ok(h) => headers.push((h, compile(value, value.loc))),
-                Err(d) => problems.borrow_mut().push(d),
-            }
-        }
-        for (h, t) in &self.default_headers {
-            if !headers.iter().any(|(existing, _)| existing == h) {
-                headers.push((h.clone(), t.clone()));
-            }
-        }
-
-        let bodies = [
-            step.json.is_some(),
-            step.form.is_some(),
-            step.body.is_some(),
-        ];
-        let body = if bodies.iter().filter(|b| **b).count() > 1 {
-            problems.borrow_mut().push(Diagnostic::new(
-                step.loc,
-                "a step can have only one of json, form, body",
-            ));
-            BodyPlan::None
-        } else if let Some(json) = &step.json {
-            BodyPlan::Json(json_template(&json.value, &mut |s: &str| {
-                compile(s, json.loc)
-            }))
-        } else if let Some(form) = &step.form {
-            BodyPlan::Form(
-                form.iter()
-                    .map(|(k, v)| (k.clone(), compile(v, v.loc)))
-                    .collect(),
-            )
-        } else if let Some(body) = &step.body {
-            BodyPlan::Raw(compile(body, body.loc))
-        } else {
-            BodyPlan::None
-        };
-
-        let expect = match &step.expect {
-            Some(e) => self.expect(e, &mut problems.borrow_mut()),
-            None => ExpectPlan::default(),
-        };
-        let captures = self.captures(&step.capture, &mut problems.borrow_mut());
+        let (method, path) = self.step_method(step)?;
+        let (name, duplicate) = self.request_name(step, method, path, names);
         let timeout = match &step.timeout {
             Some(t) => self.timeout(t),
             None => self.default_timeout,
         };
-        self.problems.extend(problems.into_inner());
-
+        let templates = StepTemplates {
+            scope: StepScope {
+                compiler: self,
+                visible,
+                later,
+            },
+            problems: RefCell::new(Vec::new()),
+        };
+        let url = templates.compile(path, path.loc);
+        templates.problems.borrow_mut().extend(duplicate);
+        let headers = templates.headers(step);
+        let body = templates.body(step);
+        let expect = match &step.expect {
+            Some(e) => self.expect(e, &mut templates.problems.borrow_mut()),
+            None => ExpectPlan::default(),
+        };
+        let captures = self.captures(&step.capture, &mut templates.problems.borrow_mut());
+        let problems = templates.problems.into_inner();
+        self.problems.extend(problems);
         let endpoint = self.endpoint(&name, method);
         Some(RequestPlan {
             endpoint,
@@ -592,6 +561,73 @@ impl Compiler<'_> {
             expect,
             captures,
         })
+    }
+
+    /// The step's one request method and its path.
+    fn step_method<'s>(&mut self, step: &'s Sp<Step>) -> Option<(Method, &'s Sp<String>)> {
+        let methods: Vec<(Method, &Sp<String>)> = [
+            (Method::Get, &step.get),
+            (Method::Post, &step.post),
+            (Method::Put, &step.put),
+            (Method::Patch, &step.patch),
+            (Method::Delete, &step.delete),
+            (Method::Head, &step.head),
+        ]
+        .into_iter()
+        .filter_map(|(m, p)| p.as_ref().map(|p| (m, p)))
+        .collect();
+        match methods.as_slice() {
+            [one] => Some(*one),
+            [] => {
+                self.error_help(
+                    step.loc,
+                    "a step needs a request: one of get, post, put, patch, delete, head",
+                    "e.g. - get: /api/bookings",
+                );
+                None
+            }
+            [_, second, ..] => {
+                self.error(
+                    second.1.loc,
+                    "a step has more than one request method; give exactly one",
+                );
+                None
+            }
+        }
+    }
+
+    /// The step's request name (its own, or method and path), and the error when
+    /// the file gives that name to a different request.
+    fn request_name(
+        &self,
+        step: &Sp<Step>,
+        method: Method,
+        path: &Sp<String>,
+        names: &mut BTreeMap<String, (Loc, String)>,
+    ) -> (String, Option<Diagnostic>) {
+        let name = match &step.name {
+            Some(n) => n.value.clone(),
+            None => format!("{} {}", method.as_str(), self.path_template(path)),
+        };
+        let name_loc = step.name.as_ref().map(|n| n.loc).unwrap_or(path.loc);
+        let signature = format!("{} {}", method.as_str(), path.value);
+        let duplicate = match names.get(&name) {
+            Some((first, other)) if *other != signature && step.name.is_some() => {
+                Some(Diagnostic::new(
+                    name_loc,
+                    format!(
+                        "duplicate request name \"{name}\" (line {} names a different request)",
+                        first.line
+                    ),
+                ))
+            }
+            Some(_) => None,
+            None => {
+                names.insert(name.clone(), (name_loc, signature));
+                None
+            }
+        };
+        (name, duplicate)
     }
 
     /// The path as written, with constant variables filled in and the query dropped,
@@ -791,20 +827,47 @@ impl Compiler<'_> {
         self.problems.extend(problems);
     }
 
-    fn server_headers(&mut self, headers: &[Sp<String>]) -> Vec<HeaderName> {
-        let mut out: Vec<HeaderName> = Vec::new();
+    /// The headers to record and how reports name them. `Server-Timing db` (one
+    /// component, as targets name it) records the `Server-Timing` header.
+    fn server_headers(&mut self, headers: &[Sp<String>]) -> (Vec<HeaderName>, Vec<String>) {
+        let mut names: Vec<HeaderName> = Vec::new();
+        let mut labels = Vec::new();
         for h in headers {
-            match header_name(h, h.loc) {
-                Ok(name) if out.contains(&name) => self.error(
-                    h.loc,
-                    format!("server header \"{}\" is listed twice", h.value),
-                ),
-                Ok(name) => out.push(name),
+            let component = is_server_timing_component(h);
+            let (text, label) = if component {
+                ("server-timing", "Server-Timing")
+            } else {
+                (h.value.as_str(), h.value.as_str())
+            };
+            match header_name(text, h.loc) {
+                Ok(name) if names.contains(&name) => {
+                    if !component && !is_server_timing(&name) {
+                        self.error(
+                            h.loc,
+                            format!("server header \"{}\" is listed twice", h.value),
+                        );
+                    }
+                }
+                Ok(name) => {
+                    names.push(name);
+                    labels.push(label.to_string());
+                }
                 Err(d) => self.problems.push(d),
             }
         }
-        out
+        (names, labels)
     }
+}
+
+/// `Server-Timing <component>`, as targets and reports name one component.
+pub(crate) fn is_server_timing_component(text: &str) -> bool {
+    text.split_once(' ').is_some_and(|(header, component)| {
+        header.eq_ignore_ascii_case("server-timing") && !component.trim().is_empty()
+    })
+}
+
+fn is_server_timing(name: &HeaderName) -> bool {
+    name.as_str() == "server-timing"
 }
 
 /// Parses a header name, or says at `loc` why it is not one.

@@ -371,22 +371,31 @@ impl TargetCompiler<'_, '_> {
                 continue;
             }
             let stats = [
-                ("mean", limits.mean),
-                ("p50", limits.p50),
-                ("p95", limits.p95),
-                ("p99", limits.p99),
-                ("max", limits.max),
+                ("mean", &limits.mean),
+                ("p50", &limits.p50),
+                ("p95", &limits.p95),
+                ("p99", &limits.p99),
+                ("max", &limits.max),
             ];
+            let duration_only = super::is_server_timing_component(header);
             for (stat, limit) in stats {
-                if let Some(limit) = limit {
-                    metrics.push((
-                        TargetMetric::Header {
-                            header: header.clone(),
-                            stat: stat.to_string(),
-                        },
-                        limit,
-                    ));
+                let Some(limit) = limit else { continue };
+                if duration_only && !limit.is_time {
+                    let n = limit.value.value;
+                    self.error_help(
+                        limit.loc,
+                        format!("{header} is a duration: {n} has no unit"),
+                        format!("write {n}ms or {n}s"),
+                    );
+                    continue;
                 }
+                metrics.push((
+                    TargetMetric::Header {
+                        header: header.clone(),
+                        stat: stat.to_string(),
+                    },
+                    limit.value.value,
+                ));
             }
         }
         for (metric, limit) in metrics {
