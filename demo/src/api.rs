@@ -770,6 +770,7 @@ pub async fn health(State(app): State<Arc<App>>, Extension(ctx): Ctx) -> ApiResu
         &json!({
             "status": status,
             "issues": issues,
+            "profiling": app.profiling.load(std::sync::atomic::Ordering::SeqCst),
             "metrics": { "total_requests": total, "error_rate_percent": rate, "requests_per_second": rps,
                          "cache": if app.cache.is_some() { "memory" } else { "disabled" } },
         }),

@@ -106,6 +106,15 @@ fn the_unoptimized_sut_is_measurably_worse() {
 }
 
 /// Reads `GET path` over a plain TCP connection; returns status and body.
+/// Polls `ready` every 20 ms until it holds; fails the test after `limit`.
+fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "not ready within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn http_get(addr: &str, path: &str) -> (u16, Vec<u8>) {
     http(addr, "GET", path, "", "")
 }
@@ -255,15 +264,22 @@ fn the_pprof_endpoint_profiles_the_handlers_under_load() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    // A second profile while one runs is refused, as Go's net/http/pprof does.
-    let addr2 = addr.clone();
-    let second = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
-        http_get(&addr2, "/debug/pprof/profile?seconds=1")
+    let health = |addr: &str| {
+        let (_, body) = http_get(addr, "/api/v1/health/detailed");
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default()
+    };
+    // Under load once the SUT has answered requests.
+    wait_for(Duration::from_secs(30), || {
+        health(&addr)["metrics"]["total_requests"].as_u64() > Some(10)
     });
-    let (status, body) = http_get(&addr, "/debug/pprof/profile?seconds=2");
-    let (second_status, second_body) = second.join().unwrap();
+    let addr1 = addr.clone();
+    let first = std::thread::spawn(move || http_get(&addr1, "/debug/pprof/profile?seconds=2"));
+    // A second profile while one runs is refused, as Go's net/http/pprof does.
+    wait_for(Duration::from_secs(10), || {
+        health(&addr)["profiling"] == true
+    });
+    let (second_status, second_body) = http_get(&addr, "/debug/pprof/profile?seconds=1");
+    let (status, body) = first.join().unwrap();
     let _ = wait_bounded(load, Duration::from_secs(60));
     assert_eq!(status, 200);
     assert_eq!(

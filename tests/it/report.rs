@@ -205,9 +205,19 @@ fn the_report_of_a_real_run_shows_every_section_offline() {
             "document.querySelectorAll('#grew-table tbody tr').length"
         ) > 0
     );
-    page.eval("document.querySelector('iframe.flame').scrollIntoView(); true")
+    // Scrolled into view, then two animation frames: the frame has painted.
+    let painted = page
+        .eval(
+            "new Promise(done => { const f = document.querySelector('iframe.flame'); \
+             f.scrollIntoView(); requestAnimationFrame(() => requestAnimationFrame(() => { \
+             const r = f.getBoundingClientRect(); done(r.top < innerHeight && r.bottom > 0); })); })",
+        )
         .unwrap();
-    page.settle(Duration::from_millis(800)).unwrap();
+    assert_eq!(
+        painted,
+        serde_json::json!(true),
+        "the flame graph is in view"
+    );
     page.screenshot_viewport(&artifacts().join("report-demo-flamegraph.png"))
         .expect("screenshot");
     // Baseline comparison rows, one per row of run.json; unchanged ones folded.
