@@ -1,11 +1,13 @@
 //! Ctrl-C, SIGTERM and SIGHUP: the first stops the users gracefully so the run
 //! is written; every wait in gander asks `interrupted()`.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 static INSTALLED: OnceLock<bool> = OnceLock::new();
+/// Why gander itself stopped the run early, when it did.
+static STOPPED: Mutex<Option<String>> = Mutex::new(None);
 
 pub const INTERRUPT_REASON: &str = "interrupted by a signal (Ctrl-C or SIGTERM)";
 
@@ -26,6 +28,29 @@ pub fn install() {
     });
 }
 
+/// A signal came, or gander stopped the run itself (`stop`).
 pub fn interrupted() -> bool {
-    SIGNALS.load(Ordering::SeqCst) > 0
+    SIGNALS.load(Ordering::SeqCst) > 0 || stopped_because().is_some()
+}
+
+/// Ends the run early as a signal would, for `reason` (the first reason stays).
+pub fn stop(reason: String) {
+    if let Ok(mut stopped) = STOPPED.lock()
+        && stopped.is_none()
+    {
+        goose::trigger_killswitch(&reason);
+        *stopped = Some(reason);
+    }
+}
+
+fn stopped_because() -> Option<String> {
+    STOPPED.lock().ok().and_then(|s| s.clone())
+}
+
+/// Why the run stopped early: a signal, or the reason given to `stop`.
+pub fn interrupt_reason() -> Option<String> {
+    if SIGNALS.load(Ordering::SeqCst) > 0 {
+        return Some(INTERRUPT_REASON.to_string());
+    }
+    stopped_because()
 }

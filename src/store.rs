@@ -71,7 +71,14 @@ pub fn read(dir: &Path) -> Result<RunResult, StoreError> {
         Some(v) if v == SCHEMA_VERSION as u64 => {}
         Some(v) => {
             return Err(not_a_run(format!(
-                "run.json has schema version {v}; this gander reads version {SCHEMA_VERSION}"
+                "run.json has schema version {v}; this gander reads version {SCHEMA_VERSION}{}",
+                if v < SCHEMA_VERSION as u64 {
+                    " (version 1 latencies mixed failed requests in with successful ones, \
+                     so its figures cannot be judged as this version's): run the test again, \
+                     or re-render it with the gander that wrote it"
+                } else {
+                    ": re-render it with the newer gander that wrote it"
+                }
             )));
         }
         None => return Err(not_a_run("run.json has no schema_version".into())),

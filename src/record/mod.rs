@@ -4,6 +4,7 @@
 //! Nothing is sampled away: every request lands in exactly one phase.
 
 pub mod load_report;
+mod reach;
 pub mod stats;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +23,7 @@ use crate::result::{
     ErrorGroup, ErrorReport, ErrorSample, PacingReport, Phase, PhaseStats, Phases, TimePoint,
     Window,
 };
+use crate::runner::pacing::Pace;
 use crate::runner::sample::{HeaderMetric, Msg, Sample, SampleSender};
 use stats::Acc;
 
@@ -98,23 +100,38 @@ impl PacingTally {
         }
     }
 
+    /// One answer judged against its pace; `ok` answers are the ones latency
+    /// figures describe. The corrected histogram also gets the late sends, at
+    /// the latencies they would have seen (see `Pace::fills`).
+    fn add(&mut self, latency: Duration, pace: Pace, late: u64, ok: bool) {
+        self.requests += 1;
+        self.late += late;
+        if late > 0 {
+            let delay = latency.saturating_sub(pace.usual).as_micros() as u64;
+            self.worst_delay_us = self.worst_delay_us.max(delay);
+        }
+        if !ok {
+            return;
+        }
+        let us = latency.as_micros() as u64;
+        record_latency(&mut self.measured, us);
+        record_latency(&mut self.corrected, us);
+        for fill in pace.fills(latency) {
+            record_latency(&mut self.corrected, fill.as_micros() as u64);
+        }
+    }
+
     fn report(&self) -> PacingReport {
+        let measured = stats::latency_summary(&self.measured);
         PacingReport {
             requests: self.requests,
             late: self.late,
             worst_delay_ms: self.worst_delay_us as f64 / 1e3,
-            measured: stats::latency_summary(&self.measured),
-            corrected: stats::latency_summary(&self.corrected),
+            measured,
+            corrected: stats::latency_summary(&self.corrected)
+                .map(|c| measured.map_or(c, |m| c.at_least(&m))),
         }
     }
-}
-
-/// The requests a user's pace called for while one response held it: one per
-/// pace beyond the first (as HdrHistogram's `record_correct` fills them in).
-fn late_sends(latency_us: u64, pace_us: u64) -> u64 {
-    latency_us
-        .checked_div(pace_us)
-        .map_or(0, |paces| paces.saturating_sub(1))
 }
 
 impl Recorder {
@@ -193,6 +210,7 @@ struct Aggregator {
     total_errors: u64,
     header_is_time: Vec<bool>,
     pacing: PacingTally,
+    reach: reach::Reach,
 }
 
 /// Index into an endpoint's per-phase accumulators. `phase_of` never returns `All`.
@@ -241,6 +259,7 @@ fn aggregate(
         total_requests: 0,
         total_errors: 0,
         pacing: PacingTally::new(),
+        reach: Default::default(),
     };
 
     // Poll rather than block: a receiver asleep in recv() must be woken by the
@@ -317,9 +336,24 @@ impl Aggregator {
         let is_error = s.failure.is_some() || s.latency.is_none();
         let slot = self.open.entry(second).or_insert_with(Second::new);
         if let Some(latency) = s.latency {
-            let us = latency.as_micros() as u64;
             slot.requests += 1;
             slot.bytes += s.bytes;
+            self.total_requests += 1;
+            if let Some(reason) = self.reach.saw(&s) {
+                crate::signals::stop(reason);
+            }
+            // Any answer, failed or not, can hold a closed-model user back.
+            let late = s.pace.map_or(0, |p| p.late_sends(latency));
+            slot.late += late;
+            if phase == Phase::Steady
+                && let Some(pace) = s.pace
+            {
+                self.pacing.add(latency, pace, late, s.failure.is_none());
+            }
+        }
+        // Latency figures describe successful requests; failures are counted apart.
+        if let (Some(latency), None) = (s.latency, &s.failure) {
+            let us = latency.as_micros() as u64;
             record_latency(&mut slot.hist, us);
             record_latency(
                 slot.by_endpoint
@@ -327,25 +361,6 @@ impl Aggregator {
                     .or_insert_with(new_histogram),
                 us,
             );
-            self.total_requests += 1;
-            if let Some(pace) = s.pace {
-                let pace_us = (pace.as_micros() as u64).max(1);
-                let held = crate::runner::sample::held_back(latency, pace);
-                let late = if held { late_sends(us, pace_us) } else { 0 };
-                slot.late += late;
-                if phase == Phase::Steady {
-                    let p = &mut self.pacing;
-                    p.requests += 1;
-                    p.late += late;
-                    record_latency(&mut p.measured, us);
-                    if held {
-                        p.worst_delay_us = p.worst_delay_us.max(us - pace_us);
-                        let _ = p.corrected.record_correct(us, pace_us);
-                    } else {
-                        record_latency(&mut p.corrected, us);
-                    }
-                }
-            }
         }
         for h in &s.headers {
             // Clone the key (a Server-Timing name allocates) only the first time in a second.
@@ -563,5 +578,134 @@ impl Aggregator {
             pacing: (self.config.load.model == crate::scenario::plan::LoadModel::Closed)
                 .then(|| self.pacing.report()),
         }
+    }
+}
+
+#[cfg(test)]
+mod pacing_tests {
+    use std::time::{Duration, Instant};
+
+    use super::PacingTally;
+    use crate::result::LatencySummary;
+    use crate::runner::pacing::Pacing;
+
+    /// A small deterministic generator (xorshift), so every seed replays.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// One user sending `steps` (request name, latency) with `think` between
+    /// sends, judged and recorded as the runner and the recorder do. Returns the
+    /// report and the most sends the user's pace allowed in its time.
+    fn replay(steps: &[(usize, Duration)], think: Duration) -> (super::PacingReport, u64) {
+        let mut pacing = Pacing::default();
+        let mut tally = PacingTally::new();
+        let start = Instant::now();
+        let mut now = start;
+        let mut fastest_cadence = Duration::MAX;
+        for &(endpoint, latency) in steps {
+            let pace = pacing.sent(endpoint, now);
+            pacing.answered(endpoint, Some(latency), pace);
+            if let Some(pace) = pace {
+                fastest_cadence = fastest_cadence.min(pace.cadence);
+                tally.add(latency, pace, pace.late_sends(latency), true);
+            }
+            now += latency + think;
+        }
+        let elapsed = now - start;
+        let allowed =
+            (elapsed.as_nanos() / fastest_cadence.max(Duration::from_micros(1)).as_nanos()) as u64;
+        (tally.report(), allowed)
+    }
+
+    fn at_least(c: &LatencySummary, m: &LatencySummary) -> bool {
+        [
+            (c.p50, m.p50),
+            (c.p90, m.p90),
+            (c.p95, m.p95),
+            (c.p99, m.p99),
+            (c.p99_9, m.p99_9),
+            (c.max, m.max),
+        ]
+        .iter()
+        .all(|(c, m)| c >= m)
+    }
+
+    #[test]
+    fn corrected_is_never_below_measured_and_late_is_bounded_by_the_pace() {
+        let ms = Duration::from_millis;
+        let us = Duration::from_micros;
+        for seed in 1..=200u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let kind = seed % 3;
+            let (steps, think): (Vec<(usize, Duration)>, Duration) = match kind {
+                // A flow whose steps differ by orders of magnitude, with rare stalls.
+                0 => (
+                    (0..600)
+                        .map(|i| {
+                            let base = [us(100), us(100), ms(300), ms(20)][i % 4];
+                            let stall = if rng.below(200) == 0 {
+                                ms(rng.below(2000))
+                            } else {
+                                Duration::ZERO
+                            };
+                            (i % 4, base + us(rng.below(500)) + stall)
+                        })
+                        .collect(),
+                    Duration::ZERO,
+                ),
+                // A zero-think hammer with jitter.
+                1 => (
+                    (0..2000).map(|_| (0, us(200 + rng.below(3000)))).collect(),
+                    Duration::ZERO,
+                ),
+                // Think time with a long stall now and then.
+                _ => (
+                    (0..1000)
+                        .map(|_| {
+                            let stall = if rng.below(300) == 0 {
+                                ms(500 + rng.below(1500))
+                            } else {
+                                Duration::ZERO
+                            };
+                            (0, us(500 + rng.below(1500)) + stall)
+                        })
+                        .collect(),
+                    ms(20),
+                ),
+            };
+            let (report, allowed) = replay(&steps, think);
+            let (m, c) = (report.measured.unwrap(), report.corrected.unwrap());
+            assert!(
+                at_least(&c, &m),
+                "seed {seed}: corrected {c:?} below measured {m:?}"
+            );
+            assert!(
+                report.late <= allowed,
+                "seed {seed}: {} late, the pace allows {allowed}",
+                report.late
+            );
+        }
+    }
+
+    #[test]
+    fn a_stall_is_filled_in_and_moves_the_tail() {
+        // 1 ms answers, 19 ms think (a 20 ms cadence), and one 1001 ms answer in 500.
+        let mut steps = vec![(0, Duration::from_millis(1)); 500];
+        steps[250].1 = Duration::from_millis(1001);
+        let (report, _) = replay(&steps, Duration::from_millis(19));
+        assert_eq!(report.late, 50);
+        let (m, c) = (report.measured.unwrap(), report.corrected.unwrap());
+        assert!(m.p99 < 2.0, "measured p99 {}", m.p99);
+        assert!(c.p99 > 500.0, "corrected p99 {}", c.p99);
     }
 }

@@ -110,8 +110,13 @@ pub struct Acc {
     pub failed: u64,
     pub not_sent: u64,
     pub bytes: u64,
+    /// Failed because the connection failed.
+    pub unreached: u64,
     pub statuses: BTreeMap<u16, u64>,
+    /// Latencies of the successful requests: the ones latency figures describe.
     pub hist: Histogram<u64>,
+    /// Latencies of the failed requests, shown apart.
+    pub failed_hist: Histogram<u64>,
     pub headers: BTreeMap<HeaderMetric, HeaderAcc>,
 }
 
@@ -121,9 +126,11 @@ impl Default for Acc {
             requests: 0,
             failed: 0,
             not_sent: 0,
+            unreached: 0,
             bytes: 0,
             statuses: BTreeMap::new(),
             hist: new_histogram(),
+            failed_hist: new_histogram(),
             headers: BTreeMap::new(),
         }
     }
@@ -137,12 +144,17 @@ impl Acc {
             return;
         };
         self.requests += 1;
-        if s.failure.is_some() {
-            self.failed += 1;
+        let us = latency.as_micros() as u64;
+        match &s.failure {
+            Some(f) => {
+                self.failed += 1;
+                self.unreached += u64::from(f.unreached);
+                record_latency(&mut self.failed_hist, us);
+            }
+            None => record_latency(&mut self.hist, us),
         }
         self.bytes += s.bytes;
         *self.statuses.entry(s.status).or_default() += 1;
-        record_latency(&mut self.hist, latency.as_micros() as u64);
         for h in &s.headers {
             self.headers
                 .entry(h.metric.clone())
@@ -155,11 +167,13 @@ impl Acc {
         self.requests += other.requests;
         self.failed += other.failed;
         self.not_sent += other.not_sent;
+        self.unreached += other.unreached;
         self.bytes += other.bytes;
         for (status, n) in &other.statuses {
             *self.statuses.entry(*status).or_default() += n;
         }
         let _ = self.hist.add(&other.hist);
+        let _ = self.failed_hist.add(&other.failed_hist);
         for (metric, acc) in &other.headers {
             match self.headers.get_mut(metric) {
                 Some(mine) => mine.merge(acc),
@@ -177,6 +191,7 @@ impl Acc {
             requests: self.requests,
             failed: self.failed,
             not_sent: self.not_sent,
+            unreached: self.unreached,
             error_rate: if attempts > 0 {
                 (self.failed + self.not_sent) as f64 / attempts as f64
             } else {
@@ -201,6 +216,7 @@ impl Acc {
                 })
                 .collect(),
             latency_ms: latency_summary(&self.hist),
+            failed_latency_ms: latency_summary(&self.failed_hist),
             histogram: if self.hist.is_empty() {
                 None
             } else {
@@ -233,7 +249,7 @@ mod tests {
             failure: failed.then(|| {
                 Box::new(crate::runner::sample::Failure {
                     reason: "x".into(),
-                    body: None,
+                    ..Default::default()
                 })
             }),
             headers: vec![],
@@ -259,7 +275,14 @@ mod tests {
         let stats = a.stats(10.0, |_| String::new());
         assert_eq!(stats.rps, 10.0);
         assert!((stats.error_rate - 0.1).abs() < 1e-9);
+        // Latency figures describe the 90 successful requests; the 10 failed ones are apart.
         let decoded = decode_histogram(stats.histogram.as_deref().unwrap()).unwrap();
-        assert_eq!(decoded.len(), 100);
+        assert_eq!(decoded.len(), 90);
+        assert_eq!(a.failed_hist.len(), 10);
+        assert_eq!(a.failed_hist, both.failed_hist);
+        let failed = stats.failed_latency_ms.unwrap();
+        // To the histogram's 3 significant digits.
+        assert!((failed.min - 10.0).abs() < 0.01 && (failed.max - 100.0).abs() < 0.1);
+        assert!(stats.latency_ms.unwrap().max < 100.0);
     }
 }

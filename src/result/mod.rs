@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a field changes meaning or is removed. The JSON Schema of
 /// this version is `gander schema --run`, published as `docs/run.schema.json`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2: latency figures, histograms and the interval log describe
+/// successful requests only (version 1 mixed in failed ones).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The JSON Schema (draft 2020-12) of `run.json`, version `SCHEMA_VERSION`.
 pub fn json_schema() -> serde_json::Value {
@@ -216,15 +218,23 @@ pub struct Stats {
     pub failed: u64,
     /// Requests not sent because a value they needed was missing.
     pub not_sent: u64,
+    /// Failed requests whose connection failed: they never reached the SUT.
+    #[serde(default)]
+    pub unreached: u64,
     /// `(failed + not_sent) / (requests + not_sent)`.
     pub error_rate: f64,
     /// Requests per second over the phase's window.
     pub rps: f64,
     pub bytes_received: u64,
     pub statuses: BTreeMap<String, u64>,
+    /// Latency of the successful requests: what latency targets judge.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub latency_ms: Option<LatencySummary>,
-    /// HDR histogram of latencies in microseconds, V2-deflate, base64.
+    /// Latency of the failed requests, apart: a refused connection is fast, and
+    /// would make a dead SUT look quick.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failed_latency_ms: Option<LatencySummary>,
+    /// HDR histogram of the successful requests' latencies in microseconds, V2-deflate, base64.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub histogram: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
@@ -243,6 +253,23 @@ pub struct LatencySummary {
     #[serde(rename = "p99.9")]
     pub p99_9: f64,
     pub max: f64,
+}
+
+impl LatencySummary {
+    /// Each figure no lower than `floor`'s.
+    pub fn at_least(&self, floor: &LatencySummary) -> LatencySummary {
+        LatencySummary {
+            min: self.min.max(floor.min),
+            mean: self.mean.max(floor.mean),
+            stdev: self.stdev,
+            p50: self.p50.max(floor.p50),
+            p90: self.p90.max(floor.p90),
+            p95: self.p95.max(floor.p95),
+            p99: self.p99.max(floor.p99),
+            p99_9: self.p99_9.max(floor.p99_9),
+            max: self.max.max(floor.max),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -375,8 +402,10 @@ pub struct PacingReport {
     pub worst_delay_ms: f64,
     /// Latency as measured.
     pub measured: Option<LatencySummary>,
-    /// Latency with the missing requests filled in (HdrHistogram's
-    /// `record_correct`): what an open model would have seen.
+    /// Latency with the missing requests filled in, each at the latency it would
+    /// have seen waiting behind the response that held its user: what an open
+    /// model would have seen. Never reported below the measured figure: fills
+    /// below a high measured tail would otherwise lower it.
     pub corrected: Option<LatencySummary>,
 }
 

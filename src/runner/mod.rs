@@ -2,6 +2,7 @@
 //! per step, users recording every request into the recorder.
 
 mod arrivals;
+pub mod pacing;
 mod quiet;
 pub mod sample;
 pub mod schedule;
@@ -101,8 +102,8 @@ pub fn execute(
             // for as long as a signal has been seen.
             let watcher = tokio::spawn(async {
                 loop {
-                    if signals::interrupted() {
-                        goose::trigger_killswitch(signals::INTERRUPT_REASON);
+                    if let Some(reason) = signals::interrupt_reason() {
+                        goose::trigger_killswitch(&reason);
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -145,7 +146,7 @@ pub fn execute(
     let arrivals = outcome?;
     Ok(Executed {
         arrivals,
-        interrupted: signals::interrupted().then(|| signals::INTERRUPT_REASON.to_string()),
+        interrupted: signals::interrupt_reason(),
         started_at,
         finished_at: chrono::Utc::now(),
     })

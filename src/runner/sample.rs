@@ -39,9 +39,9 @@ pub struct Sample {
     /// When the request was handed to the HTTP client; for the first request of
     /// an open-model iteration, when the iteration was due.
     pub started: Instant,
-    /// Closed model: the user's usual time between sends, when known; a latency
-    /// of several paces means requests the pace called for were never sent.
-    pub pace: Option<Duration>,
+    /// Closed model: the user's cadence and this request name's usual latency,
+    /// once known; a response far slower than usual held the user back.
+    pub pace: Option<super::pacing::Pace>,
     /// Start to last body byte; `None` when the request was not sent.
     pub latency: Option<Duration>,
     /// HTTP status; 0 when there was no response.
@@ -52,22 +52,14 @@ pub struct Sample {
     pub headers: Vec<HeaderValue>,
 }
 
-/// Below this much beyond its pace, a slow response is jitter, not a stall:
-/// a sub-millisecond loop would otherwise count every blip as missed sends.
-pub const HELD_FLOOR: Duration = Duration::from_millis(1);
-
-/// Whether a response held its closed-model user back from its pace: two
-/// paces or more, and at least `HELD_FLOOR` beyond one.
-pub fn held_back(latency: Duration, pace: Duration) -> bool {
-    latency >= 2 * pace && latency >= pace + HELD_FLOOR
-}
-
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Failure {
     /// A stable description used to group failures, e.g. `expected status 200, got 500`.
     pub reason: String,
     /// The start of the response body, if there was one.
     pub body: Option<String>,
+    /// The connection failed: the request never reached the SUT.
+    pub unreached: bool,
 }
 
 /// A numeric server-header value.

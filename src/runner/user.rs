@@ -28,47 +28,6 @@ pub struct RunShared {
     pub arrivals: Vec<Arc<super::Arrivals>>,
 }
 
-/// A closed-model user's pace: for each request name, its usual time from
-/// sending that request to sending the next, learnt as the user goes. A
-/// response that holds the user for two paces or more means requests the pace
-/// called for were not sent (coordinated omission); the gap after such a
-/// response is left out of the means.
-#[derive(Clone, Default)]
-struct Pacing {
-    /// The request sent last: its name, when, and whether its response held the user.
-    last: Option<(usize, Instant, bool)>,
-    /// Per request name: the sum and count of the gaps that followed it.
-    gaps: Vec<(Duration, u32)>,
-}
-
-/// Gaps seen after a request name before its pace is trusted.
-const MIN_GAPS: u32 = 3;
-
-impl Pacing {
-    /// Request `endpoint` is being sent now: the pace it is judged against, once known.
-    fn sent(&mut self, endpoint: usize, now: Instant) -> Option<Duration> {
-        if let Some((previous, at, false)) = self.last {
-            if self.gaps.len() <= previous {
-                self.gaps.resize(previous + 1, (Duration::ZERO, 0));
-            }
-            let slot = &mut self.gaps[previous];
-            slot.0 += now.saturating_duration_since(at);
-            slot.1 += 1;
-        }
-        self.last = Some((endpoint, now, false));
-        match self.gaps.get(endpoint) {
-            Some(&(sum, n)) if n >= MIN_GAPS => Some(sum / n),
-            _ => None,
-        }
-    }
-
-    fn answered(&mut self, latency: Option<Duration>, pace: Option<Duration>) {
-        if let (Some(last), Some(l), Some(p)) = (self.last.as_mut(), latency, pace) {
-            last.2 = crate::runner::sample::held_back(l, p);
-        }
-    }
-}
-
 /// Reports the user's stop when goose drops the user (and its session data).
 struct StopGuard(Arc<RunClock>);
 
@@ -87,7 +46,7 @@ pub struct UserState {
     vars: Vec<Option<String>>,
     rows: Vec<Option<usize>>,
     plan: Arc<RunPlan>,
-    pacing: Pacing,
+    pacing: super::pacing::Pacing,
     /// Open model: when the current iteration was due.
     intended: Option<Instant>,
     /// Open model: the schedule is over; the remaining steps do nothing.
@@ -155,7 +114,7 @@ pub async fn start_user(
         vars: vec![None; plan.variables.len()],
         rows: vec![None; plan.feeders.len()],
         plan,
-        pacing: Pacing::default(),
+        pacing: Default::default(),
         intended: None,
         idle: false,
         _stop: Arc::new(StopGuard(shared.clock.clone())),
@@ -263,7 +222,7 @@ pub async fn run_step(
         ),
     };
     if let Some(state) = user.get_session_data_mut::<UserState>() {
-        state.pacing.answered(sample.latency, pace);
+        state.pacing.answered(step.endpoint, sample.latency, pace);
     }
     shared.samples.send(Sample { pace, ..sample });
     if let Some(arrivals) = arrivals {
@@ -303,7 +262,7 @@ fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
     Sample {
         failure: Some(Box::new(Failure {
             reason: format!("not sent: {reason}"),
-            body: None,
+            ..Failure::default()
         })),
         ..blank_sample(step, started)
     }
@@ -408,7 +367,7 @@ async fn send(
             sample.latency = Some(started.elapsed());
             sample.failure = Some(Box::new(Failure {
                 reason: format!("request error: {e}"),
-                body: None,
+                ..Failure::default()
             }));
             return sample;
         }
@@ -420,6 +379,7 @@ async fn send(
             sample.failure = Some(Box::new(Failure {
                 reason: transport_reason(&e, step),
                 body: None,
+                unreached: e.is_connect(),
             }));
             return sample;
         }
@@ -435,7 +395,7 @@ async fn send(
         Err(e) => {
             sample.failure = Some(Box::new(Failure {
                 reason: format!("body not read: {}", transport_reason(&e, step)),
-                body: None,
+                ..Failure::default()
             }));
             return sample;
         }
@@ -455,6 +415,7 @@ async fn send(
         sample.failure = Some(Box::new(Failure {
             reason,
             body: (!excerpt.is_empty()).then_some(excerpt),
+            unreached: false,
         }));
     }
     sample

@@ -1,7 +1,7 @@
 //! Whether a run's figures describe the SUT at all. A run that was cut short,
-//! never reached its planned users, fell behind its planned arrival rate, or
-//! whose load generator ran out of CPU is invalid (exit 3), never a pass or a
-//! fail: its latencies include gander's own queueing.
+//! never reached its planned users, fell behind its planned arrival rate, whose
+//! requests mostly never reached the SUT, or whose load generator ran out of
+//! CPU is invalid (exit 3), never a pass or a fail.
 
 use crate::result::resources::{CPU, CPU_WAIT, SourceKind};
 use crate::result::{ArrivalReport, RunResult, RunStatus, ValidityCheck};
@@ -24,8 +24,38 @@ pub fn check(result: &RunResult) -> Vec<ValidityCheck> {
         Some(open) => checks.extend([on_time(open), arrival_rate(result, open)]),
         None => checks.push(users(result)),
     }
+    checks.extend(reached(result));
     checks.extend(generator(result));
     checks
+}
+
+/// Most requests must have reached the SUT: refused connections are fast, and a
+/// dead SUT would otherwise pass a latency target.
+fn reached(result: &RunResult) -> Option<ValidityCheck> {
+    let totals = result.totals.get(result.primary_phase());
+    if totals.requests == 0 {
+        return None;
+    }
+    let ok = totals.unreached * 2 <= totals.requests;
+    let detail = if totals.unreached == 0 {
+        format!("all {} requests reached the SUT", totals.requests)
+    } else {
+        format!(
+            "{} of {} requests never reached the SUT (their connection failed){}",
+            totals.unreached,
+            totals.requests,
+            if ok {
+                ""
+            } else {
+                ": the figures describe no server; is it up at the host given?"
+            }
+        )
+    };
+    Some(ValidityCheck {
+        check: "requests reached the SUT".into(),
+        ok,
+        detail,
+    })
 }
 
 /// Open model: iterations that could not start when due, because every user was busy.

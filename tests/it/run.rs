@@ -501,19 +501,126 @@ fn a_thousand_users_run_on_two_cores() {
 #[test]
 fn a_dead_host_still_writes_the_run() {
     let ws = Workspace::new();
-    // Bind then drop a listener: the port is free and refuses connections.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let out = ws.run(
         &format!("host: http://127.0.0.1:{port}\nload: {{ users: 3, iterations: 2 }}\nscenarios:\n  - name: s\n    steps:\n      - get: /fast\ntargets: {{ error_rate: 1% }}\n"),
         &["--quiet"],
     );
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    // Nothing reached a server: the run is invalid, whatever its targets say.
+    assert_eq!(out.code, 3, "{}", out.stderr);
     let run = out.json();
     assert_eq!(u(&run, "/totals/all/failed"), 6);
+    assert_eq!(u(&run, "/totals/all/unreached"), 6);
     let reason = run["errors"]["groups"][0]["reason"].as_str().unwrap();
     assert!(reason.starts_with("connection failed"), "{reason}");
+    assert_complete_run_dir(&out.run_dir());
+}
+
+/// A port nothing listens on: bound, then released.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_sut_down_from_the_start_stops_the_run_early_and_never_passes_a_latency_target() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let out = ws.run(
+        &format!(
+            "host: http://127.0.0.1:{port}\nload: {{ users: 4, duration: 60s }}\n\
+             scenarios:\n  - name: s\n    steps:\n      - get: /fast\ntargets: {{ p95: 100ms }}\n"
+        ),
+        &[],
+    );
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    assert_eq!(run["outcome"]["status"], "interrupted");
+    let reason = run["outcome"]["reason"].as_str().unwrap();
+    assert!(reason.contains("failed to connect"), "{reason}");
+    // Stopped after its first seconds, not the planned minute.
+    assert!(f(&run, "/phases/total/end_s") < 30.0, "{}", run["phases"]);
+    // No latency figure from refusals: the p95 target has no data, the verdict is INVALID.
+    assert!(run["totals"]["all"]["latency_ms"].is_null());
+    assert!(run["totals"]["all"]["failed_latency_ms"]["p95"].is_number());
+    assert_eq!(run["verdict"]["status"], "invalid");
+    assert!(
+        out.stdout.contains("INVALID") && out.stdout.contains("failed to connect"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_sut_killed_mid_run_is_invalid_and_its_latencies_are_the_answered_requests() {
+    let sut = gander::DemoSut::start(&demo_program(), false).expect("the demo SUT starts");
+    let url = sut.url.clone();
+    let addr = url.trim_start_matches("http://").to_string();
+    let ws = Workspace::new();
+    let file = ws.write(
+        "scenario.yaml",
+        &format!(
+            "host: {url}\nload: {{ users: 4, ramp_up: 0s, duration: 12s }}\n\
+             scenarios:\n  - name: s\n    think_time: 5ms\n    steps:\n      - {{ name: health, get: /api/v1/health/detailed }}\n\
+             targets: {{ p95: 1s }}\n"
+        ),
+    );
+    let child = std::process::Command::new(gander_bin())
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "-o",
+            ws.reports().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the SUT once it has answered some requests: the rest of the run is refused.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answered = std::net::TcpStream::connect(&addr).ok().and_then(|mut s| {
+            use std::io::{Read, Write};
+            s.write_all(
+                b"GET /api/v1/health/detailed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .ok()?;
+            let mut text = String::new();
+            s.read_to_string(&mut text).ok()?;
+            let body = text.split("\r\n\r\n").nth(1)?;
+            serde_json::from_str::<serde_json::Value>(body).ok()?["metrics"]["total_requests"]
+                .as_u64()
+        });
+        if answered.is_some_and(|n| n > 100) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached the SUT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(sut);
+    let out = RunOutput::new(child.wait_with_output().unwrap());
+    let run = out.json();
+    let all = &run["totals"]["all"];
+    assert!(u(all, "/unreached") * 2 > u(all, "/requests"), "{all}");
+    // The latency figures describe the answered requests only.
+    let answered = u(all, "/requests") - u(all, "/failed");
+    let histogram_count = gander::hist::decode_histogram(all["histogram"].as_str().unwrap())
+        .unwrap()
+        .len();
+    assert_eq!(histogram_count, answered);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert_eq!(run["verdict"]["status"], "invalid");
+    let check = run["verdict"]["validity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "requests reached the SUT")
+        .unwrap();
+    assert_eq!(check["ok"], false, "{check}");
 }

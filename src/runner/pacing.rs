@@ -1,0 +1,158 @@
+//! A closed-model user's pace, for coordinated omission. A user sends, waits
+//! for the answer, thinks, and sends again: its cadence is the usual time
+//! between two of its sends, over every step of its flow. A response that
+//! takes longer than its request name usually does holds the user back: the
+//! excess, counted in cadences, is the requests the user would have sent in
+//! that time and never did.
+//!
+//! Judging each response against its own request name's usual latency (not
+//! against the cadence) is what keeps a flow honest whose steps differ by
+//! orders of magnitude: a 300 ms report step is not a stall because the login
+//! before it took 1 ms, and a zero-think hammer whose latency is its pace is
+//! not "late" whenever a response is a little slower than the mean.
+
+use std::time::{Duration, Instant};
+
+/// Below this much beyond its usual latency, a slow response is jitter, not a
+/// stall: a sub-millisecond loop would otherwise count every blip as missed sends.
+pub const HELD_FLOOR: Duration = Duration::from_millis(1);
+
+/// Observations before a pace is trusted: the user's gaps, and the request name's answers.
+const MIN_SEEN: u32 = 3;
+
+/// What a response is judged against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// The user's usual time between two sends (any request names).
+    pub cadence: Duration,
+    /// This request name's usual latency for this user.
+    pub usual: Duration,
+}
+
+impl Pace {
+    /// Requests the user's cadence called for while this response held it.
+    pub fn late_sends(&self, latency: Duration) -> u64 {
+        let excess = latency.saturating_sub(self.usual);
+        if self.cadence.is_zero() || excess < self.cadence.max(HELD_FLOOR) {
+            return 0;
+        }
+        (excess.as_nanos() / self.cadence.as_nanos()) as u64
+    }
+
+    /// The latencies the late sends would have seen, had they been sent on
+    /// time and waited behind this one: one per cadence, from the longest down,
+    /// each at least the usual latency.
+    pub fn fills(&self, latency: Duration) -> impl Iterator<Item = Duration> + '_ {
+        (1..=self.late_sends(latency) as u32).map(move |k| latency.saturating_sub(self.cadence * k))
+    }
+}
+
+/// A mean kept as a sum and a count.
+#[derive(Clone, Copy, Default)]
+struct Mean {
+    sum: Duration,
+    n: u32,
+}
+
+impl Mean {
+    fn add(&mut self, d: Duration) {
+        self.sum += d;
+        self.n += 1;
+    }
+    fn get(&self) -> Option<Duration> {
+        (self.n >= MIN_SEEN).then(|| self.sum / self.n)
+    }
+}
+
+/// One user's pace, learnt as it goes. Gaps after a response that held the
+/// user, and such responses' latencies, are left out of the means.
+#[derive(Clone, Default)]
+pub struct Pacing {
+    /// When the user last sent, and whether that response held it.
+    last: Option<(Instant, bool)>,
+    cadence: Mean,
+    /// Per request name.
+    usual: Vec<Mean>,
+}
+
+impl Pacing {
+    /// Request `endpoint` is being sent now: the pace its answer is judged against, once known.
+    pub fn sent(&mut self, endpoint: usize, now: Instant) -> Option<Pace> {
+        if let Some((at, false)) = self.last {
+            self.cadence.add(now.saturating_duration_since(at));
+        }
+        self.last = Some((now, false));
+        Some(Pace {
+            cadence: self.cadence.get()?,
+            usual: self.usual.get(endpoint)?.get()?,
+        })
+    }
+
+    /// The answer to request `endpoint` took `latency` (`None`: not sent).
+    pub fn answered(&mut self, endpoint: usize, latency: Option<Duration>, pace: Option<Pace>) {
+        let Some(latency) = latency else { return };
+        let held = pace.is_some_and(|p| p.late_sends(latency) > 0);
+        if let Some(last) = self.last.as_mut() {
+            last.1 = held;
+        }
+        if !held {
+            if self.usual.len() <= endpoint {
+                self.usual.resize(endpoint + 1, Mean::default());
+            }
+            self.usual[endpoint].add(latency);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Runs one user through `latencies` (request name, latency) with `think`
+    /// between sends; returns the late sends counted for each answer.
+    fn run(latencies: &[(usize, Duration)], think: Duration) -> Vec<u64> {
+        let mut pacing = Pacing::default();
+        let mut now = Instant::now();
+        latencies
+            .iter()
+            .map(|&(endpoint, latency)| {
+                let pace = pacing.sent(endpoint, now);
+                pacing.answered(endpoint, Some(latency), pace);
+                now += latency + think;
+                pace.map_or(0, |p| p.late_sends(latency))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flow_of_fast_and_slow_steps_is_never_late() {
+        // 0, 0, 300 and 20 ms steps, no think time: the 300 ms step is its usual self.
+        let flow = [(0, MS / 10), (1, MS / 10), (2, 300 * MS), (3, 20 * MS)];
+        let seq: Vec<_> = flow.iter().cycle().take(400).copied().collect();
+        assert_eq!(run(&seq, Duration::ZERO).iter().sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn a_hammer_with_jitter_is_never_late() {
+        // One request name, no think time, latencies 2..6 ms.
+        let seq: Vec<_> = (0..1000).map(|i| (0, (2 + i % 5) * MS)).collect();
+        assert_eq!(run(&seq, Duration::ZERO).iter().sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn a_stall_counts_the_sends_the_cadence_called_for() {
+        // 1 ms answers and 19 ms think: a 20 ms cadence; one answer takes 1001 ms.
+        let mut seq: Vec<_> = (0..50).map(|_| (0, MS)).collect();
+        seq.push((0, 1001 * MS));
+        seq.extend((0..50).map(|_| (0, MS)));
+        let late = run(&seq, 19 * MS);
+        assert_eq!(late.iter().filter(|&&n| n > 0).count(), 1);
+        assert_eq!(
+            late.iter().sum::<u64>(),
+            50,
+            "1000 ms of excess over a 20 ms cadence"
+        );
+    }
+}
