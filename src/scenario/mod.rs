@@ -19,6 +19,7 @@ use spanned::Loc;
 
 /// Reads, parses and checks a scenario file. Nothing is sent anywhere.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError> {
+    check_flags(overrides)?;
     let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
@@ -47,6 +48,34 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError
     Ok(plan)
 }
 
+/// Flags that replace the file's values are checked on their own, so a mistake
+/// is reported against the flag rather than a place in the file.
+fn check_flags(overrides: &Overrides) -> Result<(), ScenarioError> {
+    let flag_error = |flag: &str, text: &str, message: String, help: &str| {
+        let d = Diagnostic::new(Loc { line: 1, column: 1 }, message).with_help(help);
+        ScenarioError::invalid(Path::new(flag), text, vec![d])
+    };
+    if let Some(host) = &overrides.host
+        && !compile::is_http_url(host)
+    {
+        return Err(flag_error(
+            "--host",
+            host,
+            format!("\"{host}\" is not an http(s) URL"),
+            "expected something like --host http://127.0.0.1:8080",
+        ));
+    }
+    if overrides.users == Some(0) {
+        return Err(flag_error(
+            "--users",
+            "0",
+            "--users must be at least 1".into(),
+            "give the number of users, e.g. --users 50",
+        ));
+    }
+    Ok(())
+}
+
 /// Lays one `--target KEY=VALUE` over the plan's targets. The flag is read as the
 /// YAML it stands for, so it takes every key of `targets:` and reports errors the
 /// same way, against the flag's own text.
@@ -69,6 +98,8 @@ fn apply_target_flag(plan: &mut RunPlan, flag: &str) -> Result<(), ScenarioError
         scenarios: plan.scenarios.iter().map(|s| s.name.as_str()).collect(),
         header_labels: &plan.server_header_labels,
         sut_measured: plan.sut.is_measured(),
+        sut_local: plan.sut.process.is_some(),
+        cores: compile::machine_cores(),
         health: plan.sut.health.is_some(),
     };
     let mut problems = Vec::new();

@@ -10,7 +10,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::spanned::Sp;
-use super::units::{Bytes, Dur, HeaderLimit, Percent, Rate, StatusSet, StringList, ThinkTime};
+use super::units::{
+    Bytes, Count, CpuLimit, Dur, HeaderLimit, Percent, Rate, StatusSet, StringList, ThinkTime,
+};
 
 /// A gander scenario file.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -181,7 +183,7 @@ pub struct PerfOptions {
 pub struct Load {
     /// Closed model: number of concurrent simulated users.
     #[serde(default)]
-    pub users: Option<Sp<u64>>,
+    pub users: Option<Sp<Count>>,
     /// Open model: iterations started per second, e.g. `40/s`. Each iteration's first
     /// request is timed from its intended start (wrk2's method), so a stall shows in the tail.
     #[serde(default)]
@@ -189,7 +191,7 @@ pub struct Load {
     /// Open model: the most users that may be running iterations at once (default:
     /// enough for the peak rate with 1 s responses, at least 10).
     #[serde(default)]
-    pub max_users: Option<Sp<u64>>,
+    pub max_users: Option<Sp<Count>>,
     /// Time over which users (or the rate) rise from zero; default 0 (all at once).
     #[serde(default)]
     pub ramp_up: Option<Sp<Dur>>,
@@ -198,7 +200,7 @@ pub struct Load {
     pub duration: Option<Sp<Dur>>,
     /// Closed model: how many times each user runs its scenario's steps.
     #[serde(default)]
-    pub iterations: Option<Sp<u64>>,
+    pub iterations: Option<Sp<Count>>,
     /// Steps of the load, each moving linearly from the previous level to its own over
     /// its duration (like k6 stages): warm-up, plateau, spike, recovery...
     #[serde(default)]
@@ -224,7 +226,7 @@ pub struct Stage {
     pub duration: Sp<Dur>,
     /// Closed model: the users at the end of the stage.
     #[serde(default)]
-    pub users: Option<Sp<u64>>,
+    pub users: Option<Sp<Count>>,
     /// Open model: the arrival rate at the end of the stage, e.g. `100/s`.
     #[serde(default)]
     pub rate: Option<Sp<Rate>>,
@@ -281,7 +283,7 @@ pub struct Scenario {
     pub name: Sp<String>,
     /// Share of users relative to other scenarios (default 1).
     #[serde(default)]
-    pub weight: Option<Sp<u64>>,
+    pub weight: Option<Sp<Count>>,
     /// Pause after each step: `1s` or a range `1s..3s`.
     #[serde(default)]
     pub think_time: Option<Sp<ThinkTime>>,
@@ -545,10 +547,11 @@ pub struct HeaderLimits {
 pub struct SutLimits {
     /// Highest resident memory, e.g. `512MiB`.
     pub memory: Option<Sp<Bytes>>,
-    /// Highest average CPU, in percent of one core, e.g. `60%`.
-    pub cpu: Option<Sp<Percent>>,
+    /// Highest average CPU, in percent of one core (`60%`, `180%` for a SUT with
+    /// workers) or of the machine (`60% of machine`).
+    pub cpu: Option<Sp<CpuLimit>>,
     /// Highest 95th percentile of the CPU samples, e.g. `80%`.
-    pub cpu_p95: Option<Sp<Percent>>,
+    pub cpu_p95: Option<Sp<CpuLimit>>,
     /// `never_error`: no health poll answered `error` or failed; `always_healthy`: every
     /// poll answered `healthy`.
     pub health: Option<Sp<HealthLimit>>,

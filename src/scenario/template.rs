@@ -107,6 +107,15 @@ impl Template {
     }
 
     /// The text when the template has no run-time parts.
+    /// The same template with `prefix` before it.
+    pub fn prefixed(mut self, prefix: &str) -> Template {
+        match self.parts.first_mut() {
+            Some(Part::Literal(text)) => text.insert_str(0, prefix),
+            _ => self.parts.insert(0, Part::Literal(prefix.to_string())),
+        }
+        self
+    }
+
     pub fn as_constant(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [Part::Literal(text)] => Some(text),

@@ -407,6 +407,95 @@ unit_value!(HeaderLimit, "HeaderLimit", {
     ]
 });
 
+/// A whole number written as a number (`users: 50`). A quoted `"50"` is a
+/// string to YAML and to the JSON Schema editors check against, so gander
+/// refuses it too rather than read it differently from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Count(pub u64);
+
+impl UnitValue for Count {
+    const EXPECTING: &'static str = "a whole number such as 50";
+    fn from_text(text: &str) -> Result<Self, String> {
+        Err(match text.trim().parse::<u64>() {
+            Ok(n) => format!("\"{text}\" is a string: write the number {n} without quotes"),
+            Err(_) => format!("\"{text}\" is not a whole number"),
+        })
+    }
+    fn from_number(number: f64) -> Result<Self, String> {
+        if number < 0.0 || number.fract() != 0.0 || number > u64::MAX as f64 {
+            return Err(format!("{number} is not a whole number of 0 or more"));
+        }
+        Ok(Count(number as u64))
+    }
+}
+
+unit_value!(Count, "Count", {
+    "description": "A whole number, written without quotes.",
+    "type": "integer",
+    "minimum": 0
+});
+
+/// A CPU limit: `180%` of one core (a SUT with workers may use several), or a
+/// share of the whole machine, `60% of machine` (the seeds' "CPU < 60 %").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CpuLimit {
+    /// Percent of one core.
+    OfCore(f64),
+    /// Percent of all the machine's cores.
+    OfMachine(f64),
+}
+
+impl CpuLimit {
+    /// The limit in percent of one core, on a machine with `cores` cores.
+    pub fn percent_of_core(self, cores: usize) -> f64 {
+        match self {
+            CpuLimit::OfCore(p) => p,
+            CpuLimit::OfMachine(p) => p * cores as f64,
+        }
+    }
+}
+
+impl UnitValue for CpuLimit {
+    const EXPECTING: &'static str =
+        "a CPU share such as \"60%\" (of one core) or \"60% of machine\"";
+    fn from_text(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let (number, of_machine) = match t.strip_suffix("of machine") {
+            Some(rest) => (rest.trim(), true),
+            None => (t, false),
+        };
+        let value: f64 = number
+            .strip_suffix('%')
+            .ok_or_else(|| {
+                format!("\"{text}\" needs a % sign, e.g. \"60%\" or \"60% of machine\"")
+            })?
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{text}\" is not a CPU share such as \"60%\""))?;
+        if !value.is_finite() || value < 0.0 {
+            return Err(format!("\"{text}\" is not a CPU share"));
+        }
+        if of_machine {
+            if value > 100.0 {
+                return Err(format!("{value}% of the machine is more than all of it"));
+            }
+            return Ok(CpuLimit::OfMachine(value));
+        }
+        Ok(CpuLimit::OfCore(value))
+    }
+    fn from_number(number: f64) -> Result<Self, String> {
+        Err(format!(
+            "write CPU with a % sign: \"{number}%\" of one core, or \"{number}% of machine\""
+        ))
+    }
+}
+
+unit_value!(CpuLimit, "CpuLimit", {
+    "description": "CPU in percent of one core (\"180%\" for a SUT using nearly two cores), or of the whole machine (\"60% of machine\").",
+    "type": "string",
+    "pattern": "^\\s*[0-9.]+\\s*%\\s*(of machine)?\\s*$"
+});
+
 /// A size such as `512MiB`, `1.5GB` or `300kB`.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Bytes(pub f64);

@@ -16,6 +16,8 @@ pub enum LaunchError {
         program: String,
         source: std::io::Error,
     },
+    #[error("cannot start the SUT: its working directory {} is not a directory (sut.cwd is relative to the scenario file's folder)", dir.display())]
+    Cwd { dir: std::path::PathBuf },
     #[error("cannot create the SUT's log file: {0}")]
     Log(std::io::Error),
     #[error("the SUT exited during start-up ({status}); its last output:\n{log}")]
@@ -55,6 +57,11 @@ impl Launched {
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(LaunchError::Log)?)
             .stderr(log.try_clone().map_err(LaunchError::Log)?);
+        if !plan.cwd.is_dir() {
+            return Err(LaunchError::Cwd {
+                dir: plan.cwd.clone(),
+            });
+        }
         let child = Guarded::spawn(&mut command).map_err(|source| LaunchError::Spawn {
             program: plan.argv[0].clone(),
             source,

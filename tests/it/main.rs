@@ -13,3 +13,4 @@ mod load_models;
 mod observe;
 mod report;
 mod run;
+mod trust;

@@ -131,7 +131,7 @@ impl Compiler<'_> {
 
     fn closed_flat(&mut self, load: &Sp<model::Load>, overrides: &Overrides) -> Option<LoadPlan> {
         let users_node = load.users.as_ref()?;
-        let users = overrides.users.unwrap_or(users_node.value);
+        let users = overrides.users.unwrap_or(users_node.value.0);
         if users == 0 {
             self.error(users_node.loc, "users must be at least 1");
         }
@@ -231,7 +231,7 @@ impl Compiler<'_> {
             };
             let mut written = stage.duration.value.0;
             let target = match (&stage.users, &stage.rate) {
-                (Some(u), _) => u.value as f64,
+                (Some(u), _) => u.value.0 as f64,
                 (_, Some(r)) => r.value.0,
                 _ => 0.0,
             };
@@ -311,11 +311,11 @@ impl Compiler<'_> {
         let users = match model {
             LoadModel::Closed => peak as usize,
             LoadModel::Open => match &load.max_users {
-                Some(m) if m.value == 0 => {
+                Some(m) if m.value.0 == 0 => {
                     self.error(m.loc, "max_users must be at least 1");
                     1
                 }
-                Some(m) => m.value as usize,
+                Some(m) => m.value.0 as usize,
                 None => ((peak * DEFAULT_POOL_SECONDS).ceil() as usize).max(MIN_POOL),
             },
         };
@@ -353,7 +353,7 @@ impl Compiler<'_> {
             (None, Some(n)) => Some(LoadEnd::Iterations(n)),
             (None, None) => match (&load.duration, &load.iterations) {
                 (Some(d), None) => Some(LoadEnd::Duration(d.value.0)),
-                (None, Some(n)) => Some(LoadEnd::Iterations(n.value)),
+                (None, Some(n)) => Some(LoadEnd::Iterations(n.value.0)),
                 (Some(d), Some(_)) => {
                     self.error_help(
                         d.loc,

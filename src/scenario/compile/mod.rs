@@ -56,6 +56,8 @@ struct Compiler<'a> {
     endpoint_index: HashMap<String, usize>,
     default_headers: Vec<(HeaderName, Template)>,
     default_timeout: Duration,
+    /// The path of the host URL, without its trailing `/`; steps' `/paths` go below it.
+    base_path: String,
     /// `server_headers` as written.
     header_labels: Vec<String>,
     /// Index of the scenario being compiled.
@@ -222,6 +224,7 @@ pub fn compile(
         endpoint_index: HashMap::new(),
         default_headers: Vec::new(),
         default_timeout: DEFAULT_TIMEOUT,
+        base_path: String::new(),
         header_labels: file
             .server_headers
             .iter()
@@ -267,6 +270,8 @@ pub fn compile(
                 scenarios: scenarios.iter().map(|s| s.name.as_str()).collect(),
                 header_labels: &c.header_labels,
                 sut_measured: sut.is_measured(),
+                sut_local: sut.process.is_some(),
+                cores: machine_cores(),
                 health: sut.health.is_some(),
             };
             targets::compile(&ctx, t, &mut c.problems)
@@ -366,7 +371,10 @@ impl Compiler<'_> {
             }
         };
         match reqwest::Url::parse(&text) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(url) if is_http_url(&text) => {
+                // A path in the host is the base of every step's `/path` (as k6's and
+                // Locust's base URLs are): http://h/app/ + /data.json is /app/data.json.
+                self.base_path = url.path().trim_end_matches('/').to_string();
                 Some(text.trim_end_matches('/').to_string())
             }
             _ => {
@@ -442,7 +450,7 @@ impl Compiler<'_> {
     }
 
     fn scenario(&mut self, sc: &model::Scenario) -> ScenarioPlan {
-        let weight = sc.weight.as_ref().map(|w| w.value).unwrap_or(1);
+        let weight = sc.weight.as_ref().map(|w| w.value.0).unwrap_or(1);
         if weight == 0
             && let Some(w) = &sc.weight
         {
@@ -538,7 +546,10 @@ impl Compiler<'_> {
             },
             problems: RefCell::new(Vec::new()),
         };
-        let url = templates.compile(path, path.loc);
+        let mut url = templates.compile(path, path.loc);
+        if path.starts_with('/') && !self.base_path.is_empty() {
+            url = url.prefixed(&self.base_path);
+        }
         templates.problems.borrow_mut().extend(duplicate);
         let headers = templates.headers(step);
         let body = templates.body(step);
@@ -693,16 +704,7 @@ impl Compiler<'_> {
         let mut json = Vec::new();
         for check in &e.json {
             if !(check.pointer.is_empty() || check.pointer.starts_with('/')) {
-                problems.push(
-                    Diagnostic::new(
-                        check.loc,
-                        format!("\"{}\" is not a JSON pointer", check.pointer),
-                    )
-                    .with_help(format!(
-                        "JSON pointers start with \"/\", e.g. \"/{}\"",
-                        check.pointer
-                    )),
-                );
+                problems.push(not_a_pointer(&check.pointer, check.loc));
             }
             if check.equals.is_none() && check.exists.is_none() {
                 problems.push(Diagnostic::new(
@@ -712,19 +714,98 @@ impl Compiler<'_> {
             }
             json.push(JsonCheck {
                 pointer: check.pointer.clone(),
-                equals: check.equals.clone(),
+                equals: check
+                    .equals
+                    .as_ref()
+                    .map(|v| self.expected_json(v, check.loc, problems)),
                 exists: check.exists,
             });
         }
+        let body_contains = match &e.body_contains {
+            Some(b) => b
+                .value
+                .0
+                .iter()
+                .map(|text| self.expected_text(text, b.loc, problems))
+                .collect(),
+            None => Vec::new(),
+        };
         ExpectPlan {
             status: e.status.as_ref().map(|s| s.value.0.clone()),
-            body_contains: e
-                .body_contains
-                .as_ref()
-                .map(|b| b.value.0.clone())
-                .unwrap_or_default(),
+            body_contains,
             json,
             headers,
+        }
+    }
+
+    /// An expected text, with `${…}` filled in now: an expectation is fixed when
+    /// the file is checked, so it may use variables and `${env.NAME}`, but a
+    /// value captured or fed per user is an error here, never compared as `${…}`.
+    fn expected_text(&self, text: &str, loc: Loc, problems: &mut Vec<Diagnostic>) -> String {
+        if !text.contains("${") {
+            return text.to_string();
+        }
+        let help = "an expectation is fixed when the file is checked: use variables or \
+                    ${env.NAME} in it, not values captured or fed per user";
+        match Template::compile(text, &GlobalScope(&self.globals)) {
+            Ok(t) => match t.as_constant() {
+                Some(constant) => return constant.to_string(),
+                None => problems.push(
+                    Diagnostic::new(
+                        loc,
+                        format!("\"{text}\" changes per request: it cannot be an expectation"),
+                    )
+                    .with_help(help),
+                ),
+            },
+            Err(e) => {
+                let message = match self.per_user_name(text) {
+                    Some(name) => format!(
+                        "\"${{{name}}}\" is a value each user captures or is fed: an expectation cannot use it"
+                    ),
+                    None => format!("in an expectation: {}", e.0),
+                };
+                problems.push(Diagnostic::new(loc, message).with_help(help));
+            }
+        }
+        text.to_string()
+    }
+
+    /// The first `${name}` in `text` that is a capture or a feeder column.
+    fn per_user_name<'t>(&self, text: &'t str) -> Option<&'t str> {
+        text.split("${")
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.trim()))
+            .find(|name| {
+                self.slots.contains_key(*name)
+                    || name
+                        .split_once('.')
+                        .is_some_and(|(feeder, _)| self.feeders.iter().any(|f| f.name == feeder))
+            })
+    }
+
+    /// An expected JSON value with every string's `${…}` filled in (see `expected_text`).
+    fn expected_json(
+        &self,
+        value: &serde_json::Value,
+        loc: Loc,
+        problems: &mut Vec<Diagnostic>,
+    ) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(self.expected_text(s, loc, problems)),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.expected_json(v, loc, problems))
+                    .collect(),
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.expected_json(v, loc, problems)))
+                    .collect(),
+            ),
+            other => other.clone(),
         }
     }
 
@@ -754,10 +835,7 @@ impl Compiler<'_> {
                     CaptureSource::Json(p.clone())
                 }
                 Capture::Json(p) => {
-                    problems.push(
-                        Diagnostic::new(capture.loc, format!("\"{p}\" is not a JSON pointer"))
-                            .with_help(format!("JSON pointers start with \"/\", e.g. \"/{p}\"")),
-                    );
+                    problems.push(not_a_pointer(p, capture.loc));
                     continue;
                 }
                 Capture::Header(h) => match header_name(h, capture.loc) {
@@ -857,6 +935,43 @@ impl Compiler<'_> {
         }
         (names, labels)
     }
+}
+
+/// "not a JSON pointer", with the pointer the text most likely meant: a JSONPath
+/// such as `$.items[0].id` becomes `/items/0/id`.
+pub(crate) fn not_a_pointer(text: &str, loc: Loc) -> Diagnostic {
+    Diagnostic::new(loc, format!("\"{text}\" is not a JSON pointer")).with_help(format!(
+        "JSON pointers start with \"/\", e.g. \"{}\"",
+        as_pointer(text)
+    ))
+}
+
+/// The JSON pointer a JSONPath-like or bare text most likely meant.
+fn as_pointer(text: &str) -> String {
+    let path = text.trim().trim_start_matches('$');
+    let mut pointer = String::new();
+    for part in path.split(['.', '[', ']']).filter(|p| !p.is_empty()) {
+        pointer.push('/');
+        pointer.push_str(part.trim_matches(['\'', '"']));
+    }
+    if pointer.is_empty() {
+        "/".into()
+    } else {
+        pointer
+    }
+}
+
+/// CPUs online on this machine (not only those gander may use): what a local SUT can use.
+pub fn machine_cores() -> usize {
+    // SAFETY: sysconf reads a system constant.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(1)
+}
+
+/// An http(s) URL with a host.
+pub fn is_http_url(text: &str) -> bool {
+    reqwest::Url::parse(text)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
 }
 
 /// `Server-Timing <component>`, as targets and reports name one component.

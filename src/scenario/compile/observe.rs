@@ -114,14 +114,7 @@ impl Compiler<'_> {
         if p.value.is_empty() || p.value.starts_with('/') {
             Some(p.value.clone())
         } else {
-            self.error_help(
-                p.loc,
-                format!("\"{}\" is not a JSON pointer", p.value),
-                format!(
-                    "JSON pointers start with a slash, e.g. \"/{}\"",
-                    p.value.replace('.', "/")
-                ),
-            );
+            self.problems.push(super::not_a_pointer(&p.value, p.loc));
             None
         }
     }
@@ -235,6 +228,14 @@ impl Compiler<'_> {
             }
             None => self.dir.to_path_buf(),
         };
+        // The SUT runs in the scenario file's folder however the file was named:
+        // `gander run file.yaml` has the folder "", which is no directory to chdir to.
+        let cwd = if cwd.as_os_str().is_empty() {
+            std::path::PathBuf::from(".")
+        } else {
+            cwd
+        };
+        let cwd = std::path::absolute(&cwd).unwrap_or(cwd);
         let ready = match &sut.ready {
             Some(r) => Some(self.endpoint_url(r, host)?),
             None => None,

@@ -10,6 +10,7 @@ use crate::scenario::plan::{
     LatencyStat, Policy, RegressionPlan, TargetMetric, TargetPolicy, TargetSpec, TargetWindow,
 };
 use crate::scenario::spanned::{Loc, Sp};
+use crate::scenario::units::CpuLimit;
 
 /// The names targets may refer to.
 pub struct TargetContext<'a> {
@@ -18,6 +19,10 @@ pub struct TargetContext<'a> {
     pub header_labels: &'a [String],
     /// Some SUT resource source (process, Prometheus, JSON) is configured.
     pub sut_measured: bool,
+    /// The SUT is a process on this machine (its CPU is bounded by `cores`).
+    pub sut_local: bool,
+    /// CPUs of this machine.
+    pub cores: usize,
     pub health: bool,
 }
 
@@ -289,11 +294,15 @@ impl TargetCompiler<'_, '_> {
         if let Some(m) = &limits.memory {
             push(TargetMetric::SutMemory, m.value.0);
         }
-        if let Some(c) = &limits.cpu {
-            push(TargetMetric::SutCpu, c.value.0 * 100.0);
-        }
-        if let Some(c) = &limits.cpu_p95 {
-            push(TargetMetric::SutCpuP95, c.value.0 * 100.0);
+        for (limit, metric) in [
+            (&limits.cpu, TargetMetric::SutCpu),
+            (&limits.cpu_p95, TargetMetric::SutCpuP95),
+        ] {
+            if let Some(c) = limit
+                && let Some(percent) = self.cpu_percent(c)
+            {
+                push(metric, percent);
+            }
         }
         if let Some(h) = &limits.health {
             push(
@@ -401,6 +410,25 @@ impl TargetCompiler<'_, '_> {
         for (metric, limit) in metrics {
             push(metric, limit);
         }
+    }
+
+    /// A CPU limit in percent of one core. A SUT on this machine cannot use more
+    /// than all its cores: a limit above that could never fail.
+    fn cpu_percent(&mut self, limit: &Sp<CpuLimit>) -> Option<f64> {
+        let cores = self.ctx.cores;
+        let percent = limit.value.percent_of_core(cores);
+        if self.ctx.sut_local && percent > cores as f64 * 100.0 {
+            self.error_help(
+                limit.loc,
+                format!(
+                    "{percent}% of one core is more than this machine's {cores} cores can use (at most {}%)",
+                    cores * 100
+                ),
+                "CPU is in percent of one core; write e.g. \"60% of machine\" for a share of all cores",
+            );
+            return None;
+        }
+        Some(percent)
     }
 
     /// Whether `header` is recorded (listed in `server_headers`, or a Server-Timing component).

@@ -74,6 +74,7 @@ pub fn start_server() -> TestServer {
     let seen = Arc::new(Seen::default());
     let app = Router::new()
         .route("/fast", get(fast))
+        .route("/app/fast", get(fast))
         .route("/slow-body", get(slow_body))
         .route("/login", post(login))
         .route("/me", get(me))
