@@ -94,15 +94,21 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
 
     let policy = new.result.plan.target_policy;
     let judged = comparison.rows.iter().filter(|r| r.limit.is_some());
-    let mut code = Exit::Pass;
-    for row in judged {
-        match row.change {
-            Change::Regression => code = Exit::TargetFailed,
-            Change::Inconclusive if policy.inconclusive == Policy::Fail => {
-                code = Exit::TargetFailed
-            }
-            _ => {}
-        }
-    }
+    let regressions = judged
+        .clone()
+        .filter(|r| r.change == Change::Regression)
+        .count();
+    let failing_inconclusive = judged
+        .filter(|r| r.change == Change::Inconclusive && policy.inconclusive == Policy::Fail)
+        .count();
+    let (code, word) = match (regressions, failing_inconclusive) {
+        (0, 0) => (Exit::Pass, "PASS: no regression"),
+        (0, _) => (
+            Exit::TargetFailed,
+            "FAIL: inconclusive (targets.inconclusive: fail)",
+        ),
+        _ => (Exit::TargetFailed, "FAIL: regression"),
+    };
+    println!("verdict: {word} ({})", comparison.tally());
     Ok(code)
 }

@@ -90,7 +90,11 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let options = runner::RunOptions {
         silence_stdout: true,
     };
-    let show_progress = interactive && !args.quiet;
+    let progress = (!args.quiet).then_some(if interactive {
+        super::progress::Style::Terminal
+    } else {
+        super::progress::Style::Log
+    });
     let clock = Arc::new(RunClock::for_plan(&plan));
     let monitor = sut::Monitor::start(
         sut::MonitorSetup {
@@ -105,7 +109,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             .unwrap_or_else(|| Err("no SUT process is known".into()));
         profile::Profiler::start(p, profile::Target { root }, clock.clone())
     });
-    let recorded = drive(&plan, clock, &options, show_progress);
+    let recorded = drive(&plan, clock, &options, progress);
     let capture = profiler.map(profile::Profiler::finish);
     let mut resources = monitor.finish();
     let sut_log = launched.map(|l| {
@@ -146,6 +150,10 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     if !args.quiet {
         print!("{}", report::console::render(&result));
     }
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    if !args.quiet {
+        println!("report: {}", dir.join("report.html").display());
+    }
     println!("run directory: {}", dir.display());
     let _ = std::io::stdout().flush();
     Ok(Exit::from_verdict(result.verdict.status))
@@ -157,7 +165,7 @@ fn drive(
     plan: &Arc<RunPlan>,
     clock: Arc<RunClock>,
     options: &runner::RunOptions,
-    show_progress: bool,
+    progress: Option<super::progress::Style>,
 ) -> anyhow::Result<(runner::Executed, Collected, crate::result::LoadReport)> {
     let recorder = Recorder::start(
         RecorderConfig {
@@ -170,8 +178,15 @@ fn drive(
         clock.clone(),
     )
     .context("cannot start the recorder thread")?;
-    let progress = show_progress
-        .then(|| super::progress::Progress::start(recorder.live.clone(), plan.load.users));
+    // The planned length: stages sum to `end`; a flat load ramps up first.
+    let planned = match plan.load.end {
+        LoadEnd::Duration(d) if plan.load.stages.is_empty() => Some(plan.load.ramp_up + d),
+        LoadEnd::Duration(d) => Some(d),
+        LoadEnd::Iterations(_) => None,
+    };
+    let progress = progress.map(|style| {
+        super::progress::Progress::start(recorder.live.clone(), plan.load.users, planned, style)
+    });
     let executed = runner::execute(plan.clone(), clock.clone(), recorder.sender(), options);
     drop(progress);
     // Every sender is gone with the users: the recorder has all there is.

@@ -156,7 +156,7 @@ impl Comparer<'_> {
                 .map(|(b, n)| (b.1[k].unwrap_or(f64::NAN), n.1[k].unwrap_or(f64::NAN)));
             let mut row = judge(&figure, b, n, resampled_interval(&figure, pairs));
             if few {
-                row.change = Change::Inconclusive;
+                row.change = Change::TooFew;
                 row.note = Some(format!(
                     "fewer than {MIN_REQUESTS} requests in the steady state of a run"
                 ));
@@ -299,7 +299,7 @@ impl Comparer<'_> {
                 Some([lo.min(hi), lo.max(hi)]).filter(|_| lo.is_finite() && hi.is_finite());
             let mut row = judge(&figure, base_mean, summary.mean, interval);
             if count < MIN_REQUESTS || summary.count < MIN_REQUESTS {
-                row.change = Change::Inconclusive;
+                row.change = Change::TooFew;
                 row.note = Some(format!("fewer than {MIN_REQUESTS} values in a run"));
             }
             self.rows.push(row);
@@ -411,6 +411,13 @@ fn resampled_interval(
 /// Decides one figure from its two values and the interval of the change.
 fn judge(figure: &Figure, base: f64, new: f64, interval: Option<[f64; 2]>) -> ComparisonRow {
     let worse_by = worse(figure, base, new);
+    let interval = interval.map(|i| bounded(figure, i));
+    let change = match (decide(figure, base, new, worse_by, interval), figure.limit) {
+        // Without a limit a figure is shown, not judged: it changed or it did not.
+        (Change::Regression | Change::Improvement, None) => Change::Changed,
+        (Change::Inconclusive, None) => Change::Unchanged,
+        (change, _) => change,
+    };
     ComparisonRow {
         figure: figure.name.clone(),
         scope: figure.scope.clone(),
@@ -421,8 +428,18 @@ fn judge(figure: &Figure, base: f64, new: f64, interval: Option<[f64; 2]>) -> Co
         interval,
         scale: figure.scale,
         limit: figure.limit,
-        change: decide(figure, base, new, worse_by, interval),
+        change,
         note: None,
+    }
+}
+
+/// An interval cut to what the statistic can be: a figure that cannot go below
+/// zero cannot fall by more than 100 % (a resample's tail can say otherwise).
+fn bounded(figure: &Figure, [lo, hi]: [f64; 2]) -> [f64; 2] {
+    match (figure.scale, figure.higher_is_worse) {
+        (Scale::Relative, true) => [lo.max(-1.0), hi.max(-1.0)],
+        (Scale::Relative, false) => [lo.min(1.0), hi.min(1.0)],
+        (Scale::Absolute, _) => [lo, hi],
     }
 }
 

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::{Exporter, ReportError};
-use crate::result::comparison::{Change, Comparison};
+use crate::result::comparison::Comparison;
 use crate::result::profile::ProfileStatus;
 use crate::result::{
     Phase, RunResult, RunStatus, Stats, TargetOutcome, TargetResult, VerdictStatus,
@@ -231,6 +231,22 @@ fn verdict(result: &RunResult) -> String {
         VerdictStatus::NoTargets => "no targets",
     };
     out.push_str(&format!("\nverdict: {status}\n"));
+    // Close the loop: what a failed gate failed on, one line each.
+    for t in verdict
+        .targets
+        .iter()
+        .filter(|t| t.decisive && t.outcome != TargetOutcome::Pass)
+    {
+        let show = |v: f64| number(v, &t.unit);
+        out.push_str(&format!(
+            "  missed: {} of {}: {} (limit {} {})\n",
+            t.metric,
+            t.scope,
+            t.observed.map(show).unwrap_or_else(|| "no data".into()),
+            t.comparison,
+            show(t.limit)
+        ));
+    }
     out
 }
 
@@ -375,10 +391,7 @@ pub fn comparison(c: &Comparison) -> String {
         .map(String::from)
         .to_vec(),
     ];
-    for r in &c.rows {
-        if r.change == Change::Unchanged {
-            continue;
-        }
+    for r in c.rows_to_show() {
         let pct = |x: f64| r.show_change(x);
         rows.push(vec![
             r.figure.clone(),
@@ -392,16 +405,13 @@ pub fn comparison(c: &Comparison) -> String {
             r.change.label().to_string(),
         ]);
     }
-    let unchanged = c
-        .rows
-        .iter()
-        .filter(|r| r.change == Change::Unchanged)
-        .count();
     if rows.len() > 1 {
         out.push_str(&table(&rows));
     }
-    out.push_str(&format!(
-        "{unchanged} figures unchanged within noise and limits\n"
-    ));
+    out.push_str(&format!("compared: {}\n", c.tally()));
+    let too_few = c.too_few();
+    if !too_few.is_empty() {
+        out.push_str(&format!("too few to compare: {}\n", too_few.join(", ")));
+    }
     out
 }

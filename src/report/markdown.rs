@@ -161,17 +161,17 @@ pub fn comparison(c: &Comparison) -> String {
         c.baseline.len(),
         if c.baseline.len() == 1 { "" } else { "s" }
     );
+    out.push_str(&format!("{}\n\n", cell(&c.tally())));
     let rows: Vec<Vec<String>> = c
-        .rows
-        .iter()
-        .filter(|r| r.limit.is_some() || r.change != Change::Unchanged)
+        .rows_to_show()
+        .into_iter()
         .map(|r| {
             let pct = |x: f64| r.show_change(x);
             let mark = match r.change {
                 Change::Regression => "❌",
                 Change::Improvement => "🟢",
                 Change::Inconclusive => "❔",
-                Change::Unchanged => "",
+                Change::Unchanged | Change::Changed | Change::TooFew => "",
             };
             vec![
                 cell(&r.figure),

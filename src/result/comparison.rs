@@ -47,11 +47,17 @@ pub enum Scale {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
+    /// A gated figure (one with a limit) worse than its limit beyond the noise.
     Regression,
+    /// A gated figure better beyond the noise.
     Improvement,
     Unchanged,
-    /// The noise is too large to say whether the limit was crossed.
+    /// A gated figure whose noise is too large to say whether the limit was crossed.
     Inconclusive,
+    /// A figure without a limit (shown, not judged) that moved beyond the noise.
+    Changed,
+    /// Too few values in a run to compare: not judged.
+    TooFew,
 }
 
 impl Change {
@@ -61,7 +67,69 @@ impl Change {
             Change::Improvement => "improvement",
             Change::Unchanged => "unchanged",
             Change::Inconclusive => "inconclusive",
+            Change::Changed => "changed",
+            Change::TooFew => "too few to compare",
         }
+    }
+}
+
+impl Comparison {
+    /// How many rows came out each way, in words every report shares:
+    /// `2 regressions, 1 inconclusive, 40 unchanged, 3 changed (not gated)`.
+    pub fn tally(&self) -> String {
+        let words = [
+            (Change::Regression, "regression", "regressions"),
+            (Change::Inconclusive, "inconclusive", "inconclusive"),
+            (Change::Improvement, "improvement", "improvements"),
+            (Change::Unchanged, "unchanged", "unchanged"),
+            (
+                Change::Changed,
+                "changed (not gated)",
+                "changed (not gated)",
+            ),
+            (Change::TooFew, "too few to compare", "too few to compare"),
+        ];
+        let parts: Vec<String> = words
+            .into_iter()
+            .filter_map(|(change, one, many)| {
+                let n = self.rows.iter().filter(|r| r.change == change).count();
+                (n > 0).then(|| format!("{n} {}", if n == 1 { one } else { many }))
+            })
+            .collect();
+        if parts.is_empty() {
+            "no figure compared".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// The rows worth a line: every change but `unchanged` and `too few to compare`
+    /// (those are counted in `tally`), regressions first.
+    pub fn rows_to_show(&self) -> Vec<&ComparisonRow> {
+        let mut rows: Vec<&ComparisonRow> = self
+            .rows
+            .iter()
+            .filter(|r| !matches!(r.change, Change::Unchanged | Change::TooFew))
+            .collect();
+        rows.sort_by_key(|r| match r.change {
+            Change::Regression => 0,
+            Change::Inconclusive => 1,
+            Change::Improvement => 2,
+            _ => 3,
+        });
+        rows
+    }
+
+    /// The scopes whose figures had too few values to compare.
+    pub fn too_few(&self) -> Vec<&str> {
+        let mut scopes: Vec<&str> = self
+            .rows
+            .iter()
+            .filter(|r| r.change == Change::TooFew)
+            .map(|r| r.scope.as_str())
+            .collect();
+        scopes.dedup();
+        scopes
     }
 }
 

@@ -39,20 +39,9 @@ pub fn judge(result: &RunResult) -> Verdict {
             TargetOutcome::NoData => policy.no_data == Policy::Fail,
             TargetOutcome::Inconclusive => policy.inconclusive == Policy::Fail,
         };
-        if !t.decisive {
-            notes.push(format!(
-                "{} of {} was {}: a warning only (targets.{}: warn)",
-                t.metric,
-                t.scope,
-                t.outcome.label(),
-                if t.outcome == TargetOutcome::NoData {
-                    "no_data"
-                } else {
-                    "inconclusive"
-                }
-            ));
-        }
     }
+    notes.extend(warnings(&targets));
+    notes.extend(too_few_to_compare(result));
     let validity = validity::check(result);
     let status = if validity.iter().any(|c| !c.ok) {
         notes.push(
@@ -108,6 +97,44 @@ fn judge_one(result: &RunResult, target: &TargetSpec, primary: Phase) -> TargetR
     }
 }
 
+/// One note per kind of undecided row that only warns, naming the rows.
+fn warnings(targets: &[TargetResult]) -> Vec<String> {
+    [
+        (TargetOutcome::NoData, "had no data", "no_data"),
+        (
+            TargetOutcome::Inconclusive,
+            "were inconclusive",
+            "inconclusive",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(outcome, said, key)| {
+        let rows: Vec<String> = targets
+            .iter()
+            .filter(|t| !t.decisive && t.outcome == outcome)
+            .map(|t| format!("{} of {}", t.metric, t.scope))
+            .collect();
+        (!rows.is_empty()).then(|| {
+            format!(
+                "{} {said}, a warning only (targets.{key}: warn): {}",
+                count(rows.len(), "target"),
+                rows.join("; ")
+            )
+        })
+    })
+    .collect()
+}
+
+/// The request names (and scopes) whose figures had too few values to compare, once.
+fn too_few_to_compare(result: &RunResult) -> Option<String> {
+    let scopes = result.comparison.as_ref()?.too_few();
+    (!scopes.is_empty()).then(|| format!("too few to compare: {}", scopes.join(", ")))
+}
+
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// One row per compared figure that has a regression limit.
 fn regressions(result: &RunResult) -> Vec<TargetResult> {
     let Some(comparison) = &result.comparison else {
@@ -116,6 +143,8 @@ fn regressions(result: &RunResult) -> Vec<TargetResult> {
     comparison
         .rows
         .iter()
+        // Rows with too few values are listed once in the notes, not judged.
+        .filter(|row| row.change != Change::TooFew)
         .filter_map(|row| {
             let limit = row.limit?;
             // Fractions shown as percent, or percentage points for absolute figures.
@@ -149,7 +178,10 @@ fn regressions(result: &RunResult) -> Vec<TargetResult> {
                 outcome: match row.change {
                     Change::Regression => TargetOutcome::Fail,
                     Change::Inconclusive => TargetOutcome::Inconclusive,
-                    Change::Improvement | Change::Unchanged => TargetOutcome::Pass,
+                    Change::Improvement | Change::Unchanged | Change::Changed => {
+                        TargetOutcome::Pass
+                    }
+                    Change::TooFew => TargetOutcome::NoData,
                 },
                 window: TargetWindow::Steady,
                 regression: true,

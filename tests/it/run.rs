@@ -482,8 +482,8 @@ fn a_thousand_users_run_on_two_cores() {
         ),
         &["--quiet"],
     );
-    assert_eq!(out.code, 0, "{}", out.stderr);
     let run = out.json();
+    assert_eq!(out.code, 0, "{}\n{}", out.stderr, run["verdict"]);
     assert_eq!(u(&run, "/plan/scenarios/0/users_started"), 1000);
     assert_eq!(u(&run, "/totals/all/requests"), 3000);
     assert_eq!(server.seen.count("/fast"), 3000);

@@ -465,32 +465,16 @@ fn resources(result: &RunResult) -> Vec<ResourceRow> {
 }
 
 fn comparison(c: &Comparison) -> ComparisonView {
-    let (unchanged, moved): (Vec<_>, Vec<_>) =
-        c.rows.iter().partition(|r| r.change == Change::Unchanged);
-    let mut moved = moved;
-    moved.sort_by_key(|r| match r.change {
-        Change::Regression => 0,
-        Change::Inconclusive => 1,
-        _ => 2,
-    });
-    let counts = [
-        (Change::Regression, "regression", "regressions"),
-        (Change::Inconclusive, "inconclusive", "inconclusive"),
-        (Change::Improvement, "improvement", "improvements"),
-        (Change::Unchanged, "unchanged", "unchanged"),
-    ]
-    .into_iter()
-    .filter_map(|(change, one, many)| {
-        let n = c.rows.iter().filter(|r| r.change == change).count();
-        (n > 0).then(|| format!("{n} {}", if n == 1 { one } else { many }))
-    })
-    .collect();
+    let unchanged = c
+        .rows
+        .iter()
+        .filter(|r| matches!(r.change, Change::Unchanged | Change::TooFew));
     ComparisonView {
         baseline: c.baseline.clone(),
         method: c.method.clone(),
-        counts,
-        rows: moved.into_iter().map(comparison_row).collect(),
-        unchanged: unchanged.into_iter().map(comparison_row).collect(),
+        counts: vec![c.tally()],
+        rows: c.rows_to_show().into_iter().map(comparison_row).collect(),
+        unchanged: unchanged.map(comparison_row).collect(),
     }
 }
 
@@ -500,7 +484,7 @@ fn comparison_row(r: &crate::result::comparison::ComparisonRow) -> ComparisonRow
             Change::Regression => "fail",
             Change::Improvement => "pass",
             Change::Inconclusive => "warn",
-            Change::Unchanged => "same",
+            Change::Unchanged | Change::Changed | Change::TooFew => "same",
         },
         figure: r.figure.clone(),
         scope: r.scope.clone(),
