@@ -47,6 +47,7 @@ pub struct UserState {
     rows: Vec<Option<usize>>,
     plan: Arc<RunPlan>,
     pacing: super::pacing::Pacing,
+    clients: Clients,
     /// Open model: when the current iteration was due.
     intended: Option<Instant>,
     /// Open model: the schedule is over; the remaining steps do nothing.
@@ -100,6 +101,41 @@ impl RenderContext for UserState {
     }
 }
 
+/// The User-Agent gander sends unless a step or `defaults.headers` sets one.
+pub const USER_AGENT: &str = concat!("gander/", env!("CARGO_PKG_VERSION"));
+
+/// A user's second HTTP client, for steps that keep a redirect's answer, and
+/// the cookie jar it shares with the user's goose client: a cookie set on any
+/// hop of a redirect is the user's, and `capture: { cookie }` finds it.
+#[derive(Clone)]
+struct Clients {
+    no_follow: Option<reqwest::Client>,
+    jar: Arc<reqwest::cookie::Jar>,
+}
+
+impl Clients {
+    fn new() -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        // A builder that fails here fails for the goose client too, which is reported.
+        let no_follow = client_builder(&jar, false).build().ok();
+        Clients { no_follow, jar }
+    }
+}
+
+/// Gzip (goose's default) and a cookie jar; redirects followed up to 10 hops, or not.
+fn client_builder(jar: &Arc<reqwest::cookie::Jar>, follow: bool) -> reqwest::ClientBuilder {
+    let redirects = if follow {
+        reqwest::redirect::Policy::limited(10)
+    } else {
+        reqwest::redirect::Policy::none()
+    };
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .gzip(true)
+        .cookie_provider(jar.clone())
+        .redirect(redirects)
+}
+
 /// The first transaction of every user: set up its state and count it as started.
 pub async fn start_user(
     user: &mut GooseUser,
@@ -107,6 +143,10 @@ pub async fn start_user(
     scenario: usize,
 ) -> TransactionResult {
     let plan = shared.plan.clone();
+    let clients = Clients::new();
+    user.set_client_builder(client_builder(&clients.jar, true))
+        .await
+        .map_err(Box::new)?;
     let mut state = UserState {
         index: user.weighted_users_index,
         iteration: 0,
@@ -115,6 +155,7 @@ pub async fn start_user(
         rows: vec![None; plan.feeders.len()],
         plan,
         pacing: Default::default(),
+        clients,
         intended: None,
         idle: false,
         _stop: Arc::new(StopGuard(shared.clock.clone())),
@@ -317,6 +358,43 @@ fn render_json(t: &JsonTemplate, state: &mut UserState) -> Result<serde_json::Va
     })
 }
 
+/// The value of `name=value` when the name is `name`.
+fn cookie_value(pair: &str, name: &str) -> Option<String> {
+    let (k, v) = pair.split_once('=')?;
+    (k.trim() == name).then(|| v.trim().to_string())
+}
+
+/// A request for `url` from the user's goose client (which follows redirects), or
+/// from its client that does not.
+fn request_builder(
+    user: &GooseUser,
+    step: &RequestPlan,
+    url: &str,
+) -> Result<reqwest::RequestBuilder, String> {
+    if step.follow_redirects {
+        return user
+            .get_request_builder(&goose_method(step.method), url)
+            .map_err(|e| e.to_string());
+    }
+    let url = user.build_url(url).map_err(|e| e.to_string())?;
+    let client = user
+        .get_session_data::<UserState>()
+        .and_then(|s| s.clients.no_follow.as_ref())
+        .ok_or("no HTTP client that keeps redirects")?;
+    Ok(client.request(reqwest_method(step.method), url))
+}
+
+fn reqwest_method(m: Method) -> reqwest::Method {
+    match m {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+        Method::Head => reqwest::Method::HEAD,
+    }
+}
+
 fn goose_method(m: Method) -> GooseMethod {
     match m {
         Method::Get => GooseMethod::Get,
@@ -338,7 +416,7 @@ async fn send(
     let endpoint_name = &shared.plan.endpoints[step.endpoint].name;
     let started = measure_from.unwrap_or_else(Instant::now);
     let mut sample = blank_sample(step, started);
-    let builder = match user.get_request_builder(&goose_method(step.method), &r.url) {
+    let builder = match request_builder(user, step, &r.url) {
         Ok(b) => b,
         Err(e) => {
             return not_sent(step, started, format!("bad URL \"{}\": {e}", r.url));
@@ -354,15 +432,24 @@ async fn send(
         Body::Form(fields) => builder.form(&fields),
         Body::Raw(text) => builder.body(text),
     };
-    let request = GooseRequest::builder()
-        .name(endpoint_name.as_str())
-        .set_request_builder(builder)
-        .build();
-
     let started = measure_from.unwrap_or_else(Instant::now);
     sample.started = started;
-    let response = match user.request(request).await {
-        Ok(goose_response) => goose_response.response,
+    // goose sends with the user's own (redirect-following) client whatever the
+    // builder's: a step that keeps redirects is sent by its builder's client.
+    let response = if step.follow_redirects {
+        let request = GooseRequest::builder()
+            .name(endpoint_name.as_str())
+            .set_request_builder(builder)
+            .build();
+        user.request(request)
+            .await
+            .map(|goose_response| goose_response.response)
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(builder.send().await)
+    };
+    let response = match response {
+        Ok(response) => response,
         Err(e) => {
             sample.latency = Some(started.elapsed());
             sample.failure = Some(Box::new(Failure {
@@ -385,6 +472,16 @@ async fn send(
         }
     };
     let status = response.status().as_u16();
+    // The jar's cookies for the final URL, read only when a step captures one.
+    let jar_cookies = step
+        .captures
+        .iter()
+        .any(|c| matches!(c.source, CaptureSource::Cookie(_)))
+        .then(|| {
+            let jar = &user.get_session_data::<UserState>()?.clients.jar;
+            reqwest::cookie::CookieStore::cookies(jar.as_ref(), response.url())
+        })
+        .flatten();
     // Taken, not cloned: the body no longer needs them once the response exists.
     let headers = std::mem::take(response.headers_mut());
     let body = response.bytes().await;
@@ -408,7 +505,8 @@ async fn send(
         .err()
         .or_else(|| {
             let state = user.get_session_data_mut::<UserState>()?;
-            capture(step, &headers, &body, &mut json_cache, state).err()
+            let cookies = jar_cookies.as_ref().and_then(|c| c.to_str().ok());
+            capture(step, &headers, &body, cookies, &mut json_cache, state).err()
         });
     if let Some(reason) = failure {
         let excerpt = String::from_utf8_lossy(&body[..body.len().min(BODY_EXCERPT)]).into_owned();
@@ -514,6 +612,7 @@ fn capture(
     step: &RequestPlan,
     headers: &HeaderMap,
     body: &[u8],
+    jar_cookies: Option<&str>,
     json: &mut Option<Option<serde_json::Value>>,
     state: &mut UserState,
 ) -> Result<(), String> {
@@ -536,14 +635,15 @@ fn capture(
                     .and_then(|caps| caps.get(1).or_else(|| caps.get(0)))
                     .map(|m| m.as_str().to_string())
             }
+            // Set on this answer, or on a redirect hop before it (in the jar).
             CaptureSource::Cookie(name) => headers
                 .get_all(reqwest::header::SET_COOKIE)
                 .iter()
-                .find_map(|v| {
-                    let text = v.to_str().ok()?;
-                    let pair = text.split(';').next()?;
-                    let (k, v) = pair.split_once('=')?;
-                    (k.trim() == name).then(|| v.trim().to_string())
+                .find_map(|v| cookie_value(v.to_str().ok()?.split(';').next()?, name))
+                .or_else(|| {
+                    jar_cookies?
+                        .split(';')
+                        .find_map(|pair| cookie_value(pair, name))
                 }),
         };
         match value {

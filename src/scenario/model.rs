@@ -273,6 +273,9 @@ pub struct Defaults {
     pub headers: IndexMap<String, Sp<String>>,
     /// Request timeout (default 30s).
     pub timeout: Option<Sp<Dur>>,
+    /// Follow redirects (default true, up to 10 hops); `false` keeps the 3xx
+    /// answer itself so its status and `Location` can be checked.
+    pub follow_redirects: Option<Sp<bool>>,
 }
 
 /// One user flow.
@@ -327,6 +330,8 @@ pub struct Step {
     pub body: Option<Sp<String>>,
     /// Timeout for this request.
     pub timeout: Option<Sp<Dur>>,
+    /// Follow redirects for this request (default: `defaults.follow_redirects`, true).
+    pub follow_redirects: Option<Sp<bool>>,
     /// What the response must look like; anything else is a failed request.
     pub expect: Option<Expect>,
     /// Values to keep from the response for later steps, as `${name}`.

@@ -210,6 +210,8 @@ pub struct RequestPlan {
     pub headers: Vec<(HeaderName, Template)>,
     pub body: BodyPlan,
     pub timeout: Duration,
+    /// Follow redirects, or keep the 3xx answer.
+    pub follow_redirects: bool,
     pub expect: ExpectPlan,
     pub captures: Vec<CapturePlan>,
 }

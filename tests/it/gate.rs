@@ -370,17 +370,32 @@ fn the_unoptimized_demo_is_a_regression_and_a_rerun_is_not() {
     assert_eq!(cmp.status.code(), Some(1));
     let text = String::from_utf8_lossy(&cmp.stdout);
     assert!(text.contains("regression"), "{text}");
+    // It ends with its verdict and the counts every report shares.
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("verdict: FAIL: regression (") && last.contains("regression"),
+        "{last}"
+    );
     let saved: Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("comparison.json")).unwrap())
             .unwrap();
     assert!(saved["rows"].as_array().unwrap().len() >= 10);
     assert!(out_dir.join("comparison.md").is_file());
     let rerun = gander(&["compare", &newest, same.run_dir().to_str().unwrap()]);
+    // A compare of two good runs says why whenever it does not pass.
     assert_eq!(
         rerun.status.code(),
         Some(0),
-        "{}",
-        String::from_utf8_lossy(&rerun.stdout)
+        "{}\n{}",
+        String::from_utf8_lossy(&rerun.stdout),
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let text = String::from_utf8_lossy(&rerun.stdout);
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("verdict: PASS: no regression")),
+        "{text}"
     );
 }
 

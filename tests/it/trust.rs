@@ -137,3 +137,107 @@ fn server_timing_components_are_listed_and_limited_as_the_readme_writes_them() {
     assert_eq!(target["outcome"], "pass", "{target}");
     assert_eq!(target["limit"].as_f64(), Some(10_000.0));
 }
+
+#[test]
+fn redirects_are_followed_by_default_kept_when_asked_and_their_cookies_are_the_users() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let out = ws.run(
+        &format!(
+            "host: {}\nload: {{ users: 2, iterations: 2 }}\n\
+             scenarios:\n  - name: s\n    steps:\n\
+             \x20     - name: followed\n        get: /cookies/set\n        expect: {{ status: 200, body_contains: ok }}\n\
+             \x20       capture: {{ k: {{ cookie: k }} }}\n\
+             \x20     - name: kept\n        get: /cookies/set\n        follow_redirects: false\n\
+             \x20       expect: {{ status: 302, headers: [Location] }}\n\
+             \x20     - name: cookie sent back\n        get: \"/value?v=${{k}}\"\n",
+            server.url()
+        ),
+        &["--quiet"],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    assert_eq!(u(&run, "/totals/all/failed"), 0, "{}", run["errors"]);
+    // Followed: /cookies/set then /fast, twice per user; kept: /cookies/set alone.
+    assert_eq!(server.seen.count("/cookies/set"), 8);
+    assert_eq!(server.seen.count("/fast"), 4);
+    // The cookie set on the redirect hop was captured and sent on.
+    assert_eq!(
+        server
+            .seen
+            .values
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| *v == "v")
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn gander_names_itself_and_a_file_can_name_it_otherwise() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let run = |defaults: &str, expected: &str| {
+        ws.run(
+            &format!(
+                "host: {}\nload: {{ users: 1, iterations: 1 }}\n{defaults}\
+                 scenarios:\n  - name: s\n    steps:\n      - {{ get: /user-agent, expect: {{ body_contains: \"{expected}\" }} }}\n",
+                server.url()
+            ),
+            &["--quiet"],
+        )
+    };
+    let own = run("", &format!("gander/{}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(own.code, 0, "{}", own.json()["errors"]);
+    let set = run(
+        "defaults: { headers: { User-Agent: my-tests/2 } }\n",
+        "my-tests/2",
+    );
+    assert_eq!(set.code, 0, "{}", set.json()["errors"]);
+}
+
+#[test]
+fn the_console_closes_the_loop_in_a_ci_log() {
+    let server = start_server();
+    let ws = Workspace::new();
+    // No terminal here: progress comes as a line every 10 s.
+    let out = ws.run(
+        &format!(
+            "host: {}\nload: {{ users: 1, duration: 11s }}\n\
+             scenarios:\n  - name: s\n    think_time: 100ms\n    steps:\n      - get: /fast\n\
+             targets: {{ p95: 0ms }}\n",
+            server.url()
+        ),
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    // One line per missed target, observed against the limit.
+    assert!(
+        out.stdout.contains("  missed: p95 of all requests: ")
+            && out.stdout.contains("(limit <= 0"),
+        "{}",
+        out.stdout
+    );
+    // The page to open, by its absolute path.
+    let report = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .expect("a report line");
+    assert!(std::path::Path::new(report).is_absolute() && report.ends_with("report.html"));
+    assert!(std::path::Path::new(report).is_file());
+    let progress: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("gander: "))
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|l| l.contains("s/11s") && l.contains("req/s") && l.contains("p95")),
+        "{}",
+        out.stderr
+    );
+}

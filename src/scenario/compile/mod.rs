@@ -56,6 +56,7 @@ struct Compiler<'a> {
     endpoint_index: HashMap<String, usize>,
     default_headers: Vec<(HeaderName, Template)>,
     default_timeout: Duration,
+    default_follow_redirects: bool,
     /// The path of the host URL, without its trailing `/`; steps' `/paths` go below it.
     base_path: String,
     /// `server_headers` as written.
@@ -224,6 +225,7 @@ pub fn compile(
         endpoint_index: HashMap::new(),
         default_headers: Vec::new(),
         default_timeout: DEFAULT_TIMEOUT,
+        default_follow_redirects: true,
         base_path: String::new(),
         header_labels: file
             .server_headers
@@ -414,6 +416,9 @@ impl Compiler<'_> {
         if let Some(t) = &defaults.timeout {
             self.default_timeout = self.timeout(t);
         }
+        if let Some(f) = &defaults.follow_redirects {
+            self.default_follow_redirects = f.value;
+        }
     }
 
     fn timeout(&mut self, t: &Sp<super::units::Dur>) -> Duration {
@@ -569,6 +574,10 @@ impl Compiler<'_> {
             headers,
             body,
             timeout,
+            follow_redirects: step
+                .follow_redirects
+                .as_ref()
+                .map_or(self.default_follow_redirects, |f| f.value),
             expect,
             captures,
         })

@@ -75,6 +75,8 @@ pub fn start_server() -> TestServer {
     let app = Router::new()
         .route("/fast", get(fast))
         .route("/app/fast", get(fast))
+        .route("/cookies/set", get(set_cookie_and_redirect))
+        .route("/user-agent", get(user_agent))
         .route("/slow-body", get(slow_body))
         .route("/login", post(login))
         .route("/me", get(me))
@@ -131,6 +133,26 @@ async fn sleep(
 async fn fast(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> &'static str {
     count(State(seen), uri).await;
     "ok"
+}
+
+/// Sets the cookie `k=v` on a 302 to /fast, as httpbin's /cookies/set does.
+async fn set_cookie_and_redirect(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> Response {
+    count(State(seen), uri).await;
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, "/fast")
+        .header(header::SET_COOKIE, "k=v; Path=/")
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// The request's User-Agent, as the body.
+async fn user_agent(headers: HeaderMap) -> String {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Headers at once, the body 100 ms later.
