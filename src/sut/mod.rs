@@ -320,8 +320,8 @@ impl Source for Prometheus {
         Box::pin(async move {
             match fetcher {
                 Ok(fetcher) => {
-                    let (plan, report) = (&self.plan, &mut self.report);
-                    sample_prometheus(fetcher, plan, report, &mut self.last_cpu, t).await
+                    sample_prometheus(fetcher, &self.plan, &mut self.report, &mut self.last_cpu, t)
+                        .await
                 }
                 Err(e) => self.report.failed(e.clone()),
             }

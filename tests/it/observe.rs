@@ -399,14 +399,6 @@ fn launched_scenario(url_port: u16, pid_file: &Path, seconds: u32, extra: &str) 
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn sut_command_is_launched_sampled_profiled_and_stopped() {
     let ws = Workspace::new();

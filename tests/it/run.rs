@@ -516,15 +516,6 @@ fn a_dead_host_still_writes_the_run() {
     assert_complete_run_dir(&out.run_dir());
 }
 
-/// A port nothing listens on: bound, then released.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_sut_down_from_the_start_stops_the_run_early_and_never_passes_a_latency_target() {
     let ws = Workspace::new();

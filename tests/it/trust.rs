@@ -53,11 +53,7 @@ fn a_sut_command_starts_from_the_files_folder_however_the_file_is_named() {
     let demo = match demo_program() {
         gander::DemoProgram::Standalone(path) | gander::DemoProgram::Embedded(path) => path,
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     ws.write(
         "scenario.yaml",
         &format!(

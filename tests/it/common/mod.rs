@@ -364,6 +364,15 @@ impl RunOutput {
     }
 }
 
+/// A port nothing listens on: bound, then released.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The `gander-demo` binary beside `gander`: the tests build the workspace.
 pub fn demo_program() -> gander::DemoProgram {
     let path = Path::new(gander_bin()).with_file_name("gander-demo");
