@@ -293,9 +293,16 @@ fn the_unoptimized_demo_is_a_regression_and_a_rerun_is_not() {
     let ws = Workspace::new();
     let base_dir = ws.path().join("base");
     for _ in 0..2 {
+        // Only good runs (completed, valid, passed) are baselines: say why one is not.
         let b = salon_run(&fast.url, &base_dir, &[]);
-        assert_ne!(b.code, 2, "{}", b.stderr);
-        assert_ne!(b.code, 3, "{}", b.stdout);
+        assert_eq!(
+            b.code,
+            0,
+            "a baseline run that is not good:\n{}\n{}\n{}",
+            b.stdout,
+            b.stderr,
+            std::fs::read_to_string(b.run_dir().join("summary.txt")).unwrap_or_default()
+        );
     }
     let base_runs: Vec<_> = std::fs::read_dir(&base_dir)
         .unwrap()
