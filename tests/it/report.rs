@@ -90,6 +90,9 @@ fn the_report_of_a_real_run_shows_every_section_offline() {
     );
     assert!(new.code <= 1, "{}\n{}", new.stdout, new.stderr);
     let dir = new.run_dir();
+    // The fullest run.json there is (profile, resources, health, baseline comparison)
+    // matches the published schema, as every complete run directory in the tests does.
+    assert_matches_run_schema(&dir);
     let run = new.json();
     let report = dir.join("report.html");
     let html = std::fs::read_to_string(&report).unwrap();
