@@ -159,18 +159,9 @@ mod tests {
             string_table: strings.iter().map(|s| s.to_string()).collect(),
             sample_type: vec![ValueType { ty: 1, unit: 2 }, ValueType { ty: 3, unit: 4 }],
             function: vec![
-                Function {
-                    id: 10,
-                    name: 5,
-                },
-                Function {
-                    id: 20,
-                    name: 6,
-                },
-                Function {
-                    id: 30,
-                    name: 7,
-                },
+                Function { id: 10, name: 5 },
+                Function { id: 20, name: 6 },
+                Function { id: 30, name: 7 },
             ],
             location: vec![
                 Location {
