@@ -15,6 +15,8 @@ use rusqlite::{Connection, OpenFlags, params};
 use super::context::RequestContext;
 
 pub const STATUSES: [&str; 4] = ["confirmed", "pending", "completed", "cancelled"];
+/// The quiz questions' categories.
+pub const CATEGORIES: [&str; 5] = ["math", "physics", "history", "biology", "geography"];
 const FIRST: [&str; 16] = [
     "Anna", "Boris", "Vera", "Gleb", "Daria", "Egor", "Zhanna", "Ivan", "Kira", "Lev", "Maria",
     "Nikita", "Olga", "Pavel", "Rita", "Sergei",
@@ -263,7 +265,7 @@ fn seed(conn: &Connection, size: SeedSize) -> rusqlite::Result<()> {
                 1_760_000_000 + i as i64
             ])?;
         }
-        let categories = ["math", "physics", "history", "biology", "geography"];
+        let categories = CATEGORIES;
         let mut st = tx.prepare(
             "INSERT INTO questions (id, category, text, answer) VALUES (?1, ?2, ?3, ?4)",
         )?;
