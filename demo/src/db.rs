@@ -128,6 +128,9 @@ impl Db {
         ));
         let _ = std::fs::remove_file(&path);
         let first = Connection::open(&path)?;
+        // Every connection waits for another's write instead of failing at once
+        // with "database is locked" (concurrent logins write sessions).
+        first.busy_timeout(std::time::Duration::from_secs(5))?;
         first.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;")?;
         first.execute_batch(SCHEMA)?;
         seed(&first, size)?;
