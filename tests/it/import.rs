@@ -84,7 +84,12 @@ fn run_50_users(ws: &Workspace, file: &Path, extra: &[&str], env: &[(&str, &str)
     ];
     args.extend(extra);
     let out = RunOutput::new(gander_env(&args, env));
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    if out.code != 0 {
+        let why = std::panic::catch_unwind(|| out.json())
+            .map(|run| format!("verdict: {}\nerrors: {}", run["verdict"], run["errors"]))
+            .unwrap_or_default();
+        panic!("exit {}\n{}\n{}\n{why}", out.code, out.stdout, out.stderr);
+    }
     out.json()
 }
 

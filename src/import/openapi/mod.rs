@@ -3,6 +3,12 @@
 //! its schemas, and said so), ids for detail routes captured from the list
 //! route above them, and the login the security schemes call for run once per
 //! user in `on_start`. Only reads unless asked for writes.
+//!
+//! The document is read as a `serde_json::Value` rather than typed with a
+//! crate: `openapiv3` models 3.0 only and `oas3` 3.1 only (its own README warns
+//! that 3.0 documents may not parse), while FastAPI serves 3.1 and many other
+//! services 3.0; one untyped reader serves both, and lets every `$ref` be
+//! checked, and reported, with its place (`refs.rs`).
 
 mod auth;
 mod refs;
@@ -234,6 +240,13 @@ fn value_text(v: &Value) -> Option<String> {
 /// Checks the document is OpenAPI 3; returns its version.
 fn check_openapi(input: &Input, value: &Value) -> Result<String, ImportError> {
     let top = Some(crate::scenario::spanned::Loc { line: 1, column: 1 });
+    if input.text.trim_start().starts_with('<') {
+        return Err(ImportError::NotOpenApi(
+            Located::new(input, "not an OpenAPI document: this is HTML (a documentation page?)")
+                .at(top)
+                .help("give the document itself: FastAPI's /docs page is HTML, its document is at /openapi.json"),
+        ));
+    }
     let Some(map) = value.as_object() else {
         return Err(ImportError::NotOpenApi(
             Located::new(

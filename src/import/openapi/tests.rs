@@ -306,6 +306,18 @@ fn not_openapi_documents_are_refused_with_a_fix() {
         ),
         (json!([1, 2]), "not an object", "openapi.json"),
     ];
+    let html = Input {
+        origin: Origin::Url(reqwest::Url::parse("http://127.0.0.1:9999/docs").unwrap()),
+        text: "<!DOCTYPE html>\n<html><title>Swagger UI</title></html>\n".into(),
+    };
+    let e = import(html, &OpenApiOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("this is HTML") && e.contains("/openapi.json"),
+        "{e}"
+    );
     for (doc, message, help) in cases {
         let e = import(input(&doc), &OpenApiOptions::default())
             .err()
