@@ -257,10 +257,10 @@ pub fn import(input: &Input, options: &HarOptions) -> Result<Generated, ImportEr
             None => host.to_string(),
         };
         origin == primary
-            || options
-                .include_hosts
-                .iter()
-                .any(|h| h.trim_end_matches('/') == host || *h == host_port || *h == origin)
+            || options.include_hosts.iter().any(|h| {
+                let h = h.trim_end_matches('/');
+                h == host || h == host_port || h == origin
+            })
     };
 
     let mut other_hosts: Vec<(String, usize)> = Vec::new();

@@ -233,7 +233,7 @@ fn a_session_keeps_its_own_requests_and_captures_what_it_sends_back() {
 #[test]
 fn include_host_and_include_static_keep_more() {
     let options = HarOptions {
-        include_hosts: vec!["fonts.example.net".into()],
+        include_hosts: vec!["https://fonts.example.net/".into()],
         include_static: true,
         ..HarOptions::default()
     };

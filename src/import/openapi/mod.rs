@@ -180,6 +180,9 @@ impl Server {
                 url = url.replace(&format!("{{{name}}}"), &default);
             }
         }
+        if url.trim().is_empty() {
+            url = "/".into();
+        }
         let absolute = reqwest::Url::parse(&url).ok();
         let resolved = match (absolute, origin) {
             (Some(u), _) => Some((u, format!("from servers[0] ({template})"))),

@@ -208,6 +208,13 @@ fn a_login_operation_with_a_token_feeds_the_bearer_scheme_others_come_from_env()
             "keyInQuery": { "type": "apiKey", "in": "query", "name": "api_key" }
         } }
     });
+    let mut empty_server = doc.clone();
+    empty_server["servers"] = json!([{ "url": "" }]);
+    assert!(
+        generate(empty_server, false)
+            .yaml
+            .contains("post: \"/auth/login\"")
+    );
     let g = generate(doc, false);
     let y = &g.yaml;
     // The server's base path, taken relative to the document's URL.
