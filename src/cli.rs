@@ -1,5 +1,6 @@
 //! The command line: clap's options, turned into the plain requests the
-//! commands take (`RunRequest`, `CompareRequest`, `DemoRequest`), and `main`.
+//! commands take (`RunRequest`, `CompareRequest`, `DemoRequest`,
+//! `ImportRequest`), and `main`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::Exit;
 use crate::commands::compare::CompareRequest;
 use crate::commands::demo::DemoRequest;
+use crate::commands::import::{ImportRequest, ImportSource};
 use crate::commands::run::{DEFAULT_BASELINE_LAST, RunRequest};
 use crate::commands::{self};
 use crate::scenario::Overrides;
@@ -56,6 +58,80 @@ pub enum Command {
     },
     /// Compare a saved run with a baseline run (or a set of runs); exit 1 on a regression.
     Compare(CompareArgs),
+    /// Write a first scenario file from an OpenAPI document or a HAR recording.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub what: ImportWhat,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ImportWhat {
+    /// One step per operation of an OpenAPI 3.0 or 3.1 document (JSON or YAML): examples
+    /// fill parameters and bodies, detail routes take ids captured from their list route,
+    /// and the login the security schemes call for runs once per user (on_start).
+    Openapi(ImportOpenapiArgs),
+    /// The requests of a recorded browser session (a HAR file), in order, with values the
+    /// service handed out (tokens, ids, cookies) captured and sent back as ${var}.
+    Har(ImportHarArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportOpenapiArgs {
+    /// The document: a file, or an http:// URL such as http://127.0.0.1:8000/openapi.json.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Also import POST, PUT, PATCH and DELETE operations (by default only GET and HEAD).
+    #[arg(long)]
+    pub include_writes: bool,
+    /// Write the scenario here (default: standard output).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportHarArgs {
+    /// The HAR file (the browser's Network tab: "Save all as HAR").
+    pub file: PathBuf,
+    /// Keep the requests to this host too (repeatable): host, host:port or http://host:port.
+    /// By default only the host the recording starts on is kept.
+    #[arg(long = "include-host", value_name = "HOST")]
+    pub include_host: Vec<String>,
+    /// Keep static assets (scripts, style sheets, images, fonts).
+    #[arg(long)]
+    pub include_static: bool,
+    /// The longest recorded pause taken into the think time.
+    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    pub max_think: Duration,
+    /// Write the scenario here (default: standard output).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl ImportArgs {
+    pub fn request(&self) -> ImportRequest {
+        match &self.what {
+            ImportWhat::Openapi(a) => ImportRequest {
+                source: ImportSource::OpenApi {
+                    source: a.source.clone(),
+                    include_writes: a.include_writes,
+                },
+                output: a.output.clone(),
+            },
+            ImportWhat::Har(a) => ImportRequest {
+                source: ImportSource::Har {
+                    file: a.file.clone(),
+                    include_hosts: a.include_host.clone(),
+                    include_static: a.include_static,
+                    max_think: a.max_think,
+                },
+                output: a.output.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -227,6 +303,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => commands::run::run(&args.request()),
         Command::Compare(args) => commands::compare::compare_runs(&args.request()),
+        Command::Import(args) => Ok(commands::import::run(&args.request())),
         Command::Check { files } => Ok(commands::check(&files)),
         Command::Schema { run } => commands::print_schema(run),
         Command::Report { dir } => commands::rerender(&dir),

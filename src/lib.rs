@@ -1,6 +1,7 @@
 //! gander: load-testing and profiling harness for web services, on goose.
 //!
 //! The run is a pipeline, each box a module, data moving forward only:
+//! `import` (an OpenAPI document or a HAR recording → a scenario file) →
 //! `scenario` (file → `RunPlan`) → `runner` (goose users) and the observers
 //! (`profile`, `sut`) → `record` (samples → figures) → `result` (the saved
 //! run, plain data) → `verdict` (with `compare`) → `report` (exporters) → exit
@@ -20,6 +21,7 @@ pub mod compare;
 mod exit;
 pub mod format;
 pub mod hist;
+mod import;
 pub mod profile;
 pub mod record;
 pub mod report;

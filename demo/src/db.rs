@@ -15,6 +15,8 @@ use rusqlite::{Connection, OpenFlags, params};
 use super::context::RequestContext;
 
 pub const STATUSES: [&str; 4] = ["confirmed", "pending", "completed", "cancelled"];
+/// The quiz questions' categories.
+pub const CATEGORIES: [&str; 5] = ["math", "physics", "history", "biology", "geography"];
 const FIRST: [&str; 16] = [
     "Anna", "Boris", "Vera", "Gleb", "Daria", "Egor", "Zhanna", "Ivan", "Kira", "Lev", "Maria",
     "Nikita", "Olga", "Pavel", "Rita", "Sergei",
@@ -126,6 +128,9 @@ impl Db {
         ));
         let _ = std::fs::remove_file(&path);
         let first = Connection::open(&path)?;
+        // Every connection waits for another's write instead of failing at once
+        // with "database is locked" (concurrent logins write sessions).
+        first.busy_timeout(std::time::Duration::from_secs(5))?;
         first.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;")?;
         first.execute_batch(SCHEMA)?;
         seed(&first, size)?;
@@ -263,7 +268,7 @@ fn seed(conn: &Connection, size: SeedSize) -> rusqlite::Result<()> {
                 1_760_000_000 + i as i64
             ])?;
         }
-        let categories = ["math", "physics", "history", "biology", "geography"];
+        let categories = CATEGORIES;
         let mut st = tx.prepare(
             "INSERT INTO questions (id, category, text, answer) VALUES (?1, ?2, ?3, ?4)",
         )?;

@@ -7,6 +7,7 @@
 mod api;
 mod context;
 mod db;
+mod openapi;
 mod pprof;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 
 use api::App;
 use context::RequestContext;
@@ -34,6 +35,31 @@ pub struct ServeArgs {
     /// Bearer token of the admin metrics API.
     #[arg(long, default_value = "demo-admin-token")]
     pub admin_token: String,
+}
+
+/// Every route the demo serves, as method, path and handler. The router is
+/// built from this list, and a test checks `/openapi.json` describes each one.
+fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Arc<App>>)> {
+    vec![
+        ("POST", "/api/login", post(api::login)),
+        ("GET", "/api/bookings", get(api::list_bookings)),
+        ("POST", "/api/bookings", post(api::create_booking)),
+        ("GET", "/api/bookings/{id}", get(api::get_booking)),
+        ("GET", "/api/stats", get(api::stats)),
+        ("POST", "/bot/webhook", post(api::bot_webhook)),
+        ("GET", "/api/quiz/questions", get(api::quiz_questions)),
+        ("GET", "/api/quiz/questions/{id}", get(api::quiz_question)),
+        ("GET", "/api/v1/health/detailed", get(api::health)),
+        ("GET", "/api/v1/admin/metrics", get(api::admin_metrics)),
+        (
+            "POST",
+            "/api/v1/admin/metrics/reset",
+            post(api::admin_metrics_reset),
+        ),
+        ("GET", "/metrics", get(api::prometheus)),
+        ("GET", "/debug/pprof/profile", get(pprof::profile)),
+        ("GET", "/openapi.json", get(openapi::serve)),
+    ]
 }
 
 /// Builds the application: database, cache, routes and the accounting middleware.
@@ -53,25 +79,11 @@ fn app(args: &ServeArgs) -> anyhow::Result<Router> {
         admin_token: args.admin_token.clone(),
         request_ids: AtomicU64::new(1),
     });
-    let routes = Router::new()
-        .route("/api/login", post(api::login))
-        .route(
-            "/api/bookings",
-            get(api::list_bookings).post(api::create_booking),
-        )
-        .route("/api/bookings/{id}", get(api::get_booking))
-        .route("/api/stats", get(api::stats))
-        .route("/bot/webhook", post(api::bot_webhook))
-        .route("/api/quiz/questions", get(api::quiz_questions))
-        .route("/api/quiz/questions/{id}", get(api::quiz_question))
-        .route("/api/v1/health/detailed", get(api::health))
-        .route("/api/v1/admin/metrics", get(api::admin_metrics))
-        .route(
-            "/api/v1/admin/metrics/reset",
-            post(api::admin_metrics_reset),
-        )
-        .route("/metrics", get(api::prometheus))
-        .route("/debug/pprof/profile", get(pprof::profile))
+    let routes = routes()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .fallback(|| async { api::ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(state);

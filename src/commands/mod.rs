@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod demo;
+pub mod import;
 mod progress;
 pub mod run;
 

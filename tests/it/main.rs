@@ -9,6 +9,7 @@ mod check;
 mod demo;
 mod examples;
 mod gate;
+mod import;
 mod load_models;
 mod observe;
 mod report;

@@ -2,7 +2,6 @@
 //! demo SUT, Go's net/http/pprof, py-spy, perf), resource sampling of real
 //! process trees, health polling, and SUTs that gander launches itself.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -11,32 +10,6 @@ use std::time::Duration;
 use crate::common::*;
 use gander::DemoSut;
 use gander::sut::child::Guarded;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// Starts a fixture server that prints `listening on URL` first.
-fn start_fixture(command: &mut Command) -> (Guarded, String) {
-    command.stdout(Stdio::piped()).stderr(Stdio::inherit());
-    let mut child = Guarded::spawn(command).expect("the fixture starts");
-    let stdout = child.child_mut().stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the fixture says where it listens");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, url)
-}
 
 /// The Go fixture, built once per test binary into cargo's temporary directory.
 fn go_binary() -> &'static Path {

@@ -373,6 +373,37 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The fixture servers under tests/fixtures.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Starts a fixture server that prints `listening on URL` first; it is
+/// stopped (with its process group) when the guard is dropped.
+pub fn start_fixture(command: &mut Command) -> (gander::sut::child::Guarded, String) {
+    use std::io::{BufRead, BufReader};
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    let mut child = gander::sut::child::Guarded::spawn(command).expect("the fixture starts");
+    let stdout = child.child_mut().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the fixture says where it listens");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, url)
+}
+
 /// The `gander-demo` binary beside `gander`: the tests build the workspace.
 pub fn demo_program() -> gander::DemoProgram {
     let path = Path::new(gander_bin()).with_file_name("gander-demo");
