@@ -325,7 +325,7 @@ fn py_spy_finds_the_hot_function_and_resources_sum_over_the_workers() {
     // What /proc says now, while the processes still run.
     let proc_sum: f64 = pids.iter().map(|&p| vm_rss(p)).sum();
     let parent = vm_rss(pids[0]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}\n{}", out.stderr, out.json()["verdict"]);
     let run = out.json();
     let p = profile_of(&run);
     assert_eq!(p["status"], "ok", "{p}");
