@@ -7,13 +7,14 @@ use std::path::Path;
 use crate::profile::folded::{self, Folded};
 use crate::result::RunResult;
 use crate::result::profile::{
-    DIFF_FLAMEGRAPH_FILE, FOLDED_FILE, ProfileDiff, ProfileReport, ProfileStatus,
+    DIFF_FLAMEGRAPH_FILE, DIFF_FOLDED_FILE, FOLDED_FILE, ProfileDiff, ProfileReport, ProfileStatus,
 };
 
 /// How many grown functions `run.json` lists.
 const GREW_N: usize = 15;
 
-/// Writes `flamegraph-diff.svg` into `dir`; `None` when the baseline has no usable profile.
+/// Writes `flamegraph-diff.svg` and its input, `flamegraph-diff.folded`, into
+/// `dir`; `None` when the baseline has no usable profile.
 pub fn against(
     base_dir: &Path,
     base: &RunResult,
@@ -39,22 +40,24 @@ pub fn against(
         return Ok(None);
     };
     let (b_req, c_req) = (base_profile.requests_in_window, report.requests_in_window);
+    let lines = folded::differential_lines(&base_folded, b_req, current, c_req);
     let svg = folded::differential_svg(
-        &base_folded,
-        b_req,
-        current,
-        c_req,
+        &lines,
         &format!(
             "{} vs {}: differential flame graph",
             base.run_id,
             report_run(dir)
         ),
-        "per 1000 requests; red: more CPU per request than the baseline, blue: less",
+        "per request; red: more CPU per request than the baseline, blue: less",
     )?;
     crate::store::write_file(dir, DIFF_FLAMEGRAPH_FILE, &svg)?;
+    let mut text = lines.join("\n");
+    text.push('\n');
+    crate::store::write_file(dir, DIFF_FOLDED_FILE, text.as_bytes())?;
     Ok(Some(ProfileDiff {
         baseline_run: base.run_id.clone(),
         flamegraph: DIFF_FLAMEGRAPH_FILE.to_string(),
+        folded: Some(DIFF_FOLDED_FILE.to_string()),
         grew_most: folded::grew_most(&base_folded, b_req, current, c_req, GREW_N),
     }))
 }

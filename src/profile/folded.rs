@@ -139,10 +139,76 @@ impl Folded {
     }
 }
 
-/// Scales both profiles to samples per 1000 requests, so that a run that served
+/// The frame py-spy `--subprocesses` puts first for each process, as it writes
+/// it: `process 9707:"/usr/bin/python3 app.py --port 8000"`. Every stack starts
+/// with the chain of these from the profiled root down to the sampled process:
+/// `process 9635:"python3 app.py";process 9707:"python3 app.py";<module> (app.py);...`.
+const PROCESS_FRAME: &str = "process ";
+
+/// What a process frame becomes: the process's place in the profiled tree.
+fn process_role(depth: usize) -> String {
+    match depth {
+        0 => "process root".to_string(),
+        1 => "process child".to_string(),
+        2 => "process grandchild".to_string(),
+        n => format!("process at depth {n}"),
+    }
+}
+
+/// The length of the py-spy process frame at the start of `stack`, with the
+/// `;` after it, if `stack` starts with one. The command line is quoted and
+/// may hold `;`: the frame ends at the first `";` (or at the end of the stack).
+fn process_frame_len(stack: &str) -> Option<usize> {
+    let rest = stack.strip_prefix(PROCESS_FRAME)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || !rest[digits..].starts_with(":\"") {
+        return None;
+    }
+    let body = PROCESS_FRAME.len() + digits + 2;
+    match stack[body..].find("\";") {
+        Some(end) => Some(body + end + 2),
+        None if stack.ends_with('"') => Some(stack.len()),
+        None => None,
+    }
+}
+
+/// `stack` with its leading py-spy process frames replaced by their roles.
+fn stack_by_process_role(stack: &str) -> std::borrow::Cow<'_, str> {
+    let mut rest = stack;
+    let mut roles = Vec::new();
+    while let Some(len) = process_frame_len(rest) {
+        roles.push(process_role(roles.len()));
+        rest = &rest[len..];
+    }
+    if roles.is_empty() {
+        return stack.into();
+    }
+    if !rest.is_empty() {
+        roles.push(rest.to_string());
+    }
+    roles.join(";").into()
+}
+
+impl Folded {
+    /// The same samples with py-spy's process frames (`process PID:"CMDLINE"`)
+    /// replaced by each process's place in the profiled tree (`process root`,
+    /// `process child`, ...). Pids change from run to run and command lines
+    /// carry ports and paths, so without this two runs of the same code share
+    /// no stack; workers at the same depth merge, as the load spreads over
+    /// them at random. Other stacks are kept as they are.
+    pub fn by_process_role(&self) -> Folded {
+        Folded::from_stacks(
+            self.stacks
+                .iter()
+                .map(|(s, &c)| (stack_by_process_role(s).into_owned(), c)),
+        )
+    }
+}
+
+/// Scales a profile to samples per million requests, so that a run that served
 /// more requests does not read as a run that costs more CPU.
-fn per_1k(folded: &Folded, requests: u64) -> BTreeMap<&str, f64> {
-    let factor = 1000.0 / requests.max(1) as f64;
+fn per_million(folded: &Folded, requests: u64) -> BTreeMap<&str, f64> {
+    let factor = 1e6 / requests.max(1) as f64;
     folded
         .stacks
         .iter()
@@ -150,37 +216,36 @@ fn per_1k(folded: &Folded, requests: u64) -> BTreeMap<&str, f64> {
         .collect()
 }
 
-/// A differential flame graph (red: more samples per request than the baseline,
-/// blue: fewer), drawn on the current profile's shape.
-pub fn differential_svg(
+/// The input of a differential flame graph, one line per stack:
+/// `stack baseline current`, both in samples per million requests rounded to
+/// integers (the form `difffolded.pl` writes and inferno reads), sorted by stack.
+/// Process frames are compared by role ([`Folded::by_process_role`]).
+pub fn differential_lines(
     baseline: &Folded,
     baseline_requests: u64,
     current: &Folded,
     current_requests: u64,
-    title: &str,
-    subtitle: &str,
-) -> std::io::Result<Vec<u8>> {
-    let before = per_1k(baseline, baseline_requests);
-    let after = per_1k(current, current_requests);
-    // inferno reads integer counts: keep three decimals of samples per 1k requests.
-    let scale = |v: f64| (v * 1000.0).round() as u64;
+) -> Vec<String> {
+    let (baseline, current) = (baseline.by_process_role(), current.by_process_role());
+    let before = per_million(&baseline, baseline_requests);
+    let after = per_million(&current, current_requests);
     let mut stacks: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
     stacks.sort_unstable();
     stacks.dedup();
-    let lines: Vec<String> = stacks
+    let value = |m: &BTreeMap<&str, f64>, s: &str| m.get(s).copied().unwrap_or(0.0).round() as u64;
+    stacks
         .iter()
-        .map(|s| {
-            format!(
-                "{s} {} {}",
-                scale(before.get(s).copied().unwrap_or(0.0)),
-                scale(after.get(s).copied().unwrap_or(0.0))
-            )
-        })
-        .collect();
+        .map(|s| format!("{s} {} {}", value(&before, s), value(&after, s)))
+        .collect()
+}
+
+/// A differential flame graph (red: more samples per request than the baseline,
+/// blue: fewer), drawn on the current profile's shape, from [`differential_lines`].
+pub fn differential_svg(lines: &[String], title: &str, subtitle: &str) -> std::io::Result<Vec<u8>> {
     let mut options = inferno::flamegraph::Options::default();
     options.title = title.to_string();
     options.subtitle = Some(subtitle.to_string());
-    options.count_name = "samples/1k req x1000".to_string();
+    options.count_name = "samples per 1M requests".to_string();
     options.deterministic = true;
     let mut svg = Vec::new();
     inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut svg)?;
@@ -188,6 +253,7 @@ pub fn differential_svg(
 }
 
 /// The functions whose self cost per request grew the most, largest growth first.
+/// Process frames are compared by role ([`Folded::by_process_role`]).
 pub fn grew_most(
     baseline: &Folded,
     baseline_requests: u64,
@@ -197,7 +263,8 @@ pub fn grew_most(
 ) -> Vec<FunctionDelta> {
     let per = |f: &Folded, requests: u64| -> HashMap<String, f64> {
         let factor = 1000.0 / requests.max(1) as f64;
-        f.self_and_total()
+        f.by_process_role()
+            .self_and_total()
             .0
             .into_iter()
             .map(|(k, v)| (k.to_string(), v as f64 * factor))
@@ -284,7 +351,64 @@ mod tests {
         let text = String::from_utf8(svg).unwrap();
         assert!(text.contains("<svg") && text.contains("handler"));
         assert!(text.contains("t &lt;&amp;&gt;"));
-        let diff = differential_svg(&sample(), 10, &sample(), 20, "d", "s").unwrap();
+        let lines = differential_lines(&sample(), 10, &sample(), 20);
+        let diff = differential_svg(&lines, "d", "s").unwrap();
         assert!(String::from_utf8(diff).unwrap().contains("<svg"));
+    }
+
+    /// py-spy 0.4 `record --subprocesses --format raw`, as it wrote these
+    /// stacks for the py-workers fixture (command lines shortened).
+    const PY_SPY_RUN_1: &str = "\
+process 9635:\"/usr/bin/python3 app.py --port 0 --pid-file /tmp/a/pids\";process 9707:\"/usr/bin/python3 app.py --port 0 --pid-file /tmp/a/pids\";<module> (app.py);main (app.py);hot_loop (app.py) 60
+process 9635:\"/usr/bin/python3 app.py --port 0 --pid-file /tmp/a/pids\";process 9708:\"/usr/bin/python3 app.py --port 0 --pid-file /tmp/a/pids\";<module> (app.py);main (app.py);hot_loop (app.py) 40
+process 9635:\"/usr/bin/python3 app.py --port 0 --pid-file /tmp/a/pids\";<module> (app.py);main (app.py);sleep 5
+";
+
+    #[test]
+    fn py_spy_process_frames_become_roles_and_workers_merge() {
+        let f = Folded::parse(PY_SPY_RUN_1).unwrap().by_process_role();
+        assert_eq!(
+            f.to_text(),
+            "process root;<module> (app.py);main (app.py);sleep 5\n\
+             process root;process child;<module> (app.py);main (app.py);hot_loop (app.py) 100\n"
+        );
+        // A command line holding `;` stays one frame; other stacks are untouched.
+        let odd = Folded::parse(
+            "process 1:\"sh -c a;b\";process 22:\"python3 x.py\";f (x.py) 3\nprocess id;f 2\n",
+        )
+        .unwrap()
+        .by_process_role();
+        assert_eq!(
+            odd.to_text(),
+            "process id;f 2\nprocess root;process child;f (x.py) 3\n"
+        );
+        assert_eq!(stack_by_process_role("process 7:\"only\""), "process root");
+    }
+
+    #[test]
+    fn two_runs_of_the_same_code_match_whatever_their_pids() {
+        let run_2 = PY_SPY_RUN_1
+            .replace("9635", "10201")
+            .replace("9707", "10270")
+            .replace("9708", "10271")
+            .replace("/tmp/a/", "/tmp/b/");
+        let (a, b) = (
+            Folded::parse(PY_SPY_RUN_1).unwrap(),
+            Folded::parse(&run_2).unwrap(),
+        );
+        let lines = differential_lines(&a, 100, &b, 100);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        for line in &lines {
+            let mut v = line.rsplitn(3, ' ');
+            let (after, before) = (v.next().unwrap(), v.next().unwrap());
+            assert_eq!(before, after, "{line}");
+        }
+        assert!(grew_most(&a, 100, &b, 100, 5).is_empty());
+        // Twice the samples for the same requests: hot_loop grew, by its own amount.
+        let slower = Folded::parse(&run_2.replace(") 60", ") 160")).unwrap();
+        let grew = grew_most(&a, 100, &slower, 100, 5);
+        assert_eq!(grew.len(), 1, "{grew:?}");
+        assert_eq!(grew[0].function, "hot_loop (app.py)");
+        assert_eq!(grew[0].delta_per_1k, 1000.0);
     }
 }

@@ -56,12 +56,17 @@ pub struct ProfileFiles {
 pub struct ProfileDiff {
     pub baseline_run: String,
     pub flamegraph: String,
+    /// The differential's input: `stack baseline current` per line, in samples
+    /// per million requests, with py-spy's process frames named by role.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub folded: Option<String>,
     pub grew_most: Vec<FunctionDelta>,
 }
 
 pub const FOLDED_FILE: &str = "profile.folded";
 pub const FLAMEGRAPH_FILE: &str = "flamegraph.svg";
 pub const DIFF_FLAMEGRAPH_FILE: &str = "flamegraph-diff.svg";
+pub const DIFF_FOLDED_FILE: &str = "flamegraph-diff.folded";
 
 /// One function's share of a profile.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
