@@ -394,7 +394,7 @@ fn baseline_per_1k(dir: &Path, run: &serde_json::Value) -> f64 {
     let file = run["profile"]["diff"]["folded"].as_str().unwrap();
     let text = std::fs::read_to_string(dir.join(file)).unwrap();
     text.lines()
-        .map(|l| l.rsplitn(3, ' ').nth(1).unwrap().parse::<f64>().unwrap())
+        .map(|l| l.rsplit(' ').nth(1).unwrap().parse::<f64>().unwrap())
         .sum::<f64>()
         / 1000.0
 }
@@ -468,7 +468,11 @@ fn py_spy_differentials_match_processes_by_role_and_find_the_slower_function() {
         });
         assert!(!pid_frame, "a process frame with its pid: {stack}");
     }
-    assert!(shares.iter().any(|(s, ..)| s.starts_with("process root;process child;")));
+    assert!(
+        shares
+            .iter()
+            .any(|(s, ..)| s.starts_with("process root;process child;"))
+    );
     // Per request, no function grew by more than half the baseline's whole cost.
     let whole = baseline_per_1k(&dir, &json);
     for g in json["profile"]["diff"]["grew_most"].as_array().unwrap() {

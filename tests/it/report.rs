@@ -199,6 +199,14 @@ fn the_report_of_a_real_run_shows_every_section_offline() {
         );
     }
 
+    assert_axes_speak_their_units(&mut page, &run);
+    assert_latency_lines_stay_apart(&mut page);
+    assert_overlapping_windows_stay_visible(&mut page, &run);
+    page.eval("document.getElementById('charts').scrollIntoView()")
+        .unwrap();
+    page.screenshot_viewport(&artifacts().join("report-demo-charts.png"))
+        .expect("screenshot");
+
     // The flame graph and the differential one are unpacked into their frames.
     assert_eq!(
         eval_u64(
@@ -285,6 +293,223 @@ fn the_report_of_a_real_run_shows_every_section_offline() {
     );
     assert!(provenance.contains(run["run_id"].as_str().unwrap()));
     assert!(provenance.contains(env!("CARGO_PKG_VERSION")));
+}
+
+/// What uPlot drew on each chart: per axis its title, its tick positions (in
+/// the data's unit) and the tick labels it printed, and the data and scales.
+fn drawn_charts(page: &mut Page) -> Vec<serde_json::Value> {
+    let charts = page
+        .eval(
+            "window.ganderCharts.map(c => ({
+               chart: c.chart,
+               axes: c.u.axes.map(a => ({ label: a.label, scale: a.scale,
+                 splits: (a._splits || []).map(Number), ticks: (a._values || []).map(String) })),
+               scales: Object.fromEntries(Object.entries(c.u.scales).map(([k, s]) => [k, [s.min, s.max]])),
+               series: c.u.series.map((s, i) => ({ label: s.label, stroke: i ? s.stroke(c.u, i) : null,
+                 dash: s.dash || null, width: s.width })),
+               data: c.u.data.map(d => Array.from(d).filter(v => v != null)),
+             }))",
+        )
+        .unwrap();
+    let charts = charts.as_array().unwrap().clone();
+    assert!(charts.len() >= 7, "{} charts drawn", charts.len());
+    charts
+}
+
+/// The unit an axis title names, `latency (ms)` -> `ms`, and how many of the
+/// data's base unit (ms, s, %, bytes, or a count) one of it is.
+fn title_unit(label: &str) -> (String, f64) {
+    let unit = label
+        .strip_suffix(')')
+        .and_then(|l| l.rsplit_once(" ("))
+        .map(|(_, u)| u.to_string())
+        .unwrap_or_default();
+    let factor = match unit.as_str() {
+        "" | "ms" | "s" | "%" | "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("axis title {label:?} names an unknown unit {other:?}"),
+    };
+    (unit, factor)
+}
+
+fn values(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// Every axis of every chart is titled with one unit and prints bare numbers
+/// in it: a tick label times the unit is the tick's position in the data's
+/// own unit, and the ticks and the data lie in the same range. The latency
+/// charts are in ms (as run.json's `*_ms`), memory in bytes, time in seconds.
+fn assert_axes_speak_their_units(page: &mut Page, run: &serde_json::Value) {
+    let max_ms: Vec<f64> = run["timeseries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["max_ms"].as_f64())
+        .collect();
+    for chart in drawn_charts(page) {
+        let name = chart["chart"].as_str().unwrap().to_string();
+        for axis in chart["axes"].as_array().unwrap() {
+            let label = axis["label"].as_str().unwrap();
+            let (unit, factor) = title_unit(label);
+            let splits = values(&axis["splits"]);
+            let ticks: Vec<&str> = axis["ticks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap())
+                .collect();
+            assert_eq!(splits.len(), ticks.len(), "{name} {label:?}");
+            let printed: Vec<(f64, f64)> = splits
+                .iter()
+                .zip(&ticks)
+                .filter(|(_, t)| !t.is_empty())
+                .map(|(split, t)| {
+                    let n: f64 = t.replace(',', "").parse().unwrap_or_else(|_| {
+                        panic!(
+                            "{name}: tick {t:?} on the axis {label:?} is not a number in {unit:?}"
+                        )
+                    });
+                    (*split, n)
+                })
+                .collect();
+            assert!(printed.len() >= 2, "{name} {label:?}: ticks {ticks:?}");
+            for (split, n) in &printed {
+                assert!(
+                    (n * factor - split).abs() <= 0.01 * split.abs().max(1e-9),
+                    "{name}: tick {n} on {label:?} stands at {split} data units, not {}",
+                    n * factor
+                );
+            }
+            // The ticks span the scale the data is drawn on.
+            let key = axis["scale"].as_str().unwrap();
+            let range = values(&chart["scales"][key]);
+            for (split, _) in &printed {
+                assert!(
+                    *split >= range[0] - 1e-9 && *split <= range[1] + 1e-9,
+                    "{name} {label:?}: tick at {split} outside {range:?}"
+                );
+            }
+            let axis_series: Vec<Vec<f64>> = if key == "x" {
+                vec![values(&chart["data"][0])]
+            } else {
+                chart["data"].as_array().unwrap()[1..]
+                    .iter()
+                    .map(values)
+                    .collect()
+            };
+            for v in axis_series.iter().flatten() {
+                assert!(
+                    *v >= range[0] - 1e-6 && *v <= range[1] + 1e-6,
+                    "{name} {label:?}: data {v} outside the axis {range:?}"
+                );
+            }
+        }
+        // Charts whose data unit is known: the axis names it, the data are it.
+        let y_label = chart["axes"][1]["label"].as_str().unwrap();
+        let x_label = chart["axes"][0]["label"].as_str().unwrap();
+        match name.as_str() {
+            "latency" => {
+                assert_eq!(title_unit(y_label).0, "ms", "{y_label}");
+                let max = chart["series"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .position(|s| s["label"] == "max")
+                    .unwrap();
+                assert_eq!(
+                    values(&chart["data"][max]),
+                    max_ms,
+                    "the max line is run.json's max_ms"
+                );
+            }
+            "histogram" => assert_eq!(title_unit(x_label).0, "ms", "{x_label}"),
+            "memory" => assert!(
+                ["B", "KiB", "MiB", "GiB"].contains(&title_unit(y_label).0.as_str()),
+                "{y_label}"
+            ),
+            "cpu" => assert_eq!(title_unit(y_label).0, "%", "{y_label}"),
+            _ => {}
+        }
+        if name != "histogram" {
+            assert_eq!(title_unit(x_label).0, "s", "{name}: {x_label}");
+        }
+    }
+}
+
+/// p50, p95, p99 and max each have their own colour, and max (thin, dashed)
+/// is drawn before p99, so a p99 that meets max is not hidden under it.
+fn assert_latency_lines_stay_apart(page: &mut Page) {
+    let charts = drawn_charts(page);
+    let latency = charts.iter().find(|c| c["chart"] == "latency").unwrap();
+    let series = latency["series"].as_array().unwrap();
+    let at = |label: &str| series.iter().position(|s| s["label"] == label).unwrap();
+    let strokes: std::collections::BTreeSet<&str> = ["p50", "p95", "p99", "max"]
+        .iter()
+        .map(|l| series[at(l)]["stroke"].as_str().unwrap())
+        .collect();
+    assert_eq!(strokes.len(), 4, "{series:?}");
+    assert!(at("max") < at("p99"), "max is drawn over p99: {series:?}");
+    assert!(series[at("max")]["dash"].is_array(), "{series:?}");
+    assert!(
+        series[at("max")]["width"].as_f64() < series[at("p99")]["width"].as_f64(),
+        "{series:?}"
+    );
+}
+
+/// Where the profile overlaps the steady state, the steady state's tint is
+/// as it is where no profile runs, and the profile shows in its own lane.
+fn assert_overlapping_windows_stay_visible(page: &mut Page, run: &serde_json::Value) {
+    let (profile_start, profile_end) = (
+        f(run, "/profile/window/start_s"),
+        f(run, "/profile/window/end_s"),
+    );
+    let steady_end = f(run, "/phases/steady/end_s");
+    assert!(
+        steady_end - profile_end > 0.5,
+        "no unprofiled steady seconds to compare with"
+    );
+    let js = format!(
+        "(() => {{
+           const u = window.ganderCharts.find(c => c.chart === 'latency').u;
+           const b = u.bbox, lane = 8 * (window.devicePixelRatio || 1);
+           const column = (t, y0, y1) => {{
+             const x = Math.round(u.valToPos(t, 'x', true));
+             // Five columns wide: a vertical grid line is one of them at most.
+             const px = u.ctx.getImageData(x - 2, y0, 5, y1 - y0).data;
+             const counts = {{}};
+             for (let i = 0; i < px.length; i += 4) {{
+               const c = px[i] + ',' + px[i + 1] + ',' + px[i + 2];
+               counts[c] = (counts[c] || 0) + 1;
+             }}
+             return Object.entries(counts).sort((a, b) => b[1] - a[1])[0][0];
+           }};
+           const inside = ({} + {}) / 2, after = ({} + {}) / 2;
+           const body = [Math.round(b.top + lane + 2), Math.round(b.top + b.height - 1)];
+           return {{
+             profiled: column(inside, body[0], body[1]),
+             unprofiled: column(after, body[0], body[1]),
+             lane: column(inside, Math.round(b.top + 1), Math.round(b.top + lane - 1)),
+           }};
+         }})()",
+        profile_start, profile_end, profile_end, steady_end
+    );
+    let colours = page.eval(&js).unwrap();
+    assert_eq!(
+        colours["profiled"], colours["unprofiled"],
+        "the steady state looks different under the profile window: {colours}"
+    );
+    assert_ne!(colours["lane"], colours["profiled"], "{colours}");
+    assert_ne!(
+        colours["profiled"], "255,255,255",
+        "the steady state is tinted: {colours}"
+    );
 }
 
 #[test]

@@ -34,7 +34,8 @@ pub struct ChartData {
     pub late: Vec<u64>,
     /// Closed model: some requests were held back (their chart is drawn).
     pub held_back: bool,
-    pub headers: Vec<Line>,
+    /// Server-header means, one chart per unit (times in ms, plain numbers).
+    pub headers: Vec<LineGroup>,
     pub cpu: Vec<Sampled>,
     pub memory: Vec<Sampled>,
     pub histogram: Option<Histogram>,
@@ -54,8 +55,15 @@ pub struct Shade {
 #[derive(Serialize)]
 pub struct Line {
     pub label: String,
-    pub unit: String,
     pub values: Vec<Option<f64>>,
+}
+
+/// Series that share one unit, so one axis can be titled with it.
+#[derive(Serialize)]
+pub struct LineGroup {
+    /// `ms`, or empty for plain numbers.
+    pub unit: String,
+    pub lines: Vec<Line>,
 }
 
 /// A series sampled on its own clock (the SUT monitor's).
@@ -148,15 +156,24 @@ pub fn build(result: &RunResult) -> ChartData {
             .then(|| ts.iter().map(|p| p.iterations.unwrap_or(0)).collect()),
         late: ts.iter().map(|p| p.late).collect(),
         held_back: result.load.open.is_none() && ts.iter().any(|p| p.late > 0),
-        headers: result
-            .timeseries_headers()
-            .into_iter()
-            .map(|name| Line {
-                label: name.clone(),
-                unit: header_unit(name),
-                values: ts.iter().map(|p| p.headers.get(name).copied()).collect(),
-            })
-            .collect(),
+        headers: {
+            let mut groups: Vec<LineGroup> = Vec::new();
+            for name in result.timeseries_headers() {
+                let unit = header_unit(name);
+                let line = Line {
+                    label: name.clone(),
+                    values: ts.iter().map(|p| p.headers.get(name).copied()).collect(),
+                };
+                match groups.iter_mut().find(|g| g.unit == unit) {
+                    Some(g) => g.lines.push(line),
+                    None => groups.push(LineGroup {
+                        unit,
+                        lines: vec![line],
+                    }),
+                }
+            }
+            groups
+        },
         cpu: sampled(CPU),
         memory: sampled(RSS),
         histogram: histogram(result),

@@ -4,30 +4,107 @@
   "use strict";
 
   const data = JSON.parse(document.getElementById("chart-data").textContent);
-  // The run's length, or the last whole second it touched (a run shorter than a second).
-  const END = Math.max(data.end_s, data.t.length ? data.t[data.t.length - 1] + 0.5 : 0);
+  // The run's length, or the last whole second it touched (a run shorter than a
+  // second), or the SUT monitor's last sample (taken as the run ends).
+  const lastSample = data.cpu.concat(data.memory).reduce((m, s) => Math.max(m, s.t.length ? s.t[s.t.length - 1] : 0), 0);
+  const END = Math.max(data.end_s, data.t.length ? data.t[data.t.length - 1] + 0.5 : 0, lastSample);
   const COLORS = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#9a6700", "#bf3989", "#1b7c83", "#57606a"];
-  const SHADES = { ramp: "rgba(154,103,0,0.10)", steady: "rgba(26,127,55,0.08)", profile: "rgba(130,80,223,0.16)" };
+  // The phases tint the whole plot; the profile window gets its own lane along
+  // the top and dashed edges, so a steady state under a profile still shows.
+  const SHADES = { ramp: "rgba(154,103,0,0.10)", steady: "rgba(26,127,55,0.08)" };
+  const PROFILE = { lane: "rgba(130,80,223,0.55)", edge: "#8250df", lanePx: 8 };
+
+  // ---- units ----------------------------------------------------------------
+
+  // Every axis is titled with one unit and its ticks are bare numbers in that
+  // unit. Data stay in their own unit (ms, bytes, %); `div` turns a data value
+  // into the axis's unit.
+  const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+  function axisUnit(unit, values) {
+    if (unit === "bytes") {
+      let max = 0;
+      for (const v of values) if (v != null && v > max) max = v;
+      let i = 0;
+      while (max >= 1024 * 10 && i < BYTE_UNITS.length - 1) { max /= 1024; i++; }
+      return { name: BYTE_UNITS[i], div: Math.pow(1024, i) };
+    }
+    return { name: unit || "", div: 1 };
+  }
+
+  // Tick steps that are round numbers in the axis's unit (uPlot's own are
+  // round in the data's unit: 100,000,000 bytes is 95.4 MiB).
+  function roundSteps(div) {
+    const steps = [];
+    for (let e = -3; e <= 9; e++) for (const m of [1, 2, 5]) steps.push(m * Math.pow(10, e) * div);
+    return steps;
+  }
+
+  function titled(title, unitName) {
+    return unitName ? title + " (" + unitName + ")" : title;
+  }
+
+  // A tick: a plain number, thousands grouped, at most three significant
+  // decimals below 100 (uPlot's splits carry float noise such as 0.30000000000000004).
+  function tick(v) {
+    if (v == null || Number.isNaN(v)) return "";
+    const r = Math.abs(v) >= 100 ? Math.round(v) : Number(v.toPrecision(3));
+    return r.toLocaleString("en-US", { maximumFractionDigits: 3 });
+  }
+
+  // A value in the legend or the cursor read-out, with its unit.
+  function fmt(v, unit) {
+    if (v == null || Number.isNaN(v)) return "–";
+    if (unit === "ms") return v >= 1000 ? (v / 1000).toFixed(2) + " s" : v.toFixed(v >= 100 ? 0 : 1) + " ms";
+    if (unit === "bytes") {
+      let i = 0;
+      while (v >= 1024 && i < BYTE_UNITS.length - 1) { v /= 1024; i++; }
+      return v.toFixed(i ? 1 : 0) + " " + BYTE_UNITS[i];
+    }
+    if (unit === "%") return v.toFixed(1) + " %";
+    return (Math.round(v * 100) / 100).toString() + (unit ? " " + unit : "");
+  }
 
   // ---- charts -------------------------------------------------------------
 
   const timeCharts = [];
   const allCharts = []; // [element, chart]
+  // What each chart's axes show, for readers of the page (and its tests):
+  // per axis the unit named in its title and the divisor from data to ticks.
+  const registry = (window.ganderCharts = []);
   let syncingZoom = false;
 
-  // The ramp-up, steady-state and profiling windows, behind the series.
+  function pixels(u, x) {
+    return Math.round(u.valToPos(x, "x", true));
+  }
+
+  // The ramp-up and steady-state tints and the profile's lane, behind the series.
   function shadeWindows(u) {
     const ctx = u.ctx;
-    const left = u.bbox.left;
-    const right = left + u.bbox.width;
+    const { left, top, width, height } = u.bbox;
+    const clip = (w) => [Math.max(pixels(u, w.start), left), Math.min(pixels(u, w.end), left + width)];
     ctx.save();
     for (const w of data.windows) {
-      const x0 = Math.max(u.valToPos(w.start, "x", true), left);
-      const x1 = Math.min(u.valToPos(w.end, "x", true), right);
-      if (x1 > x0) {
-        ctx.fillStyle = SHADES[w.kind] || "rgba(0,0,0,0.05)";
-        ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
+      const [x0, x1] = clip(w);
+      if (w.kind === "profile" || x1 <= x0) continue;
+      ctx.fillStyle = SHADES[w.kind] || "rgba(0,0,0,0.05)";
+      ctx.fillRect(x0, top, x1 - x0, height);
+    }
+    const lane = PROFILE.lanePx * (window.devicePixelRatio || 1);
+    for (const w of data.windows) {
+      const [x0, x1] = clip(w);
+      if (w.kind !== "profile" || x1 <= x0) continue;
+      ctx.fillStyle = PROFILE.lane;
+      ctx.fillRect(x0, top, x1 - x0, lane);
+      ctx.strokeStyle = PROFILE.edge;
+      ctx.lineWidth = 1;
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath();
+      for (const x of [x0 + 0.5, x1 - 0.5]) {
+        ctx.moveTo(x, top + lane);
+        ctx.lineTo(x, top + height);
       }
+      ctx.stroke();
     }
     ctx.restore();
   }
@@ -46,23 +123,12 @@
     return Math.max(320, el.clientWidth || 900);
   }
 
-  function fmt(v, unit) {
-    if (v == null || Number.isNaN(v)) return "–";
-    if (unit === "ms") return v >= 1000 ? (v / 1000).toFixed(2) + " s" : v.toFixed(v >= 100 ? 0 : 1) + " ms";
-    if (unit === "bytes") {
-      const units = ["B", "KiB", "MiB", "GiB"];
-      let i = 0;
-      while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-      return v.toFixed(i ? 1 : 0) + " " + units[i];
-    }
-    if (unit === "%") return v.toFixed(1) + " %";
-    return (Math.round(v * 100) / 100).toString() + (unit ? " " + unit : "");
-  }
-
-  // series: [{label, values, unit}]; x: seconds.
+  // series: [{label, values, color, dash, width}], all in `opts.unit`; x: seconds.
   function timeChart(el, title, x, series, opts) {
     opts = opts || {};
     const unit = opts.unit || "";
+    const y = axisUnit(unit, series.flatMap((s) => s.values));
+    const xAxis = { name: "s", div: 1 };
     const u = new uPlot({
       title: title,
       width: widthOf(el),
@@ -73,24 +139,28 @@
         y: opts.log ? { distr: 3 } : { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] },
       },
       axes: [
-        { label: "seconds since start", values: (u, vals) => vals.map((v) => v + "s") },
-        { label: opts.axis || unit, size: 70, values: (u, vals) => vals.map((v) => (v == null ? "" : fmt(v, unit))) },
+        { label: titled("time since start", xAxis.name), values: (u, vals) => vals.map(tick) },
+        Object.assign(
+          { label: titled(opts.axis || "", y.name), size: 70, values: (u, vals) => vals.map((v) => (v == null ? "" : tick(v / y.div))) },
+          y.div > 1 ? { incrs: roundSteps(y.div) } : {}
+        ),
       ],
-      series: [{ label: "t", value: (u, v) => (v == null ? "–" : v.toFixed(1) + "s") }].concat(
+      series: [{ label: "t", value: (u, v) => (v == null ? "–" : v.toFixed(1) + " s") }].concat(
         series.map((s, i) => ({
           label: s.label,
           stroke: s.color || COLORS[i % COLORS.length],
-          width: 1.5,
+          width: s.width || 1.5,
           dash: s.dash,
           spanGaps: false,
           points: { show: false },
-          value: (u, v) => fmt(v, s.unit || unit),
+          value: (u, v) => fmt(v, unit),
         }))
       ),
       hooks: { drawClear: [shadeWindows], setScale: [syncZoom] },
     }, [x].concat(series.map((s) => s.values)), el);
     timeCharts.push(u);
     allCharts.push([el, u]);
+    registry.push({ chart: el.dataset.chart, u: u, units: [xAxis, y] });
     return u;
   }
 
@@ -103,14 +173,16 @@
 
   function histogramChart(el, h) {
     const mids = h.lower_ms.map((lo, i) => Math.sqrt(lo * (i + 1 < h.lower_ms.length ? h.lower_ms[i + 1] : h.upper_ms)));
+    const x = { name: "ms", div: 1 };
+    const y = { name: "", div: 1 };
     const u = new uPlot({
       title: "Latency distribution (" + h.phase + ")",
       width: widthOf(el),
       height: 220,
       scales: { x: { time: false, distr: 3 }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] } },
       axes: [
-        { label: "latency", values: (u, vals) => vals.map((v) => (v == null ? "" : fmt(v, "ms"))) },
-        { label: "requests", size: 60 },
+        { label: titled("latency", x.name), values: (u, vals) => vals.map(tick) },
+        { label: "requests", size: 60, values: (u, vals) => vals.map(tick) },
       ],
       series: [
         { label: "latency", value: (u, v) => fmt(v, "ms") },
@@ -118,6 +190,7 @@
       ],
     }, [mids, h.counts], el);
     allCharts.push([el, u]);
+    registry.push({ chart: el.dataset.chart, u: u, units: [x, y] });
     return u;
   }
 
@@ -126,12 +199,14 @@
     document.querySelectorAll("[data-chart]").forEach((el) => { byName[el.dataset.chart] = el; });
     const t = data.t;
     if (byName.latency) {
+      // Drawn in this order: max (thin, dashed) beneath p99, p95 and p50, so a
+      // p99 that meets max stays in sight; the legend reads top to bottom.
       timeChart(byName.latency, "Latency per second (log scale)", t, [
-        { label: "p50", values: data.p50 },
-        { label: "p95", values: data.p95 },
-        { label: "p99", values: data.p99 },
-        { label: "max", values: data.max, color: "#8c959f" },
-      ], { unit: "ms", log: true, height: 260 });
+        { label: "max", values: data.max, color: "#6e7781", dash: [5, 4], width: 1 },
+        { label: "p99", values: data.p99, color: "#cf222e", width: 2 },
+        { label: "p95", values: data.p95, color: "#9a6700", width: 1.5 },
+        { label: "p50", values: data.p50, color: "#0969da", width: 1.5 },
+      ], { unit: "ms", axis: "latency", log: true, height: 260 });
     }
     if (byName.throughput) {
       timeChart(byName.throughput, "Requests and errors per second", t, [
@@ -152,19 +227,22 @@
     } else if (byName.users) {
       const series = [{ label: "users", values: data.users, color: "#8250df" }];
       if (planned) series.push(plannedLine("planned users"));
-      timeChart(byName.users, "Active users", t, series, { height: 160 });
+      timeChart(byName.users, "Active users", t, series, { axis: "users", height: 160 });
       if (byName.late && data.late.some((v) => v > 0)) {
         timeChart(byName.late, "Requests held back by slow responses (closed model)", t, [
           { label: "late sends", values: data.late, color: "#cf222e" },
         ], { axis: "per second", height: 160 });
       }
     }
-    if (byName.cpu && data.cpu.length) sampledChart(byName.cpu, "CPU", data.cpu, "%", "CPU % of one core");
-    if (byName.memory && data.memory.length) sampledChart(byName.memory, "Memory (RSS)", data.memory, "bytes");
-    if (byName.headers && data.headers.length) {
-      timeChart(byName.headers, "Server headers (mean per second)", t,
-        data.headers.map((h) => ({ label: h.label, values: h.values, unit: h.unit })), {});
-    }
+    if (byName.cpu && data.cpu.length) sampledChart(byName.cpu, "CPU", data.cpu, "%", "CPU of one core");
+    if (byName.memory && data.memory.length) sampledChart(byName.memory, "Memory (RSS)", data.memory, "bytes", "RSS");
+    data.headers.forEach((group, i) => {
+      const el = byName["headers-" + i];
+      if (!el) return;
+      const title = group.unit === "ms" ? "Server timings (mean per second)" : "Server figures (mean per second)";
+      timeChart(el, title, t, group.lines.map((h) => ({ label: h.label, values: h.values })),
+        { unit: group.unit, axis: "mean per request" });
+    });
     if (byName.histogram && data.histogram) histogramChart(byName.histogram, data.histogram);
 
     // Double-click resets every time chart to the whole run.
