@@ -411,7 +411,10 @@ fn resampled_interval(
 /// Decides one figure from its two values and the interval of the change.
 fn judge(figure: &Figure, base: f64, new: f64, interval: Option<[f64; 2]>) -> ComparisonRow {
     let worse_by = worse(figure, base, new);
-    let interval = interval.map(|i| bounded(figure, i));
+    // An interval with no finite end (a resample's baseline of 0) says nothing.
+    let interval = interval
+        .map(|i| bounded(figure, i))
+        .filter(|[lo, hi]| lo.is_finite() && hi.is_finite());
     let change = match (decide(figure, base, new, worse_by, interval), figure.limit) {
         // Without a limit a figure is shown, not judged: it changed or it did not.
         (Change::Regression | Change::Improvement, None) => Change::Changed,

@@ -23,6 +23,9 @@ pub struct ComparisonRow {
     pub new: f64,
     /// How much worse the new run is: a fraction of the baseline for relative
     /// figures, in the figure's unit for absolute ones (error rate); negative is better.
+    /// `null` when it has no value: a relative change from a baseline of 0.
+    #[serde(with = "finite_or_null")]
+    #[schemars(with = "Option<f64>")]
     pub worse_by: f64,
     /// 95 % confidence interval of `worse_by`, when the figure could be resampled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,6 +139,9 @@ impl Comparison {
 impl ComparisonRow {
     /// A change on this row's scale (`worse_by`, an interval end or the limit), as people read it.
     pub fn show_change(&self, x: f64) -> String {
+        if !x.is_finite() {
+            return "from 0".into();
+        }
         match self.scale {
             Scale::Relative => format!("{:+.1}%", x * 100.0),
             Scale::Absolute => format!("{:+.2} points", x * 100.0),
@@ -147,5 +153,52 @@ impl ComparisonRow {
         self.interval
             .map(|[lo, hi]| format!("{} … {}", self.show_change(lo), self.show_change(hi)))
             .unwrap_or_else(|| "–".into())
+    }
+}
+
+/// JSON has no infinity: a change with no finite value (from a baseline of 0)
+/// is written as `null` and read back as NaN, so a saved run always reads back.
+mod finite_or_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_finite() {
+            s.serialize_f64(*x)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A change from a baseline of 0 is infinite: run.json must still read back
+    /// (it used to be written as null and fail `gander report` and `compare`).
+    #[test]
+    fn a_change_from_zero_survives_the_round_trip() {
+        let row = ComparisonRow {
+            figure: "throughput".into(),
+            scope: "stats".into(),
+            unit: "req/s".into(),
+            base: 0.0,
+            new: 3.0,
+            worse_by: f64::NEG_INFINITY,
+            interval: None,
+            scale: Scale::Relative,
+            limit: Some(0.2),
+            change: Change::Improvement,
+            note: None,
+        };
+        let text = serde_json::to_string(&row).unwrap();
+        assert!(text.contains("\"worse_by\":null"), "{text}");
+        let back: ComparisonRow = serde_json::from_str(&text).unwrap();
+        assert!(back.worse_by.is_nan());
+        assert_eq!(back.show_change(back.worse_by), "from 0");
     }
 }
