@@ -8,6 +8,8 @@ mod api;
 mod context;
 mod db;
 mod pprof;
+mod sampler;
+mod symbols;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
