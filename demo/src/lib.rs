@@ -38,10 +38,28 @@ pub struct ServeArgs {
     pub admin_token: String,
 }
 
+/// Where the database file goes: `/dev/shm` (memory) when it is a writable
+/// directory, else the temporary directory. On a disk shared with other work
+/// (a build writing gigabytes), SQLite's writes waited seconds for the disk and
+/// every request waited for them: the demo's latencies then described the
+/// machine's disk, not the demo.
+fn database_dir() -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    let writable = shm.is_dir()
+        && std::ffi::CString::new("/dev/shm")
+            // SAFETY: access() reads a NUL-terminated path.
+            .is_ok_and(|p| unsafe { libc::access(p.as_ptr(), libc::W_OK) } == 0);
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// Builds the application: database, cache, routes and the accounting middleware.
 fn app(args: &ServeArgs) -> anyhow::Result<Router> {
     let db = db::Db::open(
-        &std::env::temp_dir(),
+        &database_dir(),
         !args.unoptimized,
         db::SeedSize::default(),
         4,
