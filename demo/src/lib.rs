@@ -9,6 +9,8 @@ mod context;
 mod db;
 mod openapi;
 mod pprof;
+mod sampler;
+mod symbols;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -62,10 +64,28 @@ fn routes() -> Vec<(&'static str, &'static str, MethodRouter<Arc<App>>)> {
     ]
 }
 
+/// Where the database file goes: `/dev/shm` (memory) when it is a writable
+/// directory, else the temporary directory. On a disk shared with other work
+/// (a build writing gigabytes), SQLite's writes waited seconds for the disk and
+/// every request waited for them: the demo's latencies then described the
+/// machine's disk, not the demo.
+fn database_dir() -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    let writable = shm.is_dir()
+        && std::ffi::CString::new("/dev/shm")
+            // SAFETY: access() reads a NUL-terminated path.
+            .is_ok_and(|p| unsafe { libc::access(p.as_ptr(), libc::W_OK) } == 0);
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// Builds the application: database, cache, routes and the accounting middleware.
 fn app(args: &ServeArgs) -> anyhow::Result<Router> {
     let db = db::Db::open(
-        &std::env::temp_dir(),
+        &database_dir(),
         !args.unoptimized,
         db::SeedSize::default(),
         4,

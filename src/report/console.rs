@@ -347,7 +347,7 @@ fn profile(result: &RunResult) -> String {
         p.requests_in_window,
         p.files.flamegraph.as_deref().unwrap_or("-")
     ));
-    let mut rows = vec![["self", "total", "function"].map(String::from).to_vec()];
+    let mut rows = vec![["function", "self", "total"].map(String::from).to_vec()];
     for f in p.top.iter().take(8) {
         let name: String = f.function.chars().take(90).collect();
         rows.push(vec![
@@ -362,7 +362,7 @@ fn profile(result: &RunResult) -> String {
             "against {}: differential flame graph in {}; grew most (self samples per 1000 requests):\n",
             d.baseline_run, d.flamegraph
         ));
-        let mut rows = vec![["baseline", "now", "function"].map(String::from).to_vec()];
+        let mut rows = vec![["function", "baseline", "now"].map(String::from).to_vec()];
         for g in d.grew_most.iter().take(5) {
             rows.push(vec![
                 g.function.chars().take(90).collect(),

@@ -23,6 +23,7 @@ pub fn judge(result: &RunResult) -> Verdict {
         });
     }
     notes.extend(validity::pacing_note(result));
+    notes.extend(validity::profile_note(result));
     let mut targets: Vec<TargetResult> = result
         .plan
         .targets

@@ -3,6 +3,7 @@
 //! requests mostly never reached the SUT, or whose load generator ran out of
 //! CPU is invalid (exit 3), never a pass or a fail.
 
+use crate::result::profile::ProfileStatus;
 use crate::result::resources::{CPU, CPU_WAIT, SourceKind};
 use crate::result::{ArrivalReport, RunResult, RunStatus, ValidityCheck};
 
@@ -119,6 +120,40 @@ fn arrival_rate(result: &RunResult, open: &ArrivalReport) -> ValidityCheck {
 
 /// Closed model: says so when the users' pace fell behind enough that the
 /// measured tail understates what users would see (coordinated omission).
+/// Below this, a profile that stopped before the steady state ended is clock
+/// jitter, not a part of the steady state run without the profiler.
+const PROFILE_END_SLACK_S: f64 = 0.5;
+
+/// A profile that stopped sampling before the steady state ended: the
+/// steady-state figures then mix seconds under the profiler with seconds in
+/// which the profile was being built and sent, and seconds without a profiler.
+pub fn profile_note(result: &RunResult) -> Option<String> {
+    let profile = result
+        .profile
+        .as_ref()
+        .filter(|p| p.status == ProfileStatus::Ok)?;
+    let (window, steady) = (profile.window?, result.phases.steady?);
+    let after = steady.end_s - window.end_s;
+    if after < PROFILE_END_SLACK_S || window.end_s <= steady.start_s {
+        return None;
+    }
+    Some(format!(
+        "the profile sampled {:.1}s-{:.1}s and the steady state ran {:.1}s-{:.1}s: the steady \
+         state's last {:.1} s ran after sampling stopped (while {} built and sent the profile, \
+         then with no profiler), so its figures mix profiled and unprofiled seconds",
+        window.start_s,
+        window.end_s,
+        steady.start_s,
+        steady.end_s,
+        after,
+        if profile.source == "pprof" {
+            "the SUT"
+        } else {
+            "the profiler"
+        }
+    ))
+}
+
 pub fn pacing_note(result: &RunResult) -> Option<String> {
     let pacing = result.load.closed.as_ref()?;
     let (measured, corrected) = (pacing.measured?, pacing.corrected?);
@@ -126,7 +161,7 @@ pub fn pacing_note(result: &RunResult) -> Option<String> {
         return None;
     }
     Some(format!(
-        "closed model: responses held users back, so {} requests their pace called for were          never sent (users fell up to {} behind); corrected for them the p99 is {}, not {}. \
+        "closed model: responses held users back, so {} requests their pace called for were never sent (users fell up to {} behind); corrected for them the p99 is {}, not {}. \
          An open model (load.rate) measures this directly",
         pacing.late,
         crate::format::ms(pacing.worst_delay_ms),

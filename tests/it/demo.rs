@@ -385,3 +385,144 @@ fn an_interrupted_demo_stops_its_sut_and_keeps_the_run() {
     assert_eq!(out.json()["outcome"]["status"], "interrupted");
     assert!(!process_alive(sut_pid), "the demo SUT was stopped");
 }
+
+/// Runs `scenarios/demo.yaml` shortly against its own demo SUT, sampling the
+/// SUT's process; `extra` adds flags (`--profile none`).
+fn run_demo_scenario(ws: &Workspace, extra: &[&str]) -> RunOutput {
+    let sut = sut(false);
+    let pid = sut.pid().to_string();
+    let file = scenarios_dir().join("demo.yaml");
+    let reports = ws.reports();
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--host",
+        &sut.url,
+        "--sut-pid",
+        &pid,
+        "--duration",
+        "8s",
+        "--ramp-up",
+        "2s",
+        "-o",
+        reports.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let out = RunOutput::new(gander(&args));
+    assert!(
+        out.code <= 1,
+        "exit {}: {}\n{}",
+        out.code,
+        out.stdout,
+        out.stderr
+    );
+    out
+}
+
+/// The SUT's largest resident memory, from /proc over its process tree.
+fn sut_max_rss(run: &serde_json::Value) -> f64 {
+    let sources = run["resources"]["sources"].as_array().unwrap();
+    let process = sources
+        .iter()
+        .find(|s| s["kind"] == "process")
+        .unwrap_or_else(|| panic!("no process source in {sources:?}"));
+    let rss = process["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "rss_bytes")
+        .unwrap();
+    f(rss, "/summary/max")
+}
+
+/// Each whole second inside the steady state, with its p50, against the
+/// steady state's p50: the seconds whose p50 is at least 10 times it.
+fn stalled_seconds(run: &serde_json::Value) -> Vec<(u64, f64)> {
+    let (start, end) = (
+        f(run, "/phases/steady/start_s"),
+        f(run, "/phases/steady/end_s"),
+    );
+    let p50 = f(run, "/totals/steady/latency_ms/p50");
+    let seconds: Vec<(u64, f64)> = run["timeseries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            let t = p["t"].as_f64().unwrap();
+            t >= start && t + 1.0 <= end
+        })
+        .filter_map(|p| Some((p["t"].as_u64()?, p["p50_ms"].as_f64()?)))
+        .collect();
+    assert!(seconds.len() >= 4, "{seconds:?} in {start}-{end}");
+    seconds.into_iter().filter(|s| s.1 >= 10.0 * p50).collect()
+}
+
+#[test]
+fn the_demo_measures_the_demo_not_its_profiler() {
+    let ws = Workspace::new();
+    let profiled_out = run_demo_scenario(&ws, &[]);
+    let unprofiled = run_demo_scenario(&ws, &["--profile", "none"]).json();
+    let profiled = profiled_out.json();
+    assert_eq!(
+        profiled["profile"]["status"], "ok",
+        "{}",
+        profiled["profile"]
+    );
+    assert!(unprofiled.get("profile").is_none_or(|p| p.is_null()));
+
+    // The profiler may cost memory, not define it: within 2x either way.
+    let (with, without) = (sut_max_rss(&profiled), sut_max_rss(&unprofiled));
+    assert!(
+        with <= 2.0 * without && without <= 2.0 * with,
+        "SUT max RSS {:.0} MiB profiled, {:.0} MiB not",
+        with / 1048576.0,
+        without / 1048576.0
+    );
+    // No second of the steady state stalls (p50 10x the steady p50), with or
+    // without the profile, nor when the profile ends and is built and sent.
+    for (name, run) in [("profiled", &profiled), ("unprofiled", &unprofiled)] {
+        let stalled = stalled_seconds(run);
+        assert!(
+            stalled.is_empty(),
+            "{name}: seconds (t, p50 ms) at 10x the steady p50 of {} ms: {stalled:?}",
+            f(run, "/totals/steady/latency_ms/p50")
+        );
+    }
+
+    // The default profile stops before the steady state does, and the verdict says so.
+    let window = &profiled["profile"]["window"];
+    assert!(f(window, "/end_s") < f(&profiled, "/phases/steady/end_s"));
+    let notes = |run: &serde_json::Value| -> Vec<String> {
+        run["verdict"]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    let said: Vec<String> = notes(&profiled)
+        .into_iter()
+        .filter(|n| n.contains("mix profiled and unprofiled seconds"))
+        .collect();
+    assert_eq!(said.len(), 1, "{:?}", notes(&profiled));
+    assert!(
+        said[0].contains(&format!("{:.1}s", f(window, "/end_s"))),
+        "{}",
+        said[0]
+    );
+    assert!(
+        !notes(&unprofiled).iter().any(|n| n.contains("profile")),
+        "{:?}",
+        notes(&unprofiled)
+    );
+    // ... in every report: the console summary, Markdown and HTML.
+    let dir = profiled_out.run_dir();
+    for file in ["summary.txt", "summary.md", "report.html"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(
+            text.contains("mix profiled and unprofiled seconds"),
+            "{file} lacks the note"
+        );
+    }
+}

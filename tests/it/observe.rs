@@ -1,4 +1,4 @@
-//! Observing the SUT under load: profiles from real profilers (pprof-rs in the
+//! Observing the SUT under load: profiles from real profilers (the sampler in the
 //! demo SUT, Go's net/http/pprof, py-spy, perf), resource sampling of real
 //! process trees, health polling, and SUTs that gander launches itself.
 
@@ -158,6 +158,19 @@ fn hottest_stacks(folded: &str, n: usize) -> String {
         .join("\n")
 }
 
+/// 8 logged-in receptionists listing bookings on the demo SUT for 5 s (without
+/// the token every answer would be a 401 before any query runs).
+fn bookings_scenario(host: &str, extra: &str) -> String {
+    format!(
+        "name: observe\nhost: {host}\nload: {{ users: 8, duration: 5s }}\n\
+         scenarios:\n  - name: load\n    think_time: 5ms\n    on_start:\n      - name: login\n        \
+         post: /api/login\n        json: {{ username: staff1, password: pass1 }}\n        \
+         expect: {{ status: 200 }}\n        capture: {{ token: {{ json: /token }} }}\n    steps:\n      \
+         - name: work\n        get: /api/bookings?page=3\n        \
+         headers: {{ Authorization: \"Bearer ${{token}}\" }}\n        expect: {{ status: 200 }}\n{extra}"
+    )
+}
+
 #[test]
 fn demo_pprof_profile_names_its_handlers_and_the_sut_is_sampled_four_ways() {
     // A baseline profile from the optimized SUT, for the differential below.
@@ -165,10 +178,7 @@ fn demo_pprof_profile_names_its_handlers_and_the_sut_is_sampled_four_ways() {
     let baseline = {
         let sut = DemoSut::start(&demo_program(), false).expect("demo SUT starts");
         let extra = "profile: { pprof: /debug/pprof/profile, seconds: 3s }\n";
-        let out = ws.run(
-            &scenario(&sut.url, "/api/bookings?page=3", 8, 5, extra),
-            &["--quiet"],
-        );
+        let out = ws.run(&bookings_scenario(&sut.url, extra), &["--quiet"]);
         assert_eq!(out.code, 0, "{}", out.stderr);
         out.run_dir()
     };
@@ -180,7 +190,7 @@ fn demo_pprof_profile_names_its_handlers_and_the_sut_is_sampled_four_ways() {
                  targets: { sut: { memory: 64GiB } }\n";
     let pid = sut.pid().to_string();
     let out = ws.run(
-        &scenario(&sut.url, "/api/bookings?page=3", 8, 5, extra),
+        &bookings_scenario(&sut.url, extra),
         &[
             "--quiet",
             "--sut-pid",
@@ -192,6 +202,7 @@ fn demo_pprof_profile_names_its_handlers_and_the_sut_is_sampled_four_ways() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let dir = out.run_dir();
     let run = out.json();
+    assert_eq!(u(&run, "/totals/all/failed"), 0, "{}", run["errors"]);
     let p = profile_of(&run);
     assert_eq!(p["status"], "ok", "{p}");
     assert_eq!(p["source"], "pprof");
