@@ -94,7 +94,17 @@ impl Page {
     /// target, enables Page/Runtime/Log/Network, sets a 1280x900 viewport,
     /// navigates to `url`, waits for `Page.loadEventFired` (at most
     /// [`OPEN_TIMEOUT`] in total) and then keeps collecting events for `settle`.
+    ///
+    /// A Chromium that does not load the page in time is started once more: its
+    /// first start on a fresh machine (font caches, a cold disk) can take that long.
     pub fn open(url: &str, settle: Duration) -> Result<Page, String> {
+        Page::open_once(url, settle).or_else(|first| {
+            eprintln!("Chromium failed once ({first}); starting it again");
+            Page::open_once(url, settle)
+        })
+    }
+
+    fn open_once(url: &str, settle: Duration) -> Result<Page, String> {
         let deadline = Instant::now() + OPEN_TIMEOUT;
         let mut page = Page::launch()?;
 
