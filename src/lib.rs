@@ -14,6 +14,7 @@ compile_error!(
      life with prctl, and reads its own CPU from procfs"
 );
 
+pub mod bounded;
 pub mod cli;
 pub mod clock;
 mod commands;

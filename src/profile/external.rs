@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::folded::Folded;
+use crate::bounded;
 use crate::scenario::plan::{ProfileFormat, ProfileSource};
 use crate::sut::child::Guarded;
 
@@ -99,6 +100,10 @@ pub fn argv(
 }
 
 /// Where a profiler writes, by source.
+/// The largest profile file read from a profiler (perf's data, py-spy's and
+/// a command's output); real ones are a few megabytes.
+const PROFILE_FILE_LIMIT: u64 = 256 << 20;
+
 pub fn out_name(source: &ProfileSource) -> &'static str {
     match source {
         ProfileSource::PySpy { .. } => "profile.py-spy.folded",
@@ -161,12 +166,16 @@ pub fn run(
             stderr_suffix(&stderr)
         ));
     }
-    let bytes = std::fs::read(out).map_err(|e| {
+    let wrote_no_profile = |e: &dyn std::fmt::Display| {
         format!(
             "{program} wrote no profile to {} ({e}){}",
             out.display(),
             stderr_suffix(&stderr)
         )
+    };
+    let bytes = bounded::read_file(out, PROFILE_FILE_LIMIT).map_err(|e| match e {
+        bounded::ReadError::TooLarge { .. } => format!("{program} wrote a profile {e}"),
+        e => wrote_no_profile(&e),
     })?;
     let (folded, unit) = match source {
         ProfileSource::Perf { .. } => (collapse_perf(out)?, "nanoseconds".to_string()),
@@ -210,21 +219,27 @@ fn stderr_suffix(stderr: &str) -> String {
 /// `perf script` over the recorded data, collapsed by inferno.
 fn collapse_perf(data: &Path) -> Result<Folded, String> {
     use inferno::collapse::Collapse;
-    let script = Command::new("perf")
+    // perf script's text is many times the size of perf.data: fold it as it
+    // comes instead of holding it.
+    let mut script = Command::new("perf")
         .args(["script", "-i"])
         .arg(data)
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .output()
+        .spawn()
         .map_err(|e| format!("cannot run perf script: {e}"))?;
-    if !script.status.success() {
-        return Err(format!("perf script failed ({})", script.status));
-    }
+    let stdout = script.stdout.take().expect("stdout is piped");
     let mut folder =
         inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default());
     let mut out = Vec::new();
-    folder
-        .collapse(&script.stdout[..], &mut out)
-        .map_err(|e| format!("cannot collapse perf output: {e}"))?;
+    let collapsed = folder.collapse(std::io::BufReader::new(stdout), &mut out);
+    let status = script
+        .wait()
+        .map_err(|e| format!("cannot run perf script: {e}"))?;
+    if !status.success() {
+        return Err(format!("perf script failed ({status})"));
+    }
+    collapsed.map_err(|e| format!("cannot collapse perf output: {e}"))?;
     Folded::parse(&String::from_utf8_lossy(&out))
 }

@@ -255,17 +255,22 @@ fn fetch_pprof(
                 }
             })?;
             let status = response.status();
-            let body = response.bytes().await.map_err(|e| {
-                format!(
-                    "the profile download from {full} broke off: {}",
-                    error_chain(&e)
-                )
-            })?;
+            let body = crate::bounded::read_all(response, crate::bounded::OBSERVED_LIMIT)
+                .await
+                .map_err(|e| match e {
+                    crate::bounded::ReadError::TooLarge { .. } => {
+                        format!("the profile from {full} is {e}, decoded")
+                    }
+                    e => format!(
+                        "the profile download from {full} broke off: {}",
+                        error_chain(&e)
+                    ),
+                })?;
             if !status.is_success() {
                 let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
                 return Err(format!("{full} answered {status}: {}", text.trim()));
             }
-            Ok(body.to_vec())
+            Ok(body)
         };
         let interrupted = async {
             while !stop_early() {

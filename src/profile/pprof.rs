@@ -2,7 +2,6 @@
 //! server), gzip-compressed or raw, into folded stacks.
 
 use std::collections::HashMap;
-use std::io::Read;
 
 use prost::Message;
 
@@ -30,11 +29,13 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
     }
     let raw;
     let data = if is_gzip(bytes) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("the gzip stream is damaged or truncated: {e}"))?;
-        raw = out;
+        raw =
+            crate::bounded::gunzip(bytes, crate::bounded::OBSERVED_LIMIT).map_err(|e| match e {
+                crate::bounded::ReadError::TooLarge { .. } => {
+                    format!("the profile is {e} once decompressed (a gzip bomb?)")
+                }
+                e => format!("the gzip stream is damaged or truncated: {e}"),
+            })?;
         &raw[..]
     } else {
         bytes

@@ -7,7 +7,7 @@ pub mod load_report;
 mod reach;
 pub mod stats;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc::{self, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,7 +24,7 @@ use crate::result::{
     Window,
 };
 use crate::runner::pacing::Pace;
-use crate::runner::sample::{HeaderMetric, Msg, Sample, SampleSender};
+use crate::runner::sample::{HeaderMetric, HeaderValue, Msg, Sample, SampleSender};
 use stats::Acc;
 
 /// How often the recorder drains its queue.
@@ -211,7 +211,14 @@ struct Aggregator {
     header_is_time: Vec<bool>,
     pacing: PacingTally,
     reach: reach::Reach,
+    /// Per server header, the Server-Timing component names seen so far.
+    timing_names: HashMap<u16, HashSet<Box<str>>>,
 }
+
+/// The most Server-Timing component names kept per header: the SUT chooses
+/// them, and each becomes a set of figures. Later names count as `other`.
+pub const MAX_TIMING_NAMES: usize = 32;
+const OTHER_TIMING: &str = "other";
 
 /// Index into an endpoint's per-phase accumulators. `phase_of` never returns `All`.
 fn phase_index(phase: Phase) -> usize {
@@ -260,6 +267,7 @@ fn aggregate(
         total_errors: 0,
         pacing: PacingTally::new(),
         reach: Default::default(),
+        timing_names: HashMap::new(),
     };
 
     // Poll rather than block: a receiver asleep in recv() must be woken by the
@@ -315,11 +323,31 @@ impl Aggregator {
         }
     }
 
-    fn add(&mut self, s: Sample) {
+    /// Renames a Server-Timing component past the first `MAX_TIMING_NAMES`
+    /// of its header to `other`.
+    fn bound_timing_names(&mut self, headers: &mut [HeaderValue]) {
+        for h in headers {
+            let HeaderMetric::Timing(header, name) = &mut h.metric else {
+                continue;
+            };
+            let seen = self.timing_names.entry(*header).or_default();
+            if seen.contains(&**name) {
+                continue;
+            }
+            if seen.len() < MAX_TIMING_NAMES {
+                seen.insert(name.clone());
+            } else {
+                *name = OTHER_TIMING.into();
+            }
+        }
+    }
+
+    fn add(&mut self, mut s: Sample) {
         let endpoint = s.endpoint as usize;
         if endpoint >= self.accs.len() {
             return;
         }
+        self.bound_timing_names(&mut s.headers);
         // A header is a time if any of its values carried a unit.
         for h in &s.headers {
             if let HeaderMetric::Listed(i) = h.metric

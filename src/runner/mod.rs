@@ -2,6 +2,7 @@
 //! per step, users recording every request into the recorder.
 
 mod arrivals;
+mod cookies;
 pub mod pacing;
 mod quiet;
 pub mod sample;
@@ -23,7 +24,7 @@ use arrivals::Arrivals;
 pub use arrivals::Tally;
 use sample::SampleSender;
 use schedule::Schedule;
-use user::{RunShared, StepKind};
+use user::{RunShared, Step, StepKind};
 
 /// Why an open run's users stop: the schedule is over.
 const SCHEDULE_ENDED: &str = "the arrival schedule ended";
@@ -42,6 +43,8 @@ pub enum RunError {
     Runtime(std::io::Error),
     #[error("goose refused the load test: {0}")]
     Goose(String),
+    #[error("the host {host} is not a URL: {reason}")]
+    Host { host: String, reason: String },
 }
 
 /// How the run went, apart from the samples (those went to the recorder).
@@ -83,11 +86,16 @@ pub fn execute(
                 .collect()
         }
     };
+    let base = reqwest::Url::parse(&plan.host).map_err(|e| RunError::Host {
+        host: plan.host.clone(),
+        reason: e.to_string(),
+    })?;
     let shared = Arc::new(RunShared {
         plan: plan.clone(),
         samples,
         clock: clock.clone(),
         arrivals: arrivals.clone(),
+        base,
     });
 
     let started_at = chrono::Utc::now();
@@ -252,7 +260,7 @@ fn test_plan(plan: &RunPlan) -> Option<String> {
 
 fn transaction(shared: &Arc<RunShared>, step: &Arc<RequestPlan>, kind: StepKind) -> Transaction {
     let shared = shared.clone();
-    let step = step.clone();
+    let step = Arc::new(Step::prepare(step.clone(), &shared.base));
     let function: TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         let step = step.clone();

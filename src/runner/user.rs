@@ -5,11 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use goose::goose::{GooseMethod, GooseRequest, GooseUser, TransactionResult};
+use goose::goose::{GooseUser, TransactionError, TransactionResult};
 use rand::Rng;
+use reqwest::cookie::CookieStore;
 use reqwest::header::HeaderMap;
 
+use crate::bounded;
 use crate::clock::RunClock;
+use crate::runner::cookies::BoundedJar;
 use crate::runner::sample::{BODY_EXCERPT, SampleSender};
 use crate::runner::sample::{
     Failure, HeaderMetric, HeaderValue, Sample, parse_numeric_header, parse_server_timing,
@@ -26,6 +29,8 @@ pub struct RunShared {
     pub clock: Arc<RunClock>,
     /// Open model: each scenario's schedule of iterations (empty for the closed model).
     pub arrivals: Vec<Arc<super::Arrivals>>,
+    /// The host, parsed once: steps' paths are joined to it.
+    pub base: reqwest::Url,
 }
 
 /// Reports the user's stop when goose drops the user (and its session data).
@@ -104,26 +109,39 @@ impl RenderContext for UserState {
 /// The User-Agent gander sends unless a step or `defaults.headers` sets one.
 pub const USER_AGENT: &str = concat!("gander/", env!("CARGO_PKG_VERSION"));
 
-/// A user's second HTTP client, for steps that keep a redirect's answer, and
-/// the cookie jar it shares with the user's goose client: a cookie set on any
-/// hop of a redirect is the user's, and `capture: { cookie }` finds it.
+/// A user's HTTP clients, one that follows redirects and one that keeps a
+/// redirect's answer, and the cookie jar they share: a cookie set on any hop
+/// of a redirect is the user's, and `capture: { cookie }` finds it. gander
+/// sends through them itself: goose only schedules the users.
 #[derive(Clone)]
 struct Clients {
-    no_follow: Option<reqwest::Client>,
-    jar: Arc<reqwest::cookie::Jar>,
+    follow: reqwest::Client,
+    no_follow: reqwest::Client,
+    jar: Arc<BoundedJar>,
 }
 
 impl Clients {
-    fn new() -> Self {
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        // A builder that fails here fails for the goose client too, which is reported.
-        let no_follow = client_builder(&jar, false).build().ok();
-        Clients { no_follow, jar }
+    fn new() -> Result<Self, reqwest::Error> {
+        let jar = Arc::new(BoundedJar::default());
+        Ok(Clients {
+            follow: client_builder(&jar, true).build()?,
+            no_follow: client_builder(&jar, false).build()?,
+            jar,
+        })
+    }
+
+    fn for_step(&self, step: &RequestPlan) -> &reqwest::Client {
+        if step.follow_redirects {
+            &self.follow
+        } else {
+            &self.no_follow
+        }
     }
 }
 
-/// Gzip (goose's default) and a cookie jar; redirects followed up to 10 hops, or not.
-fn client_builder(jar: &Arc<reqwest::cookie::Jar>, follow: bool) -> reqwest::ClientBuilder {
+/// Gzip, HTTP/1.1 (what goose sends), a bounded cookie jar; redirects followed
+/// up to 10 hops, or not.
+fn client_builder(jar: &Arc<BoundedJar>, follow: bool) -> reqwest::ClientBuilder {
     let redirects = if follow {
         reqwest::redirect::Policy::limited(10)
     } else {
@@ -132,6 +150,7 @@ fn client_builder(jar: &Arc<reqwest::cookie::Jar>, follow: bool) -> reqwest::Cli
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .gzip(true)
+        .http1_only()
         .cookie_provider(jar.clone())
         .redirect(redirects)
 }
@@ -143,10 +162,7 @@ pub async fn start_user(
     scenario: usize,
 ) -> TransactionResult {
     let plan = shared.plan.clone();
-    let clients = Clients::new();
-    user.set_client_builder(client_builder(&clients.jar, true))
-        .await
-        .map_err(Box::new)?;
+    let clients = Clients::new().map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
     let mut state = UserState {
         index: user.weighted_users_index,
         iteration: 0,
@@ -192,29 +208,113 @@ impl StepKind {
     }
 }
 
-/// The request as rendered for this user.
-struct Rendered {
-    url: String,
-    headers: Vec<(reqwest::header::HeaderName, String)>,
-    body: Body,
+/// A step as the users send it: what is the same for every request (the
+/// URL joined to the host, headers without `${…}`, a constant JSON body, which
+/// parts of the answer are read) is worked out once, when the run starts.
+pub struct Step {
+    pub plan: Arc<RequestPlan>,
+    method: reqwest::Method,
+    url: StepUrl,
+    /// Headers without `${…}`, ready to send.
+    fixed_headers: HeaderMap,
+    /// Indices into the plan's headers of those rendered per request.
+    templated_headers: Vec<usize>,
+    /// A body without `${…}`, encoded once.
+    fixed_body: Option<bytes::Bytes>,
+    /// Checks or captures read the body: it is kept, up to `max_body`.
+    reads_body: bool,
+    /// A capture reads a cookie: the jar is looked up after the answer.
+    reads_cookies: bool,
 }
 
-enum Body {
-    None,
-    Json(serde_json::Value),
-    Form(Vec<(String, String)>),
-    Raw(String),
+enum StepUrl {
+    Fixed(reqwest::Url),
+    Templated,
+    /// A constant URL that does not parse: every request fails with this reason.
+    Bad(String),
+}
+
+impl Step {
+    pub fn prepare(plan: Arc<RequestPlan>, base: &reqwest::Url) -> Step {
+        let url = match plan.url.constant() {
+            Some(text) => match join_url(base, text) {
+                Ok(url) => StepUrl::Fixed(url),
+                Err(e) => StepUrl::Bad(format!("bad URL \"{text}\": {e}")),
+            },
+            None => StepUrl::Templated,
+        };
+        let mut fixed_headers = HeaderMap::new();
+        let mut templated_headers = Vec::new();
+        for (i, (name, value)) in plan.headers.iter().enumerate() {
+            match value
+                .constant()
+                .and_then(|v| reqwest::header::HeaderValue::from_str(v).ok())
+            {
+                Some(value) => {
+                    fixed_headers.append(name.clone(), value);
+                }
+                None => templated_headers.push(i),
+            }
+        }
+        let sets_content_type = plan
+            .headers
+            .iter()
+            .any(|(name, _)| name == reqwest::header::CONTENT_TYPE);
+        let fixed_body = match &plan.body {
+            BodyPlan::Json(JsonTemplate::Constant(value)) => {
+                if !sets_content_type {
+                    fixed_headers.insert(
+                        reqwest::header::CONTENT_TYPE,
+                        reqwest::header::HeaderValue::from_static("application/json"),
+                    );
+                }
+                serde_json::to_vec(value).ok().map(bytes::Bytes::from)
+            }
+            BodyPlan::Raw(text) => text.constant().map(|t| bytes::Bytes::from(t.to_string())),
+            _ => None,
+        };
+        let e = &plan.expect;
+        let reads_body = !e.body_contains.is_empty()
+            || !e.json.is_empty()
+            || plan
+                .captures
+                .iter()
+                .any(|c| matches!(c.source, CaptureSource::Json(_) | CaptureSource::Regex(_)));
+        let reads_cookies = plan
+            .captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::Cookie(_)));
+        Step {
+            method: reqwest_method(plan.method),
+            url,
+            fixed_headers,
+            templated_headers,
+            fixed_body,
+            reads_body,
+            reads_cookies,
+            plan,
+        }
+    }
+}
+
+/// `text` as a URL: absolute as written, else below the host (as goose joins).
+fn join_url(base: &reqwest::Url, text: &str) -> Result<reqwest::Url, String> {
+    match reqwest::Url::parse(text) {
+        Ok(url) if url.has_host() => Ok(url),
+        _ => base.join(text).map_err(|e| e.to_string()),
+    }
 }
 
 pub async fn run_step(
     user: &mut GooseUser,
     shared: &RunShared,
-    step: &RequestPlan,
+    step: &Step,
     kind: StepKind,
 ) -> TransactionResult {
+    let plan = &*step.plan;
     let arrivals = shared
         .arrivals
-        .get(step.scenario)
+        .get(plan.scenario)
         .filter(|_| kind.repeated());
     if kind.begins_iteration()
         && let Some(arrivals) = arrivals
@@ -233,7 +333,7 @@ pub async fn run_step(
         }
     }
     let closed = shared.arrivals.is_empty();
-    let (rendered, measure_from, pace) = {
+    let (request, measure_from, pace) = {
         let Some(state) = user.get_session_data_mut::<UserState>() else {
             return Ok(());
         };
@@ -250,26 +350,30 @@ pub async fn run_step(
         // The open model times an iteration's first request from when it was due.
         let measure_from = state.intended.take();
         let pace = (closed && kind.repeated())
-            .then(|| state.pacing.sent(step.endpoint, Instant::now()))
+            .then(|| state.pacing.sent(plan.endpoint, Instant::now()))
             .flatten();
-        (render(step, state), measure_from, pace)
+        (build_request(step, &shared.base, state), measure_from, pace)
     };
-    let sample = match rendered {
-        Ok(r) => send(user, shared, step, r, measure_from).await,
-        Err(e) => not_sent(
-            step,
-            measure_from.unwrap_or_else(Instant::now),
-            e.to_string(),
-        ),
+    let sample = match request {
+        Ok((client, request)) => {
+            let mut sample = blank_sample(plan, measure_from.unwrap_or_else(Instant::now));
+            let answer = exchange(step, &client, request, &mut sample).await;
+            if let Some(answer) = answer {
+                let state = user.get_session_data_mut::<UserState>();
+                judge(shared, step, answer, state, &mut sample);
+            }
+            sample
+        }
+        Err(reason) => not_sent(plan, measure_from.unwrap_or_else(Instant::now), reason),
     };
     if let Some(state) = user.get_session_data_mut::<UserState>() {
-        state.pacing.answered(step.endpoint, sample.latency, pace);
+        state.pacing.answered(plan.endpoint, sample.latency, pace);
     }
     shared.samples.send(Sample { pace, ..sample });
     if let Some(arrivals) = arrivals {
         if kind.ends_iteration() {
             arrivals.finished_iteration();
-        } else if let Some(think) = think_time(shared, step) {
+        } else if let Some(think) = think_time(shared, plan) {
             tokio::time::sleep(think).await;
         }
     }
@@ -309,25 +413,48 @@ fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
     }
 }
 
-fn render(step: &RequestPlan, state: &mut UserState) -> Result<Rendered, RenderError> {
-    let url = step.url.render_string(state)?;
-    let mut headers = Vec::with_capacity(step.headers.len());
-    for (name, value) in &step.headers {
-        headers.push((name.clone(), value.render_string(state)?));
+/// The request as this user sends it now, and the client that sends it;
+/// `Err` is why it cannot be sent.
+fn build_request(
+    step: &Step,
+    base: &reqwest::Url,
+    state: &mut UserState,
+) -> Result<(reqwest::Client, reqwest::Request), String> {
+    let plan = &*step.plan;
+    let url = match &step.url {
+        StepUrl::Fixed(url) => url.clone(),
+        StepUrl::Bad(reason) => return Err(reason.clone()),
+        StepUrl::Templated => {
+            let text = plan.url.render_string(state).map_err(|e| e.to_string())?;
+            join_url(base, &text).map_err(|e| format!("bad URL \"{text}\": {e}"))?
+        }
+    };
+    let client = state.clients.for_step(plan).clone();
+    let mut builder = client
+        .request(step.method.clone(), url)
+        .timeout(plan.timeout)
+        .headers(step.fixed_headers.clone());
+    for &i in &step.templated_headers {
+        let (name, value) = &plan.headers[i];
+        builder = builder.header(name, value.render_string(state).map_err(|e| e.to_string())?);
     }
-    let body = match &step.body {
-        BodyPlan::None => Body::None,
-        BodyPlan::Json(t) => Body::Json(render_json(t, state)?),
-        BodyPlan::Form(fields) => {
+    let rendered = |e: RenderError| e.to_string();
+    builder = match (&step.fixed_body, &plan.body) {
+        // A reference count, not a copy.
+        (Some(body), _) => builder.body(body.clone()),
+        (None, BodyPlan::None) => builder,
+        (None, BodyPlan::Json(t)) => builder.json(&render_json(t, state).map_err(rendered)?),
+        (None, BodyPlan::Form(fields)) => {
             let mut out = Vec::with_capacity(fields.len());
             for (k, v) in fields {
-                out.push((k.clone(), v.render_string(state)?));
+                out.push((k.as_str(), v.render_string(state).map_err(rendered)?));
             }
-            Body::Form(out)
+            builder.form(&out)
         }
-        BodyPlan::Raw(t) => Body::Raw(t.render_string(state)?),
+        (None, BodyPlan::Raw(t)) => builder.body(t.render_string(state).map_err(rendered)?),
     };
-    Ok(Rendered { url, headers, body })
+    let request = builder.build().map_err(|e| e.to_string())?;
+    Ok((client, request))
 }
 
 fn render_json(t: &JsonTemplate, state: &mut UserState) -> Result<serde_json::Value, RenderError> {
@@ -364,26 +491,6 @@ fn cookie_value(pair: &str, name: &str) -> Option<String> {
     (k.trim() == name).then(|| v.trim().to_string())
 }
 
-/// A request for `url` from the user's goose client (which follows redirects), or
-/// from its client that does not.
-fn request_builder(
-    user: &GooseUser,
-    step: &RequestPlan,
-    url: &str,
-) -> Result<reqwest::RequestBuilder, String> {
-    if step.follow_redirects {
-        return user
-            .get_request_builder(&goose_method(step.method), url)
-            .map_err(|e| e.to_string());
-    }
-    let url = user.build_url(url).map_err(|e| e.to_string())?;
-    let client = user
-        .get_session_data::<UserState>()
-        .and_then(|s| s.clients.no_follow.as_ref())
-        .ok_or("no HTTP client that keeps redirects")?;
-    Ok(client.request(reqwest_method(step.method), url))
-}
-
 fn reqwest_method(m: Method) -> reqwest::Method {
     match m {
         Method::Get => reqwest::Method::GET,
@@ -395,128 +502,79 @@ fn reqwest_method(m: Method) -> reqwest::Method {
     }
 }
 
-fn goose_method(m: Method) -> GooseMethod {
-    match m {
-        Method::Get => GooseMethod::Get,
-        Method::Post => GooseMethod::Post,
-        Method::Put => GooseMethod::Put,
-        Method::Patch => GooseMethod::Patch,
-        Method::Delete => GooseMethod::Delete,
-        Method::Head => GooseMethod::Head,
-    }
+/// What came back for a request that was answered.
+struct Answer {
+    headers: HeaderMap,
+    body: Vec<u8>,
+    /// The final URL (after redirects), when a capture reads a cookie.
+    final_url: Option<reqwest::Url>,
+    /// Why the answer already failed (its status, a missing header, its body).
+    failure: Option<String>,
 }
 
-async fn send(
-    user: &mut GooseUser,
-    shared: &RunShared,
-    step: &RequestPlan,
-    r: Rendered,
-    measure_from: Option<Instant>,
-) -> Sample {
-    let endpoint_name = &shared.plan.endpoints[step.endpoint].name;
-    let started = measure_from.unwrap_or_else(Instant::now);
-    let mut sample = blank_sample(step, started);
-    let builder = match request_builder(user, step, &r.url) {
-        Ok(b) => b,
-        Err(e) => {
-            return not_sent(step, started, format!("bad URL \"{}\": {e}", r.url));
-        }
-    };
-    let mut builder = builder.timeout(step.timeout);
-    for (name, value) in r.headers {
-        builder = builder.header(name, value);
-    }
-    builder = match r.body {
-        Body::None => builder,
-        Body::Json(v) => builder.json(&v),
-        Body::Form(fields) => builder.form(&fields),
-        Body::Raw(text) => builder.body(text),
-    };
-    let started = measure_from.unwrap_or_else(Instant::now);
-    sample.started = started;
-    // goose sends with the user's own (redirect-following) client whatever the
-    // builder's: a step that keeps redirects is sent by its builder's client.
-    let response = if step.follow_redirects {
-        let request = GooseRequest::builder()
-            .name(endpoint_name.as_str())
-            .set_request_builder(builder)
-            .build();
-        user.request(request)
-            .await
-            .map(|goose_response| goose_response.response)
-            .map_err(|e| e.to_string())
-    } else {
-        Ok(builder.send().await)
-    };
-    let response = match response {
+/// Sends the request and reads its answer to the last body byte, keeping
+/// what the checks need. A request that got no answer is finished in `sample`.
+async fn exchange(
+    step: &Step,
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    sample: &mut Sample,
+) -> Option<Answer> {
+    let plan = &*step.plan;
+    let started = sample.started;
+    let mut response = match client.execute(request).await {
         Ok(response) => response,
         Err(e) => {
             sample.latency = Some(started.elapsed());
             sample.failure = Some(Box::new(Failure {
-                reason: format!("request error: {e}"),
-                ..Failure::default()
-            }));
-            return sample;
-        }
-    };
-    let mut response = match response {
-        Ok(r) => r,
-        Err(e) => {
-            sample.latency = Some(started.elapsed());
-            sample.failure = Some(Box::new(Failure {
-                reason: transport_reason(&e, step),
+                reason: transport_reason(&e, plan),
                 body: None,
                 unreached: e.is_connect(),
             }));
-            return sample;
+            return None;
         }
     };
     let status = response.status().as_u16();
-    // The jar's cookies for the final URL, read only when a step captures one.
-    let jar_cookies = step
-        .captures
-        .iter()
-        .any(|c| matches!(c.source, CaptureSource::Cookie(_)))
-        .then(|| {
-            let jar = &user.get_session_data::<UserState>()?.clients.jar;
-            reqwest::cookie::CookieStore::cookies(jar.as_ref(), response.url())
-        })
-        .flatten();
+    let final_url = step.reads_cookies.then(|| response.url().clone());
     // Taken, not cloned: the body no longer needs them once the response exists.
     let headers = std::mem::take(response.headers_mut());
-    let body = response.bytes().await;
+    let mut failure = check_head(plan, status, &headers).err();
+    let keep = if failure.is_some() {
+        BODY_EXCERPT
+    } else if step.reads_body {
+        usize::try_from(plan.max_body).unwrap_or(usize::MAX)
+    } else {
+        0
+    };
+    let body = bounded::read_body(&mut response, keep, plan.max_body).await;
     sample.latency = Some(started.elapsed());
     sample.status = status;
     let body = match body {
-        Ok(b) => b,
+        Ok(body) => {
+            sample.bytes = body.total;
+            body.kept
+        }
         Err(e) => {
-            sample.failure = Some(Box::new(Failure {
-                reason: format!("body not read: {}", transport_reason(&e, step)),
-                ..Failure::default()
-            }));
-            return sample;
+            let reason = match e {
+                bounded::ReadError::TooLarge { .. } if step.reads_body => {
+                    format!("body {e}: raise max_body or drop the check")
+                }
+                bounded::ReadError::TooLarge { .. } => format!("body {e}: raise max_body"),
+                bounded::ReadError::Transport(e) => {
+                    format!("body not read: {}", transport_reason(&e, plan))
+                }
+                bounded::ReadError::Io(e) => format!("body not read: {e}"),
+            };
+            failure.get_or_insert(reason);
+            Vec::new()
         }
     };
-    sample.bytes = body.len() as u64;
-    sample.headers = server_headers(&shared.plan, &headers);
-
-    let mut json_cache: Option<Option<serde_json::Value>> = None;
-    let failure = check(step, status, &headers, &body, &mut json_cache)
-        .err()
-        .or_else(|| {
-            let state = user.get_session_data_mut::<UserState>()?;
-            let cookies = jar_cookies.as_ref().and_then(|c| c.to_str().ok());
-            capture(step, &headers, &body, cookies, &mut json_cache, state).err()
-        });
-    if let Some(reason) = failure {
-        let excerpt = String::from_utf8_lossy(&body[..body.len().min(BODY_EXCERPT)]).into_owned();
-        sample.failure = Some(Box::new(Failure {
-            reason,
-            body: (!excerpt.is_empty()).then_some(excerpt),
-            unreached: false,
-        }));
-    }
-    sample
+    Some(Answer {
+        headers,
+        body,
+        final_url,
+        failure,
+    })
 }
 
 /// A short reason that groups well: no URLs, the root cause only.
@@ -548,14 +606,8 @@ fn parse_json<'a>(
         .as_ref()
 }
 
-/// Checks the response against the step's expectations; `Err` is the reason it failed.
-fn check(
-    step: &RequestPlan,
-    status: u16,
-    headers: &HeaderMap,
-    body: &[u8],
-    json: &mut Option<Option<serde_json::Value>>,
-) -> Result<(), String> {
+/// Checks the answer's status and headers (known before its body).
+fn check_head(step: &RequestPlan, status: u16, headers: &HeaderMap) -> Result<(), String> {
     let e = &step.expect;
     match &e.status {
         Some(allowed) if !allowed.contains(&status) => {
@@ -573,6 +625,16 @@ fn check(
             return Err(format!("header {name} missing"));
         }
     }
+    Ok(())
+}
+
+/// Checks the body against the step's expectations; `Err` is the reason it failed.
+fn check_body(
+    step: &RequestPlan,
+    body: &[u8],
+    json: &mut Option<Option<serde_json::Value>>,
+) -> Result<(), String> {
+    let e = &step.expect;
     if !e.body_contains.is_empty() {
         let text = String::from_utf8_lossy(body);
         for needle in &e.body_contains {
@@ -605,6 +667,50 @@ fn check(
         }
     }
     Ok(())
+}
+
+/// Judges an answer: its body's checks, then its captures into the user's
+/// state; fills in the sample's server headers and failure.
+fn judge(
+    shared: &RunShared,
+    step: &Step,
+    answer: Answer,
+    state: Option<&mut UserState>,
+    sample: &mut Sample,
+) {
+    let plan = &*step.plan;
+    sample.headers = server_headers(&shared.plan, &answer.headers);
+    let mut json_cache = None;
+    let failure = answer
+        .failure
+        .or_else(|| check_body(plan, &answer.body, &mut json_cache).err())
+        .or_else(|| {
+            let state = state?;
+            // Set on a redirect hop before this answer: in the jar.
+            let jar_cookies = answer
+                .final_url
+                .as_ref()
+                .and_then(|url| state.clients.jar.cookies(url));
+            let cookies = jar_cookies.as_ref().and_then(|c| c.to_str().ok());
+            capture(
+                plan,
+                &answer.headers,
+                &answer.body,
+                cookies,
+                &mut json_cache,
+                state,
+            )
+            .err()
+        });
+    if let Some(reason) = failure {
+        let body = &answer.body[..answer.body.len().min(BODY_EXCERPT)];
+        let excerpt = String::from_utf8_lossy(body).into_owned();
+        sample.failure = Some(Box::new(Failure {
+            reason,
+            body: (!excerpt.is_empty()).then_some(excerpt),
+            unreached: false,
+        }));
+    }
 }
 
 /// Stores captured values in the user's variables; `Err` names the first that failed.
@@ -662,6 +768,10 @@ fn capture(
     Ok(())
 }
 
+/// The most Server-Timing components read from one answer; a hostile header
+/// may hold thousands.
+const MAX_TIMING_COMPONENTS: usize = 16;
+
 fn server_headers(plan: &RunPlan, headers: &HeaderMap) -> Vec<HeaderValue> {
     let mut out = Vec::new();
     for (i, name) in plan.server_headers.iter().enumerate() {
@@ -669,7 +779,8 @@ fn server_headers(plan: &RunPlan, headers: &HeaderMap) -> Vec<HeaderValue> {
         for value in headers.get_all(name) {
             let Ok(text) = value.to_str() else { continue };
             if name.as_str() == "server-timing" {
-                for (component, ms) in parse_server_timing(text) {
+                let components = parse_server_timing(text);
+                for (component, ms) in components.into_iter().take(MAX_TIMING_COMPONENTS) {
                     out.push(HeaderValue {
                         metric: HeaderMetric::Timing(i, component.into()),
                         value: ms,

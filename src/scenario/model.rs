@@ -276,6 +276,9 @@ pub struct Defaults {
     /// Follow redirects (default true, up to 10 hops); `false` keeps the 3xx
     /// answer itself so its status and `Location` can be checked.
     pub follow_redirects: Option<Sp<bool>>,
+    /// Largest response body read, decoded (default 8MiB, at most 1GiB); a
+    /// longer body fails the request and the rest is not read.
+    pub max_body: Option<Sp<Bytes>>,
 }
 
 /// One user flow.
@@ -332,6 +335,8 @@ pub struct Step {
     pub timeout: Option<Sp<Dur>>,
     /// Follow redirects for this request (default: `defaults.follow_redirects`, true).
     pub follow_redirects: Option<Sp<bool>>,
+    /// Largest response body read for this request (default: `defaults.max_body`, 8MiB).
+    pub max_body: Option<Sp<Bytes>>,
     /// What the response must look like; anything else is a failed request.
     pub expect: Option<Expect>,
     /// Values to keep from the response for later steps, as `${name}`.

@@ -212,6 +212,8 @@ pub struct RequestPlan {
     pub timeout: Duration,
     /// Follow redirects, or keep the 3xx answer.
     pub follow_redirects: bool,
+    /// Largest body read (decoded bytes); a longer one fails the request.
+    pub max_body: u64,
     pub expect: ExpectPlan,
     pub captures: Vec<CapturePlan>,
 }

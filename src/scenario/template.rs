@@ -167,6 +167,15 @@ impl Template {
         Ok(())
     }
 
+    /// The text of a template without `${…}`, the same for every request.
+    pub fn constant(&self) -> Option<&str> {
+        match self.parts.as_slice() {
+            [] => Some(""),
+            [Part::Literal(text)] => Some(text),
+            _ => None,
+        }
+    }
+
     pub fn render_string(&self, ctx: &mut dyn RenderContext) -> Result<String, RenderError> {
         let mut out = String::new();
         self.render(ctx, &mut out)?;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::bounded;
 use crate::result::resources::HealthState;
 use crate::scenario::plan::HttpSource;
 
@@ -99,11 +100,15 @@ impl Fetcher {
             }
         })?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
+        let body = bounded::read_all(response, bounded::OBSERVED_LIMIT)
             .await
-            .map_err(|e| format!("{}: the answer broke off: {e}", source.url))?;
-        Ok((status, body.to_vec(), started.elapsed()))
+            .map_err(|e| match e {
+                bounded::ReadError::TooLarge { .. } => {
+                    format!("{}: the answer is {e}, decoded", source.url)
+                }
+                e => format!("{}: the answer broke off: {e}", source.url),
+            })?;
+        Ok((status, body, started.elapsed()))
     }
 
     /// The body of a 2xx answer; anything else is an error saying what came.

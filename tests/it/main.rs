@@ -9,6 +9,7 @@ mod check;
 mod demo;
 mod examples;
 mod gate;
+mod hostile;
 mod import;
 mod load_models;
 mod observe;

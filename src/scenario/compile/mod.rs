@@ -41,6 +41,10 @@ pub mod targets;
 pub use observe::ProfileChoice;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A response body longer than this (decoded) fails unless `max_body` says otherwise.
+pub const DEFAULT_MAX_BODY: u64 = 8 << 20;
+const MIN_MAX_BODY: u64 = 1 << 10;
+const MAX_MAX_BODY: u64 = 1 << 30;
 const DEFAULT_ERROR_SAMPLES: usize = 50;
 
 struct Compiler<'a> {
@@ -57,6 +61,7 @@ struct Compiler<'a> {
     default_headers: Vec<(HeaderName, Template)>,
     default_timeout: Duration,
     default_follow_redirects: bool,
+    default_max_body: u64,
     /// The path of the host URL, without its trailing `/`; steps' `/paths` go below it.
     base_path: String,
     /// `server_headers` as written.
@@ -226,6 +231,7 @@ pub fn compile(
         default_headers: Vec::new(),
         default_timeout: DEFAULT_TIMEOUT,
         default_follow_redirects: true,
+        default_max_body: DEFAULT_MAX_BODY,
         base_path: String::new(),
         header_labels: file
             .server_headers
@@ -419,6 +425,23 @@ impl Compiler<'_> {
         if let Some(f) = &defaults.follow_redirects {
             self.default_follow_redirects = f.value;
         }
+        if let Some(b) = &defaults.max_body {
+            self.default_max_body = self.max_body(b);
+        }
+    }
+
+    /// A body limit between 1KiB and 1GiB: each user may hold one body this
+    /// large for its checks, so the ceiling bounds gander's memory.
+    fn max_body(&mut self, b: &Sp<super::units::Bytes>) -> u64 {
+        let bytes = b.value.0;
+        if !(MIN_MAX_BODY as f64..=MAX_MAX_BODY as f64).contains(&bytes) {
+            self.error(
+                b.loc,
+                "max_body must be between 1KiB and 1GiB (each user may hold one body this large)",
+            );
+            return DEFAULT_MAX_BODY;
+        }
+        bytes as u64
     }
 
     fn timeout(&mut self, t: &Sp<super::units::Dur>) -> Duration {
@@ -543,6 +566,10 @@ impl Compiler<'_> {
             Some(t) => self.timeout(t),
             None => self.default_timeout,
         };
+        let max_body = match &step.max_body {
+            Some(b) => self.max_body(b),
+            None => self.default_max_body,
+        };
         let templates = StepTemplates {
             scope: StepScope {
                 compiler: self,
@@ -578,6 +605,7 @@ impl Compiler<'_> {
                 .follow_redirects
                 .as_ref()
                 .map_or(self.default_follow_redirects, |f| f.value),
+            max_body,
             expect,
             captures,
         })

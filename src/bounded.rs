@@ -1,0 +1,120 @@
+//! Reading what the outside world sends, with a ceiling. A response body, a
+//! gzip stream, a metrics page or a profiler's output file is read chunk by
+//! chunk and refused past a limit, so no server and no file can make gander's
+//! memory grow without bound (a 2 GiB body or a 1 MiB gzip bomb included).
+
+use std::io::Read;
+
+use crate::format;
+
+/// The most gander reads, decoded, from a metrics page, a health answer or a
+/// profile; real ones are kilobytes to a few megabytes.
+pub const OBSERVED_LIMIT: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("over {}", format::bytes(*.limit as f64))]
+    TooLarge { limit: u64 },
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// What was read of a body: its first bytes (up to what was asked to be kept)
+/// and how many bytes came in all.
+#[derive(Debug, Default)]
+pub struct Body {
+    pub kept: Vec<u8>,
+    pub total: u64,
+}
+
+/// Reads `response`'s body (decoded, when the client decodes gzip) to its
+/// end, keeping its first `keep` bytes and counting the rest. More than
+/// `limit` bytes is `TooLarge`: the rest is not read, and dropping the
+/// response closes its connection.
+pub async fn read_body(
+    response: &mut reqwest::Response,
+    keep: usize,
+    limit: u64,
+) -> Result<Body, ReadError> {
+    let mut body = Body::default();
+    while let Some(chunk) = response.chunk().await? {
+        body.total += chunk.len() as u64;
+        if body.total > limit {
+            return Err(ReadError::TooLarge { limit });
+        }
+        let room = keep.saturating_sub(body.kept.len());
+        if room > 0 {
+            body.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+    }
+    Ok(body)
+}
+
+/// The whole body of `response`, refused past `limit` bytes.
+pub async fn read_all(response: reqwest::Response, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let mut response = response;
+    let keep = usize::try_from(limit).unwrap_or(usize::MAX);
+    read_body(&mut response, keep, limit).await.map(|b| b.kept)
+}
+
+/// Decompresses a gzip stream, refusing an output over `limit` bytes.
+pub fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, ReadError> {
+    read_capped(flate2::read::GzDecoder::new(bytes), limit)
+}
+
+/// Reads a file, refusing one over `limit` bytes (however it grows meanwhile).
+pub fn read_file(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    read_capped(std::fs::File::open(path)?, limit)
+}
+
+fn read_capped(reader: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let mut out = Vec::new();
+    // One byte past the limit tells "exactly the limit" from "more".
+    reader.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_limit() {
+        let bomb = gzip(&vec![0u8; 64 << 20]);
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        let err = gunzip(&bomb, 1 << 20).unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge { limit } if limit == 1 << 20));
+        assert_eq!(err.to_string(), "over 1.0 MiB");
+    }
+
+    #[test]
+    fn a_stream_of_exactly_the_limit_passes() {
+        let data = vec![7u8; 4096];
+        assert_eq!(gunzip(&gzip(&data), 4096).unwrap(), data);
+        assert!(gunzip(&gzip(&data), 4095).is_err());
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, [1u8; 100]).unwrap();
+        assert_eq!(read_file(&path, 100).unwrap().len(), 100);
+        assert!(matches!(
+            read_file(&path, 99),
+            Err(ReadError::TooLarge { limit: 99 })
+        ));
+    }
+}
