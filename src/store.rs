@@ -45,6 +45,56 @@ pub fn create(root: &Path, run_id: &str) -> Result<(PathBuf, String), StoreError
     unreachable!("the loop returns")
 }
 
+/// Held by the gander writing a run directory, for as long as it writes it: the
+/// kernel lets go of it however gander ends, so a `running` run.json whose
+/// lock is free was left by a gander that was killed.
+pub struct RunLock {
+    _file: fs::File,
+    path: PathBuf,
+}
+
+const LOCK_FILE: &str = ".gander.lock";
+
+impl RunLock {
+    pub fn take(dir: &Path) -> Result<RunLock, StoreError> {
+        let path = dir.join(LOCK_FILE);
+        let what = path.display().to_string();
+        let file = fs::File::create(&path).map_err(io_error(&what))?;
+        if !try_lock(&file) {
+            return Err(io_error(&what)(std::io::Error::other(
+                "another gander is writing this run directory",
+            )));
+        }
+        Ok(RunLock { _file: file, path })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether a gander is writing `dir` now.
+pub fn is_being_written(dir: &Path) -> bool {
+    match fs::File::open(dir.join(LOCK_FILE)) {
+        Ok(file) => !try_lock(&file),
+        Err(_) => false,
+    }
+}
+
+/// Removes the lock file a killed gander left behind.
+pub fn remove_stale_lock(dir: &Path) {
+    let _ = fs::remove_file(dir.join(LOCK_FILE));
+}
+
+/// An exclusive, non-blocking `flock` on `file` (released when it closes).
+fn try_lock(file: &fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function borrows.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 /// Writes `bytes` to `dir/name` through a temporary file, so a reader never sees half a file.
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
     let path = dir.join(name);

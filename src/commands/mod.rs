@@ -58,6 +58,18 @@ pub fn print_schema(run: bool) -> anyhow::Result<Exit> {
 /// `gander report DIR`: judges a saved run again and renders its files.
 pub fn rerender(dir: &Path) -> anyhow::Result<Exit> {
     let mut result = store::read(dir)?;
+    // A run saved as it went whose gander is gone was killed outright.
+    if result.outcome.status == crate::result::RunStatus::Running && !store::is_being_written(dir) {
+        result.outcome = crate::result::Outcome {
+            status: crate::result::RunStatus::Killed,
+            reason: Some(format!(
+                "gander ended without finishing the run (SIGKILL, a crash or the machine going down); \
+                 the figures are the last ones it saved, {}",
+                result.outcome.reason.as_deref().unwrap_or("before its end")
+            )),
+        };
+        store::remove_stale_lock(dir);
+    }
     result.verdict = verdict::judge(&result);
     report::write_reports(dir, &result)?;
     print!("{}", report::console::render(&result));

@@ -68,6 +68,22 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     for note in &baseline_notes {
         eprintln!("gander: note: {note}");
     }
+    // The run directory first: an unwritable --output is found before the SUT
+    // starts or any request is sent, and a run killed outright still leaves
+    // its figures there (saved as it goes).
+    let started_at = chrono::Utc::now();
+    let run_id = format!(
+        "{}-{}",
+        started_at.format("%Y%m%d-%H%M%S"),
+        slug(&plan.name)
+    );
+    let (dir, run_id, lock) = match open_run_dir(&args.output, &run_id) {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("gander: error: {e}: give --output a directory gander can write to");
+            return Ok(Exit::Usage);
+        }
+    };
     signals::install();
     let launched = match &plan.sut.launch {
         Some(launch) => match sut::launch::Launched::start(launch, &signals::interrupted) {
@@ -79,6 +95,9 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             }
             Err(e) => {
                 eprintln!("gander: error: {e}");
+                drop(lock);
+                // Nothing was measured: leave no empty run behind.
+                let _ = std::fs::remove_dir(&dir);
                 return Ok(Exit::Usage);
             }
         },
@@ -109,7 +128,19 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             .unwrap_or_else(|| Err("no SUT process is known".into()));
         profile::Profiler::start(p, profile::Target { root }, clock.clone())
     });
-    let recorded = drive(&plan, clock, &options, progress);
+    let revision = git_revision(&plan.source);
+    let saving = record::Saving {
+        interval_log: std::fs::File::create(dir.join(store::INTERVAL_LOG)).ok(),
+        checkpoint: Some(checkpointer(Checkpoint {
+            plan: plan.clone(),
+            clock: clock.clone(),
+            dir: dir.clone(),
+            run_id: run_id.clone(),
+            started_at,
+            revision: revision.clone(),
+        })),
+    };
+    let recorded = drive(&plan, clock, &options, progress, saving);
     let capture = profiler.map(profile::Profiler::finish);
     let mut resources = monitor.finish();
     let sut_log = launched.map(|l| {
@@ -119,14 +150,8 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     });
     let (executed, mut collected, load) = recorded?;
 
-    let run_id = format!(
-        "{}-{}",
-        executed.started_at.format("%Y%m%d-%H%M%S"),
-        slug(&plan.name)
-    );
-    let (dir, run_id) = store::create(&args.output, &run_id)?;
     let interval_log = std::mem::take(&mut collected.interval_log);
-    let mut result = assemble(&plan, executed, collected, load, run_id);
+    let mut result = assemble(&plan, executed, collected, load, run_id, revision);
     result.resources = resources;
     summarize_observations(&mut result);
     if let Some(log) = sut_log {
@@ -147,6 +172,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
 
     store::write_file(&dir, store::INTERVAL_LOG, &interval_log)?;
     report::write_reports(&dir, &result)?;
+    drop(lock);
     if !args.quiet {
         print!("{}", report::console::render(&result));
     }
@@ -166,6 +192,7 @@ fn drive(
     clock: Arc<RunClock>,
     options: &runner::RunOptions,
     progress: Option<super::progress::Style>,
+    saving: record::Saving,
 ) -> anyhow::Result<(runner::Executed, Collected, crate::result::LoadReport)> {
     let recorder = Recorder::start(
         RecorderConfig {
@@ -176,6 +203,7 @@ fn drive(
             load: plan.load.clone(),
         },
         clock.clone(),
+        saving,
     )
     .context("cannot start the recorder thread")?;
     // The planned length: stages sum to `end`; a flat load ramps up first.
@@ -199,6 +227,64 @@ fn drive(
         &mut collected,
     );
     Ok((executed, collected, load))
+}
+
+/// Creates the run directory under `output` and takes its lock.
+fn open_run_dir(
+    output: &Path,
+    run_id: &str,
+) -> Result<(PathBuf, String, store::RunLock), store::StoreError> {
+    let (dir, run_id) = store::create(output, run_id)?;
+    let lock = store::RunLock::take(&dir)?;
+    Ok((dir, run_id, lock))
+}
+
+/// What a checkpoint needs to write run.json while the run goes.
+struct Checkpoint {
+    plan: Arc<RunPlan>,
+    clock: Arc<RunClock>,
+    dir: PathBuf,
+    run_id: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    revision: Option<String>,
+}
+
+/// Writes run.json from what the recorder collected so far, marked `running`
+/// and judged INVALID: a run killed outright leaves it (and `gander report`
+/// then marks it `killed`).
+fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
+    let mut warned = false;
+    Box::new(move |mut collected: Collected| {
+        let load = record::load_report::finish(&c.plan.load, &c.clock, None, &mut collected);
+        let executed = runner::Executed {
+            arrivals: None,
+            interrupted: None,
+            started_at: c.started_at,
+            finished_at: chrono::Utc::now(),
+        };
+        let mut result = assemble(
+            &c.plan,
+            executed,
+            collected,
+            load,
+            c.run_id.clone(),
+            c.revision.clone(),
+        );
+        result.outcome = crate::result::Outcome {
+            status: RunStatus::Running,
+            reason: Some(format!(
+                "saved {:.0} s into the run",
+                result.phases.total.end_s
+            )),
+        };
+        result.verdict = verdict::judge(&result);
+        if let Err(e) = report::write_run_json(&c.dir, &result)
+            && !warned
+        {
+            eprintln!("gander: warning: cannot save the run as it goes: {e}");
+            warned = true;
+        }
+    })
 }
 
 /// The SUT's root process: launched, given by pid, or found by name.
@@ -300,6 +386,7 @@ fn assemble(
     c: Collected,
     load: crate::result::LoadReport,
     run_id: String,
+    git_revision: Option<String>,
 ) -> RunResult {
     let (duration_s, iterations) = match plan.load.end {
         LoadEnd::Duration(d) => (Some(d.as_secs_f64()), None),
@@ -325,7 +412,7 @@ fn assemble(
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()
                 .map(|h| h.trim().to_string()),
-            git_revision: git_revision(&plan.source),
+            git_revision,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
         plan: PlanSummary {

@@ -57,6 +57,49 @@ pub struct Live {
     pub p95_ms: Option<f64>,
 }
 
+/// What the recorder saves while the run goes, so that a run killed outright
+/// (SIGKILL, a crash) still leaves what it measured.
+#[derive(Default)]
+pub struct Saving {
+    /// Gets the interval log as it is written, one second at a time.
+    pub interval_log: Option<std::fs::File>,
+    /// Gets everything recorded so far, every `CHECKPOINT_EVERY`.
+    pub checkpoint: Option<Box<dyn FnMut(Collected) + Send>>,
+}
+
+/// How often a running recorder hands out a checkpoint.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+
+/// The interval log, kept in memory for the end of the run and appended to a
+/// file as it goes. A file that fails (a full disk) is dropped: the run goes
+/// on, and the end of the run reports the failure when it writes the log.
+struct LogSink {
+    memory: Vec<u8>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.memory.extend_from_slice(buf);
+        // Whole lines reach the file: a run killed now leaves every second before.
+        if let Some(file) = &mut self.file
+            && (file.write_all(buf).is_err() || (buf.ends_with(b"\n") && file.flush().is_err()))
+        {
+            self.file = None;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(file) = &mut self.file
+            && file.flush().is_err()
+        {
+            self.file = None;
+        }
+        Ok(())
+    }
+}
+
 pub struct Recorder {
     tx: mpsc::Sender<Msg>,
     handle: JoinHandle<Collected>,
@@ -136,14 +179,18 @@ impl PacingTally {
 
 impl Recorder {
     /// Starts the recorder thread; fails only if the system refuses a thread.
-    pub fn start(config: RecorderConfig, clock: Arc<RunClock>) -> std::io::Result<Self> {
+    pub fn start(
+        config: RecorderConfig,
+        clock: Arc<RunClock>,
+        saving: Saving,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let live = Arc::new(Mutex::new(Live::default()));
         let thread_clock = clock.clone();
         let thread_live = live.clone();
         let handle = std::thread::Builder::new()
             .name("gander-recorder".into())
-            .spawn(move || aggregate(config, thread_clock, thread_live, rx))?;
+            .spawn(move || aggregate(config, thread_clock, thread_live, rx, saving))?;
         Ok(Recorder {
             tx,
             handle,
@@ -234,8 +281,16 @@ fn aggregate(
     clock: Arc<RunClock>,
     live: Arc<Mutex<Live>>,
     rx: mpsc::Receiver<Msg>,
+    saving: Saving,
 ) -> Collected {
-    let mut log = Vec::new();
+    let Saving {
+        interval_log,
+        mut checkpoint,
+    } = saving;
+    let mut log = LogSink {
+        memory: Vec::new(),
+        file: interval_log.map(std::io::BufWriter::new),
+    };
     let mut serializer = V2DeflateSerializer::new();
     let start_time = SystemTime::now() - clock.t0.elapsed();
     let mut legend = String::from("gander latency log: microseconds; tags name requests:");
@@ -247,7 +302,7 @@ fn aggregate(
         .with_start_time(start_time)
         .with_base_time(start_time)
         .begin_log_with(&mut log, &mut serializer)
-        .expect("writing to memory cannot fail");
+        .expect("the log sink never fails");
 
     let mut agg = Aggregator {
         accs: (0..config.endpoints.len())
@@ -274,6 +329,7 @@ fn aggregate(
     // sender of every sample, one context switch per request on a machine with
     // no core to spare. Draining on a short timer lets senders never wake it.
     let mut finished = false;
+    let mut last_checkpoint = Instant::now();
     while !finished {
         loop {
             match rx.try_recv() {
@@ -289,6 +345,13 @@ fn aggregate(
         while Duration::from_secs(agg.next_to_close + 1) + GRACE <= elapsed {
             agg.close_second(&mut writer, &live);
         }
+        if let Some(save) = checkpoint.as_mut()
+            && !finished
+            && last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+        {
+            save(agg.collect(Vec::new()));
+            last_checkpoint = Instant::now();
+        }
         if !finished {
             std::thread::sleep(POLL);
         }
@@ -299,7 +362,7 @@ fn aggregate(
         agg.close_second(&mut writer, &live);
     }
     drop(writer);
-    agg.finish(log)
+    agg.collect(log.memory)
 }
 
 impl Aggregator {
@@ -504,9 +567,10 @@ impl Aggregator {
         self.timeseries.push(point);
     }
 
-    fn finish(mut self, interval_log: Vec<u8>) -> Collected {
-        let timeseries = std::mem::take(&mut self.timeseries);
-        let samples = std::mem::take(&mut self.samples);
+    /// Everything recorded so far.
+    fn collect(&self, interval_log: Vec<u8>) -> Collected {
+        let timeseries = self.timeseries.clone();
+        let samples = self.samples.clone();
         let finished = Instant::now();
         let clock = &self.clock;
         let secs = |t: Instant| clock.seconds_since_start(t);

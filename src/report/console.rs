@@ -108,9 +108,15 @@ fn header(result: &RunResult, phase: Phase) -> String {
     if let Some(pace) = super::load_text::pace(&result.load) {
         out.push_str(&format!("pace: {pace}\n"));
     }
-    if result.outcome.status == RunStatus::Interrupted {
+    let word = match result.outcome.status {
+        RunStatus::Completed => None,
+        RunStatus::Interrupted => Some("INTERRUPTED"),
+        RunStatus::Running => Some("RUNNING"),
+        RunStatus::Killed => Some("KILLED"),
+    };
+    if let Some(word) = word {
         out.push_str(&format!(
-            "INTERRUPTED: {}\n",
+            "{word}: {}\n",
             result.outcome.reason.as_deref().unwrap_or("stopped early")
         ));
     }

@@ -73,6 +73,14 @@ pub(crate) fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> ReportError
 }
 
 /// Renders every exporter into `dir`.
+/// Writes only `run.json` (the checkpoints of a run that is going).
+pub fn write_run_json(dir: &std::path::Path, result: &RunResult) -> Result<(), ReportError> {
+    let mut bytes = Vec::new();
+    json::JsonExporter.export(result, &mut bytes)?;
+    store::write_file(dir, json::JsonExporter.file_name(), &bytes)?;
+    Ok(())
+}
+
 pub fn write_reports(dir: &std::path::Path, result: &RunResult) -> Result<(), ReportError> {
     for exporter in run_directory_exporters(dir) {
         let mut bytes = Vec::new();

@@ -77,7 +77,21 @@ pub struct Outcome {
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Completed,
+    /// Stopped early (a signal, the SUT unreachable); the figures are partial.
     Interrupted,
+    /// Saved while the run was going (every few seconds); the run has not
+    /// finished, or gander was killed before it could.
+    Running,
+    /// A `running` run found without its gander: killed outright (SIGKILL, a
+    /// crash, the machine). The figures are the last ones saved.
+    Killed,
+}
+
+impl RunStatus {
+    /// The run reached its planned end.
+    pub fn is_complete(self) -> bool {
+        self == RunStatus::Completed
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -171,22 +171,21 @@ pub fn pacing_note(result: &RunResult) -> Option<String> {
 }
 
 fn completed(result: &RunResult) -> ValidityCheck {
-    let interrupted = result.outcome.status == RunStatus::Interrupted;
+    let reason = result
+        .outcome
+        .reason
+        .as_deref()
+        .unwrap_or("no reason given");
+    let detail = match result.outcome.status {
+        RunStatus::Completed => "ran to its planned end".into(),
+        RunStatus::Interrupted => format!("interrupted ({reason}): the figures are partial"),
+        RunStatus::Running => format!("still running ({reason}): the figures are partial"),
+        RunStatus::Killed => format!("killed ({reason}): the figures are partial"),
+    };
     ValidityCheck {
         check: "run completed".into(),
-        ok: !interrupted,
-        detail: if interrupted {
-            format!(
-                "interrupted ({}): the figures are partial",
-                result
-                    .outcome
-                    .reason
-                    .as_deref()
-                    .unwrap_or("no reason given")
-            )
-        } else {
-            "ran to its planned end".into()
-        },
+        ok: result.outcome.status.is_complete(),
+        detail,
     }
 }
 

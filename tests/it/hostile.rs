@@ -157,15 +157,16 @@ scenarios:
         url = server.url
     );
     let out = ws.run(&scenario, &["--quiet"]);
-    assert!(
-        out.code == 0 || out.code == 1,
-        "{}\n{}",
-        out.stdout,
-        out.stderr
-    );
     let dir = out.run_dir();
     assert_complete_run_dir(&dir);
     let run = out.json();
+    // PASS/FAIL, or INVALID when the machine starved the generator: never a crash.
+    assert!(
+        [0, 1, 3].contains(&out.code),
+        "exit {}: {}",
+        out.code,
+        run["verdict"]
+    );
     assert_eq!(u(&run, "/totals/all/requests"), 200);
     assert_eq!(u(&run, "/totals/all/failed"), 200);
     assert_eq!(
@@ -215,9 +216,14 @@ scenarios:
         url = server.url
     );
     let out = ws.run(&scenario, &["--quiet"]);
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_complete_run_dir(&out.run_dir());
     let run = out.json();
+    assert!(
+        [0, 3].contains(&out.code),
+        "exit {}: {}",
+        out.code,
+        run["verdict"]
+    );
     assert_eq!(u(&run, "/totals/all/requests"), 500);
     // 2,000 distinct Server-Timing names were sent: the first 32 are kept, the
     // rest counted as one "other".

@@ -615,3 +615,109 @@ fn a_sut_killed_mid_run_is_invalid_and_its_latencies_are_the_answered_requests()
         .unwrap();
     assert_eq!(check["ok"], false, "{check}");
 }
+
+#[test]
+fn sigkill_leaves_the_seconds_measured_and_report_marks_the_run_killed() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let file = ws.write(
+        "scenario.yaml",
+        &format!(
+            "host: {}\nload: {{ users: 5, duration: 60s }}\ntargets: {{ p95: 10s }}\nscenarios:\n  - name: s\n    think_time: 20ms\n    steps:\n      - get: /fast\n",
+            server.url()
+        ),
+    );
+    let mut child = std::process::Command::new(gander_bin())
+        .args(["run", file.to_str().unwrap(), "-o"])
+        .arg(ws.reports())
+        .arg("--quiet")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) for a checkpoint: run.json appears while the run goes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let run_json = loop {
+        let found = std::fs::read_dir(ws.reports())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("run.json"))
+            .find(|p| p.exists());
+        if let Some(path) = found {
+            break path;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run.json while running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let dir = run_json.parent().unwrap().to_path_buf();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sent = server.seen.count("/fast");
+
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    assert_eq!(
+        saved["outcome"]["status"], "running",
+        "{}",
+        saved["outcome"]
+    );
+    assert_eq!(saved["verdict"]["status"], "invalid");
+    let recorded = u(&saved, "/totals/all/requests");
+    assert!(recorded > 0 && recorded <= sent, "{recorded} of {sent}");
+    // The interval log holds the seconds closed before the kill.
+    let log = std::fs::read_to_string(dir.join("latency.hlog")).unwrap();
+    assert!(
+        log.lines().filter(|l| !l.starts_with('#')).count() >= 3,
+        "{log}"
+    );
+
+    let out = gander(&["report", dir.to_str().unwrap()]);
+    let out = RunOutput::new(out);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("KILLED: gander ended without finishing the run"),
+        "{}",
+        out.stdout
+    );
+    assert_complete_run_dir(&dir);
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("KILLED"));
+    let rendered: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
+    assert_eq!(rendered["outcome"]["status"], "killed");
+}
+
+#[test]
+fn an_unwritable_output_fails_before_any_request() {
+    let server = start_server();
+    let ws = Workspace::new();
+    // A path below a regular file cannot be created, even by root.
+    let blocker = ws.write("not-a-dir", "");
+    let output = blocker.join("reports");
+    let file = ws.write(
+        "scenario.yaml",
+        &format!(
+            "host: {}\nload: {{ users: 2, iterations: 3 }}\nscenarios:\n  - name: s\n    steps:\n      - get: /fast\n",
+            server.url()
+        ),
+    );
+    let out = RunOutput::new(gander(&[
+        "run",
+        file.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ]));
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("give --output a directory gander can write to"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.seen.count("/fast"), 0);
+}

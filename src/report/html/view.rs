@@ -315,6 +315,8 @@ fn banner(result: &RunResult) -> Banner {
     }
     let (class, word) = match (result.outcome.status, v.status) {
         (RunStatus::Interrupted, _) => ("interrupted", "INTERRUPTED"),
+        (RunStatus::Running, _) => ("interrupted", "RUNNING"),
+        (RunStatus::Killed, _) => ("interrupted", "KILLED"),
         (_, VerdictStatus::Pass) => ("pass", "PASS"),
         (_, VerdictStatus::Fail) => ("fail", "FAIL"),
         (_, VerdictStatus::Invalid) => ("invalid", "INVALID"),
