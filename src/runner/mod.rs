@@ -30,6 +30,8 @@ use user::{RunShared, Step, StepKind};
 const SCHEDULE_ENDED: &str = "the arrival schedule ended";
 /// How long an open run waits for its whole pool to log in before the schedule starts anyway.
 const POOL_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long goose may take to stop its users after a signal.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -126,11 +128,12 @@ pub fn execute(
             });
             let result = attack(&plan, shared.clone());
             let result = match result {
-                Ok(attack) => attack
-                    .execute()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| RunError::Goose(e.to_string())),
+                Ok(attack) => tokio::select! {
+                    done = attack.execute() => done
+                        .map(|_| ())
+                        .map_err(|e| RunError::Goose(e.to_string())),
+                    () = signalled_for(STOP_GRACE) => Ok(()),
+                },
                 Err(e) => Err(e),
             };
             watcher.abort();
@@ -150,7 +153,7 @@ pub fn execute(
     clock.mark_finished();
     // The users' sample senders go with `shared`: the recorder can then finish.
     drop(shared);
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    runtime.shutdown_timeout(Duration::from_millis(500));
     let arrivals = outcome?;
     Ok(Executed {
         arrivals,
@@ -158,6 +161,16 @@ pub fn execute(
         started_at,
         finished_at: chrono::Utc::now(),
     })
+}
+
+/// Resolves once a signal has been seen for `grace`. goose stops its users one
+/// by one (thousands took a minute); past the grace gander leaves the users
+/// behind (the runtime drops them) and keeps what they recorded.
+async fn signalled_for(grace: Duration) {
+    while !signals::interrupted() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(grace).await;
 }
 
 /// The open model's schedule: waits for the pool to be ready, hands out every
@@ -272,7 +285,15 @@ fn transaction(shared: &Arc<RunShared>, step: &Arc<RequestPlan>, kind: StepKind)
 fn attack(plan: &RunPlan, shared: Arc<RunShared>) -> Result<GooseAttack, RunError> {
     let goose_err = |e: goose::GooseError| RunError::Goose(e.to_string());
     let steps = test_plan(plan);
+    // gander sends through each user's own clients (`user::Clients`): goose's
+    // users share one client they never use, instead of building one each
+    // before the first user starts (200k users took minutes and gigabytes,
+    // deaf to SIGTERM all along).
     let mut attack = GooseAttack::initialize_with_config(goose_config(plan, steps.is_some()))
+        .map_err(goose_err)?
+        .set_client_builder_without_cookies(
+            goose::client::GooseClientBuilder::new().without_cookies(),
+        )
         .map_err(goose_err)?;
     if let Some(steps) = steps {
         attack = *attack

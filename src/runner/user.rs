@@ -116,25 +116,32 @@ pub const USER_AGENT: &str = concat!("gander/", env!("CARGO_PKG_VERSION"));
 #[derive(Clone)]
 struct Clients {
     follow: reqwest::Client,
-    no_follow: reqwest::Client,
+    /// Only when some step keeps its redirects.
+    no_follow: Option<reqwest::Client>,
     jar: Arc<BoundedJar>,
 }
 
 impl Clients {
-    fn new() -> Result<Self, reqwest::Error> {
+    fn new(plan: &RunPlan) -> Result<Self, reqwest::Error> {
         let jar = Arc::new(BoundedJar::default());
+        let keeps_redirects = plan
+            .scenarios
+            .iter()
+            .flat_map(|s| s.on_start.iter().chain(&s.steps).chain(&s.on_stop))
+            .any(|step| !step.follow_redirects);
         Ok(Clients {
             follow: client_builder(&jar, true).build()?,
-            no_follow: client_builder(&jar, false).build()?,
+            no_follow: keeps_redirects
+                .then(|| client_builder(&jar, false).build())
+                .transpose()?,
             jar,
         })
     }
 
     fn for_step(&self, step: &RequestPlan) -> &reqwest::Client {
-        if step.follow_redirects {
-            &self.follow
-        } else {
-            &self.no_follow
+        match &self.no_follow {
+            Some(no_follow) if !step.follow_redirects => no_follow,
+            _ => &self.follow,
         }
     }
 }
@@ -162,7 +169,7 @@ pub async fn start_user(
     scenario: usize,
 ) -> TransactionResult {
     let plan = shared.plan.clone();
-    let clients = Clients::new().map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
+    let clients = Clients::new(&plan).map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
     let mut state = UserState {
         index: user.weighted_users_index,
         iteration: 0,

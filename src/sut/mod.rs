@@ -154,6 +154,11 @@ fn sources(setup: &MonitorSetup) -> Vec<Box<dyn Source>> {
     sources
 }
 
+/// The longest a metrics or health fetch may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest the last round of samples may take once the run is ending.
+const LAST_ROUND: Duration = Duration::from_secs(2);
+
 fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> ResourceReport {
     let interval = setup.plan.interval;
     let mut report = ResourceReport {
@@ -168,7 +173,9 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
         Ok(r) => r,
         Err(_) => return report,
     };
-    let fetcher = Fetcher::new(interval.max(Duration::from_secs(2)));
+    // A fetch waits at most one interval, and never long: a hung endpoint must
+    // not hold up the end of the run.
+    let fetcher = Fetcher::new(interval.clamp(Duration::from_secs(2), FETCH_TIMEOUT));
     runtime.block_on(async {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -178,19 +185,31 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
                 _ = ticker.tick() => stop.load(Ordering::SeqCst),
                 () = stopped(stop) => true,
             };
+            if !stopping {
+                // A round in progress gives way to a stop (a hung endpoint).
+                let t = clock.seconds_since_start(std::time::Instant::now());
+                tokio::select! {
+                    () = sample_round(&mut sources, t, &fetcher) => continue,
+                    () = stopped(stop) => {}
+                }
+            }
+            // The last round, after the load: bounded, the run is ending.
             let t = clock.seconds_since_start(std::time::Instant::now());
-            for source in &mut sources {
-                source.sample(t, &fetcher).await;
-            }
-            if stopping {
-                break;
-            }
+            let _ = tokio::time::timeout(LAST_ROUND, sample_round(&mut sources, t, &fetcher)).await;
+            break;
         }
     });
     for source in sources {
         source.finish(&mut report);
     }
     report
+}
+
+/// One sample of every source, taken at `t` seconds.
+async fn sample_round(sources: &mut [Box<dyn Source>], t: f64, fetcher: &Client) {
+    for source in sources {
+        source.sample(t, fetcher).await;
+    }
 }
 
 /// The monitor's HTTP client, or why it could not be built.

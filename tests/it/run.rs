@@ -721,3 +721,73 @@ fn an_unwritable_output_fails_before_any_request() {
     );
     assert_eq!(server.seen.count("/fast"), 0);
 }
+
+/// Starts `gander run` on `scenario`, waits (bounded) until `started` says the
+/// run is under way, sends SIGTERM and returns the output and how long gander
+/// took to exit after the signal.
+fn sigterm_when(
+    ws: &Workspace,
+    scenario: &str,
+    started: impl Fn() -> bool,
+) -> (RunOutput, Duration) {
+    let file = ws.write("scenario.yaml", scenario);
+    let child = std::process::Command::new(gander_bin())
+        .args(["run", file.to_str().unwrap(), "-o"])
+        .arg(ws.reports())
+        .arg("--quiet")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !started() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let signalled = std::time::Instant::now();
+    let out = RunOutput::new(wait_bounded(child, Duration::from_secs(60)));
+    (out, signalled.elapsed())
+}
+
+/// The most a signal may wait for the end of a run (issue 14).
+const PROMPT: Duration = Duration::from_secs(5);
+
+#[test]
+fn sigterm_while_a_hundred_thousand_users_start_ends_the_run_promptly() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let scenario = format!(
+        "host: {}\nload: {{ users: 100000, duration: 10m }}\nscenarios:\n  - name: s\n    think_time: 1s\n    steps:\n      - get: /fast\n",
+        server.url()
+    );
+    let (out, took) = sigterm_when(&ws, &scenario, || server.seen.count("/fast") >= 50);
+    eprintln!("gander ended {took:?} after SIGTERM");
+    assert!(took < PROMPT, "gander took {took:?} to end after SIGTERM");
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    let run = out.json();
+    assert_eq!(run["outcome"]["status"], "interrupted");
+    assert!(u(&run, "/totals/all/requests") <= server.seen.count("/fast"));
+    assert_complete_run_dir(&out.run_dir());
+}
+
+#[test]
+fn sigterm_with_an_hour_long_sut_interval_ends_the_run_promptly() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let scenario = format!(
+        "host: {}\nload: {{ users: 5, duration: 10m }}\nsut:\n  pid: {}\n  prometheus: {{ url: /sleep/3600000 }}\n  interval: 1h\nscenarios:\n  - name: s\n    think_time: 50ms\n    steps:\n      - get: /fast\n",
+        server.url(),
+        std::process::id()
+    );
+    let (out, took) = sigterm_when(&ws, &scenario, || server.seen.count("/fast") >= 50);
+    eprintln!("gander ended {took:?} after SIGTERM");
+    assert!(took < PROMPT, "gander took {took:?} to end after SIGTERM");
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(out.json()["outcome"]["status"], "interrupted");
+    assert_complete_run_dir(&out.run_dir());
+}
