@@ -1,6 +1,9 @@
 //! Child processes gander starts (the SUT, profilers): each in its own process
 //! group, so a terminal's Ctrl-C reaches only gander, which then stops them;
-//! and with a parent-death signal, so they do not outlive a killed gander.
+//! with a parent-death signal; and watched by a watchdog that kills the whole
+//! group when gander ends without stopping it (SIGKILL, a crash), so not even
+//! a worker a shell put in the background (`bash -c "server & wait"`) outlives
+//! gander to answer the next run's readiness check.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
@@ -10,6 +13,7 @@ use std::time::{Duration, Instant};
 pub struct Guarded {
     child: Child,
     stopped: Option<ExitStatus>,
+    watchdog: Option<Watchdog>,
 }
 
 impl Guarded {
@@ -24,9 +28,14 @@ impl Guarded {
                 Ok(())
             });
         }
+        let child = command.spawn()?;
+        // Without a watchdog the group is still stopped on every path gander
+        // lives to see; only a killed gander could then leave it behind.
+        let watchdog = Watchdog::watch(child.id() as libc::pid_t).ok();
         Ok(Guarded {
-            child: command.spawn()?,
+            child,
             stopped: None,
+            watchdog,
         })
     }
 
@@ -104,5 +113,99 @@ pub fn last_lines(file: &mut std::fs::File, n: usize) -> Vec<String> {
 impl Drop for Guarded {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(5));
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.release();
+        }
+    }
+}
+
+/// A forked process that holds the read end of a pipe whose write end only
+/// gander holds. The kernel closes that end however gander ends; the watchdog
+/// then reads end-of-file and kills the group. A byte on the pipe instead
+/// tells it the group was stopped and it may go.
+struct Watchdog {
+    pid: libc::pid_t,
+    write: std::os::fd::OwnedFd,
+}
+
+/// How long the watchdog lets an orphaned group handle SIGTERM before SIGKILL.
+const WATCHDOG_GRACE: libc::timespec = libc::timespec {
+    tv_sec: 2,
+    tv_nsec: 0,
+};
+
+impl Watchdog {
+    fn watch(group: libc::pid_t) -> std::io::Result<Watchdog> {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills the two descriptors; close-on-exec keeps the
+        // write end out of every program gander starts later.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let [read, write] = fds;
+        // SAFETY: the child calls only async-signal-safe functions (the
+        // process may have other threads) and never returns.
+        match unsafe { libc::fork() } {
+            -1 => {
+                let e = std::io::Error::last_os_error();
+                // SAFETY: closing the descriptors just made.
+                unsafe {
+                    libc::close(read);
+                    libc::close(write);
+                }
+                Err(e)
+            }
+            0 => unsafe { watchdog_main(read, group) },
+            pid => {
+                // SAFETY: the parent keeps only the write end, which it owns.
+                unsafe { libc::close(read) };
+                Ok(Watchdog {
+                    pid,
+                    write: unsafe { std::os::fd::OwnedFd::from_raw_fd(write) },
+                })
+            }
+        }
+    }
+
+    /// The group is stopped: let the watchdog go, and reap it.
+    fn release(self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: writing one byte to a pipe this struct owns, then waiting
+        // for our own child.
+        unsafe {
+            libc::write(self.write.as_raw_fd(), b"q".as_ptr().cast(), 1);
+            drop(self.write);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+/// The watchdog's whole life, in the forked child: only async-signal-safe calls.
+///
+/// # Safety
+/// Call only in a freshly forked child; it never returns.
+unsafe fn watchdog_main(read: libc::c_int, group: libc::pid_t) -> ! {
+    unsafe {
+        // Its own process group: a terminal's Ctrl-C to gander's group passes it by.
+        libc::setpgid(0, 0);
+        // Keep only the pipe (as stdin): no copy of gander's files, sockets or
+        // run-directory lock stays open in the watchdog.
+        libc::dup2(read, 0);
+        libc::syscall(libc::SYS_close_range, 1u32, u32::MAX, 0u32);
+        let mut byte = 0u8;
+        loop {
+            let n = libc::read(0, (&raw mut byte).cast(), 1);
+            if n == 1 {
+                libc::_exit(0);
+            }
+            if n == 0 || *libc::__errno_location() != libc::EINTR {
+                break;
+            }
+        }
+        libc::kill(-group, libc::SIGTERM);
+        libc::nanosleep(&WATCHDOG_GRACE, std::ptr::null_mut());
+        libc::kill(-group, libc::SIGKILL);
+        libc::_exit(0)
     }
 }

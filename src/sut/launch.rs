@@ -32,6 +32,11 @@ pub enum LaunchError {
     },
     #[error("interrupted while waiting for the SUT to start")]
     Interrupted,
+    #[error(
+        "{url} already answers before the SUT was started: another process holds its port \
+         (an earlier SUT still running?); stop it, or give the SUT another port"
+    )]
+    PortTaken { url: String },
 }
 
 pub const LOG_FILE: &str = "sut.log";
@@ -61,6 +66,13 @@ impl Launched {
             return Err(LaunchError::Cwd {
                 dir: plan.cwd.clone(),
             });
+        }
+        // Whoever answers now is not the SUT about to start: its readiness
+        // check would pass and the run would measure someone else.
+        if let Some(url) = &plan.ready
+            && listening(url)
+        {
+            return Err(LaunchError::PortTaken { url: url.clone() });
         }
         let child = Guarded::spawn(&mut command).map_err(|source| LaunchError::Spawn {
             program: plan.argv[0].clone(),
@@ -134,6 +146,19 @@ impl Launched {
 }
 
 /// A minimal blocking HTTP GET on `url` (http only): the status code, if any answer came.
+/// Whether something accepts connections at `url`'s host and port.
+fn listening(url: &str) -> bool {
+    socket_addr(url).is_some_and(|addr| {
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+    })
+}
+
+fn socket_addr(url: &str) -> Option<std::net::SocketAddr> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let addr = format!("{}:{}", parsed.host_str()?, parsed.port_or_known_default()?);
+    std::net::ToSocketAddrs::to_socket_addrs(&addr).ok()?.next()
+}
+
 pub fn probe(url: &str) -> Option<u16> {
     use std::io::{Read, Write};
     let parsed = reqwest::Url::parse(url).ok()?;

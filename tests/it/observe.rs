@@ -685,3 +685,101 @@ fn profiler_failures_leave_a_complete_run_with_the_reason() {
     assert_eq!(row["metric"], "profile samples");
     assert_eq!(row["outcome"], "fail");
 }
+
+#[test]
+fn a_launched_sut_tree_dies_with_a_sigkilled_gander() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let pidfile = ws.path().join("server.pid");
+    let scenario = format!(
+        r#"host: http://127.0.0.1:{port}
+load: {{ users: 2, duration: 10m }}
+sut:
+  command: [bash, -c, "python3 -m http.server {port} --bind 127.0.0.1 & echo $! > {pid}; wait"]
+  ready: /
+scenarios:
+  - name: s
+    think_time: 50ms
+    steps:
+      - get: /
+"#,
+        pid = pidfile.display()
+    );
+    let file = ws.write("scenario.yaml", &scenario);
+    let mut gander = std::process::Command::new(gander_bin())
+        .args(["run", file.to_str().unwrap(), "-o"])
+        .arg(ws.reports())
+        .arg("--quiet")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The server (bash's background job) is up and the load under way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let server = loop {
+        let pid = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = pid
+            && gander::sut::launch::probe(&format!("http://127.0.0.1:{port}/")) == Some(200)
+        {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the SUT never came up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    gander.kill().unwrap();
+    gander.wait().unwrap();
+
+    // The watchdog stops the whole tree: SIGTERM, then SIGKILL 2 s later.
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while alive(server) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !alive(server),
+        "the SUT's background server {server} outlived gander"
+    );
+    assert_eq!(
+        gander::sut::launch::probe(&format!("http://127.0.0.1:{port}/")),
+        None
+    );
+}
+
+#[test]
+fn a_sut_whose_port_is_taken_is_refused_before_it_starts() {
+    let ws = Workspace::new();
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = squatter.local_addr().unwrap().port();
+    let marker = ws.path().join("started");
+    let scenario = format!(
+        r#"host: http://127.0.0.1:{port}
+load: {{ users: 1, iterations: 1 }}
+sut:
+  command: [touch, "{marker}"]
+  ready: /
+scenarios:
+  - name: s
+    steps:
+      - get: /
+"#,
+        marker = marker.display()
+    );
+    let out = ws.run(&scenario, &[]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("already answers before the SUT was started"),
+        "{}",
+        out.stderr
+    );
+    assert!(!marker.exists(), "the SUT command ran");
+}
