@@ -3,6 +3,7 @@
 mod compile;
 pub mod diagnostic;
 pub mod feeder;
+pub mod files;
 pub mod model;
 pub mod plan;
 pub mod spanned;
@@ -20,9 +21,11 @@ use spanned::Loc;
 /// Reads, parses and checks a scenario file. Nothing is sent anywhere.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError> {
     check_flags(overrides)?;
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
+    let source = files::read_text(path, files::MAX_SCENARIO_BYTES).map_err(|source| {
+        ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     if source.trim().is_empty() {
         let d = Diagnostic::new(Loc { line: 1, column: 1 }, "the file is empty").with_help(

@@ -3,7 +3,7 @@
 //! All problems found are reported together, each with its location; a plan
 //! is returned only when there are none.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use reqwest::header::HeaderName;
 
 use super::diagnostic::{Diagnostic, suggest};
-use super::feeder::Feeder;
+use super::feeder::{self, Feeder};
 use super::model::{self, Capture, ScenarioFile, Step};
 use super::plan::*;
 use super::spanned::{Loc, Sp};
@@ -35,6 +35,7 @@ pub struct Overrides {
     pub targets: Vec<String>,
 }
 
+mod capacity;
 mod load;
 mod observe;
 pub mod targets;
@@ -63,6 +64,10 @@ struct Compiler<'a> {
     header_labels: Vec<String>,
     /// Index of the scenario being compiled.
     current_scenario: usize,
+    /// Bytes templates have copied in from variables and the environment.
+    expanded: Cell<usize>,
+    /// Values read from the environment: kept out of what gander writes.
+    secrets: RefCell<Vec<String>>,
 }
 
 /// Which captures a template at some step may read, and which come later.
@@ -85,7 +90,17 @@ impl StepTemplates<'_> {
         let mut headers = Vec::new();
         for (key, value) in &step.headers {
             match header_name(key, value.loc) {
-                Ok(h) => headers.push((h, self.compile(value, value.loc))),
+                Ok(h) => {
+                    let t = self.compile(value, value.loc);
+                    let literals = t.parts.iter().filter_map(|p| match p {
+                        Part::Literal(text) => Some(text.as_str()),
+                        _ => None,
+                    });
+                    self.problems
+                        .borrow_mut()
+                        .extend(header_value_problem(key, literals, value.loc));
+                    headers.push((h, t));
+                }
                 Err(d) => self.problems.borrow_mut().push(d),
             }
         }
@@ -191,20 +206,61 @@ impl Scope for StepScope<'_> {
             }
         }
     }
+    fn env(&self, name: &str) -> Option<String> {
+        self.compiler.env(name)
+    }
+    fn charge(&self, bytes: usize) -> Result<(), String> {
+        self.compiler.charge(bytes)
+    }
 }
 
 /// A scope for `variables:` values: environment and earlier variables only.
-struct GlobalScope<'a>(&'a IndexMap<String, String>);
+struct GlobalScope<'c, 'a>(&'c Compiler<'a>);
 
-impl Scope for GlobalScope<'_> {
+impl Scope for GlobalScope<'_, '_> {
     fn variable(&self, name: &str) -> Result<Resolved, String> {
         self.0
+            .globals
             .get(name)
             .map(|v| Resolved::Literal(v.clone()))
             .ok_or_else(|| format!("undefined variable \"{name}\" (variables may use ${{env.NAME}} and variables defined above them)"))
     }
     fn feeder_column(&self, _: &str, _: &str) -> Result<Option<Part>, String> {
         Ok(None)
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        self.0.env(name)
+    }
+    fn charge(&self, bytes: usize) -> Result<(), String> {
+        self.0.charge(bytes)
+    }
+}
+
+/// All the text templates may copy in from variables and the environment
+/// while one file is checked.
+const MAX_EXPANDED_TOTAL: usize = 256 * 1024 * 1024;
+
+impl Compiler<'_> {
+    /// An environment variable's value, noted as a secret.
+    fn env(&self, name: &str) -> Option<String> {
+        let value = std::env::var(name).ok()?;
+        let mut secrets = self.secrets.borrow_mut();
+        if !secrets.contains(&value) {
+            secrets.push(value.clone());
+        }
+        Some(value)
+    }
+
+    fn charge(&self, bytes: usize) -> Result<(), String> {
+        let total = self.expanded.get().saturating_add(bytes);
+        self.expanded.set(total);
+        if total > MAX_EXPANDED_TOTAL {
+            return Err(format!(
+                "the file's variables expand to more than {} in all, the most gander takes",
+                crate::format::bytes(MAX_EXPANDED_TOTAL as f64)
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -233,6 +289,8 @@ pub fn compile(
             .map(|h| h.value.clone())
             .collect(),
         current_scenario: 0,
+        expanded: Cell::new(0),
+        secrets: RefCell::new(Vec::new()),
     };
 
     let name = file
@@ -290,6 +348,8 @@ pub fn compile(
         });
     }
 
+    let error_samples = c.error_samples(file.error_samples.as_ref());
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -313,7 +373,7 @@ pub fn compile(
         target_policy: compiled.policy(),
         regression: compiled.regression,
         targets: compiled.targets,
-        error_samples: file.error_samples.unwrap_or(DEFAULT_ERROR_SAMPLES),
+        error_samples,
         sut,
         profile,
     })
@@ -338,25 +398,32 @@ impl Compiler<'_> {
                 );
                 continue;
             }
-            match Template::compile(value, &GlobalScope(&self.globals)) {
+            let text = match Template::compile(value, &GlobalScope(self)) {
                 Ok(t) => match t.as_constant() {
-                    Some(text) => {
-                        self.globals.insert(name.clone(), text.to_string());
+                    Some(text) => Some(text.to_string()),
+                    None => {
+                        self.error(
+                            value.loc,
+                            format!("variable \"{name}\" must be a constant: built-ins such as random() belong in steps"),
+                        );
+                        None
                     }
-                    None => self.error(
-                        value.loc,
-                        format!("variable \"{name}\" must be a constant: built-ins such as random() belong in steps"),
-                    ),
                 },
-                Err(e) => self.error(value.loc, e.0),
-            }
+                Err(e) => {
+                    self.error(value.loc, format!("variable \"{name}\": {}", e.0));
+                    None
+                }
+            };
+            // A broken variable still counts as defined (empty), so the
+            // variables and steps that use it add no errors of their own.
+            self.globals.insert(name.clone(), text.unwrap_or_default());
         }
     }
 
     fn host(&mut self, host: Option<&Sp<String>>, overrides: &Overrides) -> Option<String> {
         let (text, loc) = match (&overrides.host, host) {
             (Some(h), _) => (h.clone(), Loc::default()),
-            (None, Some(h)) => match Template::compile(h, &GlobalScope(&self.globals)) {
+            (None, Some(h)) => match Template::compile(h, &GlobalScope(self)) {
                 Ok(t) => (t.as_constant().unwrap_or_default().to_string(), h.loc),
                 Err(e) => {
                     self.error(h.loc, e.0);
@@ -391,6 +458,7 @@ impl Compiler<'_> {
     }
 
     fn feeders(&mut self, data: &IndexMap<String, Sp<model::Feeder>>) {
+        let mut total = 0u64;
         for (name, spec) in data {
             if self.globals.contains_key(name) || template::is_builtin(name) || name == "env" {
                 self.error(
@@ -400,7 +468,17 @@ impl Compiler<'_> {
                 continue;
             }
             let path = self.dir.join(spec.csv.value.as_str());
-            match Feeder::load(name, &path, spec.mode, spec.per) {
+            let loaded = Feeder::load(name, &path, spec.mode, spec.per).and_then(|f| {
+                total += f.bytes;
+                if total > feeder::MAX_TOTAL_BYTES {
+                    return Err(format!(
+                        "the data files hold more than {} together, the most gander reads",
+                        crate::format::bytes(feeder::MAX_TOTAL_BYTES as f64)
+                    ));
+                }
+                Ok(f)
+            });
+            match loaded {
                 Ok(f) => self.feeders.push(Arc::new(f)),
                 Err(message) => {
                     self.broken_feeders.push(name.clone());
@@ -418,6 +496,25 @@ impl Compiler<'_> {
         }
         if let Some(f) = &defaults.follow_redirects {
             self.default_follow_redirects = f.value;
+        }
+    }
+
+    fn error_samples(&mut self, samples: Option<&Sp<usize>>) -> usize {
+        match samples {
+            Some(n) if n.value > capacity::MAX_ERROR_SAMPLES => {
+                self.error_help(
+                    n.loc,
+                    format!(
+                        "error_samples: {} is more than {}, the most gander keeps",
+                        n.value,
+                        capacity::MAX_ERROR_SAMPLES
+                    ),
+                    "the error groups count every failure; samples are examples of them",
+                );
+                capacity::MAX_ERROR_SAMPLES
+            }
+            Some(n) => n.value,
+            None => DEFAULT_ERROR_SAMPLES,
         }
     }
 
@@ -456,10 +553,19 @@ impl Compiler<'_> {
 
     fn scenario(&mut self, sc: &model::Scenario) -> ScenarioPlan {
         let weight = sc.weight.as_ref().map(|w| w.value.0).unwrap_or(1);
-        if weight == 0
-            && let Some(w) = &sc.weight
-        {
-            self.error(w.loc, "weight must be at least 1");
+        if let Some(w) = &sc.weight {
+            if weight == 0 {
+                self.error(w.loc, "weight must be at least 1");
+            } else if weight > capacity::MAX_WEIGHT {
+                self.error_help(
+                    w.loc,
+                    format!(
+                        "a weight of {weight} is more than {}, the largest gander takes",
+                        capacity::MAX_WEIGHT
+                    ),
+                    "weights are shares: 9999 and 1 give the same split as 999900 and 100",
+                );
+            }
         }
         if sc.steps.is_empty() {
             let loc = if sc.steps.loc.line > 0 {
@@ -692,7 +798,14 @@ impl Compiler<'_> {
                     header_name(key, value.loc),
                     Template::compile(value, &scope),
                 ) {
-                    (Ok(h), Ok(t)) => out.push((h, t)),
+                    (Ok(h), Ok(t)) => {
+                        let literals = t.parts.iter().filter_map(|p| match p {
+                            Part::Literal(text) => Some(text.as_str()),
+                            _ => None,
+                        });
+                        problems.extend(header_value_problem(key, literals, value.loc));
+                        out.push((h, t));
+                    }
                     (Err(d), _) => problems.push(d),
                     (_, Err(e)) => problems.push(Diagnostic::new(value.loc, e.0)),
                 }
@@ -756,7 +869,7 @@ impl Compiler<'_> {
         }
         let help = "an expectation is fixed when the file is checked: use variables or \
                     ${env.NAME} in it, not values captured or fed per user";
-        match Template::compile(text, &GlobalScope(&self.globals)) {
+        match Template::compile(text, &GlobalScope(self)) {
             Ok(t) => match t.as_constant() {
                 Some(constant) => return constant.to_string(),
                 None => problems.push(
@@ -893,7 +1006,9 @@ impl Compiler<'_> {
             .filter_map(|f| {
                 let needed = match (f.per, load.end) {
                     (model::FeederPer::User, _) => load.users_started() as u64,
-                    (model::FeederPer::Iteration, LoadEnd::Iterations(n)) => load.users as u64 * n,
+                    (model::FeederPer::Iteration, LoadEnd::Iterations(n)) => {
+                        (load.users as u64).saturating_mul(n)
+                    }
                     // Unknown in advance with a duration: checked while running.
                     (model::FeederPer::Iteration, LoadEnd::Duration(_)) => return None,
                 };
@@ -992,6 +1107,34 @@ pub(crate) fn is_server_timing_component(text: &str) -> bool {
 
 fn is_server_timing(name: &HeaderName) -> bool {
     name.as_str() == "server-timing"
+}
+
+/// A header value is one line of text: a CR or LF in its fixed text (after
+/// variables and `${env.NAME}` are filled in) would end the header, or let the
+/// value write headers of its own. The value itself is not shown: it may be a secret.
+pub(crate) fn header_value_problem<'t>(
+    name: &str,
+    texts: impl IntoIterator<Item = &'t str>,
+    loc: Loc,
+) -> Option<Diagnostic> {
+    let bad = texts
+        .into_iter()
+        .flat_map(str::chars)
+        .find(|&c| c.is_ascii_control() && c != '\t')?;
+    let what = match bad {
+        '\r' | '\n' => "a line break (CR or LF)",
+        _ => "a control character",
+    };
+    Some(
+        Diagnostic::new(
+            loc,
+            format!("the value of header \"{name}\" holds {what} once its variables are filled in"),
+        )
+        .with_help(
+            "a header value is one line: remove the line break (a YAML | or > block ends its \
+             lines with one; write a quoted string)",
+        ),
+    )
 }
 
 /// Parses a header name, or says at `loc` why it is not one.

@@ -47,7 +47,7 @@ impl std::str::FromStr for ProfileChoice {
 impl Compiler<'_> {
     /// A value that may use `${env.X}` and variables, and nothing per-user.
     fn constant(&mut self, value: &Sp<String>) -> Option<String> {
-        match Template::compile(value, &GlobalScope(&self.globals)) {
+        match Template::compile(value, &GlobalScope(self)) {
             Ok(t) => match t.as_constant() {
                 Some(text) => Some(text.to_string()),
                 None => {
@@ -92,8 +92,8 @@ impl Compiler<'_> {
     ) -> Option<HttpSource> {
         let url = self.endpoint_url(url, host);
         let mut out = Vec::new();
-        for (name, value) in headers {
-            let name = match header_name(name, value.loc) {
+        for (key, value) in headers {
+            let name = match header_name(key, value.loc) {
                 Ok(n) => n,
                 Err(d) => {
                     self.problems.push(d);
@@ -101,6 +101,8 @@ impl Compiler<'_> {
                 }
             };
             if let Some(v) = self.constant(value) {
+                let problem = super::header_value_problem(key, [v.as_str()], value.loc);
+                self.problems.extend(problem);
                 out.push((name, v));
             }
         }
