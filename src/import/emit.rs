@@ -341,7 +341,13 @@ pub fn flow(value: &serde_json::Value) -> String {
 fn one_line(value: &str) -> String {
     value
         .chars()
-        .map(|c| if c.is_ascii_control() && c != '\t' { ' ' } else { c })
+        .map(|c| {
+            if c.is_ascii_control() && c != '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 

@@ -84,7 +84,10 @@ mod tests {
             Err(FileError::TooLarge { limit: 9 })
         ));
         let err = read_text(Path::new("/dev/zero"), 10).unwrap_err();
-        assert_eq!(err.to_string(), "it is a character device, not a regular file");
+        assert_eq!(
+            err.to_string(),
+            "it is a character device, not a regular file"
+        );
         let err = read_text(dir.path(), 10).unwrap_err();
         assert_eq!(err.to_string(), "it is a directory, not a regular file");
         let fifo = dir.path().join("fifo");

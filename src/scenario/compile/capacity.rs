@@ -26,12 +26,15 @@ pub fn memory_bytes() -> u64 {
         .ok()
         .and_then(|m| meminfo_total(&m))
         .unwrap_or(u64::MAX);
-    let limit = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|t| t.trim().parse::<u64>().ok())
-        .min()
-        .unwrap_or(u64::MAX);
+    let limit = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .filter_map(|t| t.trim().parse::<u64>().ok())
+    .min()
+    .unwrap_or(u64::MAX);
     total.min(limit)
 }
 
@@ -138,7 +141,11 @@ fn peak_users_loc(load: &Sp<model::Load>) -> Loc {
     if let Some(u) = &load.users {
         return u.loc;
     }
-    let stages = load.stages.as_ref().map(|s| s.value.as_slice()).unwrap_or(&[]);
+    let stages = load
+        .stages
+        .as_ref()
+        .map(|s| s.value.as_slice())
+        .unwrap_or(&[]);
     stages
         .iter()
         .filter_map(|s| s.users.as_ref())
@@ -151,7 +158,11 @@ fn peak_rate_loc(load: &Sp<model::Load>) -> Loc {
     if let Some(r) = &load.rate {
         return r.loc;
     }
-    let stages = load.stages.as_ref().map(|s| s.value.as_slice()).unwrap_or(&[]);
+    let stages = load
+        .stages
+        .as_ref()
+        .map(|s| s.value.as_slice())
+        .unwrap_or(&[]);
     stages
         .iter()
         .filter_map(|s| s.rate.as_ref())
@@ -165,7 +176,10 @@ mod tests {
 
     #[test]
     fn figures_read_as_people_write_them() {
-        assert_eq!(meminfo_total("MemTotal:  1024 kB\nMemFree: 1 kB\n"), Some(1024 * 1024));
+        assert_eq!(
+            meminfo_total("MemTotal:  1024 kB\nMemFree: 1 kB\n"),
+            Some(1024 * 1024)
+        );
         assert_eq!(max_users(150 * 1024 * 10), 10);
         assert_eq!(max_users(0), 1);
         assert_eq!(rate_text(1_000_000.0), "1,000,000");
