@@ -419,7 +419,8 @@ async fn send(
     let builder = match request_builder(user, step, &r.url) {
         Ok(b) => b,
         Err(e) => {
-            return not_sent(step, started, format!("bad URL \"{}\": {e}", r.url));
+            let url = shared.plan.secrets.url(&r.url);
+            return not_sent(step, started, format!("bad URL \"{url}\": {e}"));
         }
     };
     let mut builder = builder.timeout(step.timeout);

@@ -61,9 +61,10 @@ fn check_flags(overrides: &Overrides) -> Result<(), ScenarioError> {
     if let Some(host) = &overrides.host
         && !compile::is_http_url(host)
     {
+        let host = crate::redact::url(host);
         return Err(flag_error(
             "--host",
-            host,
+            &host,
             format!("\"{host}\" is not an http(s) URL"),
             "expected something like --host http://127.0.0.1:8080",
         ));

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::feeder::Feeder;
 use super::template::Template;
+use crate::redact::Secrets;
 pub use crate::result::targets::{
     LatencyStat, Policy, RegressionPlan, TargetMetric, TargetPolicy, TargetSpec, TargetWindow,
 };
@@ -36,6 +37,9 @@ pub struct RunPlan {
     pub error_samples: usize,
     pub sut: SutPlan,
     pub profile: Option<ProfilePlan>,
+    /// Values read from the environment and credential headers' values: masked
+    /// in every text gander writes or prints.
+    pub secrets: Secrets,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -289,6 +293,8 @@ pub struct SutPlan {
     pub health: Option<HealthPlan>,
     /// Time between samples.
     pub interval: Duration,
+    /// Masked in what the monitor reports (URLs, errors).
+    pub secrets: Secrets,
 }
 
 impl SutPlan {
@@ -307,6 +313,7 @@ impl Default for SutPlan {
             json: None,
             health: None,
             interval: Duration::from_secs(1),
+            secrets: Secrets::default(),
         }
     }
 }
@@ -320,6 +327,8 @@ pub struct LaunchPlan {
     /// Answers 2xx once the SUT is ready.
     pub ready: Option<String>,
     pub ready_timeout: Duration,
+    /// Masked in the recorded command and in errors.
+    pub secrets: Secrets,
 }
 
 /// Which local process is the SUT.
@@ -375,6 +384,8 @@ pub struct ProfilePlan {
     pub grace: Duration,
     /// A missing profile fails the run.
     pub required: bool,
+    /// Masked in the profile's target and in why it is missing.
+    pub secrets: Secrets,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

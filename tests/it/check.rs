@@ -409,7 +409,10 @@ fn broken_files() -> Vec<(&'static str, String)> {
         ),
         (
             "rate_beyond_the_machine",
-            replace("load: { users: 50, ramp_up: 5s,", "load: { rate: 100000000/s,"),
+            replace(
+                "load: { users: 50, ramp_up: 5s,",
+                "load: { rate: 100000000/s,",
+            ),
         ),
         (
             "max_users_beyond_memory",
@@ -446,8 +449,14 @@ fn broken_files() -> Vec<(&'static str, String)> {
             "feeder_is_a_device",
             replace("csv: staff.csv", "csv: /dev/zero"),
         ),
-        ("feeder_is_a_fifo", replace("csv: staff.csv", "csv: pipe.csv")),
-        ("feeder_too_large", replace("csv: staff.csv", "csv: huge.csv")),
+        (
+            "feeder_is_a_fifo",
+            replace("csv: staff.csv", "csv: pipe.csv"),
+        ),
+        (
+            "feeder_too_large",
+            replace("csv: staff.csv", "csv: huge.csv"),
+        ),
         (
             "crlf_in_a_header",
             replace(
@@ -457,11 +466,14 @@ fn broken_files() -> Vec<(&'static str, String)> {
         ),
         (
             "line_break_from_a_variable",
-            replace("variables: { api: /api }", "variables: { api: /api, note: \"a\\nb\" }")
-                .replace(
-                    "Authorization: \"Bearer ${token}\"",
-                    "Authorization: \"Bearer ${token}\", X-Note: \"${note}\"",
-                ),
+            replace(
+                "variables: { api: /api }",
+                "variables: { api: /api, note: \"a\\nb\" }",
+            )
+            .replace(
+                "Authorization: \"Bearer ${token}\"",
+                "Authorization: \"Bearer ${token}\", X-Note: \"${note}\"",
+            ),
         ),
         (
             "stages_and_duration",
@@ -580,7 +592,10 @@ fn messages_say_what_was_expected() {
 fn absurd_sizes_are_refused_at_check_time() {
     for (load, place) in [
         ("load: { users: 1000000000000, duration: 30s }", "3:16:"),
-        ("load: { users: 18446744073709551615, duration: 30s }", "3:16:"),
+        (
+            "load: { users: 18446744073709551615, duration: 30s }",
+            "3:16:",
+        ),
         ("load: { rate: 1e308/s, duration: 30s }", "3:15:"),
         ("load: { rate: 1000000/s, duration: 30s }", "3:15:"),
         (
@@ -619,10 +634,22 @@ fn scenario_files_that_are_not_files_are_refused() {
     make_fifo(&ws.path().join("pipe.yaml"));
     sparse_file(&ws.path().join("huge.yaml"), 1 << 30);
     for (file, message) in [
-        ("/dev/zero", "cannot read scenario file /dev/zero: it is a character device, not a regular file"),
-        ("pipe.yaml", "cannot read scenario file pipe.yaml: it is a FIFO, not a regular file"),
-        ("huge.yaml", "cannot read scenario file huge.yaml: it is larger than 16.0 MiB, the most gander reads"),
-        (".", "cannot read scenario file .: it is a directory, not a regular file"),
+        (
+            "/dev/zero",
+            "cannot read scenario file /dev/zero: it is a character device, not a regular file",
+        ),
+        (
+            "pipe.yaml",
+            "cannot read scenario file pipe.yaml: it is a FIFO, not a regular file",
+        ),
+        (
+            "huge.yaml",
+            "cannot read scenario file huge.yaml: it is larger than 16.0 MiB, the most gander reads",
+        ),
+        (
+            ".",
+            "cannot read scenario file .: it is a directory, not a regular file",
+        ),
     ] {
         let (code, stderr) = check_in(ws.path(), file);
         assert_eq!(code, 2, "{file}: {stderr}");

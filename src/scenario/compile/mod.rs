@@ -18,6 +18,7 @@ use super::model::{self, Capture, ScenarioFile, Step};
 use super::plan::*;
 use super::spanned::{Loc, Sp};
 use super::template::{self, Part, Resolved, Scope, Template};
+use crate::redact::{self, Secrets};
 
 /// Values from the command line that replace the file's.
 #[derive(Debug, Clone, Default)]
@@ -99,6 +100,9 @@ impl StepTemplates<'_> {
                     self.problems
                         .borrow_mut()
                         .extend(header_value_problem(key, literals, value.loc));
+                    if let Some(constant) = t.as_constant() {
+                        self.scope.compiler.note_credential(key, constant);
+                    }
                     headers.push((h, t));
                 }
                 Err(d) => self.problems.borrow_mut().push(d),
@@ -241,6 +245,44 @@ impl Scope for GlobalScope<'_, '_> {
 const MAX_EXPANDED_TOTAL: usize = 256 * 1024 * 1024;
 
 impl Compiler<'_> {
+    /// A credential header's fixed value (and the credential in it), noted as a secret.
+    fn note_credential(&self, header: &str, value: &str) {
+        if redact::is_secret_header(header) {
+            self.secrets
+                .borrow_mut()
+                .extend(redact::credential_parts(value));
+        }
+    }
+
+    /// The password of `http://user:pass@host`, as written, decoded, and as the
+    /// Basic credential the client sends for it: a server may echo them back.
+    fn note_userinfo(&self, url: &reqwest::Url) {
+        use base64::Engine;
+        let Some(written) = url.password() else {
+            return;
+        };
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let (user, password) = (decode(url.username()), decode(written));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut secrets = self.secrets.borrow_mut();
+        secrets.extend([written.to_string(), password, basic]);
+    }
+
+    /// `text` with the secrets noted so far masked.
+    fn masked(&self, text: String) -> String {
+        let secrets = self.secrets.borrow();
+        if secrets.iter().any(|s| text.contains(s.as_str())) {
+            return Secrets::new(secrets.iter().cloned())
+                .text(&text)
+                .into_owned();
+        }
+        text
+    }
+
     /// An environment variable's value, noted as a secret.
     fn env(&self, name: &str) -> Option<String> {
         let value = std::env::var(name).ok()?;
@@ -315,8 +357,8 @@ pub fn compile(
         c.check_unique_feeders(load, &file.data);
     }
     let (server_headers, server_header_labels) = c.server_headers(&file.server_headers);
-    let sut = c.sut(file.sut.as_ref(), host.as_deref(), overrides.sut_pid);
-    let profile = c.profile(
+    let mut sut = c.sut(file.sut.as_ref(), host.as_deref(), overrides.sut_pid);
+    let mut profile = c.profile(
         file.profile.as_ref(),
         overrides.profile.as_ref(),
         &sut,
@@ -359,6 +401,14 @@ pub fn compile(
             "incomplete scenario file",
         )]);
     };
+    let secrets = Secrets::new(c.secrets.take());
+    sut.secrets = secrets.clone();
+    if let Some(launch) = &mut sut.launch {
+        launch.secrets = secrets.clone();
+    }
+    if let Some(profile) = &mut profile {
+        profile.secrets = secrets.clone();
+    }
     Ok(RunPlan {
         name,
         source: path.to_path_buf(),
@@ -376,6 +426,7 @@ pub fn compile(
         error_samples,
         sut,
         profile,
+        secrets,
     })
 }
 
@@ -441,6 +492,7 @@ impl Compiler<'_> {
         };
         match reqwest::Url::parse(&text) {
             Ok(url) if is_http_url(&text) => {
+                self.note_userinfo(&url);
                 // A path in the host is the base of every step's `/path` (as k6's and
                 // Locust's base URLs are): http://h/app/ + /data.json is /app/data.json.
                 self.base_path = url.path().trim_end_matches('/').to_string();
@@ -449,7 +501,10 @@ impl Compiler<'_> {
             _ => {
                 self.error_help(
                     loc,
-                    format!("host \"{text}\" is not an http(s) URL"),
+                    format!(
+                        "host \"{}\" is not an http(s) URL",
+                        self.masked(redact::url(&text))
+                    ),
                     "expected something like http://127.0.0.1:8080",
                 );
                 None
@@ -733,7 +788,8 @@ impl Compiler<'_> {
     ) -> (String, Option<Diagnostic>) {
         let name = match &step.name {
             Some(n) => n.value.clone(),
-            None => format!("{} {}", method.as_str(), self.path_template(path)),
+            // A variable read from the environment stays out of the name.
+            None => self.masked(format!("{} {}", method.as_str(), self.path_template(path))),
         };
         let name_loc = step.name.as_ref().map(|n| n.loc).unwrap_or(path.loc);
         let signature = format!("{} {}", method.as_str(), path.value);
@@ -804,6 +860,9 @@ impl Compiler<'_> {
                             _ => None,
                         });
                         problems.extend(header_value_problem(key, literals, value.loc));
+                        if let Some(constant) = t.as_constant() {
+                            scope.compiler.note_credential(key, constant);
+                        }
                         out.push((h, t));
                     }
                     (Err(d), _) => problems.push(d),

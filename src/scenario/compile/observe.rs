@@ -76,7 +76,10 @@ impl Compiler<'_> {
             _ => {
                 self.error_help(
                     value.loc,
-                    format!("\"{text}\" is neither a path on the host nor an http:// URL"),
+                    format!(
+                        "\"{}\" is neither a path on the host nor an http:// URL",
+                        self.masked(crate::redact::url(&text))
+                    ),
                     "write a path such as /metrics, or a URL such as http://127.0.0.1:9090/metrics",
                 );
                 None
@@ -103,6 +106,7 @@ impl Compiler<'_> {
             if let Some(v) = self.constant(value) {
                 let problem = super::header_value_problem(key, [v.as_str()], value.loc);
                 self.problems.extend(problem);
+                self.note_credential(key, &v);
                 out.push((name, v));
             }
         }
@@ -251,6 +255,8 @@ impl Compiler<'_> {
                 .ready_timeout
                 .as_ref()
                 .map_or(DEFAULT_READY_TIMEOUT, |t| t.value.0),
+            // Set once the whole file is compiled.
+            secrets: Default::default(),
         })
     }
 
@@ -360,6 +366,8 @@ impl Compiler<'_> {
                 .and_then(|p| p.grace.as_ref())
                 .map_or(DEFAULT_GRACE, |g| g.value.0),
             required: profile.is_some_and(|p| p.required),
+            // Set once the whole file is compiled.
+            secrets: Default::default(),
         })
     }
 
