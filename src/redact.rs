@@ -110,15 +110,20 @@ pub fn is_secret_header(name: &str) -> bool {
     WORDS.iter().any(|w| name.contains(w))
 }
 
-/// The parts of a credential header's value to hide: the whole, and each
-/// word and cookie value in it (`Bearer abc` hides `abc` too).
-pub fn credential_parts(value: &str) -> Vec<String> {
-    let mut parts = vec![value.to_string()];
-    for word in value.split(|c: char| c.is_whitespace() || c == ';' || c == ',') {
-        let word = word.split_once('=').map_or(word, |(_, v)| v);
-        if !word.is_empty() {
-            parts.push(word.to_string());
-        }
+/// The parts of credential header `name`'s value to hide: the whole, and the
+/// credential after an auth scheme (`Bearer abc` hides `abc`, not `Bearer`) or
+/// each value of a `Cookie` (`sid=abc; theme=x` hides `abc` and `x`).
+pub fn credential_parts(name: &str, value: &str) -> Vec<String> {
+    let mut parts = vec![value.trim().to_string()];
+    if name.eq_ignore_ascii_case("cookie") {
+        parts.extend(
+            value
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(_, v)| v.trim().to_string()),
+        );
+    } else if let Some(credential) = value.split_whitespace().last() {
+        parts.push(credential.to_string());
     }
     parts
 }
@@ -325,12 +330,13 @@ mod tests {
             assert!(!is_secret_header(name), "{name}");
         }
         assert_eq!(
-            credential_parts("Bearer abc.def"),
-            ["Bearer abc.def", "Bearer", "abc.def"]
+            credential_parts("Authorization", "Bearer abc.def="),
+            ["Bearer abc.def=", "abc.def="]
         );
+        assert_eq!(credential_parts("X-Api-Key", "k3y=="), ["k3y==", "k3y=="]);
         assert_eq!(
-            credential_parts("sid=XYZ; theme=dark")[1..],
-            ["XYZ", "dark"]
+            credential_parts("Cookie", "sid=XYZ; theme=dark"),
+            ["sid=XYZ; theme=dark", "XYZ", "dark"]
         );
     }
 

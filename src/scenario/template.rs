@@ -130,7 +130,6 @@ impl Template {
         Ok(Template { parts })
     }
 
-    /// The text when the template has no run-time parts.
     /// The same template with `prefix` before it.
     pub fn prefixed(mut self, prefix: &str) -> Template {
         match self.parts.first_mut() {
@@ -140,6 +139,15 @@ impl Template {
         self
     }
 
+    /// The fixed text of the template, part by part.
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Literal(text) => Some(text.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The text when the template has no run-time parts.
     pub fn as_constant(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [Part::Literal(text)] => Some(text),

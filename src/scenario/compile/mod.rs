@@ -67,7 +67,8 @@ struct Compiler<'a> {
     current_scenario: usize,
     /// Bytes templates have copied in from variables and the environment.
     expanded: Cell<usize>,
-    /// Values read from the environment: kept out of what gander writes.
+    /// Values read from the environment, credential headers' values and the
+    /// host's password: kept out of what gander writes.
     secrets: RefCell<Vec<String>>,
 }
 
@@ -93,13 +94,11 @@ impl StepTemplates<'_> {
             match header_name(key, value.loc) {
                 Ok(h) => {
                     let t = self.compile(value, value.loc);
-                    let literals = t.parts.iter().filter_map(|p| match p {
-                        Part::Literal(text) => Some(text.as_str()),
-                        _ => None,
-                    });
-                    self.problems
-                        .borrow_mut()
-                        .extend(header_value_problem(key, literals, value.loc));
+                    self.problems.borrow_mut().extend(header_value_problem(
+                        key,
+                        t.literals(),
+                        value.loc,
+                    ));
                     if let Some(constant) = t.as_constant() {
                         self.scope.compiler.note_credential(key, constant);
                     }
@@ -250,7 +249,7 @@ impl Compiler<'_> {
         if redact::is_secret_header(header) {
             self.secrets
                 .borrow_mut()
-                .extend(redact::credential_parts(value));
+                .extend(redact::credential_parts(header, value));
         }
     }
 
@@ -855,11 +854,7 @@ impl Compiler<'_> {
                     Template::compile(value, &scope),
                 ) {
                     (Ok(h), Ok(t)) => {
-                        let literals = t.parts.iter().filter_map(|p| match p {
-                            Part::Literal(text) => Some(text.as_str()),
-                            _ => None,
-                        });
-                        problems.extend(header_value_problem(key, literals, value.loc));
+                        problems.extend(header_value_problem(key, t.literals(), value.loc));
                         if let Some(constant) = t.as_constant() {
                             scope.compiler.note_credential(key, constant);
                         }
