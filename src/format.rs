@@ -46,6 +46,19 @@ pub fn value(value: f64, unit: &str) -> String {
     }
 }
 
+/// `163840` as `163,840`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `<=` and `>=` as the signs a rendered page shows.
 pub fn comparison_sign(text: &str) -> &str {
     match text {
@@ -66,5 +79,9 @@ mod tests {
         assert_eq!(value(2.5, ""), "2.5");
         assert_eq!(value(1536.0, "bytes"), "1.5 KiB");
         assert_eq!(value(1500.0, "ms"), "1.50s");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(163_840), "163,840");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
     }
 }

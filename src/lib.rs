@@ -5,7 +5,7 @@
 //! `scenario` (file → `RunPlan`) → `runner` (goose users) and the observers
 //! (`profile`, `sut`) → `record` (samples → figures) → `result` (the saved
 //! run, plain data) → `verdict` (with `compare`) → `report` (exporters) → exit
-//! code. `clock`, `signals`, `hist`, `store` and `format` are the
+//! code. `clock`, `signals`, `hist`, `store`, `format` and `redact` are the
 //! shared pieces the boxes meet on; `commands` and `cli` drive the pipeline.
 
 #[cfg(not(target_os = "linux"))]
@@ -25,6 +25,7 @@ pub mod hist;
 mod import;
 pub mod profile;
 pub mod record;
+pub mod redact;
 pub mod report;
 pub mod result;
 pub mod runner;

@@ -201,6 +201,7 @@ fn drive(
             header_labels: plan.server_header_labels.clone(),
             error_samples: plan.error_samples,
             load: plan.load.clone(),
+            secrets: plan.secrets.clone(),
         },
         clock.clone(),
         saving,
@@ -407,7 +408,7 @@ fn assemble(
             gander_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: executed.started_at.to_rfc3339(),
             finished_at: executed.finished_at.to_rfc3339(),
-            command_line: std::env::args().collect(),
+            command_line: std::env::args().map(|a| plan.secrets.message(&a)).collect(),
             scenario_file: plan.source.display().to_string(),
             hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()
@@ -417,7 +418,7 @@ fn assemble(
         },
         plan: PlanSummary {
             name: plan.name.clone(),
-            host: plan.host.clone(),
+            host: plan.secrets.url(&plan.host),
             model: plan.load.model.label().into(),
             users: plan.load.users,
             rate: (plan.load.model == LoadModel::Open).then(|| plan.load.peak_level()),

@@ -220,7 +220,12 @@ fn step_lines(w: &mut Writer, indent: usize, s: &StepOut) {
     if !s.headers.is_empty() {
         w.line(inner, "headers:", None);
         for h in &s.headers {
-            w.entry(inner + 2, &key(&h.key), &quote(&h.value), h.note.as_deref());
+            w.entry(
+                inner + 2,
+                &key(&h.key),
+                &quote(&one_line(&h.value)),
+                h.note.as_deref(),
+            );
         }
     }
     match &s.body {
@@ -329,6 +334,21 @@ pub fn flow(value: &serde_json::Value) -> String {
             format!("{{ {} }}", inner.join(", "))
         }
     }
+}
+
+/// A header value as one line: a document's example may hold line breaks,
+/// which no header can carry (`gander check` refuses them).
+fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_control() && c != '\t' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// A YAML double-quoted scalar holding exactly `s`. Besides `"` and `\`, every

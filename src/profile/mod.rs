@@ -34,6 +34,7 @@ pub struct Capture {
 
 impl Capture {
     fn missing(plan: &ProfilePlan, target: &str, reason: impl Into<String>) -> Capture {
+        let reason = plan.secrets.message(&reason.into());
         Capture::missing_from(plan.source.label(), target, reason)
     }
 
@@ -122,7 +123,7 @@ impl Profiler {
 
 fn target_label(plan: &ProfilePlan, target: &Target) -> String {
     match (&plan.source, &target.root) {
-        (ProfileSource::Pprof { url }, _) => url.clone(),
+        (ProfileSource::Pprof { url }, _) => plan.secrets.url(url),
         (_, Ok(pid)) => format!("pid {pid}"),
         (_, Err(_)) => "no process".into(),
     }
@@ -322,6 +323,7 @@ mod tests {
             rate: 100,
             grace: Duration::from_secs(1),
             required: false,
+            secrets: Default::default(),
         }
     }
 

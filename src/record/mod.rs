@@ -44,6 +44,8 @@ pub struct RecorderConfig {
     pub error_samples: usize,
     /// The planned levels per second come from its stages.
     pub load: crate::scenario::plan::LoadPlan,
+    /// Masked in the reasons and bodies kept.
+    pub secrets: crate::redact::Secrets,
 }
 
 /// Figures shown by the live progress line.
@@ -492,8 +494,12 @@ impl Aggregator {
                 t_s: self.clock.seconds_since_start(s.started),
                 endpoint: self.config.endpoints[s.endpoint as usize].clone(),
                 status: s.status,
-                reason: reason.clone(),
-                body: s.failure.as_ref().and_then(|f| f.body.clone()),
+                reason: self.config.secrets.message(&reason),
+                body: s
+                    .failure
+                    .as_ref()
+                    .and_then(|f| f.body.as_deref())
+                    .map(|b| self.config.secrets.message(b)),
             });
         }
         let key = (s.endpoint, s.status, reason);
@@ -645,7 +651,8 @@ impl Aggregator {
             .map(|((endpoint, status, reason), count)| ErrorGroup {
                 endpoint: self.config.endpoints[*endpoint as usize].clone(),
                 status: *status,
-                reason: reason.clone(),
+                // Masked once per group, not per failure.
+                reason: self.config.secrets.message(reason),
                 count: *count,
             })
             .collect();

@@ -23,6 +23,7 @@ impl Exporter for ConsoleSummary {
 }
 
 use crate::format::{ms, value as number};
+use crate::redact::{control, control_keeping_lines};
 
 fn row(name: &str, s: &Stats) -> Vec<String> {
     let mut cells = vec![
@@ -38,7 +39,13 @@ fn row(name: &str, s: &Stats) -> Vec<String> {
     cells
 }
 
+/// Rows as aligned columns. A cell is one line whatever it holds: text from
+/// the SUT (reasons, frame names) has its control characters shown escaped.
 fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| control(c).into_owned()).collect())
+        .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -50,7 +57,7 @@ fn table(rows: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for r in rows {
+    for r in &rows {
         let line: Vec<String> = r
             .iter()
             .enumerate()
@@ -69,9 +76,11 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The summary. No control character from the SUT reaches the terminal or
+/// summary.txt raw: ANSI escapes are shown as `\x1b`, whatever field held them.
 pub fn render(result: &RunResult) -> String {
     let phase = result.primary_phase();
-    [
+    let text = [
         header(result, phase),
         requests(result, phase),
         server_headers(result, phase),
@@ -85,7 +94,8 @@ pub fn render(result: &RunResult) -> String {
             .unwrap_or_default(),
         verdict(result),
     ]
-    .concat()
+    .concat();
+    control_keeping_lines(&text).into_owned()
 }
 
 /// The run's name, model, host, judged window, pace and how it ended.
@@ -117,7 +127,7 @@ fn header(result: &RunResult, phase: Phase) -> String {
     if let Some(word) = word {
         out.push_str(&format!(
             "{word}: {}\n",
-            result.outcome.reason.as_deref().unwrap_or("stopped early")
+            control(result.outcome.reason.as_deref().unwrap_or("stopped early"))
         ));
     }
     out.push('\n');
@@ -285,8 +295,9 @@ fn resources(result: &RunResult) -> String {
         let label = source.label();
         if let Some(e) = &source.last_error {
             problems.push(format!(
-                "  {label}: {} failed samples; last: {e}\n",
-                source.failures
+                "  {label}: {} failed samples; last: {}\n",
+                source.failures,
+                control(e)
             ));
         }
         for series in &source.series {
@@ -342,7 +353,7 @@ fn profile(result: &RunResult) -> String {
     if p.status == ProfileStatus::Missing {
         out.push_str(&format!(
             ": MISSING, {}\n",
-            p.reason.as_deref().unwrap_or("no reason recorded")
+            control(p.reason.as_deref().unwrap_or("no reason recorded"))
         ));
         return out;
     }

@@ -3,6 +3,7 @@
 //! `<failure>` with the observed value and the limit; an invalid run is an
 //! `<error>`; a warning-only row (no data, inconclusive) is `<skipped>`.
 
+use crate::redact::control;
 use std::io::Write;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
@@ -49,12 +50,13 @@ pub fn render(result: &RunResult) -> Report {
             TestCaseStatus::success()
         } else {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-            s.set_type("invalid run").set_message(check.detail.clone());
+            s.set_type("invalid run")
+                .set_message(control(&check.detail));
             s
         };
         let mut case = TestCase::new(format!("validity: {}", check.check), status);
         case.set_classname("gander.validity");
-        case.set_system_out(check.detail.clone());
+        case.set_system_out(control(&check.detail));
         suite.add_test_case(case);
     }
     for t in &result.verdict.targets {
@@ -97,8 +99,9 @@ fn message(t: &TargetResult) -> String {
         t.comparison,
         value(t.limit, &t.unit)
     );
+    // XML cannot carry most control characters: show them escaped.
     if let Some(detail) = &t.detail {
-        text.push_str(&format!(" ({detail})"));
+        text.push_str(&format!(" ({})", control(detail)));
     }
     text
 }

@@ -22,13 +22,11 @@ impl Exporter for MarkdownSummary {
     }
 }
 
-/// Text safe inside a table cell: no pipes, no line breaks, no HTML.
+/// Text shown as itself, safe inside a table cell: no pipes, no line breaks,
+/// no HTML, and no Markdown, so a name or reason from the SUT cannot become
+/// an image, a link or a forged row.
 fn cell(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
+    crate::redact::markdown(&text.replace('&', "&amp;"))
 }
 
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
@@ -114,7 +112,8 @@ pub fn render(result: &RunResult) -> String {
 
     let phase = result.primary_phase();
     let mut rows = Vec::new();
-    let mut add = |name: &str, s: &crate::result::Stats| {
+    // `name` is Markdown already.
+    let mut add = |name: String, s: &crate::result::Stats| {
         let lat = |f: fn(&crate::result::LatencySummary) -> f64| {
             s.latency_ms
                 .as_ref()
@@ -122,7 +121,7 @@ pub fn render(result: &RunResult) -> String {
                 .unwrap_or_else(|| "–".into())
         };
         rows.push(vec![
-            cell(name),
+            name,
             (s.requests + s.not_sent).to_string(),
             format!("{:.1}", s.rps),
             format!("{:.2}%", s.error_rate * 100.0),
@@ -132,9 +131,9 @@ pub fn render(result: &RunResult) -> String {
             lat(|l| l.max),
         ]);
     };
-    add("**all requests**", result.totals.get(phase));
+    add("**all requests**".into(), result.totals.get(phase));
     for e in &result.endpoints {
-        add(&e.name, e.stats.get(phase));
+        add(cell(&e.name), e.stats.get(phase));
     }
     out.push_str(&format!("### Requests ({})\n\n", phase.label()));
     table(

@@ -90,7 +90,7 @@ pub enum ScenarioError {
     #[error("cannot read scenario file {}: {source}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        source: super::files::FileError,
     },
     #[error("{0}")]
     Invalid(Box<FileDiagnostics>),

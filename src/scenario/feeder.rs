@@ -3,7 +3,23 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::files;
 use super::model::{FeederMode, FeederPer};
+
+/// The largest data file gander reads: its rows stay in memory for the run.
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// The most rows gander reads from one data file.
+pub const MAX_ROWS: usize = 1_000_000;
+/// The most all the data files of a scenario may hold together.
+pub const MAX_TOTAL_BYTES: u64 = 256 * 1024 * 1024;
+
+fn too_large(path: &Path) -> String {
+    format!(
+        "CSV file {} is larger than {}, the most gander reads from a data file",
+        path.display(),
+        crate::format::bytes(MAX_BYTES as f64)
+    )
+}
 
 #[derive(Debug)]
 pub struct Feeder {
@@ -12,19 +28,22 @@ pub struct Feeder {
     pub rows: Vec<Vec<String>>,
     pub mode: FeederMode,
     pub per: FeederPer,
+    /// The size of the file read.
+    pub bytes: u64,
     cursor: AtomicUsize,
 }
 
 impl Feeder {
-    /// Reads a CSV file with a header row. Errors are user-facing messages.
+    /// Reads a CSV file with a header row, of at most `MAX_BYTES` and `MAX_ROWS`.
+    /// Errors are user-facing messages.
     pub fn load(name: &str, path: &Path, mode: FeederMode, per: FeederPer) -> Result<Self, String> {
+        let file = files::open_regular(path, MAX_BYTES).map_err(|e| match e {
+            files::FileError::TooLarge { .. } => too_large(path),
+            e => format!("cannot read CSV file {}: {e}", path.display()),
+        })?;
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
-            .from_path(path)
-            .map_err(|e| match e.kind() {
-                csv::ErrorKind::Io(io) => format!("cannot read CSV file {}: {io}", path.display()),
-                _ => format!("cannot read CSV file {}: {e}", path.display()),
-            })?;
+            .from_reader(file);
         let columns: Vec<String> = reader
             .headers()
             .map_err(|e| format!("CSV file {}: {e}", path.display()))?
@@ -43,7 +62,18 @@ impl Feeder {
                     .unwrap_or_default();
                 format!("CSV file {}{line}: {e}", path.display())
             })?;
+            if rows.len() == MAX_ROWS {
+                return Err(format!(
+                    "CSV file {} has more than {} rows, the most gander reads from a data file",
+                    path.display(),
+                    crate::format::thousands(MAX_ROWS as u64)
+                ));
+            }
             rows.push(record.iter().map(str::to_string).collect());
+        }
+        // The reader stops one byte past the limit: a file that grew past it.
+        if reader.position().byte() > MAX_BYTES {
+            return Err(too_large(path));
         }
         if rows.is_empty() {
             return Err(format!(
@@ -57,6 +87,7 @@ impl Feeder {
             rows,
             mode,
             per,
+            bytes: reader.position().byte(),
             cursor: AtomicUsize::new(0),
         })
     }
@@ -99,6 +130,7 @@ mod tests {
             rows: vec![vec!["1".into()], vec!["2".into()]],
             mode,
             per: FeederPer::User,
+            bytes: 4,
             cursor: AtomicUsize::new(0),
         }
     }

@@ -3,6 +3,7 @@
 mod compile;
 pub mod diagnostic;
 pub mod feeder;
+pub mod files;
 pub mod model;
 pub mod plan;
 pub mod spanned;
@@ -20,9 +21,11 @@ use spanned::Loc;
 /// Reads, parses and checks a scenario file. Nothing is sent anywhere.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError> {
     check_flags(overrides)?;
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
+    let source = files::read_text(path, files::MAX_SCENARIO_BYTES).map_err(|source| {
+        ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     if source.trim().is_empty() {
         let d = Diagnostic::new(Loc { line: 1, column: 1 }, "the file is empty").with_help(
@@ -58,9 +61,10 @@ fn check_flags(overrides: &Overrides) -> Result<(), ScenarioError> {
     if let Some(host) = &overrides.host
         && !compile::is_http_url(host)
     {
+        let host = crate::redact::url(host);
         return Err(flag_error(
             "--host",
-            host,
+            &host,
             format!("\"{host}\" is not an http(s) URL"),
             "expected something like --host http://127.0.0.1:8080",
         ));

@@ -43,7 +43,7 @@ pub struct ScenarioFile {
     pub targets: Option<Sp<Targets>>,
     /// How many failed requests to keep as samples (status, reason, body excerpt). Default 50.
     #[serde(default)]
-    pub error_samples: Option<usize>,
+    pub error_samples: Option<Sp<usize>>,
     /// The system under test: a process to launch or watch, metrics endpoints, health.
     #[serde(default)]
     pub sut: Option<Sp<Sut>>,

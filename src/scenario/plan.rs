@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::feeder::Feeder;
 use super::template::Template;
+use crate::redact::Secrets;
 pub use crate::result::targets::{
     LatencyStat, Policy, RegressionPlan, TargetMetric, TargetPolicy, TargetSpec, TargetWindow,
 };
@@ -36,6 +37,9 @@ pub struct RunPlan {
     pub error_samples: usize,
     pub sut: SutPlan,
     pub profile: Option<ProfilePlan>,
+    /// Values read from the environment and credential headers' values: masked
+    /// in every text gander writes or prints.
+    pub secrets: Secrets,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -291,6 +295,8 @@ pub struct SutPlan {
     pub health: Option<HealthPlan>,
     /// Time between samples.
     pub interval: Duration,
+    /// Masked in what the monitor reports (URLs, errors).
+    pub secrets: Secrets,
 }
 
 impl SutPlan {
@@ -309,6 +315,7 @@ impl Default for SutPlan {
             json: None,
             health: None,
             interval: Duration::from_secs(1),
+            secrets: Secrets::default(),
         }
     }
 }
@@ -322,6 +329,8 @@ pub struct LaunchPlan {
     /// Answers 2xx once the SUT is ready.
     pub ready: Option<String>,
     pub ready_timeout: Duration,
+    /// Masked in the recorded command and in errors.
+    pub secrets: Secrets,
 }
 
 /// Which local process is the SUT.
@@ -377,6 +386,8 @@ pub struct ProfilePlan {
     pub grace: Duration,
     /// A missing profile fails the run.
     pub required: bool,
+    /// Masked in the profile's target and in why it is missing.
+    pub secrets: Secrets,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

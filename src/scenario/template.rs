@@ -65,13 +65,30 @@ pub struct TemplateError(pub String);
 pub trait Scope {
     fn variable(&self, name: &str) -> Result<Resolved, String>;
     fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, String>;
+    /// The environment variable `name`, if it is set. A compiler notes the
+    /// values it hands out: they may be secrets, kept out of what gander writes.
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+    /// Counts `bytes` of text copied in for a variable; `Err` says the file's
+    /// texts together have grown past what gander takes.
+    fn charge(&self, bytes: usize) -> Result<(), String> {
+        let _ = bytes;
+        Ok(())
+    }
 }
+
+/// The longest text one template may expand to when the file is checked:
+/// variables that repeat variables double at each step.
+pub const MAX_EXPANDED: usize = 16 * 1024 * 1024;
 
 impl Template {
     /// Parses `text` and resolves every name against `scope`.
     pub fn compile(text: &str, scope: &dyn Scope) -> Result<Self, TemplateError> {
         let mut parts = Vec::new();
         let mut literal = String::new();
+        // The text of the literal parts already pushed.
+        let mut expanded = 0usize;
         let mut rest = text;
         while let Some(pos) = rest.find('$') {
             literal.push_str(&rest[..pos]);
@@ -85,9 +102,16 @@ impl Template {
                 })?;
                 let expr = expr_start[..end].trim();
                 match resolve(expr, scope).map_err(TemplateError)? {
-                    Resolved::Literal(value) => literal.push_str(&value),
+                    Resolved::Literal(value) => {
+                        if expanded + literal.len() + value.len() > MAX_EXPANDED {
+                            return Err(TemplateError(too_long(text)));
+                        }
+                        scope.charge(value.len()).map_err(TemplateError)?;
+                        literal.push_str(&value);
+                    }
                     Resolved::Part(part) => {
                         if !literal.is_empty() {
+                            expanded += literal.len();
                             parts.push(Part::Literal(std::mem::take(&mut literal)));
                         }
                         parts.push(part);
@@ -106,7 +130,6 @@ impl Template {
         Ok(Template { parts })
     }
 
-    /// The text when the template has no run-time parts.
     /// The same template with `prefix` before it.
     pub fn prefixed(mut self, prefix: &str) -> Template {
         match self.parts.first_mut() {
@@ -116,6 +139,15 @@ impl Template {
         self
     }
 
+    /// The fixed text of the template, part by part.
+    pub fn literals(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Literal(text) => Some(text.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The text when the template has no run-time parts.
     pub fn as_constant(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [Part::Literal(text)] => Some(text),
@@ -202,6 +234,23 @@ pub enum RenderError {
     FeederExhausted(String),
 }
 
+/// The message for a template that expands past `MAX_EXPANDED`.
+fn too_long(text: &str) -> String {
+    format!(
+        "\"{}\" expands to more than {}, the most gander takes for one text",
+        excerpt(text, 60),
+        crate::format::bytes(MAX_EXPANDED as f64)
+    )
+}
+
+/// The first `max` characters of `text`, with "…" when there are more.
+pub fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 const BUILTINS: &[&str] = &[
     "user_index",
     "iteration",
@@ -238,10 +287,10 @@ fn resolve(expr: &str, scope: &dyn Scope) -> Result<Resolved, String> {
             Some((name, default)) => (name.trim(), Some(default)),
             None => (env.trim(), None),
         };
-        return match (std::env::var(name), default) {
-            (Ok(value), _) => Ok(Resolved::Literal(value)),
-            (Err(_), Some(default)) => Ok(Resolved::Literal(default.to_string())),
-            (Err(_), None) => Err(format!(
+        return match (scope.env(name), default) {
+            (Some(value), _) => Ok(Resolved::Literal(value)),
+            (None, Some(default)) => Ok(Resolved::Literal(default.to_string())),
+            (None, None) => Err(format!(
                 "environment variable {name} is not set (give a default with ${{env.{name}:-value}})"
             )),
         };

@@ -53,8 +53,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
         total += number * scale;
     }
-    seconds_to_duration(total)
+    let duration = seconds_to_duration(total)?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "\"{text}\" is longer than a year ({}h), the longest duration gander takes",
+            MAX_DURATION.as_secs() / 3600
+        ));
+    }
+    Ok(duration)
 }
+
+/// The longest duration of any kind in a scenario file or flag: longer ones are
+/// mistakes, and clocks overflow on some of them.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The message for a time written without a unit.
 fn bare_time(number: &str) -> String {

@@ -46,6 +46,7 @@ pub struct Launched {
     log: std::fs::File,
     command: Vec<String>,
     ready_after: Duration,
+    secrets: crate::redact::Secrets,
 }
 
 impl Launched {
@@ -72,18 +73,21 @@ impl Launched {
         if let Some(url) = &plan.ready
             && listening(url)
         {
-            return Err(LaunchError::PortTaken { url: url.clone() });
+            return Err(LaunchError::PortTaken {
+                url: plan.secrets.url(url),
+            });
         }
         let child = Guarded::spawn(&mut command).map_err(|source| LaunchError::Spawn {
-            program: plan.argv[0].clone(),
+            program: plan.secrets.message(&plan.argv[0]),
             source,
         })?;
         let started = Instant::now();
         let mut launched = Launched {
             child,
             log,
-            command: plan.argv.clone(),
+            command: plan.argv.iter().map(|a| plan.secrets.message(a)).collect(),
             ready_after: Duration::ZERO,
+            secrets: plan.secrets.clone(),
         };
         let deadline = started + plan.ready_timeout;
         loop {
@@ -107,7 +111,7 @@ impl Launched {
             }
             if Instant::now() >= deadline {
                 return Err(LaunchError::NotReady {
-                    url: plan.ready.clone().unwrap_or_default(),
+                    url: plan.secrets.url(plan.ready.as_deref().unwrap_or_default()),
                     seconds: plan.ready_timeout.as_secs(),
                     log: launched.log_tail(),
                 });
@@ -121,7 +125,8 @@ impl Launched {
     }
 
     fn log_tail(&mut self) -> String {
-        super::child::last_lines(&mut self.log, 15).join("\n")
+        let tail = super::child::last_lines(&mut self.log, 15).join("\n");
+        self.secrets.message(&tail)
     }
 
     /// Stops the SUT and its workers; the report and the SUT's output.
@@ -131,7 +136,7 @@ impl Launched {
             .exited()
             .map(|s| format!("the SUT exited during the run ({s})"));
         self.child.stop(Duration::from_secs(5));
-        let log = super::child::read_back(&mut self.log);
+        let log = self.secrets.bytes(&super::child::read_back(&mut self.log));
         (
             LaunchReport {
                 command: self.command.clone(),

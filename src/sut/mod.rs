@@ -202,6 +202,7 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
     for source in sources {
         source.finish(&mut report);
     }
+    mask_secrets(&mut report, &setup.plan.secrets);
     report
 }
 
@@ -209,6 +210,25 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
 async fn sample_round(sources: &mut [Box<dyn Source>], t: f64, fetcher: &Client) {
     for source in sources {
         source.sample(t, fetcher).await;
+    }
+}
+
+/// The URLs read and the errors met, as the report may show them: the plan's
+/// secrets, userinfo and query values masked.
+fn mask_secrets(report: &mut ResourceReport, secrets: &crate::redact::Secrets) {
+    for source in &mut report.sources {
+        source.target = secrets.message(&source.target);
+        if let Some(e) = &mut source.last_error {
+            *e = secrets.message(e);
+        }
+    }
+    if let Some(health) = &mut report.health {
+        health.url = secrets.url(&health.url);
+        for point in &mut health.timeline {
+            if let Some(detail) = &mut point.detail {
+                *detail = secrets.message(detail);
+            }
+        }
     }
 }
 

@@ -28,12 +28,38 @@ scenarios:
 targets: { p95: 200ms, error_rate: 1%, throughput: 30/s }
 "#;
 
-/// Runs `gander check scenario.yaml` in a directory holding `text` and a staff.csv.
+/// Runs `gander check scenario.yaml` in a directory holding `text`, a staff.csv,
+/// and two data files no one should read: a FIFO (pipe.csv) and a sparse 1 GiB
+/// file (huge.csv).
 fn check(text: &str) -> (i32, String) {
     let ws = Workspace::new();
     ws.write("scenario.yaml", text);
     ws.write("staff.csv", "username,password\nann,pw1\nbob,pw2\n");
+    make_fifo(&ws.path().join("pipe.csv"));
+    sparse_file(&ws.path().join("huge.csv"), 1 << 30);
     check_in(ws.path(), "scenario.yaml")
+}
+
+fn make_fifo(path: &Path) {
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path inside the test's own directory.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+}
+
+/// A file of `len` bytes that takes no disk space.
+fn sparse_file(path: &Path, len: u64) {
+    std::fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
+/// A file whose variables double 40 times: 2^44 bytes if expanded.
+fn doubling_variables() -> String {
+    let mut vars = String::from("variables:\n  v0: \"xxxxxxxxxxxxxxxx\"\n");
+    for i in 1..=40 {
+        vars.push_str(&format!("  v{i}: \"${{v{}}}${{v{}}}\"\n", i - 1, i - 1));
+    }
+    GOOD.replacen("variables: { api: /api }\n", &vars, 1)
+        .replacen("${api}/login", "/login/${v40}", 1)
+        .replace("${api}", "/api")
 }
 
 fn check_in(dir: &Path, file: &str) -> (i32, String) {
@@ -370,6 +396,86 @@ fn broken_files() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "users_beyond_memory",
+            replace("users: 50", "users: 1000000000000"),
+        ),
+        (
+            "users_u64_max",
+            replace("users: 50", "users: 18446744073709551615"),
+        ),
+        (
+            "rate_1e308",
+            replace("load: { users: 50, ramp_up: 5s,", "load: { rate: 1e308/s,"),
+        ),
+        (
+            "rate_beyond_the_machine",
+            replace(
+                "load: { users: 50, ramp_up: 5s,",
+                "load: { rate: 100000000/s,",
+            ),
+        ),
+        (
+            "max_users_beyond_memory",
+            replace(
+                "load: { users: 50, ramp_up: 5s,",
+                "load: { rate: 10/s, max_users: 1000000000000,",
+            ),
+        ),
+        (
+            "stage_beyond_memory",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  stages:\n    - { duration: 10s, users: 20 }\n    - { duration: 1m, users: 1000000000 }",
+            ),
+        ),
+        (
+            "duration_over_a_year",
+            replace("duration: 30s", "duration: 100000000000000h"),
+        ),
+        (
+            "stages_overflow",
+            replace(
+                "load: { users: 50, ramp_up: 5s, duration: 30s }",
+                "load:\n  stages:\n    - { duration: 5000000000000000h, users: 1 }\n    - { duration: 5000000000000000h, users: 1 }",
+            ),
+        ),
+        ("huge_weight", replace("weight: 3", "weight: 1000000000000")),
+        (
+            "too_many_error_samples",
+            format!("{GOOD}error_samples: 1000000000000000\n"),
+        ),
+        ("doubling_variables", doubling_variables()),
+        (
+            "feeder_is_a_device",
+            replace("csv: staff.csv", "csv: /dev/zero"),
+        ),
+        (
+            "feeder_is_a_fifo",
+            replace("csv: staff.csv", "csv: pipe.csv"),
+        ),
+        (
+            "feeder_too_large",
+            replace("csv: staff.csv", "csv: huge.csv"),
+        ),
+        (
+            "crlf_in_a_header",
+            replace(
+                "Authorization: \"Bearer ${token}\"",
+                "Authorization: \"Bearer ${token}\", X-Note: \"a\\r\\nX-Injected: 1\"",
+            ),
+        ),
+        (
+            "line_break_from_a_variable",
+            replace(
+                "variables: { api: /api }",
+                "variables: { api: /api, note: \"a\\nb\" }",
+            )
+            .replace(
+                "Authorization: \"Bearer ${token}\"",
+                "Authorization: \"Bearer ${token}\", X-Note: \"${note}\"",
+            ),
+        ),
+        (
             "stages_and_duration",
             replace(
                 "load: { users: 50, ramp_up: 5s, duration: 30s }",
@@ -395,12 +501,27 @@ fn broken_files_give_located_messages_and_exit_2() {
     insta::assert_snapshot!("broken_files", all);
 }
 
-/// The message names this machine's cores; the snapshot holds any machine's.
+/// The message names this machine's cores and memory; the snapshot holds any machine's.
 fn machine_independent(message: &str) -> String {
-    let cores = regex::Regex::new(r"machine's \d+ cores can use \(at most \d+%\)").unwrap();
-    cores
-        .replace_all(message, "machine's N cores can use (at most N00%)")
-        .into_owned()
+    let rules = [
+        (
+            r"machine's \d+ cores can use \(at most \d+%\)",
+            "machine's N cores can use (at most N00%)",
+        ),
+        (
+            r"its [\d.]+ [KMG]iB of memory hold about [\d,]+ users",
+            "its N GiB of memory hold about N users",
+        ),
+        (r"[\d,]+/s on its \d+ cores", "N/s on its N cores"),
+    ];
+    let mut text = message.to_string();
+    for (pattern, replacement) in rules {
+        text = regex::Regex::new(pattern)
+            .unwrap()
+            .replace_all(&text, replacement)
+            .into_owned();
+    }
+    text
 }
 
 #[test]
@@ -462,6 +583,105 @@ fn messages_say_what_was_expected() {
     expect(
         "stages_mix_models",
         &["this stage sets rate but the first sets users"],
+    );
+}
+
+/// The sizes the issue found crashing `run`: each is refused by `check`, at its
+/// place in the file, whatever this machine has.
+#[test]
+fn absurd_sizes_are_refused_at_check_time() {
+    for (load, place) in [
+        ("load: { users: 1000000000000, duration: 30s }", "3:16:"),
+        (
+            "load: { users: 18446744073709551615, duration: 30s }",
+            "3:16:",
+        ),
+        ("load: { rate: 1e308/s, duration: 30s }", "3:15:"),
+        ("load: { rate: 1000000/s, duration: 30s }", "3:15:"),
+        (
+            "load:\n  stages:\n    - { duration: 30s, users: 1000000000 }",
+            "5:31:",
+        ),
+    ] {
+        let text = format!(
+            "name: t\nhost: http://127.0.0.1:9\n{load}\nscenarios:\n  - name: s\n    steps: [ {{ get: / }} ]\n"
+        );
+        let (code, stderr) = check(&text);
+        assert_eq!(code, 2, "{load}\n{stderr}");
+        assert!(
+            stderr.starts_with(&format!("scenario.yaml:{place} error:")),
+            "{load}\n{stderr}"
+        );
+        assert!(stderr.contains("than this machine can"), "{stderr}");
+    }
+}
+
+#[test]
+fn doubling_variables_are_refused_at_once() {
+    let started = std::time::Instant::now();
+    let (code, stderr) = check(&doubling_variables());
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("expands to more than 16.0 MiB"), "{stderr}");
+    // Generous: the check takes a fraction of a second; expanding would take hours.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// A scenario file that is not a regular file, or is too large, is refused
+/// before gander reads it: `check /dev/zero` must not read forever.
+#[test]
+fn scenario_files_that_are_not_files_are_refused() {
+    let ws = Workspace::new();
+    make_fifo(&ws.path().join("pipe.yaml"));
+    sparse_file(&ws.path().join("huge.yaml"), 1 << 30);
+    for (file, message) in [
+        (
+            "/dev/zero",
+            "cannot read scenario file /dev/zero: it is a character device, not a regular file",
+        ),
+        (
+            "pipe.yaml",
+            "cannot read scenario file pipe.yaml: it is a FIFO, not a regular file",
+        ),
+        (
+            "huge.yaml",
+            "cannot read scenario file huge.yaml: it is larger than 16.0 MiB, the most gander reads",
+        ),
+        (
+            ".",
+            "cannot read scenario file .: it is a directory, not a regular file",
+        ),
+    ] {
+        let (code, stderr) = check_in(ws.path(), file);
+        assert_eq!(code, 2, "{file}: {stderr}");
+        assert_eq!(stderr.trim(), message);
+        let out = Command::new(gander_bin())
+            .args(["run", file])
+            .current_dir(ws.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "run {file}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(message));
+    }
+}
+
+#[test]
+fn data_files_have_a_row_limit() {
+    let ws = Workspace::new();
+    let mut csv = String::from("n\n");
+    for i in 0..=1_000_000 {
+        csv.push_str(&format!("{i}\n"));
+    }
+    ws.write("many.csv", &csv);
+    ws.write(
+        "scenario.yaml",
+        "host: http://127.0.0.1:9\nload: { users: 1, duration: 1s }\ndata: { d: { csv: many.csv } }\nscenarios:\n  - name: s\n    steps: [ { get: \"/${d.n}\" } ]\n",
+    );
+    let (code, stderr) = check_in(ws.path(), "scenario.yaml");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.starts_with("scenario.yaml:3:19: error: CSV file ")
+            && stderr.contains("many.csv has more than 1,000,000 rows"),
+        "{stderr}"
     );
 }
 

@@ -15,4 +15,5 @@ mod load_models;
 mod observe;
 mod report;
 mod run;
+mod secrets;
 mod trust;

@@ -82,7 +82,9 @@ impl Compiler<'_> {
         if model == LoadModel::Open {
             self.check_rate(&plan, load);
         }
-        Some(plan)
+        // A load this machine cannot run goes no further: later checks would
+        // size things by it.
+        self.check_capacity(&plan, load, overrides).then_some(plan)
     }
 
     /// The model a list of stages describes: all `users` or all `rate`.

@@ -3,7 +3,7 @@
 //! All problems found are reported together, each with its location; a plan
 //! is returned only when there are none.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -13,11 +13,12 @@ use indexmap::IndexMap;
 use reqwest::header::HeaderName;
 
 use super::diagnostic::{Diagnostic, suggest};
-use super::feeder::Feeder;
+use super::feeder::{self, Feeder};
 use super::model::{self, Capture, ScenarioFile, Step};
 use super::plan::*;
 use super::spanned::{Loc, Sp};
 use super::template::{self, Part, Resolved, Scope, Template};
+use crate::redact::{self, Secrets};
 
 /// Values from the command line that replace the file's.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,7 @@ pub struct Overrides {
     pub targets: Vec<String>,
 }
 
+mod capacity;
 mod load;
 mod observe;
 pub mod targets;
@@ -68,6 +70,11 @@ struct Compiler<'a> {
     header_labels: Vec<String>,
     /// Index of the scenario being compiled.
     current_scenario: usize,
+    /// Bytes templates have copied in from variables and the environment.
+    expanded: Cell<usize>,
+    /// Values read from the environment, credential headers' values and the
+    /// host's password: kept out of what gander writes.
+    secrets: RefCell<Vec<String>>,
 }
 
 /// Which captures a template at some step may read, and which come later.
@@ -90,7 +97,18 @@ impl StepTemplates<'_> {
         let mut headers = Vec::new();
         for (key, value) in &step.headers {
             match header_name(key, value.loc) {
-                Ok(h) => headers.push((h, self.compile(value, value.loc))),
+                Ok(h) => {
+                    let t = self.compile(value, value.loc);
+                    self.problems.borrow_mut().extend(header_value_problem(
+                        key,
+                        t.literals(),
+                        value.loc,
+                    ));
+                    if let Some(constant) = t.as_constant() {
+                        self.scope.compiler.note_credential(key, constant);
+                    }
+                    headers.push((h, t));
+                }
                 Err(d) => self.problems.borrow_mut().push(d),
             }
         }
@@ -196,20 +214,99 @@ impl Scope for StepScope<'_> {
             }
         }
     }
+    fn env(&self, name: &str) -> Option<String> {
+        self.compiler.env(name)
+    }
+    fn charge(&self, bytes: usize) -> Result<(), String> {
+        self.compiler.charge(bytes)
+    }
 }
 
 /// A scope for `variables:` values: environment and earlier variables only.
-struct GlobalScope<'a>(&'a IndexMap<String, String>);
+struct GlobalScope<'c, 'a>(&'c Compiler<'a>);
 
-impl Scope for GlobalScope<'_> {
+impl Scope for GlobalScope<'_, '_> {
     fn variable(&self, name: &str) -> Result<Resolved, String> {
         self.0
+            .globals
             .get(name)
             .map(|v| Resolved::Literal(v.clone()))
             .ok_or_else(|| format!("undefined variable \"{name}\" (variables may use ${{env.NAME}} and variables defined above them)"))
     }
     fn feeder_column(&self, _: &str, _: &str) -> Result<Option<Part>, String> {
         Ok(None)
+    }
+    fn env(&self, name: &str) -> Option<String> {
+        self.0.env(name)
+    }
+    fn charge(&self, bytes: usize) -> Result<(), String> {
+        self.0.charge(bytes)
+    }
+}
+
+/// All the text templates may copy in from variables and the environment
+/// while one file is checked.
+const MAX_EXPANDED_TOTAL: usize = 256 * 1024 * 1024;
+
+impl Compiler<'_> {
+    /// A credential header's fixed value (and the credential in it), noted as a secret.
+    fn note_credential(&self, header: &str, value: &str) {
+        if redact::is_secret_header(header) {
+            self.secrets
+                .borrow_mut()
+                .extend(redact::credential_parts(header, value));
+        }
+    }
+
+    /// The password of `http://user:pass@host`, as written, decoded, and as the
+    /// Basic credential the client sends for it: a server may echo them back.
+    fn note_userinfo(&self, url: &reqwest::Url) {
+        use base64::Engine;
+        let Some(written) = url.password() else {
+            return;
+        };
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let (user, password) = (decode(url.username()), decode(written));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut secrets = self.secrets.borrow_mut();
+        secrets.extend([written.to_string(), password, basic]);
+    }
+
+    /// `text` with the secrets noted so far masked.
+    fn masked(&self, text: String) -> String {
+        let secrets = self.secrets.borrow();
+        if secrets.iter().any(|s| text.contains(s.as_str())) {
+            return Secrets::new(secrets.iter().cloned())
+                .text(&text)
+                .into_owned();
+        }
+        text
+    }
+
+    /// An environment variable's value, noted as a secret.
+    fn env(&self, name: &str) -> Option<String> {
+        let value = std::env::var(name).ok()?;
+        let mut secrets = self.secrets.borrow_mut();
+        if !secrets.contains(&value) {
+            secrets.push(value.clone());
+        }
+        Some(value)
+    }
+
+    fn charge(&self, bytes: usize) -> Result<(), String> {
+        let total = self.expanded.get().saturating_add(bytes);
+        self.expanded.set(total);
+        if total > MAX_EXPANDED_TOTAL {
+            return Err(format!(
+                "the file's variables expand to more than {} in all, the most gander takes",
+                crate::format::bytes(MAX_EXPANDED_TOTAL as f64)
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -239,6 +336,8 @@ pub fn compile(
             .map(|h| h.value.clone())
             .collect(),
         current_scenario: 0,
+        expanded: Cell::new(0),
+        secrets: RefCell::new(Vec::new()),
     };
 
     let name = file
@@ -263,8 +362,8 @@ pub fn compile(
         c.check_unique_feeders(load, &file.data);
     }
     let (server_headers, server_header_labels) = c.server_headers(&file.server_headers);
-    let sut = c.sut(file.sut.as_ref(), host.as_deref(), overrides.sut_pid);
-    let profile = c.profile(
+    let mut sut = c.sut(file.sut.as_ref(), host.as_deref(), overrides.sut_pid);
+    let mut profile = c.profile(
         file.profile.as_ref(),
         overrides.profile.as_ref(),
         &sut,
@@ -296,6 +395,8 @@ pub fn compile(
         });
     }
 
+    let error_samples = c.error_samples(file.error_samples.as_ref());
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -305,6 +406,14 @@ pub fn compile(
             "incomplete scenario file",
         )]);
     };
+    let secrets = Secrets::new(c.secrets.take());
+    sut.secrets = secrets.clone();
+    if let Some(launch) = &mut sut.launch {
+        launch.secrets = secrets.clone();
+    }
+    if let Some(profile) = &mut profile {
+        profile.secrets = secrets.clone();
+    }
     Ok(RunPlan {
         name,
         source: path.to_path_buf(),
@@ -319,9 +428,10 @@ pub fn compile(
         target_policy: compiled.policy(),
         regression: compiled.regression,
         targets: compiled.targets,
-        error_samples: file.error_samples.unwrap_or(DEFAULT_ERROR_SAMPLES),
+        error_samples,
         sut,
         profile,
+        secrets,
     })
 }
 
@@ -344,25 +454,32 @@ impl Compiler<'_> {
                 );
                 continue;
             }
-            match Template::compile(value, &GlobalScope(&self.globals)) {
+            let text = match Template::compile(value, &GlobalScope(self)) {
                 Ok(t) => match t.as_constant() {
-                    Some(text) => {
-                        self.globals.insert(name.clone(), text.to_string());
+                    Some(text) => Some(text.to_string()),
+                    None => {
+                        self.error(
+                            value.loc,
+                            format!("variable \"{name}\" must be a constant: built-ins such as random() belong in steps"),
+                        );
+                        None
                     }
-                    None => self.error(
-                        value.loc,
-                        format!("variable \"{name}\" must be a constant: built-ins such as random() belong in steps"),
-                    ),
                 },
-                Err(e) => self.error(value.loc, e.0),
-            }
+                Err(e) => {
+                    self.error(value.loc, format!("variable \"{name}\": {}", e.0));
+                    None
+                }
+            };
+            // A broken variable still counts as defined (empty), so the
+            // variables and steps that use it add no errors of their own.
+            self.globals.insert(name.clone(), text.unwrap_or_default());
         }
     }
 
     fn host(&mut self, host: Option<&Sp<String>>, overrides: &Overrides) -> Option<String> {
         let (text, loc) = match (&overrides.host, host) {
             (Some(h), _) => (h.clone(), Loc::default()),
-            (None, Some(h)) => match Template::compile(h, &GlobalScope(&self.globals)) {
+            (None, Some(h)) => match Template::compile(h, &GlobalScope(self)) {
                 Ok(t) => (t.as_constant().unwrap_or_default().to_string(), h.loc),
                 Err(e) => {
                     self.error(h.loc, e.0);
@@ -380,6 +497,7 @@ impl Compiler<'_> {
         };
         match reqwest::Url::parse(&text) {
             Ok(url) if is_http_url(&text) => {
+                self.note_userinfo(&url);
                 // A path in the host is the base of every step's `/path` (as k6's and
                 // Locust's base URLs are): http://h/app/ + /data.json is /app/data.json.
                 self.base_path = url.path().trim_end_matches('/').to_string();
@@ -388,7 +506,10 @@ impl Compiler<'_> {
             _ => {
                 self.error_help(
                     loc,
-                    format!("host \"{text}\" is not an http(s) URL"),
+                    format!(
+                        "host \"{}\" is not an http(s) URL",
+                        self.masked(redact::url(&text))
+                    ),
                     "expected something like http://127.0.0.1:8080",
                 );
                 None
@@ -397,6 +518,7 @@ impl Compiler<'_> {
     }
 
     fn feeders(&mut self, data: &IndexMap<String, Sp<model::Feeder>>) {
+        let mut total = 0u64;
         for (name, spec) in data {
             if self.globals.contains_key(name) || template::is_builtin(name) || name == "env" {
                 self.error(
@@ -406,7 +528,17 @@ impl Compiler<'_> {
                 continue;
             }
             let path = self.dir.join(spec.csv.value.as_str());
-            match Feeder::load(name, &path, spec.mode, spec.per) {
+            let loaded = Feeder::load(name, &path, spec.mode, spec.per).and_then(|f| {
+                total += f.bytes;
+                if total > feeder::MAX_TOTAL_BYTES {
+                    return Err(format!(
+                        "the data files hold more than {} together, the most gander reads",
+                        crate::format::bytes(feeder::MAX_TOTAL_BYTES as f64)
+                    ));
+                }
+                Ok(f)
+            });
+            match loaded {
                 Ok(f) => self.feeders.push(Arc::new(f)),
                 Err(message) => {
                     self.broken_feeders.push(name.clone());
@@ -444,6 +576,25 @@ impl Compiler<'_> {
         bytes as u64
     }
 
+    fn error_samples(&mut self, samples: Option<&Sp<usize>>) -> usize {
+        match samples {
+            Some(n) if n.value > capacity::MAX_ERROR_SAMPLES => {
+                self.error_help(
+                    n.loc,
+                    format!(
+                        "error_samples: {} is more than {}, the most gander keeps",
+                        n.value,
+                        capacity::MAX_ERROR_SAMPLES
+                    ),
+                    "the error groups count every failure; samples are examples of them",
+                );
+                capacity::MAX_ERROR_SAMPLES
+            }
+            Some(n) => n.value,
+            None => DEFAULT_ERROR_SAMPLES,
+        }
+    }
+
     fn timeout(&mut self, t: &Sp<super::units::Dur>) -> Duration {
         if t.value.0.is_zero() {
             self.error(t.loc, "a timeout must be above 0");
@@ -479,10 +630,19 @@ impl Compiler<'_> {
 
     fn scenario(&mut self, sc: &model::Scenario) -> ScenarioPlan {
         let weight = sc.weight.as_ref().map(|w| w.value.0).unwrap_or(1);
-        if weight == 0
-            && let Some(w) = &sc.weight
-        {
-            self.error(w.loc, "weight must be at least 1");
+        if let Some(w) = &sc.weight {
+            if weight == 0 {
+                self.error(w.loc, "weight must be at least 1");
+            } else if weight > capacity::MAX_WEIGHT {
+                self.error_help(
+                    w.loc,
+                    format!(
+                        "a weight of {weight} is more than {}, the largest gander takes",
+                        capacity::MAX_WEIGHT
+                    ),
+                    "weights are shares: 9999 and 1 give the same split as 999900 and 100",
+                );
+            }
         }
         if sc.steps.is_empty() {
             let loc = if sc.steps.loc.line > 0 {
@@ -655,7 +815,8 @@ impl Compiler<'_> {
     ) -> (String, Option<Diagnostic>) {
         let name = match &step.name {
             Some(n) => n.value.clone(),
-            None => format!("{} {}", method.as_str(), self.path_template(path)),
+            // A variable read from the environment stays out of the name.
+            None => self.masked(format!("{} {}", method.as_str(), self.path_template(path))),
         };
         let name_loc = step.name.as_ref().map(|n| n.loc).unwrap_or(path.loc);
         let signature = format!("{} {}", method.as_str(), path.value);
@@ -720,7 +881,13 @@ impl Compiler<'_> {
                     header_name(key, value.loc),
                     Template::compile(value, &scope),
                 ) {
-                    (Ok(h), Ok(t)) => out.push((h, t)),
+                    (Ok(h), Ok(t)) => {
+                        problems.extend(header_value_problem(key, t.literals(), value.loc));
+                        if let Some(constant) = t.as_constant() {
+                            scope.compiler.note_credential(key, constant);
+                        }
+                        out.push((h, t));
+                    }
                     (Err(d), _) => problems.push(d),
                     (_, Err(e)) => problems.push(Diagnostic::new(value.loc, e.0)),
                 }
@@ -784,7 +951,7 @@ impl Compiler<'_> {
         }
         let help = "an expectation is fixed when the file is checked: use variables or \
                     ${env.NAME} in it, not values captured or fed per user";
-        match Template::compile(text, &GlobalScope(&self.globals)) {
+        match Template::compile(text, &GlobalScope(self)) {
             Ok(t) => match t.as_constant() {
                 Some(constant) => return constant.to_string(),
                 None => problems.push(
@@ -921,7 +1088,9 @@ impl Compiler<'_> {
             .filter_map(|f| {
                 let needed = match (f.per, load.end) {
                     (model::FeederPer::User, _) => load.users_started() as u64,
-                    (model::FeederPer::Iteration, LoadEnd::Iterations(n)) => load.users as u64 * n,
+                    (model::FeederPer::Iteration, LoadEnd::Iterations(n)) => {
+                        (load.users as u64).saturating_mul(n)
+                    }
                     // Unknown in advance with a duration: checked while running.
                     (model::FeederPer::Iteration, LoadEnd::Duration(_)) => return None,
                 };
@@ -1020,6 +1189,34 @@ pub(crate) fn is_server_timing_component(text: &str) -> bool {
 
 fn is_server_timing(name: &HeaderName) -> bool {
     name.as_str() == "server-timing"
+}
+
+/// A header value is one line of text: a CR or LF in its fixed text (after
+/// variables and `${env.NAME}` are filled in) would end the header, or let the
+/// value write headers of its own. The value itself is not shown: it may be a secret.
+pub(crate) fn header_value_problem<'t>(
+    name: &str,
+    texts: impl IntoIterator<Item = &'t str>,
+    loc: Loc,
+) -> Option<Diagnostic> {
+    let bad = texts
+        .into_iter()
+        .flat_map(str::chars)
+        .find(|&c| c.is_ascii_control() && c != '\t')?;
+    let what = match bad {
+        '\r' | '\n' => "a line break (CR or LF)",
+        _ => "a control character",
+    };
+    Some(
+        Diagnostic::new(
+            loc,
+            format!("the value of header \"{name}\" holds {what} once its variables are filled in"),
+        )
+        .with_help(
+            "a header value is one line: remove the line break (a YAML | or > block ends its \
+             lines with one; write a quoted string)",
+        ),
+    )
 }
 
 /// Parses a header name, or says at `loc` why it is not one.

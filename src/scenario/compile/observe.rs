@@ -47,7 +47,7 @@ impl std::str::FromStr for ProfileChoice {
 impl Compiler<'_> {
     /// A value that may use `${env.X}` and variables, and nothing per-user.
     fn constant(&mut self, value: &Sp<String>) -> Option<String> {
-        match Template::compile(value, &GlobalScope(&self.globals)) {
+        match Template::compile(value, &GlobalScope(self)) {
             Ok(t) => match t.as_constant() {
                 Some(text) => Some(text.to_string()),
                 None => {
@@ -76,7 +76,10 @@ impl Compiler<'_> {
             _ => {
                 self.error_help(
                     value.loc,
-                    format!("\"{text}\" is neither a path on the host nor an http:// URL"),
+                    format!(
+                        "\"{}\" is neither a path on the host nor an http:// URL",
+                        self.masked(crate::redact::url(&text))
+                    ),
                     "write a path such as /metrics, or a URL such as http://127.0.0.1:9090/metrics",
                 );
                 None
@@ -92,8 +95,8 @@ impl Compiler<'_> {
     ) -> Option<HttpSource> {
         let url = self.endpoint_url(url, host);
         let mut out = Vec::new();
-        for (name, value) in headers {
-            let name = match header_name(name, value.loc) {
+        for (key, value) in headers {
+            let name = match header_name(key, value.loc) {
                 Ok(n) => n,
                 Err(d) => {
                     self.problems.push(d);
@@ -101,6 +104,9 @@ impl Compiler<'_> {
                 }
             };
             if let Some(v) = self.constant(value) {
+                let problem = super::header_value_problem(key, [v.as_str()], value.loc);
+                self.problems.extend(problem);
+                self.note_credential(key, &v);
                 out.push((name, v));
             }
         }
@@ -249,6 +255,8 @@ impl Compiler<'_> {
                 .ready_timeout
                 .as_ref()
                 .map_or(DEFAULT_READY_TIMEOUT, |t| t.value.0),
+            // Set once the whole file is compiled.
+            secrets: Default::default(),
         })
     }
 
@@ -358,6 +366,8 @@ impl Compiler<'_> {
                 .and_then(|p| p.grace.as_ref())
                 .map_or(DEFAULT_GRACE, |g| g.value.0),
             required: profile.is_some_and(|p| p.required),
+            // Set once the whole file is compiled.
+            secrets: Default::default(),
         })
     }
 

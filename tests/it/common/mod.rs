@@ -85,6 +85,7 @@ pub fn start_server() -> TestServer {
         .route("/value", get(value))
         .route("/json", get(json))
         .route("/inject", get(inject))
+        .route("/echo", get(echo))
         .route("/scenario/{name}", get(fast))
         .route("/profile/{kind}", get(bad_profile))
         .route("/stall", get(stall))
@@ -261,6 +262,28 @@ async fn inject(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> Response
         StatusCode::INTERNAL_SERVER_ERROR,
         [("X-SQL-Queries", "<script>alert(1)</script>")],
         "<script>alert('body')</script>",
+    )
+        .into_response()
+}
+
+/// A 500 whose body repeats the request's credentials, as some debug pages do.
+async fn echo(State(seen): State<Arc<Seen>>, uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    count(State(seen), uri).await;
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!(
+            "authorization: {}\nx-api-key: {}\nx-token: {}\n",
+            get("authorization"),
+            get("x-api-key"),
+            get("x-token")
+        ),
     )
         .into_response()
 }
