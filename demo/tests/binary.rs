@@ -56,7 +56,11 @@ fn the_binary_serves_on_the_address_it_prints_and_stops_on_sigterm() {
 
     let health = get(addr, "/api/v1/health/detailed");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert!(health.to_ascii_lowercase().contains("\r\nserver-timing: db;dur="));
+    assert!(
+        health
+            .to_ascii_lowercase()
+            .contains("\r\nserver-timing: db;dur=")
+    );
     let missing = get(addr, "/no/such/path");
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 
