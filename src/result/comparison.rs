@@ -29,7 +29,13 @@ pub struct ComparisonRow {
     /// `all requests`, a request name, or `SUT`.
     pub scope: String,
     pub unit: String,
+    /// The figure in the baseline runs (pooled) and in this run; `null` (read
+    /// back as NaN) if ever not finite, so a saved run always reads back.
+    #[serde(with = "finite_or_null")]
+    #[schemars(with = "Option<f64>")]
     pub base: f64,
+    #[serde(with = "finite_or_null")]
+    #[schemars(with = "Option<f64>")]
     pub new: f64,
     /// How much worse the new run is: a fraction of the baseline for relative
     /// figures, in the figure's unit for absolute ones (error rate); negative is better.
