@@ -146,6 +146,10 @@ pub struct CompareArgs {
     /// Regression limit for every figure, e.g. 20%; default: NEW's targets.regression, else 20%.
     #[arg(long, value_name = "PERCENT")]
     pub max_regression: Option<String>,
+    /// How much figures move between runs of identical code, assumed for every figure
+    /// when one baseline run cannot show it, e.g. 10%; default: gander's per-figure values.
+    #[arg(long, value_name = "PERCENT")]
+    pub run_to_run: Option<String>,
     /// Write comparison.json, comparison.md and (with profiles) flamegraph-diff.svg here.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub output: Option<PathBuf>,
@@ -252,6 +256,7 @@ impl CompareArgs {
             runs: self.runs.clone(),
             baseline_last: self.baseline_last,
             max_regression: self.max_regression.clone(),
+            run_to_run: self.run_to_run.clone(),
             output: self.output.clone(),
         }
     }

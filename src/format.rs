@@ -12,6 +12,17 @@ pub fn ms(value: f64) -> String {
     }
 }
 
+/// A run length in whole seconds, minutes or hours: `45 s`, `4 min`, `2.5 h`.
+pub fn duration_s(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 7200.0 {
+        format!("{:.0} min", (seconds / 60.0).ceil())
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
 /// A size in binary units.
 pub fn bytes(value: f64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
@@ -83,5 +94,8 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(163_840), "163,840");
         assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
+        assert_eq!(duration_s(45.0), "45 s");
+        assert_eq!(duration_s(200.0), "4 min");
+        assert_eq!(duration_s(9000.0), "2.5 h");
     }
 }

@@ -32,3 +32,26 @@ pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
         .deserialize(&mut bytes.as_slice())
         .ok()
 }
+
+/// The interval-log tag of a server-header figure of request name `endpoint`:
+/// `e<endpoint>:<figure>`, the figure percent-encoded (tags hold no spaces or commas).
+pub fn header_tag(endpoint: u32, figure: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b',')
+        .add(b'%')
+        .add(b':');
+    format!(
+        "e{endpoint}:{}",
+        percent_encoding::utf8_percent_encode(figure, SET)
+    )
+}
+
+/// The request name index and figure of a tag written by `header_tag`.
+pub fn parse_header_tag(tag: &str) -> Option<(usize, String)> {
+    let (endpoint, figure) = tag.strip_prefix('e')?.split_once(':')?;
+    let figure = percent_encoding::percent_decode_str(figure)
+        .decode_utf8()
+        .ok()?;
+    Some((endpoint.parse().ok()?, figure.into_owned()))
+}

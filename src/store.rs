@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::result::{RunResult, SCHEMA_VERSION};
+use crate::result::{OLDEST_READ_VERSION, RunResult, SCHEMA_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +27,8 @@ fn io_error(what: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 pub const INTERVAL_LOG: &str = "latency.hlog";
+/// Server-header values per second and request name (an HdrHistogram interval log).
+pub const HEADER_LOG: &str = "headers.hlog";
 
 /// A fresh directory name under `root`: `<timestamp>-<name>`, with a suffix if taken.
 pub fn create(root: &Path, run_id: &str) -> Result<(PathBuf, String), StoreError> {
@@ -118,10 +120,11 @@ pub fn read(dir: &Path) -> Result<RunResult, StoreError> {
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| not_a_run(format!("run.json is not JSON: {e}")))?;
     match value.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == SCHEMA_VERSION as u64 => {}
+        Some(v) if (OLDEST_READ_VERSION as u64..=SCHEMA_VERSION as u64).contains(&v) => {}
         Some(v) => {
             return Err(not_a_run(format!(
-                "run.json has schema version {v}; this gander reads version {SCHEMA_VERSION}{}",
+                "run.json has schema version {v}; this gander reads versions \
+                 {OLDEST_READ_VERSION} to {SCHEMA_VERSION}{}",
                 if v < SCHEMA_VERSION as u64 {
                     " (version 1 latencies mixed failed requests in with successful ones, \
                      so its figures cannot be judged as this version's): run the test again, \

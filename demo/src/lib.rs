@@ -10,7 +10,10 @@ mod db;
 mod openapi;
 mod pprof;
 mod sampler;
+mod slowdown;
 mod symbols;
+
+pub use slowdown::{Extra, Slowdown};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -37,6 +40,15 @@ pub struct ServeArgs {
     /// Bearer token of the admin metrics API.
     #[arg(long, default_value = "demo-admin-token")]
     pub admin_token: String,
+    /// Slow one route down, to measure what a regression gate catches:
+    /// "METHOD PATH=DELAY" adds a fixed delay ("GET /api/bookings/{id}=2.5ms"),
+    /// "METHOD PATH=N%" adds N % of the time the route took ("POST /api/bookings=30%").
+    /// PATH is the route as written in /openapi.json; "PATH?param" slows only
+    /// requests whose query has that parameter ("GET /api/bookings?status=2ms": the
+    /// salon scenario's "list bookings" alone). Repeatable; the time shows in
+    /// X-Request-Time and Server-Timing.
+    #[arg(long, value_name = "ROUTE=AMOUNT")]
+    pub slowdown: Vec<Slowdown>,
 }
 
 /// Every route the demo serves, as method, path and handler. The router is
@@ -90,6 +102,7 @@ fn app(args: &ServeArgs) -> anyhow::Result<Router> {
         db::SeedSize::default(),
         4,
     )?;
+    let slowdowns = Arc::new(args.slowdown.clone());
     let state = Arc::new(App {
         db,
         cache: (!args.unoptimized).then(|| api::Cache::new(Duration::from_secs(5))),
@@ -104,7 +117,10 @@ fn app(args: &ServeArgs) -> anyhow::Result<Router> {
         .fold(Router::new(), |router, (_, path, handler)| {
             router.route(path, handler)
         })
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), slowdowns),
+            track,
+        ))
         .fallback(|| async { api::ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(state);
     Ok(routes)
@@ -114,7 +130,7 @@ fn app(args: &ServeArgs) -> anyhow::Result<Router> {
 /// `X-Request-ID`, `X-Request-Time`, `X-SQL-Queries`, `X-Cache-Hits`,
 /// `X-Cache-Misses` and `Server-Timing` (`db`, `app`).
 async fn track(
-    State(app): State<Arc<App>>,
+    State((app, slowdowns)): State<(Arc<App>, Arc<Vec<Slowdown>>)>,
     path: Option<MatchedPath>,
     mut req: Request,
     next: Next,
@@ -127,7 +143,14 @@ async fn track(
         req.method(),
         path.as_ref().map(|p| p.as_str()).unwrap_or("unmatched")
     );
+    let slowdown = slowdowns
+        .iter()
+        .find(|s| s.applies(&route, req.uri().query()))
+        .cloned();
     let mut response = next.run(req).await;
+    if let Some(slowdown) = slowdown {
+        slowdown::wait(slowdown.extra(started.elapsed())).await;
+    }
     let took = started.elapsed();
     app.metrics
         .observe(&route, response.status().as_u16(), took);
@@ -177,6 +200,18 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             let mut out = std::io::stdout();
             writeln!(out, "gander demo SUT listening on http://{addr} ({mode})")?;
             out.flush()?;
+            for s in &args.slowdown {
+                let extra = match s.extra {
+                    Extra::Fixed(d) => format!("+{:.3} ms", d.as_secs_f64() * 1e3),
+                    Extra::Share(p) => format!("+{:.0}% of its time", p * 100.0),
+                };
+                let only = s
+                    .param
+                    .as_ref()
+                    .map(|p| format!(" (with ?{p})"))
+                    .unwrap_or_default();
+                eprintln!("gander demo SUT: slowed down: {}{only} {extra}", s.route);
+            }
         }
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown_signal())

@@ -20,8 +20,20 @@ pub struct CompareRequest {
     pub baseline_last: usize,
     /// A regression limit for every figure, e.g. `20%`.
     pub max_regression: Option<String>,
+    /// The run-to-run variation to assume, e.g. `10%`.
+    pub run_to_run: Option<String>,
     /// Where comparison.json, comparison.md and the differential flame graph go.
     pub output: Option<std::path::PathBuf>,
+}
+
+/// A percentage flag, e.g. `20%`, as a fraction.
+fn percent(flag: &str, text: Option<&str>) -> anyhow::Result<Option<f64>> {
+    text.map(|text| {
+        Percent::deserialize(StrDeserializer::<serde::de::value::Error>::new(text))
+            .map(|p| p.0)
+            .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+    })
+    .transpose()
 }
 
 pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
@@ -29,22 +41,16 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
         .runs
         .split_last()
         .context("give at least one baseline run and the run to judge")?;
-    let max = args
-        .max_regression
-        .as_deref()
-        .map(|text| {
-            Percent::deserialize(StrDeserializer::<serde::de::value::Error>::new(text))
-                .map_err(|e| anyhow::anyhow!("--max-regression: {e}"))
-        })
-        .transpose()?;
+    let max = percent("--max-regression", args.max_regression.as_deref())?;
+    let run_to_run = percent("--run-to-run", args.run_to_run.as_deref())?;
     let new = RunData::read(new_dir)?;
     let compare::Baselines { runs: base, notes } =
         compare::baseline_runs(base_dirs, &new.result.plan.name, args.baseline_last)?;
     if base.is_empty() {
         anyhow::bail!("no baseline run to compare with: {}", notes.join("; "));
     }
-    let limits = match max {
-        Some(p) => RegressionPlan::uniform(p.0),
+    let mut limits = match max {
+        Some(p) => RegressionPlan::uniform(p),
         // The seeds' "degradation under 20 %" when the run's file sets no limits.
         None => new
             .result
@@ -53,6 +59,9 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
             .clone()
             .unwrap_or(RegressionPlan::uniform(0.20)),
     };
+    if run_to_run.is_some() {
+        limits.run_to_run = run_to_run;
+    }
     let runs: Vec<&RunData> = base.iter().map(|(_, r)| r).collect();
     let comparison = compare::compare(&runs, &new, Some(&limits));
 

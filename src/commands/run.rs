@@ -151,6 +151,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let (executed, mut collected, load) = recorded?;
 
     let interval_log = std::mem::take(&mut collected.interval_log);
+    let header_log = std::mem::take(&mut collected.header_log);
     let mut result = assemble(&plan, executed, collected, load, run_id, revision);
     result.resources = resources;
     summarize_observations(&mut result);
@@ -163,7 +164,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     }
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
-        let new = RunData::new(result, &interval_log);
+        let new = RunData::new(result, &interval_log, &header_log);
         let comparison = compare::compare(&runs, &new, plan.regression.as_ref());
         result = new.result;
         result.comparison = Some(comparison);
@@ -171,6 +172,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     result.verdict = verdict::judge(&result);
 
     store::write_file(&dir, store::INTERVAL_LOG, &interval_log)?;
+    store::write_file(&dir, store::HEADER_LOG, &header_log)?;
     report::write_reports(&dir, &result)?;
     drop(lock);
     if !args.quiet {

@@ -1,6 +1,7 @@
 //! What a comparison reads from one saved run: its result, and the steady
 //! state cut into one-second windows (latencies from the HDR interval log,
-//! errors from the per-second series, CPU from the SUT's samples).
+//! server-header values from the header log, errors from the per-second
+//! series, CPU from the SUT's samples).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use crate::hist::decode_histogram;
 use crate::result::profile::ProfileStatus;
 use crate::result::{Phase, RunResult, RunStatus, VerdictStatus};
 use crate::store::StoreError;
-use crate::store::{self, INTERVAL_LOG};
+use crate::store::{self, HEADER_LOG, INTERVAL_LOG};
 
 /// One run, ready to be compared.
 #[derive(Debug, Clone)]
@@ -21,6 +22,9 @@ pub struct RunData {
     pub seconds: Vec<Second>,
     /// The SUT's CPU samples (% of one core) in the steady state.
     pub cpu: Vec<f64>,
+    /// Whether per-second server-header values were read (runs before schema
+    /// version 3 kept them only as summaries).
+    pub has_header_values: bool,
 }
 
 /// One second of the steady state.
@@ -28,58 +32,80 @@ pub struct RunData {
 pub struct Second {
     /// Per request name (index into `result.endpoints`): `(latency µs, count)`.
     pub latencies: BTreeMap<usize, Vec<(u64, u64)>>,
-    /// Failed requests this second, all request names together.
+    /// Per request name and server-header figure: `(value in 1/1024ths, count)`.
+    pub headers: BTreeMap<(usize, String), Vec<(u64, u64)>>,
+    /// Failed or not sent requests this second, all request names together.
     pub errors: u64,
-    /// Requests this second (`requests` of the per-second series).
-    pub requests: u64,
+    /// Failed or not sent requests this second, per request name.
+    pub errors_by: BTreeMap<usize, u64>,
 }
 
 impl RunData {
-    /// Reads `run.json` and `latency.hlog` from a run directory.
+    /// Reads `run.json`, `latency.hlog` and (when there) `headers.hlog` from a run directory.
     pub fn read(dir: &Path) -> Result<RunData, StoreError> {
         Self::with_result(dir, store::read(dir)?)
     }
 
-    /// Reads `latency.hlog` for a result already read from `dir`.
+    /// Reads the interval logs for a result already read from `dir`.
     fn with_result(dir: &Path, result: RunResult) -> Result<RunData, StoreError> {
         let log = std::fs::read(dir.join(INTERVAL_LOG)).map_err(|e| StoreError::NotARun {
             dir: dir.to_path_buf(),
             reason: format!("cannot read {INTERVAL_LOG}: {e}"),
         })?;
-        Ok(RunData::new(result, &log))
+        let header_path = dir.join(HEADER_LOG);
+        let run = match std::fs::read(&header_path) {
+            Ok(headers) => RunData::new(result, &log, &headers),
+            // Older runs have none: their header figures are not compared.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut run = RunData::new(result, &log, &[]);
+                run.has_header_values = false;
+                run
+            }
+            Err(e) => {
+                return Err(StoreError::NotARun {
+                    dir: dir.to_path_buf(),
+                    reason: format!("cannot read {HEADER_LOG}: {e}"),
+                });
+            }
+        };
+        Ok(run)
     }
 
-    /// Cuts a result and its interval log into the steady state's seconds.
-    pub fn new(result: RunResult, interval_log: &[u8]) -> RunData {
+    /// Cuts a result and its interval logs into the steady state's seconds.
+    pub fn new(result: RunResult, interval_log: &[u8], header_log: &[u8]) -> RunData {
         // The steady state, or the whole run without one.
         let window = result.window(Phase::Steady);
         let whole = |t: u64| t as f64 >= window.start_s.ceil() && t as f64 + 1.0 <= window.end_s;
+        let index: BTreeMap<&str, usize> = result
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.as_str(), i))
+            .collect();
         let mut by_second: BTreeMap<u64, Second> = BTreeMap::new();
         for point in result.timeseries.iter().filter(|p| whole(p.t)) {
             let s = by_second.entry(point.t).or_default();
             s.errors = point.errors;
-            s.requests = point.requests;
+            s.errors_by = point
+                .errors_by_name
+                .iter()
+                .filter_map(|(name, n)| Some((*index.get(name.as_str())?, *n)))
+                .collect();
         }
-        for entry in IntervalLogIterator::new(interval_log).flatten() {
-            let LogEntry::Interval(h) = entry else {
-                continue;
-            };
-            let t = h.start_timestamp().as_secs();
+        for (t, tag, counts) in histograms(interval_log) {
             let Some(second) = by_second.get_mut(&t) else {
                 continue;
             };
-            let Some(endpoint) = h
-                .tag()
-                .and_then(|tag| tag.as_str().strip_prefix('e')?.parse::<usize>().ok())
-            else {
+            if let Some(endpoint) = tag.strip_prefix('e').and_then(|e| e.parse().ok()) {
+                second.latencies.insert(endpoint, counts);
+            }
+        }
+        for (t, tag, counts) in histograms(header_log) {
+            let Some(second) = by_second.get_mut(&t) else {
                 continue;
             };
-            if let Some(hist) = decode_histogram(h.encoded_histogram()) {
-                let counts = hist
-                    .iter_recorded()
-                    .map(|v| (v.value_iterated_to(), v.count_at_value()))
-                    .collect();
-                second.latencies.insert(endpoint, counts);
+            if let Some(key) = crate::hist::parse_header_tag(&tag) {
+                second.headers.insert(key, counts);
             }
         }
         let cpu = result
@@ -97,8 +123,25 @@ impl RunData {
             result,
             seconds: by_second.into_values().collect(),
             cpu,
+            has_header_values: true,
         }
     }
+}
+
+/// Each histogram of an interval log: its second, its tag and its `(value, count)` pairs.
+fn histograms(log: &[u8]) -> impl Iterator<Item = (u64, String, Vec<(u64, u64)>)> + '_ {
+    IntervalLogIterator::new(log).flatten().filter_map(|entry| {
+        let LogEntry::Interval(h) = entry else {
+            return None;
+        };
+        let tag = h.tag()?.as_str().to_string();
+        let hist = decode_histogram(h.encoded_histogram())?;
+        let counts = hist
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        Some((h.start_timestamp().as_secs(), tag, counts))
+    })
 }
 
 /// The runs chosen as the baseline, and what was passed over.

@@ -1,84 +1,231 @@
 //! Comparing a run with a baseline (one run or a set of runs): per request
-//! name and overall, latency percentiles, throughput and error rate; the SUT's
-//! CPU and memory; server-header means.
+//! name and overall, latency percentiles, throughput, error rate and
+//! server-header figures; the SUT's CPU and memory.
 //!
-//! A change is called a regression only when it is worse than the limit by
-//! more than the noise: the 95 % confidence interval of the relative change
-//! (from `bootstrap`) must lie wholly beyond the limit, and the absolute
-//! change must be above a floor (1 ms by default for latency). An interval
-//! that straddles the limit is "inconclusive".
+//! Every figure is computed from the steady state's seconds, resampled with a
+//! block bootstrap (`bootstrap`); `noise` adds the run-to-run variation and
+//! turns the change into a verdict, with one error budget for the whole
+//! comparison. A change is a regression only when its interval lies wholly
+//! beyond the limit (and the absolute floor); a change beyond the limit whose
+//! interval still reaches below it is "inconclusive", with how long a run
+//! would decide it.
 
 pub mod bootstrap;
 pub mod data;
+pub mod noise;
 pub mod profile_diff;
 
+use std::collections::BTreeSet;
+
+use crate::record::stats::HEADER_SCALE;
 use crate::result::RunResult;
 use crate::result::comparison::{Change, Comparison, ComparisonRow, Scale};
 use crate::result::targets::RegressionPlan;
 use bootstrap::{Draw, Pool};
 pub use data::{Baselines, RunData, baseline_runs, newest_with_profile};
+use noise::{Estimate, Kind, Measured, Rule};
 
-/// Changes below this share are "unchanged" for figures without a limit.
-const NOTICE: f64 = 0.10;
-/// Fewer requests than this in either run decide nothing about latency.
-const MIN_REQUESTS: u64 = 20;
+/// Fewer values than this in a scope (requests, header values) decide nothing.
+const MIN_VALUES: u64 = 20;
+/// A percentile needs at least this many values above it in each run: the p95
+/// of 60 requests is the third slowest, and one request more or less moves it.
+const MIN_TAIL: f64 = 5.0;
+/// Times from headers are compared by their mean without the lowest and
+/// highest tenth: one slow second cannot swing it, as it can a mean.
+const TRIM: f64 = 0.10;
 
-/// What a figure is and how a change in it is judged.
-struct Figure<'a> {
+/// One figure to compare, before it is judged.
+struct Figure {
     name: String,
     scope: String,
-    unit: &'a str,
-    higher_is_worse: bool,
-    scale: Scale,
-    limit: Option<f64>,
-    /// Smaller absolute changes are never a regression.
-    floor: f64,
+    unit: String,
+    rule: Rule,
+    measured: Measured,
+    /// Why the figure is not judged, when there are too few values.
+    too_few: Option<String>,
 }
 
 /// Compares `new` with the pooled `base` runs; `limits` come from `targets.regression`.
 pub fn compare(base: &[&RunData], new: &RunData, limits: Option<&RegressionPlan>) -> Comparison {
     let plan = limits.cloned().unwrap_or_default();
-    let min_latency = plan.min_latency_ms;
-    let mut c = Comparer {
-        base,
-        new,
-        rows: Vec::new(),
-    };
-    let scopes: Vec<(String, Option<String>)> = std::iter::once(("all requests".into(), None))
-        .chain(
-            new.result
-                .endpoints
-                .iter()
-                .map(|e| (e.name.clone(), Some(e.name.clone()))),
-        )
-        .collect();
-    for (label, endpoint) in &scopes {
-        c.latency_and_throughput(label, endpoint.as_deref(), &plan, min_latency);
-        c.error_rate(label, endpoint.as_deref(), plan.error_rate);
-        c.server_headers(label, endpoint.as_deref(), plan.server, min_latency);
+    let c = Comparer::new(base, new, &plan);
+    let mut figures = Vec::new();
+    let mut notes = Vec::new();
+    let headers_kept = base.iter().all(|b| b.has_header_values) && new.has_header_values;
+    if !headers_kept {
+        notes.push(
+            "server-header figures not compared: a run predates per-second header values \
+             (headers.hlog)"
+                .to_string(),
+        );
     }
-    c.sut(&plan);
+    let per_name_errors = base.iter().all(|b| b.result.schema_version >= 3);
+    for (label, endpoint) in c.scopes() {
+        figures.extend(c.latency_and_throughput(&label, endpoint));
+        if endpoint.is_none() || per_name_errors {
+            figures.extend(c.error_rate(&label, endpoint));
+        }
+        if headers_kept {
+            figures.extend(c.server_headers(&label, endpoint));
+        }
+    }
+    figures.extend(c.sut());
+    judge_all(base, figures, notes, base.len())
+}
+
+/// Judges every figure with the comparison's one error budget.
+fn judge_all(
+    base: &[&RunData],
+    figures: Vec<Figure>,
+    notes: Vec<String>,
+    baseline_runs: usize,
+) -> Comparison {
+    let estimates: Vec<(Figure, Option<Estimate>)> = figures
+        .into_iter()
+        .map(|f| {
+            let e = Estimate::new(&f.rule, &f.measured);
+            (f, e)
+        })
+        .collect();
+    let judged = estimates
+        .iter()
+        .filter(|(f, e)| f.too_few.is_none() && e.as_ref().is_some_and(Estimate::gated))
+        .count();
+    let z = noise::critical_z(judged);
+    let rows = estimates
+        .into_iter()
+        .filter_map(|(f, e)| Some(row(f, e?, z)))
+        .collect();
     Comparison {
         baseline: base.iter().map(|b| b.result.run_id.clone()).collect(),
-        method: format!(
-            "95% interval of the change from a circular block bootstrap over the steady \
-             state's seconds{} ({} resamples); a regression needs the whole interval beyond \
-             the limit",
-            if base.len() > 1 {
-                ", nested in a bootstrap over the baseline runs"
-            } else {
-                ""
-            },
-            bootstrap::REPLICATES
-        ),
-        rows: c.rows,
+        method: method(judged, z, baseline_runs),
+        error_budget: noise::ERROR_BUDGET,
+        judged,
+        rows,
+        notes,
+    }
+}
+
+fn method(judged: usize, z: f64, baseline_runs: usize) -> String {
+    format!(
+        "one error budget of {budget:.0}% per comparison, shared by its {judged} judged \
+         figures (each end of an interval is a one-sided bound at {level:.3}%, {z:.2} standard \
+         errors); the standard error is the steady state's seconds resampled with a circular \
+         block bootstrap ({reps} resamples) plus the run-to-run variation, {how}; a regression \
+         needs the whole interval beyond the limit and the floor",
+        budget = noise::ERROR_BUDGET * 100.0,
+        level = 100.0 * (1.0 - noise::ERROR_BUDGET / judged.max(1) as f64),
+        reps = bootstrap::REPLICATES,
+        how = if baseline_runs > 1 {
+            "measured between the baseline runs and pooled with the assumed one"
+        } else {
+            "assumed per kind of figure (one baseline run cannot show it)"
+        }
+    )
+}
+
+fn row(f: Figure, estimate: Estimate, z: f64) -> ComparisonRow {
+    let decision = estimate.decide(z);
+    let (change, note) = match &f.too_few {
+        Some(why) => (Change::TooFew, Some(why.clone())),
+        None => (decision.change, decision.note),
+    };
+    ComparisonRow {
+        figure: f.name,
+        scope: f.scope,
+        unit: f.unit,
+        base: f.measured.base,
+        new: f.measured.new,
+        worse_by: noise::worse_by(&f.rule, f.measured.base, f.measured.new),
+        interval: decision.interval,
+        scale: f.rule.scale,
+        limit: f.rule.limit,
+        change,
+        note,
+        run_to_run: Some(estimate.run_to_run),
+        decide_s: decision.decide_s.filter(|_| f.too_few.is_none()),
+    }
+}
+
+/// The baseline runs and the new run, resampled the same way for every figure.
+struct Resampler {
+    /// Units (seconds, samples) of each run: the baseline runs, then the new run.
+    lens: Vec<usize>,
+    base: Vec<Draw>,
+    new: Vec<Draw>,
+    /// Each baseline run alone (only with several, to measure the spread between them).
+    each: Vec<Vec<Draw>>,
+    seconds: f64,
+}
+
+impl Resampler {
+    fn new(lens: Vec<usize>, salt: u64) -> Resampler {
+        let k = lens.len() - 1;
+        let base_lens = bootstrap::only(&lens, |r| r < k);
+        let new_lens = bootstrap::only(&lens, |r| r == k);
+        let each = if k > 1 {
+            (0..k)
+                .map(|r| {
+                    let lens = bootstrap::only(&lens, |i| i == r);
+                    bootstrap::draws(&lens, bootstrap::RUN_REPLICATES, salt ^ (r as u64 + 7))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Resampler {
+            base: bootstrap::draws(&base_lens, bootstrap::REPLICATES, salt),
+            new: bootstrap::draws(&new_lens, bootstrap::REPLICATES, salt ^ 1),
+            seconds: lens[k] as f64,
+            each,
+            lens,
+        }
+    }
+
+    fn k(&self) -> usize {
+        self.lens.len() - 1
+    }
+
+    /// `stats` of every draw, as one `Measured` per statistic.
+    fn measure(&self, count: usize, stats: impl Fn(&Draw) -> Vec<f64>) -> Vec<Measured> {
+        let k = self.k();
+        let all = |keep: &dyn Fn(usize) -> bool| {
+            stats(&bootstrap::everything(&bootstrap::only(&self.lens, keep)))
+        };
+        let (base, new) = (all(&|r| r < k), all(&|r| r == k));
+        let column = |draws: &[Draw]| -> Vec<Vec<f64>> {
+            let rows: Vec<Vec<f64>> = draws.iter().map(&stats).collect();
+            (0..count)
+                .map(|i| rows.iter().map(|r| r[i]).collect())
+                .collect()
+        };
+        let (base_rs, new_rs) = (column(&self.base), column(&self.new));
+        let each: Vec<(Vec<f64>, Vec<Vec<f64>>)> = self
+            .each
+            .iter()
+            .enumerate()
+            .map(|(r, draws)| (all(&|i| i == r), column(draws)))
+            .collect();
+        (0..count)
+            .map(|i| Measured {
+                base: base[i],
+                new: new[i],
+                base_resampled: base_rs[i].clone(),
+                new_resampled: new_rs[i].clone(),
+                runs: each
+                    .iter()
+                    .map(|(point, resampled)| (point[i], resampled[i].clone()))
+                    .collect(),
+                seconds: self.seconds,
+            })
+            .collect()
     }
 }
 
 struct Comparer<'a> {
-    base: &'a [&'a RunData],
-    new: &'a RunData,
-    rows: Vec<ComparisonRow>,
+    runs: Vec<&'a RunData>,
+    plan: &'a RegressionPlan,
+    seconds: Resampler,
 }
 
 /// The index of request name `name` in a run's results.
@@ -86,479 +233,324 @@ fn endpoint_index(result: &RunResult, name: &str) -> Option<usize> {
     result.endpoints.iter().position(|e| e.name == name)
 }
 
-/// Per second, the latency pairs of one request name (or of all of them merged).
-fn latency_seconds(run: &RunData, endpoint: Option<&str>) -> Vec<Vec<(u64, u64)>> {
+/// Per second, the `(value, count)` pairs `pick` takes from a second, for one
+/// request name (or all of them merged).
+fn per_second(
+    run: &RunData,
+    endpoint: Option<&str>,
+    pick: impl Fn(&data::Second, usize) -> Option<&Vec<(u64, u64)>>,
+) -> Vec<Vec<(u64, u64)>> {
     let index = endpoint.map(|name| endpoint_index(&run.result, name));
+    let count = run.result.endpoints.len();
     run.seconds
         .iter()
         .map(|s| match index {
-            Some(Some(i)) => s.latencies.get(&i).cloned().unwrap_or_default(),
+            Some(Some(i)) => pick(s, i).cloned().unwrap_or_default(),
             Some(None) => Vec::new(),
-            None => {
-                let mut all: Vec<(u64, u64)> = s.latencies.values().flatten().copied().collect();
-                all.sort_unstable();
-                all
-            }
+            None => (0..count)
+                .filter_map(|i| pick(s, i))
+                .flatten()
+                .copied()
+                .collect(),
         })
         .collect()
 }
 
-impl Comparer<'_> {
-    fn latency_and_throughput(
-        &mut self,
-        label: &str,
-        endpoint: Option<&str>,
-        plan: &RegressionPlan,
-        min_latency: f64,
-    ) {
-        let mut runs: Vec<_> = self
-            .base
+impl<'a> Comparer<'a> {
+    fn new(base: &[&'a RunData], new: &'a RunData, plan: &'a RegressionPlan) -> Comparer<'a> {
+        let runs: Vec<&RunData> = base.iter().copied().chain([new]).collect();
+        let lens = runs.iter().map(|r| r.seconds.len()).collect();
+        Comparer {
+            seconds: Resampler::new(lens, 0),
+            runs,
+            plan,
+        }
+    }
+
+    fn new_run(&self) -> &RunData {
+        self.runs[self.runs.len() - 1]
+    }
+
+    /// "all requests", then each request name of the new run.
+    fn scopes(&self) -> Vec<(String, Option<&'a str>)> {
+        let new = self.runs[self.runs.len() - 1];
+        std::iter::once(("all requests".to_string(), None))
+            .chain(
+                new.result
+                    .endpoints
+                    .iter()
+                    .map(|e| (e.name.clone(), Some(e.name.as_str()))),
+            )
+            .collect()
+    }
+
+    fn rule(&self, kind: Kind, scale: Scale, higher_is_worse: bool, limit: Option<f64>) -> Rule {
+        Rule {
+            higher_is_worse,
+            scale,
+            limit,
+            floor: 0.0,
+            kind,
+            run_to_run: self.plan.run_to_run,
+        }
+    }
+
+    /// Fewer than `MIN_VALUES` values on a side (the baseline runs pooled).
+    fn few(&self, counts: &Measured) -> Option<String> {
+        (counts.base < MIN_VALUES as f64 || counts.new < MIN_VALUES as f64)
+            .then(|| format!("fewer than {MIN_VALUES} values in the steady state"))
+    }
+
+    fn latency_and_throughput(&self, label: &str, endpoint: Option<&str>) -> Vec<Figure> {
+        let runs: Vec<_> = self
+            .runs
             .iter()
-            .map(|b| latency_seconds(b, endpoint))
+            .map(|r| per_second(r, endpoint, |s, i| s.latencies.get(&i)))
             .collect();
-        runs.push(latency_seconds(self.new, endpoint));
         let pool = Pool::new(&runs);
-        let lens = pool.lens();
-        let (base_lens, new_lens) = bootstrap::split_last(&lens);
-        let salt = endpoint.map_or(0, |e| e.bytes().map(u64::from).sum());
-        let base_draws = bootstrap::draws(&base_lens, salt);
-        let new_draws = bootstrap::draws(&new_lens, salt ^ 1);
         let qs = [0.5, 0.95, 0.99];
-        let stats = |draw: &Draw| {
-            let (n, q) = pool.quantiles(draw, &qs);
-            let seconds = draw.len().max(1) as f64;
-            (n, q, n as f64 / seconds)
-        };
-        let (base_n, base_q, base_rps) = stats(&bootstrap::everything(&base_lens));
-        let (new_n, new_q, new_rps) = stats(&bootstrap::everything(&new_lens));
-        let base_rs: Vec<_> = base_draws.iter().map(stats).collect();
-        let new_rs: Vec<_> = new_draws.iter().map(stats).collect();
-        let few = base_n < MIN_REQUESTS || new_n < MIN_REQUESTS;
-        for (k, (name, limit)) in [("p50", plan.p50), ("p95", plan.p95), ("p99", plan.p99)]
-            .into_iter()
-            .enumerate()
+        let mut measured = self.seconds.measure(5, |draw| {
+            let n = pool.count(draw);
+            let mut out: Vec<f64> = pool
+                .quantiles(draw, &qs)
+                .into_iter()
+                .map(|q| q.map_or(f64::NAN, |us| us as f64 / 1e3))
+                .collect();
+            out.push(n as f64 / draw.len().max(1) as f64);
+            out.push(n as f64);
+            out
+        });
+        let counts = measured.pop().unwrap_or_default();
+        let throughput = measured.pop().unwrap_or_default();
+        let few = self.few(&counts);
+        let plan = self.plan;
+        let mut figures = Vec::new();
+        for ((name, limit, q), m) in [
+            ("p50", plan.p50, 0.5),
+            ("p95", plan.p95, 0.95),
+            ("p99", plan.p99, 0.99),
+        ]
+        .into_iter()
+        .zip(measured)
         {
-            let (Some(b), Some(n)) = (base_q[k], new_q[k]) else {
-                continue;
-            };
-            let figure = Figure {
+            let tail = counts.base.min(counts.new) * (1.0 - q);
+            let too_few = few.clone().or_else(|| {
+                (tail < MIN_TAIL).then(|| {
+                    format!(
+                        "fewer than {MIN_TAIL:.0} requests above the {name} in a run (needs {:.0})",
+                        (MIN_TAIL / (1.0 - q)).ceil()
+                    )
+                })
+            });
+            let mut rule = self.rule(Kind::latency(q), Scale::Relative, true, limit);
+            rule.floor = plan.min_latency_ms;
+            figures.push(Figure {
                 name: name.into(),
                 scope: label.into(),
-                unit: "ms",
-                higher_is_worse: true,
-                scale: Scale::Relative,
-                limit,
-                floor: min_latency,
-            };
-            let pairs = base_rs
-                .iter()
-                .zip(&new_rs)
-                .map(|(b, n)| (b.1[k].unwrap_or(f64::NAN), n.1[k].unwrap_or(f64::NAN)));
-            let mut row = judge(&figure, b, n, resampled_interval(&figure, pairs));
-            if few {
-                row.change = Change::TooFew;
-                row.note = Some(format!(
-                    "fewer than {MIN_REQUESTS} requests in the steady state of a run"
-                ));
-            }
-            self.rows.push(row);
+                unit: "ms".into(),
+                rule,
+                measured: m,
+                too_few,
+            });
         }
-        if base_n > 0 && new_n > 0 {
-            let figure = Figure {
-                name: "throughput".into(),
-                scope: label.into(),
-                unit: "req/s",
-                higher_is_worse: false,
-                scale: Scale::Relative,
-                limit: plan.throughput,
-                floor: 0.5,
-            };
-            let pairs = base_rs.iter().zip(&new_rs).map(|(b, n)| (b.2, n.2));
-            self.rows.push(judge(
-                &figure,
-                base_rps,
-                new_rps,
-                resampled_interval(&figure, pairs),
-            ));
-        }
+        let mut rule = self.rule(Kind::Throughput, Scale::Relative, false, plan.throughput);
+        rule.floor = 0.5;
+        figures.push(Figure {
+            name: "throughput".into(),
+            scope: label.into(),
+            unit: "req/s".into(),
+            rule,
+            measured: throughput,
+            too_few: few,
+        });
+        figures
     }
 
-    fn error_rate(&mut self, label: &str, endpoint: Option<&str>, limit: Option<f64>) {
-        let figure = Figure {
+    fn error_rate(&self, label: &str, endpoint: Option<&str>) -> Vec<Figure> {
+        // Per run and second: (failed or not sent, answered well).
+        let counts: Vec<Vec<(u64, u64)>> = self
+            .runs
+            .iter()
+            .map(|r| {
+                let ok = per_second(r, endpoint, |s, i| s.latencies.get(&i));
+                let index = endpoint.map(|name| endpoint_index(&r.result, name));
+                r.seconds
+                    .iter()
+                    .zip(ok)
+                    .map(|(s, ok)| {
+                        let errors = match index {
+                            None => s.errors,
+                            Some(Some(i)) => s.errors_by.get(&i).copied().unwrap_or(0),
+                            Some(None) => 0,
+                        };
+                        (errors, ok.iter().map(|(_, c)| c).sum())
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut measured = self.seconds.measure(2, |draw| {
+            let (e, ok) = draw.iter().fold((0, 0), |(e, ok), &(run, s)| {
+                (e + counts[run][s].0, ok + counts[run][s].1)
+            });
+            let rate = if e + ok == 0 {
+                f64::NAN
+            } else {
+                e as f64 / (e + ok) as f64
+            };
+            vec![rate, (e + ok) as f64]
+        });
+        let attempts = measured.pop().unwrap_or_default();
+        let mut rule = self.rule(Kind::ErrorRate, Scale::Absolute, true, self.plan.error_rate);
+        rule.floor = 0.005;
+        vec![Figure {
             name: "error_rate".into(),
             scope: label.into(),
-            unit: "ratio",
-            higher_is_worse: true,
-            scale: Scale::Absolute,
-            limit,
-            floor: 0.005,
-        };
-        match endpoint {
-            // All requests: per-second errors allow an interval.
-            None => {
-                let per_run = |r: &RunData| -> Vec<(u64, u64)> {
-                    r.seconds.iter().map(|s| (s.errors, s.requests)).collect()
-                };
-                let mut runs: Vec<Vec<(u64, u64)>> = self.base.iter().map(|r| per_run(r)).collect();
-                runs.push(per_run(self.new));
-                let rate = |draw: &Draw| {
-                    let (e, r) = draw.iter().fold((0, 0), |(e, r), &(run, s)| {
-                        (e + runs[run][s].0, r + runs[run][s].1)
-                    });
-                    if r == 0 {
-                        f64::NAN
-                    } else {
-                        e as f64 / r as f64
-                    }
-                };
-                if let Some(row) = judge_resampled(&figure, &runs, 7, rate) {
-                    self.rows.push(row);
-                }
-            }
-            Some(name) => {
-                let steady = |r: &RunResult| {
-                    let i = endpoint_index(r, name)?;
-                    let s = &r.endpoints[i].stats.steady;
-                    Some((s.failed + s.not_sent, s.requests + s.not_sent))
-                };
-                let (mut e, mut t) = (0, 0);
-                for b in self.base {
-                    if let Some((be, bt)) = steady(&b.result) {
-                        e += be;
-                        t += bt;
-                    }
-                }
-                let Some((ne, nt)) = steady(&self.new.result) else {
-                    return;
-                };
-                if t == 0 || nt == 0 {
-                    return;
-                }
-                let row = judge(&figure, e as f64 / t as f64, ne as f64 / nt as f64, None);
-                self.rows.push(row);
-            }
-        }
+            unit: "ratio".into(),
+            rule,
+            measured: measured.pop().unwrap_or_default(),
+            too_few: self.few(&attempts),
+        }]
     }
 
-    fn server_headers(
-        &mut self,
+    fn server_headers(&self, label: &str, endpoint: Option<&str>) -> Vec<Figure> {
+        let new = self.new_run();
+        let summaries = match endpoint {
+            None => Some(&new.result.totals.steady.server_headers),
+            Some(name) => endpoint_index(&new.result, name)
+                .map(|i| &new.result.endpoints[i].stats.steady.server_headers),
+        };
+        let Some(summaries) = summaries else {
+            return Vec::new();
+        };
+        let headers: BTreeSet<(&String, bool)> = summaries
+            .iter()
+            .map(|(name, s)| (name, s.unit == "ms"))
+            .collect();
+        headers
+            .into_iter()
+            .map(|(header, is_time)| self.server_header(label, endpoint, header, is_time))
+            .collect()
+    }
+
+    fn server_header(
+        &self,
         label: &str,
         endpoint: Option<&str>,
-        limit: Option<f64>,
-        min_latency: f64,
-    ) {
-        let stats = |r: &RunResult| match endpoint {
-            None => Some(r.totals.steady.server_headers.clone()),
-            Some(name) => {
-                endpoint_index(r, name).map(|i| r.endpoints[i].stats.steady.server_headers.clone())
-            }
+        header: &str,
+        is_time: bool,
+    ) -> Figure {
+        let runs: Vec<_> = self
+            .runs
+            .iter()
+            .map(|r| per_second(r, endpoint, |s, i| s.headers.get(&(i, header.to_string()))))
+            .collect();
+        let pool = Pool::new(&runs);
+        let trim = if is_time { TRIM } else { 0.0 };
+        let mut measured = self.seconds.measure(2, |draw| {
+            vec![
+                pool.trimmed_mean(draw, trim) / HEADER_SCALE,
+                pool.count(draw) as f64,
+            ]
+        });
+        let counts = measured.pop().unwrap_or_default();
+        let lower = header.to_ascii_lowercase();
+        // Cache hit and miss counters follow how warm the SUT's cache is more than
+        // its code: they are shown, and gated with `cache_hit_ratio`, not here.
+        let cache_counter = lower.contains("hit") || lower.contains("miss");
+        let kind = if is_time {
+            Kind::HeaderTime
+        } else {
+            Kind::HeaderCount
         };
-        let Some(new) = stats(&self.new.result) else {
-            return;
+        // Hit counters are better when higher; times and counts of work are not.
+        let mut rule = self.rule(
+            kind,
+            Scale::Relative,
+            !lower.contains("hit"),
+            self.plan.server.filter(|_| !cache_counter),
+        );
+        rule.floor = if is_time {
+            self.plan.min_latency_ms
+        } else {
+            0.01
         };
-        for (header, summary) in &new {
-            let (mut sum, mut sum_sq, mut count) = (0.0, 0.0, 0);
-            for b in self.base {
-                if let Some(h) = stats(&b.result).and_then(|m| m.get(header).cloned()) {
-                    sum += h.sum;
-                    sum_sq += (h.stdev * h.stdev + h.mean * h.mean) * h.count as f64;
-                    count += h.count;
-                }
-            }
-            if count == 0 || summary.count == 0 {
-                continue;
-            }
-            let base_mean = sum / count as f64;
-            let base_var = (sum_sq / count as f64 - base_mean * base_mean).max(0.0);
-            let is_time = summary.unit == "ms";
-            let lower = header.to_ascii_lowercase();
-            // Cache hit and miss counters follow how warm the SUT's cache is more than
-            // its code: they are shown, and gated with `cache_hit_ratio`, not here.
-            let cache_counter = lower.contains("hit") || lower.contains("miss");
-            let figure = Figure {
-                name: format!("mean {header}"),
-                scope: label.into(),
-                unit: if is_time { "ms" } else { "" },
-                // Hit counters are better when higher; times and counts of work are not.
-                higher_is_worse: !lower.contains("hit"),
-                scale: Scale::Relative,
-                limit: limit.filter(|_| !cache_counter),
-                floor: if is_time { min_latency } else { 0.01 },
-            };
-            // Per-request values are kept only as a summary: the interval of the
-            // difference of means comes from the standard error, treating requests
-            // as independent draws (narrower than the seconds' bootstrap would be).
-            let se = (base_var / count as f64
-                + summary.stdev * summary.stdev / summary.count as f64)
-                .sqrt();
-            let (lo, hi) = (
-                worse(&figure, base_mean, summary.mean - 1.96 * se),
-                worse(&figure, base_mean, summary.mean + 1.96 * se),
-            );
-            let interval =
-                Some([lo.min(hi), lo.max(hi)]).filter(|_| lo.is_finite() && hi.is_finite());
-            let mut row = judge(&figure, base_mean, summary.mean, interval);
-            if count < MIN_REQUESTS || summary.count < MIN_REQUESTS {
-                row.change = Change::TooFew;
-                row.note = Some(format!("fewer than {MIN_REQUESTS} values in a run"));
-            }
-            self.rows.push(row);
+        Figure {
+            name: format!("{} {header}", if is_time { "trimmed mean" } else { "mean" }),
+            scope: label.into(),
+            unit: if is_time { "ms" } else { "" }.into(),
+            rule,
+            measured: measured.pop().unwrap_or_default(),
+            too_few: self.few(&counts),
         }
     }
 
-    fn sut(&mut self, plan: &RegressionPlan) {
-        let mut runs: Vec<Vec<f64>> = self.base.iter().map(|b| b.cpu.clone()).collect();
-        runs.push(self.new.cpu.clone());
-        let figure = Figure {
-            name: "cpu".into(),
-            scope: "SUT".into(),
-            unit: "%",
-            higher_is_worse: true,
-            scale: Scale::Relative,
-            limit: plan.cpu,
-            floor: 5.0,
-        };
-        let mean =
-            |draw: &Draw| draw.iter().map(|&(r, i)| runs[r][i]).sum::<f64>() / draw.len() as f64;
-        if let Some(row) = judge_resampled(&figure, &runs, 11, mean) {
-            self.rows.push(row);
+    fn sut(&self) -> Vec<Figure> {
+        let mut figures = Vec::new();
+        let cpu: Vec<&Vec<f64>> = self.runs.iter().map(|r| &r.cpu).collect();
+        if cpu.iter().all(|c| !c.is_empty()) {
+            let samples = Resampler::new(cpu.iter().map(|c| c.len()).collect(), 11);
+            let mean = |draw: &Draw| {
+                draw.iter().map(|&(r, i)| cpu[r][i]).sum::<f64>() / draw.len().max(1) as f64
+            };
+            let mut rule = self.rule(Kind::Cpu, Scale::Relative, true, self.plan.cpu);
+            rule.floor = 5.0;
+            let mut m = samples.measure(1, |d| vec![mean(d)]);
+            let mut measured = m.pop().unwrap_or_default();
+            measured.seconds = self.seconds.seconds;
+            figures.push(Figure {
+                name: "cpu".into(),
+                scope: "SUT".into(),
+                unit: "%".into(),
+                rule,
+                measured,
+                too_few: None,
+            });
         }
+        figures.extend(self.memory());
+        figures
+    }
+
+    /// The highest memory: one value per run, so its only noise is run-to-run.
+    fn memory(&self) -> Option<Figure> {
         let max_rss = |r: &RunResult| {
             r.resources
                 .sut_series(crate::result::resources::RSS)
                 .and_then(|s| s.summary)
                 .map(|s| s.max)
         };
-        let mut base_max: Vec<f64> = self
-            .base
+        let k = self.runs.len() - 1;
+        let mut base: Vec<f64> = self.runs[..k]
             .iter()
             .filter_map(|b| max_rss(&b.result))
             .collect();
-        if let (false, Some(n)) = (base_max.is_empty(), max_rss(&self.new.result)) {
-            base_max.sort_by(f64::total_cmp);
-            let median = base_max[base_max.len() / 2];
-            let figure = Figure {
-                name: "memory".into(),
-                scope: "SUT".into(),
-                unit: "bytes",
-                higher_is_worse: true,
-                scale: Scale::Relative,
-                limit: plan.memory,
-                floor: 8.0 * 1024.0 * 1024.0,
-            };
-            self.rows.push(judge(&figure, median, n, None));
+        let new = max_rss(&self.new_run().result)?;
+        if base.is_empty() {
+            return None;
         }
-    }
-}
-
-/// Judges a statistic of per-unit data (`runs`: the baseline runs, then the new run):
-/// its value over all units of each side, and its interval over resamples of both.
-/// `None` when either side has no units or the statistic is undefined there.
-fn judge_resampled<T>(
-    figure: &Figure,
-    runs: &[Vec<T>],
-    salt: u64,
-    stat: impl Fn(&Draw) -> f64,
-) -> Option<ComparisonRow> {
-    let lens: Vec<usize> = runs.iter().map(Vec::len).collect();
-    let (base_lens, new_lens) = bootstrap::split_last(&lens);
-    let base = bootstrap::everything(&base_lens);
-    let new = bootstrap::everything(&new_lens);
-    if base.is_empty() || new.is_empty() {
-        return None;
-    }
-    let (b, n) = (stat(&base), stat(&new));
-    if !b.is_finite() || !n.is_finite() {
-        return None;
-    }
-    let base_draws = bootstrap::draws(&base_lens, salt);
-    let new_draws = bootstrap::draws(&new_lens, salt ^ 1);
-    let pairs = base_draws
-        .iter()
-        .zip(&new_draws)
-        .map(|(x, y)| (stat(x), stat(y)));
-    Some(judge(figure, b, n, resampled_interval(figure, pairs)))
-}
-
-/// How much worse `new` is than `base` in the figure's scale (negative: better).
-fn worse(figure: &Figure, base: f64, new: f64) -> f64 {
-    let delta = if figure.higher_is_worse {
-        new - base
-    } else {
-        base - new
-    };
-    match figure.scale {
-        Scale::Absolute => delta,
-        Scale::Relative if base > 0.0 => delta / base,
-        Scale::Relative if delta == 0.0 => 0.0,
-        Scale::Relative => f64::INFINITY * delta.signum(),
-    }
-}
-
-/// The 95 % percentile interval of the change over bootstrap (baseline, new) pairs.
-fn resampled_interval(
-    figure: &Figure,
-    pairs: impl Iterator<Item = (f64, f64)>,
-) -> Option<[f64; 2]> {
-    bootstrap::interval(
-        pairs.map(|(b, n)| worse(figure, b, n)).collect(),
-        0.025,
-        0.975,
-    )
-    .map(|(lo, hi)| [lo, hi])
-}
-
-/// Decides one figure from its two values and the interval of the change.
-fn judge(figure: &Figure, base: f64, new: f64, interval: Option<[f64; 2]>) -> ComparisonRow {
-    let worse_by = worse(figure, base, new);
-    // An interval with no finite end (a resample's baseline of 0) says nothing.
-    let interval = interval
-        .map(|i| bounded(figure, i))
-        .filter(|[lo, hi]| lo.is_finite() && hi.is_finite());
-    let change = match (decide(figure, base, new, worse_by, interval), figure.limit) {
-        // Without a limit a figure is shown, not judged: it changed or it did not.
-        (Change::Regression | Change::Improvement, None) => Change::Changed,
-        (Change::Inconclusive, None) => Change::Unchanged,
-        (change, _) => change,
-    };
-    ComparisonRow {
-        figure: figure.name.clone(),
-        scope: figure.scope.clone(),
-        unit: figure.unit.to_string(),
-        base,
-        new,
-        worse_by,
-        interval,
-        scale: figure.scale,
-        limit: figure.limit,
-        change,
-        note: None,
-    }
-}
-
-/// An interval cut to what the statistic can be: a figure that cannot go below
-/// zero cannot fall by more than 100 % (a resample's tail can say otherwise).
-fn bounded(figure: &Figure, [lo, hi]: [f64; 2]) -> [f64; 2] {
-    match (figure.scale, figure.higher_is_worse) {
-        (Scale::Relative, true) => [lo.max(-1.0), hi.max(-1.0)],
-        (Scale::Relative, false) => [lo.min(1.0), hi.min(1.0)],
-        (Scale::Absolute, _) => [lo, hi],
-    }
-}
-
-/// Regression, improvement, unchanged or inconclusive, from the change and its interval.
-fn decide(
-    figure: &Figure,
-    base: f64,
-    new: f64,
-    worse_by: f64,
-    interval: Option<[f64; 2]>,
-) -> Change {
-    let bar = figure.limit.unwrap_or(NOTICE);
-    if (new - base).abs() < figure.floor {
-        return Change::Unchanged;
-    }
-    match interval {
-        Some([lo, _]) if lo > bar => Change::Regression,
-        Some([_, hi]) if hi < 0.0 && -worse_by > NOTICE.min(bar) => Change::Improvement,
-        Some([_, hi]) if hi <= bar => Change::Unchanged,
-        Some(_) => Change::Inconclusive,
-        None if worse_by > bar => Change::Regression,
-        None if -worse_by > bar => Change::Improvement,
-        None => Change::Unchanged,
+        let runs = if base.len() > 1 {
+            base.iter().map(|&v| (v, Vec::new())).collect()
+        } else {
+            Vec::new()
+        };
+        base.sort_by(f64::total_cmp);
+        let mut rule = self.rule(Kind::Memory, Scale::Relative, true, self.plan.memory);
+        rule.floor = 8.0 * 1024.0 * 1024.0;
+        Some(Figure {
+            name: "memory".into(),
+            scope: "SUT".into(),
+            unit: "bytes".into(),
+            rule,
+            measured: Measured {
+                base: base[base.len() / 2],
+                new,
+                runs,
+                seconds: self.seconds.seconds,
+                ..Measured::default()
+            },
+            too_few: None,
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn figure(limit: f64) -> Figure<'static> {
-        Figure {
-            name: "p95".into(),
-            scope: "all requests".into(),
-            unit: "ms",
-            higher_is_worse: true,
-            scale: Scale::Relative,
-            limit: Some(limit),
-            floor: 1.0,
-        }
-    }
-
-    fn resampled(base: f64, new: f64, spread: f64) -> impl Iterator<Item = (f64, f64)> {
-        (0..bootstrap::REPLICATES).map(move |i| {
-            let wobble = (i as f64 / bootstrap::REPLICATES as f64 - 0.5) * spread;
-            (base, new * (1.0 + wobble))
-        })
-    }
-
-    #[test]
-    fn a_clear_slowdown_is_a_regression_and_noise_is_not() {
-        let f = figure(0.2);
-        assert_eq!(
-            judge(
-                &f,
-                10.0,
-                30.0,
-                resampled_interval(&f, resampled(10.0, 30.0, 0.2))
-            )
-            .change,
-            Change::Regression
-        );
-        assert_eq!(
-            judge(
-                &f,
-                10.0,
-                10.5,
-                resampled_interval(&f, resampled(10.0, 10.5, 0.2))
-            )
-            .change,
-            Change::Unchanged
-        );
-        // +25 % with an interval of about ±40 %: cannot tell.
-        assert_eq!(
-            judge(
-                &f,
-                10.0,
-                12.5,
-                resampled_interval(&f, resampled(10.0, 12.5, 0.8))
-            )
-            .change,
-            Change::Inconclusive
-        );
-        assert_eq!(
-            judge(
-                &f,
-                30.0,
-                10.0,
-                resampled_interval(&f, resampled(30.0, 10.0, 0.2))
-            )
-            .change,
-            Change::Improvement
-        );
-    }
-
-    #[test]
-    fn changes_under_the_floor_are_unchanged_however_large_in_percent() {
-        let f = figure(0.2);
-        let row = judge(
-            &f,
-            0.2,
-            0.9,
-            resampled_interval(&f, resampled(0.2, 0.9, 0.01)),
-        );
-        assert!(row.worse_by > 3.0);
-        assert_eq!(row.change, Change::Unchanged);
-    }
-
-    #[test]
-    fn lower_is_worse_for_throughput() {
-        let f = Figure {
-            higher_is_worse: false,
-            ..figure(0.1)
-        };
-        let row = judge(&f, 100.0, 50.0, None);
-        assert_eq!(row.change, Change::Regression);
-        assert!((row.worse_by - 0.5).abs() < 1e-9);
-    }
-}
+mod tests;

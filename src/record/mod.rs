@@ -120,6 +120,8 @@ pub struct Collected {
     pub errors: ErrorReport,
     /// HdrHistogram interval log: per second and request name (tag `e<index>`).
     pub interval_log: Vec<u8>,
+    /// HdrHistogram interval log of server-header values (see `header_tag`).
+    pub header_log: Vec<u8>,
     pub users_by_scenario: Vec<usize>,
     /// Closed model: how far users fell behind their pace in the steady state.
     pub pacing: Option<PacingReport>,
@@ -224,6 +226,10 @@ struct Second {
     by_endpoint: BTreeMap<u32, Histogram<u64>>,
     /// Sum and count of each server-header figure completed in this second.
     headers: BTreeMap<HeaderMetric, (f64, u64)>,
+    /// Per request name and server-header figure, the values completed in this second.
+    header_values: BTreeMap<(u32, HeaderMetric), Histogram<u64>>,
+    /// Failed or not sent requests per request name.
+    errors_by_endpoint: BTreeMap<u32, u64>,
     /// Closed model: requests the users' pace called for but that were held back.
     late: u64,
 }
@@ -237,6 +243,8 @@ impl Second {
             hist: new_histogram(),
             by_endpoint: BTreeMap::new(),
             headers: BTreeMap::new(),
+            header_values: BTreeMap::new(),
+            errors_by_endpoint: BTreeMap::new(),
             late: 0,
         }
     }
@@ -293,18 +301,34 @@ fn aggregate(
         memory: Vec::new(),
         file: interval_log.map(std::io::BufWriter::new),
     };
-    let mut serializer = V2DeflateSerializer::new();
+    let mut header_log = Vec::new();
+    let (mut serializer, mut header_serializer) =
+        (V2DeflateSerializer::new(), V2DeflateSerializer::new());
     let start_time = SystemTime::now() - clock.t0.elapsed();
-    let mut legend = String::from("gander latency log: microseconds; tags name requests:");
+    let mut names = String::new();
     for (i, name) in config.endpoints.iter().enumerate() {
-        legend.push_str(&format!("\ne{i} = {name}"));
+        names.push_str(&format!("\ne{i} = {name}"));
     }
-    let mut writer = IntervalLogWriterBuilder::new()
-        .add_comment(&legend)
-        .with_start_time(start_time)
-        .with_base_time(start_time)
-        .begin_log_with(&mut log, &mut serializer)
-        .expect("the log sink never fails");
+    let mut writers = Writers {
+        latency: IntervalLogWriterBuilder::new()
+            .add_comment(&format!(
+                "gander latency log: microseconds; tags name requests:{names}"
+            ))
+            .with_start_time(start_time)
+            .with_base_time(start_time)
+            .begin_log_with(&mut log, &mut serializer)
+            .expect("the log sink never fails"),
+        headers: IntervalLogWriterBuilder::new()
+            .add_comment(&format!(
+                "gander server-header log: values in 1/{}ths (times in ms); tag \
+                 e<i>:<figure, percent-encoded> is a figure of request name e<i>:{names}",
+                stats::HEADER_SCALE
+            ))
+            .with_start_time(start_time)
+            .with_base_time(start_time)
+            .begin_log_with(&mut header_log, &mut header_serializer)
+            .expect("writing to memory cannot fail"),
+    };
 
     let mut agg = Aggregator {
         accs: (0..config.endpoints.len())
@@ -345,13 +369,13 @@ fn aggregate(
         }
         let elapsed = agg.clock.t0.elapsed();
         while Duration::from_secs(agg.next_to_close + 1) + GRACE <= elapsed {
-            agg.close_second(&mut writer, &live);
+            agg.close_second(&mut writers, &live);
         }
         if let Some(save) = checkpoint.as_mut()
             && !finished
             && last_checkpoint.elapsed() >= CHECKPOINT_EVERY
         {
-            save(agg.collect(Vec::new()));
+            save(agg.collect(Vec::new(), Vec::new()));
             last_checkpoint = Instant::now();
         }
         if !finished {
@@ -361,10 +385,20 @@ fn aggregate(
     // Close every second up to the last one that holds samples.
     let last = agg.open.keys().next_back().copied().unwrap_or(0);
     while agg.next_to_close <= last {
-        agg.close_second(&mut writer, &live);
+        agg.close_second(&mut writers, &live);
     }
-    drop(writer);
-    agg.collect(log.memory)
+    drop(writers);
+    agg.collect(log.memory, header_log)
+}
+
+type LogWriter<'a, W> =
+    hdrhistogram::serialization::interval_log::IntervalLogWriter<'a, 'a, W, V2DeflateSerializer>;
+
+/// The interval logs being written: latencies (also to the run directory as
+/// they go), and server-header values.
+struct Writers<'a> {
+    latency: LogWriter<'a, LogSink>,
+    headers: LogWriter<'a, Vec<u8>>,
 }
 
 impl Aggregator {
@@ -466,8 +500,15 @@ impl Aggregator {
                     slot.headers.insert(h.metric.clone(), (h.value, 1));
                 }
             }
+            let key = (s.endpoint, h.metric.clone());
+            let _ = slot
+                .header_values
+                .entry(key)
+                .or_insert_with(new_histogram)
+                .record(stats::header_raw(h.value));
         }
         if is_error {
+            *slot.errors_by_endpoint.entry(s.endpoint).or_default() += 1;
             slot.errors += 1;
             self.total_errors += 1;
             self.record_failure(&s);
@@ -516,16 +557,7 @@ impl Aggregator {
         }
     }
 
-    fn close_second<W: std::io::Write>(
-        &mut self,
-        writer: &mut hdrhistogram::serialization::interval_log::IntervalLogWriter<
-            '_,
-            '_,
-            W,
-            V2DeflateSerializer,
-        >,
-        live: &Mutex<Live>,
-    ) {
+    fn close_second(&mut self, writers: &mut Writers<'_>, live: &Mutex<Live>) {
         let t = self.next_to_close;
         self.next_to_close += 1;
         let second = self.open.remove(&t).unwrap_or_else(Second::new);
@@ -553,12 +585,23 @@ impl Aggregator {
                 .iter()
                 .map(|(m, (sum, count))| (self.header_label(m), sum / *count as f64))
                 .collect(),
+            errors_by_name: second
+                .errors_by_endpoint
+                .iter()
+                .map(|(e, n)| (self.config.endpoints[*e as usize].clone(), *n))
+                .collect(),
         };
+        let (start, one) = (Duration::from_secs(t), Duration::from_secs(1));
         for (endpoint, hist) in &second.by_endpoint {
             let tag_text = format!("e{endpoint}");
             let tag = Tag::new(&tag_text);
-            let _ =
-                writer.write_histogram(hist, Duration::from_secs(t), Duration::from_secs(1), tag);
+            let _ = writers.latency.write_histogram(hist, start, one, tag);
+        }
+        for ((endpoint, metric), hist) in &second.header_values {
+            let tag_text = crate::hist::header_tag(*endpoint, &self.header_label(metric));
+            let _ = writers
+                .headers
+                .write_histogram(hist, start, one, Tag::new(&tag_text));
         }
         if let Ok(mut live) = live.lock() {
             *live = Live {
@@ -574,7 +617,7 @@ impl Aggregator {
     }
 
     /// Everything recorded so far.
-    fn collect(&self, interval_log: Vec<u8>) -> Collected {
+    fn collect(&self, interval_log: Vec<u8>, header_log: Vec<u8>) -> Collected {
         let timeseries = self.timeseries.clone();
         let samples = self.samples.clone();
         let finished = Instant::now();
@@ -673,6 +716,7 @@ impl Aggregator {
                 groups_truncated: self.groups_truncated,
             },
             interval_log,
+            header_log,
             users_by_scenario: clock.users_by_scenario(),
             pacing: (self.config.load.model == crate::scenario::plan::LoadModel::Closed)
                 .then(|| self.pacing.report()),

@@ -11,7 +11,12 @@ use crate::runner::sample::{HeaderMetric, Sample};
 /// Header values are recorded in 1/1024ths: whole numbers up to 2048 (query
 /// counts, cache hits) and millisecond times with fractions stay exact at 3
 /// significant digits, so a `max: 20` target sees 20, not 20.01.
-const HEADER_SCALE: f64 = 1024.0;
+pub const HEADER_SCALE: f64 = 1024.0;
+
+/// A server-header value as its histograms record it (negative values as 0).
+pub fn header_raw(value: f64) -> u64 {
+    (value.max(0.0) * HEADER_SCALE).round() as u64
+}
 
 pub fn latency_summary(h: &Histogram<u64>) -> Option<LatencySummary> {
     if h.is_empty() {
@@ -57,9 +62,7 @@ impl HeaderAcc {
         self.sum_sq += value * value;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
-        let _ = self
-            .hist
-            .record((value.max(0.0) * HEADER_SCALE).round() as u64);
+        let _ = self.hist.record(header_raw(value));
     }
     fn merge(&mut self, other: &HeaderAcc) {
         self.sum += other.sum;

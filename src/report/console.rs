@@ -397,13 +397,7 @@ pub fn comparison(c: &Comparison) -> String {
     let mut out = format!("\ncompared with {}\n", c.baseline.join(", "));
     let mut rows = vec![
         [
-            "figure",
-            "scope",
-            "baseline",
-            "this run",
-            "worse by",
-            "95% interval",
-            "verdict",
+            "figure", "scope", "baseline", "this run", "worse by", "interval", "verdict",
         ]
         .map(String::from)
         .to_vec(),
@@ -419,7 +413,7 @@ pub fn comparison(c: &Comparison) -> String {
             r.interval
                 .map(|[lo, hi]| format!("{}..{}", pct(lo), pct(hi)))
                 .unwrap_or_else(|| "-".into()),
-            r.change.label().to_string(),
+            r.verdict(),
         ]);
     }
     if rows.len() > 1 {
@@ -428,7 +422,10 @@ pub fn comparison(c: &Comparison) -> String {
     out.push_str(&format!("compared: {}\n", c.tally()));
     let too_few = c.too_few();
     if !too_few.is_empty() {
-        out.push_str(&format!("too few to compare: {}\n", too_few.join(", ")));
+        out.push_str(&format!("too few to compare: {}\n", too_few.join("; ")));
+    }
+    for note in &c.notes {
+        out.push_str(&format!("note: {note}\n"));
     }
     out
 }

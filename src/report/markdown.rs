@@ -180,7 +180,7 @@ pub fn comparison(c: &Comparison) -> String {
                 pct(r.worse_by),
                 r.show_interval(),
                 r.limit.map(pct).unwrap_or_else(|| "–".into()),
-                format!("{mark} {}", r.change.label()).trim().to_string(),
+                format!("{mark} {}", r.verdict()).trim().to_string(),
             ]
         })
         .collect();
@@ -190,17 +190,21 @@ pub fn comparison(c: &Comparison) -> String {
         table(
             &mut out,
             &[
-                "figure",
-                "scope",
-                "baseline",
-                "this run",
-                "worse by",
-                "95% interval",
-                "limit",
+                "figure", "scope", "baseline", "this run", "worse by", "interval", "limit",
                 "verdict",
             ],
             &rows,
         );
+    }
+    let too_few = c.too_few();
+    if !too_few.is_empty() {
+        out.push_str(&format!(
+            "Too few to compare: {}.\n\n",
+            cell(&too_few.join("; "))
+        ));
+    }
+    for note in &c.notes {
+        out.push_str(&format!("> {}\n\n", cell(note)));
     }
     out.push_str(&format!("<sub>{}</sub>\n\n", cell(&c.method)));
     out

@@ -9,7 +9,17 @@ pub struct Comparison {
     /// The baseline runs' ids (several: a set of runs, pooled).
     pub baseline: Vec<String>,
     pub method: String,
+    /// The chance that a rerun of identical code is flagged anywhere in this
+    /// comparison, shared evenly by the judged figures (0.05: 5 %).
+    #[serde(default)]
+    pub error_budget: f64,
+    /// Figures judged against a limit (neither without one nor too few to compare).
+    #[serde(default)]
+    pub judged: usize,
     pub rows: Vec<ComparisonRow>,
+    /// What could not be compared, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -19,7 +29,13 @@ pub struct ComparisonRow {
     /// `all requests`, a request name, or `SUT`.
     pub scope: String,
     pub unit: String,
+    /// The figure in the baseline runs (pooled) and in this run; `null` (read
+    /// back as NaN) if ever not finite, so a saved run always reads back.
+    #[serde(with = "finite_or_null")]
+    #[schemars(with = "Option<f64>")]
     pub base: f64,
+    #[serde(with = "finite_or_null")]
+    #[schemars(with = "Option<f64>")]
     pub new: f64,
     /// How much worse the new run is: a fraction of the baseline for relative
     /// figures, in the figure's unit for absolute ones (error rate); negative is better.
@@ -27,7 +43,8 @@ pub struct ComparisonRow {
     #[serde(with = "finite_or_null")]
     #[schemars(with = "Option<f64>")]
     pub worse_by: f64,
-    /// 95 % confidence interval of `worse_by`, when the figure could be resampled.
+    /// Interval of `worse_by` at the comparison's level: each end is a one-sided
+    /// bound at 1 − error_budget / judged (within-run and run-to-run noise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<[f64; 2]>,
     /// `relative` or `absolute`: how `worse_by`, `interval` and `limit` read.
@@ -38,6 +55,15 @@ pub struct ComparisonRow {
     pub change: Change,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The run-to-run variation allowed for: the standard deviation of one run's
+    /// figure (of its log, about a share, for relative figures; in the unit for
+    /// absolute ones), measured between baseline runs or assumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_to_run: Option<f64>,
+    /// Inconclusive: the steady state (seconds, in every run) that would decide
+    /// it if the change stayed as measured; absent when no run length would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decide_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -55,7 +81,8 @@ pub enum Change {
     /// A gated figure better beyond the noise.
     Improvement,
     Unchanged,
-    /// A gated figure whose noise is too large to say whether the limit was crossed.
+    /// A gated figure worse than its limit, but by less than its noise: a suspect
+    /// that a longer run would decide (`decide_s`).
     Inconclusive,
     /// A figure without a limit (shown, not judged) that moved beyond the noise.
     Changed,
@@ -123,16 +150,33 @@ impl Comparison {
         rows
     }
 
-    /// The scopes whose figures had too few values to compare.
-    pub fn too_few(&self) -> Vec<&str> {
-        let mut scopes: Vec<&str> = self
-            .rows
-            .iter()
-            .filter(|r| r.change == Change::TooFew)
-            .map(|r| r.scope.as_str())
-            .collect();
+    /// What had too few values to compare: a scope when none of its figures
+    /// could be, else the figure and its scopes (`p99 of stats, login`).
+    pub fn too_few(&self) -> Vec<String> {
+        let few = |r: &&ComparisonRow| r.change == Change::TooFew;
+        let mut scopes: Vec<&str> = self.rows.iter().map(|r| r.scope.as_str()).collect();
         scopes.dedup();
-        scopes
+        let whole: Vec<&str> = scopes
+            .into_iter()
+            .filter(|s| self.rows.iter().filter(|r| r.scope == *s).all(|r| few(&r)))
+            .collect();
+        let mut out: Vec<String> = whole.iter().map(|s| s.to_string()).collect();
+        let mut figures: Vec<(&str, Vec<&str>)> = Vec::new();
+        for r in self.rows.iter().filter(few) {
+            if whole.contains(&r.scope.as_str()) {
+                continue;
+            }
+            match figures.iter_mut().find(|(f, _)| *f == r.figure) {
+                Some((_, scopes)) => scopes.push(&r.scope),
+                None => figures.push((&r.figure, vec![&r.scope])),
+            }
+        }
+        out.extend(
+            figures
+                .into_iter()
+                .map(|(figure, scopes)| format!("{figure} of {}", scopes.join(", "))),
+        );
+        out
     }
 }
 
@@ -148,7 +192,20 @@ impl ComparisonRow {
         }
     }
 
-    /// The 95 % interval as `+5.1% … +19.0%`, or `–` when the figure was not resampled.
+    /// The verdict in words; an inconclusive row says how long a run would decide it.
+    pub fn verdict(&self) -> String {
+        match (self.change, self.decide_s) {
+            (Change::Inconclusive, Some(s)) => {
+                format!(
+                    "inconclusive (a {} run decides)",
+                    crate::format::duration_s(s)
+                )
+            }
+            (change, _) => change.label().to_string(),
+        }
+    }
+
+    /// The interval as `+5.1% … +19.0%`, or `–` when the figure has none.
     pub fn show_interval(&self) -> String {
         self.interval
             .map(|[lo, hi]| format!("{} … {}", self.show_change(lo), self.show_change(hi)))
@@ -194,6 +251,8 @@ mod tests {
             limit: Some(0.2),
             change: Change::Improvement,
             note: None,
+            run_to_run: None,
+            decide_s: None,
         };
         let text = serde_json::to_string(&row).unwrap();
         assert!(text.contains("\"worse_by\":null"), "{text}");

@@ -17,7 +17,13 @@ use serde::{Deserialize, Serialize};
 /// this version is `gander schema --run`, published as `docs/run.schema.json`.
 /// Version 2: latency figures, histograms and the interval log describe
 /// successful requests only (version 1 mixed in failed ones).
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3: a comparison's intervals share one error budget (they were 95 %
+/// each) and allow for run-to-run variation; the per-second series counts
+/// errors per request name, and `headers.hlog` keeps server-header values per
+/// second. Version 2 runs are still read (their headers are not compared).
+pub const SCHEMA_VERSION: u32 = 3;
+/// The oldest `run.json` version this gander reads.
+pub const OLDEST_READ_VERSION: u32 = 2;
 
 /// The JSON Schema (draft 2020-12) of `run.json`, version `SCHEMA_VERSION`.
 pub fn json_schema() -> serde_json::Value {
@@ -345,6 +351,10 @@ pub struct TimePoint {
     /// Mean of each server-header figure over the requests completed in this second.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, f64>,
+    /// Failed or not sent requests of each request name in this second (names with
+    /// none left out): what a comparison resamples a request name's error rate from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors_by_name: BTreeMap<String, u64>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -111,6 +111,10 @@ pub struct RegressionPlan {
     pub server: Option<f64>,
     /// Latency changes smaller than this (ms) are never a regression.
     pub min_latency_ms: f64,
+    /// The run-to-run variation to assume for every figure when one baseline
+    /// run cannot show it (a share, 0.1: 10 %); `None`: gander's per-figure defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_to_run: Option<f64>,
 }
 
 /// No limits: figures are compared and described, none is judged.
@@ -126,6 +130,7 @@ impl Default for RegressionPlan {
             memory: None,
             server: None,
             min_latency_ms: Self::DEFAULT_MIN_LATENCY_MS,
+            run_to_run: None,
         }
     }
 }

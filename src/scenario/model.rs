@@ -514,6 +514,9 @@ pub struct RegressionLimits {
     pub server: Option<Percent>,
     /// Changes in latency smaller than this are never a regression (default 1ms).
     pub min_latency: Option<Sp<Dur>>,
+    /// How much a figure moves between runs of identical code, assumed when a
+    /// single baseline run cannot show it (default: measured per kind of figure).
+    pub run_to_run: Option<Percent>,
 }
 
 impl<'de> Deserialize<'de> for Regression {

@@ -43,6 +43,9 @@ pub fn judge(result: &RunResult) -> Verdict {
     }
     notes.extend(warnings(&targets));
     notes.extend(too_few_to_compare(result));
+    if let Some(c) = &result.comparison {
+        notes.extend(c.notes.iter().cloned());
+    }
     let validity = validity::check(result);
     let status = if validity.iter().any(|c| !c.ok) {
         notes.push(
@@ -129,7 +132,7 @@ fn warnings(targets: &[TargetResult]) -> Vec<String> {
 /// The request names (and scopes) whose figures had too few values to compare, once.
 fn too_few_to_compare(result: &RunResult) -> Option<String> {
     let scopes = result.comparison.as_ref()?.too_few();
-    (!scopes.is_empty()).then(|| format!("too few to compare: {}", scopes.join(", ")))
+    (!scopes.is_empty()).then(|| format!("too few to compare: {}", scopes.join("; ")))
 }
 
 fn count(n: usize, what: &str) -> String {
@@ -157,11 +160,7 @@ fn regressions(result: &RunResult) -> Vec<TargetResult> {
             let interval = row
                 .interval
                 .map(|[lo, hi]| {
-                    format!(
-                        ", 95% interval {:+.1}..{:+.1} {unit}",
-                        lo * factor,
-                        hi * factor
-                    )
+                    format!(", interval {:+.1}..{:+.1} {unit}", lo * factor, hi * factor)
                 })
                 .unwrap_or_default();
             let note = row

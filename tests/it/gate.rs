@@ -337,7 +337,9 @@ fn the_unoptimized_demo_is_a_regression_and_a_rerun_is_not() {
         assert_ne!(r["outcome"], "fail", "a rerun flagged as a regression: {r}");
     }
 
-    // The unoptimized SUT: slower lists and N+1 queries are regressions.
+    // The unoptimized SUT: slower lists and N+1 queries are regressions. (An 8 s
+    // run has too few requests per name for a per-name p95, 100 are needed, and
+    // on a busy machine the slowest name may have too few for any figure.)
     let worse = salon_run(
         &slow.url,
         &new_dir,
@@ -347,8 +349,9 @@ fn the_unoptimized_demo_is_a_regression_and_a_rerun_is_not() {
     let run = worse.json();
     let checks = regression_rows(&run);
     for (metric, scope) in [
-        ("p95 regression", "list bookings"),
-        ("mean X-SQL-Queries regression", "list bookings"),
+        ("p95 regression", "all requests"),
+        ("mean X-SQL-Queries regression", "all requests"),
+        ("trimmed mean X-Request-Time regression", "all requests"),
     ] {
         let r = row(&checks, metric, scope);
         assert_eq!(r["outcome"], "fail", "{r}");
@@ -358,7 +361,7 @@ fn the_unoptimized_demo_is_a_regression_and_a_rerun_is_not() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["figure"] == "p95" && r["scope"] == "list bookings")
+        .find(|r| r["figure"] == "p95" && r["scope"] == "all requests")
         .unwrap();
     assert!(
         f(p95, "/interval/0") > 0.2,
@@ -374,7 +377,13 @@ fn the_unoptimized_demo_is_a_regression_and_a_rerun_is_not() {
         "-o",
         out_dir.to_str().unwrap(),
     ]);
-    assert_eq!(cmp.status.code(), Some(1));
+    assert_eq!(
+        cmp.status.code(),
+        Some(1),
+        "{}\n{}",
+        String::from_utf8_lossy(&cmp.stdout),
+        String::from_utf8_lossy(&cmp.stderr)
+    );
     let text = String::from_utf8_lossy(&cmp.stdout);
     assert!(text.contains("regression"), "{text}");
     // It ends with its verdict and the counts every report shares.

@@ -126,7 +126,7 @@ pub struct ComparisonRowView {
     pub change: String,
     pub interval: String,
     pub limit: String,
-    pub verdict: &'static str,
+    pub verdict: String,
     pub note: String,
 }
 
@@ -498,7 +498,7 @@ fn comparison_row(r: &crate::result::comparison::ComparisonRow) -> ComparisonRow
             .limit
             .map(|l| format!("≤ {}", r.show_change(l)))
             .unwrap_or_else(|| "–".into()),
-        verdict: r.change.label(),
+        verdict: r.verdict(),
         note: r.note.clone().unwrap_or_default(),
     }
 }

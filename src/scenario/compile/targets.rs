@@ -164,6 +164,7 @@ fn regression(r: &Regression) -> RegressionPlan {
                 .as_ref()
                 .map(|d| d.value.0.as_secs_f64() * 1e3)
                 .unwrap_or(RegressionPlan::DEFAULT_MIN_LATENCY_MS),
+            run_to_run: each.run_to_run.map(|p| p.0),
         },
     }
 }
