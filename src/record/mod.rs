@@ -444,8 +444,9 @@ impl Aggregator {
                 self.pacing.add(latency, pace, late, s.failure.is_none());
             }
         }
-        // Latency figures describe successful requests; failures are counted apart.
-        if let (Some(latency), None) = (s.latency, &s.failure) {
+        // Latency figures describe successful requests; failures are counted apart,
+        // and a socket's life is no latency.
+        if let (Some(latency), None, None) = (s.latency, &s.failure, &s.socket) {
             let us = latency.as_micros() as u64;
             record_latency(&mut slot.hist, us);
             record_latency(

@@ -7,6 +7,7 @@ pub mod pacing;
 mod quiet;
 pub mod sample;
 pub mod schedule;
+mod transport;
 mod user;
 
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub enum RunError {
     Goose(String),
     #[error("the host {host} is not a URL: {reason}")]
     Host { host: String, reason: String },
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
 }
 
 /// How the run went, apart from the samples (those went to the recorder).
@@ -92,12 +95,14 @@ pub fn execute(
         host: plan.host.clone(),
         reason: e.to_string(),
     })?;
+    let transport = transport::Transport::new(&plan).map_err(RunError::Tls)?;
     let shared = Arc::new(RunShared {
         plan: plan.clone(),
         samples,
         clock: clock.clone(),
         arrivals: arrivals.clone(),
         base,
+        transport,
     });
 
     let started_at = chrono::Utc::now();

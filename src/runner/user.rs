@@ -15,8 +15,9 @@ use crate::clock::RunClock;
 use crate::runner::cookies::BoundedJar;
 use crate::runner::sample::{BODY_EXCERPT, SampleSender};
 use crate::runner::sample::{
-    Failure, HeaderMetric, HeaderValue, Sample, parse_numeric_header, parse_server_timing,
+    Failure, HeaderMetric, HeaderValue, Protocol, Sample, parse_numeric_header, parse_server_timing,
 };
+use crate::runner::transport::Transport;
 use crate::scenario::RunPlan;
 use crate::scenario::model::FeederPer;
 use crate::scenario::plan::{BodyPlan, CaptureSource, JsonTemplate, Method, RequestPlan};
@@ -31,6 +32,8 @@ pub struct RunShared {
     pub arrivals: Vec<Arc<super::Arrivals>>,
     /// The host, parsed once: steps' paths are joined to it.
     pub base: reqwest::Url,
+    /// TLS and the HTTP version, set up once for every user.
+    pub transport: super::transport::Transport,
 }
 
 /// Reports the user's stop when goose drops the user (and its session data).
@@ -122,7 +125,7 @@ struct Clients {
 }
 
 impl Clients {
-    fn new(plan: &RunPlan) -> Result<Self, reqwest::Error> {
+    fn new(plan: &RunPlan, transport: &Transport) -> Result<Self, reqwest::Error> {
         let jar = Arc::new(BoundedJar::default());
         let keeps_redirects = plan
             .scenarios
@@ -130,9 +133,9 @@ impl Clients {
             .flat_map(|s| s.on_start.iter().chain(&s.steps).chain(&s.on_stop))
             .any(|step| !step.follow_redirects);
         Ok(Clients {
-            follow: client_builder(&jar, true).build()?,
+            follow: transport.client_builder(jar.clone(), true).build()?,
             no_follow: keeps_redirects
-                .then(|| client_builder(&jar, false).build())
+                .then(|| transport.client_builder(jar.clone(), false).build())
                 .transpose()?,
             jar,
         })
@@ -146,22 +149,6 @@ impl Clients {
     }
 }
 
-/// Gzip, HTTP/1.1 (what goose sends), a bounded cookie jar; redirects followed
-/// up to 10 hops, or not.
-fn client_builder(jar: &Arc<BoundedJar>, follow: bool) -> reqwest::ClientBuilder {
-    let redirects = if follow {
-        reqwest::redirect::Policy::limited(10)
-    } else {
-        reqwest::redirect::Policy::none()
-    };
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .gzip(true)
-        .http1_only()
-        .cookie_provider(jar.clone())
-        .redirect(redirects)
-}
-
 /// The first transaction of every user: set up its state and count it as started.
 pub async fn start_user(
     user: &mut GooseUser,
@@ -169,7 +156,8 @@ pub async fn start_user(
     scenario: usize,
 ) -> TransactionResult {
     let plan = shared.plan.clone();
-    let clients = Clients::new(&plan).map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
+    let clients = Clients::new(&plan, &shared.transport)
+        .map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
     let mut state = UserState {
         index: user.weighted_users_index,
         iteration: 0,
@@ -364,7 +352,7 @@ pub async fn run_step(
     let sample = match request {
         Ok((client, request)) => {
             let mut sample = blank_sample(plan, measure_from.unwrap_or_else(Instant::now));
-            let answer = exchange(step, &client, request, &mut sample).await;
+            let answer = exchange(step, &shared.transport, &client, request, &mut sample).await;
             if let Some(answer) = answer {
                 let state = user.get_session_data_mut::<UserState>();
                 judge(shared, step, answer, state, &mut sample);
@@ -407,6 +395,8 @@ fn blank_sample(step: &RequestPlan, started: Instant) -> Sample {
         bytes: 0,
         failure: None,
         headers: Vec::new(),
+        protocol: Protocol::None,
+        socket: None,
     }
 }
 
@@ -523,6 +513,7 @@ struct Answer {
 /// what the checks need. A request that got no answer is finished in `sample`.
 async fn exchange(
     step: &Step,
+    transport: &Transport,
     client: &reqwest::Client,
     request: reqwest::Request,
     sample: &mut Sample,
@@ -534,7 +525,7 @@ async fn exchange(
         Err(e) => {
             sample.latency = Some(started.elapsed());
             sample.failure = Some(Box::new(Failure {
-                reason: transport_reason(&e, plan),
+                reason: transport.reason(&e, plan.timeout),
                 body: None,
                 unreached: e.is_connect(),
             }));
@@ -542,6 +533,7 @@ async fn exchange(
         }
     };
     let status = response.status().as_u16();
+    sample.protocol = Protocol::of(response.version());
     let final_url = step.reads_cookies.then(|| response.url().clone());
     // Taken, not cloned: the body no longer needs them once the response exists.
     let headers = std::mem::take(response.headers_mut());
@@ -568,7 +560,7 @@ async fn exchange(
                 }
                 bounded::ReadError::TooLarge { .. } => format!("body {e}: raise max_body"),
                 bounded::ReadError::Transport(e) => {
-                    format!("body not read: {}", transport_reason(&e, plan))
+                    format!("body not read: {}", transport.reason(&e, plan.timeout))
                 }
                 bounded::ReadError::Io(e) => format!("body not read: {e}"),
             };
@@ -582,26 +574,6 @@ async fn exchange(
         final_url,
         failure,
     })
-}
-
-/// A short reason that groups well: no URLs, the root cause only.
-fn transport_reason(e: &reqwest::Error, step: &RequestPlan) -> String {
-    if e.is_timeout() {
-        return format!(
-            "timeout after {}",
-            crate::scenario::units::format_duration(step.timeout)
-        );
-    }
-    let mut root: &dyn std::error::Error = e;
-    while let Some(source) = root.source() {
-        root = source;
-    }
-    let kind = if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    format!("{kind}: {root}")
 }
 
 fn parse_json<'a>(

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::spanned::Sp;
 use super::units::{
-    Bytes, Count, CpuLimit, Dur, HeaderLimit, Percent, Rate, StatusSet, StringList, ThinkTime,
+    Bytes, Count, CpuLimit, Dur, HeaderLimit, HttpVersion, Percent, Rate, StatusSet, StringList,
+    ThinkTime,
 };
 
 /// A gander scenario file.
@@ -33,6 +34,15 @@ pub struct ScenarioFile {
     /// Headers and timeout applied to every request unless a step sets its own.
     #[serde(default)]
     pub defaults: Option<Defaults>,
+    /// The HTTP version users speak: `1.1` (default), `2` (HTTP/2 negotiated by TLS
+    /// ALPN, for an https host) or `h2c` (HTTP/2 with prior knowledge, for an http host).
+    /// `--http` overrides it.
+    #[serde(default)]
+    pub http: Option<Sp<HttpVersion>>,
+    /// How https:// and wss:// servers are trusted: a private CA, a client certificate
+    /// (mutual TLS), or no verification at all for a throwaway test.
+    #[serde(default)]
+    pub tls: Option<Sp<Tls>>,
     /// The user flows; users are shared among them by weight.
     pub scenarios: Sp<Vec<Scenario>>,
     /// Response headers to record per request name (numbers, and `Server-Timing` components).
@@ -50,6 +60,27 @@ pub struct ScenarioFile {
     /// A CPU profile of the SUT taken during the steady state.
     #[serde(default)]
     pub profile: Option<Sp<Profile>>,
+}
+
+/// TLS settings for https:// and wss:// URLs. Files are PEM, relative to the scenario
+/// file, and read when the file is checked.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Do not verify the server's certificate (a throwaway test against a self-signed
+    /// server). The report warns that the run was not verified. `--insecure` sets it.
+    pub insecure: Option<Sp<bool>>,
+    /// A PEM file of CA certificates trusted besides the system's: a private CA, or a
+    /// self-signed server's own certificate. `--ca` sets it.
+    pub ca: Option<Sp<String>>,
+    /// A PEM file with the client certificate (and its chain) for mutual TLS; needs
+    /// `client_key`.
+    pub client_cert: Option<Sp<String>>,
+    /// The PEM private key of `client_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub client_key: Option<Sp<String>>,
+    /// The name the server's certificate must hold when it is not the host's, e.g. the
+    /// host is an IP address and the certificate names `staging.example.com`.
+    pub server_name: Option<Sp<String>>,
 }
 
 /// Where the SUT's CPU, memory and health come from, and how to start it.

@@ -14,12 +14,18 @@ use crate::redact::Secrets;
 pub use crate::result::targets::{
     LatencyStat, Policy, RegressionPlan, TargetMetric, TargetPolicy, TargetSpec, TargetWindow,
 };
+pub use crate::scenario::units::HttpVersion;
+pub use crate::tls::TlsPlan;
 
 #[derive(Debug)]
 pub struct RunPlan {
     pub name: String,
     pub source: PathBuf,
     pub host: String,
+    /// The HTTP version users speak.
+    pub http: HttpVersion,
+    /// How https:// and wss:// servers are trusted, and the client certificate.
+    pub tls: TlsPlan,
     pub load: LoadPlan,
     pub scenarios: Vec<ScenarioPlan>,
     /// Unique request names, in order of first appearance; samples refer to them by index.

@@ -476,6 +476,40 @@ fn broken_files() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "tls_ca_missing",
+            format!("{GOOD}tls: {{ ca: missing.pem }}\n"),
+        ),
+        (
+            "tls_ca_not_pem",
+            format!("{GOOD}tls: {{ ca: staff.csv }}\n"),
+        ),
+        (
+            "tls_ca_is_a_fifo",
+            format!("{GOOD}tls: {{ ca: pipe.csv }}\n"),
+        ),
+        (
+            "tls_client_cert_without_key",
+            format!("{GOOD}tls:\n  client_cert: staff.csv\n"),
+        ),
+        (
+            "tls_client_files_not_pem",
+            format!("{GOOD}tls:\n  client_cert: staff.csv\n  client_key: staff.csv\n"),
+        ),
+        (
+            "tls_bad_server_name",
+            format!("{GOOD}tls: {{ server_name: \"not a name!\" }}\n"),
+        ),
+        (
+            "tls_unknown_key",
+            format!("{GOOD}tls: {{ verify: false }}\n"),
+        ),
+        ("http_3", format!("{GOOD}http: 3\n")),
+        ("http_2_on_a_plain_host", format!("{GOOD}http: 2\n")),
+        (
+            "h2c_on_an_https_host",
+            replace("host: http://", "host: https://") + "http: h2c\n",
+        ),
+        (
             "stages_and_duration",
             replace(
                 "load: { users: 50, ramp_up: 5s, duration: 30s }",

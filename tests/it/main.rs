@@ -16,4 +16,5 @@ mod observe;
 mod report;
 mod run;
 mod secrets;
+mod tls;
 mod trust;

@@ -34,13 +34,19 @@ pub struct Overrides {
     pub sut_pid: Option<u32>,
     /// `--target KEY=VALUE`: targets laid over the file's.
     pub targets: Vec<String>,
+    /// `--http`: the HTTP version, replacing the file's `http`.
+    pub http: Option<super::units::HttpVersion>,
+    /// `--insecure`, `--ca`, `--client-cert`, `--client-key`: laid over the file's `tls`.
+    pub tls: TlsFlags,
 }
 
 mod capacity;
 mod load;
 mod observe;
 pub mod targets;
+pub mod transport;
 pub use observe::ProfileChoice;
+pub use transport::TlsFlags;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A response body longer than this (decoded) fails unless `max_body` says otherwise.
@@ -352,6 +358,8 @@ pub fn compile(
 
     c.globals(&file.variables);
     let host = c.host(file.host.as_ref(), overrides);
+    let http = c.http_version(file.http.as_ref(), overrides.http, host.as_deref());
+    let tls = c.tls(file.tls.as_ref(), &overrides.tls);
     c.feeders(&file.data);
     let load = c.load(&file.load, overrides);
     if let Some(defaults) = &file.defaults {
@@ -418,6 +426,8 @@ pub fn compile(
         name,
         source: path.to_path_buf(),
         host,
+        http,
+        tls,
         load,
         scenarios,
         endpoints: c.endpoints,
