@@ -470,7 +470,7 @@ fn assemble(
             .zip(c.endpoints)
             .map(|(e, stats)| crate::result::EndpointResult {
                 name: e.name.clone(),
-                method: e.method.as_str().to_string(),
+                method: e.method.to_string(),
                 stats,
             })
             .collect(),

@@ -422,7 +422,11 @@ impl Aggregator {
             }
         }
         let phase = self.clock.phase_of(s.started);
-        let completed = s.started + s.latency.unwrap_or_default();
+        // A socket's sample stands at its end, its latency being how long it lived.
+        let completed = match s.socket {
+            Some(_) => s.started,
+            None => s.started + s.latency.unwrap_or_default(),
+        };
         let mut second = completed.saturating_duration_since(self.clock.t0).as_secs();
         // A sample for a second already closed counts in the oldest open one.
         second = second.max(self.next_to_close);

@@ -166,7 +166,10 @@ impl Acc {
             (None, None) => record_latency(&mut self.hist, us),
         }
         self.bytes += s.bytes;
-        *self.statuses.entry(s.status).or_default() += 1;
+        // A WebSocket message or socket has no HTTP status.
+        if s.protocol != Protocol::WebSocket {
+            *self.statuses.entry(s.status).or_default() += 1;
+        }
         if let Some(i) = Protocol::ANSWERED.iter().position(|p| *p == s.protocol) {
             self.protocols[i] += 1;
         }

@@ -9,6 +9,7 @@ pub mod sample;
 pub mod schedule;
 mod transport;
 mod user;
+mod ws;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,13 +20,13 @@ use goose::prelude::GooseAttack;
 
 use crate::clock::RunClock;
 use crate::scenario::RunPlan;
-use crate::scenario::plan::{LoadEnd, LoadModel, RequestPlan};
+use crate::scenario::plan::{LoadEnd, LoadModel, StepPlan};
 use crate::signals;
 use arrivals::Arrivals;
 pub use arrivals::Tally;
 use sample::SampleSender;
 use schedule::Schedule;
-use user::{RunShared, Step, StepKind};
+use user::{Prepared, RunShared, StepKind};
 
 /// Why an open run's users stop: the schedule is over.
 const SCHEDULE_ENDED: &str = "the arrival schedule ended";
@@ -33,6 +34,8 @@ const SCHEDULE_ENDED: &str = "the arrival schedule ended";
 const POOL_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long goose may take to stop its users after a signal.
 const STOP_GRACE: Duration = Duration::from_secs(1);
+/// How long background WebSockets may take to close when the run ends.
+const SOCKETS_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -103,6 +106,7 @@ pub fn execute(
         arrivals: arrivals.clone(),
         base,
         transport,
+        sockets: ws::RunSockets::default(),
     });
 
     let started_at = chrono::Utc::now();
@@ -142,6 +146,8 @@ pub fn execute(
                 Err(e) => Err(e),
             };
             watcher.abort();
+            // Background WebSockets close and report before the recorder stops.
+            shared.sockets.close_all(SOCKETS_GRACE).await;
             let tally = match schedule {
                 Some(handle) => {
                     // goose can end on its own (an error): the schedule must not outlive it.
@@ -215,8 +221,8 @@ async fn run_schedule(
 fn longest_timeout(plan: &RunPlan) -> Duration {
     plan.scenarios
         .iter()
-        .flat_map(|s| s.on_start.iter().chain(&s.steps).chain(&s.on_stop))
-        .map(|r| r.timeout)
+        .flat_map(|s| s.all_steps())
+        .map(StepPlan::timeout)
         .max()
         .unwrap_or(crate::scenario::DEFAULT_TIMEOUT)
 }
@@ -276,9 +282,9 @@ fn test_plan(plan: &RunPlan) -> Option<String> {
     Some(steps.join(";"))
 }
 
-fn transaction(shared: &Arc<RunShared>, step: &Arc<RequestPlan>, kind: StepKind) -> Transaction {
+fn transaction(shared: &Arc<RunShared>, step: &StepPlan, kind: StepKind) -> Transaction {
     let shared = shared.clone();
-    let step = Arc::new(Step::prepare(step.clone(), &shared.base));
+    let step = Arc::new(Prepared::prepare(step, &shared.base));
     let function: TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         let step = step.clone();

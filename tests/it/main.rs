@@ -18,3 +18,4 @@ mod run;
 mod secrets;
 mod tls;
 mod trust;
+mod websocket;
