@@ -30,14 +30,15 @@ pub fn transport(plan: &PlanSummary) -> Option<String> {
 }
 
 /// Whether the tables need a protocol column: the run asked for more than
-/// HTTP/1.1, or some answer came over something else.
+/// HTTP/1.1, or some HTTP answer came over another version (WebSocket rows are
+/// told apart by their `WS` method already).
 pub fn show_protocols(result: &RunResult) -> bool {
     result.plan.http != "1.1"
         || result
             .endpoints
             .iter()
             .flat_map(|e| e.stats.all.protocols.keys())
-            .any(|p| p != "HTTP/1.1")
+            .any(|p| p != "HTTP/1.1" && p != "WebSocket")
 }
 
 /// `HTTP/2`, or `HTTP/2 90% · HTTP/1.1 10%` when answers came over several;
