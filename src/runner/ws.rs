@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::sample::{BODY_EXCERPT, Failure, Protocol, Sample, SocketEnd};
 use super::user::{RunShared, UserState, capture, check_text, join_url, render_json};
-use crate::scenario::plan::{WsExpectPlan, WsMessagePlan, WsPlan, WsSend};
+use crate::scenario::plan::{LoadEnd, WsExpectPlan, WsMessagePlan, WsPlan, WsSend};
 
 /// How long a closing socket waits for the server's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
@@ -498,8 +498,8 @@ async fn wait_for(
 /// arrives; `Some` is why it dropped.
 async fn hold_open(shared: &RunShared, socket: &mut Socket, hold: Duration) -> Option<String> {
     let mut until = Instant::now() + hold;
-    // Not past the planned steady state: goose stops the users then.
-    if let (_, Some(end)) = shared.clock.steady() {
+    // Not past the planned end of the load: goose stops the users then.
+    if let Some(end) = planned_end(shared) {
         until = until.min(end.max(Instant::now()));
     }
     while Instant::now() < until && !stopping() {
@@ -517,6 +517,20 @@ async fn hold_open(shared: &RunShared, socket: &mut Socket, hold: Duration) -> O
         }
     }
     None
+}
+
+/// When the load is planned to end: the stages' end, or the steady state's for
+/// a flat timed load; `None` for iterations.
+fn planned_end(shared: &RunShared) -> Option<Instant> {
+    let load = &shared.plan.load;
+    if !load.stages.is_empty() {
+        let total: Duration = load.stages.iter().map(|s| s.duration).sum();
+        return shared.clock.origin().map(|origin| origin + total);
+    }
+    match load.end {
+        LoadEnd::Duration(d) => shared.clock.steady().0.map(|start| start + d),
+        LoadEnd::Iterations(_) => None,
+    }
 }
 
 /// A background socket's life: counts what arrives until the user stops or
