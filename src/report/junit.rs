@@ -46,6 +46,17 @@ pub fn render(result: &RunResult) -> Report {
             "tls_verified",
             (!result.plan.tls.as_ref().is_some_and(|t| t.insecure)).to_string(),
         ),
+        (
+            "protocols",
+            result
+                .totals
+                .all
+                .protocols
+                .iter()
+                .map(|(p, n)| format!("{p}={n}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         ("started_at", result.provenance.started_at.clone()),
     ] {
         suite.add_property(Property::new(name, v));

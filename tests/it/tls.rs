@@ -199,6 +199,17 @@ fn http2_only_server_passes_with_http_2_and_its_answers_are_recorded_as_http2() 
     assert!(md.contains("| protocol |") && md.contains("HTTP/2"), "{md}");
     let csv = std::fs::read_to_string(out.run_dir().join("endpoints.csv")).unwrap();
     assert!(csv.contains("HTTP/2=6"), "{csv}");
+    let junit = std::fs::read_to_string(out.run_dir().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"name="protocols" value="HTTP/2=6""#)
+            && junit.contains(r#"name="http" value="2""#),
+        "{junit}"
+    );
+    let html = std::fs::read_to_string(out.run_dir().join("report.html")).unwrap();
+    assert!(
+        html.contains("<th data-type=\"text\">protocol</th>"),
+        "no protocol column"
+    );
     assert_complete_run_dir(&out.run_dir());
 
     // HTTP/1.1 (the default) is refused by ALPN: the reason names the fix.
