@@ -201,6 +201,22 @@ pub struct RunArgs {
     /// Print nothing but errors and the run directory.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// The HTTP version users speak, replacing the file's `http`: 1.1, 2 (HTTP/2 by TLS
+    /// ALPN) or h2c (HTTP/2 over plain TCP).
+    #[arg(long, value_name = "VERSION")]
+    pub http: Option<crate::scenario::units::HttpVersion>,
+    /// Do not verify servers' TLS certificates (tls.insecure; the report warns).
+    #[arg(long)]
+    pub insecure: bool,
+    /// A PEM file of CA certificates to trust besides the system's (tls.ca).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// A PEM client certificate for mutual TLS (tls.client_cert); needs --client-key.
+    #[arg(long, value_name = "FILE")]
+    pub client_cert: Option<PathBuf>,
+    /// The PEM private key of --client-cert (tls.client_key).
+    #[arg(long, value_name = "FILE")]
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -241,6 +257,13 @@ impl RunArgs {
                 profile: self.profile.clone(),
                 sut_pid: self.sut_pid,
                 targets: self.target.clone(),
+                http: self.http,
+                tls: crate::scenario::TlsFlags {
+                    insecure: self.insecure,
+                    ca: self.ca.clone(),
+                    client_cert: self.client_cert.clone(),
+                    client_key: self.client_key.clone(),
+                },
             },
             baseline: self.baseline.clone(),
             baseline_last: self.baseline_last,

@@ -33,6 +33,7 @@ pub mod scenario;
 pub mod signals;
 pub mod store;
 pub mod sut;
+pub mod tls;
 pub mod verdict;
 
 pub use commands::demo::{DemoProgram, DemoSut};

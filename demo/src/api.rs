@@ -28,6 +28,8 @@ pub struct App {
     pub profiling: AtomicBool,
     pub admin_token: String,
     pub request_ids: AtomicU64,
+    /// The notifications sockets.
+    pub hub: super::notify::Hub,
 }
 
 pub type Ctx = Extension<Arc<RequestContext>>;
@@ -226,7 +228,14 @@ fn authorise(conn: &Conn<'_>, token: Option<String>) -> Result<i64, ApiError> {
     .ok_or_else(unauthorised)
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+/// Checks a session token, for a handler without a request context (the
+/// notifications socket).
+pub async fn authorise_token(app: &Arc<App>, token: Option<String>) -> Result<i64, ApiError> {
+    let ctx = Arc::new(RequestContext::default());
+    blocking(app, &ctx, move |conn, _, _| authorise(conn, token)).await
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -525,6 +534,8 @@ pub async fn create_booking(
         Ok(id)
     })
     .await?;
+    app.hub
+        .publish(json!({ "type": "booking.created", "id": id }));
     Ok(json_response(
         StatusCode::CREATED,
         &json!({ "id": id, "status": "pending" }),
@@ -823,6 +834,12 @@ pub async fn admin_metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> A
             "application": { "total_requests": total, "total_errors": errors, "error_rate_percent": rate, "requests_per_second": rps },
             "slow_endpoints": slow,
             "popular_endpoints": popular.iter().take(5).map(|(n, c)| json!({ "endpoint": n, "count": c })).collect::<Vec<_>>(),
+            "websockets": {
+                "open": app.hub.open_sockets(),
+                "opened": app.hub.opened.load(Ordering::Relaxed),
+                "dropped": app.hub.dropped.load(Ordering::Relaxed),
+                "events_pushed": app.hub.pushed.load(Ordering::Relaxed),
+            },
         }),
     ))
 }

@@ -1,12 +1,14 @@
 //! The bundled system under test (`gander-demo`, or `gander serve-demo`): a salon-CRM API with a
 //! homework-bot webhook, a cached quiz API, health and metrics endpoints and a
-//! pprof endpoint, over an embedded SQLite seeded deterministically. It is the
-//! only module that knows about its database. `--unoptimized` reproduces the
-//! seeds' "before": no indexes, N+1 queries, no cache.
+//! pprof endpoint and a notifications WebSocket, over an embedded SQLite seeded
+//! deterministically. It is the only module that knows about its database.
+//! `--unoptimized` reproduces the seeds' "before": no indexes, N+1 queries, no
+//! cache, and a socket table that drops the oldest notifications socket under load.
 
 mod api;
 mod context;
 mod db;
+mod notify;
 mod openapi;
 mod pprof;
 mod sampler;
@@ -34,7 +36,8 @@ pub struct ServeArgs {
     /// Port on 127.0.0.1 (0 picks a free one; the first line printed says which).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Serve the "before" version: no indexes, N+1 queries, no cache.
+    /// Serve the "before" version: no indexes, N+1 queries, no cache, and at most
+    /// 8 notifications sockets (the oldest dropped past that).
     #[arg(long)]
     pub unoptimized: bool,
     /// Bearer token of the admin metrics API.
@@ -111,6 +114,7 @@ fn app(args: &ServeArgs) -> anyhow::Result<Router> {
         profiling: AtomicBool::new(false),
         admin_token: args.admin_token.clone(),
         request_ids: AtomicU64::new(1),
+        hub: notify::Hub::new(args.unoptimized.then_some(notify::UNOPTIMIZED_SOCKET_LIMIT)),
     });
     let routes = routes()
         .into_iter()
@@ -121,6 +125,9 @@ fn app(args: &ServeArgs) -> anyhow::Result<Router> {
             (state.clone(), slowdowns),
             track,
         ))
+        // A WebSocket, outside OpenAPI's reach: not in `routes()`, which
+        // `/openapi.json` describes (and `gander import openapi` turns into steps).
+        .route("/api/ws/notifications", get(notify::notifications))
         .fallback(|| async { api::ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .with_state(state);
     Ok(routes)

@@ -456,6 +456,13 @@ fn assemble(
             targets: plan.targets.clone(),
             target_policy: plan.target_policy,
             regression: plan.regression.clone(),
+            http: plan.http.label().into(),
+            tls: (!plan.tls.is_default()).then(|| crate::result::TlsSummary {
+                insecure: plan.tls.insecure,
+                ca: plan.tls.ca.as_ref().map(|(file, _)| file.clone()),
+                client_cert: plan.tls.client.as_ref().map(|c| c.cert_file.clone()),
+                server_name: plan.tls.server_name.clone(),
+            }),
         },
         phases: c.phases,
         totals: c.totals,
@@ -465,7 +472,7 @@ fn assemble(
             .zip(c.endpoints)
             .map(|(e, stats)| crate::result::EndpointResult {
                 name: e.name.clone(),
-                method: e.method.as_str().to_string(),
+                method: e.method.to_string(),
                 stats,
             })
             .collect(),

@@ -456,7 +456,11 @@ impl Aggregator {
             }
         }
         let phase = self.clock.phase_of(s.started);
-        let completed = s.started + s.latency.unwrap_or_default();
+        // A socket's sample stands at its end, its latency being how long it lived.
+        let completed = match s.socket {
+            Some(_) => s.started,
+            None => s.started + s.latency.unwrap_or_default(),
+        };
         let mut second = completed.saturating_duration_since(self.clock.t0).as_secs();
         // A sample for a second already closed counts in the oldest open one.
         second = second.max(self.next_to_close);
@@ -478,8 +482,9 @@ impl Aggregator {
                 self.pacing.add(latency, pace, late, s.failure.is_none());
             }
         }
-        // Latency figures describe successful requests; failures are counted apart.
-        if let (Some(latency), None) = (s.latency, &s.failure) {
+        // Latency figures describe successful requests; failures are counted apart,
+        // and a socket's life is no latency.
+        if let (Some(latency), None, None) = (s.latency, &s.failure, &s.socket) {
             let us = latency.as_micros() as u64;
             record_latency(&mut slot.hist, us);
             record_latency(

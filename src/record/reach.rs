@@ -39,12 +39,17 @@ impl Reach {
         let waited = s.started.saturating_duration_since(first);
         if self.attempts >= MIN_ATTEMPTS && waited >= GRACE {
             self.reached = true; // said once
+            let reason = self.reason.as_deref().unwrap_or("connection failed");
+            // A refused certificate says what to do itself.
+            let hint = if reason.starts_with("connection failed") {
+                "; is the SUT up at the host given?"
+            } else {
+                ""
+            };
             return Some(format!(
-                "stopped early: all {} requests of the first {:.0}s failed to connect ({}); \
-                 is the SUT up at the host given?",
+                "stopped early: all {} requests of the first {:.0}s failed to connect ({reason}){hint}",
                 self.attempts,
                 waited.as_secs_f64(),
-                self.reason.as_deref().unwrap_or("connection failed")
             ));
         }
         None

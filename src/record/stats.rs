@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use crate::hist::{encode_histogram, new_histogram, record_latency};
-use crate::result::{HeaderSummary, LatencySummary, Stats};
-use crate::runner::sample::{HeaderMetric, Sample};
+use crate::result::{HeaderSummary, LatencySummary, SocketStats, Stats};
+use crate::runner::sample::{HeaderMetric, Protocol, Sample};
 
 /// Header values are recorded in 1/1024ths: whole numbers up to 2048 (query
 /// counts, cache hits) and millisecond times with fractions stay exact at 3
@@ -121,6 +121,9 @@ pub struct Acc {
     /// Latencies of the failed requests, shown apart.
     pub failed_hist: Histogram<u64>,
     pub headers: BTreeMap<HeaderMetric, HeaderAcc>,
+    /// Answers per protocol, in the order of `Protocol::ANSWERED`.
+    pub protocols: [u64; Protocol::ANSWERED.len()],
+    pub sockets: SocketStats,
 }
 
 impl Default for Acc {
@@ -135,6 +138,8 @@ impl Default for Acc {
             hist: new_histogram(),
             failed_hist: new_histogram(),
             headers: BTreeMap::new(),
+            protocols: [0; Protocol::ANSWERED.len()],
+            sockets: SocketStats::default(),
         }
     }
 }
@@ -148,16 +153,29 @@ impl Acc {
         };
         self.requests += 1;
         let us = latency.as_micros() as u64;
-        match &s.failure {
-            Some(f) => {
-                self.failed += 1;
-                self.unreached += u64::from(f.unreached);
-                record_latency(&mut self.failed_hist, us);
+        if let Some(f) = &s.failure {
+            self.failed += 1;
+            self.unreached += u64::from(f.unreached);
+        }
+        match (&s.socket, &s.failure) {
+            // A socket's life is no latency: counted, never in a histogram.
+            (Some(end), _) => {
+                self.sockets.sockets += 1;
+                self.sockets.dropped += u64::from(end.dropped);
+                self.sockets.messages_sent += end.sent;
+                self.sockets.messages_received += end.received;
             }
-            None => record_latency(&mut self.hist, us),
+            (None, Some(_)) => record_latency(&mut self.failed_hist, us),
+            (None, None) => record_latency(&mut self.hist, us),
         }
         self.bytes += s.bytes;
-        *self.statuses.entry(s.status).or_default() += 1;
+        // A WebSocket message or socket has no HTTP status.
+        if s.protocol != Protocol::WebSocket {
+            *self.statuses.entry(s.status).or_default() += 1;
+        }
+        if let Some(i) = Protocol::ANSWERED.iter().position(|p| *p == s.protocol) {
+            self.protocols[i] += 1;
+        }
         for h in &s.headers {
             self.headers
                 .entry(h.metric.clone())
@@ -175,6 +193,13 @@ impl Acc {
         for (status, n) in &other.statuses {
             *self.statuses.entry(*status).or_default() += n;
         }
+        for (mine, theirs) in self.protocols.iter_mut().zip(other.protocols) {
+            *mine += theirs;
+        }
+        self.sockets.sockets += other.sockets.sockets;
+        self.sockets.dropped += other.sockets.dropped;
+        self.sockets.messages_sent += other.sockets.messages_sent;
+        self.sockets.messages_received += other.sockets.messages_received;
         let _ = self.hist.add(&other.hist);
         let _ = self.failed_hist.add(&other.failed_hist);
         for (metric, acc) in &other.headers {
@@ -230,6 +255,13 @@ impl Acc {
                 .iter()
                 .map(|(metric, acc)| (label(metric), acc.summary()))
                 .collect(),
+            protocols: Protocol::ANSWERED
+                .iter()
+                .zip(self.protocols)
+                .filter(|(_, n)| *n > 0)
+                .map(|(p, n)| (p.label().to_string(), n))
+                .collect(),
+            websocket: (self.sockets.sockets > 0).then_some(self.sockets),
         }
     }
 }
@@ -256,6 +288,8 @@ mod tests {
                 })
             }),
             headers: vec![],
+            protocol: Protocol::Http11,
+            socket: None,
         }
     }
 

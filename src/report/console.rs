@@ -25,7 +25,7 @@ impl Exporter for ConsoleSummary {
 use crate::format::{ms, value as number};
 use crate::redact::{control, control_keeping_lines};
 
-fn row(name: &str, s: &Stats) -> Vec<String> {
+fn row(name: &str, s: &Stats, protocol: bool) -> Vec<String> {
     let mut cells = vec![
         name.to_string(),
         (s.requests + s.not_sent).to_string(),
@@ -35,6 +35,9 @@ fn row(name: &str, s: &Stats) -> Vec<String> {
     match &s.latency_ms {
         Some(l) => cells.extend([l.p50, l.p90, l.p95, l.p99, l.max].map(ms)),
         None => cells.extend(std::iter::repeat_n("-".to_string(), 5)),
+    }
+    if protocol {
+        cells.push(super::reach_text::protocols(s));
     }
     cells
 }
@@ -83,6 +86,7 @@ pub fn render(result: &RunResult) -> String {
     let text = [
         header(result, phase),
         requests(result, phase),
+        sockets(result),
         server_headers(result, phase),
         errors(result),
         resources(result),
@@ -118,6 +122,9 @@ fn header(result: &RunResult, phase: Phase) -> String {
     if let Some(pace) = super::load_text::pace(&result.load) {
         out.push_str(&format!("pace: {pace}\n"));
     }
+    if let Some(transport) = super::reach_text::transport(plan) {
+        out.push_str(&format!("transport: {transport}\n"));
+    }
     let word = match result.outcome.status {
         RunStatus::Completed => None,
         RunStatus::Interrupted => Some("INTERRUPTED"),
@@ -136,18 +143,44 @@ fn header(result: &RunResult, phase: Phase) -> String {
 
 /// Counts, rate, errors and latency per request name, and the total.
 fn requests(result: &RunResult, phase: Phase) -> String {
-    let mut rows = vec![
-        [
-            "name", "requests", "rps", "errors", "p50", "p90", "p95", "p99", "max",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
-    for e in &result.endpoints {
-        rows.push(row(&e.name, e.stats.get(phase)));
+    let protocol = super::reach_text::show_protocols(result);
+    let mut header = [
+        "name", "requests", "rps", "errors", "p50", "p90", "p95", "p99", "max",
+    ]
+    .map(String::from)
+    .to_vec();
+    if protocol {
+        header.push("protocol".into());
     }
-    rows.push(row("TOTAL", result.totals.get(phase)));
+    let mut rows = vec![header];
+    for e in &result.endpoints {
+        rows.push(row(&e.name, e.stats.get(phase), protocol));
+    }
+    rows.push(row("TOTAL", result.totals.get(phase), protocol));
     table(&rows)
+}
+
+/// What each request name's WebSockets did over the whole run.
+fn sockets(result: &RunResult) -> String {
+    let sockets = super::reach_text::sockets(result, |s| &s.all);
+    if sockets.is_empty() {
+        return String::new();
+    }
+    let mut rows = vec![
+        ["socket", "sockets", "dropped", "received", "sent"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for (name, w) in sockets {
+        rows.push(vec![
+            name.to_string(),
+            w.sockets.to_string(),
+            w.dropped.to_string(),
+            w.messages_received.to_string(),
+            w.messages_sent.to_string(),
+        ]);
+    }
+    format!("\nWebSockets (whole run): messages\n{}", table(&rows))
 }
 
 /// One column per server header, mean (max) per request name.

@@ -31,6 +31,13 @@ struct EndpointRow<'a> {
     p99_ms: Option<f64>,
     p99_9_ms: Option<f64>,
     max_ms: Option<f64>,
+    /// Answers per protocol, e.g. `HTTP/2=120 HTTP/1.1=3`.
+    protocols: String,
+    /// WebSockets that ended (a socket row), dropped, messages received and sent.
+    sockets: Option<u64>,
+    sockets_dropped: Option<u64>,
+    messages_received: Option<u64>,
+    messages_sent: Option<u64>,
 }
 
 impl<'a> EndpointRow<'a> {
@@ -53,6 +60,16 @@ impl<'a> EndpointRow<'a> {
             p99_ms: l.map(|l| l.p99),
             p99_9_ms: l.map(|l| l.p99_9),
             max_ms: l.map(|l| l.max),
+            protocols: s
+                .protocols
+                .iter()
+                .map(|(p, n)| format!("{p}={n}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            sockets: s.websocket.map(|w| w.sockets),
+            sockets_dropped: s.websocket.map(|w| w.dropped),
+            messages_received: s.websocket.map(|w| w.messages_received),
+            messages_sent: s.websocket.map(|w| w.messages_sent),
         }
     }
 }

@@ -41,6 +41,22 @@ pub fn render(result: &RunResult) -> Report {
         ("scenario_file", result.provenance.scenario_file.clone()),
         ("host", result.plan.host.clone()),
         ("users", result.plan.users.to_string()),
+        ("http", result.plan.http.clone()),
+        (
+            "tls_verified",
+            (!result.plan.tls.as_ref().is_some_and(|t| t.insecure)).to_string(),
+        ),
+        (
+            "protocols",
+            result
+                .totals
+                .all
+                .protocols
+                .iter()
+                .map(|(p, n)| format!("{p}={n}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         ("started_at", result.provenance.started_at.clone()),
     ] {
         suite.add_property(Property::new(name, v));

@@ -111,6 +111,7 @@ pub fn render(result: &RunResult) -> String {
     }
 
     let phase = result.primary_phase();
+    let protocol = super::reach_text::show_protocols(result);
     let mut rows = Vec::new();
     // `name` is Markdown already.
     let mut add = |name: String, s: &crate::result::Stats| {
@@ -120,7 +121,7 @@ pub fn render(result: &RunResult) -> String {
                 .map(|l| ms(f(l)))
                 .unwrap_or_else(|| "–".into())
         };
-        rows.push(vec![
+        let mut row = vec![
             name,
             (s.requests + s.not_sent).to_string(),
             format!("{:.1}", s.rps),
@@ -129,20 +130,55 @@ pub fn render(result: &RunResult) -> String {
             lat(|l| l.p95),
             lat(|l| l.p99),
             lat(|l| l.max),
-        ]);
+        ];
+        if protocol {
+            row.push(cell(&super::reach_text::protocols(s)));
+        }
+        rows.push(row);
     };
     add("**all requests**".into(), result.totals.get(phase));
     for e in &result.endpoints {
         add(cell(&e.name), e.stats.get(phase));
     }
     out.push_str(&format!("### Requests ({})\n\n", phase.label()));
-    table(
-        &mut out,
-        &[
-            "request", "count", "req/s", "errors", "p50", "p95", "p99", "max",
-        ],
-        &rows,
-    );
+    if let Some(transport) = super::reach_text::transport(&result.plan) {
+        out.push_str(&format!("Transport: {}\n\n", cell(&transport)));
+    }
+    let mut header = vec![
+        "request", "count", "req/s", "errors", "p50", "p95", "p99", "max",
+    ];
+    if protocol {
+        header.push("protocol");
+    }
+    table(&mut out, &header, &rows);
+
+    let sockets = super::reach_text::sockets(result, |s| &s.all);
+    if !sockets.is_empty() {
+        out.push_str("### WebSockets (whole run)\n\n");
+        let rows: Vec<Vec<String>> = sockets
+            .into_iter()
+            .map(|(name, w)| {
+                vec![
+                    cell(name),
+                    w.sockets.to_string(),
+                    w.dropped.to_string(),
+                    w.messages_received.to_string(),
+                    w.messages_sent.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            &[
+                "socket",
+                "sockets",
+                "dropped",
+                "messages received",
+                "messages sent",
+            ],
+            &rows,
+        );
+    }
 
     if let Some(c) = &result.comparison {
         out.push_str(&comparison(c));

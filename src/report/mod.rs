@@ -9,6 +9,7 @@ mod json;
 pub mod junit;
 mod load_text;
 pub mod markdown;
+mod reach_text;
 
 use std::io::Write;
 

@@ -144,6 +144,34 @@ pub struct PlanSummary {
     pub target_policy: targets::TargetPolicy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regression: Option<targets::RegressionPlan>,
+    /// The HTTP version users were asked to speak: `1.1`, `2` (negotiated by TLS
+    /// ALPN) or `h2c`. What each answer came over is in each figure's `protocols`.
+    #[serde(default = "http_1_1")]
+    pub http: String,
+    /// TLS settings, when the file or the flags gave some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
+}
+
+fn http_1_1() -> String {
+    "1.1".into()
+}
+
+/// The TLS a run used: file names, never their contents.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TlsSummary {
+    /// Certificates were not verified.
+    #[serde(default)]
+    pub insecure: bool,
+    /// The PEM file of CA certificates trusted besides the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    /// The client certificate presented (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
+    /// The name certificates were checked against instead of the host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
 }
 
 /// One stage of the planned load: the level moves linearly from the previous
@@ -259,6 +287,25 @@ pub struct Stats {
     pub histogram: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub server_headers: BTreeMap<String, HeaderSummary>,
+    /// Answers by the protocol they came over: `HTTP/1.1`, `HTTP/2`, `WebSocket`
+    /// (messages). A proxy that downgrades HTTP/2 shows here.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub protocols: BTreeMap<String, u64>,
+    /// WebSockets that ended in the phase (a `ws:` step's socket, counted as one
+    /// request each when it ends; a dropped one is a failed request).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub websocket: Option<SocketStats>,
+}
+
+/// What the WebSockets of a request name (or all of them) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SocketStats {
+    /// Sockets that ended: closed by gander, or dropped.
+    pub sockets: u64,
+    /// Closed by the server or broken before gander was done with them.
+    pub dropped: u64,
+    pub messages_sent: u64,
+    pub messages_received: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]

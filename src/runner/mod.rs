@@ -7,7 +7,9 @@ pub mod pacing;
 mod quiet;
 pub mod sample;
 pub mod schedule;
+mod transport;
 mod user;
+mod ws;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,13 +20,13 @@ use goose::prelude::GooseAttack;
 
 use crate::clock::RunClock;
 use crate::scenario::RunPlan;
-use crate::scenario::plan::{LoadEnd, LoadModel, RequestPlan};
+use crate::scenario::plan::{LoadEnd, LoadModel, StepPlan};
 use crate::signals;
 use arrivals::Arrivals;
 pub use arrivals::Tally;
 use sample::SampleSender;
 use schedule::Schedule;
-use user::{RunShared, Step, StepKind};
+use user::{Prepared, RunShared, StepKind};
 
 /// Why an open run's users stop: the schedule is over.
 const SCHEDULE_ENDED: &str = "the arrival schedule ended";
@@ -32,6 +34,8 @@ const SCHEDULE_ENDED: &str = "the arrival schedule ended";
 const POOL_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long goose may take to stop its users after a signal.
 const STOP_GRACE: Duration = Duration::from_secs(1);
+/// How long background WebSockets may take to close when the run ends.
+const SOCKETS_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -47,6 +51,8 @@ pub enum RunError {
     Goose(String),
     #[error("the host {host} is not a URL: {reason}")]
     Host { host: String, reason: String },
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
 }
 
 /// How the run went, apart from the samples (those went to the recorder).
@@ -92,12 +98,15 @@ pub fn execute(
         host: plan.host.clone(),
         reason: e.to_string(),
     })?;
+    let transport = transport::Transport::new(&plan).map_err(RunError::Tls)?;
     let shared = Arc::new(RunShared {
         plan: plan.clone(),
         samples,
         clock: clock.clone(),
         arrivals: arrivals.clone(),
         base,
+        transport,
+        sockets: ws::RunSockets::default(),
     });
 
     let started_at = chrono::Utc::now();
@@ -137,6 +146,8 @@ pub fn execute(
                 Err(e) => Err(e),
             };
             watcher.abort();
+            // Background WebSockets close and report before the recorder stops.
+            shared.sockets.close_all(SOCKETS_GRACE).await;
             let tally = match schedule {
                 Some(handle) => {
                     // goose can end on its own (an error): the schedule must not outlive it.
@@ -210,8 +221,8 @@ async fn run_schedule(
 fn longest_timeout(plan: &RunPlan) -> Duration {
     plan.scenarios
         .iter()
-        .flat_map(|s| s.on_start.iter().chain(&s.steps).chain(&s.on_stop))
-        .map(|r| r.timeout)
+        .flat_map(|s| s.all_steps())
+        .map(StepPlan::timeout)
         .max()
         .unwrap_or(crate::scenario::DEFAULT_TIMEOUT)
 }
@@ -271,9 +282,9 @@ fn test_plan(plan: &RunPlan) -> Option<String> {
     Some(steps.join(";"))
 }
 
-fn transaction(shared: &Arc<RunShared>, step: &Arc<RequestPlan>, kind: StepKind) -> Transaction {
+fn transaction(shared: &Arc<RunShared>, step: &StepPlan, kind: StepKind) -> Transaction {
     let shared = shared.clone();
-    let step = Arc::new(Step::prepare(step.clone(), &shared.base));
+    let step = Arc::new(Prepared::prepare(step, &shared.base));
     let function: TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         let step = step.clone();

@@ -50,6 +50,66 @@ pub struct Sample {
     pub failure: Option<Box<Failure>>,
     /// Values of the server headers listed in the file.
     pub headers: Vec<HeaderValue>,
+    /// What the answer came over: HTTP/1.1, HTTP/2, a WebSocket message.
+    pub protocol: Protocol,
+    /// A WebSocket's whole life, reported when it ends: its latency is how long
+    /// it was open, which no latency figure takes in.
+    pub socket: Option<Box<SocketEnd>>,
+}
+
+/// What a WebSocket saw over its life.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SocketEnd {
+    pub sent: u64,
+    pub received: u64,
+    /// It ended other than by gander closing it (the server closed it, or the
+    /// connection broke): the sample's failure says how.
+    pub dropped: bool,
+}
+
+/// The protocol an answer came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// No answer.
+    #[default]
+    None,
+    Http10,
+    Http11,
+    Http2,
+    Http3,
+    WebSocket,
+}
+
+impl Protocol {
+    /// Every protocol with an answer, in the order reports list them.
+    pub const ANSWERED: [Protocol; 5] = [
+        Protocol::Http10,
+        Protocol::Http11,
+        Protocol::Http2,
+        Protocol::Http3,
+        Protocol::WebSocket,
+    ];
+
+    pub fn of(version: reqwest::Version) -> Protocol {
+        match version {
+            reqwest::Version::HTTP_10 | reqwest::Version::HTTP_09 => Protocol::Http10,
+            reqwest::Version::HTTP_2 => Protocol::Http2,
+            reqwest::Version::HTTP_3 => Protocol::Http3,
+            _ => Protocol::Http11,
+        }
+    }
+
+    /// As run.json and the reports name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::None => "none",
+            Protocol::Http10 => "HTTP/1.0",
+            Protocol::Http11 => "HTTP/1.1",
+            Protocol::Http2 => "HTTP/2",
+            Protocol::Http3 => "HTTP/3",
+            Protocol::WebSocket => "WebSocket",
+        }
+    }
 }
 
 #[derive(Debug, Default)]

@@ -15,11 +15,14 @@ use crate::clock::RunClock;
 use crate::runner::cookies::BoundedJar;
 use crate::runner::sample::{BODY_EXCERPT, SampleSender};
 use crate::runner::sample::{
-    Failure, HeaderMetric, HeaderValue, Sample, parse_numeric_header, parse_server_timing,
+    Failure, HeaderMetric, HeaderValue, Protocol, Sample, parse_numeric_header, parse_server_timing,
 };
+use crate::runner::transport::Transport;
 use crate::scenario::RunPlan;
 use crate::scenario::model::FeederPer;
-use crate::scenario::plan::{BodyPlan, CaptureSource, JsonTemplate, Method, RequestPlan};
+use crate::scenario::plan::{
+    BodyPlan, CapturePlan, CaptureSource, JsonCheck, JsonTemplate, Method, RequestPlan, StepPlan,
+};
 use crate::scenario::template::{RenderContext, RenderError};
 
 /// Shared by every transaction of every user.
@@ -31,6 +34,10 @@ pub struct RunShared {
     pub arrivals: Vec<Arc<super::Arrivals>>,
     /// The host, parsed once: steps' paths are joined to it.
     pub base: reqwest::Url,
+    /// TLS and the HTTP version, set up once for every user.
+    pub transport: super::transport::Transport,
+    /// The run's background WebSockets: told to close when the run ends.
+    pub sockets: super::ws::RunSockets,
 }
 
 /// Reports the user's stop when goose drops the user (and its session data).
@@ -52,11 +59,13 @@ pub struct UserState {
     rows: Vec<Option<usize>>,
     plan: Arc<RunPlan>,
     pacing: super::pacing::Pacing,
-    clients: Clients,
+    pub(super) clients: Clients,
     /// Open model: when the current iteration was due.
     intended: Option<Instant>,
     /// Open model: the schedule is over; the remaining steps do nothing.
     idle: bool,
+    /// The user's background WebSockets; they close when the user stops.
+    pub(super) sockets: Arc<super::ws::UserSockets>,
     _stop: Arc<StopGuard>,
 }
 
@@ -114,25 +123,26 @@ pub const USER_AGENT: &str = concat!("gander/", env!("CARGO_PKG_VERSION"));
 /// of a redirect is the user's, and `capture: { cookie }` finds it. gander
 /// sends through them itself: goose only schedules the users.
 #[derive(Clone)]
-struct Clients {
+pub(super) struct Clients {
     follow: reqwest::Client,
     /// Only when some step keeps its redirects.
     no_follow: Option<reqwest::Client>,
-    jar: Arc<BoundedJar>,
+    pub(super) jar: Arc<BoundedJar>,
 }
 
 impl Clients {
-    fn new(plan: &RunPlan) -> Result<Self, reqwest::Error> {
+    fn new(plan: &RunPlan, transport: &Transport) -> Result<Self, reqwest::Error> {
         let jar = Arc::new(BoundedJar::default());
         let keeps_redirects = plan
             .scenarios
             .iter()
-            .flat_map(|s| s.on_start.iter().chain(&s.steps).chain(&s.on_stop))
+            .flat_map(|s| s.all_steps())
+            .filter_map(StepPlan::as_http)
             .any(|step| !step.follow_redirects);
         Ok(Clients {
-            follow: client_builder(&jar, true).build()?,
+            follow: transport.client_builder(jar.clone(), true).build()?,
             no_follow: keeps_redirects
-                .then(|| client_builder(&jar, false).build())
+                .then(|| transport.client_builder(jar.clone(), false).build())
                 .transpose()?,
             jar,
         })
@@ -146,22 +156,6 @@ impl Clients {
     }
 }
 
-/// Gzip, HTTP/1.1 (what goose sends), a bounded cookie jar; redirects followed
-/// up to 10 hops, or not.
-fn client_builder(jar: &Arc<BoundedJar>, follow: bool) -> reqwest::ClientBuilder {
-    let redirects = if follow {
-        reqwest::redirect::Policy::limited(10)
-    } else {
-        reqwest::redirect::Policy::none()
-    };
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .gzip(true)
-        .http1_only()
-        .cookie_provider(jar.clone())
-        .redirect(redirects)
-}
-
 /// The first transaction of every user: set up its state and count it as started.
 pub async fn start_user(
     user: &mut GooseUser,
@@ -169,7 +163,8 @@ pub async fn start_user(
     scenario: usize,
 ) -> TransactionResult {
     let plan = shared.plan.clone();
-    let clients = Clients::new(&plan).map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
+    let clients = Clients::new(&plan, &shared.transport)
+        .map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
     let mut state = UserState {
         index: user.weighted_users_index,
         iteration: 0,
@@ -181,6 +176,7 @@ pub async fn start_user(
         clients,
         intended: None,
         idle: false,
+        sockets: Arc::new(super::ws::UserSockets::default()),
         _stop: Arc::new(StopGuard(shared.clock.clone())),
     };
     state.take_rows(FeederPer::User);
@@ -305,24 +301,43 @@ impl Step {
 }
 
 /// `text` as a URL: absolute as written, else below the host (as goose joins).
-fn join_url(base: &reqwest::Url, text: &str) -> Result<reqwest::Url, String> {
+pub(super) fn join_url(base: &reqwest::Url, text: &str) -> Result<reqwest::Url, String> {
     match reqwest::Url::parse(text) {
         Ok(url) if url.has_host() => Ok(url),
         _ => base.join(text).map_err(|e| e.to_string()),
     }
 }
 
+/// A step as the users run it: an HTTP request or a WebSocket.
+pub enum Prepared {
+    Http(Step),
+    Ws(super::ws::WsStep),
+}
+
+impl Prepared {
+    pub fn prepare(plan: &StepPlan, base: &reqwest::Url) -> Prepared {
+        match plan {
+            StepPlan::Http(r) => Prepared::Http(Step::prepare(r.clone(), base)),
+            StepPlan::Ws(w) => Prepared::Ws(super::ws::WsStep::prepare(w.clone(), base)),
+        }
+    }
+
+    fn scenario(&self) -> usize {
+        match self {
+            Prepared::Http(s) => s.plan.scenario,
+            Prepared::Ws(w) => w.plan.scenario,
+        }
+    }
+}
+
 pub async fn run_step(
     user: &mut GooseUser,
     shared: &RunShared,
-    step: &Step,
+    step: &Prepared,
     kind: StepKind,
 ) -> TransactionResult {
-    let plan = &*step.plan;
-    let arrivals = shared
-        .arrivals
-        .get(plan.scenario)
-        .filter(|_| kind.repeated());
+    let scenario = step.scenario();
+    let arrivals = shared.arrivals.get(scenario).filter(|_| kind.repeated());
     if kind.begins_iteration()
         && let Some(arrivals) = arrivals
     {
@@ -339,8 +354,7 @@ pub async fn run_step(
             return Ok(());
         }
     }
-    let closed = shared.arrivals.is_empty();
-    let (request, measure_from, pace) = {
+    let measure_from = {
         let Some(state) = user.get_session_data_mut::<UserState>() else {
             return Ok(());
         };
@@ -355,16 +369,45 @@ pub async fn run_step(
             state.take_rows(FeederPer::Iteration);
         }
         // The open model times an iteration's first request from when it was due.
-        let measure_from = state.intended.take();
+        state.intended.take()
+    };
+    match step {
+        Prepared::Http(step) => http_step(user, shared, step, kind, measure_from).await,
+        Prepared::Ws(ws) => super::ws::run(user, shared, ws, measure_from).await,
+    }
+    if let Some(arrivals) = arrivals {
+        if kind.ends_iteration() {
+            arrivals.finished_iteration();
+        } else if let Some(think) = think_time(shared, scenario) {
+            tokio::time::sleep(think).await;
+        }
+    }
+    Ok(())
+}
+
+/// Sends one HTTP request, judges its answer and reports it.
+async fn http_step(
+    user: &mut GooseUser,
+    shared: &RunShared,
+    step: &Step,
+    kind: StepKind,
+    measure_from: Option<Instant>,
+) {
+    let plan = &*step.plan;
+    let closed = shared.arrivals.is_empty();
+    let (request, pace) = {
+        let Some(state) = user.get_session_data_mut::<UserState>() else {
+            return;
+        };
         let pace = (closed && kind.repeated())
             .then(|| state.pacing.sent(plan.endpoint, Instant::now()))
             .flatten();
-        (build_request(step, &shared.base, state), measure_from, pace)
+        (build_request(step, &shared.base, state), pace)
     };
     let sample = match request {
         Ok((client, request)) => {
             let mut sample = blank_sample(plan, measure_from.unwrap_or_else(Instant::now));
-            let answer = exchange(step, &client, request, &mut sample).await;
+            let answer = exchange(step, &shared.transport, &client, request, &mut sample).await;
             if let Some(answer) = answer {
                 let state = user.get_session_data_mut::<UserState>();
                 judge(shared, step, answer, state, &mut sample);
@@ -377,19 +420,11 @@ pub async fn run_step(
         state.pacing.answered(plan.endpoint, sample.latency, pace);
     }
     shared.samples.send(Sample { pace, ..sample });
-    if let Some(arrivals) = arrivals {
-        if kind.ends_iteration() {
-            arrivals.finished_iteration();
-        } else if let Some(think) = think_time(shared, plan) {
-            tokio::time::sleep(think).await;
-        }
-    }
-    Ok(())
 }
 
-/// A draw from the step's scenario's think time.
-fn think_time(shared: &RunShared, step: &RequestPlan) -> Option<Duration> {
-    let (min, max) = shared.plan.scenarios.get(step.scenario)?.think_time?;
+/// A draw from a scenario's think time.
+fn think_time(shared: &RunShared, scenario: usize) -> Option<Duration> {
+    let (min, max) = shared.plan.scenarios.get(scenario)?.think_time?;
     (!max.is_zero()).then(|| {
         Duration::from_secs_f64(rand::rng().random_range(min.as_secs_f64()..=max.as_secs_f64()))
     })
@@ -407,6 +442,8 @@ fn blank_sample(step: &RequestPlan, started: Instant) -> Sample {
         bytes: 0,
         failure: None,
         headers: Vec::new(),
+        protocol: Protocol::None,
+        socket: None,
     }
 }
 
@@ -464,7 +501,10 @@ fn build_request(
     Ok((client, request))
 }
 
-fn render_json(t: &JsonTemplate, state: &mut UserState) -> Result<serde_json::Value, RenderError> {
+pub(super) fn render_json(
+    t: &JsonTemplate,
+    state: &mut UserState,
+) -> Result<serde_json::Value, RenderError> {
     use serde_json::Value;
     Ok(match t {
         JsonTemplate::Constant(v) => v.clone(),
@@ -523,6 +563,7 @@ struct Answer {
 /// what the checks need. A request that got no answer is finished in `sample`.
 async fn exchange(
     step: &Step,
+    transport: &Transport,
     client: &reqwest::Client,
     request: reqwest::Request,
     sample: &mut Sample,
@@ -534,7 +575,7 @@ async fn exchange(
         Err(e) => {
             sample.latency = Some(started.elapsed());
             sample.failure = Some(Box::new(Failure {
-                reason: transport_reason(&e, plan),
+                reason: transport.reason(&e, plan.timeout),
                 body: None,
                 unreached: e.is_connect(),
             }));
@@ -542,6 +583,7 @@ async fn exchange(
         }
     };
     let status = response.status().as_u16();
+    sample.protocol = Protocol::of(response.version());
     let final_url = step.reads_cookies.then(|| response.url().clone());
     // Taken, not cloned: the body no longer needs them once the response exists.
     let headers = std::mem::take(response.headers_mut());
@@ -568,7 +610,7 @@ async fn exchange(
                 }
                 bounded::ReadError::TooLarge { .. } => format!("body {e}: raise max_body"),
                 bounded::ReadError::Transport(e) => {
-                    format!("body not read: {}", transport_reason(&e, plan))
+                    format!("body not read: {}", transport.reason(&e, plan.timeout))
                 }
                 bounded::ReadError::Io(e) => format!("body not read: {e}"),
             };
@@ -582,26 +624,6 @@ async fn exchange(
         final_url,
         failure,
     })
-}
-
-/// A short reason that groups well: no URLs, the root cause only.
-fn transport_reason(e: &reqwest::Error, step: &RequestPlan) -> String {
-    if e.is_timeout() {
-        return format!(
-            "timeout after {}",
-            crate::scenario::units::format_duration(step.timeout)
-        );
-    }
-    let mut root: &dyn std::error::Error = e;
-    while let Some(source) = root.source() {
-        root = source;
-    }
-    let kind = if e.is_connect() {
-        "connection failed"
-    } else {
-        "transport error"
-    };
-    format!("{kind}: {root}")
 }
 
 fn parse_json<'a>(
@@ -642,19 +664,31 @@ fn check_body(
     json: &mut Option<Option<serde_json::Value>>,
 ) -> Result<(), String> {
     let e = &step.expect;
-    if !e.body_contains.is_empty() {
+    check_text(&e.body_contains, &e.json, body, json, "body")
+}
+
+/// Checks a body or a message (`what`) for texts it must contain and JSON
+/// pointer checks; `Err` is the reason it failed.
+pub(super) fn check_text(
+    contains: &[String],
+    checks: &[JsonCheck],
+    body: &[u8],
+    json: &mut Option<Option<serde_json::Value>>,
+    what: &str,
+) -> Result<(), String> {
+    if !contains.is_empty() {
         let text = String::from_utf8_lossy(body);
-        for needle in &e.body_contains {
+        for needle in contains {
             if !text.contains(needle.as_str()) {
-                return Err(format!("body does not contain \"{needle}\""));
+                return Err(format!("{what} does not contain \"{needle}\""));
             }
         }
     }
-    if !e.json.is_empty() {
+    if !checks.is_empty() {
         let Some(doc) = parse_json(body, json) else {
-            return Err("body is not JSON".into());
+            return Err(format!("{what} is not JSON"));
         };
-        for c in &e.json {
+        for c in checks {
             let found = doc.pointer(&c.pointer);
             if let Some(exists) = c.exists
                 && found.is_some() != exists
@@ -700,7 +734,7 @@ fn judge(
                 .and_then(|url| state.clients.jar.cookies(url));
             let cookies = jar_cookies.as_ref().and_then(|c| c.to_str().ok());
             capture(
-                plan,
+                &plan.captures,
                 &answer.headers,
                 &answer.body,
                 cookies,
@@ -721,15 +755,15 @@ fn judge(
 }
 
 /// Stores captured values in the user's variables; `Err` names the first that failed.
-fn capture(
-    step: &RequestPlan,
+pub(super) fn capture(
+    captures: &[CapturePlan],
     headers: &HeaderMap,
     body: &[u8],
     jar_cookies: Option<&str>,
     json: &mut Option<Option<serde_json::Value>>,
     state: &mut UserState,
 ) -> Result<(), String> {
-    for c in &step.captures {
+    for c in captures {
         let value = match &c.source {
             CaptureSource::Json(pointer) => parse_json(body, json)
                 .and_then(|doc| doc.pointer(pointer))

@@ -12,7 +12,7 @@ pub mod units;
 
 use std::path::Path;
 
-pub use compile::{DEFAULT_TIMEOUT, Overrides, ProfileChoice};
+pub use compile::{DEFAULT_TIMEOUT, Overrides, ProfileChoice, TlsFlags};
 pub use diagnostic::{Diagnostic, FileDiagnostics, ScenarioError};
 pub use plan::RunPlan;
 
@@ -68,6 +68,26 @@ fn check_flags(overrides: &Overrides) -> Result<(), ScenarioError> {
             format!("\"{host}\" is not an http(s) URL"),
             "expected something like --host http://127.0.0.1:8080",
         ));
+    }
+    for (flag, path, kind) in [
+        ("--ca", &overrides.tls.ca, compile::transport::PemKind::Ca),
+        (
+            "--client-cert",
+            &overrides.tls.client_cert,
+            compile::transport::PemKind::ClientCert,
+        ),
+        (
+            "--client-key",
+            &overrides.tls.client_key,
+            compile::transport::PemKind::ClientKey,
+        ),
+    ] {
+        if let Some(path) = path {
+            let shown = path.display().to_string();
+            if let Err((message, help)) = compile::transport::read_pem(path, &shown, kind) {
+                return Err(flag_error(flag, &shown, message, &help));
+            }
+        }
     }
     if overrides.users == Some(0) {
         return Err(flag_error(

@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::spanned::Sp;
 use super::units::{
-    Bytes, Count, CpuLimit, Dur, HeaderLimit, Percent, Rate, StatusSet, StringList, ThinkTime,
+    Bytes, Count, CpuLimit, Dur, HeaderLimit, HttpVersion, Percent, Rate, StatusSet, StringList,
+    ThinkTime,
 };
 
 /// A gander scenario file.
@@ -33,6 +34,15 @@ pub struct ScenarioFile {
     /// Headers and timeout applied to every request unless a step sets its own.
     #[serde(default)]
     pub defaults: Option<Defaults>,
+    /// The HTTP version users speak: `1.1` (default), `2` (HTTP/2 negotiated by TLS
+    /// ALPN, for an https host) or `h2c` (HTTP/2 with prior knowledge, for an http host).
+    /// `--http` overrides it.
+    #[serde(default)]
+    pub http: Option<Sp<HttpVersion>>,
+    /// How https:// and wss:// servers are trusted: a private CA, a client certificate
+    /// (mutual TLS), or no verification at all for a throwaway test.
+    #[serde(default)]
+    pub tls: Option<Sp<Tls>>,
     /// The user flows; users are shared among them by weight.
     pub scenarios: Sp<Vec<Scenario>>,
     /// Response headers to record per request name (numbers, and `Server-Timing` components).
@@ -50,6 +60,27 @@ pub struct ScenarioFile {
     /// A CPU profile of the SUT taken during the steady state.
     #[serde(default)]
     pub profile: Option<Sp<Profile>>,
+}
+
+/// TLS settings for https:// and wss:// URLs. Files are PEM, relative to the scenario
+/// file, and read when the file is checked.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Do not verify the server's certificate (a throwaway test against a self-signed
+    /// server). The report warns that the run was not verified. `--insecure` sets it.
+    pub insecure: Option<Sp<bool>>,
+    /// A PEM file of CA certificates trusted besides the system's: a private CA, or a
+    /// self-signed server's own certificate. `--ca` sets it.
+    pub ca: Option<Sp<String>>,
+    /// A PEM file with the client certificate (and its chain) for mutual TLS; needs
+    /// `client_key`.
+    pub client_cert: Option<Sp<String>>,
+    /// The PEM private key of `client_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub client_key: Option<Sp<String>>,
+    /// The name the server's certificate must hold when it is not the host's, e.g. the
+    /// host is an IP address and the certificate names `staging.example.com`.
+    pub server_name: Option<Sp<String>>,
 }
 
 /// Where the SUT's CPU, memory and health come from, and how to start it.
@@ -310,11 +341,14 @@ impl<T: Default> Default for Sp<T> {
     }
 }
 
-/// One HTTP request. Give exactly one of `get`, `post`, `put`, `patch`, `delete`, `head`.
+/// One HTTP request, or one WebSocket. Give exactly one of `get`, `post`, `put`, `patch`,
+/// `delete`, `head`, `ws`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Name of the request in results; default: method and path template (`GET /bookings/${id}`).
+    /// A `ws` step names three kinds of rows: `NAME connect` (the handshake), one per
+    /// message with an `expect` (the round trip), and `NAME` (each socket, counted when it ends).
     pub name: Option<Sp<String>>,
     pub get: Option<Sp<String>>,
     pub post: Option<Sp<String>>,
@@ -322,6 +356,19 @@ pub struct Step {
     pub patch: Option<Sp<String>>,
     pub delete: Option<Sp<String>>,
     pub head: Option<Sp<String>>,
+    /// A WebSocket: a `ws://` or `wss://` URL, or a path on `host` (an http host gives
+    /// ws://, an https host wss://). `headers` go with the handshake.
+    pub ws: Option<Sp<String>>,
+    /// WebSocket: messages to send and answers to wait for, in order.
+    #[serde(default)]
+    pub messages: Vec<Sp<WsMessage>>,
+    /// WebSocket: keep the socket open this long after its messages, counting what
+    /// arrives, then close it (the user waits).
+    pub hold: Option<Sp<Dur>>,
+    /// WebSocket: keep the socket open in the background while the user goes on with
+    /// its steps, counting what arrives, until the user stops. In `steps`, a socket
+    /// still open is kept and one that dropped is opened again at the step's next turn.
+    pub background: Option<Sp<bool>>,
     /// Request headers; values may use `${...}`.
     #[serde(default)]
     pub headers: IndexMap<String, Sp<String>>,
@@ -342,6 +389,39 @@ pub struct Step {
     /// Values to keep from the response for later steps, as `${name}`.
     #[serde(default)]
     pub capture: IndexMap<String, Sp<Capture>>,
+}
+
+/// One WebSocket message to send, or an answer to wait for, or both.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsMessage {
+    /// Name of the round trip in results; default: the step's name and the message's
+    /// number (`notifications message 1`). Only a message with `expect` has one.
+    pub name: Option<Sp<String>>,
+    /// A text message; may use `${...}`.
+    pub send: Option<Sp<String>>,
+    /// A JSON message (sent as text); string values may use `${...}`.
+    pub json: Option<Sp<serde_json::Value>>,
+    /// Wait for a message that matches (others arriving meanwhile are counted and
+    /// passed over); the time from sending is the round trip.
+    pub expect: Option<Sp<WsExpect>>,
+    /// Values to keep from the matching message, as `${name}`: `json:` or `regex:`.
+    #[serde(default)]
+    pub capture: IndexMap<String, Sp<Capture>>,
+}
+
+/// What a received WebSocket message must look like.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsExpect {
+    /// Text the message must contain (one string or a list).
+    #[serde(default)]
+    pub contains: Option<Sp<StringList>>,
+    /// JSON pointer checks on a JSON message.
+    #[serde(default)]
+    pub json: Vec<Sp<JsonExpect>>,
+    /// How long to wait for it (default: the step's timeout).
+    pub within: Option<Sp<Dur>>,
 }
 
 /// Checks on a response.

@@ -14,12 +14,18 @@ use crate::redact::Secrets;
 pub use crate::result::targets::{
     LatencyStat, Policy, RegressionPlan, TargetMetric, TargetPolicy, TargetSpec, TargetWindow,
 };
+pub use crate::scenario::units::HttpVersion;
+pub use crate::tls::TlsPlan;
 
 #[derive(Debug)]
 pub struct RunPlan {
     pub name: String,
     pub source: PathBuf,
     pub host: String,
+    /// The HTTP version users speak.
+    pub http: HttpVersion,
+    /// How https:// and wss:// servers are trusted, and the client certificate.
+    pub tls: TlsPlan,
     pub load: LoadPlan,
     pub scenarios: Vec<ScenarioPlan>,
     /// Unique request names, in order of first appearance; samples refer to them by index.
@@ -167,7 +173,8 @@ pub enum LoadEnd {
 #[derive(Debug, Clone, Serialize)]
 pub struct EndpointInfo {
     pub name: String,
-    pub method: Method,
+    /// `GET`, `POST`…, or `WS` for a WebSocket's rows.
+    pub method: &'static str,
 }
 
 #[derive(Debug)]
@@ -175,9 +182,96 @@ pub struct ScenarioPlan {
     pub name: String,
     pub weight: usize,
     pub think_time: Option<(Duration, Duration)>,
-    pub on_start: Vec<Arc<RequestPlan>>,
-    pub steps: Vec<Arc<RequestPlan>>,
-    pub on_stop: Vec<Arc<RequestPlan>>,
+    pub on_start: Vec<StepPlan>,
+    pub steps: Vec<StepPlan>,
+    pub on_stop: Vec<StepPlan>,
+}
+
+impl ScenarioPlan {
+    /// Every step: on_start, steps, on_stop.
+    pub fn all_steps(&self) -> impl Iterator<Item = &StepPlan> {
+        self.on_start.iter().chain(&self.steps).chain(&self.on_stop)
+    }
+}
+
+/// One step of a scenario: an HTTP request or a WebSocket.
+#[derive(Debug, Clone)]
+pub enum StepPlan {
+    Http(Arc<RequestPlan>),
+    Ws(Arc<WsPlan>),
+}
+
+impl StepPlan {
+    pub fn scenario(&self) -> usize {
+        match self {
+            StepPlan::Http(r) => r.scenario,
+            StepPlan::Ws(w) => w.scenario,
+        }
+    }
+    pub fn timeout(&self) -> Duration {
+        match self {
+            StepPlan::Http(r) => r.timeout,
+            // A socket step may wait for every answer and hold on top of its handshake.
+            StepPlan::Ws(w) => {
+                w.timeout
+                    + w.messages
+                        .iter()
+                        .filter_map(|m| m.expect.as_ref().map(|e| e.within))
+                        .sum::<Duration>()
+                    + w.hold.unwrap_or_default()
+            }
+        }
+    }
+    pub fn as_http(&self) -> Option<&RequestPlan> {
+        match self {
+            StepPlan::Http(r) => Some(r),
+            StepPlan::Ws(_) => None,
+        }
+    }
+}
+
+/// A WebSocket step: connect, send and wait for messages, then close, hold, or
+/// keep the socket open in the background.
+#[derive(Debug)]
+pub struct WsPlan {
+    pub scenario: usize,
+    /// A ws(s):// URL or a path on the host.
+    pub url: Template,
+    /// Handshake headers.
+    pub headers: Vec<(HeaderName, Template)>,
+    /// Handshake timeout, and the default wait for an expected message.
+    pub timeout: Duration,
+    /// Request names: the handshake, and the socket (one per socket, when it ends).
+    pub connect: usize,
+    pub socket: usize,
+    pub messages: Vec<WsMessagePlan>,
+    pub hold: Option<Duration>,
+    pub background: bool,
+    /// Largest message read.
+    pub max_message: u64,
+}
+
+#[derive(Debug)]
+pub struct WsMessagePlan {
+    /// The round trip's request name, when the message waits for an answer.
+    pub endpoint: Option<usize>,
+    /// What to send, if anything.
+    pub send: Option<WsSend>,
+    pub expect: Option<WsExpectPlan>,
+    pub captures: Vec<CapturePlan>,
+}
+
+#[derive(Debug)]
+pub enum WsSend {
+    Text(Template),
+    Json(JsonTemplate),
+}
+
+#[derive(Debug)]
+pub struct WsExpectPlan {
+    pub contains: Vec<String>,
+    pub json: Vec<JsonCheck>,
+    pub within: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

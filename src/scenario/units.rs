@@ -561,6 +561,65 @@ unit_value!(Bytes, "Bytes", {
     "pattern": "^\\s*[0-9.]+\\s*([kKmMgG]i?[bB]?|[bB]|bytes)\\s*$"
 });
 
+/// The HTTP version users speak: `1.1` (the default), `2` (HTTP/2 negotiated
+/// by TLS ALPN; a server that only speaks HTTP/1.1 answers in it, and the
+/// report shows which it was) or `h2c` (HTTP/2 with prior knowledge over plain TCP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum HttpVersion {
+    #[default]
+    #[serde(rename = "1.1")]
+    Http1,
+    #[serde(rename = "2")]
+    Http2,
+    #[serde(rename = "h2c")]
+    H2c,
+}
+
+impl HttpVersion {
+    pub fn label(self) -> &'static str {
+        match self {
+            HttpVersion::Http1 => "1.1",
+            HttpVersion::Http2 => "2",
+            HttpVersion::H2c => "h2c",
+        }
+    }
+}
+
+impl std::str::FromStr for HttpVersion {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "1.1" | "http/1.1" => Ok(HttpVersion::Http1),
+            "2" | "2.0" | "h2" | "http/2" => Ok(HttpVersion::Http2),
+            "h2c" => Ok(HttpVersion::H2c),
+            _ => Err(format!(
+                "\"{text}\" is not an HTTP version gander speaks: 1.1, 2 (HTTP/2 over TLS) or h2c (HTTP/2 over plain TCP)"
+            )),
+        }
+    }
+}
+
+impl UnitValue for HttpVersion {
+    const EXPECTING: &'static str = "1.1, 2 or h2c";
+    fn from_text(text: &str) -> Result<Self, String> {
+        text.parse()
+    }
+    fn from_number(number: f64) -> Result<Self, String> {
+        match number {
+            1.1 => Ok(HttpVersion::Http1),
+            2.0 => Ok(HttpVersion::Http2),
+            _ => Err(format!(
+                "{number} is not an HTTP version gander speaks: 1.1, 2 (HTTP/2 over TLS) or h2c (HTTP/2 over plain TCP)"
+            )),
+        }
+    }
+}
+
+unit_value!(HttpVersion, "HttpVersion", {
+    "description": "The HTTP version users speak: 1.1 (default), 2 (HTTP/2 negotiated by TLS ALPN) or h2c (HTTP/2 with prior knowledge over plain TCP).",
+    "enum": [1.1, 2, "1.1", "2", "h2c"]
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,13 @@ pub fn judge(result: &RunResult) -> Verdict {
                 .to_string(),
         });
     }
+    if result.plan.tls.as_ref().is_some_and(|t| t.insecure) {
+        notes.push(
+            "TLS certificates were NOT verified (tls.insecure): the answers came from whatever \
+             server held the address; fine for a throwaway test, not for a gate"
+                .into(),
+        );
+    }
     notes.extend(validity::pacing_note(result));
     notes.extend(validity::profile_note(result));
     let mut targets: Vec<TargetResult> = result

@@ -98,6 +98,7 @@ fn a_good_file_checks() {
 
 /// Each broken file, by name: (what is wrong, the file).
 fn broken_files() -> Vec<(&'static str, String)> {
+    let with_step = |step: &str| GOOD.replacen("targets:", &format!("      {step}\ntargets:"), 1);
     let replace = |from: &str, to: &str| {
         assert!(GOOD.contains(from), "{from}");
         GOOD.replacen(from, to, 1)
@@ -473,6 +474,92 @@ fn broken_files() -> Vec<(&'static str, String)> {
             .replace(
                 "Authorization: \"Bearer ${token}\"",
                 "Authorization: \"Bearer ${token}\", X-Note: \"${note}\"",
+            ),
+        ),
+        (
+            "tls_ca_missing",
+            format!("{GOOD}tls: {{ ca: missing.pem }}\n"),
+        ),
+        (
+            "tls_ca_not_pem",
+            format!("{GOOD}tls: {{ ca: staff.csv }}\n"),
+        ),
+        (
+            "tls_ca_is_a_fifo",
+            format!("{GOOD}tls: {{ ca: pipe.csv }}\n"),
+        ),
+        (
+            "tls_client_cert_without_key",
+            format!("{GOOD}tls:\n  client_cert: staff.csv\n"),
+        ),
+        (
+            "tls_client_files_not_pem",
+            format!("{GOOD}tls:\n  client_cert: staff.csv\n  client_key: staff.csv\n"),
+        ),
+        (
+            "tls_bad_server_name",
+            format!("{GOOD}tls: {{ server_name: \"not a name!\" }}\n"),
+        ),
+        (
+            "tls_unknown_key",
+            format!("{GOOD}tls: {{ verify: false }}\n"),
+        ),
+        ("http_3", format!("{GOOD}http: 3\n")),
+        ("http_2_on_a_plain_host", format!("{GOOD}http: 2\n")),
+        (
+            "h2c_on_an_https_host",
+            replace("host: http://", "host: https://") + "http: h2c\n",
+        ),
+        (
+            "ws_and_get",
+            with_step("- { name: socket, ws: /ws, get: /api/x }"),
+        ),
+        (
+            "ws_with_an_http_body",
+            with_step("- { ws: /ws, json: { a: 1 }, expect: { status: 101 } }"),
+        ),
+        (
+            "ws_bad_scheme",
+            with_step("- { ws: \"ftp://example.com/ws\" }"),
+        ),
+        (
+            "ws_empty_message",
+            with_step("- { ws: /ws, messages: [ { name: nothing } ] }"),
+        ),
+        (
+            "ws_message_text_and_json",
+            with_step("- { ws: /ws, messages: [ { send: hi, json: { a: 1 } } ] }"),
+        ),
+        (
+            "ws_capture_a_header",
+            with_step(
+                "- { ws: /ws, messages: [ { send: hi, expect: { within: 1s }, capture: { t: { header: X-Token } } } ] }",
+            ),
+        ),
+        (
+            "ws_capture_without_expect",
+            with_step("- { ws: /ws, messages: [ { send: hi, capture: { t: { json: /t } } } ] }"),
+        ),
+        (
+            "ws_zero_within",
+            with_step("- { ws: /ws, messages: [ { expect: { contains: x, within: 0s } } ] }"),
+        ),
+        (
+            "ws_hold_and_background",
+            with_step("- { ws: /ws, hold: 10s, background: true }"),
+        ),
+        (
+            "ws_unknown_message_key",
+            with_step("- { ws: /ws, messages: [ { text: hi } ] }"),
+        ),
+        (
+            "hold_on_an_http_step",
+            with_step("- { get: /api/x, hold: 10s }"),
+        ),
+        (
+            "ws_message_uses_a_later_capture",
+            with_step(
+                "- { ws: /ws, messages: [ { send: \"${later}\" }, { expect: { within: 1s }, capture: { later: { json: /x } } } ] }",
             ),
         ),
         (

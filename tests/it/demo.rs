@@ -103,6 +103,37 @@ fn the_unoptimized_sut_is_measurably_worse() {
     };
     assert_eq!(verdict_of(&good), "pass");
     assert_eq!(verdict_of(&bad), "fail");
+    // The unoptimized SUT keeps 8 notifications sockets for 50 receptionists: the
+    // rest drop (and reconnect), and the socket target catches it.
+    let sockets = |run: &serde_json::Value| endpoint(run, "notifications")["stats"]["all"].clone();
+    assert_eq!(u(&sockets(&good), "/websocket/dropped"), 0);
+    assert!(
+        u(&sockets(&good), "/websocket/messages_received") > 0,
+        "bookings pushed"
+    );
+    assert!(
+        u(&sockets(&bad), "/websocket/dropped") > 10,
+        "{}",
+        sockets(&bad)
+    );
+    let reasons = bad["errors"]["groups"].to_string();
+    assert!(
+        reasons.contains(
+            "dropped: closed by the server (1013 try again later: too many notification sockets)"
+        ),
+        "{reasons}"
+    );
+    let socket_target = |run: &serde_json::Value| {
+        run["verdict"]["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["scope"] == "notifications" && t["metric"] == "error_rate")
+            .unwrap()["outcome"]
+            .clone()
+    };
+    assert_eq!(socket_target(&good), "pass");
+    assert_eq!(socket_target(&bad), "fail");
 }
 
 /// Reads `GET path` over a plain TCP connection; returns status and body.

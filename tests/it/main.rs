@@ -16,4 +16,6 @@ mod observe;
 mod report;
 mod run;
 mod secrets;
+mod tls;
 mod trust;
+mod websocket;

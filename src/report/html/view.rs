@@ -32,6 +32,10 @@ pub struct View {
     pub notes: Vec<String>,
     pub phase: String,
     pub header_names: Vec<String>,
+    /// The request tables have a protocol column.
+    pub show_protocols: bool,
+    /// What each request name's WebSockets did over the whole run.
+    pub sockets: Vec<SocketRow>,
     pub totals: RequestRow,
     pub endpoints: Vec<RequestRow>,
     pub scenarios: Vec<RequestRow>,
@@ -90,8 +94,19 @@ impl Cell {
 pub struct RequestRow {
     pub name: String,
     pub method: String,
+    /// The protocols answers came over (`HTTP/2`), when the table shows them.
+    pub protocol: String,
     /// `count, req/s, errors, p50, p90, p95, p99, max`, then one per server header.
     pub cells: Vec<Cell>,
+}
+
+#[derive(Serialize)]
+pub struct SocketRow {
+    pub name: String,
+    pub sockets: u64,
+    pub dropped: u64,
+    pub received: u64,
+    pub sent: u64,
 }
 
 #[derive(Serialize)]
@@ -210,6 +225,7 @@ pub fn build(result: &RunResult) -> View {
     let row = |name: &str, method: &str, stats: &Stats| RequestRow {
         name: name.to_string(),
         method: method.to_string(),
+        protocol: crate::report::reach_text::protocols(stats),
         cells: request_cells(stats, &header_names),
     };
     let (shown, passed_regressions) = result.verdict.rows_to_show();
@@ -249,6 +265,17 @@ pub fn build(result: &RunResult) -> View {
             Vec::new()
         },
         header_names,
+        show_protocols: crate::report::reach_text::show_protocols(result),
+        sockets: crate::report::reach_text::sockets(result, |s| &s.all)
+            .into_iter()
+            .map(|(name, w)| SocketRow {
+                name: name.to_string(),
+                sockets: w.sockets,
+                dropped: w.dropped,
+                received: w.messages_received,
+                sent: w.messages_sent,
+            })
+            .collect(),
         resources: resources(result),
         comparison: result.comparison.as_ref().map(comparison),
         errors: errors(result),
@@ -348,6 +375,9 @@ fn provenance(result: &RunResult) -> Vec<Fact> {
     ];
     if let Some(pace) = crate::report::load_text::pace(&result.load) {
         facts.push(fact("pace", pace));
+    }
+    if let Some(transport) = crate::report::reach_text::transport(plan) {
+        facts.push(fact("transport", transport));
     }
     if let Some(steady) = result.phases.steady {
         facts.push(fact(

@@ -34,13 +34,20 @@ pub struct Overrides {
     pub sut_pid: Option<u32>,
     /// `--target KEY=VALUE`: targets laid over the file's.
     pub targets: Vec<String>,
+    /// `--http`: the HTTP version, replacing the file's `http`.
+    pub http: Option<super::units::HttpVersion>,
+    /// `--insecure`, `--ca`, `--client-cert`, `--client-key`: laid over the file's `tls`.
+    pub tls: TlsFlags,
 }
 
 mod capacity;
 mod load;
 mod observe;
 pub mod targets;
+pub mod transport;
+mod ws;
 pub use observe::ProfileChoice;
+pub use transport::TlsFlags;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A response body longer than this (decoded) fails unless `max_body` says otherwise.
@@ -352,6 +359,8 @@ pub fn compile(
 
     c.globals(&file.variables);
     let host = c.host(file.host.as_ref(), overrides);
+    let http = c.http_version(file.http.as_ref(), overrides.http, host.as_deref());
+    let tls = c.tls(file.tls.as_ref(), &overrides.tls);
     c.feeders(&file.data);
     let load = c.load(&file.load, overrides);
     if let Some(defaults) = &file.defaults {
@@ -418,6 +427,8 @@ pub fn compile(
         name,
         source: path.to_path_buf(),
         host,
+        http,
+        tls,
         load,
         scenarios,
         endpoints: c.endpoints,
@@ -660,7 +671,7 @@ impl Compiler<'_> {
         let captures_of = |steps: &[Sp<Step>]| -> Vec<String> {
             steps
                 .iter()
-                .flat_map(|s| s.capture.keys().cloned())
+                .flat_map(|s| capture_names(s).cloned())
                 .collect()
         };
         let start_caps = captures_of(&sc.on_start);
@@ -697,13 +708,17 @@ impl Compiler<'_> {
         visible: &mut Vec<String>,
         later: &mut Vec<String>,
         names: &mut BTreeMap<String, (Loc, String)>,
-    ) -> Vec<Arc<RequestPlan>> {
+    ) -> Vec<StepPlan> {
         let mut plans = Vec::new();
         for step in steps {
-            if let Some(plan) = self.step(step, visible, later, names) {
-                plans.push(Arc::new(plan));
+            if step.ws.is_some() {
+                if let Some(plan) = self.ws_step(step, visible, later, names) {
+                    plans.push(StepPlan::Ws(Arc::new(plan)));
+                }
+            } else if let Some(plan) = self.step(step, visible, later, names) {
+                plans.push(StepPlan::Http(Arc::new(plan)));
             }
-            for name in step.capture.keys() {
+            for name in capture_names(step) {
                 if let Some(pos) = later.iter().position(|l| l == name) {
                     later.remove(pos);
                 }
@@ -721,7 +736,20 @@ impl Compiler<'_> {
         names: &mut BTreeMap<String, (Loc, String)>,
     ) -> Option<RequestPlan> {
         let (method, path) = self.step_method(step)?;
-        let (name, duplicate) = self.request_name(step, method, path, names);
+        for (set, key) in [
+            (!step.messages.is_empty(), "messages"),
+            (step.hold.is_some(), "hold"),
+            (step.background.is_some(), "background"),
+        ] {
+            if set {
+                self.error_help(
+                    step.loc,
+                    format!("{key} is for WebSocket steps, and this step is an HTTP request"),
+                    format!("open a socket with ws: PATH to use {key}, or remove it"),
+                );
+            }
+        }
+        let (name, duplicate) = self.request_name(step, method.as_str(), path, names);
         let timeout = match &step.timeout {
             Some(t) => self.timeout(t),
             None => self.default_timeout,
@@ -752,7 +780,7 @@ impl Compiler<'_> {
         let captures = self.captures(&step.capture, &mut templates.problems.borrow_mut());
         let problems = templates.problems.into_inner();
         self.problems.extend(problems);
-        let endpoint = self.endpoint(&name, method);
+        let endpoint = self.endpoint(&name, method.as_str());
         Some(RequestPlan {
             endpoint,
             scenario: self.current_scenario,
@@ -789,7 +817,7 @@ impl Compiler<'_> {
             [] => {
                 self.error_help(
                     step.loc,
-                    "a step needs a request: one of get, post, put, patch, delete, head",
+                    "a step needs a request: one of get, post, put, patch, delete, head, or ws for a WebSocket",
                     "e.g. - get: /api/bookings",
                 );
                 None
@@ -809,17 +837,17 @@ impl Compiler<'_> {
     fn request_name(
         &self,
         step: &Sp<Step>,
-        method: Method,
+        method: &str,
         path: &Sp<String>,
         names: &mut BTreeMap<String, (Loc, String)>,
     ) -> (String, Option<Diagnostic>) {
         let name = match &step.name {
             Some(n) => n.value.clone(),
             // A variable read from the environment stays out of the name.
-            None => self.masked(format!("{} {}", method.as_str(), self.path_template(path))),
+            None => self.masked(format!("{method} {}", self.path_template(path))),
         };
         let name_loc = step.name.as_ref().map(|n| n.loc).unwrap_or(path.loc);
-        let signature = format!("{} {}", method.as_str(), path.value);
+        let signature = format!("{method} {}", path.value);
         let duplicate = match names.get(&name) {
             Some((first, other)) if *other != signature && step.name.is_some() => {
                 Some(Diagnostic::new(
@@ -849,7 +877,7 @@ impl Compiler<'_> {
         text
     }
 
-    fn endpoint(&mut self, name: &str, method: Method) -> usize {
+    fn endpoint(&mut self, name: &str, method: &'static str) -> usize {
         if let Some(i) = self.endpoint_index.get(name) {
             return *i;
         }
@@ -905,8 +933,24 @@ impl Compiler<'_> {
                 Err(d) => problems.push(d),
             }
         }
+        let json = self.json_checks(&e.json, problems);
+        let body_contains = self.expected_texts(e.body_contains.as_ref(), problems);
+        ExpectPlan {
+            status: e.status.as_ref().map(|s| s.value.0.clone()),
+            body_contains,
+            json,
+            headers,
+        }
+    }
+
+    /// JSON pointer checks, their expected values filled in.
+    fn json_checks(
+        &self,
+        checks: &[Sp<model::JsonExpect>],
+        problems: &mut Vec<Diagnostic>,
+    ) -> Vec<JsonCheck> {
         let mut json = Vec::new();
-        for check in &e.json {
+        for check in checks {
             if !(check.pointer.is_empty() || check.pointer.starts_with('/')) {
                 problems.push(not_a_pointer(&check.pointer, check.loc));
             }
@@ -925,7 +969,16 @@ impl Compiler<'_> {
                 exists: check.exists,
             });
         }
-        let body_contains = match &e.body_contains {
+        json
+    }
+
+    /// Texts to look for, their `${…}` filled in.
+    fn expected_texts(
+        &self,
+        texts: Option<&Sp<super::units::StringList>>,
+        problems: &mut Vec<Diagnostic>,
+    ) -> Vec<String> {
+        match texts {
             Some(b) => b
                 .value
                 .0
@@ -933,12 +986,6 @@ impl Compiler<'_> {
                 .map(|text| self.expected_text(text, b.loc, problems))
                 .collect(),
             None => Vec::new(),
-        };
-        ExpectPlan {
-            status: e.status.as_ref().map(|s| s.value.0.clone()),
-            body_contains,
-            json,
-            headers,
         }
     }
 
@@ -1141,6 +1188,13 @@ impl Compiler<'_> {
         }
         (names, labels)
     }
+}
+
+/// The names a step captures: its own, and its WebSocket messages'.
+fn capture_names(step: &Step) -> impl Iterator<Item = &String> {
+    step.capture
+        .keys()
+        .chain(step.messages.iter().flat_map(|m| m.capture.keys()))
 }
 
 /// "not a JSON pointer", with the pointer the text most likely meant: a JSONPath
