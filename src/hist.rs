@@ -55,3 +55,21 @@ pub fn parse_header_tag(tag: &str) -> Option<(usize, String)> {
         .ok()?;
     Some((endpoint.parse().ok()?, figure.into_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tags_hold_any_figure_name_and_read_back() {
+        for figure in ["X-Request-Time", "Server-Timing db", "a,b:c%d", "ünï"] {
+            let tag = header_tag(3, figure);
+            assert!(
+                hdrhistogram::serialization::interval_log::Tag::new(&tag).is_some(),
+                "{tag}"
+            );
+            assert_eq!(parse_header_tag(&tag), Some((3, figure.to_string())));
+        }
+        assert_eq!(parse_header_tag("e3"), None);
+    }
+}

@@ -156,7 +156,7 @@ fn regressions(base: &[RunData], new: &RunData) -> Vec<String> {
 
 #[test]
 fn reruns_of_identical_code_stay_under_the_error_budget() {
-    let comparisons = 60;
+    let comparisons = 40;
     let mut flagged = Vec::new();
     let mut judged = 0;
     for seed in 0..comparisons {
@@ -183,7 +183,7 @@ fn reruns_of_identical_code_stay_under_the_error_budget() {
 
 #[test]
 fn reruns_against_a_set_of_baseline_runs_stay_under_the_error_budget() {
-    let comparisons = 30;
+    let comparisons = 20;
     let mut flagged = Vec::new();
     for seed in 0..comparisons {
         let base: Vec<RunData> = (0..3)

@@ -227,7 +227,7 @@ struct Second {
     /// Sum and count of each server-header figure completed in this second.
     headers: BTreeMap<HeaderMetric, (f64, u64)>,
     /// Per request name and server-header figure, the values completed in this second.
-    header_values: BTreeMap<(u32, HeaderMetric), Histogram<u64>>,
+    header_values: BTreeMap<u32, BTreeMap<HeaderMetric, Histogram<u64>>>,
     /// Failed or not sent requests per request name.
     errors_by_endpoint: BTreeMap<u32, u64>,
     /// Closed model: requests the users' pace called for but that were held back.
@@ -505,12 +505,18 @@ impl Aggregator {
                     slot.headers.insert(h.metric.clone(), (h.value, 1));
                 }
             }
-            let key = (s.endpoint, h.metric.clone());
-            let _ = slot
-                .header_values
-                .entry(key)
-                .or_insert_with(new_histogram)
-                .record(stats::header_raw(h.value));
+            let values = slot.header_values.entry(s.endpoint).or_default();
+            let raw = stats::header_raw(h.value);
+            match values.get_mut(&h.metric) {
+                Some(hist) => {
+                    let _ = hist.record(raw);
+                }
+                None => {
+                    let mut hist = new_histogram();
+                    let _ = hist.record(raw);
+                    values.insert(h.metric.clone(), hist);
+                }
+            }
         }
         if is_error {
             *slot.errors_by_endpoint.entry(s.endpoint).or_default() += 1;
@@ -602,11 +608,13 @@ impl Aggregator {
             let tag = Tag::new(&tag_text);
             let _ = writers.latency.write_histogram(hist, start, one, tag);
         }
-        for ((endpoint, metric), hist) in &second.header_values {
-            let tag_text = crate::hist::header_tag(*endpoint, &self.header_label(metric));
-            let _ = writers
-                .headers
-                .write_histogram(hist, start, one, Tag::new(&tag_text));
+        for (endpoint, values) in &second.header_values {
+            for (metric, hist) in values {
+                let tag_text = crate::hist::header_tag(*endpoint, &self.header_label(metric));
+                let _ = writers
+                    .headers
+                    .write_histogram(hist, start, one, Tag::new(&tag_text));
+            }
         }
         if let Ok(mut live) = live.lock() {
             *live = Live {

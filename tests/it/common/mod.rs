@@ -475,6 +475,7 @@ pub fn assert_complete_run_dir(dir: &Path) {
     for file in [
         "run.json",
         "latency.hlog",
+        "headers.hlog",
         "endpoints.csv",
         "timeseries.csv",
         "summary.txt",
