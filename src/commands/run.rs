@@ -131,6 +131,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let revision = git_revision(&plan.source);
     let saving = record::Saving {
         interval_log: std::fs::File::create(dir.join(store::INTERVAL_LOG)).ok(),
+        header_log: std::fs::File::create(dir.join(store::HEADER_LOG)).ok(),
         checkpoint: Some(checkpointer(Checkpoint {
             plan: plan.clone(),
             clock: clock.clone(),

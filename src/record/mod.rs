@@ -65,6 +65,8 @@ pub struct Live {
 pub struct Saving {
     /// Gets the interval log as it is written, one second at a time.
     pub interval_log: Option<std::fs::File>,
+    /// Gets the server-header log the same way.
+    pub header_log: Option<std::fs::File>,
     /// Gets everything recorded so far, every `CHECKPOINT_EVERY`.
     pub checkpoint: Option<Box<dyn FnMut(Collected) + Send>>,
 }
@@ -295,13 +297,17 @@ fn aggregate(
 ) -> Collected {
     let Saving {
         interval_log,
+        header_log,
         mut checkpoint,
     } = saving;
     let mut log = LogSink {
         memory: Vec::new(),
         file: interval_log.map(std::io::BufWriter::new),
     };
-    let mut header_log = Vec::new();
+    let mut header_log = LogSink {
+        memory: Vec::new(),
+        file: header_log.map(std::io::BufWriter::new),
+    };
     let (mut serializer, mut header_serializer) =
         (V2DeflateSerializer::new(), V2DeflateSerializer::new());
     let start_time = SystemTime::now() - clock.t0.elapsed();
@@ -327,7 +333,7 @@ fn aggregate(
             .with_start_time(start_time)
             .with_base_time(start_time)
             .begin_log_with(&mut header_log, &mut header_serializer)
-            .expect("writing to memory cannot fail"),
+            .expect("the log sink never fails"),
     };
 
     let mut agg = Aggregator {
@@ -388,17 +394,17 @@ fn aggregate(
         agg.close_second(&mut writers, &live);
     }
     drop(writers);
-    agg.collect(log.memory, header_log)
+    agg.collect(log.memory, header_log.memory)
 }
 
 type LogWriter<'a, W> =
     hdrhistogram::serialization::interval_log::IntervalLogWriter<'a, 'a, W, V2DeflateSerializer>;
 
-/// The interval logs being written: latencies (also to the run directory as
-/// they go), and server-header values.
+/// The interval logs being written, also to the run directory as they go:
+/// latencies, and server-header values.
 struct Writers<'a> {
     latency: LogWriter<'a, LogSink>,
-    headers: LogWriter<'a, Vec<u8>>,
+    headers: LogWriter<'a, LogSink>,
 }
 
 impl Aggregator {
