@@ -705,15 +705,7 @@ scenarios:
 "#,
         pid = pidfile.display()
     );
-    let file = ws.write("scenario.yaml", &scenario);
-    let mut gander = std::process::Command::new(gander_bin())
-        .args(["run", file.to_str().unwrap(), "-o"])
-        .arg(ws.reports())
-        .arg("--quiet")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut gander = ws.spawn_run(&scenario);
     // The server (bash's background job) is up and the load under way.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let server = loop {

@@ -620,21 +620,10 @@ fn a_sut_killed_mid_run_is_invalid_and_its_latencies_are_the_answered_requests()
 fn sigkill_leaves_the_seconds_measured_and_report_marks_the_run_killed() {
     let server = start_server();
     let ws = Workspace::new();
-    let file = ws.write(
-        "scenario.yaml",
-        &format!(
+    let mut child = ws.spawn_run(&format!(
             "host: {}\nload: {{ users: 5, duration: 60s }}\ntargets: {{ p95: 10s }}\nscenarios:\n  - name: s\n    think_time: 20ms\n    steps:\n      - get: /fast\n",
             server.url()
-        ),
-    );
-    let mut child = std::process::Command::new(gander_bin())
-        .args(["run", file.to_str().unwrap(), "-o"])
-        .arg(ws.reports())
-        .arg("--quiet")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        ));
     // Wait (bounded) for a checkpoint: run.json appears while the run goes.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let run_json = loop {
@@ -730,15 +719,7 @@ fn sigterm_when(
     scenario: &str,
     started: impl Fn() -> bool,
 ) -> (RunOutput, Duration) {
-    let file = ws.write("scenario.yaml", scenario);
-    let child = std::process::Command::new(gander_bin())
-        .args(["run", file.to_str().unwrap(), "-o"])
-        .arg(ws.reports())
-        .arg("--quiet")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = ws.spawn_run(scenario);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !started() {
         assert!(

@@ -334,6 +334,20 @@ impl Workspace {
         self.dir.path().join("reports")
     }
 
+    /// Starts `gander run` on `scenario` (written as scenario.yaml) with
+    /// `-o reports --quiet`, output piped, for tests that signal or kill it.
+    pub fn spawn_run(&self, scenario: &str) -> std::process::Child {
+        let file = self.write("scenario.yaml", scenario);
+        Command::new(gander_bin())
+            .args(["run", file.to_str().unwrap(), "-o"])
+            .arg(self.reports())
+            .arg("--quiet")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("gander starts")
+    }
+
     /// Runs `gander run FILE -o reports --quiet`, bounded in time.
     pub fn run(&self, scenario: &str, extra: &[&str]) -> RunOutput {
         let file = self.write("scenario.yaml", scenario);
