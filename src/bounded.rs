@@ -53,8 +53,7 @@ pub async fn read_body(
 }
 
 /// The whole body of `response`, refused past `limit` bytes.
-pub async fn read_all(response: reqwest::Response, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let mut response = response;
+pub async fn read_all(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, ReadError> {
     let keep = usize::try_from(limit).unwrap_or(usize::MAX);
     read_body(&mut response, keep, limit).await.map(|b| b.kept)
 }

@@ -105,6 +105,12 @@ pub fn execute(
         clock: clock.clone(),
         arrivals: arrivals.clone(),
         base,
+        keeps_redirects: plan
+            .scenarios
+            .iter()
+            .flat_map(|s| s.all_steps())
+            .filter_map(StepPlan::as_http)
+            .any(|step| !step.follow_redirects),
         transport,
         sockets: ws::RunSockets::default(),
     });

@@ -34,6 +34,8 @@ pub struct RunShared {
     pub arrivals: Vec<Arc<super::Arrivals>>,
     /// The host, parsed once: steps' paths are joined to it.
     pub base: reqwest::Url,
+    /// Some step keeps its redirects: users need a second client.
+    pub keeps_redirects: bool,
     /// TLS and the HTTP version, set up once for every user.
     pub transport: super::transport::Transport,
     /// The run's background WebSockets: told to close when the run ends.
@@ -131,14 +133,9 @@ pub(super) struct Clients {
 }
 
 impl Clients {
-    fn new(plan: &RunPlan, transport: &Transport) -> Result<Self, reqwest::Error> {
+    /// `keeps_redirects`: some step keeps its redirects (`RunShared`).
+    fn new(keeps_redirects: bool, transport: &Transport) -> Result<Self, reqwest::Error> {
         let jar = Arc::new(BoundedJar::default());
-        let keeps_redirects = plan
-            .scenarios
-            .iter()
-            .flat_map(|s| s.all_steps())
-            .filter_map(StepPlan::as_http)
-            .any(|step| !step.follow_redirects);
         Ok(Clients {
             follow: transport.client_builder(jar.clone(), true).build()?,
             no_follow: keeps_redirects
@@ -163,7 +160,7 @@ pub async fn start_user(
     scenario: usize,
 ) -> TransactionResult {
     let plan = shared.plan.clone();
-    let clients = Clients::new(&plan, &shared.transport)
+    let clients = Clients::new(shared.keeps_redirects, &shared.transport)
         .map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
     let mut state = UserState {
         index: user.weighted_users_index,
