@@ -9,9 +9,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::Exit;
+use crate::clock::parse_start_at;
 use crate::commands::compare::CompareRequest;
 use crate::commands::demo::DemoRequest;
-use crate::clock::parse_start_at;
 use crate::commands::import::{ImportRequest, ImportSource};
 use crate::commands::merge::MergeRequest;
 use crate::commands::run::{DEFAULT_BASELINE_LAST, RunRequest};

@@ -286,7 +286,10 @@ mod tests {
             } else {
                 -start.instant.duration_since(start.t0).as_secs_f64()
             };
-            assert!((gap - start.axis_from_s as f64).abs() < 1e-3, "{offset_ms}: {gap}");
+            assert!(
+                (gap - start.axis_from_s as f64).abs() < 1e-3,
+                "{offset_ms}: {gap}"
+            );
             // A start in the past: the axis starts at or after it; well ahead: before it.
             if offset_ms < 0 {
                 assert!(start.axis_from_s >= 0, "{offset_ms}");
@@ -299,7 +302,11 @@ mod tests {
     #[test]
     fn start_times_read_as_written_or_refused_with_an_example() {
         let far = (chrono::Utc::now() + chrono::TimeDelta::days(3)).to_rfc3339();
-        assert!(parse_start_at(&far).unwrap_err().contains("is the date right"));
+        assert!(
+            parse_start_at(&far)
+                .unwrap_err()
+                .contains("is the date right")
+        );
         let soon = parse_start_at("+30s").unwrap();
         let ahead = (soon - chrono::Utc::now()).num_milliseconds();
         assert!((29_000..=30_000).contains(&ahead), "{ahead}");

@@ -52,14 +52,20 @@ pub fn merge_runs(args: &MergeRequest) -> anyhow::Result<Exit> {
     result.provenance.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string());
-    let compare::Baselines { runs: baseline, notes } =
-        compare::baseline_runs(&args.baseline, &result.plan.name, args.baseline_last)?;
+    let compare::Baselines {
+        runs: baseline,
+        notes,
+    } = compare::baseline_runs(&args.baseline, &result.plan.name, args.baseline_last)?;
     for note in &notes {
         eprintln!("gander: note: {note}");
     }
     let dir = &args.output;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {}: give -o a directory gander can write", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| {
+        format!(
+            "cannot create {}: give -o a directory gander can write",
+            dir.display()
+        )
+    })?;
     let lock = store::RunLock::take(dir)?;
     copy_profile(&mut result, dir, &baseline)?;
     if !baseline.is_empty() {
@@ -95,19 +101,25 @@ fn check_output(out: &Path) -> anyhow::Result<()> {
 fn gather(dirs: &[PathBuf], out: &Path, wait: Option<Duration>) -> anyhow::Result<Vec<PathBuf>> {
     let deadline = wait.map(|w| Instant::now() + w);
     loop {
-        let found = expand(dirs, out)?;
-        match deadline {
-            Some(d) if Instant::now() < d && !all_finished(&found) => std::thread::sleep(POLL),
-            _ => return Ok(found),
+        let waiting = deadline.is_some_and(|d| Instant::now() < d);
+        // While waiting, a directory the segments have not made yet holds none of them.
+        let found = expand(dirs, out, waiting)?;
+        if waiting && !all_finished(&found) {
+            std::thread::sleep(POLL);
+        } else {
+            return Ok(found);
         }
     }
 }
 
-fn expand(dirs: &[PathBuf], out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn expand(dirs: &[PathBuf], out: &Path, waiting: bool) -> anyhow::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for dir in dirs {
         if dir.join("run.json").is_file() {
             found.push(dir.clone());
+            continue;
+        }
+        if waiting && !dir.exists() {
             continue;
         }
         let entries = std::fs::read_dir(dir).with_context(|| {
@@ -176,13 +188,22 @@ fn copy_profile(
     dir: &Path,
     baseline: &[(PathBuf, RunData)],
 ) -> anyhow::Result<()> {
-    let Some(source) = result.provenance.segments.first().map(|s| PathBuf::from(&s.dir)) else {
+    let Some(source) = result
+        .provenance
+        .segments
+        .first()
+        .map(|s| PathBuf::from(&s.dir))
+    else {
         return Ok(());
     };
     let Some(profile) = result.profile.as_mut() else {
         return Ok(());
     };
-    let files = [&profile.files.raw, &profile.files.folded, &profile.files.flamegraph];
+    let files = [
+        &profile.files.raw,
+        &profile.files.folded,
+        &profile.files.flamegraph,
+    ];
     for name in files.into_iter().flatten() {
         let bytes = std::fs::read(source.join(name))
             .with_context(|| format!("cannot read segment 0's profile file {name}"))?;

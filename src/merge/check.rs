@@ -203,7 +203,13 @@ fn plan_difference(a: &RunResult, b: &RunResult) -> Option<(String, String, Stri
 /// Seconds to add to each segment's time axis to put it on the merged one,
 /// which starts with the earliest segment's.
 pub fn shifts(segments: &[SegmentRun]) -> Vec<u64> {
-    let from = |s: &SegmentRun| s.result.provenance.start.as_ref().map_or(0, |s| s.axis_from_s);
+    let from = |s: &SegmentRun| {
+        s.result
+            .provenance
+            .start
+            .as_ref()
+            .map_or(0, |s| s.axis_from_s)
+    };
     let earliest = segments.iter().map(from).min().unwrap_or(0);
     segments
         .iter()

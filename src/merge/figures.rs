@@ -12,9 +12,8 @@ use crate::result::{PhaseStats, SocketStats, Stats};
 
 /// Each phase's figures, merged.
 pub fn phase_stats(parts: &[&PhaseStats]) -> PhaseStats {
-    let merged = |get: fn(&PhaseStats) -> &Stats| {
-        stats(&parts.iter().map(|p| get(p)).collect::<Vec<_>>())
-    };
+    let merged =
+        |get: fn(&PhaseStats) -> &Stats| stats(&parts.iter().map(|p| get(p)).collect::<Vec<_>>());
     PhaseStats {
         ramp_up: merged(|p| &p.ramp_up),
         steady: merged(|p| &p.steady),
@@ -42,7 +41,8 @@ fn add_counts(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
 /// the segments' rates, each over its own window.
 pub fn stats(parts: &[&Stats]) -> Stats {
     let sum = |get: fn(&Stats) -> u64| parts.iter().map(|s| get(s)).sum::<u64>();
-    let (requests, failed, not_sent) = (sum(|s| s.requests), sum(|s| s.failed), sum(|s| s.not_sent));
+    let (requests, failed, not_sent) =
+        (sum(|s| s.requests), sum(|s| s.failed), sum(|s| s.not_sent));
     let mut statuses = BTreeMap::new();
     let mut protocols = BTreeMap::new();
     for s in parts {

@@ -12,8 +12,18 @@ use crate::hist::encode_recorded;
 pub fn load(parts: &[&LoadReport], shifts: &[u64]) -> LoadReport {
     LoadReport {
         stages: stages(parts, shifts),
-        open: open(&parts.iter().filter_map(|p| p.open.as_ref()).collect::<Vec<_>>()),
-        closed: closed(&parts.iter().filter_map(|p| p.closed.as_ref()).collect::<Vec<_>>()),
+        open: open(
+            &parts
+                .iter()
+                .filter_map(|p| p.open.as_ref())
+                .collect::<Vec<_>>(),
+        ),
+        closed: closed(
+            &parts
+                .iter()
+                .filter_map(|p| p.closed.as_ref())
+                .collect::<Vec<_>>(),
+        ),
     }
 }
 

@@ -56,8 +56,12 @@ pub fn merge(mut segments: Vec<SegmentRun>, run_id: String) -> Result<Merged, Me
     let endpoints: Vec<String> = result.endpoints.iter().map(|e| e.name.clone()).collect();
     let start = check::axis_start(&segments);
     Ok(Merged {
-        interval_log: logs.latency.write(&crate::record::latency_log_comment(&endpoints), start),
-        header_log: logs.headers.write(&crate::record::header_log_comment(&endpoints), start),
+        interval_log: logs
+            .latency
+            .write(&crate::record::latency_log_comment(&endpoints), start),
+        header_log: logs
+            .headers
+            .write(&crate::record::header_log_comment(&endpoints), start),
         result,
     })
 }

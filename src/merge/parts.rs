@@ -58,7 +58,10 @@ pub fn merged(
     }
 }
 
-fn nth<'a, T>(results: &[&'a RunResult], get: impl Fn(&'a RunResult) -> Option<&'a T>) -> Vec<&'a T> {
+fn nth<'a, T>(
+    results: &[&'a RunResult],
+    get: impl Fn(&'a RunResult) -> Option<&'a T>,
+) -> Vec<&'a T> {
     results.iter().filter_map(|r| get(r)).collect()
 }
 
@@ -85,7 +88,10 @@ fn outcome(results: &[&RunResult]) -> Outcome {
             reason: Some(format!(
                 "segment {i} ({}): {}",
                 r.run_id,
-                r.outcome.reason.as_deref().unwrap_or("stopped before its end")
+                r.outcome
+                    .reason
+                    .as_deref()
+                    .unwrap_or("stopped before its end")
             )),
         },
     }
@@ -224,7 +230,11 @@ fn errors(results: &[&RunResult], shifts: &[u64]) -> ErrorReport {
             .then_with(|| a.endpoint.cmp(&b.endpoint))
     });
     samples.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-    let kept = results.iter().map(|r| r.errors.samples.len()).max().unwrap_or(0);
+    let kept = results
+        .iter()
+        .map(|r| r.errors.samples.len())
+        .max()
+        .unwrap_or(0);
     samples.truncate(kept);
     ErrorReport {
         groups,

@@ -50,13 +50,23 @@ fn merged_stats_are_the_stats_of_all_samples_together() {
     assert_eq!(merged.latency_ms, single.latency_ms, "exact percentiles");
     assert_eq!(merged.failed_latency_ms, single.failed_latency_ms);
     let decoded = |s: &crate::result::Stats| s.histogram.as_deref().and_then(decode_histogram);
-    assert_eq!(decoded(&merged), decoded(&single), "the same counts at the same values");
+    assert_eq!(
+        decoded(&merged),
+        decoded(&single),
+        "the same counts at the same values"
+    );
     assert_eq!(merged.statuses, single.statuses);
     assert_eq!(merged.bytes_received, single.bytes_received);
     assert_eq!(merged.error_rate, single.error_rate);
     // Three segments each at their own rate over 10 s: the rates add.
     assert_eq!(merged.rps, single.rps);
-    let (m, s) = (&merged.server_headers["X-Queries"], &single.server_headers["X-Queries"]);
-    assert_eq!((m.count, m.min, m.max, m.p50, m.p95, m.p99), (s.count, s.min, s.max, s.p50, s.p95, s.p99));
+    let (m, s) = (
+        &merged.server_headers["X-Queries"],
+        &single.server_headers["X-Queries"],
+    );
+    assert_eq!(
+        (m.count, m.min, m.max, m.p50, m.p95, m.p99),
+        (s.count, s.min, s.max, s.p50, s.p95, s.p99)
+    );
     assert!((m.sum - s.sum).abs() < 1e-6 && (m.stdev - s.stdev).abs() < 1e-6);
 }

@@ -96,7 +96,11 @@ impl HeaderAcc {
             sum: s.sum,
             sum_sq: count * (s.stdev * s.stdev + s.mean * s.mean),
             min: if s.count > 0 { s.min } else { f64::INFINITY },
-            max: if s.count > 0 { s.max } else { f64::NEG_INFINITY },
+            max: if s.count > 0 {
+                s.max
+            } else {
+                f64::NEG_INFINITY
+            },
             is_time: s.unit == "ms",
         }
     }

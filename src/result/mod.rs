@@ -722,7 +722,10 @@ impl RunResult {
 
     /// Whether this run is one share of a plan run by several generators.
     pub fn is_segment(&self) -> bool {
-        self.provenance.segment.as_ref().is_some_and(|s| s.count > 1)
+        self.provenance
+            .segment
+            .as_ref()
+            .is_some_and(|s| s.count > 1)
     }
 
     /// Requests completed within `window`, from the per-second series (a second

@@ -53,9 +53,10 @@ impl RunShared {
                 let k = self.next_user[scenario].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // goose starts exactly the users planned; past them (never seen)
                 // an index beyond every segment's keeps it unique.
-                s.user_indices[scenario].get(k).copied().unwrap_or_else(|| {
-                    s.whole.users_started() * s.segment.count + launched
-                })
+                s.user_indices[scenario]
+                    .get(k)
+                    .copied()
+                    .unwrap_or_else(|| s.whole.users_started() * s.segment.count + launched)
             }
             _ => launched,
         }

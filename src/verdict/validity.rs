@@ -50,7 +50,10 @@ fn common_start(result: &RunResult) -> Option<ValidityCheck> {
         ),
         Some(late) if late <= MAX_START_LATE_S => (
             true,
-            format!("the load began {late:.3} s after the common start {}", start.at),
+            format!(
+                "the load began {late:.3} s after the common start {}",
+                start.at
+            ),
         ),
         Some(late) => (
             false,

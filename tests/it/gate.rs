@@ -415,7 +415,6 @@ fn the_unoptimized_demo_is_a_regression_and_a_rerun_is_not() {
     );
 }
 
-
 #[test]
 fn a_load_generator_starved_of_cpu_makes_the_run_invalid() {
     let server = start_server();

@@ -363,7 +363,10 @@ pub fn compile(
     let host = c.host(file.host.as_ref(), overrides);
     let http = c.http_version(file.http.as_ref(), overrides.http, host.as_deref());
     let tls = c.tls(file.tls.as_ref(), &overrides.tls);
-    c.feeders(&file.data, overrides.segment.unwrap_or(super::segment::Segment::WHOLE));
+    c.feeders(
+        &file.data,
+        overrides.segment.unwrap_or(super::segment::Segment::WHOLE),
+    );
     let load = c.load(&file.load, overrides);
     if let Some(defaults) = &file.defaults {
         c.defaults(defaults);

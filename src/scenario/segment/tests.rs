@@ -71,7 +71,10 @@ fn shares_add_up_to_the_whole_and_differ_by_at_most_one() {
             assert_eq!(shares.iter().sum::<usize>(), n, "{n} over {c}");
             let (lo, hi) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
             assert!(hi - lo <= 1, "{n} over {c}: {shares:?}");
-            assert!(shares.windows(2).all(|w| w[0] >= w[1]), "lower segments first");
+            assert!(
+                shares.windows(2).all(|w| w[0] >= w[1]),
+                "lower segments first"
+            );
         }
     }
 }
@@ -104,13 +107,21 @@ fn split_all(load: &LoadPlan, weights: &[usize], c: usize) -> Vec<Vec<Vec<usize>
             }
         }
     }
-    assert!(seen.iter().all(|n| *n == 1), "every user exactly once: {seen:?}");
+    assert!(
+        seen.iter().all(|n| *n == 1),
+        "every user exactly once: {seen:?}"
+    );
     parts
 }
 
 #[test]
 fn closed_users_split_exactly_with_the_single_runs_weights() {
-    for (users, weights) in [(50, vec![3, 1]), (9, vec![1, 1, 1]), (100, vec![5, 2, 2]), (7, vec![1])] {
+    for (users, weights) in [
+        (50, vec![3, 1]),
+        (9, vec![1, 1, 1]),
+        (100, vec![5, 2, 2]),
+        (7, vec![1]),
+    ] {
         let load = closed(users);
         let single = goose_scenarios(&weights, users);
         for c in 1..=5 {
@@ -132,7 +143,12 @@ fn staged_levels_split_at_every_stage_and_users_are_never_reused() {
     // Up to 10, down to 4, up to 13: 10 + 9 users start in all.
     let load = staged(
         LoadModel::Closed,
-        vec![stage(10, 10.0), stage(5, 10.0), stage(5, 4.0), stage(10, 13.0)],
+        vec![
+            stage(10, 10.0),
+            stage(5, 10.0),
+            stage(5, 4.0),
+            stage(10, 13.0),
+        ],
     );
     assert_eq!(load.users_started(), 19);
     for c in 1..=4 {

@@ -36,7 +36,8 @@ fn the_kubernetes_manifests_validate_offline() {
         .args(&files)
         .output()
         .expect("kubernetes-validate is installed: run scripts/setup-test-deps");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     for f in &files {
         let name = f.file_name().unwrap().to_str().unwrap();
@@ -54,7 +55,11 @@ struct Container {
 fn container(job: &Value) -> Container {
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().into_iter().flatten().map(|s| s.as_str().unwrap().to_string()).collect()
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
     };
     let mut argv = strings(&c["command"]);
     argv.extend(strings(&c["args"]));
@@ -65,7 +70,12 @@ fn container(job: &Value) -> Container {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|m| (m["name"].as_str().unwrap().into(), m["mountPath"].as_str().unwrap().into()))
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().into(),
+                    m["mountPath"].as_str().unwrap().into(),
+                )
+            })
             .collect(),
     }
 }
@@ -82,7 +92,12 @@ fn expand(arg: &str, env: &BTreeMap<String, String>) -> String {
 
 /// The container's environment as the cluster gives it: values, the run
 /// ConfigMap's keys, the completion index.
-fn environment(c: &Container, run: &BTreeMap<String, String>, index: usize, overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn environment(
+    c: &Container,
+    run: &BTreeMap<String, String>,
+    index: usize,
+    overrides: &[(&str, &str)],
+) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     for e in &c.env {
         let name = e["name"].as_str().unwrap().to_string();
@@ -106,16 +121,22 @@ fn environment(c: &Container, run: &BTreeMap<String, String>, index: usize, over
 }
 
 /// Starts `argv` as the container would, its mounts at `mounts`' local folders.
-fn start(c: &Container, env: &BTreeMap<String, String>, mounts: &BTreeMap<String, PathBuf>) -> Child {
+fn start(
+    c: &Container,
+    env: &BTreeMap<String, String>,
+    mounts: &BTreeMap<String, PathBuf>,
+) -> Child {
     let argv: Vec<String> = c
         .argv
         .iter()
         .map(|a| {
             let a = expand(a, env);
-            c.mounts.iter().fold(a, |a, (name, path)| match a.strip_prefix(path.as_str()) {
-                Some(rest) => format!("{}{rest}", mounts[name].display()),
-                None => a,
-            })
+            c.mounts
+                .iter()
+                .fold(a, |a, (name, path)| match a.strip_prefix(path.as_str()) {
+                    Some(rest) => format!("{}{rest}", mounts[name].display()),
+                    None => a,
+                })
         })
         .collect();
     assert_eq!(argv[0], "gander", "the image's gander");
@@ -135,12 +156,20 @@ fn the_jobs_command_lines_run_end_to_end_here() {
     let scenario = manifest("scenario-configmap.yaml");
     let scenario_dir = ws.path().join("scenario");
     std::fs::create_dir_all(&scenario_dir).unwrap();
-    std::fs::write(scenario_dir.join("scenario.yaml"), scenario["data"]["scenario.yaml"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        scenario_dir.join("scenario.yaml"),
+        scenario["data"]["scenario.yaml"].as_str().unwrap(),
+    )
+    .unwrap();
     let results = ws.path().join("results");
     std::fs::create_dir_all(&results).unwrap();
-    let mounts = BTreeMap::from([("scenario".to_string(), scenario_dir), ("results".to_string(), results.clone())]);
+    let mounts = BTreeMap::from([
+        ("scenario".to_string(), scenario_dir),
+        ("results".to_string(), results.clone()),
+    ]);
     // The run ConfigMap as CI writes it for each run.
-    let mut run: BTreeMap<String, String> = serde_json::from_value(manifest("run-configmap.yaml")["data"].clone()).unwrap();
+    let mut run: BTreeMap<String, String> =
+        serde_json::from_value(manifest("run-configmap.yaml")["data"].clone()).unwrap();
     run.insert("start-at".into(), start_at(5));
     run.insert("run-id".into(), "ci-run-1".into());
 
@@ -150,7 +179,13 @@ fn the_jobs_command_lines_run_end_to_end_here() {
     let n = spec["completions"].as_u64().unwrap() as usize;
     assert_eq!(spec["parallelism"].as_u64(), Some(n as u64));
     let seg = container(&segments);
-    assert!(seg.argv.iter().any(|a| a == &format!("$(JOB_COMPLETION_INDEX)/{n}")), "{:?}", seg.argv);
+    assert!(
+        seg.argv
+            .iter()
+            .any(|a| a == &format!("$(JOB_COMPLETION_INDEX)/{n}")),
+        "{:?}",
+        seg.argv
+    );
     let merge_job = manifest("merge-job.yaml");
     let merger = container(&merge_job);
 
@@ -158,14 +193,24 @@ fn the_jobs_command_lines_run_end_to_end_here() {
     let url = server.url();
     let merging = start(&merger, &environment(&merger, &run, 0, &[]), &mounts);
     let pods: Vec<Child> = (0..n)
-        .map(|i| start(&seg, &environment(&seg, &run, i, &[("SUT_HOST", &url)]), &mounts))
+        .map(|i| {
+            start(
+                &seg,
+                &environment(&seg, &run, i, &[("SUT_HOST", &url)]),
+                &mounts,
+            )
+        })
         .collect();
     for (i, pod) in pods.into_iter().enumerate() {
         let out = RunOutput::new(wait_bounded(pod, Duration::from_secs(120)));
         assert_eq!(out.code, 0, "segment {i}: {}\n{}", out.stdout, out.stderr);
     }
     let merged = RunOutput::new(wait_bounded(merging, Duration::from_secs(60)));
-    assert_eq!(merged.code, 0, "the merge Job's exit code: {}\n{}", merged.stdout, merged.stderr);
+    assert_eq!(
+        merged.code, 0,
+        "the merge Job's exit code: {}\n{}",
+        merged.stdout, merged.stderr
+    );
     let dir = results.join("ci-run-1/merged");
     assert_eq!(merged.run_dir(), std::path::absolute(&dir).unwrap());
     assert_complete_run_dir(&dir);
