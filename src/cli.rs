@@ -35,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario file against its host and write a run directory.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check scenario files without sending any request.
     Check {
         /// Scenario files (YAML).

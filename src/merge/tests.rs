@@ -15,9 +15,9 @@ fn sample(i: u64) -> Sample {
         pace: None,
         // Spread over four orders of magnitude, so percentiles fall in different buckets.
         latency: Some(Duration::from_micros(37 + i * i * 13 % 90_000)),
-        status: if i % 17 == 0 { 500 } else { 200 },
+        status: if i.is_multiple_of(17) { 500 } else { 200 },
         bytes: i,
-        failure: (i % 17 == 0).then(|| {
+        failure: i.is_multiple_of(17).then(|| {
             Box::new(Failure {
                 reason: "boom".into(),
                 ..Default::default()
