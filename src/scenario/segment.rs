@@ -37,7 +37,7 @@ impl Segment {
 
     /// How many of the items `0..n` are this segment's.
     pub fn share(self, n: usize) -> usize {
-        (n + self.count - 1 - self.index) / self.count
+        n / self.count + usize::from(n % self.count > self.index)
     }
 }
 

@@ -77,6 +77,10 @@ fn shares_add_up_to_the_whole_and_differ_by_at_most_one() {
             );
         }
     }
+    // An absurd level (refused later, by the capacity check) does not overflow.
+    let shares: Vec<usize> = segments(3).map(|s| s.share(usize::MAX)).collect();
+    let sum: u128 = shares.iter().map(|s| *s as u128).sum();
+    assert_eq!(sum, usize::MAX as u128);
 }
 
 #[test]
