@@ -262,7 +262,8 @@ pub struct RunArgs {
     pub client_key: Option<PathBuf>,
     /// Run the I-th of N shares of the plan (I from 0), as one of N load generators:
     /// users, iterations and unique data rows split exactly; only segment 0 watches
-    /// the SUT. Merge the N run directories with `gander merge`. Needs --start-at.
+    /// the SUT. Merge the N run directories with `gander merge`. With N above 1 it needs
+    /// --start-at, and takes no --baseline (the merge does).
     #[arg(long, value_name = "I/N")]
     pub segment: Option<Segment>,
     /// Start the load at this instant: RFC 3339 (2026-05-01T12:00:00Z) or +30s from
