@@ -1,6 +1,6 @@
 //! The command line: clap's options, turned into the plain requests the
-//! commands take (`RunRequest`, `CompareRequest`, `DemoRequest`,
-//! `ImportRequest`), and `main`.
+//! commands take (`RunRequest`, `CompareRequest`, `MergeRequest`,
+//! `DemoRequest`, `ImportRequest`), and `main`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -9,12 +9,15 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::Exit;
+use crate::clock::parse_start_at;
 use crate::commands::compare::CompareRequest;
 use crate::commands::demo::DemoRequest;
 use crate::commands::import::{ImportRequest, ImportSource};
+use crate::commands::merge::MergeRequest;
 use crate::commands::run::{DEFAULT_BASELINE_LAST, RunRequest};
 use crate::commands::{self};
 use crate::scenario::Overrides;
+use crate::scenario::segment::Segment;
 use crate::scenario::units::parse_duration;
 
 #[derive(Debug, Parser)]
@@ -32,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario file against its host and write a run directory.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check scenario files without sending any request.
     Check {
         /// Scenario files (YAML).
@@ -58,6 +61,9 @@ pub enum Command {
     },
     /// Compare a saved run with a baseline run (or a set of runs); exit 1 on a regression.
     Compare(CompareArgs),
+    /// Merge the run directories of N segments (`gander run --segment i/N`) into one run
+    /// directory, then judge and report it once: exit code as `gander run`.
+    Merge(MergeArgs),
     /// Write a first scenario file from an OpenAPI document or a HAR recording.
     Import(ImportArgs),
 }
@@ -156,6 +162,43 @@ pub struct CompareArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The segments' run directories, or directories holding them (e.g. the shared
+    /// volume every segment wrote to).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// The merged run directory to create (new or empty).
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub output: PathBuf,
+    /// Saved runs to compare the merged run with (see `gander run --help`).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub baseline: Vec<PathBuf>,
+    /// How many good runs to take from a --baseline directory of runs.
+    #[arg(long, default_value_t = DEFAULT_BASELINE_LAST, value_name = "N")]
+    pub baseline_last: usize,
+    /// Wait up to this long for every segment to be there and finished, e.g. 15m
+    /// (a merge started beside its segments, as the Kubernetes recipe does).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub wait: Option<Duration>,
+    /// Print nothing but errors and the run directory.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl MergeArgs {
+    pub fn request(&self) -> MergeRequest {
+        MergeRequest {
+            dirs: self.dirs.clone(),
+            output: self.output.clone(),
+            baseline: self.baseline.clone(),
+            baseline_last: self.baseline_last,
+            wait: self.wait,
+            quiet: self.quiet,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The scenario file (YAML).
     pub file: PathBuf,
@@ -217,6 +260,16 @@ pub struct RunArgs {
     /// The PEM private key of --client-cert (tls.client_key).
     #[arg(long, value_name = "FILE")]
     pub client_key: Option<PathBuf>,
+    /// Run the I-th of N shares of the plan (I from 0), as one of N load generators:
+    /// users, iterations and unique data rows split exactly; only segment 0 watches
+    /// the SUT. Merge the N run directories with `gander merge`. With N above 1 it needs
+    /// --start-at, and takes no --baseline (the merge does).
+    #[arg(long, value_name = "I/N")]
+    pub segment: Option<Segment>,
+    /// Start the load at this instant: RFC 3339 (2026-05-01T12:00:00Z) or +30s from
+    /// now. Segments of one run take the same time, computed once.
+    #[arg(long, value_parser = parse_start_at, value_name = "TIME")]
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -264,7 +317,9 @@ impl RunArgs {
                     client_cert: self.client_cert.clone(),
                     client_key: self.client_key.clone(),
                 },
+                segment: self.segment,
             },
+            start_at: self.start_at,
             baseline: self.baseline.clone(),
             baseline_last: self.baseline_last,
             output: self.output.clone(),
@@ -331,6 +386,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => commands::run::run(&args.request()),
         Command::Compare(args) => commands::compare::compare_runs(&args.request()),
+        Command::Merge(args) => commands::merge::merge_runs(&args.request()),
         Command::Import(args) => Ok(commands::import::run(&args.request())),
         Command::Check { files } => Ok(commands::check(&files)),
         Command::Schema { run } => commands::print_schema(run),

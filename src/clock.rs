@@ -54,8 +54,14 @@ impl RunClock {
 
     /// The clock for a plan's load, started now.
     pub fn for_plan(plan: &crate::scenario::RunPlan) -> Self {
+        Self::for_plan_from(plan, Instant::now())
+    }
+
+    /// The clock for a plan's load, its time axis from `t0` (not after now).
+    pub fn for_plan_from(plan: &crate::scenario::RunPlan, t0: Instant) -> Self {
         let load = &plan.load;
         let mut clock = RunClock::new(load.users, load.steady_length(), plan.scenarios.len());
+        clock.t0 = t0;
         clock.planned_steady = load.steady_window();
         clock.open = load.model == crate::scenario::plan::LoadModel::Open;
         clock
@@ -184,9 +190,133 @@ impl RunClock {
     }
 }
 
+/// `--start-at`: the instant every generator of a run starts its load, and
+/// the time axis laid on it. The axis starts a whole number of seconds from
+/// the common start (at or before now), so the per-second series of
+/// generators started apart line up second for second.
+#[derive(Debug, Clone, Copy)]
+pub struct CommonStart {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `at` on this process's monotonic clock.
+    pub instant: Instant,
+    /// The time axis's start: `at` plus `axis_from_s` seconds.
+    pub t0: Instant,
+    /// Whole seconds from `at` to the axis's start (negative: it starts before).
+    pub axis_from_s: i64,
+}
+
+/// A common start this far ahead is taken for a mistake.
+pub const MAX_START_AHEAD: Duration = Duration::from_secs(24 * 3600);
+
+impl CommonStart {
+    /// Lays the axis for a common start at `at`, now.
+    pub fn new(at: chrono::DateTime<chrono::Utc>) -> CommonStart {
+        let (now, wall) = (Instant::now(), chrono::Utc::now());
+        let since_us = (wall - at).num_microseconds().unwrap_or(i64::MAX);
+        let axis_from_s = since_us.div_euclid(1_000_000);
+        // From the axis's start to now: the fraction of a second past it.
+        let into_second = Duration::from_micros(since_us.rem_euclid(1_000_000) as u64);
+        let t0 = now.checked_sub(into_second).unwrap_or(now);
+        let instant = if since_us < 0 {
+            now + Duration::from_micros(since_us.unsigned_abs())
+        } else {
+            now.checked_sub(Duration::from_micros(since_us as u64))
+                .unwrap_or(now)
+        };
+        CommonStart {
+            at,
+            instant,
+            t0,
+            axis_from_s,
+        }
+    }
+
+    /// How late the load began after the common start, in seconds (0 when on time).
+    pub fn late_s(&self, began: Instant) -> f64 {
+        began.saturating_duration_since(self.instant).as_secs_f64()
+    }
+}
+
+/// Reads `--start-at`: an RFC 3339 time (2026-05-01T12:00:00Z) or `+30s` from now.
+pub fn parse_start_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let text = text.trim();
+    let at = match text.strip_prefix('+') {
+        Some(after) => {
+            let d = crate::scenario::units::parse_duration(after)
+                .map_err(|e| format!("\"{text}\": {e}; expected e.g. +30s or +2m"))?;
+            chrono::Utc::now()
+                + chrono::TimeDelta::from_std(d).map_err(|e| format!("\"{text}\": {e}"))?
+        }
+        None => chrono::DateTime::parse_from_rfc3339(text)
+            .map_err(|e| {
+                format!(
+                    "\"{text}\" is not a time ({e}): expected RFC 3339 with a zone, e.g. \
+                     2026-05-01T12:00:00Z (`date -u -d +1min +%FT%TZ` prints one), or +30s from now"
+                )
+            })?
+            .with_timezone(&chrono::Utc),
+    };
+    let ahead = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+    if ahead > MAX_START_AHEAD {
+        return Err(format!(
+            "\"{text}\" is {} h from now, more than the {} h gander waits: is the date right?",
+            ahead.as_secs() / 3600,
+            MAX_START_AHEAD.as_secs() / 3600
+        ));
+    }
+    Ok(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_common_start_lays_the_axis_on_whole_seconds_from_it() {
+        let now = chrono::Utc::now();
+        for offset_ms in [-2500i64, -1000, -1, 0, 1, 999, 1000, 30_400] {
+            let at = now + chrono::TimeDelta::milliseconds(offset_ms);
+            let start = CommonStart::new(at);
+            // The axis starts at or before now, less than a second before.
+            assert!(start.t0 <= Instant::now());
+            assert!(start.t0.elapsed() < Duration::from_secs(1) + Duration::from_millis(50));
+            // ... a whole number of seconds from the common start.
+            let gap = if start.axis_from_s >= 0 {
+                start.t0.duration_since(start.instant).as_secs_f64()
+            } else {
+                -start.instant.duration_since(start.t0).as_secs_f64()
+            };
+            assert!(
+                (gap - start.axis_from_s as f64).abs() < 1e-3,
+                "{offset_ms}: {gap}"
+            );
+            // A start in the past: the axis starts at or after it; well ahead: before it.
+            if offset_ms < 0 {
+                assert!(start.axis_from_s >= 0, "{offset_ms}");
+            } else if offset_ms >= 999 {
+                assert!(start.axis_from_s < 0, "{offset_ms}");
+            }
+        }
+    }
+
+    #[test]
+    fn start_times_read_as_written_or_refused_with_an_example() {
+        let far = (chrono::Utc::now() + chrono::TimeDelta::days(3)).to_rfc3339();
+        assert!(
+            parse_start_at(&far)
+                .unwrap_err()
+                .contains("is the date right")
+        );
+        let soon = parse_start_at("+30s").unwrap();
+        let ahead = (soon - chrono::Utc::now()).num_milliseconds();
+        assert!((29_000..=30_000).contains(&ahead), "{ahead}");
+        let past = parse_start_at("2020-01-01T00:00:00+02:00").unwrap();
+        assert_eq!(past.to_rfc3339(), "2019-12-31T22:00:00+00:00");
+        for bad in ["tomorrow", "12:00", "+soon", "2026-05-01 12:00:00"] {
+            let e = parse_start_at(bad).unwrap_err();
+            assert!(e.contains("e.g."), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn phases_follow_user_starts_and_stops() {

@@ -24,6 +24,15 @@ pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
     Some(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
+/// `encode_histogram`, for a histogram that holds something.
+pub fn encode_recorded(h: &Histogram<u64>) -> Option<String> {
+    if h.is_empty() {
+        None
+    } else {
+        encode_histogram(h)
+    }
+}
+
 pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
@@ -31,6 +40,20 @@ pub fn decode_histogram(text: &str) -> Option<Histogram<u64>> {
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .ok()
+}
+
+/// Each histogram of an interval log: its start (whole seconds from the log's
+/// base time), its tag and the histogram.
+pub fn interval_histograms(log: &[u8]) -> impl Iterator<Item = (u64, String, Histogram<u64>)> + '_ {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    IntervalLogIterator::new(log).flatten().filter_map(|entry| {
+        let LogEntry::Interval(h) = entry else {
+            return None;
+        };
+        let tag = h.tag()?.as_str().to_string();
+        let hist = decode_histogram(h.encoded_histogram())?;
+        Some((h.start_timestamp().as_secs(), tag, hist))
+    })
 }
 
 /// The interval-log tag of a server-header figure of request name `endpoint`:

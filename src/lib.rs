@@ -4,8 +4,8 @@
 //! `import` (an OpenAPI document or a HAR recording → a scenario file) →
 //! `scenario` (file → `RunPlan`) → `runner` (goose users) and the observers
 //! (`profile`, `sut`) → `record` (samples → figures) → `result` (the saved
-//! run, plain data) → `verdict` (with `compare`) → `report` (exporters) → exit
-//! code. `clock`, `signals`, `hist`, `store`, `format` and `redact` are the
+//! run, plain data) → `merge` (N segments' runs → one run, exactly) →
+//! `verdict` (with `compare`) → `report` (exporters) → exit code. `clock`, `signals`, `hist`, `store`, `format` and `redact` are the
 //! shared pieces the boxes meet on; `commands` and `cli` drive the pipeline.
 
 #[cfg(not(target_os = "linux"))]
@@ -23,6 +23,7 @@ mod exit;
 pub mod format;
 pub mod hist;
 mod import;
+pub mod merge;
 pub mod profile;
 pub mod record;
 pub mod redact;

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod demo;
 pub mod import;
+pub mod merge;
 mod progress;
 pub mod run;
 
@@ -55,10 +56,10 @@ pub fn print_schema(run: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Pass)
 }
 
-/// `gander report DIR`: judges a saved run again and renders its files.
-pub fn rerender(dir: &Path) -> anyhow::Result<Exit> {
+/// Reads a saved run; one saved as it went whose gander is gone is marked
+/// killed (outright: SIGKILL, a crash, the machine).
+pub fn read_saved(dir: &Path) -> Result<crate::result::RunResult, store::StoreError> {
     let mut result = store::read(dir)?;
-    // A run saved as it went whose gander is gone was killed outright.
     if result.outcome.status == crate::result::RunStatus::Running && !store::is_being_written(dir) {
         result.outcome = crate::result::Outcome {
             status: crate::result::RunStatus::Killed,
@@ -70,6 +71,12 @@ pub fn rerender(dir: &Path) -> anyhow::Result<Exit> {
         };
         store::remove_stale_lock(dir);
     }
+    Ok(result)
+}
+
+/// `gander report DIR`: judges a saved run again and renders its files.
+pub fn rerender(dir: &Path) -> anyhow::Result<Exit> {
+    let mut result = read_saved(dir)?;
     result.verdict = verdict::judge(&result);
     report::write_reports(dir, &result)?;
     print!("{}", report::console::render(&result));

@@ -6,9 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-
-use crate::hist::decode_histogram;
 use crate::result::profile::ProfileStatus;
 use crate::result::{Phase, RunResult, RunStatus, VerdictStatus};
 use crate::store::StoreError;
@@ -130,17 +127,12 @@ impl RunData {
 
 /// Each histogram of an interval log: its second, its tag and its `(value, count)` pairs.
 fn histograms(log: &[u8]) -> impl Iterator<Item = (u64, String, Vec<(u64, u64)>)> + '_ {
-    IntervalLogIterator::new(log).flatten().filter_map(|entry| {
-        let LogEntry::Interval(h) = entry else {
-            return None;
-        };
-        let tag = h.tag()?.as_str().to_string();
-        let hist = decode_histogram(h.encoded_histogram())?;
+    crate::hist::interval_histograms(log).map(|(t, tag, hist)| {
         let counts = hist
             .iter_recorded()
             .map(|v| (v.value_iterated_to(), v.count_at_value()))
             .collect();
-        Some((h.start_timestamp().as_secs(), tag, counts))
+        (t, tag, counts)
     })
 }
 

@@ -61,8 +61,17 @@ fn stage_windows(load: &LoadPlan, clock: &RunClock, origin: Instant) -> Vec<Stag
         .collect()
 }
 
-fn arrival_report(load: &LoadPlan, t: &Tally) -> ArrivalReport {
+/// The open model's start lags (µs) as the report gives them (ms).
+pub fn lag_summary(lag: &hdrhistogram::Histogram<u64>) -> Option<LagSummary> {
     let ms = |us: u64| us as f64 / 1e3;
+    (!lag.is_empty()).then(|| LagSummary {
+        p50: ms(lag.value_at_quantile(0.5)),
+        p99: ms(lag.value_at_quantile(0.99)),
+        max: ms(lag.max()),
+    })
+}
+
+fn arrival_report(load: &LoadPlan, t: &Tally) -> ArrivalReport {
     ArrivalReport {
         intended: t.intended,
         started: t.started,
@@ -78,11 +87,8 @@ fn arrival_report(load: &LoadPlan, t: &Tally) -> ArrivalReport {
         steady_started: t.steady_started,
         max_users: load.users,
         peak_busy: t.peak_busy,
-        start_lag_ms: (!t.lag.is_empty()).then(|| LagSummary {
-            p50: ms(t.lag.value_at_quantile(0.5)),
-            p99: ms(t.lag.value_at_quantile(0.99)),
-            max: ms(t.lag.max()),
-        }),
+        start_lag_ms: lag_summary(&t.lag),
+        lag_histogram: crate::hist::encode_recorded(&t.lag),
     }
 }
 

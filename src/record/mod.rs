@@ -171,14 +171,15 @@ impl PacingTally {
     }
 
     fn report(&self) -> PacingReport {
-        let measured = stats::latency_summary(&self.measured);
+        let (measured, corrected) = stats::pacing_summaries(&self.measured, &self.corrected);
         PacingReport {
             requests: self.requests,
             late: self.late,
             worst_delay_ms: self.worst_delay_us as f64 / 1e3,
             measured,
-            corrected: stats::latency_summary(&self.corrected)
-                .map(|c| measured.map_or(c, |m| c.at_least(&m))),
+            corrected,
+            measured_histogram: crate::hist::encode_recorded(&self.measured),
+            corrected_histogram: crate::hist::encode_recorded(&self.corrected),
         }
     }
 }
@@ -311,25 +312,15 @@ fn aggregate(
     let (mut serializer, mut header_serializer) =
         (V2DeflateSerializer::new(), V2DeflateSerializer::new());
     let start_time = SystemTime::now() - clock.t0.elapsed();
-    let mut names = String::new();
-    for (i, name) in config.endpoints.iter().enumerate() {
-        names.push_str(&format!("\ne{i} = {name}"));
-    }
     let mut writers = Writers {
         latency: IntervalLogWriterBuilder::new()
-            .add_comment(&format!(
-                "gander latency log: microseconds; tags name requests:{names}"
-            ))
+            .add_comment(&latency_log_comment(&config.endpoints))
             .with_start_time(start_time)
             .with_base_time(start_time)
             .begin_log_with(&mut log, &mut serializer)
             .expect("the log sink never fails"),
         headers: IntervalLogWriterBuilder::new()
-            .add_comment(&format!(
-                "gander server-header log: values in 1/{}ths (times in ms); tag \
-                 e<i>:<figure, percent-encoded> is a figure of request name e<i>:{names}",
-                stats::HEADER_SCALE
-            ))
+            .add_comment(&header_log_comment(&config.endpoints))
             .with_start_time(start_time)
             .with_base_time(start_time)
             .begin_log_with(&mut header_log, &mut header_serializer)
@@ -395,6 +386,33 @@ fn aggregate(
     }
     drop(writers);
     agg.collect(log.memory, header_log.memory)
+}
+
+/// The endpoints' tags, as the interval logs' comments list them.
+fn tag_names(endpoints: &[String]) -> String {
+    endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("\ne{i} = {name}"))
+        .collect()
+}
+
+/// The comment that opens `latency.hlog`.
+pub fn latency_log_comment(endpoints: &[String]) -> String {
+    format!(
+        "gander latency log: microseconds; tags name requests:{}",
+        tag_names(endpoints)
+    )
+}
+
+/// The comment that opens `headers.hlog`.
+pub fn header_log_comment(endpoints: &[String]) -> String {
+    format!(
+        "gander server-header log: values in 1/{}ths (times in ms); tag \
+         e<i>:<figure, percent-encoded> is a figure of request name e<i>:{}",
+        stats::HEADER_SCALE,
+        tag_names(endpoints)
+    )
 }
 
 type LogWriter<'a, W> =
@@ -578,18 +596,16 @@ impl Aggregator {
         let t = self.next_to_close;
         self.next_to_close += 1;
         let second = self.open.remove(&t).unwrap_or_else(Second::new);
-        let q = |h: &Histogram<u64>, q: f64| {
-            (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1e3)
-        };
+        let [p50_ms, p95_ms, p99_ms, max_ms] = stats::second_latencies(&second.hist);
         let point = TimePoint {
             t,
             requests: second.requests,
             errors: second.errors,
             bytes: second.bytes,
-            p50_ms: q(&second.hist, 0.5),
-            p95_ms: q(&second.hist, 0.95),
-            p99_ms: q(&second.hist, 0.99),
-            max_ms: (!second.hist.is_empty()).then(|| second.hist.max() as f64 / 1e3),
+            p50_ms,
+            p95_ms,
+            p99_ms,
+            max_ms,
             users: self.clock.users_now(),
             target: self.clock.origin().and_then(|origin| {
                 let since = self.clock.seconds_since_start(origin);

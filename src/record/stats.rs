@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use crate::hist::{encode_histogram, new_histogram, record_latency};
+use crate::hist::{encode_recorded, new_histogram, record_latency};
 use crate::result::{HeaderSummary, LatencySummary, SocketStats, Stats};
 use crate::runner::sample::{HeaderMetric, Protocol, Sample};
 
@@ -36,6 +36,26 @@ pub fn latency_summary(h: &Histogram<u64>) -> Option<LatencySummary> {
     })
 }
 
+/// One second's p50, p95, p99 and max (ms) of the series, from its histogram.
+pub fn second_latencies(h: &Histogram<u64>) -> [Option<f64>; 4] {
+    if h.is_empty() {
+        return [None; 4];
+    }
+    let q = |q: f64| Some(h.value_at_quantile(q) as f64 / 1e3);
+    [q(0.5), q(0.95), q(0.99), Some(h.max() as f64 / 1e3)]
+}
+
+/// The closed model's measured and corrected latencies (see `PacingReport`):
+/// the corrected figures never below the measured ones.
+pub fn pacing_summaries(
+    measured: &Histogram<u64>,
+    corrected: &Histogram<u64>,
+) -> (Option<LatencySummary>, Option<LatencySummary>) {
+    let m = latency_summary(measured);
+    let c = latency_summary(corrected).map(|c| m.map_or(c, |m| c.at_least(&m)));
+    (m, c)
+}
+
 #[derive(Debug, Clone)]
 pub struct HeaderAcc {
     hist: Histogram<u64>,
@@ -64,14 +84,35 @@ impl HeaderAcc {
         self.max = self.max.max(value);
         let _ = self.hist.record(header_raw(value));
     }
-    fn merge(&mut self, other: &HeaderAcc) {
+    /// The accumulator a saved summary (with its histogram) stands for.
+    pub fn from_summary(s: &HeaderSummary) -> HeaderAcc {
+        let count = s.count as f64;
+        HeaderAcc {
+            hist: s
+                .histogram
+                .as_deref()
+                .and_then(crate::hist::decode_histogram)
+                .unwrap_or_else(new_histogram),
+            sum: s.sum,
+            sum_sq: count * (s.stdev * s.stdev + s.mean * s.mean),
+            min: if s.count > 0 { s.min } else { f64::INFINITY },
+            max: if s.count > 0 {
+                s.max
+            } else {
+                f64::NEG_INFINITY
+            },
+            is_time: s.unit == "ms",
+        }
+    }
+
+    pub fn merge(&mut self, other: &HeaderAcc) {
         self.sum += other.sum;
         self.sum_sq += other.sum_sq;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         let _ = self.hist.add(&other.hist);
     }
-    fn summary(&self) -> HeaderSummary {
+    pub fn summary(&self) -> HeaderSummary {
         // The lowest value of each bucket, kept within the exact extremes.
         let q = |q: f64| {
             let raw = self.hist.lowest_equivalent(self.hist.value_at_quantile(q));
@@ -102,6 +143,7 @@ impl HeaderAcc {
             p95: if count > 0 { q(0.95) } else { 0.0 },
             p99: if count > 0 { q(0.99) } else { 0.0 },
             max: if count > 0 { self.max } else { 0.0 },
+            histogram: encode_recorded(&self.hist),
         }
     }
 }
@@ -245,11 +287,8 @@ impl Acc {
                 .collect(),
             latency_ms: latency_summary(&self.hist),
             failed_latency_ms: latency_summary(&self.failed_hist),
-            histogram: if self.hist.is_empty() {
-                None
-            } else {
-                encode_histogram(&self.hist)
-            },
+            histogram: encode_recorded(&self.hist),
+            failed_histogram: encode_recorded(&self.failed_hist),
             server_headers: self
                 .headers
                 .iter()

@@ -21,7 +21,14 @@ use serde::{Deserialize, Serialize};
 /// each) and allow for run-to-run variation; the per-second series counts
 /// errors per request name, and `headers.hlog` keeps server-header values per
 /// second. Version 2 runs are still read (their headers are not compared).
-pub const SCHEMA_VERSION: u32 = 3;
+/// Version 4: a run may be one segment of a plan run by several generators
+/// (`provenance.segment`; `plan` is then the whole plan, the segment's share is
+/// in `provenance.segment`) or the merge of such segments (`provenance.segments`);
+/// `provenance.start` records a common start (`--start-at`); figures carry the
+/// histograms a merge needs to stay exact (failed latencies, server-header
+/// values, the open model's start lag, the closed model's pacing). Versions 2
+/// and 3 are still read, and merge only with runs of their own version.
+pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest `run.json` version this gander reads.
 pub const OLDEST_READ_VERSION: u32 = 2;
 
@@ -109,9 +116,71 @@ pub struct Provenance {
     pub scenario_file: String,
     pub hostname: Option<String>,
     pub git_revision: Option<String>,
-    /// CPUs gander could run on (its affinity mask and cgroup quota).
+    /// CPUs gander could run on (its affinity mask and cgroup quota); for a
+    /// merged run, every segment's together.
     #[serde(default)]
     pub cores: usize,
+    /// SHA-256 of the scenario file's bytes (as `sha256sum` prints it): segments
+    /// merge only when they ran the same file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_sha256: Option<String>,
+    /// `--start-at`: the common start, and how this run kept to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StartReport>,
+    /// `--segment i/N`: this run is one share of the plan, run by one of N
+    /// generators; `plan` is the whole plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentReport>,
+    /// A merged run (`gander merge`): the segment runs it was merged from, by index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<MergedSegment>,
+}
+
+/// A common start (`--start-at`) and how a run kept to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StartReport {
+    /// The instant every generator was to start its load (RFC 3339).
+    pub at: String,
+    /// Whole seconds from `at` to the start of this run's time axis (negative:
+    /// the axis starts before it); a merge lines segments up by it.
+    pub axis_from_s: i64,
+    /// How long after `at` the load began (0 on time); `None` when it never began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_s: Option<f64>,
+}
+
+/// One generator's share of a plan (`--segment index/count`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SegmentReport {
+    pub index: usize,
+    pub count: usize,
+    /// The users this segment was to run: the closed model's (peak) users, the
+    /// open model's pool. Its iterations are every `count`-th of the plan's.
+    pub users: usize,
+    /// Users planned per scenario, in the plan's order.
+    pub users_by_scenario: Vec<usize>,
+}
+
+/// A segment run a merged run was made of.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MergedSegment {
+    pub index: usize,
+    pub run_id: String,
+    /// The segment's run directory, as given to `gander merge`.
+    pub dir: String,
+    pub hostname: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    #[serde(default)]
+    pub cores: usize,
+    pub status: RunStatus,
+    /// Seconds added to the segment's time axis to put it on the merged one.
+    pub shift_s: u64,
+    /// How long after the common start its load began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_s: Option<f64>,
+    /// The segment's own validity checks, as judged when it ran.
+    pub validity: Vec<ValidityCheck>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -285,6 +354,9 @@ pub struct Stats {
     /// HDR histogram of the successful requests' latencies in microseconds, V2-deflate, base64.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub histogram: Option<String>,
+    /// HDR histogram of the failed requests' latencies, the same way.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failed_histogram: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub server_headers: BTreeMap<String, HeaderSummary>,
     /// Answers by the protocol they came over: `HTTP/1.1`, `HTTP/2`, `WebSocket`
@@ -353,6 +425,9 @@ pub struct HeaderSummary {
     pub p95: f64,
     pub p99: f64,
     pub max: f64,
+    /// HDR histogram of the values in 1/1024ths, V2-deflate, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -452,6 +527,9 @@ pub struct ArrivalReport {
     pub peak_busy: usize,
     /// Time from intended to actual start, over every started iteration (ms).
     pub start_lag_ms: Option<LagSummary>,
+    /// HDR histogram of the start lags in microseconds, V2-deflate, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_histogram: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -478,6 +556,12 @@ pub struct PacingReport {
     /// model would have seen. Never reported below the measured figure: fills
     /// below a high measured tail would otherwise lower it.
     pub corrected: Option<LatencySummary>,
+    /// HDR histograms (µs, V2-deflate, base64) of `measured` and of `corrected`
+    /// before the floor: what a merge adds up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_histogram: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected_histogram: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -626,6 +710,36 @@ impl RunResult {
             .iter()
             .flat_map(|p| p.headers.keys())
             .collect()
+    }
+
+    /// The users this run was to start: its segment's share, or the plan's.
+    pub fn planned_users(&self) -> usize {
+        self.provenance
+            .segment
+            .as_ref()
+            .map_or(self.plan.users, |s| s.users)
+    }
+
+    /// Whether this run is one share of a plan run by several generators.
+    pub fn is_segment(&self) -> bool {
+        self.provenance
+            .segment
+            .as_ref()
+            .is_some_and(|s| s.count > 1)
+    }
+
+    /// Requests completed within `window`, from the per-second series (a second
+    /// partly inside counts in proportion).
+    pub fn requests_within(&self, window: Window) -> u64 {
+        self.timeseries
+            .iter()
+            .map(|p| {
+                let (a, b) = (p.t as f64, p.t as f64 + 1.0);
+                let overlap = (b.min(window.end_s) - a.max(window.start_s)).max(0.0);
+                p.requests as f64 * overlap
+            })
+            .sum::<f64>()
+            .round() as u64
     }
 
     /// The phase figures are reported for by default: the steady state when there was one.

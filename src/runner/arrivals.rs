@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use super::schedule::Schedule;
 use crate::clock::RunClock;
 use crate::result::Phase;
+use crate::scenario::segment::Segment;
 
 /// How often a waiting dispatcher or user looks for the end of the run.
 const CHECK: Duration = Duration::from_millis(50);
@@ -26,6 +27,8 @@ pub struct Ticket {
 
 pub struct Arrivals {
     schedule: Schedule,
+    /// The iterations of the schedule this generator starts: every Nth.
+    segment: Segment,
     clock: Arc<RunClock>,
     inner: Mutex<Inner>,
 }
@@ -102,9 +105,10 @@ impl Default for Tally {
 }
 
 impl Arrivals {
-    pub fn new(schedule: Schedule, clock: Arc<RunClock>) -> Self {
+    pub fn new(schedule: Schedule, segment: Segment, clock: Arc<RunClock>) -> Self {
         Arrivals {
             schedule,
+            segment,
             clock,
             inner: Mutex::new(Inner {
                 idle: Vec::new(),
@@ -183,7 +187,7 @@ impl Arrivals {
     /// Hands out iterations as they fall due, from `origin`, until the schedule
     /// ends or `stop` says the run is over.
     pub async fn dispatch(&self, origin: Instant, stop: impl Fn() -> bool) {
-        let mut k = 0;
+        let mut k = self.segment.index as u64;
         while let Some(offset) = self.schedule.due(k) {
             let at = origin + offset;
             loop {
@@ -197,7 +201,7 @@ impl Arrivals {
                 tokio::time::sleep((at - now).min(CHECK)).await;
             }
             self.hand_out(Ticket { intended: at });
-            k += 1;
+            k += self.segment.count as u64;
         }
     }
 

@@ -21,6 +21,7 @@ use goose::prelude::GooseAttack;
 use crate::clock::RunClock;
 use crate::scenario::RunPlan;
 use crate::scenario::plan::{LoadEnd, LoadModel, StepPlan};
+use crate::scenario::segment::Segment;
 use crate::signals;
 use arrivals::Arrivals;
 pub use arrivals::Tally;
@@ -41,6 +42,9 @@ const SOCKETS_GRACE: Duration = Duration::from_secs(2);
 pub struct RunOptions {
     /// Point stdout at /dev/null while goose runs (the CLI does; tests do not).
     pub silence_stdout: bool,
+    /// `--start-at`: the load starts at this instant (the closed model's first
+    /// user, the open model's schedule), not before.
+    pub start_at: Option<Instant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +66,8 @@ pub struct Executed {
     pub interrupted: Option<String>,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub finished_at: chrono::DateTime<chrono::Utc>,
+    /// When the load began: the first user's start, or the schedule's first dispatch.
+    pub load_started: Option<Instant>,
 }
 
 /// Runs the plan's users to the end. `clock` is the run's time axis; the
@@ -83,13 +89,18 @@ pub fn execute(
     let arrivals: Vec<Arc<Arrivals>> = match plan.load.model {
         LoadModel::Closed => Vec::new(),
         LoadModel::Open => {
+            // A segment dispatches its stripe of the whole plan's schedule.
+            let (stages, segment) = match &plan.segment {
+                Some(s) => (&s.whole.stages, s.segment),
+                None => (&plan.load.stages, Segment::WHOLE),
+            };
             let weights: usize = plan.scenarios.iter().map(|s| s.weight).sum();
             plan.scenarios
                 .iter()
                 .map(|s| {
                     let share = s.weight as f64 / weights.max(1) as f64;
-                    let schedule = Schedule::new(&plan.load.stages, share);
-                    Arc::new(Arrivals::new(schedule, clock.clone()))
+                    let schedule = Schedule::new(stages, share);
+                    Arc::new(Arrivals::new(schedule, segment, clock.clone()))
                 })
                 .collect()
         }
@@ -113,6 +124,11 @@ pub fn execute(
             .any(|step| !step.follow_redirects),
         transport,
         sockets: ws::RunSockets::default(),
+        next_user: plan
+            .scenarios
+            .iter()
+            .map(|_| std::sync::atomic::AtomicUsize::new(0))
+            .collect(),
     });
 
     let started_at = chrono::Utc::now();
@@ -139,8 +155,15 @@ pub fn execute(
                     clock.clone(),
                     plan.load.users,
                     longest_timeout(&plan),
+                    options.start_at,
                 ))
             });
+            // The closed model's users start at the common start.
+            if schedule.is_none()
+                && let Some(at) = options.start_at
+            {
+                wait_until(at).await;
+            }
             let result = attack(&plan, shared.clone());
             let result = match result {
                 Ok(attack) => tokio::select! {
@@ -164,20 +187,32 @@ pub fn execute(
                 }
                 None => None,
             };
-            result.map(|()| tally)
+            result.map(|()| tally.unzip())
         })
     };
     clock.mark_finished();
     // The users' sample senders go with `shared`: the recorder can then finish.
     drop(shared);
     runtime.shutdown_timeout(Duration::from_millis(500));
-    let arrivals = outcome?;
+    let (arrivals, dispatched) = outcome?;
     Ok(Executed {
         arrivals,
         interrupted: signals::interrupt_reason(),
         started_at,
         finished_at: chrono::Utc::now(),
+        load_started: dispatched.or_else(|| clock.origin()),
     })
+}
+
+/// Sleeps until `at`, or until a signal ends the run.
+async fn wait_until(at: Instant) {
+    while !signals::interrupted() {
+        let now = Instant::now();
+        if now >= at {
+            break;
+        }
+        tokio::time::sleep((at - now).min(Duration::from_millis(100))).await;
+    }
 }
 
 /// Resolves once a signal has been seen for `grace`. goose stops its users one
@@ -192,12 +227,15 @@ async fn signalled_for(grace: Duration) {
 
 /// The open model's schedule: waits for the pool to be ready, hands out every
 /// scenario's iterations, lets the last ones finish, then ends the run.
+/// With `start_at` the schedule starts then, the pool ready or not (late
+/// iterations then show as late). Returns the tally and when dispatching began.
 async fn run_schedule(
     arrivals: Vec<Arc<Arrivals>>,
     clock: Arc<RunClock>,
     pool: usize,
     drain: Duration,
-) -> Tally {
+    start_at: Option<Instant>,
+) -> (Tally, Instant) {
     let over = || goose::is_killswitch_triggered() || signals::interrupted();
     // Every user started and through its on_start steps (logins), or a minute gone.
     let waiting = Instant::now();
@@ -208,7 +246,14 @@ async fn run_schedule(
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let origin = Instant::now();
+    // On time, the schedule counts from the common start itself, so segments'
+    // schedules line up; late, from now (a late start is recorded, not rushed).
+    let early = start_at.filter(|at| Instant::now() < *at);
+    if let Some(at) = early {
+        wait_until(at).await;
+    }
+    let dispatched = Instant::now();
+    let origin = early.unwrap_or(dispatched);
     clock.set_origin(origin);
     futures::future::join_all(arrivals.iter().map(|a| a.dispatch(origin, over))).await;
     // Let the iterations in flight and in the backlog finish, up to one request timeout.
@@ -221,7 +266,7 @@ async fn run_schedule(
         tally.merge(&a.close());
     }
     goose::trigger_killswitch(SCHEDULE_ENDED);
-    tally
+    (tally, dispatched)
 }
 
 fn longest_timeout(plan: &RunPlan) -> Duration {
@@ -320,8 +365,16 @@ fn attack(plan: &RunPlan, shared: Arc<RunShared>) -> Result<GooseAttack, RunErro
     // The open model's users think between the steps of an iteration only (in `user`).
     let goose_waits = plan.load.model == LoadModel::Closed;
     for (index, sc) in plan.scenarios.iter().enumerate() {
+        // A segment's goose deals each scenario exactly its share of users.
+        let weight = match &plan.segment {
+            Some(s) if s.segment.is_part() => s.users_by_scenario[index],
+            _ => sc.weight,
+        };
+        if weight == 0 {
+            continue;
+        }
         let mut scenario = Scenario::new(&sc.name)
-            .set_weight(sc.weight)
+            .set_weight(weight)
             .map_err(goose_err)?;
         if let Some((min, max)) = sc.think_time
             && !max.is_zero()

@@ -40,6 +40,27 @@ pub struct RunShared {
     pub transport: super::transport::Transport,
     /// The run's background WebSockets: told to close when the run ends.
     pub sockets: super::ws::RunSockets,
+    /// Per scenario, how many of a segment's users have started.
+    pub next_user: Vec<std::sync::atomic::AtomicUsize>,
+}
+
+impl RunShared {
+    /// A starting user's `user_index`: goose's launch order, or in a segment
+    /// the next global index planned for a user of its scenario.
+    fn user_index(&self, scenario: usize, launched: usize) -> usize {
+        match &self.plan.segment {
+            Some(s) if s.segment.is_part() => {
+                let k = self.next_user[scenario].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // goose starts exactly the users planned; past them (never seen)
+                // an index beyond every segment's keeps it unique.
+                s.user_indices[scenario]
+                    .get(k)
+                    .copied()
+                    .unwrap_or_else(|| s.whole.users_started() * s.segment.count + launched)
+            }
+            _ => launched,
+        }
+    }
 }
 
 /// Reports the user's stop when goose drops the user (and its session data).
@@ -163,7 +184,7 @@ pub async fn start_user(
     let clients = Clients::new(shared.keeps_redirects, &shared.transport)
         .map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
     let mut state = UserState {
-        index: user.weighted_users_index,
+        index: shared.user_index(scenario, user.weighted_users_index),
         iteration: 0,
         started_iterations: false,
         vars: vec![None; plan.variables.len()],

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::files;
 use super::model::{FeederMode, FeederPer};
+use super::segment::Segment;
 
 /// The largest data file gander reads: its rows stay in memory for the run.
 pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -31,6 +32,8 @@ pub struct Feeder {
     /// The size of the file read.
     pub bytes: u64,
     cursor: AtomicUsize,
+    /// `--segment i/N`: the k-th row this generator takes is the plan's (k·N + i)-th.
+    segment: Segment,
 }
 
 impl Feeder {
@@ -89,7 +92,15 @@ impl Feeder {
             per,
             bytes: reader.position().byte(),
             cursor: AtomicUsize::new(0),
+            segment: Segment::WHOLE,
         })
+    }
+
+    /// The feeder as `segment` takes its rows: `unique` rows are partitioned
+    /// among the segments (none is used twice), `cycle` is the plan's one
+    /// sequence dealt out in turn.
+    pub fn striped(self, segment: Segment) -> Self {
+        Feeder { segment, ..self }
     }
 
     pub fn column(&self, name: &str) -> Option<usize> {
@@ -101,13 +112,20 @@ impl Feeder {
     pub fn take(&self, random: impl FnOnce(usize) -> usize) -> Option<usize> {
         let len = self.rows.len();
         match self.mode {
-            FeederMode::Cycle => Some(self.cursor.fetch_add(1, Ordering::Relaxed) % len),
+            FeederMode::Cycle => Some(self.next_global() % len),
             FeederMode::Random => Some(random(len)),
             FeederMode::Unique => {
-                let i = self.cursor.fetch_add(1, Ordering::Relaxed);
+                let i = self.next_global();
                 (i < len).then_some(i)
             }
         }
+    }
+
+    /// The plan-wide number of this generator's next take.
+    fn next_global(&self) -> usize {
+        let k = self.cursor.fetch_add(1, Ordering::Relaxed);
+        k.saturating_mul(self.segment.count)
+            .saturating_add(self.segment.index)
     }
 
     pub fn cell(&self, row: usize, column: usize) -> &str {
@@ -132,6 +150,7 @@ mod tests {
             per: FeederPer::User,
             bytes: 4,
             cursor: AtomicUsize::new(0),
+            segment: Segment::WHOLE,
         }
     }
 
@@ -144,5 +163,38 @@ mod tests {
         assert_eq!(u.take(|_| 0), Some(0));
         assert_eq!(u.take(|_| 0), Some(1));
         assert_eq!(u.take(|_| 0), None);
+    }
+
+    fn rows(n: usize, mode: FeederMode, segment: Segment) -> Feeder {
+        Feeder {
+            rows: (0..n).map(|i| vec![i.to_string()]).collect(),
+            ..feeder(mode).striped(segment)
+        }
+    }
+
+    #[test]
+    fn segments_partition_unique_rows_and_deal_the_cycle() {
+        for count in 1..=5 {
+            for n in [1, 7, 10, 23] {
+                let mut seen = vec![0; n];
+                for index in 0..count {
+                    let f = rows(n, FeederMode::Unique, Segment { index, count });
+                    let taken: Vec<usize> = std::iter::from_fn(|| f.take(|_| 0)).collect();
+                    assert_eq!(taken.len(), Segment { index, count }.share(n));
+                    for row in taken {
+                        seen[row] += 1;
+                    }
+                }
+                assert!(seen.iter().all(|s| *s == 1), "{count} x {n}: {seen:?}");
+            }
+        }
+        // A cycle's takes, interleaved across the segments, are one generator's.
+        let whole = rows(5, FeederMode::Cycle, Segment::WHOLE);
+        let single: Vec<usize> = (0..12).map(|_| whole.take(|_| 0).unwrap()).collect();
+        let parts: Vec<Feeder> = (0..3)
+            .map(|index| rows(5, FeederMode::Cycle, Segment { index, count: 3 }))
+            .collect();
+        let dealt: Vec<usize> = (0..12).map(|k| parts[k % 3].take(|_| 0).unwrap()).collect();
+        assert_eq!(dealt, single);
     }
 }

@@ -21,6 +21,13 @@ pub enum FileError {
     TooLarge { limit: u64 },
 }
 
+/// SHA-256 of the file at `path`, in hex as `sha256sum` prints it.
+pub fn sha256(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+    Some(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Opens `path` if it is a regular file of at most `limit` bytes; the file
 /// reads at most one byte more than `limit`, so a file that grows is caught too.
 pub fn open_regular(path: &Path, limit: u64) -> Result<std::io::Take<File>, FileError> {

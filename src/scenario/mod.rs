@@ -6,6 +6,7 @@ pub mod feeder;
 pub mod files;
 pub mod model;
 pub mod plan;
+pub mod segment;
 pub mod spanned;
 pub mod template;
 pub mod units;
@@ -47,6 +48,12 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError
         .map_err(|items| ScenarioError::invalid(path, &source, items))?;
     for flag in &overrides.targets {
         apply_target_flag(&mut plan, flag)?;
+    }
+    if let Some(part) = overrides.segment {
+        plan = segment::apply(plan, part).map_err(|e| {
+            let d = Diagnostic::new(Loc { line: 1, column: 1 }, e.to_string());
+            ScenarioError::invalid(Path::new("--segment"), &part.to_string(), vec![d])
+        })?;
     }
     Ok(plan)
 }

@@ -46,6 +46,15 @@ pub struct RunPlan {
     /// Values read from the environment and credential headers' values: masked
     /// in every text gander writes or prints.
     pub secrets: Secrets,
+    /// `--segment i/N`: `load` is this generator's share of `segment.whole`.
+    pub segment: Option<super::segment::SegmentPlan>,
+}
+
+impl RunPlan {
+    /// The load of the whole plan: what a single generator would run.
+    pub fn whole_load(&self) -> &LoadPlan {
+        self.segment.as_ref().map_or(&self.load, |s| &s.whole)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +163,18 @@ impl LoadPlan {
             from = stage.target;
         }
         None
+    }
+}
+
+/// How long goose takes over a closed stage from `from` to `target` users
+/// written as `written` (whole seconds): it starts (or stops) the first user
+/// at once and the last one interval before the end.
+pub fn closed_stage_duration(written: Duration, from: f64, target: f64) -> Duration {
+    let n = (target - from).abs();
+    if n >= 1.0 {
+        written.mul_f64((n - 1.0) / n)
+    } else {
+        written
     }
 }
 

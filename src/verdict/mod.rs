@@ -31,12 +31,23 @@ pub fn judge(result: &RunResult) -> Verdict {
     }
     notes.extend(validity::pacing_note(result));
     notes.extend(validity::profile_note(result));
-    let mut targets: Vec<TargetResult> = result
-        .plan
-        .targets
-        .iter()
-        .map(|t| judge_one(result, t, primary))
-        .collect();
+    let mut targets: Vec<TargetResult> = Vec::new();
+    if let Some(segment) = result.provenance.segment.as_ref().filter(|s| s.count > 1) {
+        // A throughput target, say, is the whole plan's: a share of the load cannot meet it.
+        notes.push(format!(
+            "segment {} of {}: this run is one share of the load; its targets are judged once, \
+             on the merged run (gander merge)",
+            segment.index, segment.count
+        ));
+    } else {
+        targets.extend(
+            result
+                .plan
+                .targets
+                .iter()
+                .map(|t| judge_one(result, t, primary)),
+        );
+    }
     targets.extend(regressions(result));
     if result.plan.regression.is_some() && result.comparison.is_none() {
         notes.push("targets.regression is set but there was no baseline run: not checked".into());

@@ -5,7 +5,7 @@
 
 use crate::result::profile::ProfileStatus;
 use crate::result::resources::{CPU, CPU_WAIT, SourceKind};
-use crate::result::{ArrivalReport, RunResult, RunStatus, ValidityCheck};
+use crate::result::{ArrivalReport, MergedSegment, RunResult, RunStatus, ValidityCheck};
 
 /// The generator is saturated when its load threads use this share of the cores it may use.
 pub const SATURATED_SHARE: f64 = 0.90;
@@ -21,13 +21,75 @@ const UNDERSTATED: f64 = 1.5;
 
 pub fn check(result: &RunResult) -> Vec<ValidityCheck> {
     let mut checks = vec![completed(result)];
+    checks.extend(common_start(result));
     match &result.load.open {
         Some(open) => checks.extend([on_time(open), arrival_rate(result, open)]),
         None => checks.push(users(result)),
     }
     checks.extend(reached(result));
-    checks.extend(generator(result));
+    if result.provenance.segments.is_empty() {
+        checks.extend(generator(result));
+    } else {
+        // Each generator was judged on its own CPU when its segment ran.
+        checks.extend(result.provenance.segments.iter().map(segment));
+    }
     checks
+}
+
+/// A load that began this long after `--start-at` no longer lines up with the
+/// other segments': their first seconds ran with a share of the load missing.
+pub const MAX_START_LATE_S: f64 = 1.0;
+
+/// `--start-at`: the load began at the common start.
+fn common_start(result: &RunResult) -> Option<ValidityCheck> {
+    let start = result.provenance.start.as_ref()?;
+    let (ok, detail) = match start.late_s {
+        None => (
+            false,
+            format!("the load never began after the common start {}", start.at),
+        ),
+        Some(late) if late <= MAX_START_LATE_S => (
+            true,
+            format!(
+                "the load began {late:.3} s after the common start {}",
+                start.at
+            ),
+        ),
+        Some(late) => (
+            false,
+            format!(
+                "the load began {late:.1} s after the common start {} (more than the {} s \
+                 allowed): the generators' loads did not overlap as planned; give a later \
+                 --start-at, leaving time for every generator to be ready",
+                start.at, MAX_START_LATE_S
+            ),
+        ),
+    };
+    Some(ValidityCheck {
+        check: "common start".into(),
+        ok,
+        detail,
+    })
+}
+
+/// A merged run: one segment's own validity, as judged when it ran.
+fn segment(s: &MergedSegment) -> ValidityCheck {
+    let failed: Vec<String> = s
+        .validity
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.check, c.detail))
+        .collect();
+    let host = s.hostname.as_deref().unwrap_or("an unknown host");
+    ValidityCheck {
+        check: format!("segment {}", s.index),
+        ok: failed.is_empty(),
+        detail: if failed.is_empty() {
+            format!("{} on {host}: valid", s.run_id)
+        } else {
+            format!("{} on {host} is INVALID: {}", s.run_id, failed.join("; "))
+        },
+    }
 }
 
 /// Most requests must have reached the SUT: refused connections are fast, and a
@@ -190,7 +252,7 @@ fn completed(result: &RunResult) -> ValidityCheck {
 }
 
 fn users(result: &RunResult) -> ValidityCheck {
-    let planned = result.plan.users;
+    let planned = result.planned_users();
     let started: usize = result.plan.scenarios.iter().map(|s| s.users_started).sum();
     let duration_run = result.plan.duration_s.is_some();
     let reached = started >= planned && (!duration_run || result.phases.steady.is_some());

@@ -3,7 +3,7 @@
 //! against baselines, invalid runs, and the JUnit and Markdown outputs.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::*;
@@ -424,18 +424,6 @@ fn the_unoptimized_demo_is_a_regression_and_a_rerun_is_not() {
     );
 }
 
-/// Busy loops pinned to CPU 0, killed on drop.
-struct Hogs(Vec<Child>);
-
-impl Drop for Hogs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[test]
 fn a_load_generator_starved_of_cpu_makes_the_run_invalid() {
     let server = start_server();
@@ -448,17 +436,7 @@ fn a_load_generator_starved_of_cpu_makes_the_run_invalid() {
         ),
     );
     // Three busy loops share CPU 0 with gander, which may run on CPU 0 only.
-    let hogs = Hogs(
-        (0..3)
-            .map(|_| {
-                Command::new("taskset")
-                    .args(["-c", "0", "sh", "-c", "while :; do :; done"])
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .expect("taskset (util-linux) is installed")
-            })
-            .collect(),
-    );
+    let hogs = Hogs::on_cpu0(3);
     let child = Command::new("taskset")
         .args(["-c", "0", gander_bin(), "run"])
         .arg(&file)

@@ -15,6 +15,7 @@ mod load_models;
 mod observe;
 mod report;
 mod run;
+mod scale;
 mod secrets;
 mod tls;
 mod trust;

@@ -6,6 +6,7 @@ use super::{Compiler, Overrides};
 use crate::format::thousands;
 use crate::scenario::model;
 use crate::scenario::plan::{LoadModel, LoadPlan};
+use crate::scenario::segment::Segment;
 use crate::scenario::spanned::{Loc, Sp};
 
 /// Memory one simulated user costs (measured: ~150 KiB per user over a
@@ -70,8 +71,10 @@ impl Compiler<'_> {
     ) -> bool {
         let memory = memory_bytes();
         let cores = generator_cores();
+        // A segment runs its share of the plan here; the other shares run elsewhere.
+        let segment = overrides.segment.unwrap_or(Segment::WHOLE);
         if plan.model == LoadModel::Open {
-            let rate = plan.peak_level();
+            let rate = plan.peak_level() / segment.count as f64;
             let limit = max_rate(cores);
             if rate > limit {
                 let loc = peak_rate_loc(load);
@@ -84,12 +87,12 @@ impl Compiler<'_> {
                         thousands(MAX_RATE_PER_CORE as u64),
                         thousands(limit as u64),
                     ),
-                    "lower the rate, or share it among several machines",
+                    "lower the rate, or share it among several machines (--segment i/N)",
                 );
                 return false;
             }
         }
-        let users = plan.users as u64;
+        let users = segment.share(plan.users) as u64;
         let fit = max_users(memory);
         if users > fit {
             let n = thousands(users);
@@ -117,7 +120,9 @@ impl Compiler<'_> {
                     thousands(fit),
                 ),
                 match plan.model {
-                    LoadModel::Closed => "run fewer users, or share them among several machines",
+                    LoadModel::Closed => {
+                        "run fewer users, or share them among several machines (--segment i/N)"
+                    }
                     LoadModel::Open => "set a smaller max_users, or a lower rate",
                 },
             );

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::{Compiler, Overrides};
 use crate::scenario::model;
-use crate::scenario::plan::{LoadEnd, LoadModel, LoadPlan, Stage, peak_level};
+use crate::scenario::plan::{
+    LoadEnd, LoadModel, LoadPlan, Stage, closed_stage_duration, peak_level,
+};
 use crate::scenario::spanned::Sp;
 
 /// The share of an open run's iterations that may start late before it is invalid.
@@ -243,12 +245,7 @@ impl Compiler<'_> {
                 // ramp as soon as it has started (or stopped) its last user.
                 written = Duration::from_secs(written.as_secs_f64().ceil() as u64);
                 let from = out.last().map_or(0.0, |s: &Stage| s.target);
-                let n = (target - from).abs();
-                duration = if n >= 1.0 {
-                    written.mul_f64((n - 1.0) / n)
-                } else {
-                    written
-                };
+                duration = closed_stage_duration(written, from, target);
             }
             out.push(Stage {
                 name,

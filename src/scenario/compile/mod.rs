@@ -38,6 +38,8 @@ pub struct Overrides {
     pub http: Option<super::units::HttpVersion>,
     /// `--insecure`, `--ca`, `--client-cert`, `--client-key`: laid over the file's `tls`.
     pub tls: TlsFlags,
+    /// `--segment i/N`: this generator runs the i-th of N shares of the plan.
+    pub segment: Option<super::segment::Segment>,
 }
 
 mod capacity;
@@ -361,7 +363,10 @@ pub fn compile(
     let host = c.host(file.host.as_ref(), overrides);
     let http = c.http_version(file.http.as_ref(), overrides.http, host.as_deref());
     let tls = c.tls(file.tls.as_ref(), &overrides.tls);
-    c.feeders(&file.data);
+    c.feeders(
+        &file.data,
+        overrides.segment.unwrap_or(super::segment::Segment::WHOLE),
+    );
     let load = c.load(&file.load, overrides);
     if let Some(defaults) = &file.defaults {
         c.defaults(defaults);
@@ -443,6 +448,7 @@ pub fn compile(
         sut,
         profile,
         secrets,
+        segment: None,
     })
 }
 
@@ -528,7 +534,12 @@ impl Compiler<'_> {
         }
     }
 
-    fn feeders(&mut self, data: &IndexMap<String, Sp<model::Feeder>>) {
+    /// Loads the data files; a segment's `unique` and `cycle` feeders take every Nth row.
+    fn feeders(
+        &mut self,
+        data: &IndexMap<String, Sp<model::Feeder>>,
+        segment: super::segment::Segment,
+    ) {
         let mut total = 0u64;
         for (name, spec) in data {
             if self.globals.contains_key(name) || template::is_builtin(name) || name == "env" {
@@ -550,7 +561,7 @@ impl Compiler<'_> {
                 Ok(f)
             });
             match loaded {
-                Ok(f) => self.feeders.push(Arc::new(f)),
+                Ok(f) => self.feeders.push(Arc::new(f.striped(segment))),
                 Err(message) => {
                     self.broken_feeders.push(name.clone());
                     self.error(spec.csv.loc, message);

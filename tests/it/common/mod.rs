@@ -74,6 +74,7 @@ async fn count(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> Arc<Seen>
 pub fn start_server() -> TestServer {
     let seen = Arc::new(Seen::default());
     let app = Router::new()
+        .route("/", get(fast))
         .route("/fast", get(fast))
         .route("/app/fast", get(fast))
         .route("/cookies/set", get(set_cookie_and_redirect))
@@ -399,6 +400,34 @@ impl RunOutput {
     pub fn json(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.run_dir().join("run.json")).unwrap();
         serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// Busy loops pinned to CPU 0 (to starve a gander pinned there too), killed on drop.
+pub struct Hogs(Vec<std::process::Child>);
+
+impl Hogs {
+    pub fn on_cpu0(n: usize) -> Hogs {
+        Hogs(
+            (0..n)
+                .map(|_| {
+                    Command::new("taskset")
+                        .args(["-c", "0", "sh", "-c", "while :; do :; done"])
+                        .stdout(std::process::Stdio::null())
+                        .spawn()
+                        .expect("taskset (util-linux) is installed")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

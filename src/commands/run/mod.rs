@@ -1,5 +1,7 @@
 //! `gander run`: load, launch, drive, observe, compare, judge, save.
 
+mod assemble;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,16 +9,14 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::print_scenario_error;
-use crate::clock::RunClock;
+use crate::clock::{CommonStart, RunClock};
 use crate::compare::{self, RunData};
 use crate::record::{Collected, Recorder, RecorderConfig};
-use crate::result::{
-    PlanSummary, PlannedStage, Provenance, RunResult, RunStatus, SCHEMA_VERSION, ScenarioResult,
-    ScenarioSummary,
-};
-use crate::scenario::plan::{LoadEnd, LoadModel};
+use crate::result::{RunResult, RunStatus};
+use crate::scenario::plan::LoadEnd;
 use crate::scenario::{Overrides, RunPlan};
 use crate::{Exit, profile, record, report, runner, scenario, signals, store, sut, verdict};
+use assemble::{RunMeta, assemble};
 
 /// How many good runs a directory of baseline runs stands for, unless told.
 pub const DEFAULT_BASELINE_LAST: usize = 5;
@@ -25,7 +25,7 @@ pub const DEFAULT_BASELINE_LAST: usize = 5;
 #[derive(Debug, Clone)]
 pub struct RunRequest {
     pub file: PathBuf,
-    /// Flags laid over the file (host, users, duration, profiler, targets...).
+    /// Flags laid over the file (host, users, duration, profiler, targets, segment...).
     pub overrides: Overrides,
     /// Saved runs, or directories of runs, to compare with.
     pub baseline: Vec<PathBuf>,
@@ -35,6 +35,8 @@ pub struct RunRequest {
     pub output: PathBuf,
     /// Print nothing but errors and the run directory.
     pub quiet: bool,
+    /// `--start-at`: start the load at this instant.
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl RunRequest {
@@ -47,8 +49,31 @@ impl RunRequest {
             baseline_last: DEFAULT_BASELINE_LAST,
             output: PathBuf::from("reports"),
             quiet: false,
+            start_at: None,
         }
     }
+}
+
+/// Why a segment cannot run as asked, found before anything starts.
+fn segment_problem(plan: &RunPlan, args: &RunRequest) -> Option<String> {
+    let segment = plan.segment.as_ref()?.segment;
+    if !segment.is_part() {
+        return None;
+    }
+    if args.start_at.is_none() {
+        return Some(format!(
+            "--segment {segment} needs --start-at: every segment of a run starts its load at the \
+             same instant, so their per-second series line up; give each the same time, e.g. \
+             --start-at $(date -u -d +1min +%FT%TZ) computed once"
+        ));
+    }
+    if !args.baseline.is_empty() {
+        return Some(format!(
+            "--segment {segment} takes no --baseline: a segment is a share of the load, not a \
+             run to compare; give --baseline to `gander merge`, which judges the merged run"
+        ));
+    }
+    None
 }
 
 /// Loads, runs, judges and saves one scenario file.
@@ -60,6 +85,10 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
+    if let Some(problem) = segment_problem(&plan, args) {
+        eprintln!("gander: error: {problem}");
+        return Ok(Exit::Usage);
+    }
     // A baseline that cannot be read is a usage error, found before the run.
     let compare::Baselines {
         runs: baseline,
@@ -72,12 +101,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     // starts or any request is sent, and a run killed outright still leaves
     // its figures there (saved as it goes).
     let started_at = chrono::Utc::now();
-    let run_id = format!(
-        "{}-{}",
-        started_at.format("%Y%m%d-%H%M%S"),
-        slug(&plan.name)
-    );
-    let (dir, run_id, lock) = match open_run_dir(&args.output, &run_id) {
+    let (dir, run_id, lock) = match open_run_dir(&args.output, &run_id(&plan, started_at)) {
         Ok(opened) => opened,
         Err(e) => {
             eprintln!("gander: error: {e}: give --output a directory gander can write to");
@@ -106,15 +130,30 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let sut_pid = resolve_sut_pid(&plan, launched.as_ref());
 
     let interactive = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    // The time axis: from now, or laid on the common start.
+    let start = args.start_at.map(CommonStart::new);
     let options = runner::RunOptions {
         silence_stdout: true,
+        start_at: start.map(|s| s.instant),
     };
+    if let (Some(s), false) = (start, args.quiet) {
+        eprintln!(
+            "gander: the load starts at {} (in {:.1} s)",
+            s.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            s.instant
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs_f64()
+        );
+    }
     let progress = (!args.quiet).then_some(if interactive {
         super::progress::Style::Terminal
     } else {
         super::progress::Style::Log
     });
-    let clock = Arc::new(RunClock::for_plan(&plan));
+    let clock = Arc::new(match start {
+        Some(s) => RunClock::for_plan_from(&plan, s.t0),
+        None => RunClock::for_plan(&plan),
+    });
     let monitor = sut::Monitor::start(
         sut::MonitorSetup {
             plan: plan.sut.clone(),
@@ -128,7 +167,12 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             .unwrap_or_else(|| Err("no SUT process is known".into()));
         profile::Profiler::start(p, profile::Target { root }, clock.clone())
     });
-    let revision = git_revision(&plan.source);
+    let meta = RunMeta {
+        run_id: run_id.clone(),
+        git_revision: git_revision(&plan.source),
+        scenario_sha256: scenario::files::sha256(&plan.source),
+        start,
+    };
     let saving = record::Saving {
         interval_log: std::fs::File::create(dir.join(store::INTERVAL_LOG)).ok(),
         header_log: std::fs::File::create(dir.join(store::HEADER_LOG)).ok(),
@@ -136,9 +180,8 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             plan: plan.clone(),
             clock: clock.clone(),
             dir: dir.clone(),
-            run_id: run_id.clone(),
             started_at,
-            revision: revision.clone(),
+            meta: meta.clone(),
         })),
     };
     let recorded = drive(&plan, clock, &options, progress, saving);
@@ -153,7 +196,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
 
     let interval_log = std::mem::take(&mut collected.interval_log);
     let header_log = std::mem::take(&mut collected.header_log);
-    let mut result = assemble(&plan, executed, collected, load, run_id, revision);
+    let mut result = assemble(&plan, executed, collected, load, &meta);
     result.resources = resources;
     summarize_observations(&mut result);
     if let Some(log) = sut_log {
@@ -176,16 +219,34 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     store::write_file(&dir, store::HEADER_LOG, &header_log)?;
     report::write_reports(&dir, &result)?;
     drop(lock);
-    if !args.quiet {
-        print!("{}", report::console::render(&result));
+    Ok(finish(&dir, &result, args.quiet))
+}
+
+/// Prints the summary and where the run directory is; the exit code.
+pub(super) fn finish(dir: &Path, result: &RunResult, quiet: bool) -> Exit {
+    if !quiet {
+        print!("{}", report::console::render(result));
     }
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
-    if !args.quiet {
+    let dir = std::path::absolute(dir).unwrap_or(dir.to_path_buf());
+    if !quiet {
         println!("report: {}", dir.join("report.html").display());
     }
     println!("run directory: {}", dir.display());
     let _ = std::io::stdout().flush();
-    Ok(Exit::from_verdict(result.verdict.status))
+    Exit::from_verdict(result.verdict.status)
+}
+
+/// `<start time>-<test name>`, and `-seg<i>of<N>` for a segment.
+fn run_id(plan: &RunPlan, started_at: chrono::DateTime<chrono::Utc>) -> String {
+    let segment = match plan.segment.as_ref().map(|s| s.segment) {
+        Some(s) if s.is_part() => format!("-seg{}of{}", s.index, s.count),
+        _ => String::new(),
+    };
+    format!(
+        "{}-{}{segment}",
+        started_at.format("%Y%m%d-%H%M%S"),
+        slug(&plan.name)
+    )
 }
 
 /// Runs the users with the recorder listening, and returns how the run went,
@@ -248,9 +309,8 @@ struct Checkpoint {
     plan: Arc<RunPlan>,
     clock: Arc<RunClock>,
     dir: PathBuf,
-    run_id: String,
     started_at: chrono::DateTime<chrono::Utc>,
-    revision: Option<String>,
+    meta: RunMeta,
 }
 
 /// Writes run.json from what the recorder collected so far, marked `running`
@@ -265,15 +325,9 @@ fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
             interrupted: None,
             started_at: c.started_at,
             finished_at: chrono::Utc::now(),
+            load_started: c.clock.origin(),
         };
-        let mut result = assemble(
-            &c.plan,
-            executed,
-            collected,
-            load,
-            c.run_id.clone(),
-            c.revision.clone(),
-        );
+        let mut result = assemble(&c.plan, executed, collected, load, &c.meta);
         result.outcome = crate::result::Outcome {
             status: RunStatus::Running,
             reason: Some(format!(
@@ -328,7 +382,7 @@ fn save_profile(
     let svg = capture.flamegraph(&result.plan.name);
     let mut report = capture.report;
     if let Some(window) = report.window {
-        report.requests_in_window = requests_within(result, window);
+        report.requests_in_window = result.requests_within(window);
     }
     if let Some((name, bytes)) = &capture.raw {
         store::write_file(dir, name, bytes)?;
@@ -348,21 +402,6 @@ fn save_profile(
     Ok(report)
 }
 
-/// Requests completed within `window`, from the per-second series (a second
-/// partly inside counts in proportion).
-fn requests_within(result: &RunResult, window: crate::result::Window) -> u64 {
-    result
-        .timeseries
-        .iter()
-        .map(|p| {
-            let (a, b) = (p.t as f64, p.t as f64 + 1.0);
-            let overlap = (b.min(window.end_s) - a.max(window.start_s)).max(0.0);
-            p.requests as f64 * overlap
-        })
-        .sum::<f64>()
-        .round() as u64
-}
-
 /// A file-name-safe form of the test's name.
 fn slug(name: &str) -> String {
     let s: String = name
@@ -380,119 +419,6 @@ fn slug(name: &str) -> String {
         "run".into()
     } else {
         s.chars().take(40).collect()
-    }
-}
-
-/// Puts the plan, the recorded figures and where they came from into one result.
-fn assemble(
-    plan: &RunPlan,
-    executed: runner::Executed,
-    c: Collected,
-    load: crate::result::LoadReport,
-    run_id: String,
-    git_revision: Option<String>,
-) -> RunResult {
-    let (duration_s, iterations) = match plan.load.end {
-        LoadEnd::Duration(d) => (Some(d.as_secs_f64()), None),
-        LoadEnd::Iterations(n) => (None, Some(n)),
-    };
-    RunResult {
-        schema_version: SCHEMA_VERSION,
-        run_id,
-        outcome: crate::result::Outcome {
-            status: if executed.interrupted.is_some() {
-                RunStatus::Interrupted
-            } else {
-                RunStatus::Completed
-            },
-            reason: executed.interrupted,
-        },
-        provenance: Provenance {
-            gander_version: env!("CARGO_PKG_VERSION").to_string(),
-            started_at: executed.started_at.to_rfc3339(),
-            finished_at: executed.finished_at.to_rfc3339(),
-            command_line: std::env::args().map(|a| plan.secrets.message(&a)).collect(),
-            scenario_file: plan.source.display().to_string(),
-            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_string()),
-            git_revision,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        },
-        plan: PlanSummary {
-            name: plan.name.clone(),
-            host: plan.secrets.url(&plan.host),
-            model: plan.load.model.label().into(),
-            users: plan.load.users,
-            rate: (plan.load.model == LoadModel::Open).then(|| plan.load.peak_level()),
-            stages: plan
-                .load
-                .stages
-                .iter()
-                .map(|s| PlannedStage {
-                    name: s.name.clone(),
-                    duration_s: s.duration.as_secs_f64(),
-                    written_s: s.written.as_secs_f64(),
-                    target: s.target,
-                })
-                .collect(),
-            steady_stage: plan
-                .load
-                .steady_stage
-                .map(|i| plan.load.stages[i].name.clone()),
-            ramp_up_s: plan.load.ramp_up.as_secs_f64(),
-            duration_s,
-            iterations,
-            scenarios: plan
-                .scenarios
-                .iter()
-                .zip(&c.users_by_scenario)
-                .map(|(s, users)| ScenarioSummary {
-                    name: s.name.clone(),
-                    weight: s.weight,
-                    users_started: *users,
-                })
-                .collect(),
-            server_headers: plan.server_header_labels.clone(),
-            targets: plan.targets.clone(),
-            target_policy: plan.target_policy,
-            regression: plan.regression.clone(),
-            http: plan.http.label().into(),
-            tls: (!plan.tls.is_default()).then(|| crate::result::TlsSummary {
-                insecure: plan.tls.insecure,
-                ca: plan.tls.ca.as_ref().map(|(file, _)| file.clone()),
-                client_cert: plan.tls.client.as_ref().map(|c| c.cert_file.clone()),
-                server_name: plan.tls.server_name.clone(),
-            }),
-        },
-        phases: c.phases,
-        totals: c.totals,
-        endpoints: plan
-            .endpoints
-            .iter()
-            .zip(c.endpoints)
-            .map(|(e, stats)| crate::result::EndpointResult {
-                name: e.name.clone(),
-                method: e.method.to_string(),
-                stats,
-            })
-            .collect(),
-        scenarios: plan
-            .scenarios
-            .iter()
-            .zip(c.scenarios)
-            .map(|(s, stats)| ScenarioResult {
-                name: s.name.clone(),
-                stats,
-            })
-            .collect(),
-        timeseries: c.timeseries,
-        load,
-        errors: c.errors,
-        resources: Default::default(),
-        profile: None,
-        comparison: None,
-        verdict: Default::default(),
     }
 }
 
