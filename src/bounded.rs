@@ -18,6 +18,8 @@ pub enum ReadError {
     #[error(transparent)]
     Transport(#[from] reqwest::Error),
     #[error(transparent)]
+    Http(#[from] hyper::Error),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -50,6 +52,93 @@ pub async fn read_body(
         }
     }
     Ok(body)
+}
+
+/// Reads an HTTP body to its end like `read_body`, gunzipping it on the way
+/// when `gzip` (`limit` and `keep` then count decoded bytes: a gzip bomb is
+/// refused once it has decoded `limit` bytes, whatever it would grow to).
+pub async fn read_incoming(
+    mut incoming: hyper::body::Incoming,
+    gzip: bool,
+    keep: usize,
+    limit: u64,
+) -> Result<Body, ReadError> {
+    use std::io::Write;
+    let mut sink = Sink {
+        body: Body::default(),
+        keep,
+        limit,
+    };
+    if gzip {
+        let mut decoder = flate2::write::GzDecoder::new(&mut sink);
+        each_chunk(&mut incoming, limit, |data| decoder.write_all(data)).await?;
+        decoder.finish().map_err(|e| sink_error(e, limit))?;
+    } else {
+        each_chunk(&mut incoming, limit, |data| sink.take(data)).await?;
+    }
+    Ok(sink.body)
+}
+
+/// Hands each data chunk of `incoming` to `take`, to the body's end.
+async fn each_chunk(
+    incoming: &mut hyper::body::Incoming,
+    limit: u64,
+    mut take: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(), ReadError> {
+    use http_body_util::BodyExt;
+    while let Some(frame) = incoming.frame().await {
+        if let Some(data) = frame?.data_ref() {
+            take(data).map_err(|e| sink_error(e, limit))?;
+        }
+    }
+    Ok(())
+}
+
+/// Where a streamed body goes: its first `keep` bytes kept, all counted.
+struct Sink {
+    body: Body,
+    keep: usize,
+    limit: u64,
+}
+
+impl Sink {
+    fn take(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.body.total += data.len() as u64;
+        if self.body.total > self.limit {
+            return Err(std::io::Error::other(TooLargeMarker));
+        }
+        let room = self.keep.saturating_sub(self.body.kept.len());
+        if room > 0 {
+            self.body
+                .kept
+                .extend_from_slice(&data[..data.len().min(room)]);
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Write for &mut Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.take(data)?;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("too large")]
+struct TooLargeMarker;
+
+fn sink_error(e: std::io::Error, limit: u64) -> ReadError {
+    if e.get_ref()
+        .is_some_and(|inner| inner.is::<TooLargeMarker>())
+    {
+        ReadError::TooLarge { limit }
+    } else {
+        ReadError::Io(e)
+    }
 }
 
 /// The whole body of `response`, refused past `limit` bytes.

@@ -3,6 +3,7 @@
 
 mod arrivals;
 mod cookies;
+mod http;
 pub mod pacing;
 mod quiet;
 pub mod sample;
@@ -116,12 +117,6 @@ pub fn execute(
         clock: clock.clone(),
         arrivals: arrivals.clone(),
         base,
-        keeps_redirects: plan
-            .scenarios
-            .iter()
-            .flat_map(|s| s.all_steps())
-            .filter_map(StepPlan::as_http)
-            .any(|step| !step.follow_redirects),
         transport,
         sockets: ws::RunSockets::default(),
         next_user: plan

@@ -3,9 +3,8 @@
 //! not once per user), and the short reasons transport failures are grouped by.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::runner::cookies::BoundedJar;
+use crate::runner::http::HttpError;
 use crate::scenario::RunPlan;
 use crate::scenario::plan::HttpVersion;
 use crate::tls::Tls;
@@ -14,7 +13,7 @@ use crate::tls::Tls;
 pub struct Transport {
     pub version: HttpVersion,
     /// For HTTP requests, offering what `version` asks for by ALPN.
-    http_tls: rustls::ClientConfig,
+    http_tls: tokio_rustls::TlsConnector,
     /// For wss:// (a WebSocket handshake is HTTP/1.1).
     pub ws_tls: Arc<rustls::ClientConfig>,
     /// The ALPN protocols offered, for a server that takes none of them.
@@ -34,7 +33,7 @@ impl Transport {
         };
         Ok(Transport {
             version: plan.http,
-            http_tls: tls.config(alpn)?,
+            http_tls: tokio_rustls::TlsConnector::from(Arc::new(tls.config(alpn)?)),
             ws_tls: Arc::new(tls.config(&["http/1.1"])?),
             offered: match plan.http {
                 HttpVersion::Http1 => "http/1.1",
@@ -45,42 +44,27 @@ impl Transport {
         })
     }
 
-    /// A user's client: gzip, its bounded cookie jar, the run's TLS and HTTP
-    /// version; redirects followed up to 10 hops, or not.
-    pub fn client_builder(&self, jar: Arc<BoundedJar>, follow: bool) -> reqwest::ClientBuilder {
-        let redirects = if follow {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        };
-        let builder = reqwest::Client::builder()
-            .user_agent(super::user::USER_AGENT)
-            .gzip(true)
-            .cookie_provider(jar)
-            .redirect(redirects)
-            .tls_backend_preconfigured(self.http_tls.clone());
-        match self.version {
-            HttpVersion::Http1 => builder.http1_only(),
-            HttpVersion::Http2 => builder,
-            HttpVersion::H2c => builder.http2_prior_knowledge(),
+    /// What opens the users' TLS connections (shared: it holds the run's config).
+    pub fn tls_connector(&self) -> &tokio_rustls::TlsConnector {
+        &self.http_tls
+    }
+
+    /// A short reason for a request that got no answer, one that groups well:
+    /// no URLs, the root cause only, TLS failures explained.
+    pub fn reason(&self, e: &HttpError) -> String {
+        match e {
+            HttpError::Connect(_) => self.error_reason(e, "connection failed"),
+            HttpError::Send(_) => self.error_reason(e, "transport error"),
+            HttpError::Connection(_) => self.error_reason(e, "connection lost"),
+            HttpError::TooManyRedirects | HttpError::BadRedirect(_) => {
+                format!("transport error: {e}")
+            }
         }
     }
 
-    /// A short reason for a request that failed in transport, one that groups
-    /// well: no URLs, the root cause only, TLS failures explained.
-    pub fn reason(&self, e: &reqwest::Error, timeout: Duration) -> String {
-        if e.is_timeout() {
-            return format!(
-                "timeout after {}",
-                crate::scenario::units::format_duration(timeout)
-            );
-        }
-        let kind = if e.is_connect() {
-            "connection failed"
-        } else {
-            "transport error"
-        };
-        self.error_reason(e, kind)
+    /// A short reason for a body that could not be read to its end.
+    pub fn body_reason(&self, e: &hyper::Error) -> String {
+        self.error_reason(e, "transport error")
     }
 
     /// The reason of any transport error: TLS explained, else `kind: root cause`.

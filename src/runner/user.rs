@@ -1,18 +1,19 @@
 //! What one simulated user does for one step: render the request from its
-//! own state, send it through goose, read the whole body, check and capture,
-//! and report one `Sample` to the recorder.
+//! own state, send it on its own connection, read the whole body, check and
+//! capture, and report one `Sample` to the recorder.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use goose::goose::{GooseUser, TransactionError, TransactionResult};
+use goose::goose::{GooseUser, TransactionResult};
 use rand::Rng;
 use reqwest::cookie::CookieStore;
-use reqwest::header::HeaderMap;
+use reqwest::header::{self, HeaderMap};
 
 use crate::bounded;
 use crate::clock::RunClock;
 use crate::runner::cookies::BoundedJar;
+use crate::runner::http::{Connections, Outgoing, Target};
 use crate::runner::sample::{BODY_EXCERPT, SampleSender};
 use crate::runner::sample::{
     Failure, HeaderMetric, HeaderValue, Protocol, Sample, parse_numeric_header, parse_server_timing,
@@ -34,8 +35,6 @@ pub struct RunShared {
     pub arrivals: Vec<Arc<super::Arrivals>>,
     /// The host, parsed once: steps' paths are joined to it.
     pub base: reqwest::Url,
-    /// Some step keeps its redirects: users need a second client.
-    pub keeps_redirects: bool,
     /// TLS and the HTTP version, set up once for every user.
     pub transport: super::transport::Transport,
     /// The run's background WebSockets: told to close when the run ends.
@@ -82,7 +81,12 @@ pub struct UserState {
     rows: Vec<Option<usize>>,
     plan: Arc<RunPlan>,
     pacing: super::pacing::Pacing,
-    pub(super) clients: Clients,
+    /// The user's connections: gander sends through them itself, goose
+    /// only schedules the users.
+    http: Connections,
+    /// The user's cookies: a cookie set on any hop of a redirect is the
+    /// user's, and `capture: { cookie }` finds it.
+    pub(super) jar: Arc<BoundedJar>,
     /// Open model: when the current iteration was due.
     intended: Option<Instant>,
     /// Open model: the schedule is over; the remaining steps do nothing.
@@ -141,39 +145,6 @@ impl RenderContext for UserState {
 /// The User-Agent gander sends unless a step or `defaults.headers` sets one.
 pub const USER_AGENT: &str = concat!("gander/", env!("CARGO_PKG_VERSION"));
 
-/// A user's HTTP clients, one that follows redirects and one that keeps a
-/// redirect's answer, and the cookie jar they share: a cookie set on any hop
-/// of a redirect is the user's, and `capture: { cookie }` finds it. gander
-/// sends through them itself: goose only schedules the users.
-#[derive(Clone)]
-pub(super) struct Clients {
-    follow: reqwest::Client,
-    /// Only when some step keeps its redirects.
-    no_follow: Option<reqwest::Client>,
-    pub(super) jar: Arc<BoundedJar>,
-}
-
-impl Clients {
-    /// `keeps_redirects`: some step keeps its redirects (`RunShared`).
-    fn new(keeps_redirects: bool, transport: &Transport) -> Result<Self, reqwest::Error> {
-        let jar = Arc::new(BoundedJar::default());
-        Ok(Clients {
-            follow: transport.client_builder(jar.clone(), true).build()?,
-            no_follow: keeps_redirects
-                .then(|| transport.client_builder(jar.clone(), false).build())
-                .transpose()?,
-            jar,
-        })
-    }
-
-    fn for_step(&self, step: &RequestPlan) -> &reqwest::Client {
-        match &self.no_follow {
-            Some(no_follow) if !step.follow_redirects => no_follow,
-            _ => &self.follow,
-        }
-    }
-}
-
 /// The first transaction of every user: set up its state and count it as started.
 pub async fn start_user(
     user: &mut GooseUser,
@@ -181,8 +152,6 @@ pub async fn start_user(
     scenario: usize,
 ) -> TransactionResult {
     let plan = shared.plan.clone();
-    let clients = Clients::new(shared.keeps_redirects, &shared.transport)
-        .map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
     let mut state = UserState {
         index: shared.user_index(scenario, user.weighted_users_index),
         iteration: 0,
@@ -191,7 +160,8 @@ pub async fn start_user(
         rows: vec![None; plan.feeders.len()],
         plan,
         pacing: Default::default(),
-        clients,
+        http: Connections::default(),
+        jar: Arc::default(),
         intended: None,
         idle: false,
         sockets: Arc::new(super::ws::UserSockets::default()),
@@ -246,10 +216,13 @@ pub struct Step {
     reads_body: bool,
     /// A capture reads a cookie: the jar is looked up after the answer.
     reads_cookies: bool,
+    /// gander asked for gzip (the step did not set Accept-Encoding): a
+    /// gzipped answer is decoded.
+    decodes_gzip: bool,
 }
 
 enum StepUrl {
-    Fixed(reqwest::Url),
+    Fixed(Box<Target>),
     Templated,
     /// A constant URL that does not parse: every request fails with this reason.
     Bad(String),
@@ -258,8 +231,8 @@ enum StepUrl {
 impl Step {
     pub fn prepare(plan: Arc<RequestPlan>, base: &reqwest::Url) -> Step {
         let url = match plan.url.constant() {
-            Some(text) => match join_url(base, text) {
-                Ok(url) => StepUrl::Fixed(url),
+            Some(text) => match join_url(base, text).and_then(Target::new) {
+                Ok(target) => StepUrl::Fixed(Box::new(target)),
                 Err(e) => StepUrl::Bad(format!("bad URL \"{text}\": {e}")),
             },
             None => StepUrl::Templated,
@@ -277,10 +250,19 @@ impl Step {
                 None => templated_headers.push(i),
             }
         }
-        let sets_content_type = plan
-            .headers
-            .iter()
-            .any(|(name, _)| name == reqwest::header::CONTENT_TYPE);
+        let sets = |name: header::HeaderName| plan.headers.iter().any(|(n, _)| *n == name);
+        // What reqwest sent by default, so that servers see the same requests.
+        let decodes_gzip = !sets(header::ACCEPT_ENCODING);
+        for (name, value) in [
+            (header::USER_AGENT, USER_AGENT),
+            (header::ACCEPT, "*/*"),
+            (header::ACCEPT_ENCODING, "gzip"),
+        ] {
+            if !sets(name.clone()) {
+                fixed_headers.insert(name, header::HeaderValue::from_static(value));
+            }
+        }
+        let sets_content_type = sets(header::CONTENT_TYPE);
         let fixed_body = match &plan.body {
             BodyPlan::Json(JsonTemplate::Constant(value)) => {
                 if !sets_content_type {
@@ -313,6 +295,7 @@ impl Step {
             fixed_body,
             reads_body,
             reads_cookies,
+            decodes_gzip,
             plan,
         }
     }
@@ -413,30 +396,32 @@ async fn http_step(
 ) {
     let plan = &*step.plan;
     let closed = shared.arrivals.is_empty();
-    let (request, pace) = {
-        let Some(state) = user.get_session_data_mut::<UserState>() else {
-            return;
-        };
-        let pace = (closed && kind.repeated())
-            .then(|| state.pacing.sent(plan.endpoint, Instant::now()))
-            .flatten();
-        (build_request(step, &shared.base, state), pace)
+    let Some(state) = user.get_session_data_mut::<UserState>() else {
+        return;
     };
-    let sample = match request {
-        Ok((client, request)) => {
+    let pace = (closed && kind.repeated())
+        .then(|| state.pacing.sent(plan.endpoint, Instant::now()))
+        .flatten();
+    let sample = match build_request(step, &shared.base, state) {
+        Ok((target, out)) => {
             let mut sample = blank_sample(plan, measure_from.unwrap_or_else(Instant::now));
-            let answer = exchange(step, &shared.transport, &client, request, &mut sample).await;
+            let answer = exchange(
+                step,
+                &shared.transport,
+                (&mut state.http, &state.jar),
+                &target,
+                out,
+                &mut sample,
+            )
+            .await;
             if let Some(answer) = answer {
-                let state = user.get_session_data_mut::<UserState>();
-                judge(shared, step, answer, state, &mut sample);
+                judge(shared, step, answer, Some(&mut *state), &mut sample);
             }
             sample
         }
         Err(reason) => not_sent(plan, measure_from.unwrap_or_else(Instant::now), reason),
     };
-    if let Some(state) = user.get_session_data_mut::<UserState>() {
-        state.pacing.answered(plan.endpoint, sample.latency, pace);
-    }
+    state.pacing.answered(plan.endpoint, sample.latency, pace);
     shared.samples.send(Sample { pace, ..sample });
 }
 
@@ -475,48 +460,69 @@ fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
     }
 }
 
-/// The request as this user sends it now, and the client that sends it;
-/// `Err` is why it cannot be sent.
-fn build_request(
-    step: &Step,
+/// The request as this user sends it now, and where it goes; `Err` is why
+/// it cannot be sent.
+fn build_request<'a>(
+    step: &'a Step,
     base: &reqwest::Url,
     state: &mut UserState,
-) -> Result<(reqwest::Client, reqwest::Request), String> {
+) -> Result<(std::borrow::Cow<'a, Target>, Outgoing), String> {
     let plan = &*step.plan;
-    let url = match &step.url {
-        StepUrl::Fixed(url) => url.clone(),
+    let target = match &step.url {
+        StepUrl::Fixed(target) => std::borrow::Cow::Borrowed(&**target),
         StepUrl::Bad(reason) => return Err(reason.clone()),
         StepUrl::Templated => {
             let text = plan.url.render_string(state).map_err(|e| e.to_string())?;
-            join_url(base, &text).map_err(|e| format!("bad URL \"{text}\": {e}"))?
+            let target = join_url(base, &text)
+                .and_then(Target::new)
+                .map_err(|e| format!("bad URL \"{text}\": {e}"))?;
+            std::borrow::Cow::Owned(target)
         }
     };
-    let client = state.clients.for_step(plan).clone();
-    let mut builder = client
-        .request(step.method.clone(), url)
-        .timeout(plan.timeout)
-        .headers(step.fixed_headers.clone());
+    let mut headers = step.fixed_headers.clone();
     for &i in &step.templated_headers {
         let (name, value) = &plan.headers[i];
-        builder = builder.header(name, value.render_string(state).map_err(|e| e.to_string())?);
+        let value = value.render_string(state).map_err(|e| e.to_string())?;
+        let value =
+            header::HeaderValue::try_from(value).map_err(|e| format!("header {name}: {e}"))?;
+        headers.append(name.clone(), value);
     }
     let rendered = |e: RenderError| e.to_string();
-    builder = match (&step.fixed_body, &plan.body) {
-        // A reference count, not a copy.
-        (Some(body), _) => builder.body(body.clone()),
-        (None, BodyPlan::None) => builder,
-        (None, BodyPlan::Json(t)) => builder.json(&render_json(t, state).map_err(rendered)?),
-        (None, BodyPlan::Form(fields)) => {
-            let mut out = Vec::with_capacity(fields.len());
-            for (k, v) in fields {
-                out.push((k.as_str(), v.render_string(state).map_err(rendered)?));
-            }
-            builder.form(&out)
+    let mut content_type = |value: &'static str| {
+        if !headers.contains_key(header::CONTENT_TYPE) {
+            headers.insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(value),
+            );
         }
-        (None, BodyPlan::Raw(t)) => builder.body(t.render_string(state).map_err(rendered)?),
     };
-    let request = builder.build().map_err(|e| e.to_string())?;
-    Ok((client, request))
+    let body = match (&step.fixed_body, &plan.body) {
+        // A reference count, not a copy.
+        (Some(body), _) => body.clone(),
+        (None, BodyPlan::None) => bytes::Bytes::new(),
+        (None, BodyPlan::Json(t)) => {
+            content_type("application/json");
+            let value = render_json(t, state).map_err(rendered)?;
+            serde_json::to_vec(&value)
+                .map_err(|e| e.to_string())?
+                .into()
+        }
+        (None, BodyPlan::Form(fields)) => {
+            content_type("application/x-www-form-urlencoded");
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in fields {
+                form.append_pair(k, &v.render_string(state).map_err(rendered)?);
+            }
+            form.finish().into()
+        }
+        (None, BodyPlan::Raw(t)) => t.render_string(state).map_err(rendered)?.into(),
+    };
+    let out = Outgoing {
+        method: step.method.clone(),
+        headers,
+        body,
+    };
+    Ok((target, out))
 }
 
 pub(super) fn render_json(
@@ -578,33 +584,64 @@ struct Answer {
 }
 
 /// Sends the request and reads its answer to the last body byte, keeping
-/// what the checks need. A request that got no answer is finished in `sample`.
+/// what the checks need, all within the step's timeout. A request that got no
+/// answer is finished in `sample`.
 async fn exchange(
     step: &Step,
     transport: &Transport,
-    client: &reqwest::Client,
-    request: reqwest::Request,
+    (connections, jar): (&mut Connections, &BoundedJar),
+    target: &Target,
+    out: Outgoing,
     sample: &mut Sample,
 ) -> Option<Answer> {
     let plan = &*step.plan;
     let started = sample.started;
-    let mut response = match client.execute(request).await {
-        Ok(response) => response,
+    let timeout = tokio::time::sleep(plan.timeout);
+    tokio::pin!(timeout);
+    let timed_out = || {
+        format!(
+            "timeout after {}",
+            crate::scenario::units::format_duration(plan.timeout)
+        )
+    };
+    let fetched = tokio::select! {
+        biased;
+        fetched = connections.fetch(transport, jar, target, out, plan.follow_redirects) => fetched,
+        () = &mut timeout => {
+            sample.latency = Some(started.elapsed());
+            sample.failure = Some(Box::new(Failure { reason: timed_out(), ..Failure::default() }));
+            return None;
+        }
+    };
+    let answered = match fetched {
+        Ok(answered) => answered,
         Err(e) => {
             sample.latency = Some(started.elapsed());
             sample.failure = Some(Box::new(Failure {
-                reason: transport.reason(&e, plan.timeout),
+                reason: transport.reason(&e),
                 body: None,
-                unreached: e.is_connect(),
+                unreached: e.unreached(),
             }));
             return None;
         }
     };
-    let status = response.status().as_u16();
-    sample.protocol = Protocol::of(response.version());
-    let final_url = step.reads_cookies.then(|| response.url().clone());
-    // Taken, not cloned: the body no longer needs them once the response exists.
-    let headers = std::mem::take(response.headers_mut());
+    let (mut head, incoming) = answered.response.into_parts();
+    let status = head.status.as_u16();
+    sample.protocol = Protocol::of(head.version);
+    let final_url = step
+        .reads_cookies
+        .then(|| answered.redirected_to.unwrap_or_else(|| target.url.clone()));
+    let gzip = step.decodes_gzip
+        && head
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if gzip {
+        // What the checks see is the decoded body, as the headers now say.
+        head.headers.remove(header::CONTENT_ENCODING);
+        head.headers.remove(header::CONTENT_LENGTH);
+    }
+    let headers = head.headers;
     let mut failure = check_head(plan, status, &headers).err();
     let keep = if failure.is_some() {
         BODY_EXCERPT
@@ -613,7 +650,14 @@ async fn exchange(
     } else {
         0
     };
-    let body = bounded::read_body(&mut response, keep, plan.max_body).await;
+    let body = tokio::select! {
+        biased;
+        body = bounded::read_incoming(incoming, gzip, keep, plan.max_body) => body,
+        () = &mut timeout => Err(bounded::ReadError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            timed_out(),
+        ))),
+    };
     sample.latency = Some(started.elapsed());
     sample.status = status;
     let body = match body {
@@ -627,9 +671,10 @@ async fn exchange(
                     format!("body {e}: raise max_body or drop the check")
                 }
                 bounded::ReadError::TooLarge { .. } => format!("body {e}: raise max_body"),
-                bounded::ReadError::Transport(e) => {
-                    format!("body not read: {}", transport.reason(&e, plan.timeout))
+                bounded::ReadError::Http(e) => {
+                    format!("body not read: {}", transport.body_reason(&e))
                 }
+                bounded::ReadError::Transport(e) => format!("body not read: {e}"),
                 bounded::ReadError::Io(e) => format!("body not read: {e}"),
             };
             failure.get_or_insert(reason);
@@ -749,7 +794,7 @@ fn judge(
             let jar_cookies = answer
                 .final_url
                 .as_ref()
-                .and_then(|url| state.clients.jar.cookies(url));
+                .and_then(|url| state.jar.cookies(url));
             let cookies = jar_cookies.as_ref().and_then(|c| c.to_str().ok());
             capture(
                 &plan.captures,

@@ -290,7 +290,7 @@ fn handshake_request(
         "http"
     });
     if !headers.contains_key(reqwest::header::COOKIE)
-        && let Some(cookies) = state.clients.jar.cookies(&http_url)
+        && let Some(cookies) = state.jar.cookies(&http_url)
     {
         headers.insert(reqwest::header::COOKIE, cookies);
     }

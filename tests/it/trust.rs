@@ -1,6 +1,7 @@
 //! A file means what its reader thinks: the base path of `host`, `${…}` in
 //! expectations, a SUT launched from a file named without `./`, CPU above one
-//! core, and Server-Timing components as the README spells them.
+//! core, Server-Timing components as the README spells them, and each user
+//! a client of its own (one kept-alive connection, gzip decoded).
 
 use crate::common::*;
 
@@ -236,4 +237,48 @@ fn the_console_closes_the_loop_in_a_ci_log() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn each_user_keeps_one_connection_reconnects_when_the_server_closes_it_and_reads_gzip() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let out = ws.run(
+        &format!(
+            "host: {}\nload: {{ users: 2, iterations: 10 }}\n\
+             scenarios:\n  - name: s\n    steps:\n\
+             \x20     - {{ name: kept, get: /peer }}\n\
+             \x20     - {{ name: gzip, get: /gzip, expect: {{ json: [ {{ pointer: /greeting, equals: hello from a gzipped body }} ] }} }}\n",
+            server.url()
+        ),
+        &["--quiet"],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    assert_eq!(u(&run, "/totals/all/failed"), 0, "{}", run["errors"]);
+    assert_eq!(server.seen.count("/peer"), 20);
+    assert_eq!(server.seen.count("/gzip"), 20);
+    // Keep-alive: 20 requests from 2 users came on 2 connections.
+    assert_eq!(server.seen.connections(), 2);
+
+    // A server that closes the connection after every answer: each request
+    // after the first finds its connection closed and opens another; none fails.
+    let server = start_server();
+    let out = ws.run(
+        &format!(
+            "host: {}\nload: {{ users: 2, iterations: 10 }}\n\
+             scenarios:\n  - name: s\n    steps:\n      - {{ name: closed, get: /close }}\n",
+            server.url()
+        ),
+        &["--quiet"],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        u(&out.json(), "/totals/all/failed"),
+        0,
+        "{}",
+        out.json()["errors"]
+    );
+    assert_eq!(server.seen.count("/close"), 20);
+    assert_eq!(server.seen.connections(), 20);
 }

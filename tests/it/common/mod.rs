@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -33,6 +33,8 @@ pub struct Seen {
     pub unauthorised: AtomicU64,
     /// The first /stall request: the stall schedule counts from it.
     pub stall_epoch: std::sync::OnceLock<std::time::Instant>,
+    /// The client addresses /peer and /close requests came from, one per connection.
+    pub peers: Mutex<std::collections::HashSet<SocketAddr>>,
 }
 
 /// /stall holds every response arriving in [STALL_AT, STALL_AT + STALL) of each
@@ -45,6 +47,11 @@ pub const STALL_AT: Duration = Duration::from_secs(4);
 impl Seen {
     pub fn count(&self, path: &str) -> u64 {
         self.by_path.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// How many connections /peer and /close requests came on.
+    pub fn connections(&self) -> usize {
+        self.peers.lock().unwrap().len()
     }
 }
 
@@ -92,6 +99,9 @@ pub fn start_server() -> TestServer {
         .route("/profile/{kind}", get(bad_profile))
         .route("/stall", get(stall))
         .route("/sleep/{ms}", get(sleep))
+        .route("/peer", get(peer))
+        .route("/close", get(close))
+        .route("/gzip", get(gzipped))
         .with_state(seen.clone());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -103,6 +113,7 @@ pub fn start_server() -> TestServer {
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app).await.unwrap();
         });
     });
@@ -136,6 +147,43 @@ async fn sleep(
 async fn fast(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> &'static str {
     count(State(seen), uri).await;
     "ok"
+}
+
+/// Counts the connection the request came on.
+async fn peer(
+    State(seen): State<Arc<Seen>>,
+    ConnectInfo(from): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
+) -> &'static str {
+    seen.peers.lock().unwrap().insert(from);
+    fast(State(seen), uri).await
+}
+
+/// Like /peer, and closes the connection after answering (`Connection: close`).
+async fn close(
+    State(seen): State<Arc<Seen>>,
+    from: ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
+) -> Response {
+    let body = peer(State(seen), from, uri).await;
+    ([(header::CONNECTION, "close")], body).into_response()
+}
+
+/// A gzip-compressed JSON body, as a server with compression on sends it.
+async fn gzipped(State(seen): State<Arc<Seen>>, uri: axum::http::Uri) -> Response {
+    use std::io::Write;
+    count(State(seen), uri).await;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(br#"{"greeting":"hello from a gzipped body"}"#)
+        .unwrap();
+    (
+        [
+            (header::CONTENT_ENCODING, "gzip"),
+            (header::CONTENT_TYPE, "application/json"),
+        ],
+        gz.finish().unwrap(),
+    )
+        .into_response()
 }
 
 /// Sets the cookie `k=v` on a 302 to /fast, as httpbin's /cookies/set does.
