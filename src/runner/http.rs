@@ -55,6 +55,19 @@ pub enum HttpError {
 }
 
 impl HttpError {
+    /// A short reason that groups well: no URLs, the root cause only, TLS
+    /// failures explained.
+    pub fn reason(&self, transport: &Transport) -> String {
+        match self {
+            HttpError::Connect(_) => transport.error_reason(self, "connection failed"),
+            HttpError::Send(_) => transport.error_reason(self, "transport error"),
+            HttpError::Connection(_) => transport.error_reason(self, "connection lost"),
+            HttpError::TooManyRedirects | HttpError::BadRedirect(_) => {
+                format!("transport error: {self}")
+            }
+        }
+    }
+
     /// The server was never reached (refused, unresolved, TLS refused).
     pub fn unreached(&self) -> bool {
         matches!(self, HttpError::Connect(_))

@@ -57,6 +57,25 @@ pub struct Sample {
     pub socket: Option<Box<SocketEnd>>,
 }
 
+impl Sample {
+    /// A sample of a request started at `started`, before anything is known of its answer.
+    pub fn blank(endpoint: usize, scenario: usize, started: Instant) -> Sample {
+        Sample {
+            endpoint: endpoint as u32,
+            scenario: scenario as u32,
+            started,
+            pace: None,
+            latency: None,
+            status: 0,
+            bytes: 0,
+            failure: None,
+            headers: Vec::new(),
+            protocol: Protocol::None,
+            socket: None,
+        }
+    }
+}
+
 /// What a WebSocket saw over its life.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SocketEnd {

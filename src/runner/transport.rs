@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use crate::runner::http::HttpError;
 use crate::scenario::RunPlan;
 use crate::scenario::plan::HttpVersion;
 use crate::tls::Tls;
@@ -47,19 +46,6 @@ impl Transport {
     /// What opens the users' TLS connections (shared: it holds the run's config).
     pub fn tls_connector(&self) -> &tokio_rustls::TlsConnector {
         &self.http_tls
-    }
-
-    /// A short reason for a request that got no answer, one that groups well:
-    /// no URLs, the root cause only, TLS failures explained.
-    pub fn reason(&self, e: &HttpError) -> String {
-        match e {
-            HttpError::Connect(_) => self.error_reason(e, "connection failed"),
-            HttpError::Send(_) => self.error_reason(e, "transport error"),
-            HttpError::Connection(_) => self.error_reason(e, "connection lost"),
-            HttpError::TooManyRedirects | HttpError::BadRedirect(_) => {
-                format!("transport error: {e}")
-            }
-        }
     }
 
     /// A short reason for a body that could not be read to its end.

@@ -435,19 +435,7 @@ fn think_time(shared: &RunShared, scenario: usize) -> Option<Duration> {
 
 /// A sample of `step` started at `started`, before anything is known of its answer.
 fn blank_sample(step: &RequestPlan, started: Instant) -> Sample {
-    Sample {
-        endpoint: step.endpoint as u32,
-        scenario: step.scenario as u32,
-        started,
-        pace: None,
-        latency: None,
-        status: 0,
-        bytes: 0,
-        failure: None,
-        headers: Vec::new(),
-        protocol: Protocol::None,
-        socket: None,
-    }
+    Sample::blank(step.endpoint, step.scenario, started)
 }
 
 fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
@@ -618,7 +606,7 @@ async fn exchange(
         Err(e) => {
             sample.latency = Some(started.elapsed());
             sample.failure = Some(Box::new(Failure {
-                reason: transport.reason(&e),
+                reason: e.reason(transport),
                 body: None,
                 unreached: e.unreached(),
             }));

@@ -131,22 +131,6 @@ struct ConnectFailure {
     unreached: bool,
 }
 
-fn sample(endpoint: usize, scenario: usize, started: Instant) -> Sample {
-    Sample {
-        endpoint: endpoint as u32,
-        scenario: scenario as u32,
-        started,
-        pace: None,
-        latency: None,
-        status: 0,
-        bytes: 0,
-        failure: None,
-        headers: Vec::new(),
-        protocol: Protocol::None,
-        socket: None,
-    }
-}
-
 fn failure(reason: String) -> Option<Box<Failure>> {
     Some(Box::new(Failure {
         reason,
@@ -174,7 +158,7 @@ pub async fn run(
         Err(reason) => {
             shared.samples.send(Sample {
                 failure: failure(format!("not sent: {reason}")),
-                ..sample(plan.connect, plan.scenario, started)
+                ..Sample::blank(plan.connect, plan.scenario, started)
             });
             return;
         }
@@ -182,7 +166,7 @@ pub async fn run(
     let connected = tokio::time::timeout(plan.timeout, connect(shared, request, plan)).await;
     let mut connect_sample = Sample {
         latency: Some(started.elapsed()),
-        ..sample(plan.connect, plan.scenario, started)
+        ..Sample::blank(plan.connect, plan.scenario, started)
     };
     let stream = match connected {
         Ok(Ok((stream, status))) => {
@@ -386,7 +370,7 @@ async fn message(
             Err(reason) => {
                 shared.samples.send(Sample {
                     failure: failure(format!("not sent: message {}: {reason}", index + 1)),
-                    ..sample(row, plan.scenario, started)
+                    ..Sample::blank(row, plan.scenario, started)
                 });
                 return Ok(());
             }
@@ -398,7 +382,7 @@ async fn message(
                     latency: Some(started.elapsed()),
                     protocol: Protocol::WebSocket,
                     failure: failure(format!("socket dropped before the message went: {reason}")),
-                    ..sample(endpoint, plan.scenario, started)
+                    ..Sample::blank(endpoint, plan.scenario, started)
                 });
             }
             return Err(reason);
@@ -410,7 +394,7 @@ async fn message(
     };
     let mut answer = Sample {
         protocol: Protocol::WebSocket,
-        ..sample(endpoint, plan.scenario, started)
+        ..Sample::blank(endpoint, plan.scenario, started)
     };
     let outcome = wait_for(expect, m, socket, state, &mut answer).await;
     answer.latency = Some(started.elapsed());
@@ -614,7 +598,7 @@ fn end_sample(plan: &WsPlan, socket: &Socket, dropped: Option<String>) -> Sample
             received: socket.received,
             dropped: dropped.is_some(),
         })),
-        ..sample(plan.socket, plan.scenario, now)
+        ..Sample::blank(plan.socket, plan.scenario, now)
     }
 }
 
