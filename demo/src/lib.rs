@@ -7,6 +7,7 @@
 
 mod api;
 mod context;
+mod cputime;
 mod db;
 mod notify;
 mod openapi;
@@ -45,7 +46,9 @@ pub struct ServeArgs {
     pub admin_token: String,
     /// Slow one route down, to measure what a regression gate catches:
     /// "METHOD PATH=DELAY" adds a fixed delay ("GET /api/bookings/{id}=2.5ms"),
-    /// "METHOD PATH=N%" adds N % of the time the route took ("POST /api/bookings=30%").
+    /// "METHOD PATH=N%" adds N % of the time the route took ("POST /api/bookings=30%"),
+    /// "METHOD PATH=N%cpu" burns N % more CPU than the route's handler used
+    /// ("GET /api/stats=20%cpu": a CPU-per-request regression).
     /// PATH is the route as written in /openapi.json; "PATH?param" slows only
     /// requests whose query has that parameter ("GET /api/bookings?status=2ms": the
     /// salon scenario's "list bookings" alone). Repeatable; the time shows in
@@ -154,9 +157,9 @@ async fn track(
         .iter()
         .find(|s| s.applies(&route, req.uri().query()))
         .cloned();
-    let mut response = next.run(req).await;
+    let (mut response, cpu) = cputime::Metered::new(next.run(req)).await;
     if let Some(slowdown) = slowdown {
-        slowdown::wait(slowdown.extra(started.elapsed())).await;
+        slowdown.apply(started.elapsed(), cpu).await;
     }
     let took = started.elapsed();
     app.metrics
@@ -211,6 +214,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
                 let extra = match s.extra {
                     Extra::Fixed(d) => format!("+{:.3} ms", d.as_secs_f64() * 1e3),
                     Extra::Share(p) => format!("+{:.0}% of its time", p * 100.0),
+                    Extra::CpuShare(p) => format!("+{:.0}% of its CPU, burnt", p * 100.0),
                 };
                 let only = s
                     .param

@@ -3,11 +3,14 @@
 //! only on the 10x of the unoptimized demo.
 //!
 //! `--slowdown "GET /api/bookings/{id}=2.5ms"` adds 2.5 ms to every answer of
-//! that route; `=30%` adds 30 % of the time the route took. `?param` after the
+//! that route; `=30%` adds 30 % of the time the route took; `=30%cpu` burns
+//! 30 % more CPU than the route's handler used (a CPU regression: the cost
+//! per request rises, the wait only as much as that CPU takes). `?param` after the
 //! path narrows it to requests whose query carries that parameter
 //! (`GET /api/bookings?status=2ms`: the salon scenario's "list bookings" only).
-//! The time is spent waiting on a blocking thread (as synchronous I/O would),
-//! inside the time the `X-Request-Time` and `Server-Timing` headers report.
+//! Delays and shares are spent waiting on a blocking thread (as synchronous I/O
+//! would); `%cpu` is burnt on the request's own thread. Both fall inside the
+//! time the `X-Request-Time` and `Server-Timing` headers report.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,6 +22,8 @@ pub enum Extra {
     Fixed(Duration),
     /// A share of the time the route took (0.3: 30 %).
     Share(f64),
+    /// A share of the CPU time the route's handler used, burnt as CPU.
+    CpuShare(f64),
 }
 
 /// One `--slowdown` rule.
@@ -40,7 +45,7 @@ pub enum SlowdownError {
     #[error("the route must be a method and a path, e.g. \"GET /api/stats\", not {0:?}")]
     Route(String),
     #[error(
-        "the amount must be a delay (\"2.5ms\", \"1s\") or a share of the route's time (\"30%\"), not {0:?}"
+        "the amount must be a delay (\"2.5ms\", \"1s\"), a share of the route's time (\"30%\") or of its CPU (\"30%cpu\"), not {0:?}"
     )]
     Amount(String),
 }
@@ -78,6 +83,11 @@ impl FromStr for Extra {
                 .ok()
                 .filter(|v| *v >= 0.0 && v.is_finite())
         };
+        if let Some(share) = text.strip_suffix("%cpu") {
+            return number(share)
+                .map(|p| Extra::CpuShare(p / 100.0))
+                .ok_or_else(bad);
+        }
         if let Some(share) = text.strip_suffix('%') {
             return number(share)
                 .map(|p| Extra::Share(p / 100.0))
@@ -110,18 +120,20 @@ impl Slowdown {
             })
     }
 
-    /// The extra time for a request that took `took`.
-    pub fn extra(&self, took: Duration) -> Duration {
+    /// Slows down a request that took `took` of wall time and `cpu` of its
+    /// handler's CPU time.
+    pub async fn apply(&self, took: Duration, cpu: Duration) {
         match self.extra {
-            Extra::Fixed(d) => d,
-            Extra::Share(share) => took.mul_f64(share),
+            Extra::Fixed(d) => wait(d).await,
+            Extra::Share(share) => wait(took.mul_f64(share)).await,
+            Extra::CpuShare(share) => crate::cputime::burn(cpu.mul_f64(share)),
         }
     }
 }
 
 /// Waits `extra` on a blocking thread: `std::thread::sleep` keeps to about
 /// 0.1 ms where the async timer rounds up to whole milliseconds.
-pub async fn wait(extra: Duration) {
+async fn wait(extra: Duration) {
     if !extra.is_zero() {
         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(extra)).await;
     }
@@ -140,7 +152,9 @@ mod tests {
         assert!(!s.applies("POST /api/bookings", None));
         let s: Slowdown = "post /api/bookings=30%".parse().unwrap();
         assert_eq!(s.route, "POST /api/bookings");
-        assert_eq!(s.extra(Duration::from_millis(10)), Duration::from_millis(3));
+        assert_eq!(s.extra, Extra::Share(0.3));
+        let s: Slowdown = "GET /api/stats=25%cpu".parse().unwrap();
+        assert_eq!(s.extra, Extra::CpuShare(0.25));
         let s: Slowdown = "GET /api/bookings?status=1s".parse().unwrap();
         assert!(s.applies("GET /api/bookings", Some("status=confirmed&page=2")));
         assert!(!s.applies("GET /api/bookings", Some("master=3&date=2026-01-10")));
@@ -156,6 +170,10 @@ mod tests {
         ));
         assert!(matches!(
             "GET /x=fast".parse::<Slowdown>(),
+            Err(SlowdownError::Amount(_))
+        ));
+        assert!(matches!(
+            "GET /x=5cpu".parse::<Slowdown>(),
             Err(SlowdownError::Amount(_))
         ));
         assert!(matches!(
