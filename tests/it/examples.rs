@@ -24,3 +24,25 @@ fn bundled_scenarios_check() {
         files.len()
     );
 }
+
+/// The README's first scenario passes `gander check` as printed (placed in
+/// `scenarios/`, where its CSV path points).
+#[test]
+fn the_readme_scenario_checks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let start = readme.find("```yaml\n").expect("the README shows a scenario") + 8;
+    let len = readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir_in(root.join("scenarios")).unwrap();
+    let file = dir.path().join("readme.yaml");
+    let yaml = readme[start..start + len].replace("data/", "../data/");
+    std::fs::write(&file, yaml).unwrap();
+    let out = crate::common::gander(&[std::ffi::OsStr::new("check"), file.as_os_str()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
