@@ -76,3 +76,253 @@ scenarios:
     assert_eq!(u(sink, "/dropped_full") + u(sink, "/dropped_per_key"), 0);
     assert_complete_run_dir(&out.run_dir());
 }
+
+const TOKEN: &str = "123456:gander-test_TOKEN";
+
+/// A real aiogram bot in webhook mode with gander as its Bot API server.
+fn start_bot(bot_api: u16, delay_ms: u64) -> (gander::sut::child::Guarded, String) {
+    start_fixture(
+        Command::new("python3")
+            .arg(fixtures().join("aiogram-bot/bot.py"))
+            .args(["--api", &format!("http://127.0.0.1:{bot_api}")])
+            .args(["--token", TOKEN, "--secret", "s3cret-hook"])
+            .args(["--delay-ms", &delay_ms.to_string()]),
+    )
+}
+
+#[test]
+fn an_aiogram_bot_answers_fifty_students_through_gander_and_every_reply_is_timed() {
+    let bot_api = free_port();
+    let (_bot, host) = start_bot(bot_api, 150);
+    let ws = Workspace::new();
+    let scenario = format!(
+        r#"host: {host}
+load: {{ users: 51, iterations: 3 }}
+telegram: {{ webhook: /webhook, bot_api: "127.0.0.1:{bot_api}", token: "{TOKEN}", secret_token: s3cret-hook }}
+scenarios:
+  - name: student
+    weight: 50
+    steps:
+      - name: start
+        telegram: {{ text: /start }}
+        reply: {{ within: 5s, contains: Welcome }}
+      - name: homework
+        telegram: {{ text: /homework }}
+        reply: {{ within: 5s, contains: homework }}
+        capture: {{ hw_message: {{ json: /message_id }}, first: {{ regex: "exercises (\\d+)" }} }}
+      - name: done
+        telegram: {{ callback: "hw:done", message_id: "${{hw_message}}" }}
+        reply: {{ within: 5s, contains: Marked done }}
+  - name: lurker
+    weight: 1
+    steps:
+      - name: silent
+        telegram: {{ text: /silent }}
+        reply: {{ within: 1s }}
+"#
+    );
+    let out = ws.run(&scenario, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    // Every update reached the webhook (aiogram checked the secret) and every
+    // answer came back, each timed update → answer.
+    for name in ["start", "homework", "done"] {
+        let reply = endpoint(&run, name);
+        assert_eq!(reply["method"], "TG");
+        assert_eq!(
+            u(reply, "/stats/all/requests"),
+            150,
+            "{name}: {}",
+            run["errors"]
+        );
+        assert_eq!(
+            u(reply, "/stats/all/failed"),
+            0,
+            "{name}: {}",
+            run["errors"]
+        );
+        assert!(f(reply, "/stats/all/latency_ms/p95") > 0.0);
+        let hook = endpoint(&run, &format!("{name} webhook"));
+        assert_eq!(u(hook, "/stats/all/requests"), 150);
+        assert_eq!(u(hook, "/stats/all/failed"), 0);
+    }
+    // The bot works 150 ms before it answers /homework: no reply is faster.
+    assert!(f(endpoint(&run, "homework"), "/stats/all/latency_ms/min") >= 150.0);
+    // The command the bot never answers fails with the reason.
+    let silent = endpoint(&run, "silent");
+    assert_eq!(u(silent, "/stats/all/failed"), 3);
+    let groups = run["errors"]["groups"].as_array().unwrap();
+    assert!(
+        groups
+            .iter()
+            .any(|g| g["endpoint"] == "silent" && g["reason"] == "no reply within 1s"),
+        "{groups:?}"
+    );
+    // What the Bot API saw: the bot's messages all claimed, the methods listed.
+    let tg = &run["answers"]["telegram"];
+    assert_eq!(u(tg, "/messages/arrived"), 450);
+    assert_eq!(u(tg, "/messages/claimed"), 450);
+    assert_eq!(u(tg, "/unauthorized"), 0);
+    let calls = |method: &str| {
+        tg["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["method"] == method)
+            .map_or(0, |m| m["calls"].as_u64().unwrap())
+    };
+    assert_eq!(calls("sendMessage"), 300);
+    assert_eq!(calls("editMessageText"), 150);
+    assert_eq!(calls("sendChatAction"), 150);
+    assert_eq!(calls("answerCallbackQuery"), 150);
+    // The reply p95 is in every report.
+    let dir = out.run_dir();
+    for file in ["report.md", "report.html"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(
+            text.contains("homework webhook") && text.contains("p95"),
+            "{file}"
+        );
+    }
+    // The token never reaches an artifact.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            assert!(!text.contains("gander-test_TOKEN"), "{}", path.display());
+        }
+    }
+    assert_complete_run_dir(&dir);
+}
+
+const LATER_GOOD: &str = r#"host: http://127.0.0.1:8080
+load: { users: 5, duration: 5s }
+sink: { listen: 127.0.0.1:9100 }
+telegram: { webhook: /webhook, bot_api: 127.0.0.1:8081, token: "123:abc" }
+scenarios:
+  - name: s
+    steps:
+      - post: /orders
+        capture: { order_id: { json: /id } }
+      - await: { path: "/callback/${order_id}", within: 2s }
+      - telegram: { text: /start }
+        reply: { within: 2s, contains: Welcome }
+      - sse: /events
+        until: { events: 3, within: 3s }
+"#;
+
+fn check_text(text: &str) -> (i32, String) {
+    let ws = Workspace::new();
+    ws.write("scenario.yaml", text);
+    let out = Command::new(gander_bin())
+        .args(["check", "scenario.yaml"])
+        .current_dir(ws.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn later_keys_are_checked_with_located_messages() {
+    let (code, stderr) = check_text(LATER_GOOD);
+    assert_eq!(code, 0, "{stderr}");
+    let replace = |from: &str, to: &str| {
+        assert!(LATER_GOOD.contains(from), "{from}");
+        LATER_GOOD.replacen(from, to, 1)
+    };
+    let cases = [
+        (
+            replace("sink: { listen: 127.0.0.1:9100 }\n", ""),
+            "scenario.yaml:9:16:",
+            "await waits for a callback to the sink, and the file has no sink",
+        ),
+        (
+            replace("listen: 127.0.0.1:9100", "listen: nine-one-hundred"),
+            "scenario.yaml:3:17:",
+            "listen \"nine-one-hundred\" is not an address to listen on",
+        ),
+        (
+            replace("bot_api: 127.0.0.1:8081", "bot_api: 127.0.0.1:9100"),
+            "scenario.yaml:4:41:",
+            "bot_api and sink.listen are both 127.0.0.1:9100",
+        ),
+        (
+            replace("token: \"123:abc\"", "token: \"abc\""),
+            "scenario.yaml:4:64:",
+            "token is not a bot token",
+        ),
+        (
+            replace("telegram: { webhook", "telegram_: { webhook"),
+            "scenario.yaml:4:1:",
+            "unknown key \"telegram_\"",
+        ),
+        (
+            replace(
+                "telegram: { text: /start }",
+                "telegram: { text: /start }\n        get: /x",
+            ),
+            "scenario.yaml:12:14:",
+            "a step has both telegram and get; give one",
+        ),
+        (
+            replace("telegram: { text: /start }", "telegram: { }"),
+            "scenario.yaml:11:19:",
+            "a telegram update needs one of text and callback",
+        ),
+        (
+            replace("within: 2s, contains: Welcome", "within: 0s"),
+            "scenario.yaml:12:26:",
+            "within must be above 0",
+        ),
+        (
+            replace("      - telegram: { text: /start }\n", "      - get: /x\n"),
+            "scenario.yaml:12:16:",
+            "reply belongs to a step that posts a Telegram update",
+        ),
+        (
+            replace("until: { events: 3", "until: { events: 0"),
+            "scenario.yaml:14:26:",
+            "events must be 1 to 100000",
+        ),
+        (
+            replace("sse: /events", "sse: ftp://x/events"),
+            "scenario.yaml:13:14:",
+            "sse \"ftp://x/events\" is not a path or an http(s) URL",
+        ),
+        (
+            replace("within: 2s }", "within: 2s }\n        json: { a: 1 }"),
+            "scenario.yaml:10:9:",
+            "json does not go with await",
+        ),
+        (
+            replace(
+                "path: \"/callback/${order_id}\"",
+                "path: \"callback/${order_id}\"",
+            ),
+            "scenario.yaml:10:24:",
+            "the callback path \"callback/${order_id}\" does not start with /",
+        ),
+        (
+            replace(
+                "path: \"/callback/${order_id}\"",
+                "path: \"/callback/${order}\"",
+            ),
+            "scenario.yaml:10:24:",
+            "undefined variable \"order\"",
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (text, place, message) in cases {
+        let (code, stderr) = check_text(&text);
+        let first = stderr.lines().next().unwrap_or("");
+        if code != 2 || !first.starts_with(place) || !first.contains(message) {
+            wrong.push(format!(
+                "expected {place} {message:?} and exit 2, got {code}: {first}"
+            ));
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

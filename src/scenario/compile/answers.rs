@@ -231,7 +231,10 @@ impl Compiler<'_> {
         .into_iter()
         .filter_map(|(k, loc)| loc.map(|l| (k, l)))
         .collect();
-        if kinds.is_empty() {
+        let answering = kinds
+            .iter()
+            .any(|(k, _)| matches!(*k, "await" | "telegram" | "sse"));
+        if !answering {
             let (key, loc, needs) = match (&step.reply, &step.until) {
                 (Some(r), _) => ("reply", r.loc, "telegram: { text: /start }"),
                 (None, Some(u)) => ("until", u.loc, "sse: /events"),
@@ -249,6 +252,7 @@ impl Compiler<'_> {
                 ),
                 format!("add {needs} to this step"),
             );
+            return Vec::new();
         }
         kinds
     }
