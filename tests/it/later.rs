@@ -177,7 +177,7 @@ scenarios:
     assert_eq!(calls("answerCallbackQuery"), 150);
     // The reply p95 is in every report.
     let dir = out.run_dir();
-    for file in ["report.md", "report.html"] {
+    for file in ["summary.md", "summary.txt", "report.html", "endpoints.csv"] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         assert!(
             text.contains("homework webhook") && text.contains("p95"),
