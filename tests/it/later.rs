@@ -326,3 +326,60 @@ fn later_keys_are_checked_with_located_messages() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn sse_streams_are_timed_to_their_first_event_and_their_events_counted() {
+    let (_app, host) =
+        start_fixture(Command::new("python3").arg(fixtures().join("sse-app/app.py")));
+    // The first event 200 ms after the request, then 4 more 100 ms apart, then done.
+    let ws = Workspace::new();
+    let scenario = format!(
+        r#"host: {host}
+load: {{ users: 4, iterations: 3 }}
+scenarios:
+  - name: watch
+    steps:
+      - name: progress
+        sse: /progress?n=4&first_ms=200&every_ms=100
+        until: {{ event: done, within: 3s }}
+        capture: {{ result: {{ json: /result }} }}
+      - name: first two
+        sse: /progress?n=4&first_ms=200&every_ms=100
+        until: {{ events: 2, within: 3s }}
+      - name: too few
+        sse: /progress?n=1&first_ms=0&every_ms=50
+        until: {{ events: 5, within: 2s }}
+"#
+    );
+    let out = ws.run(&scenario, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    let progress = endpoint(&run, "progress");
+    assert_eq!(progress["method"], "SSE");
+    assert_eq!(u(progress, "/stats/all/requests"), 12);
+    assert_eq!(u(progress, "/stats/all/failed"), 0, "{}", run["errors"]);
+    // Time to first event: never before the server's 200 ms, and close to it.
+    let min = f(progress, "/stats/all/latency_ms/min");
+    let p50 = f(progress, "/stats/all/latency_ms/p50");
+    eprintln!("time to first event: min {min:.1} ms, p50 {p50:.1} ms against 200 ms");
+    assert!(min >= 200.0, "{min}");
+    assert!(p50 < 300.0, "{p50}");
+    let streams = run["answers"]["streams"].as_array().unwrap();
+    let stream = |name: &str| streams.iter().find(|s| s["name"] == name).unwrap();
+    // Four progress events and done, per stream; the gaps are the server's 100 ms.
+    assert_eq!(u(stream("progress"), "/streams"), 12);
+    assert_eq!(u(stream("progress"), "/events"), 12 * 5);
+    let gap = f(stream("progress"), "/gap_p50_ms");
+    assert!((100.0..200.0).contains(&gap), "gap p50 {gap} ms");
+    assert_eq!(u(stream("first two"), "/events"), 12 * 2);
+    // A stream that ends before its count fails with what it got.
+    let too_few = endpoint(&run, "too few");
+    assert_eq!(u(too_few, "/stats/all/failed"), 12);
+    let groups = run["errors"]["groups"].as_array().unwrap();
+    assert!(
+        groups.iter().any(|g| g["endpoint"] == "too few"
+            && g["reason"] == "2 of 5 events within 2s (the stream ended)"),
+        "{groups:?}"
+    );
+    assert_complete_run_dir(&out.run_dir());
+}
