@@ -25,7 +25,8 @@ pub struct TelegramStep {
 impl TelegramStep {
     pub fn prepare(plan: Arc<TelegramPlan>, base: &reqwest::Url) -> TelegramStep {
         TelegramStep {
-            webhook: Step::prepare(plan.webhook.clone(), base),
+            // A webhook may answer with a Bot API call: it is read.
+            webhook: Step::prepare(plan.webhook.clone(), base).keeping_body(),
             plan,
         }
     }
@@ -103,6 +104,10 @@ pub async fn run(user: &mut GooseUser, shared: &RunShared, step: &TelegramStep) 
             Err(reason)
         }
     };
+    // Telegram runs a method call the webhook answers with, as if the bot had called it.
+    if let Ok(answer) = &sent {
+        bot.webhook_answer(answer, Instant::now());
+    }
     let Some(reply) = &plan.reply else {
         return;
     };

@@ -306,6 +306,14 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The step with its answer's body kept (up to `max_body`) whatever its checks.
+    pub(super) fn keeping_body(mut self) -> Step {
+        self.reads_body = true;
+        self
+    }
+}
+
 /// `text` as a URL: absolute as written, else below the host (as goose joins).
 pub(super) fn join_url(base: &reqwest::Url, text: &str) -> Result<reqwest::Url, String> {
     match reqwest::Url::parse(text) {
@@ -446,15 +454,17 @@ async fn http_step(
 }
 
 /// Sends `step` with `body` (built by gander for this user, e.g. a Telegram
-/// update) in place of its own, judges and reports it; `Err` is why it failed.
+/// update) in place of its own, judges and reports it; `Ok` holds the answer's
+/// body when the step keeps it, `Err` is why it failed.
 pub(super) async fn send_built(
     shared: &RunShared,
     step: &Step,
     state: &mut UserState,
     body: bytes::Bytes,
     started: Instant,
-) -> Result<(), String> {
+) -> Result<Vec<u8>, String> {
     let plan = &*step.plan;
+    let mut kept = Vec::new();
     let sample = match build_request(step, &shared.base, state) {
         Ok((target, mut out)) => {
             out.body = body;
@@ -470,6 +480,9 @@ pub(super) async fn send_built(
             )
             .await;
             if let Some(answer) = answer {
+                if step.reads_body {
+                    kept.clone_from(&answer.body);
+                }
                 judge(shared, step, answer, None, &mut sample);
             }
             sample
@@ -478,7 +491,7 @@ pub(super) async fn send_built(
     };
     let outcome = match &sample.failure {
         Some(f) => Err(f.reason.clone()),
-        None => Ok(()),
+        None => Ok(kept),
     };
     shared.samples.send(sample);
     outcome

@@ -258,6 +258,24 @@ impl BotApi {
     }
 }
 
+impl BotApi {
+    /// A webhook's answer `{"method": "sendMessage", "chat_id": …, …}`, which
+    /// Telegram runs as a call of the bot (its result goes nowhere).
+    pub fn webhook_answer(&self, body: &[u8], at: std::time::Instant) {
+        let Ok(Value::Object(p)) = serde_json::from_slice::<Value>(body) else {
+            return;
+        };
+        let Some(method) = p.get("method").and_then(Value::as_str) else {
+            return;
+        };
+        let method = method.to_string();
+        self.count_method(&method, answered(&method));
+        if answered(&method) == Answered::Message {
+            self.message(&method, &p, at);
+        }
+    }
+}
+
 fn telegram_error(status: StatusCode, description: &str) -> Response<Full<Bytes>> {
     let body = json!({"ok": false, "error_code": status.as_u16(), "description": description});
     super::server::json(status, body.to_string())

@@ -383,3 +383,141 @@ scenarios:
     );
     assert_complete_run_dir(&out.run_dir());
 }
+
+/// Sends `n` sendMessage calls to one chat on one kept-alive connection.
+fn flood(bot_api: u16, n: usize) -> usize {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let stream = std::net::TcpStream::connect(("127.0.0.1", bot_api)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let text = "spam ".repeat(200);
+    let body = format!("chat_id=-100&text={text}");
+    let mut answered = 0;
+    for _ in 0..n {
+        let request = format!(
+            "POST /bot123456:demo-homework-bot/sendMessage HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if writer.write_all(request.as_bytes()).is_err() {
+            break;
+        }
+        let mut length = 0;
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut answer = vec![0; length];
+        reader.read_exact(&mut answer).unwrap();
+        answered += usize::from(status.contains(" 200 "));
+    }
+    answered
+}
+
+#[test]
+fn the_demo_bot_answers_through_gander_and_a_flood_of_answers_is_bounded() {
+    let bot_api = free_port();
+    let sut = gander::DemoSut::start_with(
+        &demo_program(),
+        false,
+        &["--bot-api".into(), format!("http://127.0.0.1:{bot_api}")],
+    )
+    .expect("the demo starts in bot mode");
+    let file = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/homework-bot.yaml"
+    ))
+    .unwrap()
+    .replace("127.0.0.1:8081", &format!("127.0.0.1:{bot_api}"));
+    let ws = Workspace::new();
+    // A bot gone wrong: thousands of answers to a chat no one waits in, while
+    // the students' answers are timed.
+    let flooder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        flood(bot_api, 3000)
+    });
+    let out = ws.run(
+        &file,
+        &[
+            "--host",
+            &sut.url,
+            "--users",
+            "10",
+            "--duration",
+            "4s",
+            "--ramp-up",
+            "1s",
+        ],
+    );
+    let flooded = flooder.join().unwrap();
+    assert!(
+        out.code == 0 || out.code == 1,
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let run = out.json();
+    assert_eq!(u(&run, "/totals/all/failed"), 0, "{}", run["errors"]);
+    let replies: u64 = ["start", "send homework", "list homework"]
+        .iter()
+        .map(|name| u(endpoint(&run, name), "/stats/all/requests"))
+        .sum();
+    let webhooks: u64 = ["start", "send homework", "list homework"]
+        .iter()
+        .map(|name| {
+            u(
+                endpoint(&run, &format!("{name} webhook")),
+                "/stats/all/requests",
+            )
+        })
+        .sum();
+    assert!(replies > 0);
+    assert_eq!(replies, webhooks);
+    let tg = &run["answers"]["telegram"];
+    let messages = &tg["messages"];
+    // Every flood call was answered; 32 are kept for the chat, the rest pushed
+    // out and counted; the students' answers are all claimed.
+    assert_eq!(flooded, 3000);
+    assert_eq!(u(messages, "/arrived"), replies + 3000);
+    assert_eq!(u(messages, "/claimed"), replies);
+    assert_eq!(u(messages, "/dropped_per_key"), 3000 - 32);
+    assert_eq!(u(messages, "/unclaimed"), 32);
+    let notes = run["verdict"]["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("2968 dropped (2968 pushed out of a full chat")),
+        "{notes:?}"
+    );
+    // The flood's 3 MB did not stay in gander's memory.
+    let gander = run["resources"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "load_generator")
+        .unwrap();
+    let rss = gander["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == "rss_bytes")
+        .flat_map(|s| {
+            s["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p[1].as_f64().unwrap())
+        })
+        .fold(0.0, f64::max);
+    assert!(rss > 0.0);
+    assert!(rss < 200.0 * 1024.0 * 1024.0, "gander rss {rss}");
+}
