@@ -208,14 +208,65 @@ pub async fn run(
     };
     let started = measure_from.unwrap_or_else(Instant::now);
     state.last_sent = Some(Instant::now());
-    let fail = |reason: String| failed(plan.endpoint, plan.scenario, started, reason);
-    let (target, out) = match request(step, state) {
-        Ok(r) => r,
-        Err(reason) => {
-            shared.samples.send(fail(format!("not sent: {reason}")));
+    let (response, status, protocol) = match open(shared, step, state, started).await {
+        Ok(opened) => opened,
+        Err(sample) => {
+            shared.samples.send(*sample);
             return;
         }
     };
+    let read = read_events(plan, response.into_body(), started).await;
+    shared
+        .answers
+        .streams
+        .add(plan.endpoint, &read.times, read.cut);
+    let mut sample = Sample {
+        latency: read
+            .times
+            .first()
+            .map(|t| t.saturating_duration_since(started)),
+        status,
+        protocol,
+        ..Sample::blank(plan.endpoint, plan.scenario, started)
+    };
+    let mut failure = read.failure;
+    if failure.is_none()
+        && let Some(last) = &read.last
+    {
+        let mut json = None;
+        let data = last.data.as_bytes();
+        failure = capture(
+            &plan.captures,
+            &HeaderMap::new(),
+            data,
+            None,
+            &mut json,
+            state,
+        )
+        .err();
+    }
+    if let Some(reason) = failure {
+        sample.latency = sample.latency.or(Some(started.elapsed()));
+        sample.failure = Some(Box::new(Failure {
+            reason,
+            body: read.last.map(|e| crate::sink::store::excerpt(&e.data)),
+            unreached: false,
+        }));
+    }
+    shared.samples.send(sample);
+}
+
+/// Opens the stream: its response, status and protocol, or the failed sample.
+async fn open(
+    shared: &RunShared,
+    step: &SseStep,
+    state: &mut UserState,
+    started: Instant,
+) -> Result<(hyper::Response<hyper::body::Incoming>, u16, Protocol), Box<Sample>> {
+    let plan = &*step.plan;
+    let fail = |reason: String| Box::new(failed(plan.endpoint, plan.scenario, started, reason));
+    let (target, out) =
+        request(step, state).map_err(|reason| fail(format!("not sent: {reason}")))?;
     // A stream holds its connection: it gets one of its own.
     let mut connections = Connections::default();
     let fetched = tokio::time::timeout(
@@ -230,15 +281,13 @@ pub async fn run(
             if let Some(f) = sample.failure.as_mut() {
                 f.unreached = e.unreached();
             }
-            shared.samples.send(sample);
-            return;
+            return Err(sample);
         }
         Err(_) => {
-            shared.samples.send(fail(format!(
+            return Err(fail(format!(
                 "timeout after {}",
                 format_duration(plan.timeout)
             )));
-            return;
         }
     };
     let status = response.status().as_u16();
@@ -259,52 +308,14 @@ pub async fn run(
     } else {
         None
     };
-    if let Some(reason) = head_failure {
-        shared.samples.send(Sample {
+    match head_failure {
+        Some(reason) => Err(Box::new(Sample {
             status,
             protocol,
-            ..fail(reason)
-        });
-        return;
+            ..*fail(reason)
+        })),
+        None => Ok((response, status, protocol)),
     }
-    let read = read_events(plan, response.into_body(), started).await;
-    shared
-        .answers
-        .streams
-        .add(plan.endpoint, &read.times, read.cut);
-    let mut sample = Sample {
-        latency: read
-            .times
-            .first()
-            .map(|t| t.saturating_duration_since(started)),
-        status,
-        protocol,
-        ..Sample::blank(plan.endpoint, plan.scenario, started)
-    };
-    let mut failure = read.failure;
-    if failure.is_none()
-        && let Some(last) = &read.last
-    {
-        let mut json = None;
-        failure = capture(
-            &plan.captures,
-            &HeaderMap::new(),
-            last.data.as_bytes(),
-            None,
-            &mut json,
-            state,
-        )
-        .err();
-    }
-    if let Some(reason) = failure {
-        sample.latency = sample.latency.or(Some(started.elapsed()));
-        sample.failure = Some(Box::new(Failure {
-            reason,
-            body: read.last.map(|e| crate::sink::store::excerpt(&e.data)),
-            unreached: false,
-        }));
-    }
-    shared.samples.send(sample);
 }
 
 /// Reads events until `until` is met, the stream ends or `within` passes.

@@ -12,9 +12,12 @@ use serde_json::{Value, json};
 use super::answers::{failed, missing_reason};
 use super::sample::{Failure, Protocol, Sample};
 use super::user::{RunShared, Step, UserState, capture, send_built};
-use crate::scenario::plan::{CaptureSource, TELEGRAM_USER_BASE, TelegramPlan, UpdatePlan};
+use crate::scenario::plan::{
+    CaptureSource, ReplyPlan, TELEGRAM_USER_BASE, TelegramPlan, UpdatePlan,
+};
 use crate::scenario::template::RenderContext;
 use crate::sink::bot_api::BotApi;
+use crate::sink::store::Arrival;
 
 /// A telegram step as the users run it: the webhook request prepared once.
 pub struct TelegramStep {
@@ -126,8 +129,8 @@ pub async fn run(user: &mut GooseUser, shared: &RunShared, step: &TelegramStep) 
             contains.iter().all(|c| a.text.contains(c.as_str()))
         })
         .await;
-    let got = match waited {
-        Ok(got) => got,
+    let sample = match waited {
+        Ok(got) => replied(plan, reply, started, &got, state),
         Err(missing) => {
             let needed = format!("a reply that contains \"{}\"", contains.join("\", \""));
             let reason = if missing.got > 0 && missing.instead.is_none() {
@@ -140,12 +143,24 @@ pub async fn run(user: &mut GooseUser, shared: &RunShared, step: &TelegramStep) 
             } else {
                 missing_reason(&missing, "reply", reply.within, &needed)
             };
-            shared.samples.send(fail(reason));
-            return;
+            fail(reason)
         }
     };
+    shared.samples.send(sample);
+}
+
+/// The reply's sample: timed to the last message counted, with the captures
+/// from it (JSON pointers read the message as the Bot API returned it, regexes
+/// its text).
+fn replied(
+    plan: &TelegramPlan,
+    reply: &ReplyPlan,
+    started: Instant,
+    got: &[Arrival],
+    state: &mut UserState,
+) -> Sample {
     let Some(last) = got.last() else {
-        return;
+        return failed(reply.endpoint, plan.scenario, started, "no reply".into());
     };
     let mut sample = Sample {
         latency: Some(last.at.saturating_duration_since(started)),
@@ -154,7 +169,6 @@ pub async fn run(user: &mut GooseUser, shared: &RunShared, step: &TelegramStep) 
         protocol: Protocol::Http11,
         ..Sample::blank(reply.endpoint, plan.scenario, started)
     };
-    // JSON pointers read the bot's message (as the Bot API returned it), regexes its text.
     let headers = reqwest::header::HeaderMap::new();
     for c in &plan.captures {
         let body: &[u8] = match c.source {
@@ -162,14 +176,8 @@ pub async fn run(user: &mut GooseUser, shared: &RunShared, step: &TelegramStep) 
             _ => &last.body,
         };
         let mut json = None;
-        if let Err(reason) = capture(
-            std::slice::from_ref(c),
-            &headers,
-            body,
-            None,
-            &mut json,
-            state,
-        ) {
+        let one = std::slice::from_ref(c);
+        if let Err(reason) = capture(one, &headers, body, None, &mut json, state) {
             sample.failure = Some(Box::new(Failure {
                 reason,
                 body: Some(crate::sink::store::excerpt(&last.text)),
@@ -178,5 +186,5 @@ pub async fn run(user: &mut GooseUser, shared: &RunShared, step: &TelegramStep) 
             break;
         }
     }
-    shared.samples.send(sample);
+    sample
 }

@@ -462,25 +462,7 @@ impl Compiler<'_> {
             );
         }
         let name = self.answer_name(step, "TG", &label, names);
-        let reply = step.reply.as_ref().map(|r| {
-            let count = r.count.as_ref().map_or(1, |c| c.value.0);
-            if let Some(c) = r
-                .count
-                .as_ref()
-                .filter(|_| !(1..=MAX_REPLY_COUNT).contains(&count))
-            {
-                self.error(c.loc, format!("count must be 1 to {MAX_REPLY_COUNT}"));
-            }
-            let mut problems = Vec::new();
-            let contains = self.expected_texts(r.contains.as_ref(), &mut problems);
-            self.problems.extend(problems);
-            ReplyPlan {
-                endpoint: self.endpoint(&name, "TG"),
-                within: self.within(r.within.as_ref(), DEFAULT_REPLY),
-                contains,
-                count: count.clamp(1, MAX_REPLY_COUNT) as usize,
-            }
-        });
+        let reply = step.reply.as_ref().map(|r| self.reply_plan(r, &name));
         if reply.is_none()
             && let Some((_, c)) = step.capture.first()
         {
@@ -499,6 +481,26 @@ impl Compiler<'_> {
             reply,
             captures,
         })))
+    }
+
+    fn reply_plan(&mut self, r: &Sp<crate::scenario::answers::Reply>, name: &str) -> ReplyPlan {
+        let count = r.count.as_ref().map_or(1, |c| c.value.0);
+        if let Some(c) = r
+            .count
+            .as_ref()
+            .filter(|_| !(1..=MAX_REPLY_COUNT).contains(&count))
+        {
+            self.error(c.loc, format!("count must be 1 to {MAX_REPLY_COUNT}"));
+        }
+        let mut problems = Vec::new();
+        let contains = self.expected_texts(r.contains.as_ref(), &mut problems);
+        self.problems.extend(problems);
+        ReplyPlan {
+            endpoint: self.endpoint(&name, "TG"),
+            within: self.within(r.within.as_ref(), DEFAULT_REPLY),
+            contains,
+            count: count.clamp(1, MAX_REPLY_COUNT) as usize,
+        }
     }
 
     /// The POST of an update to the webhook, as its own request name.
