@@ -496,7 +496,7 @@ impl Compiler<'_> {
         let contains = self.expected_texts(r.contains.as_ref(), &mut problems);
         self.problems.extend(problems);
         ReplyPlan {
-            endpoint: self.endpoint(&name, "TG"),
+            endpoint: self.endpoint(name, "TG"),
             within: self.within(r.within.as_ref(), DEFAULT_REPLY),
             contains,
             count: count.clamp(1, MAX_REPLY_COUNT) as usize,
