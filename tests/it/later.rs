@@ -521,3 +521,38 @@ fn the_demo_bot_answers_through_gander_and_a_flood_of_answers_is_bounded() {
     assert!(rss > 0.0);
     assert!(rss < 200.0 * 1024.0 * 1024.0, "gander rss {rss}");
 }
+
+#[test]
+fn a_python_telegram_bot_answers_through_gander_too() {
+    let bot_api = free_port();
+    let (_bot, host) = start_fixture(
+        Command::new("python3")
+            .arg(fixtures().join("ptb-bot/bot.py"))
+            .args(["--api", &format!("http://127.0.0.1:{bot_api}")])
+            .args(["--token", TOKEN]),
+    );
+    let ws = Workspace::new();
+    let scenario = format!(
+        r#"host: {host}
+load: {{ users: 10, iterations: 3 }}
+telegram: {{ webhook: /webhook, bot_api: "127.0.0.1:{bot_api}", token: "{TOKEN}" }}
+scenarios:
+  - name: student
+    steps:
+      - name: start
+        telegram: {{ text: /start }}
+        reply: {{ within: 5s, contains: Welcome }}
+"#
+    );
+    let out = ws.run(&scenario, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    let reply = endpoint(&run, "start");
+    assert_eq!(u(reply, "/stats/all/requests"), 30);
+    assert_eq!(u(reply, "/stats/all/failed"), 0, "{}", run["errors"]);
+    let methods = run["answers"]["telegram"]["methods"].as_array().unwrap();
+    assert!(
+        methods.iter().any(|m| m["method"] == "getMe"),
+        "{methods:?}"
+    );
+}
