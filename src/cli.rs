@@ -283,6 +283,10 @@ pub struct DemoArgs {
     /// Run against the "before" SUT: no indexes, N+1 queries, no cache.
     #[arg(long)]
     pub unoptimized: bool,
+    /// Run the Telegram homework bot (seed 002, scenarios/homework-bot.yaml): the demo's
+    /// bot answers through the Bot API gander serves, and every reply is timed.
+    #[arg(long)]
+    pub bot: bool,
     /// Saved runs to judge regressions against (see `gander run --help`).
     #[arg(long, value_name = "RUN_DIR")]
     pub baseline: Vec<PathBuf>,
@@ -350,6 +354,7 @@ impl DemoArgs {
             targets: self.target.clone(),
             output: self.output.clone(),
             quiet: self.quiet,
+            bot: self.bot,
         }
     }
 }

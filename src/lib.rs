@@ -32,6 +32,7 @@ pub mod result;
 pub mod runner;
 pub mod scenario;
 pub mod signals;
+pub mod sink;
 pub mod store;
 pub mod sut;
 pub mod tls;

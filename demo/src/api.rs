@@ -30,6 +30,8 @@ pub struct App {
     pub request_ids: AtomicU64,
     /// The notifications sockets.
     pub hub: super::notify::Hub,
+    /// Bot mode: the homework bot answers through this Bot API, not in the webhook's answer.
+    pub bot: Option<super::bot_api::BotApi>,
 }
 
 pub type Ctx = Extension<Arc<RequestContext>>;
@@ -626,38 +628,80 @@ pub async fn bot_webhook(
     };
     let chat = message.chat.id;
     let text = message.text.unwrap_or_default();
-    let reply = blocking(&app, &ctx, move |conn, _, _| {
-        if text.starts_with("/start") {
-            let known: Option<i64> = conn.query(|c| c.query_row("SELECT id FROM students WHERE telegram_id = ?1", [from.id], |r| r.get(0)).optional())?;
-            if known.is_none() {
-                let name = from.first_name.unwrap_or_else(|| "student".into());
-                conn.query(|c| c.execute("INSERT INTO students (telegram_id, name) VALUES (?1, ?2)", rusqlite::params![from.id, name]))?;
+    if let Some(bot) = &app.bot {
+        // Bot mode, as aiogram: take the update now, answer through the Bot API later.
+        let permit = bot.in_flight.clone().acquire_owned().await;
+        let (app, ctx) = (app.clone(), ctx.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let reply = blocking(&app, &ctx, move |conn, _, _| {
+                homework_reply(conn, from, &text)
+            })
+            .await;
+            let text = reply.unwrap_or_else(|e| format!("Sorry, something went wrong: {}", e.1));
+            if let Some(bot) = &app.bot
+                && let Err(e) = bot.send_message(chat, &text).await
+            {
+                eprintln!("gander demo SUT: the answer to chat {chat} was not sent: {e}");
             }
-            Ok("Welcome! Send your homework as a message, /homework lists it.".to_string())
-        } else if text.starts_with("/homework") {
-            let rows: Vec<String> = conn.query(|c| {
-                let mut st = c.prepare_cached("SELECT text FROM homework WHERE telegram_id = ?1 ORDER BY created_at DESC LIMIT 5")?;
-                let rows = st.query_map([from.id], |r| r.get(0))?;
-                rows.collect()
-            })?;
-            Ok(if rows.is_empty() { "No homework yet.".to_string() } else { rows.join("\n") })
-        } else if text.trim().is_empty() {
-            Ok("Send text, please.".to_string())
-        } else {
-            conn.query(|c| {
-                c.execute(
-                    "INSERT INTO homework (telegram_id, text, created_at) VALUES (?1, ?2, strftime('%s','now'))",
-                    rusqlite::params![from.id, text],
-                )
-            })?;
-            Ok("Homework saved.".to_string())
-        }
+        });
+        return Ok(json_response(StatusCode::OK, &json!({})));
+    }
+    let reply = blocking(&app, &ctx, move |conn, _, _| {
+        homework_reply(conn, from, &text)
     })
     .await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "method": "sendMessage", "chat_id": chat, "text": reply }),
     ))
+}
+
+/// The bot's answer to a student's message, with its database work.
+fn homework_reply(conn: &Conn<'_>, from: User, text: &str) -> Result<String, ApiError> {
+    if text.starts_with("/start") {
+        let known: Option<i64> = conn.query(|c| {
+            c.query_row(
+                "SELECT id FROM students WHERE telegram_id = ?1",
+                [from.id],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        if known.is_none() {
+            let name = from.first_name.unwrap_or_else(|| "student".into());
+            conn.query(|c| {
+                c.execute(
+                    "INSERT INTO students (telegram_id, name) VALUES (?1, ?2)",
+                    rusqlite::params![from.id, name],
+                )
+            })?;
+        }
+        Ok("Welcome! Send your homework as a message, /homework lists it.".to_string())
+    } else if text.starts_with("/homework") {
+        let rows: Vec<String> = conn.query(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT text FROM homework WHERE telegram_id = ?1 ORDER BY created_at DESC LIMIT 5",
+            )?;
+            let rows = st.query_map([from.id], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        Ok(if rows.is_empty() {
+            "No homework yet.".to_string()
+        } else {
+            rows.join("\n")
+        })
+    } else if text.trim().is_empty() {
+        Ok("Send text, please.".to_string())
+    } else {
+        conn.query(|c| {
+            c.execute(
+                "INSERT INTO homework (telegram_id, text, created_at) VALUES (?1, ?2, strftime('%s','now'))",
+                rusqlite::params![from.id, text],
+            )
+        })?;
+        Ok("Homework saved.".to_string())
+    }
 }
 
 // ---- quiz (seed 001: read-mostly, cached) ---------------------------------

@@ -6,6 +6,7 @@
 //! cache, and a socket table that drops the oldest notifications socket under load.
 
 mod api;
+mod bot_api;
 mod context;
 mod cputime;
 mod db;
@@ -55,6 +56,14 @@ pub struct ServeArgs {
     /// X-Request-Time and Server-Timing.
     #[arg(long, value_name = "ROUTE=AMOUNT")]
     pub slowdown: Vec<Slowdown>,
+    /// Homework-bot mode: the webhook (/bot/webhook) answers 200 at once and the bot
+    /// answers later through this Telegram Bot API server ("http://HOST:PORT"), as an
+    /// aiogram bot does. Without it the bot answers in the webhook's own response.
+    #[arg(long, value_name = "URL")]
+    pub bot_api: Option<String>,
+    /// The bot's token in bot mode.
+    #[arg(long, default_value = "123456:demo-homework-bot")]
+    pub bot_token: String,
 }
 
 /// Every route the demo serves, as method, path and handler. The router is
@@ -118,6 +127,10 @@ fn app(args: &ServeArgs) -> anyhow::Result<Router> {
         admin_token: args.admin_token.clone(),
         request_ids: AtomicU64::new(1),
         hub: notify::Hub::new(args.unoptimized.then_some(notify::UNOPTIMIZED_SOCKET_LIMIT)),
+        bot: args
+            .bot_api
+            .as_ref()
+            .map(|url| bot_api::BotApi::new(url, &args.bot_token)),
     });
     let routes = routes()
         .into_iter()

@@ -17,6 +17,9 @@ use crate::{Exit, signals};
 
 /// The bundled demo scenario and its data, embedded so `gander demo` works from any directory.
 const DEMO_SCENARIO: &str = include_str!("../../scenarios/demo.yaml");
+const HOMEWORK_SCENARIO: &str = include_str!("../../scenarios/homework-bot.yaml");
+/// Where `homework-bot.yaml` has gander answer the Bot API; `--bot` moves it to a free port.
+const HOMEWORK_BOT_API: &str = "127.0.0.1:8081";
 const DEMO_STAFF: &str = include_str!("../../scenarios/data/demo-staff.csv");
 
 /// `gander demo`, as the CLI asks for it.
@@ -30,6 +33,8 @@ pub struct DemoRequest {
     pub targets: Vec<String>,
     pub output: PathBuf,
     pub quiet: bool,
+    /// Run the homework bot (seed 002) in bot mode instead of the salon demo.
+    pub bot: bool,
 }
 
 /// The program that serves the demo SUT.
@@ -82,8 +87,17 @@ pub struct DemoSut {
 impl DemoSut {
     /// Starts the demo SUT on a free port and waits until it is healthy.
     pub fn start(program: &DemoProgram, unoptimized: bool) -> anyhow::Result<Self> {
+        Self::start_with(program, unoptimized, &[])
+    }
+
+    /// Starts the demo with more arguments (e.g. `--bot-api URL`).
+    pub fn start_with(
+        program: &DemoProgram,
+        unoptimized: bool,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
         let mut command = program.command();
-        command.arg("--port").arg("0");
+        command.arg("--port").arg("0").args(extra);
         if unoptimized {
             command.arg("--unoptimized");
         }
@@ -140,7 +154,16 @@ pub fn run(args: &DemoRequest) -> anyhow::Result<Exit> {
     let workdir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let scenario = workdir.path().join("demo.yaml");
     std::fs::create_dir_all(workdir.path().join("data"))?;
-    std::fs::write(&scenario, DEMO_SCENARIO)?;
+    // --bot: the homework bot answers through a Bot API gander serves on a free port.
+    let bot_api = match args.bot {
+        true => Some(free_local_port()?),
+        false => None,
+    };
+    let text = match &bot_api {
+        Some(addr) => HOMEWORK_SCENARIO.replace(HOMEWORK_BOT_API, addr),
+        None => DEMO_SCENARIO.to_string(),
+    };
+    std::fs::write(&scenario, text)?;
     std::fs::write(workdir.path().join("data/demo-staff.csv"), DEMO_STAFF)?;
 
     if !args.quiet {
@@ -153,7 +176,11 @@ pub fn run(args: &DemoRequest) -> anyhow::Result<Exit> {
             }
         );
     }
-    let sut = DemoSut::start(&DemoProgram::find()?, args.unoptimized)?;
+    let extra: Vec<String> = match &bot_api {
+        Some(addr) => vec!["--bot-api".into(), format!("http://{addr}")],
+        None => Vec::new(),
+    };
+    let sut = DemoSut::start_with(&DemoProgram::find()?, args.unoptimized, &extra)?;
     if signals::interrupted() {
         bail!("interrupted before the run started");
     }
@@ -177,4 +204,10 @@ pub fn run(args: &DemoRequest) -> anyhow::Result<Exit> {
     let code = super::run::run(&run);
     drop(sut);
     code
+}
+
+/// `127.0.0.1:PORT` with a port nothing listens on now.
+fn free_local_port() -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free port")?;
+    Ok(listener.local_addr()?.to_string())
 }

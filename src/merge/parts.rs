@@ -54,6 +54,7 @@ pub fn merged(
             p
         }),
         comparison: None,
+        answers: None,
         verdict: Default::default(),
     }
 }

@@ -3,6 +3,7 @@
 //! gander: the boxes that fill the document (runner, observers, recorder) and
 //! those that read it (verdict, exporters, `gander report`) all meet here.
 
+pub mod answers;
 pub mod comparison;
 pub mod profile;
 pub mod resources;
@@ -28,7 +29,9 @@ use serde::{Deserialize, Serialize};
 /// histograms a merge needs to stay exact (failed latencies, server-header
 /// values, the open model's start lag, the closed model's pacing). Versions 2
 /// and 3 are still read, and merge only with runs of their own version.
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 5: `answers` (what the servers gander served saw: callbacks, the
+/// Telegram Bot API, server-sent event streams); older runs have none.
+pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest `run.json` version this gander reads.
 pub const OLDEST_READ_VERSION: u32 = 2;
 
@@ -75,6 +78,9 @@ pub struct RunResult {
     /// The comparison with `--baseline`, when there was one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub comparison: Option<comparison::Comparison>,
+    /// What the servers gander served saw, and the event streams read.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub answers: Option<answers::AnswersReport>,
     pub verdict: Verdict,
 }
 

@@ -1,6 +1,7 @@
 //! Drives goose: one goose scenario per scenario in the plan, one transaction
 //! per step, users recording every request into the recorder.
 
+mod answers;
 mod arrivals;
 mod cookies;
 mod http;
@@ -8,6 +9,8 @@ pub mod pacing;
 mod quiet;
 pub mod sample;
 pub mod schedule;
+mod sse;
+mod telegram;
 mod transport;
 mod user;
 mod ws;
@@ -58,6 +61,8 @@ pub enum RunError {
     Host { host: String, reason: String },
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+    #[error(transparent)]
+    Sink(#[from] crate::sink::BindError),
 }
 
 /// How the run went, apart from the samples (those went to the recorder).
@@ -69,6 +74,8 @@ pub struct Executed {
     pub finished_at: chrono::DateTime<chrono::Utc>,
     /// When the load began: the first user's start, or the schedule's first dispatch.
     pub load_started: Option<Instant>,
+    /// What the servers gander served saw, and the event streams read.
+    pub answers: Option<crate::result::answers::AnswersReport>,
 }
 
 /// Runs the plan's users to the end. `clock` is the run's time axis; the
@@ -111,6 +118,13 @@ pub fn execute(
         reason: e.to_string(),
     })?;
     let transport = transport::Transport::new(&plan).map_err(RunError::Tls)?;
+    // Bound before the first user starts: a port in use fails the run now.
+    let sinks = if plan.answers.is_empty() {
+        None
+    } else {
+        let _inside = runtime.enter();
+        Some(crate::sink::Sinks::start(&plan.answers)?)
+    };
     let shared = Arc::new(RunShared {
         plan: plan.clone(),
         samples,
@@ -124,6 +138,10 @@ pub fn execute(
             .iter()
             .map(|_| std::sync::atomic::AtomicUsize::new(0))
             .collect(),
+        answers: answers::RunAnswers {
+            sinks,
+            streams: Default::default(),
+        },
     });
 
     let started_at = chrono::Utc::now();
@@ -186,6 +204,7 @@ pub fn execute(
         })
     };
     clock.mark_finished();
+    let answers = shared.answers.report(&plan);
     // The users' sample senders go with `shared`: the recorder can then finish.
     drop(shared);
     runtime.shutdown_timeout(Duration::from_millis(500));
@@ -196,6 +215,7 @@ pub fn execute(
         started_at,
         finished_at: chrono::Utc::now(),
         load_started: dispatched.or_else(|| clock.origin()),
+        answers,
     })
 }
 

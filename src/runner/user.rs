@@ -41,6 +41,8 @@ pub struct RunShared {
     pub sockets: super::ws::RunSockets,
     /// Per scenario, how many of a segment's users have started.
     pub next_user: Vec<std::sync::atomic::AtomicUsize>,
+    /// The servers gander serves for answers that come later, and the streams read.
+    pub answers: super::answers::RunAnswers,
 }
 
 impl RunShared {
@@ -83,7 +85,7 @@ pub struct UserState {
     pacing: super::pacing::Pacing,
     /// The user's connections: gander sends through them itself, goose
     /// only schedules the users.
-    http: Connections,
+    pub(super) http: Connections,
     /// The user's cookies: a cookie set on any hop of a redirect is the
     /// user's, and `capture: { cookie }` finds it.
     pub(super) jar: Arc<BoundedJar>,
@@ -93,6 +95,8 @@ pub struct UserState {
     idle: bool,
     /// The user's background WebSockets; they close when the user stops.
     pub(super) sockets: Arc<super::ws::UserSockets>,
+    /// When the user last sent a request: `await:` times a callback from it.
+    pub(super) last_sent: Option<Instant>,
     _stop: Arc<StopGuard>,
 }
 
@@ -165,6 +169,7 @@ pub async fn start_user(
         intended: None,
         idle: false,
         sockets: Arc::new(super::ws::UserSockets::default()),
+        last_sent: None,
         _stop: Arc::new(StopGuard(shared.clock.clone())),
     };
     state.take_rows(FeederPer::User);
@@ -301,6 +306,14 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The step with its answer's body kept (up to `max_body`) whatever its checks.
+    pub(super) fn keeping_body(mut self) -> Step {
+        self.reads_body = true;
+        self
+    }
+}
+
 /// `text` as a URL: absolute as written, else below the host (as goose joins).
 pub(super) fn join_url(base: &reqwest::Url, text: &str) -> Result<reqwest::Url, String> {
     match reqwest::Url::parse(text) {
@@ -313,6 +326,9 @@ pub(super) fn join_url(base: &reqwest::Url, text: &str) -> Result<reqwest::Url, 
 pub enum Prepared {
     Http(Step),
     Ws(super::ws::WsStep),
+    Await(Arc<crate::scenario::plan::AwaitPlan>),
+    Telegram(super::telegram::TelegramStep),
+    Sse(super::sse::SseStep),
 }
 
 impl Prepared {
@@ -320,6 +336,11 @@ impl Prepared {
         match plan {
             StepPlan::Http(r) => Prepared::Http(Step::prepare(r.clone(), base)),
             StepPlan::Ws(w) => Prepared::Ws(super::ws::WsStep::prepare(w.clone(), base)),
+            StepPlan::Await(a) => Prepared::Await(a.clone()),
+            StepPlan::Telegram(t) => {
+                Prepared::Telegram(super::telegram::TelegramStep::prepare(t.clone(), base))
+            }
+            StepPlan::Sse(s) => Prepared::Sse(super::sse::SseStep::prepare(s.clone(), base)),
         }
     }
 
@@ -327,6 +348,9 @@ impl Prepared {
         match self {
             Prepared::Http(s) => s.plan.scenario,
             Prepared::Ws(w) => w.plan.scenario,
+            Prepared::Await(a) => a.scenario,
+            Prepared::Telegram(t) => t.plan.scenario,
+            Prepared::Sse(s) => s.plan.scenario,
         }
     }
 }
@@ -375,6 +399,9 @@ pub async fn run_step(
     match step {
         Prepared::Http(step) => http_step(user, shared, step, kind, measure_from).await,
         Prepared::Ws(ws) => super::ws::run(user, shared, ws, measure_from).await,
+        Prepared::Await(a) => super::answers::await_callback(user, shared, a, measure_from).await,
+        Prepared::Telegram(t) => super::telegram::run(user, shared, t).await,
+        Prepared::Sse(s) => super::sse::run(user, shared, s, measure_from).await,
     }
     if let Some(arrivals) = arrivals {
         if kind.ends_iteration() {
@@ -402,6 +429,7 @@ async fn http_step(
     let pace = (closed && kind.repeated())
         .then(|| state.pacing.sent(plan.endpoint, Instant::now()))
         .flatten();
+    state.last_sent = Some(Instant::now());
     let sample = match build_request(step, &shared.base, state) {
         Ok((target, out)) => {
             let mut sample = blank_sample(plan, measure_from.unwrap_or_else(Instant::now));
@@ -423,6 +451,50 @@ async fn http_step(
     };
     state.pacing.answered(plan.endpoint, sample.latency, pace);
     shared.samples.send(Sample { pace, ..sample });
+}
+
+/// Sends `step` with `body` (built by gander for this user, e.g. a Telegram
+/// update) in place of its own, judges and reports it; `Ok` holds the answer's
+/// body when the step keeps it, `Err` is why it failed.
+pub(super) async fn send_built(
+    shared: &RunShared,
+    step: &Step,
+    state: &mut UserState,
+    body: bytes::Bytes,
+    started: Instant,
+) -> Result<Vec<u8>, String> {
+    let plan = &*step.plan;
+    let mut kept = Vec::new();
+    let sample = match build_request(step, &shared.base, state) {
+        Ok((target, mut out)) => {
+            out.body = body;
+            let mut sample = blank_sample(plan, started);
+            let connections = (&mut state.http, &*state.jar);
+            let answer = exchange(
+                step,
+                &shared.transport,
+                connections,
+                &target,
+                out,
+                &mut sample,
+            )
+            .await;
+            if let Some(answer) = answer {
+                if step.reads_body {
+                    kept.clone_from(&answer.body);
+                }
+                judge(shared, step, answer, None, &mut sample);
+            }
+            sample
+        }
+        Err(reason) => not_sent(plan, started, reason),
+    };
+    let outcome = match &sample.failure {
+        Some(f) => Err(f.reason.clone()),
+        None => Ok(kept),
+    };
+    shared.samples.send(sample);
+    outcome
 }
 
 /// A draw from a scenario's think time.

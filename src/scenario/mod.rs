@@ -1,5 +1,7 @@
 //! Scenario files: load, check, compile into a `RunPlan`.
 
+pub mod answers;
+pub mod answers_plan;
 mod compile;
 pub mod diagnostic;
 pub mod feeder;

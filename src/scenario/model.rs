@@ -60,6 +60,13 @@ pub struct ScenarioFile {
     /// A CPU profile of the SUT taken during the steady state.
     #[serde(default)]
     pub profile: Option<Sp<Profile>>,
+    /// A server gander listens on for callbacks the SUT makes; `await:` steps wait for them.
+    #[serde(default)]
+    pub sink: Option<Sp<super::answers::Sink>>,
+    /// The Telegram Bot API gander answers for the bot under test; `telegram:` steps
+    /// post updates to its webhook and `reply:` waits for its answers.
+    #[serde(default)]
+    pub telegram: Option<Sp<super::answers::Telegram>>,
 }
 
 /// TLS settings for https:// and wss:// URLs. Files are PEM, relative to the scenario
@@ -341,8 +348,8 @@ impl<T: Default> Default for Sp<T> {
     }
 }
 
-/// One HTTP request, or one WebSocket. Give exactly one of `get`, `post`, `put`, `patch`,
-/// `delete`, `head`, `ws`.
+/// One HTTP request, one WebSocket, one wait or one stream. Give exactly one of `get`,
+/// `post`, `put`, `patch`, `delete`, `head`, `ws`, `await`, `telegram`, `sse`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -389,6 +396,17 @@ pub struct Step {
     /// Values to keep from the response for later steps, as `${name}`.
     #[serde(default)]
     pub capture: IndexMap<String, Sp<Capture>>,
+    /// Wait for a callback to the `sink` on this path (instead of a request).
+    #[serde(rename = "await")]
+    pub await_: Option<Sp<super::answers::Await>>,
+    /// Post a Telegram update to the bot's webhook as this user (instead of a request).
+    pub telegram: Option<Sp<super::answers::TelegramUpdate>>,
+    /// With `telegram`: wait for the bot's answer in this user's chat.
+    pub reply: Option<Sp<super::answers::Reply>>,
+    /// Read a server-sent event stream: a URL or a path on `host`.
+    pub sse: Option<Sp<String>>,
+    /// With `sse`: when the stream is read to.
+    pub until: Option<Sp<super::answers::SseUntil>>,
 }
 
 /// One WebSocket message to send, or an answer to wait for, or both.

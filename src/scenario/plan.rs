@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::header::HeaderName;
 use serde::{Deserialize, Serialize};
 
+pub use super::answers_plan::*;
 use super::feeder::Feeder;
 use super::template::Template;
 use crate::redact::Secrets;
@@ -48,6 +49,8 @@ pub struct RunPlan {
     pub secrets: Secrets,
     /// `--segment i/N`: `load` is this generator's share of `segment.whole`.
     pub segment: Option<super::segment::SegmentPlan>,
+    /// The servers gander serves for the run: a callback sink, the Telegram Bot API.
+    pub answers: AnswersPlan,
 }
 
 impl RunPlan {
@@ -220,6 +223,9 @@ impl ScenarioPlan {
 pub enum StepPlan {
     Http(Arc<RequestPlan>),
     Ws(Arc<WsPlan>),
+    Await(Arc<AwaitPlan>),
+    Telegram(Arc<TelegramPlan>),
+    Sse(Arc<SsePlan>),
 }
 
 impl StepPlan {
@@ -227,6 +233,9 @@ impl StepPlan {
         match self {
             StepPlan::Http(r) => r.scenario,
             StepPlan::Ws(w) => w.scenario,
+            StepPlan::Await(a) => a.scenario,
+            StepPlan::Telegram(t) => t.scenario,
+            StepPlan::Sse(s) => s.scenario,
         }
     }
     pub fn timeout(&self) -> Duration {
@@ -241,12 +250,17 @@ impl StepPlan {
                         .sum::<Duration>()
                     + w.hold.unwrap_or_default()
             }
+            StepPlan::Await(a) => a.within,
+            StepPlan::Telegram(t) => {
+                t.webhook.timeout + t.reply.as_ref().map_or(Duration::ZERO, |r| r.within)
+            }
+            StepPlan::Sse(s) => s.timeout + s.within,
         }
     }
     pub fn as_http(&self) -> Option<&RequestPlan> {
         match self {
             StepPlan::Http(r) => Some(r),
-            StepPlan::Ws(_) => None,
+            _ => None,
         }
     }
 }

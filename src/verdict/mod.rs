@@ -1,6 +1,7 @@
 //! The verdict: a pure function of a run's results, its targets, its
 //! comparison with a baseline and the checks that it measured the SUT at all.
 
+mod answers;
 mod figures;
 mod validity;
 
@@ -31,6 +32,7 @@ pub fn judge(result: &RunResult) -> Verdict {
     }
     notes.extend(validity::pacing_note(result));
     notes.extend(validity::profile_note(result));
+    notes.extend(answers::notes(result));
     let mut targets: Vec<TargetResult> = Vec::new();
     if let Some(segment) = result.provenance.segment.as_ref().filter(|s| s.count > 1) {
         // A throughput target, say, is the whole plan's: a share of the load cannot meet it.

@@ -71,6 +71,7 @@ pub fn assemble(
         resources: Default::default(),
         profile: None,
         comparison: None,
+        answers: executed.answers.clone(),
         verdict: Default::default(),
     }
 }

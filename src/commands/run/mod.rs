@@ -326,6 +326,7 @@ fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
             started_at: c.started_at,
             finished_at: chrono::Utc::now(),
             load_started: c.clock.origin(),
+            answers: None,
         };
         let mut result = assemble(&c.plan, executed, collected, load, &c.meta);
         result.outcome = crate::result::Outcome {

@@ -42,6 +42,7 @@ pub struct Overrides {
     pub segment: Option<super::segment::Segment>,
 }
 
+mod answers;
 mod capacity;
 mod load;
 mod observe;
@@ -84,6 +85,8 @@ struct Compiler<'a> {
     /// Values read from the environment, credential headers' values and the
     /// host's password: kept out of what gander writes.
     secrets: RefCell<Vec<String>>,
+    /// What the steps need of the top-level `sink` and `telegram`.
+    answers: answers::Known,
 }
 
 /// Which captures a template at some step may read, and which come later.
@@ -347,6 +350,7 @@ pub fn compile(
         current_scenario: 0,
         expanded: Cell::new(0),
         secrets: RefCell::new(Vec::new()),
+        answers: Default::default(),
     };
 
     let name = file
@@ -371,6 +375,7 @@ pub fn compile(
     if let Some(defaults) = &file.defaults {
         c.defaults(defaults);
     }
+    let answers = c.answers(file.sink.as_ref(), file.telegram.as_ref());
     let scenarios = c.scenarios(&file.scenarios);
     if let Some(load) = &load {
         c.check_unique_feeders(load, &file.data);
@@ -449,6 +454,7 @@ pub fn compile(
         profile,
         secrets,
         segment: None,
+        answers,
     })
 }
 
@@ -722,7 +728,14 @@ impl Compiler<'_> {
     ) -> Vec<StepPlan> {
         let mut plans = Vec::new();
         for step in steps {
-            if step.ws.is_some() {
+            let answer = step.await_.is_some()
+                || step.telegram.is_some()
+                || step.sse.is_some()
+                || step.reply.is_some()
+                || step.until.is_some();
+            if answer {
+                plans.extend(self.answer_step(step, visible, later, names));
+            } else if step.ws.is_some() {
                 if let Some(plan) = self.ws_step(step, visible, later, names) {
                     plans.push(StepPlan::Ws(Arc::new(plan)));
                 }
