@@ -189,6 +189,9 @@ pub struct LaunchReport {
     /// Set when the SUT died before gander stopped it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exited_early: Option<String>,
+    /// When it exited early: the last lines of its output (`sut.log`), secrets masked.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub last_output: Vec<String>,
     pub log_file: String,
 }
 

@@ -21,6 +21,7 @@ const UNDERSTATED: f64 = 1.5;
 
 pub fn check(result: &RunResult) -> Vec<ValidityCheck> {
     let mut checks = vec![completed(result)];
+    checks.extend(sut_stayed_up(result));
     checks.extend(common_start(result));
     match &result.load.open {
         Some(open) => checks.extend([on_time(open), arrival_rate(result, open)]),
@@ -230,6 +231,36 @@ pub fn pacing_note(result: &RunResult) -> Option<String> {
         crate::format::ms(corrected.p99),
         crate::format::ms(measured.p99)
     ))
+}
+
+/// A SUT gander launched must still run when gander stops it: after it exited,
+/// requests met no server (or another one), whatever the targets say.
+fn sut_stayed_up(result: &RunResult) -> Option<ValidityCheck> {
+    let launched = result.resources.launched.as_ref()?;
+    let (ok, detail) = match &launched.exited_early {
+        None => (true, "the launched SUT ran until gander stopped it".to_string()),
+        Some(exit) => {
+            let said = match launched.last_output.as_slice() {
+                [] => format!("; it wrote nothing to {}", launched.log_file),
+                lines => format!(
+                    "; the last lines of {}: {}",
+                    launched.log_file,
+                    lines.join(" ⏎ ")
+                ),
+            };
+            (
+                false,
+                format!(
+                    "{exit}: the requests after it describe no SUT, so no target can pass{said}"
+                ),
+            )
+        }
+    };
+    Some(ValidityCheck {
+        check: "SUT stayed up".into(),
+        ok,
+        detail,
+    })
 }
 
 fn completed(result: &RunResult) -> ValidityCheck {
