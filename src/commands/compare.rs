@@ -24,6 +24,8 @@ pub struct CompareRequest {
     pub run_to_run: Option<String>,
     /// Where comparison.json, comparison.md and the differential flame graph go.
     pub output: Option<std::path::PathBuf>,
+    /// Compare with a baseline of another plan instead of refusing it.
+    pub across_plans: bool,
 }
 
 /// A percentage flag, e.g. `20%`, as a fraction.
@@ -49,6 +51,11 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
     if base.is_empty() {
         anyhow::bail!("no baseline run to compare with: {}", notes.join("; "));
     }
+    compare::comparable::refuse_other_plans(
+        &base,
+        &compare::comparable::PlanKey::of(&new.result),
+        args.across_plans,
+    )?;
     let mut limits = match max {
         Some(p) => RegressionPlan::uniform(p),
         // The seeds' "degradation under 20 %" when the run's file sets no limits.
@@ -110,6 +117,13 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
     let failing_inconclusive = judged
         .filter(|r| r.change == Change::Inconclusive && policy.inconclusive == Policy::Fail)
         .count();
+    if !comparison.invalid.is_empty() {
+        println!(
+            "verdict: INVALID: the runs cannot be compared: {}",
+            comparison.invalid.join("; ")
+        );
+        return Ok(Exit::Invalid);
+    }
     let (code, word) = match (regressions, failing_inconclusive) {
         (0, 0) => (Exit::Pass, "PASS: no regression"),
         (0, _) => (

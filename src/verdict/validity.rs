@@ -28,6 +28,7 @@ pub fn check(result: &RunResult) -> Vec<ValidityCheck> {
         None => checks.push(users(result)),
     }
     checks.extend(reached(result));
+    checks.extend(comparable(result));
     if result.provenance.segments.is_empty() {
         checks.extend(generator(result));
     } else {
@@ -231,6 +232,20 @@ pub fn pacing_note(result: &RunResult) -> Option<String> {
         crate::format::ms(corrected.p99),
         crate::format::ms(measured.p99)
     ))
+}
+
+/// A comparison with a baseline must compare like with like.
+fn comparable(result: &RunResult) -> Option<ValidityCheck> {
+    let comparison = result.comparison.as_ref()?;
+    Some(ValidityCheck {
+        check: "comparable with the baseline".into(),
+        ok: comparison.invalid.is_empty(),
+        detail: if comparison.invalid.is_empty() {
+            "same plan, both sides complete and valid, under alike machine load".into()
+        } else {
+            comparison.invalid.join("; ")
+        },
+    })
 }
 
 /// A SUT gander launched must still run when gander stops it: after it exited,

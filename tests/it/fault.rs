@@ -107,3 +107,131 @@ fn a_launched_sut_that_exits_mid_run_makes_the_run_invalid_in_every_output() {
         "junit.xml has no failing case for it"
     );
 }
+
+fn plan(name: &str, url: &str, seconds: u32) -> String {
+    format!(
+        "name: {name}\nhost: {url}\nload: {{ users: 3, duration: {seconds}s }}\n\
+         scenarios:\n  - name: s\n    think_time: 20ms\n    steps:\n      - {{ name: fast, get: /fast }}\n"
+    )
+}
+
+fn compare(runs: &[&Path], extra: &[&str]) -> RunOutput {
+    let mut args: Vec<String> = vec!["compare".into()];
+    args.extend(runs.iter().map(|p| p.display().to_string()));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    RunOutput::new(gander(&args))
+}
+
+/// The `INVALID comparison:` lines and the verdict line of a `gander compare`.
+fn said_invalid(out: &RunOutput, why: &str) {
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let last = out.stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("verdict: INVALID"), "{}", out.stdout);
+    assert!(last.contains(why), "{why} not in {last}");
+}
+
+#[test]
+fn compare_refuses_another_plan_and_judges_only_comparable_runs() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let base = ws.run(&plan("shop", &server.url(), 3), &["--quiet"]);
+    assert_eq!(base.code, 0, "{}", base.stderr);
+    let new = ws.run(&plan("shop", &server.url(), 3), &["--quiet"]);
+    let other = ws.run(&plan("billing", &server.url(), 3), &["--quiet"]);
+    let (base, new, other) = (base.run_dir(), new.run_dir(), other.run_dir());
+
+    // Another plan: refused before anything is compared, and why.
+    let refused = compare(&[&other, &new], &[]);
+    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("\"billing\"") && refused.stderr.contains("--across-plans"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+    // Asked for: compared, and INVALID, saying it is across plans.
+    let across = compare(&[&other, &new], &["--across-plans"]);
+    said_invalid(&across, "across plans");
+    // `gander run --baseline` refuses it too, before any request.
+    let before = server.seen.total.load(std::sync::atomic::Ordering::SeqCst);
+    let run = ws.run(
+        &plan("shop", &server.url(), 3),
+        &["--quiet", "--baseline", other.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("not a run of this plan"), "{}", run.stderr);
+    assert_eq!(
+        server.seen.total.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "the refused run sent requests"
+    );
+
+    // The same plan twice: comparable (a verdict, not INVALID, whatever it is).
+    let same = compare(&[&base, &new], &[]);
+    assert!(
+        !same.stdout.contains("INVALID"),
+        "{}\n{}",
+        same.stdout,
+        same.stderr
+    );
+
+    // A latency log cut short (the disk filled, the run was killed): INVALID.
+    let cut = ws.path().join("cut");
+    std::fs::create_dir(&cut).unwrap();
+    for entry in std::fs::read_dir(&new).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), cut.join(entry.file_name())).unwrap();
+    }
+    let log = std::fs::read(cut.join("latency.hlog")).unwrap();
+    std::fs::write(cut.join("latency.hlog"), &log[..log.len() / 3]).unwrap();
+    said_invalid(&compare(&[&base, &cut], &[]), "latency.hlog lacks");
+    said_invalid(&compare(&[&cut, &new], &[]), "latency.hlog lacks");
+}
+
+#[test]
+fn compare_calls_a_comparison_with_a_killed_or_invalid_side_invalid() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let base = ws.run(&plan("shop", &server.url(), 3), &["--quiet"]).run_dir();
+    // Killed outright after its first checkpoint: run.json says it never finished.
+    let mut child = ws.spawn_run(&plan("shop", &server.url(), 30));
+    let reports = ws.reports();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let killed = loop {
+        let found = std::fs::read_dir(&reports).ok().and_then(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path())
+                .find(|p| *p != base && p.join("run.json").is_file())
+        });
+        if let Some(dir) = found {
+            break dir;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint written");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = compare(&[&base, &killed], &[]);
+    said_invalid(&out, "this run");
+    assert!(out.stdout.contains("partial"), "{}", out.stdout);
+    // As a baseline too.
+    said_invalid(&compare(&[&killed, &base], &[]), "the baseline");
+
+    // An INVALID run (its launched SUT died) on either side.
+    let app = ws.write("dying.py", DYING_SERVER);
+    let port = free_port();
+    let dying = ws
+        .run(
+            &format!(
+                "name: shop\nhost: http://127.0.0.1:{port}\nload: {{ users: 3, duration: 5s }}\n\
+                 sut:\n  command: [python3, {}, \"{port}\", \"2\"]\n  ready: /\n\
+                 scenarios:\n  - name: s\n    think_time: 20ms\n    steps:\n      - {{ name: fast, get: /fast }}\n",
+                app.display()
+            ),
+            &["--quiet"],
+        )
+        .run_dir();
+    let out = compare(&[&base, &dying], &[]);
+    said_invalid(&out, "is INVALID");
+    assert!(out.stdout.contains("SUT stayed up"), "{}", out.stdout);
+}

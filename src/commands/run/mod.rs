@@ -31,6 +31,8 @@ pub struct RunRequest {
     pub baseline: Vec<PathBuf>,
     /// How many good runs to take from a baseline directory of runs.
     pub baseline_last: usize,
+    /// Compare with a baseline of another plan instead of refusing it.
+    pub across_plans: bool,
     /// Where run directories are written.
     pub output: PathBuf,
     /// Print nothing but errors and the run directory.
@@ -47,6 +49,7 @@ impl RunRequest {
             overrides: Overrides::default(),
             baseline: Vec::new(),
             baseline_last: DEFAULT_BASELINE_LAST,
+            across_plans: false,
             output: PathBuf::from("reports"),
             quiet: false,
             start_at: None,
@@ -96,6 +99,15 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     } = compare::baseline_runs(&args.baseline, &plan.name, args.baseline_last)?;
     for note in &baseline_notes {
         eprintln!("gander: note: {note}");
+    }
+    let key = compare::comparable::PlanKey::new(
+        &plan.name,
+        plan.load.model.label(),
+        plan.endpoints.iter().map(|e| e.name.clone()),
+    );
+    if let Err(e) = compare::comparable::refuse_other_plans(&baseline, &key, args.across_plans) {
+        eprintln!("gander: error: {e}");
+        return Ok(Exit::Usage);
     }
     // The run directory first: an unwritable --output is found before the SUT
     // starts or any request is sent, and a run killed outright still leaves
