@@ -122,7 +122,12 @@ pub struct MachineLoad {
     pub other_cpu: f64,
     /// `/proc/pressure/cpu` "some", % of the time (average), where the kernel has it.
     pub pressure: Option<f64>,
+    /// The SUT may have run here with its process not known: its CPU is in `other_cpu`.
+    pub sut_unknown: bool,
 }
+
+/// How the machine source's target says the SUT's CPU could not be kept apart.
+pub const SUT_NOT_KNOWN: &str = "the SUT's process is not known";
 
 impl MachineLoad {
     pub fn describe(&self) -> String {
@@ -130,10 +135,12 @@ impl MachineLoad {
             .pressure
             .map(|p| format!("; CPU pressure {p:.0}% (time some task waited for a CPU)"))
             .unwrap_or_default();
-        format!(
-            "other processes (neither gander nor the SUT) used {:.0}% of one core{pressure}",
-            self.other_cpu
-        )
+        let who = if self.sut_unknown {
+            "other processes (not gander; the SUT's process was not known, so perhaps the SUT)"
+        } else {
+            "other processes (neither gander nor the SUT)"
+        };
+        format!("{who} used {:.0}% of one core{pressure}", self.other_cpu)
     }
 }
 
@@ -152,6 +159,7 @@ impl ResourceReport {
         Some(MachineLoad {
             other_cpu: avg(OTHER_CPU)?,
             pressure: avg(CPU_PRESSURE),
+            sut_unknown: source.target.contains(SUT_NOT_KNOWN),
         })
     }
 }

@@ -29,6 +29,7 @@ pub fn check(result: &RunResult) -> Vec<ValidityCheck> {
     }
     checks.extend(reached(result));
     checks.extend(comparable(result));
+    checks.extend(machine(result));
     if result.provenance.segments.is_empty() {
         checks.extend(generator(result));
     } else {
@@ -232,6 +233,23 @@ pub fn pacing_note(result: &RunResult) -> Option<String> {
         crate::format::ms(corrected.p99),
         crate::format::ms(measured.p99)
     ))
+}
+
+/// How busy the rest of the machine was: said in every run (a single run is
+/// not judged on it; a comparison of runs under unlike load is).
+fn machine(result: &RunResult) -> Option<ValidityCheck> {
+    let load = result.resources.machine_load()?;
+    Some(ValidityCheck {
+        check: "machine load".into(),
+        ok: true,
+        detail: format!("over the steady state, {}", load.describe()),
+    })
+}
+
+/// The machine's load, as a note every output shows.
+pub fn machine_note(result: &RunResult) -> Option<String> {
+    let load = result.resources.machine_load()?;
+    Some(format!("machine load: {}", load.describe()))
 }
 
 /// A comparison with a baseline must compare like with like.

@@ -235,3 +235,112 @@ fn compare_calls_a_comparison_with_a_killed_or_invalid_side_invalid() {
     said_invalid(&out, "is INVALID");
     assert!(out.stdout.contains("SUT stayed up"), "{}", out.stdout);
 }
+
+/// Busy loops on every core, killed on drop: a neighbour that is neither gander nor the SUT.
+struct Neighbour(Vec<std::process::Child>);
+
+impl Neighbour {
+    fn busy(n: usize) -> Neighbour {
+        Neighbour(
+            (0..n)
+                .map(|_| {
+                    std::process::Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn a_busy_neighbour_during_one_side_makes_the_comparison_invalid() {
+    let ws = Workspace::new();
+    let app = ws.write("server.py", DYING_SERVER);
+    let scenario = |port: u16| {
+        format!(
+            "name: neighbour\nhost: http://127.0.0.1:{port}\nload: {{ users: 2, ramp_up: 1s, duration: 5s }}\n\
+             sut:\n  command: [python3, {}, \"{port}\", \"600\"]\n  ready: /\n\
+             targets:\n  p95: 2s\n\
+             scenarios:\n  - name: s\n    think_time: 50ms\n    steps:\n      - {{ name: fast, get: / }}\n",
+            app.display()
+        )
+    };
+    let base = ws.run(&scenario(free_port()), &[]);
+    assert_eq!(base.code, 0, "{}\n{}", base.stdout, base.stderr);
+    // Every run says how busy the machine was, in every output.
+    let dir = base.run_dir();
+    for (name, text) in [
+        ("console", base.stdout.clone()),
+        ("summary.md", read(&dir, "summary.md")),
+        ("report.html", read(&dir, "report.html")),
+        ("junit.xml", read(&dir, "junit.xml")),
+    ] {
+        assert!(text.contains("machine load"), "{name} does not say the machine load");
+    }
+    let quiet = base.json();
+    let machine = quiet["resources"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "machine")
+        .expect("a machine source");
+    assert!(
+        machine["target"].as_str().unwrap().contains("SUT's processes excluded"),
+        "{machine}"
+    );
+    let other = |run: &serde_json::Value| {
+        run["resources"]["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == "machine")
+            .and_then(|s| {
+                s["series"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|x| x["name"] == "other_cpu_percent")
+                    .map(|x| f(x, "/summary/avg"))
+            })
+            .unwrap()
+    };
+
+    // The same code while busy loops take both cores.
+    let hog = Neighbour::busy(3);
+    let busy = ws.run(
+        &scenario(free_port()),
+        &["--baseline", dir.to_str().unwrap()],
+    );
+    drop(hog);
+    let run = busy.json();
+    assert!(
+        other(&run) > other(&quiet) + 50.0,
+        "the neighbour's CPU: {} vs {}",
+        other(&run),
+        other(&quiet)
+    );
+    assert_eq!(busy.code, 3, "{}\n{}", busy.stdout, busy.stderr);
+    let check = run["verdict"]["validity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "comparable with the baseline")
+        .unwrap();
+    assert_eq!(check["ok"], false, "{check}");
+    assert!(check["detail"].as_str().unwrap().contains("busy neighbour"), "{check}");
+    assert!(busy.stdout.contains("busy neighbour"), "{}", busy.stdout);
+    // `gander compare` of the two saved runs says the same.
+    let out = compare(&[&dir, &busy.run_dir()], &[]);
+    said_invalid(&out, "busy neighbour");
+}

@@ -170,6 +170,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         sut::MonitorSetup {
             plan: plan.sut.clone(),
             pid: sut_pid.clone(),
+            sut_unplaced: !matches!(sut_pid, Some(Ok(_))) && loopback_host(&plan.host),
         },
         clock.clone(),
     );
@@ -354,6 +355,16 @@ fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
             eprintln!("gander: warning: cannot save the run as it goes: {e}");
             warned = true;
         }
+    })
+}
+
+/// Whether `host` names this machine (a loopback address or localhost).
+fn loopback_host(host: &str) -> bool {
+    reqwest::Url::parse(host).is_ok_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     })
 }
 
