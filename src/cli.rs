@@ -371,6 +371,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    // Users hold connections, each an open file: take all the process may.
+    crate::rlimit::raise_nofile();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

@@ -20,11 +20,11 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use crate::clock::RunClock;
 use crate::hist::{new_histogram, record_latency};
 use crate::result::{
-    ErrorGroup, ErrorReport, ErrorSample, PacingReport, Phase, PhaseStats, Phases, TimePoint,
+    ErrorGroup, ErrorReport, ErrorSample, GeneratorFaultReport, PacingReport, Phase, PhaseStats, Phases, TimePoint,
     Window,
 };
 use crate::runner::pacing::Pace;
-use crate::runner::sample::{HeaderMetric, HeaderValue, Msg, Sample, SampleSender};
+use crate::runner::sample::{GeneratorFault, HeaderMetric, HeaderValue, Msg, Sample, SampleSender};
 use stats::Acc;
 
 /// How often the recorder drains its queue.
@@ -273,6 +273,8 @@ struct Aggregator {
     reach: reach::Reach,
     /// Per server header, the Server-Timing component names seen so far.
     timing_names: HashMap<u16, HashSet<Box<str>>>,
+    /// The load generator's own failures: (count, first second, first reason).
+    generator: BTreeMap<GeneratorFault, (u64, f64, String)>,
 }
 
 /// The most Server-Timing component names kept per header: the SUT chooses
@@ -346,6 +348,7 @@ fn aggregate(
         pacing: PacingTally::new(),
         reach: Default::default(),
         timing_names: HashMap::new(),
+        generator: BTreeMap::new(),
     };
 
     // Poll rather than block: a receiver asleep in recv() must be woken by the
@@ -468,6 +471,16 @@ impl Aggregator {
     fn add(&mut self, mut s: Sample) {
         let endpoint = s.endpoint as usize;
         if endpoint >= self.accs.len() {
+            return;
+        }
+        // gander's own limit, not the SUT's doing: counted apart, in no figure.
+        if let Some(f) = s.failure.as_ref().filter(|f| f.generator.is_some()) {
+            let t = self.clock.seconds_since_start(s.started);
+            let fault = f.generator.expect("filtered");
+            self.generator
+                .entry(fault)
+                .or_insert_with(|| (0, t, f.reason.clone()))
+                .0 += 1;
             return;
         }
         self.bound_timing_names(&mut s.headers);
@@ -749,6 +762,17 @@ impl Aggregator {
                 groups,
                 samples,
                 groups_truncated: self.groups_truncated,
+                generator: self
+                    .generator
+                    .iter()
+                    .map(|(fault, (count, first_s, example))| GeneratorFaultReport {
+                        kind: fault.kind().into(),
+                        cause: fault.cause().into(),
+                        count: *count,
+                        first_s: *first_s,
+                        example: self.config.secrets.message(example),
+                    })
+                    .collect(),
             },
             interval_log,
             header_log,

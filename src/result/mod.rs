@@ -573,6 +573,25 @@ pub struct ErrorReport {
     /// Distinct reasons beyond the grouping limit were folded into "other".
     #[serde(default)]
     pub groups_truncated: bool,
+    /// Requests the load generator could not make for a limit of its own (out
+    /// of file descriptors, ports, buffers): counted here, in no figure of the
+    /// SUT's (no error rate, no percentile), and the run is INVALID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generator: Vec<GeneratorFaultReport>,
+}
+
+/// One kind of the load generator's own failure.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GeneratorFaultReport {
+    /// `files`, `system_files`, `ports` or `buffers`.
+    pub kind: String,
+    /// What ran out, and the fix.
+    pub cause: String,
+    pub count: u64,
+    /// When it first happened, seconds into the run.
+    pub first_s: f64,
+    /// The first such error as the system said it.
+    pub example: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -609,6 +609,7 @@ async fn exchange(
                 reason: e.reason(transport),
                 body: None,
                 unreached: e.unreached(),
+                generator: crate::runner::sample::GeneratorFault::find(&e),
             }));
             return None;
         }
@@ -801,6 +802,7 @@ fn judge(
             reason,
             body: (!excerpt.is_empty()).then_some(excerpt),
             unreached: false,
+            generator: None,
         }));
     }
 }

@@ -60,6 +60,12 @@ pub struct ScenarioFile {
     /// A CPU profile of the SUT taken during the steady state.
     #[serde(default)]
     pub profile: Option<Sp<Profile>>,
+    /// Local addresses the users' connections leave from, shared out by user
+    /// (as k6's `--local-ips`): one address has about 28,000 ports per
+    /// destination, so 30,000 users of one server need two. For a loopback SUT
+    /// any 127.x.y.z works; otherwise addresses this machine holds.
+    #[serde(default)]
+    pub source_addresses: Option<Sp<Vec<Sp<String>>>>,
 }
 
 /// TLS settings for https:// and wss:// URLs. Files are PEM, relative to the scenario

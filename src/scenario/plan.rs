@@ -48,6 +48,8 @@ pub struct RunPlan {
     pub secrets: Secrets,
     /// `--segment i/N`: `load` is this generator's share of `segment.whole`.
     pub segment: Option<super::segment::SegmentPlan>,
+    /// Local addresses users connect from (user i from address i mod n); empty: the system's choice.
+    pub source_addresses: Vec<std::net::IpAddr>,
 }
 
 impl RunPlan {

@@ -28,6 +28,7 @@ pub fn check(result: &RunResult) -> Vec<ValidityCheck> {
         None => checks.push(users(result)),
     }
     checks.extend(reached(result));
+    checks.push(own_limits(result));
     checks.extend(comparable(result));
     checks.extend(machine(result));
     if result.provenance.segments.is_empty() {
@@ -233,6 +234,32 @@ pub fn pacing_note(result: &RunResult) -> Option<String> {
         crate::format::ms(corrected.p99),
         crate::format::ms(measured.p99)
     ))
+}
+
+/// The load generator's own limits (files, ports, buffers) failed no request:
+/// a request it could not make says nothing of the SUT, at any fraction, and
+/// the load the SUT saw was not the load planned.
+fn own_limits(result: &RunResult) -> ValidityCheck {
+    let faults = &result.errors.generator;
+    ValidityCheck {
+        check: "load generator limits".into(),
+        ok: faults.is_empty(),
+        detail: if faults.is_empty() {
+            "no request failed for a limit of the load generator's own (files, ports)".into()
+        } else {
+            faults
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} requests could not be made from {:.1} s on ({}): {}; they are in \
+                         none of the SUT's figures",
+                        f.count, f.first_s, f.example, f.cause
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    }
 }
 
 /// How busy the rest of the machine was: said in every run (a single run is

@@ -43,6 +43,7 @@ pub struct Overrides {
 }
 
 mod capacity;
+mod connections;
 mod load;
 mod observe;
 pub mod targets;
@@ -410,6 +411,18 @@ pub fn compile(
     }
 
     let error_samples = c.error_samples(file.error_samples.as_ref());
+    let source_addresses = c.source_addresses(file.source_addresses.as_ref());
+    if let (Some(plan), Some(host)) = (&load, &host) {
+        c.check_connections(&connections::Needs {
+            plan,
+            load: &file.load,
+            overrides,
+            scenarios: &scenarios,
+            host,
+            sources: &source_addresses,
+            sources_loc: file.source_addresses.as_ref().map(|s| s.loc),
+        });
+    }
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -449,6 +462,7 @@ pub fn compile(
         profile,
         secrets,
         segment: None,
+        source_addresses,
     })
 }
 
