@@ -3,6 +3,7 @@
 //! cannot be compared are never read as the SUT's figures.
 
 use std::path::Path;
+use std::process::Command;
 
 use crate::common::*;
 
@@ -28,6 +29,7 @@ def die():
     print("fatal: worker pool exhausted, giving up", flush=True)
     os._exit(3)
 
+ThreadingHTTPServer.request_queue_size = 1024
 server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
 print("serving", flush=True)
 threading.Thread(target=die, daemon=True).start()
@@ -343,4 +345,130 @@ fn a_busy_neighbour_during_one_side_makes_the_comparison_invalid() {
     // `gander compare` of the two saved runs says the same.
     let out = compare(&[&dir, &busy.run_dir()], &[]);
     said_invalid(&out, "busy neighbour");
+}
+
+#[test]
+fn users_beyond_the_open_file_limit_are_refused_before_the_load() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let file = ws.write(
+        "many.yaml",
+        &format!(
+            "name: many\nhost: {}\nload:\n  users: 400\n  duration: 5s\n\
+             scenarios:\n  - name: s\n    steps:\n      - {{ name: fast, get: /fast }}\n",
+            server.url()
+        ),
+    );
+    let reports = ws.reports().display().to_string();
+    for command in ["check", "run"] {
+        let out = Command::new("prlimit")
+            .arg("--nofile=256")
+            .arg(gander_bin())
+            .arg(command)
+            .arg(&file)
+            .args(if command == "run" {
+                vec!["-o", reports.as_str(), "--quiet"]
+            } else {
+                vec![]
+            })
+            .output()
+            .unwrap();
+        let out = RunOutput::new(out);
+        assert_eq!(out.code, 2, "{command}: {}\n{}", out.stdout, out.stderr);
+        // Located at `users: 400`, with the fix.
+        assert!(
+            out.stderr.contains("many.yaml:4:10"),
+            "{command}: {}",
+            out.stderr
+        );
+        for said in ["400 users", "256", "ulimit -n", "--segment", "Too many open files"] {
+            assert!(out.stderr.contains(said), "{command}: no {said:?} in {}", out.stderr);
+        }
+    }
+    assert_eq!(server.seen.total.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(
+        !ws.reports().exists() || std::fs::read_dir(ws.reports()).unwrap().next().is_none(),
+        "a refused run left a run directory"
+    );
+    // Under the hard limit, the soft one is raised: 400 users fit in 1,024 files
+    // where the soft limit is 256.
+    let out = Command::new("prlimit")
+        .args(["--nofile=256:1024", gander_bin(), "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let out = RunOutput::new(out);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
+
+/// Holds `n` connections to a port open until killed (a neighbour using up ports).
+const PORT_HOLDER: &str = r#"
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(int(sys.argv[2]))]
+print("held", len(held), flush=True)
+time.sleep(120)
+"#;
+
+#[test]
+fn running_out_of_local_ports_is_the_generators_fault_and_makes_the_run_invalid() {
+    let ws = Workspace::new();
+    ws.write("server.py", DYING_SERVER);
+    ws.write("hold.py", PORT_HOLDER);
+    ws.write(
+        "ports.yaml",
+        "name: ports\nhost: http://127.0.0.1:8080\nload: { users: 60, duration: 3s }\n\
+         targets:\n  p95: 5s\n  error_rate: 1%\n\
+         scenarios:\n  - name: s\n    think_time: 100ms\n    steps:\n      - { name: fast, get: / }\n",
+    );
+    // A network namespace of its own: 200 local ports, 180 of them held by a neighbour.
+    let script = format!(
+        r#"set -e
+cd {dir}
+ip link set lo up
+echo "40000 40199" > /proc/sys/net/ipv4/ip_local_port_range
+python3 server.py 8080 600 > server.log 2>&1 &
+server=$!
+for i in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1', 8080)).close()" 2>/dev/null && break; sleep 0.1; done
+python3 hold.py 8080 180 > hold.log 2>&1 &
+holder=$!
+for i in $(seq 300); do grep -q held hold.log && break; sleep 0.1; done
+grep -q held hold.log
+set +e
+{gander} run ports.yaml -o reports --quiet
+echo "exit=$?"
+kill $holder $server
+"#,
+        dir = ws.path().display(),
+        gander = gander_bin()
+    );
+    let child = Command::new("unshare")
+        .args(["-n", "bash", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = RunOutput::new(wait_bounded(child, std::time::Duration::from_secs(120)));
+    assert!(out.stdout.contains("exit=3"), "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    assert_eq!(run["verdict"]["status"], "invalid");
+    let faults = run["errors"]["generator"].as_array().expect("generator faults");
+    assert_eq!(faults[0]["kind"], "ports", "{faults:?}");
+    assert!(u(&faults[0], "/count") > 0);
+    let check = run["verdict"]["validity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "load generator limits")
+        .unwrap();
+    assert_eq!(check["ok"], false);
+    let detail = check["detail"].as_str().unwrap();
+    assert!(detail.contains("ran out of local ports"), "{detail}");
+    assert!(detail.contains("source_addresses"), "{detail}");
+    // Never the SUT's: no failed request, no error rate, latencies of answers only.
+    assert_eq!(u(&run, "/totals/all/failed"), 0, "{}", run["totals"]["all"]);
+    assert_eq!(u(&run, "/totals/all/not_sent"), 0);
+    assert!(u(&run, "/totals/all/requests") > 0);
+    assert_eq!(f(&run, "/totals/all/error_rate"), 0.0);
+    let md = read(&out.run_dir(), "summary.md");
+    assert!(md.contains("INVALID") && md.contains("local ports"), "{md}");
 }
