@@ -8,6 +8,7 @@ pub mod pacing;
 mod quiet;
 pub mod sample;
 pub mod schedule;
+mod source;
 mod transport;
 mod user;
 mod ws;

@@ -152,15 +152,19 @@ pub async fn start_user(
     scenario: usize,
 ) -> TransactionResult {
     let plan = shared.plan.clone();
+    let index = shared.user_index(scenario, user.weighted_users_index);
+    // Users share the source addresses out in turn.
+    let source = (!plan.source_addresses.is_empty())
+        .then(|| plan.source_addresses[index % plan.source_addresses.len()]);
     let mut state = UserState {
-        index: shared.user_index(scenario, user.weighted_users_index),
+        index,
         iteration: 0,
         started_iterations: false,
         vars: vec![None; plan.variables.len()],
         rows: vec![None; plan.feeders.len()],
         plan,
         pacing: Default::default(),
-        http: Connections::default(),
+        http: Connections::leaving_from(source),
         jar: Arc::default(),
         intended: None,
         idle: false,
