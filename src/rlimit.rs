@@ -17,7 +17,7 @@ pub fn nofile() -> (u64, u64) {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return (1024, 1024);
     }
-    (lim.rlim_cur as u64, lim.rlim_max as u64)
+    (lim.rlim_cur, lim.rlim_max)
 }
 
 /// Raises the soft limit on open files to the hard one, as any process may;
@@ -26,8 +26,8 @@ pub fn raise_nofile() -> (u64, u64) {
     let (soft, hard) = nofile();
     if soft < hard {
         let lim = libc::rlimit {
-            rlim_cur: hard as libc::rlim_t,
-            rlim_max: hard as libc::rlim_t,
+            rlim_cur: hard,
+            rlim_max: hard,
         };
         // SAFETY: setrlimit reads the struct it is given; raising the soft
         // limit up to the hard one needs no privilege.

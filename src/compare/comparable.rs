@@ -148,7 +148,10 @@ pub fn problems(base: &[&RunData], new: &RunData) -> Vec<String> {
                 b.result.run_id
             ));
         }
-        out.extend(side_problems(b, &format!("the baseline {}", b.result.run_id)));
+        out.extend(side_problems(
+            b,
+            &format!("the baseline {}", b.result.run_id),
+        ));
     }
     out.extend(side_problems(new, "this run"));
     out.extend(super::machine::different_load(base, new));

@@ -39,7 +39,11 @@ pub fn differ(a: MachineLoad, b: MachineLoad) -> Option<String> {
 pub fn different_load(base: &[&RunData], new: &RunData) -> Option<String> {
     // Where the SUT's CPU could not be told from a neighbour's, a slower SUT
     // would read as a busy machine: not judged.
-    let new_load = new.result.resources.machine_load().filter(|l| !l.sut_unknown)?;
+    let new_load = new
+        .result
+        .resources
+        .machine_load()
+        .filter(|l| !l.sut_unknown)?;
     base.iter().find_map(|b| {
         let base_load = b.result.resources.machine_load().filter(|l| !l.sut_unknown)?;
         let how = differ(base_load, new_load)?;

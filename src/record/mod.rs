@@ -20,8 +20,8 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use crate::clock::RunClock;
 use crate::hist::{new_histogram, record_latency};
 use crate::result::{
-    ErrorGroup, ErrorReport, ErrorSample, GeneratorFaultReport, PacingReport, Phase, PhaseStats, Phases, TimePoint,
-    Window,
+    ErrorGroup, ErrorReport, ErrorSample, GeneratorFaultReport, PacingReport, Phase, PhaseStats,
+    Phases, TimePoint, Window,
 };
 use crate::runner::pacing::Pace;
 use crate::runner::sample::{GeneratorFault, HeaderMetric, HeaderValue, Msg, Sample, SampleSender};

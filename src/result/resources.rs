@@ -147,7 +147,10 @@ impl MachineLoad {
 impl ResourceReport {
     /// The machine's load over the steady state, when it was measured.
     pub fn machine_load(&self) -> Option<MachineLoad> {
-        let source = self.sources.iter().find(|s| s.kind == SourceKind::Machine)?;
+        let source = self
+            .sources
+            .iter()
+            .find(|s| s.kind == SourceKind::Machine)?;
         let avg = |name: &str| {
             source
                 .series

@@ -61,7 +61,9 @@ impl MachineSampler {
             let busy = now.busy_ticks.saturating_sub(then.busy_ticks);
             let other = busy.saturating_sub(ours) as f64 / self.ticks_per_s / dt * 100.0;
             let pressure = match (then.pressure_us, now.pressure_us) {
-                (Some(a), Some(b)) => Some((b.saturating_sub(a) as f64 / 1e6 / dt * 100.0).min(100.0)),
+                (Some(a), Some(b)) => {
+                    Some((b.saturating_sub(a) as f64 / 1e6 / dt * 100.0).min(100.0))
+                }
                 _ => None,
             };
             MachineSample {
@@ -77,7 +79,8 @@ impl MachineSampler {
 /// CPU ticks every core spent busy (not idle, not waiting for IO) since boot.
 fn busy_ticks() -> Result<u64, String> {
     use procfs::CurrentSI;
-    let stat = procfs::KernelStats::current().map_err(|e| format!("cannot read /proc/stat: {e}"))?;
+    let stat =
+        procfs::KernelStats::current().map_err(|e| format!("cannot read /proc/stat: {e}"))?;
     let t = stat.total;
     Ok(t.user
         + t.nice

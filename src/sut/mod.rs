@@ -19,8 +19,8 @@ use futures::future::BoxFuture;
 use crate::clock::RunClock;
 use crate::result::resources::HealthState;
 pub use crate::result::resources::{
-    CPU, CPU_PRESSURE, CPU_WAIT, HealthPoint, OTHER_CPU, SUT_NOT_KNOWN, HealthReport, PROCESSES, RSS, ResourceReport, Series, SourceKind,
-    SourceReport,
+    CPU, CPU_PRESSURE, CPU_WAIT, HealthPoint, HealthReport, OTHER_CPU, PROCESSES, RSS,
+    ResourceReport, SUT_NOT_KNOWN, Series, SourceKind, SourceReport,
 };
 use crate::scenario::plan::{HealthPlan, JsonMetricsPlan, PrometheusPlan, SutPlan};
 use endpoints::Fetcher;
@@ -317,7 +317,9 @@ impl Machine {
             (Some(pid), _) => format!("this machine, gander and {SUT_EXCLUDED} (pid {pid})"),
             (None, false) => "this machine, gander excluded (the SUT runs elsewhere)".into(),
             (None, true) => {
-                format!("this machine, gander excluded; {SUT_NOT_KNOWN}, so its CPU counts as other")
+                format!(
+                    "this machine, gander excluded; {SUT_NOT_KNOWN}, so its CPU counts as other"
+                )
             }
         };
         Machine {

@@ -298,7 +298,10 @@ fn comparable(result: &RunResult) -> Option<ValidityCheck> {
 fn sut_stayed_up(result: &RunResult) -> Option<ValidityCheck> {
     let launched = result.resources.launched.as_ref()?;
     let (ok, detail) = match &launched.exited_early {
-        None => (true, "the launched SUT ran until gander stopped it".to_string()),
+        None => (
+            true,
+            "the launched SUT ran until gander stopped it".to_string(),
+        ),
         Some(exit) => {
             let said = match launched.last_output.as_slice() {
                 [] => format!("; it wrote nothing to {}", launched.log_file),

@@ -95,10 +95,7 @@ fn a_launched_sut_that_exits_mid_run_makes_the_run_invalid_in_every_output() {
             text.contains("INVALID") || text.contains("\"invalid\""),
             "{name} does not say INVALID:\n{text}"
         );
-        assert!(
-            text.contains("exit status: 3"),
-            "{name} has no exit status"
-        );
+        assert!(text.contains("exit status: 3"), "{name} has no exit status");
         assert!(
             text.contains("worker pool exhausted"),
             "{name} has not the SUT's last output"
@@ -161,7 +158,11 @@ fn compare_refuses_another_plan_and_judges_only_comparable_runs() {
         &["--quiet", "--baseline", other.to_str().unwrap()],
     );
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("not a run of this plan"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a run of this plan"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         server.seen.total.load(std::sync::atomic::Ordering::SeqCst),
         before,
@@ -194,7 +195,9 @@ fn compare_refuses_another_plan_and_judges_only_comparable_runs() {
 fn compare_calls_a_comparison_with_a_killed_or_invalid_side_invalid() {
     let server = start_server();
     let ws = Workspace::new();
-    let base = ws.run(&plan("shop", &server.url(), 3), &["--quiet"]).run_dir();
+    let base = ws
+        .run(&plan("shop", &server.url(), 3), &["--quiet"])
+        .run_dir();
     // Killed outright after its first checkpoint: run.json says it never finished.
     let mut child = ws.spawn_run(&plan("shop", &server.url(), 30));
     let reports = ws.reports();
@@ -208,7 +211,10 @@ fn compare_calls_a_comparison_with_a_killed_or_invalid_side_invalid() {
         if let Some(dir) = found {
             break dir;
         }
-        assert!(std::time::Instant::now() < deadline, "no checkpoint written");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint written"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     child.kill().unwrap();
@@ -288,7 +294,10 @@ fn a_busy_neighbour_during_one_side_makes_the_comparison_invalid() {
         ("report.html", read(&dir, "report.html")),
         ("junit.xml", read(&dir, "junit.xml")),
     ] {
-        assert!(text.contains("machine load"), "{name} does not say the machine load");
+        assert!(
+            text.contains("machine load"),
+            "{name} does not say the machine load"
+        );
     }
     let quiet = base.json();
     let machine = quiet["resources"]["sources"]
@@ -298,7 +307,10 @@ fn a_busy_neighbour_during_one_side_makes_the_comparison_invalid() {
         .find(|s| s["kind"] == "machine")
         .expect("a machine source");
     assert!(
-        machine["target"].as_str().unwrap().contains("SUT's processes excluded"),
+        machine["target"]
+            .as_str()
+            .unwrap()
+            .contains("SUT's processes excluded"),
         "{machine}"
     );
     let other = |run: &serde_json::Value| {
@@ -340,7 +352,10 @@ fn a_busy_neighbour_during_one_side_makes_the_comparison_invalid() {
         .find(|c| c["check"] == "comparable with the baseline")
         .unwrap();
     assert_eq!(check["ok"], false, "{check}");
-    assert!(check["detail"].as_str().unwrap().contains("busy neighbour"), "{check}");
+    assert!(
+        check["detail"].as_str().unwrap().contains("busy neighbour"),
+        "{check}"
+    );
     assert!(busy.stdout.contains("busy neighbour"), "{}", busy.stdout);
     // `gander compare` of the two saved runs says the same.
     let out = compare(&[&dir, &busy.run_dir()], &[]);
@@ -381,11 +396,24 @@ fn users_beyond_the_open_file_limit_are_refused_before_the_load() {
             "{command}: {}",
             out.stderr
         );
-        for said in ["400 users", "256", "ulimit -n", "--segment", "Too many open files"] {
-            assert!(out.stderr.contains(said), "{command}: no {said:?} in {}", out.stderr);
+        for said in [
+            "400 users",
+            "256",
+            "ulimit -n",
+            "--segment",
+            "Too many open files",
+        ] {
+            assert!(
+                out.stderr.contains(said),
+                "{command}: no {said:?} in {}",
+                out.stderr
+            );
         }
     }
-    assert_eq!(server.seen.total.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(
+        server.seen.total.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
     assert!(
         !ws.reports().exists() || std::fs::read_dir(ws.reports()).unwrap().next().is_none(),
         "a refused run left a run directory"
@@ -448,10 +476,17 @@ kill $holder $server
         .spawn()
         .unwrap();
     let out = RunOutput::new(wait_bounded(child, std::time::Duration::from_secs(120)));
-    assert!(out.stdout.contains("exit=3"), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("exit=3"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     let run = out.json();
     assert_eq!(run["verdict"]["status"], "invalid");
-    let faults = run["errors"]["generator"].as_array().expect("generator faults");
+    let faults = run["errors"]["generator"]
+        .as_array()
+        .expect("generator faults");
     assert_eq!(faults[0]["kind"], "ports", "{faults:?}");
     assert!(u(&faults[0], "/count") > 0);
     let check = run["verdict"]["validity"]
@@ -474,7 +509,8 @@ kill $holder $server
 }
 
 /// Connections per client address, each answered with `Connection: close`.
-type PerAddress = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u64>>>;
+type PerAddress =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u64>>>;
 
 /// A server that closes every connection after its answer and counts the
 /// connections (= requests) per client address.
@@ -541,10 +577,22 @@ fn source_addresses_spread_30000_connections_to_one_port() {
     };
     let alone = check(&held(""));
     assert_eq!(alone.code, 2, "{}\n{}", alone.stdout, alone.stderr);
-    for said in ["1,500 users", "1,000 local ports", "source_addresses", "ip_local_port_range"] {
-        assert!(alone.stderr.contains(said), "no {said:?} in {}", alone.stderr);
+    for said in [
+        "1,500 users",
+        "1,000 local ports",
+        "source_addresses",
+        "ip_local_port_range",
+    ] {
+        assert!(
+            alone.stderr.contains(said),
+            "no {said:?} in {}",
+            alone.stderr
+        );
     }
-    let spread = check(&held(&format!("source_addresses: [{}]\n", sources.join(", "))));
+    let spread = check(&held(&format!(
+        "source_addresses: [{}]\n",
+        sources.join(", ")
+    )));
     assert_eq!(spread.code, 0, "{}\n{}", spread.stdout, spread.stderr);
 
     // 30,000 connections made: 50 users × 600 requests, each on a new

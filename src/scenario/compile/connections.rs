@@ -46,7 +46,12 @@ fn origins(host: &str, scenarios: &[ScenarioPlan]) -> (BTreeSet<String>, usize) 
                 Some(url) if url.starts_with("http") => set.extend(origin(url)),
                 Some(_) => {}
                 // A URL built at run time: one more origin, perhaps.
-                None if r.url.literals().next().is_some_and(|l| l.starts_with("http")) => {
+                None if r
+                    .url
+                    .literals()
+                    .next()
+                    .is_some_and(|l| l.starts_with("http")) =>
+                {
                     set.insert(format!("(built at run time) {}", set.len()));
                 }
                 None => {}
