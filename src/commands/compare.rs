@@ -7,7 +7,7 @@ use serde::de::value::StrDeserializer;
 use crate::compare::{self, RunData, newest_with_profile};
 use crate::profile::{self, folded::Folded};
 use crate::result::comparison::Change;
-use crate::result::targets::{Policy, RegressionPlan};
+use crate::result::targets::{Policy, RegressionPlan, TargetPolicy};
 use crate::scenario::units::Percent;
 use crate::{Exit, report, store};
 
@@ -108,7 +108,18 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
         println!("comparison written to {}", out.display());
     }
 
-    let policy = new.result.plan.target_policy;
+    Ok(verdict(&comparison, new.result.plan.target_policy))
+}
+
+/// Prints the comparison's verdict as its last line; the exit code.
+fn verdict(comparison: &crate::result::comparison::Comparison, policy: TargetPolicy) -> Exit {
+    if !comparison.invalid.is_empty() {
+        println!(
+            "verdict: INVALID: the runs cannot be compared: {}",
+            comparison.invalid.join("; ")
+        );
+        return Exit::Invalid;
+    }
     let judged = comparison.rows.iter().filter(|r| r.limit.is_some());
     let regressions = judged
         .clone()
@@ -117,13 +128,6 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
     let failing_inconclusive = judged
         .filter(|r| r.change == Change::Inconclusive && policy.inconclusive == Policy::Fail)
         .count();
-    if !comparison.invalid.is_empty() {
-        println!(
-            "verdict: INVALID: the runs cannot be compared: {}",
-            comparison.invalid.join("; ")
-        );
-        return Ok(Exit::Invalid);
-    }
     let (code, word) = match (regressions, failing_inconclusive) {
         (0, 0) => (Exit::Pass, "PASS: no regression"),
         (0, _) => (
@@ -133,5 +137,5 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
         _ => (Exit::TargetFailed, "FAIL: regression"),
     };
     println!("verdict: {word} ({})", comparison.tally());
-    Ok(code)
+    code
 }

@@ -473,14 +473,7 @@ impl Aggregator {
         if endpoint >= self.accs.len() {
             return;
         }
-        // gander's own limit, not the SUT's doing: counted apart, in no figure.
-        if let Some(f) = s.failure.as_ref().filter(|f| f.generator.is_some()) {
-            let t = self.clock.seconds_since_start(s.started);
-            let fault = f.generator.expect("filtered");
-            self.generator
-                .entry(fault)
-                .or_insert_with(|| (0, t, f.reason.clone()))
-                .0 += 1;
+        if self.own_fault(&s) {
             return;
         }
         self.bound_timing_names(&mut s.headers);
@@ -570,6 +563,34 @@ impl Aggregator {
         if let Some(accs) = self.scenario_accs.get_mut(s.scenario as usize) {
             accs[phase_index(phase)].add(&s, is_time);
         }
+    }
+
+    /// A request gander could not make for a limit of its own, not the SUT's
+    /// doing: counted apart, in no figure. `true` when it was one.
+    fn own_fault(&mut self, s: &Sample) -> bool {
+        let Some((fault, f)) = s.failure.as_ref().and_then(|f| Some((f.generator?, f))) else {
+            return false;
+        };
+        let t = self.clock.seconds_since_start(s.started);
+        self.generator
+            .entry(fault)
+            .or_insert_with(|| (0, t, f.reason.clone()))
+            .0 += 1;
+        true
+    }
+
+    /// The load generator's own failures, as run.json keeps them.
+    fn generator_faults(&self) -> Vec<GeneratorFaultReport> {
+        self.generator
+            .iter()
+            .map(|(fault, (count, first_s, example))| GeneratorFaultReport {
+                kind: fault.kind().into(),
+                cause: fault.cause().into(),
+                count: *count,
+                first_s: *first_s,
+                example: self.config.secrets.message(example),
+            })
+            .collect()
     }
 
     fn record_failure(&mut self, s: &Sample) {
@@ -762,17 +783,7 @@ impl Aggregator {
                 groups,
                 samples,
                 groups_truncated: self.groups_truncated,
-                generator: self
-                    .generator
-                    .iter()
-                    .map(|(fault, (count, first_s, example))| GeneratorFaultReport {
-                        kind: fault.kind().into(),
-                        cause: fault.cause().into(),
-                        count: *count,
-                        first_s: *first_s,
-                        example: self.config.secrets.message(example),
-                    })
-                    .collect(),
+                generator: self.generator_faults(),
             },
             interval_log,
             header_log,

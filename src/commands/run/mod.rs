@@ -100,12 +100,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     for note in &baseline_notes {
         eprintln!("gander: note: {note}");
     }
-    let key = compare::comparable::PlanKey::new(
-        &plan.name,
-        plan.load.model.label(),
-        plan.endpoints.iter().map(|e| e.name.clone()),
-    );
-    if let Err(e) = compare::comparable::refuse_other_plans(&baseline, &key, args.across_plans) {
+    if let Err(e) = other_plans(&plan, &baseline, args.across_plans) {
         eprintln!("gander: error: {e}");
         return Ok(Exit::Usage);
     }
@@ -233,6 +228,20 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     report::write_reports(&dir, &result)?;
     drop(lock);
     Ok(finish(&dir, &result, args.quiet))
+}
+
+/// A baseline of another plan, refused unless `across_plans`.
+fn other_plans(
+    plan: &RunPlan,
+    baseline: &[(PathBuf, RunData)],
+    across_plans: bool,
+) -> Result<(), compare::comparable::OtherPlan> {
+    let key = compare::comparable::PlanKey::new(
+        &plan.name,
+        plan.load.model.label(),
+        plan.endpoints.iter().map(|e| e.name.clone()),
+    );
+    compare::comparable::refuse_other_plans(baseline, &key, across_plans)
 }
 
 /// Prints the summary and where the run directory is; the exit code.

@@ -20,7 +20,7 @@ use crate::scenario::spanned::{Loc, Sp};
 const MAX_ORIGINS: usize = 8;
 
 /// What the check reads from the compiled file.
-pub(super) struct Needs<'a> {
+struct Needs<'a> {
     pub plan: &'a LoadPlan,
     pub load: &'a Sp<model::Load>,
     pub overrides: &'a Overrides,
@@ -63,8 +63,32 @@ fn origins(host: &str, scenarios: &[ScenarioPlan]) -> (BTreeSet<String>, usize) 
 }
 
 impl Compiler<'_> {
+    /// `source_addresses`, once the users' connections are known to fit.
+    pub(super) fn connections(
+        &mut self,
+        file: &model::ScenarioFile,
+        plan: Option<&LoadPlan>,
+        host: Option<&str>,
+        overrides: &Overrides,
+        scenarios: &[ScenarioPlan],
+    ) -> Vec<IpAddr> {
+        let sources = self.source_addresses(file.source_addresses.as_ref());
+        if let (Some(plan), Some(host)) = (plan, host) {
+            self.check_connections(&Needs {
+                plan,
+                load: &file.load,
+                overrides,
+                scenarios,
+                host,
+                sources: &sources,
+                sources_loc: file.source_addresses.as_ref().map(|s| s.loc),
+            });
+        }
+        sources
+    }
+
     /// Refuses a load whose connections cannot fit this generator's files or ports.
-    pub(super) fn check_connections(&mut self, n: &Needs<'_>) {
+    fn check_connections(&mut self, n: &Needs<'_>) {
         let segment = n.overrides.segment.unwrap_or(Segment::WHOLE);
         let users = segment.share(n.plan.users) as u64;
         let users_loc = n.load.users.as_ref().map_or(n.load.loc, |u| u.loc);
@@ -147,7 +171,7 @@ impl Compiler<'_> {
     }
 
     /// `source_addresses:` as IP addresses.
-    pub(super) fn source_addresses(&mut self, list: Option<&Sp<Vec<Sp<String>>>>) -> Vec<IpAddr> {
+    fn source_addresses(&mut self, list: Option<&Sp<Vec<Sp<String>>>>) -> Vec<IpAddr> {
         let Some(list) = list else {
             return Vec::new();
         };

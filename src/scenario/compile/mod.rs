@@ -411,18 +411,8 @@ pub fn compile(
     }
 
     let error_samples = c.error_samples(file.error_samples.as_ref());
-    let source_addresses = c.source_addresses(file.source_addresses.as_ref());
-    if let (Some(plan), Some(host)) = (&load, &host) {
-        c.check_connections(&connections::Needs {
-            plan,
-            load: &file.load,
-            overrides,
-            scenarios: &scenarios,
-            host,
-            sources: &source_addresses,
-            sources_loc: file.source_addresses.as_ref().map(|s| s.loc),
-        });
-    }
+    let source_addresses =
+        c.connections(&file, load.as_ref(), host.as_deref(), overrides, &scenarios);
 
     if !c.problems.is_empty() {
         return Err(c.problems);
