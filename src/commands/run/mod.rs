@@ -182,8 +182,8 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         start,
     };
     let saving = record::Saving {
-        interval_log: std::fs::File::create(dir.join(store::INTERVAL_LOG)).ok(),
-        header_log: std::fs::File::create(dir.join(store::HEADER_LOG)).ok(),
+        interval_log: live_file(&dir, store::INTERVAL_LOG),
+        header_log: live_file(&dir, store::HEADER_LOG),
         checkpoint: Some(checkpointer(Checkpoint {
             plan: plan.clone(),
             clock: clock.clone(),
@@ -228,6 +228,20 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     report::write_reports(&dir, &result)?;
     drop(lock);
     Ok(finish(&dir, &result, args.quiet))
+}
+
+/// A file the recorder appends to as the run goes; said when it cannot be
+/// created (out of file descriptors, a full disk): the run then keeps it in
+/// memory only, and writes it at the end.
+fn live_file(dir: &Path, name: &str) -> Option<std::fs::File> {
+    std::fs::File::create(dir.join(name))
+        .inspect_err(|e| {
+            eprintln!(
+                "gander: warning: cannot write {name} as the run goes ({e}): a run killed \
+                 outright would lose it"
+            )
+        })
+        .ok()
 }
 
 /// A baseline of another plan, refused unless `across_plans`.
