@@ -159,6 +159,10 @@ pub struct CompareArgs {
     /// Write comparison.json, comparison.md and (with profiles) flamegraph-diff.svg here.
     #[arg(long, short = 'o', value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Compare with a baseline of another plan (another test name, load model or set of
+    /// requests) instead of refusing it; the comparison is then INVALID, for information.
+    #[arg(long)]
+    pub across_plans: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -238,6 +242,10 @@ pub struct RunArgs {
     /// How many good runs to take from a --baseline directory of runs.
     #[arg(long, default_value_t = DEFAULT_BASELINE_LAST, value_name = "N")]
     pub baseline_last: usize,
+    /// Compare with a --baseline of another plan instead of refusing it (exit 2); the
+    /// comparison, and the run judged with it, are then INVALID.
+    #[arg(long)]
+    pub across_plans: bool,
     /// Where run directories are written.
     #[arg(long, short = 'o', default_value = "reports")]
     pub output: PathBuf,
@@ -326,6 +334,7 @@ impl RunArgs {
             start_at: self.start_at,
             baseline: self.baseline.clone(),
             baseline_last: self.baseline_last,
+            across_plans: self.across_plans,
             output: self.output.clone(),
             quiet: self.quiet,
         }
@@ -340,6 +349,7 @@ impl CompareArgs {
             max_regression: self.max_regression.clone(),
             run_to_run: self.run_to_run.clone(),
             output: self.output.clone(),
+            across_plans: self.across_plans,
         }
     }
 }
@@ -366,6 +376,8 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    // Users hold connections, each an open file: take all the process may.
+    crate::rlimit::raise_nofile();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

@@ -29,6 +29,7 @@ pub mod record;
 pub mod redact;
 pub mod report;
 pub mod result;
+pub mod rlimit;
 pub mod runner;
 pub mod scenario;
 pub mod signals;

@@ -7,7 +7,7 @@ use serde::de::value::StrDeserializer;
 use crate::compare::{self, RunData, newest_with_profile};
 use crate::profile::{self, folded::Folded};
 use crate::result::comparison::Change;
-use crate::result::targets::{Policy, RegressionPlan};
+use crate::result::targets::{Policy, RegressionPlan, TargetPolicy};
 use crate::scenario::units::Percent;
 use crate::{Exit, report, store};
 
@@ -24,6 +24,8 @@ pub struct CompareRequest {
     pub run_to_run: Option<String>,
     /// Where comparison.json, comparison.md and the differential flame graph go.
     pub output: Option<std::path::PathBuf>,
+    /// Compare with a baseline of another plan instead of refusing it.
+    pub across_plans: bool,
 }
 
 /// A percentage flag, e.g. `20%`, as a fraction.
@@ -49,6 +51,11 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
     if base.is_empty() {
         anyhow::bail!("no baseline run to compare with: {}", notes.join("; "));
     }
+    compare::comparable::refuse_other_plans(
+        &base,
+        &compare::comparable::PlanKey::of(&new.result),
+        args.across_plans,
+    )?;
     let mut limits = match max {
         Some(p) => RegressionPlan::uniform(p),
         // The seeds' "degradation under 20 %" when the run's file sets no limits.
@@ -101,7 +108,18 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
         println!("comparison written to {}", out.display());
     }
 
-    let policy = new.result.plan.target_policy;
+    Ok(verdict(&comparison, new.result.plan.target_policy))
+}
+
+/// Prints the comparison's verdict as its last line; the exit code.
+fn verdict(comparison: &crate::result::comparison::Comparison, policy: TargetPolicy) -> Exit {
+    if !comparison.invalid.is_empty() {
+        println!(
+            "verdict: INVALID: the runs cannot be compared: {}",
+            comparison.invalid.join("; ")
+        );
+        return Exit::Invalid;
+    }
     let judged = comparison.rows.iter().filter(|r| r.limit.is_some());
     let regressions = judged
         .clone()
@@ -119,5 +137,5 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
         _ => (Exit::TargetFailed, "FAIL: regression"),
     };
     println!("verdict: {word} ({})", comparison.tally());
-    Ok(code)
+    code
 }

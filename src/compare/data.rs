@@ -22,7 +22,15 @@ pub struct RunData {
     /// Whether per-second server-header values were read (runs before schema
     /// version 3 kept them only as summaries).
     pub has_header_values: bool,
+    /// Steady seconds with successful requests in the per-second series, and
+    /// how many of them have no latencies in the interval log.
+    pub log_seconds: (usize, usize),
 }
+
+/// A latency log missing this many seconds (at least) of those with answers is cut short...
+const MISSING_SECONDS: usize = 2;
+/// ... or this share of them, when that is more.
+const MISSING_SHARE: f64 = 0.05;
 
 /// One second of the steady state.
 #[derive(Debug, Clone, Default)]
@@ -80,6 +88,13 @@ impl RunData {
             .map(|(i, e)| (e.name.as_str(), i))
             .collect();
         let mut by_second: BTreeMap<u64, Second> = BTreeMap::new();
+        // Seconds in which some request succeeded: each has latencies in the log.
+        let answered: Vec<u64> = result
+            .timeseries
+            .iter()
+            .filter(|p| whole(p.t) && p.requests > p.errors)
+            .map(|p| p.t)
+            .collect();
         for point in result.timeseries.iter().filter(|p| whole(p.t)) {
             let s = by_second.entry(point.t).or_default();
             s.errors = point.errors;
@@ -116,12 +131,29 @@ impl RunData {
                     .collect()
             })
             .unwrap_or_default();
+        let missing = answered
+            .iter()
+            .filter(|t| by_second.get(t).is_none_or(|s| s.latencies.is_empty()))
+            .count();
         RunData {
             result,
             seconds: by_second.into_values().collect(),
             cpu,
             has_header_values: true,
+            log_seconds: (answered.len(), missing),
         }
+    }
+
+    /// Says so when the latency log lacks seconds the run answered in (cut
+    /// short by a full disk or a kill): its percentiles would be a part's.
+    pub fn log_missing(&self) -> Option<String> {
+        let (answered, missing) = self.log_seconds;
+        let allowed = MISSING_SECONDS.max((answered as f64 * MISSING_SHARE).ceil() as usize);
+        (missing >= allowed).then(|| {
+            format!(
+                "{INTERVAL_LOG} lacks {missing} of the {answered} steady seconds with answers:                  it was cut short (a full disk, a killed run), so its percentiles describe a part"
+            )
+        })
     }
 }
 

@@ -11,7 +11,9 @@
 //! would decide it.
 
 pub mod bootstrap;
+pub mod comparable;
 pub mod data;
+pub mod machine;
 pub mod noise;
 pub mod profile_diff;
 
@@ -70,7 +72,9 @@ pub fn compare(base: &[&RunData], new: &RunData, limits: Option<&RegressionPlan>
         }
     }
     figures.extend(c.sut());
-    judge_all(base, figures, notes, base.len())
+    let mut comparison = judge_all(base, figures, notes, base.len());
+    comparison.invalid = comparable::problems(base, new);
+    comparison
 }
 
 /// Judges every figure with the comparison's one error budget.
@@ -103,6 +107,7 @@ fn judge_all(
         judged,
         rows,
         notes,
+        invalid: Vec::new(),
     }
 }
 

@@ -140,6 +140,7 @@ fn run(seed: u64, change: Variant) -> RunData {
         seconds,
         cpu: Vec::new(),
         has_header_values: true,
+        log_seconds: (0, 0),
     }
 }
 

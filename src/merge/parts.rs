@@ -237,10 +237,24 @@ fn errors(results: &[&RunResult], shifts: &[u64]) -> ErrorReport {
         .max()
         .unwrap_or(0);
     samples.truncate(kept);
+    // Each segment's own faults, added up by kind (the first seen kept).
+    let mut generator: Vec<crate::result::GeneratorFaultReport> = Vec::new();
+    for (r, shift) in results.iter().zip(shifts) {
+        for g in &r.errors.generator {
+            match generator.iter_mut().find(|m| m.kind == g.kind) {
+                Some(m) => m.count += g.count,
+                None => generator.push(crate::result::GeneratorFaultReport {
+                    first_s: g.first_s + *shift as f64,
+                    ..g.clone()
+                }),
+            }
+        }
+    }
     ErrorReport {
         groups,
         samples,
         groups_truncated: results.iter().any(|r| r.errors.groups_truncated),
+        generator,
     }
 }
 

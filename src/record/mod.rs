@@ -20,11 +20,11 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use crate::clock::RunClock;
 use crate::hist::{new_histogram, record_latency};
 use crate::result::{
-    ErrorGroup, ErrorReport, ErrorSample, PacingReport, Phase, PhaseStats, Phases, TimePoint,
-    Window,
+    ErrorGroup, ErrorReport, ErrorSample, GeneratorFaultReport, PacingReport, Phase, PhaseStats,
+    Phases, TimePoint, Window,
 };
 use crate::runner::pacing::Pace;
-use crate::runner::sample::{HeaderMetric, HeaderValue, Msg, Sample, SampleSender};
+use crate::runner::sample::{GeneratorFault, HeaderMetric, HeaderValue, Msg, Sample, SampleSender};
 use stats::Acc;
 
 /// How often the recorder drains its queue.
@@ -273,6 +273,8 @@ struct Aggregator {
     reach: reach::Reach,
     /// Per server header, the Server-Timing component names seen so far.
     timing_names: HashMap<u16, HashSet<Box<str>>>,
+    /// The load generator's own failures: (count, first second, first reason).
+    generator: BTreeMap<GeneratorFault, (u64, f64, String)>,
 }
 
 /// The most Server-Timing component names kept per header: the SUT chooses
@@ -346,6 +348,7 @@ fn aggregate(
         pacing: PacingTally::new(),
         reach: Default::default(),
         timing_names: HashMap::new(),
+        generator: BTreeMap::new(),
     };
 
     // Poll rather than block: a receiver asleep in recv() must be woken by the
@@ -470,6 +473,9 @@ impl Aggregator {
         if endpoint >= self.accs.len() {
             return;
         }
+        if self.own_fault(&s) {
+            return;
+        }
         self.bound_timing_names(&mut s.headers);
         // A header is a time if any of its values carried a unit.
         for h in &s.headers {
@@ -557,6 +563,34 @@ impl Aggregator {
         if let Some(accs) = self.scenario_accs.get_mut(s.scenario as usize) {
             accs[phase_index(phase)].add(&s, is_time);
         }
+    }
+
+    /// A request gander could not make for a limit of its own, not the SUT's
+    /// doing: counted apart, in no figure. `true` when it was one.
+    fn own_fault(&mut self, s: &Sample) -> bool {
+        let Some((fault, f)) = s.failure.as_ref().and_then(|f| Some((f.generator?, f))) else {
+            return false;
+        };
+        let t = self.clock.seconds_since_start(s.started);
+        self.generator
+            .entry(fault)
+            .or_insert_with(|| (0, t, f.reason.clone()))
+            .0 += 1;
+        true
+    }
+
+    /// The load generator's own failures, as run.json keeps them.
+    fn generator_faults(&self) -> Vec<GeneratorFaultReport> {
+        self.generator
+            .iter()
+            .map(|(fault, (count, first_s, example))| GeneratorFaultReport {
+                kind: fault.kind().into(),
+                cause: fault.cause().into(),
+                count: *count,
+                first_s: *first_s,
+                example: self.config.secrets.message(example),
+            })
+            .collect()
     }
 
     fn record_failure(&mut self, s: &Sample) {
@@ -749,6 +783,7 @@ impl Aggregator {
                 groups,
                 samples,
                 groups_truncated: self.groups_truncated,
+                generator: self.generator_faults(),
             },
             interval_log,
             header_log,

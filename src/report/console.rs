@@ -460,5 +460,8 @@ pub fn comparison(c: &Comparison) -> String {
     for note in &c.notes {
         out.push_str(&format!("note: {note}\n"));
     }
+    for why in &c.invalid {
+        out.push_str(&format!("INVALID comparison: {why}\n"));
+    }
     out
 }

@@ -242,6 +242,9 @@ pub fn comparison(c: &Comparison) -> String {
     for note in &c.notes {
         out.push_str(&format!("> {}\n\n", cell(note)));
     }
+    for why in &c.invalid {
+        out.push_str(&format!("> **INVALID comparison:** {}\n\n", cell(why)));
+    }
     out.push_str(&format!("<sub>{}</sub>\n\n", cell(&c.method)));
     out
 }

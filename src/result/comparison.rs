@@ -20,6 +20,11 @@ pub struct Comparison {
     /// What could not be compared, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why the two sides cannot be compared at all (other plans, an INVALID,
+    /// killed or interrupted side, a cut latency log, a busy neighbour on one
+    /// side): any makes the comparison, and the run judged with it, INVALID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -30,7 +30,10 @@ use serde::{Deserialize, Serialize};
 /// values, the open model's start lag, the closed model's pacing). Versions 2
 /// and 3 are still read, and merge only with runs of their own version.
 /// Version 5: `answers` (what the servers gander served saw: callbacks, the
-/// Telegram Bot API, server-sent event streams); older runs have none.
+/// Telegram Bot API, server-sent event streams), `errors.generator` (failures
+/// that were the load generator's, kept out of the SUT's figures),
+/// `resources.launched.last_output`, `comparison.invalid` and the `machine`
+/// source (other processes' CPU, CPU pressure); older runs have none.
 pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest `run.json` version this gander reads.
 pub const OLDEST_READ_VERSION: u32 = 2;
@@ -579,6 +582,25 @@ pub struct ErrorReport {
     /// Distinct reasons beyond the grouping limit were folded into "other".
     #[serde(default)]
     pub groups_truncated: bool,
+    /// Requests the load generator could not make for a limit of its own (out
+    /// of file descriptors, ports, buffers): counted here, in no figure of the
+    /// SUT's (no error rate, no percentile), and the run is INVALID.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generator: Vec<GeneratorFaultReport>,
+}
+
+/// One kind of the load generator's own failure.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GeneratorFaultReport {
+    /// `files`, `system_files`, `ports` or `buffers`.
+    pub kind: String,
+    /// What ran out, and the fix.
+    pub cause: String,
+    pub count: u64,
+    /// When it first happened, seconds into the run.
+    pub first_s: f64,
+    /// The first such error as the system said it.
+    pub example: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -28,6 +28,9 @@ pub enum SourceKind {
     Json,
     /// gander itself.
     LoadGenerator,
+    /// The machine around gander and the SUT: CPU used by every other process,
+    /// and the kernel's CPU pressure (tasks waiting for a CPU).
+    Machine,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -48,6 +51,12 @@ pub const RSS: &str = "rss_bytes";
 pub const PROCESSES: &str = "processes";
 /// The load generator's run-queue delay: time its threads waited for a CPU.
 pub const CPU_WAIT: &str = "cpu_wait_percent";
+/// The machine: CPU used by processes that are neither gander (with its
+/// children) nor the SUT, in % of one core.
+pub const OTHER_CPU: &str = "other_cpu_percent";
+/// The machine: share of the time some runnable task waited for a CPU
+/// (`/proc/pressure/cpu`, "some"), in %.
+pub const CPU_PRESSURE: &str = "cpu_pressure_percent";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Series {
@@ -103,6 +112,58 @@ impl Series {
             p95: values[rank],
             max: values[n - 1],
         });
+    }
+}
+
+/// How busy the machine was over the steady state, apart from gander and the SUT.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MachineLoad {
+    /// CPU of every other process, % of one core (average).
+    pub other_cpu: f64,
+    /// `/proc/pressure/cpu` "some", % of the time (average), where the kernel has it.
+    pub pressure: Option<f64>,
+    /// The SUT may have run here with its process not known: its CPU is in `other_cpu`.
+    pub sut_unknown: bool,
+}
+
+/// How the machine source's target says the SUT's CPU could not be kept apart.
+pub const SUT_NOT_KNOWN: &str = "the SUT's process is not known";
+
+impl MachineLoad {
+    pub fn describe(&self) -> String {
+        let pressure = self
+            .pressure
+            .map(|p| format!("; CPU pressure {p:.0}% (time some task waited for a CPU)"))
+            .unwrap_or_default();
+        let who = if self.sut_unknown {
+            "other processes (not gander; the SUT's process was not known, so perhaps the SUT)"
+        } else {
+            "other processes (neither gander nor the SUT)"
+        };
+        format!("{who} used {:.0}% of one core{pressure}", self.other_cpu)
+    }
+}
+
+impl ResourceReport {
+    /// The machine's load over the steady state, when it was measured.
+    pub fn machine_load(&self) -> Option<MachineLoad> {
+        let source = self
+            .sources
+            .iter()
+            .find(|s| s.kind == SourceKind::Machine)?;
+        let avg = |name: &str| {
+            source
+                .series
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.summary)
+                .map(|s| s.avg)
+        };
+        Some(MachineLoad {
+            other_cpu: avg(OTHER_CPU)?,
+            pressure: avg(CPU_PRESSURE),
+            sut_unknown: source.target.contains(SUT_NOT_KNOWN),
+        })
     }
 }
 
@@ -189,6 +250,9 @@ pub struct LaunchReport {
     /// Set when the SUT died before gander stopped it.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exited_early: Option<String>,
+    /// When it exited early: the last lines of its output (`sut.log`), secrets masked.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub last_output: Vec<String>,
     pub log_file: String,
 }
 

@@ -132,7 +132,7 @@ pub async fn await_callback(
         sample.failure = Some(Box::new(Failure {
             reason,
             body: Some(crate::sink::store::excerpt(&arrival.text)),
-            unreached: false,
+            ..Failure::default()
         }));
     }
     shared.samples.send(sample);

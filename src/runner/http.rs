@@ -211,17 +211,27 @@ impl Open {
 #[derive(Default)]
 pub struct Connections {
     open: Vec<Open>,
+    /// The local address its connections leave from (`source_addresses`).
+    source: Option<IpAddr>,
 }
 
 /// A connection belongs to one user: a copy of a user's state (goose's session
 /// data must be `Clone`) opens its own.
 impl Clone for Connections {
     fn clone(&self) -> Self {
-        Connections::default()
+        Connections::leaving_from(self.source)
     }
 }
 
 impl Connections {
+    /// A user's connections, bound to `source` before they connect when given.
+    pub fn leaving_from(source: Option<IpAddr>) -> Connections {
+        Connections {
+            open: Vec::new(),
+            source,
+        }
+    }
+
     /// Sends `out` to `target`, with the user's cookies, following up to 10
     /// redirects when `follow` (as browsers do: 303, and 301/302 after a POST,
     /// become a GET without body; credentials are not sent to another origin).
@@ -302,7 +312,7 @@ impl Connections {
                     if self.open.len() >= MAX_ORIGINS {
                         self.open.remove(0);
                     }
-                    let open = connect(transport, &target.origin).await?;
+                    let open = connect(transport, &target.origin, self.source).await?;
                     reused = false;
                     self.open.push(open);
                     self.open.len() - 1
@@ -352,8 +362,12 @@ impl Connections {
 /// Opens a connection to `origin`: TCP (each resolved address in turn), TLS
 /// with the run's settings for https, then HTTP/2 when ALPN chose it (or
 /// `http: h2c` asks for it in clear), else HTTP/1.1.
-async fn connect(transport: &Transport, origin: &Origin) -> Result<Open, HttpError> {
-    let tcp = tcp_connect(origin)
+async fn connect(
+    transport: &Transport,
+    origin: &Origin,
+    source: Option<IpAddr>,
+) -> Result<Open, HttpError> {
+    let tcp = tcp_connect(origin, source)
         .await
         .map_err(|e| HttpError::Connect(e.into()))?;
     let _ = tcp.set_nodelay(true);
@@ -372,7 +386,10 @@ async fn connect(transport: &Transport, origin: &Origin) -> Result<Open, HttpErr
     }
 }
 
-async fn tcp_connect(origin: &Origin) -> std::io::Result<tokio::net::TcpStream> {
+async fn tcp_connect(
+    origin: &Origin,
+    source: Option<IpAddr>,
+) -> std::io::Result<tokio::net::TcpStream> {
     let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
         Err(_) => tokio::net::lookup_host((origin.host.as_str(), origin.port))
@@ -381,7 +398,13 @@ async fn tcp_connect(origin: &Origin) -> std::io::Result<tokio::net::TcpStream> 
     };
     let mut last = None;
     for addr in addrs {
-        match tokio::net::TcpStream::connect(addr).await {
+        let connected = match source {
+            // A source of the other family cannot reach this address.
+            Some(ip) if ip.is_ipv4() != addr.is_ipv4() => continue,
+            Some(ip) => super::source::connect_from(ip, addr).await,
+            None => tokio::net::TcpStream::connect(addr).await,
+        };
+        match connected {
             Ok(stream) => return Ok(stream),
             Err(e) => last = Some(e),
         }

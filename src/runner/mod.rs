@@ -11,6 +11,7 @@ pub mod sample;
 pub mod schedule;
 mod sse;
 mod telegram;
+mod source;
 mod transport;
 mod user;
 mod ws;

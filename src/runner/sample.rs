@@ -139,6 +139,82 @@ pub struct Failure {
     pub body: Option<String>,
     /// The connection failed: the request never reached the SUT.
     pub unreached: bool,
+    /// The load generator itself could not make the request (out of files,
+    /// ports, buffers): no figure of the SUT's.
+    pub generator: Option<GeneratorFault>,
+}
+
+/// A limit of the load generator's own that made a request fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GeneratorFault {
+    /// EMFILE: this process's open-file limit.
+    Files,
+    /// ENFILE: the system's open-file table.
+    SystemFiles,
+    /// EADDRNOTAVAIL: no local port (or address) left to connect from.
+    Ports,
+    /// ENOBUFS / ENOMEM: no socket buffers or memory.
+    Buffers,
+}
+
+impl GeneratorFault {
+    /// The fault an OS error number stands for, if it is the generator's own.
+    pub fn of_errno(errno: i32) -> Option<GeneratorFault> {
+        match errno {
+            libc::EMFILE => Some(GeneratorFault::Files),
+            libc::ENFILE => Some(GeneratorFault::SystemFiles),
+            libc::EADDRNOTAVAIL => Some(GeneratorFault::Ports),
+            libc::ENOBUFS | libc::ENOMEM => Some(GeneratorFault::Buffers),
+            _ => None,
+        }
+    }
+
+    /// The generator's own fault somewhere in `e`'s chain of causes.
+    pub fn find(e: &(dyn std::error::Error + 'static)) -> Option<GeneratorFault> {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = next {
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && let Some(fault) = io.raw_os_error().and_then(Self::of_errno)
+            {
+                return Some(fault);
+            }
+            next = err.source();
+        }
+        None
+    }
+
+    /// As run.json names it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            GeneratorFault::Files => "files",
+            GeneratorFault::SystemFiles => "system_files",
+            GeneratorFault::Ports => "ports",
+            GeneratorFault::Buffers => "buffers",
+        }
+    }
+
+    /// What ran out, and the fix, as every output says it.
+    pub fn cause(self) -> &'static str {
+        match self {
+            GeneratorFault::Files => {
+                "the load generator ran out of file descriptors (EMFILE, \"Too many open files\"): \
+                 raise ulimit -n, run fewer users, or split the load with --segment"
+            }
+            GeneratorFault::SystemFiles => {
+                "the machine's open-file table was full (ENFILE): raise fs.file-max, or run \
+                 the load from several machines (--segment)"
+            }
+            GeneratorFault::Ports => {
+                "the load generator ran out of local ports (EADDRNOTAVAIL, \"Cannot assign \
+                 requested address\"): add source_addresses, widen \
+                 net.ipv4.ip_local_port_range, or split the load with --segment"
+            }
+            GeneratorFault::Buffers => {
+                "the load generator ran out of socket buffers or memory (ENOBUFS/ENOMEM): run \
+                 fewer users, or split the load with --segment"
+            }
+        }
+    }
 }
 
 /// A numeric server-header value.

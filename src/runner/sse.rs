@@ -250,7 +250,7 @@ pub async fn run(
         sample.failure = Some(Box::new(Failure {
             reason,
             body: read.last.map(|e| crate::sink::store::excerpt(&e.data)),
-            unreached: false,
+            ..Failure::default()
         }));
     }
     shared.samples.send(sample);

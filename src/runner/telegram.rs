@@ -181,7 +181,7 @@ fn replied(
             sample.failure = Some(Box::new(Failure {
                 reason,
                 body: Some(crate::sink::store::excerpt(&last.text)),
-                unreached: false,
+                ..Failure::default()
             }));
             break;
         }

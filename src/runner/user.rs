@@ -156,15 +156,19 @@ pub async fn start_user(
     scenario: usize,
 ) -> TransactionResult {
     let plan = shared.plan.clone();
+    let index = shared.user_index(scenario, user.weighted_users_index);
+    // Users share the source addresses out in turn.
+    let source = (!plan.source_addresses.is_empty())
+        .then(|| plan.source_addresses[index % plan.source_addresses.len()]);
     let mut state = UserState {
-        index: shared.user_index(scenario, user.weighted_users_index),
+        index,
         iteration: 0,
         started_iterations: false,
         vars: vec![None; plan.variables.len()],
         rows: vec![None; plan.feeders.len()],
         plan,
         pacing: Default::default(),
-        http: Connections::default(),
+        http: Connections::leaving_from(source),
         jar: Arc::default(),
         intended: None,
         idle: false,
@@ -681,6 +685,7 @@ async fn exchange(
                 reason: e.reason(transport),
                 body: None,
                 unreached: e.unreached(),
+                generator: crate::runner::sample::GeneratorFault::find(&e),
             }));
             return None;
         }
@@ -873,6 +878,7 @@ fn judge(
             reason,
             body: (!excerpt.is_empty()).then_some(excerpt),
             unreached: false,
+            generator: None,
         }));
     }
 }

@@ -129,6 +129,8 @@ struct ConnectFailure {
     body: Option<String>,
     /// Nothing answered: the SUT was never reached.
     unreached: bool,
+    /// gander's own limit (files, ports) failed the connection.
+    generator: Option<super::sample::GeneratorFault>,
 }
 
 fn failure(reason: String) -> Option<Box<Failure>> {
@@ -180,6 +182,7 @@ pub async fn run(
                 reason: f.reason,
                 body: f.body,
                 unreached: f.unreached,
+                generator: f.generator,
             }));
             shared.samples.send(connect_sample);
             return;
@@ -292,6 +295,7 @@ async fn connect(
         status: 0,
         body: None,
         unreached: true,
+        generator: None,
     };
     let uri = request.uri().clone();
     let host = uri.host().unwrap_or_default().to_string();
@@ -303,7 +307,10 @@ async fn connect(
     let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
-        .map_err(|e| unreached(format!("connection failed: {e}")))?;
+        .map_err(|e| ConnectFailure {
+            generator: super::sample::GeneratorFault::find(&e),
+            ..unreached(format!("connection failed: {e}"))
+        })?;
     let _ = tcp.set_nodelay(true);
     let io: Box<dyn Io> = if secure {
         let name = rustls::pki_types::ServerName::try_from(host.clone())
@@ -334,6 +341,7 @@ async fn connect(
                 status,
                 body: body.filter(|b| !b.is_empty()),
                 unreached: false,
+                generator: None,
             })
         }
         Err(e) => Err(ConnectFailure {
@@ -341,6 +349,7 @@ async fn connect(
             status: 0,
             body: None,
             unreached: false,
+            generator: None,
         }),
     }
 }

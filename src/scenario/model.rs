@@ -67,6 +67,12 @@ pub struct ScenarioFile {
     /// post updates to its webhook and `reply:` waits for its answers.
     #[serde(default)]
     pub telegram: Option<Sp<super::answers::Telegram>>,
+    /// Local addresses the users' connections leave from, shared out by user
+    /// (as k6's `--local-ips`): one address has about 28,000 ports per
+    /// destination, so 30,000 users of one server need two. For a loopback SUT
+    /// any 127.x.y.z works; otherwise addresses this machine holds.
+    #[serde(default)]
+    pub source_addresses: Option<Sp<Vec<Sp<String>>>>,
 }
 
 /// TLS settings for https:// and wss:// URLs. Files are PEM, relative to the scenario

@@ -51,6 +51,8 @@ pub struct RunPlan {
     pub segment: Option<super::segment::SegmentPlan>,
     /// The servers gander serves for the run: a callback sink, the Telegram Bot API.
     pub answers: AnswersPlan,
+    /// Local addresses users connect from (user i from address i mod n); empty: the system's choice.
+    pub source_addresses: Vec<std::net::IpAddr>,
 }
 
 impl RunPlan {

@@ -40,6 +40,8 @@ pub enum LaunchError {
 }
 
 pub const LOG_FILE: &str = "sut.log";
+/// How many of its last lines of output a SUT that exited early leaves in the run's outputs.
+const EXIT_LINES: usize = 10;
 
 pub struct Launched {
     child: Guarded,
@@ -134,7 +136,14 @@ impl Launched {
         let exited_early = self
             .child
             .exited()
-            .map(|s| format!("the SUT exited during the run ({s})"));
+            .map(|s| format!("the SUT exited during the run ({s}) before gander stopped it"));
+        let last_output = match exited_early {
+            Some(_) => super::child::last_lines(&mut self.log, EXIT_LINES)
+                .iter()
+                .map(|l| self.secrets.message(l))
+                .collect(),
+            None => Vec::new(),
+        };
         self.child.stop(Duration::from_secs(5));
         let log = self.secrets.bytes(&super::child::read_back(&mut self.log));
         (
@@ -143,6 +152,7 @@ impl Launched {
                 pid: self.child.pid(),
                 ready_after_s: self.ready_after.as_secs_f64(),
                 exited_early,
+                last_output,
                 log_file: LOG_FILE.to_string(),
             },
             log,

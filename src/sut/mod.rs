@@ -5,6 +5,7 @@
 pub mod child;
 pub mod endpoints;
 pub mod launch;
+pub mod machine;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -18,8 +19,8 @@ use futures::future::BoxFuture;
 use crate::clock::RunClock;
 use crate::result::resources::HealthState;
 pub use crate::result::resources::{
-    CPU, CPU_WAIT, HealthPoint, HealthReport, PROCESSES, RSS, ResourceReport, Series, SourceKind,
-    SourceReport,
+    CPU, CPU_PRESSURE, CPU_WAIT, HealthPoint, HealthReport, OTHER_CPU, PROCESSES, RSS,
+    ResourceReport, SUT_NOT_KNOWN, Series, SourceKind, SourceReport,
 };
 use crate::scenario::plan::{HealthPlan, JsonMetricsPlan, PrometheusPlan, SutPlan};
 use endpoints::Fetcher;
@@ -33,6 +34,9 @@ pub struct MonitorSetup {
     pub plan: SutPlan,
     /// The SUT's root pid, or why there is none.
     pub pid: Option<Result<u32, String>>,
+    /// The SUT may run on this machine (a loopback host) but its process is
+    /// not known: its CPU then counts among the other processes'.
+    pub sut_unplaced: bool,
 }
 
 /// Samples on its own thread until `finish`.
@@ -137,6 +141,11 @@ trait Source: Send {
 fn sources(setup: &MonitorSetup) -> Vec<Box<dyn Source>> {
     let plan = &setup.plan;
     let mut sources: Vec<Box<dyn Source>> = vec![Box::new(LoadGenerator::new())];
+    let sut = match &setup.pid {
+        Some(Ok(pid)) => Some(*pid),
+        _ => None,
+    };
+    sources.push(Box::new(Machine::new(sut, setup.sut_unplaced)));
     match &setup.pid {
         Some(Ok(pid)) => sources.push(Box::new(ProcessTree::new(*pid))),
         Some(Err(e)) => sources.push(Box::new(ProcessTree::missing(e.clone()))),
@@ -266,13 +275,76 @@ impl LoadGenerator {
 
 impl Source for LoadGenerator {
     fn sample<'a>(&'a mut self, t: f64, _: &'a Client) -> BoxFuture<'a, ()> {
-        if let Ok(s) = self.me.sample() {
-            self.report.samples += 1;
-            self.report.push(RSS, t, s.rss_bytes as f64);
+        // A failure (out of file descriptors: /proc cannot be opened) is
+        // counted and said, never a silent gap in gander's own CPU.
+        match self.me.sample() {
+            Ok(s) => {
+                self.report.samples += 1;
+                self.report.push(RSS, t, s.rss_bytes as f64);
+            }
+            Err(e) => self.report.failed(e),
         }
-        if let Ok(Some(s)) = self.threads.sample() {
-            self.report.push(CPU, t, s.cpu_percent);
-            self.report.push(CPU_WAIT, t, s.wait_percent);
+        match self.threads.sample() {
+            Ok(Some(s)) => {
+                self.report.push(CPU, t, s.cpu_percent);
+                self.report.push(CPU_WAIT, t, s.wait_percent);
+            }
+            Ok(None) => {}
+            Err(e) => self.report.failed(e),
+        }
+        Box::pin(std::future::ready(()))
+    }
+
+    fn finish(self: Box<Self>, report: &mut ResourceReport) {
+        report.sources.push(self.report);
+    }
+}
+
+/// The machine: what every other process used, and the CPU pressure.
+struct Machine {
+    sampler: machine::MachineSampler,
+    report: SourceReport,
+}
+
+/// How the machine source's target says the SUT's CPU was kept out of "other".
+pub const SUT_EXCLUDED: &str = "the SUT's processes excluded";
+
+impl Machine {
+    fn new(sut: Option<u32>, sut_unplaced: bool) -> Self {
+        let mut roots = vec![std::process::id()];
+        roots.extend(sut);
+        let target = match (sut, sut_unplaced) {
+            (Some(pid), _) => format!("this machine, gander and {SUT_EXCLUDED} (pid {pid})"),
+            (None, false) => "this machine, gander excluded (the SUT runs elsewhere)".into(),
+            (None, true) => {
+                format!(
+                    "this machine, gander excluded; {SUT_NOT_KNOWN}, so its CPU counts as other"
+                )
+            }
+        };
+        Machine {
+            sampler: machine::MachineSampler::new(roots),
+            report: source(
+                SourceKind::Machine,
+                target,
+                &[(OTHER_CPU, "%"), (CPU_PRESSURE, "%")],
+            ),
+        }
+    }
+}
+
+impl Source for Machine {
+    fn sample<'a>(&'a mut self, t: f64, _: &'a Client) -> BoxFuture<'a, ()> {
+        match self.sampler.sample() {
+            Ok(Some(s)) => {
+                self.report.samples += 1;
+                self.report.push(OTHER_CPU, t, s.other_cpu);
+                if let Some(p) = s.pressure {
+                    self.report.push(CPU_PRESSURE, t, p);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.report.failed(e),
         }
         Box::pin(std::future::ready(()))
     }

@@ -21,12 +21,16 @@ const UNDERSTATED: f64 = 1.5;
 
 pub fn check(result: &RunResult) -> Vec<ValidityCheck> {
     let mut checks = vec![completed(result)];
+    checks.extend(sut_stayed_up(result));
     checks.extend(common_start(result));
     match &result.load.open {
         Some(open) => checks.extend([on_time(open), arrival_rate(result, open)]),
         None => checks.push(users(result)),
     }
     checks.extend(reached(result));
+    checks.push(own_limits(result));
+    checks.extend(comparable(result));
+    checks.extend(machine(result));
     if result.provenance.segments.is_empty() {
         checks.extend(generator(result));
     } else {
@@ -230,6 +234,96 @@ pub fn pacing_note(result: &RunResult) -> Option<String> {
         crate::format::ms(corrected.p99),
         crate::format::ms(measured.p99)
     ))
+}
+
+/// The load generator's own limits (files, ports, buffers) failed no request:
+/// a request it could not make says nothing of the SUT, at any fraction, and
+/// the load the SUT saw was not the load planned.
+fn own_limits(result: &RunResult) -> ValidityCheck {
+    let faults = &result.errors.generator;
+    ValidityCheck {
+        check: "load generator limits".into(),
+        ok: faults.is_empty(),
+        detail: if faults.is_empty() {
+            "no request failed for a limit of the load generator's own (files, ports)".into()
+        } else {
+            faults
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} requests could not be made from {:.1} s on ({}): {}; they are in \
+                         none of the SUT's figures",
+                        f.count, f.first_s, f.example, f.cause
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    }
+}
+
+/// How busy the rest of the machine was: said in every run (a single run is
+/// not judged on it; a comparison of runs under unlike load is).
+fn machine(result: &RunResult) -> Option<ValidityCheck> {
+    let load = result.resources.machine_load()?;
+    Some(ValidityCheck {
+        check: "machine load".into(),
+        ok: true,
+        detail: format!("over the steady state, {}", load.describe()),
+    })
+}
+
+/// The machine's load, as a note every output shows.
+pub fn machine_note(result: &RunResult) -> Option<String> {
+    let load = result.resources.machine_load()?;
+    Some(format!("machine load: {}", load.describe()))
+}
+
+/// A comparison with a baseline must compare like with like.
+fn comparable(result: &RunResult) -> Option<ValidityCheck> {
+    let comparison = result.comparison.as_ref()?;
+    Some(ValidityCheck {
+        check: "comparable with the baseline".into(),
+        ok: comparison.invalid.is_empty(),
+        detail: if comparison.invalid.is_empty() {
+            "same plan, both sides complete and valid, under alike machine load".into()
+        } else {
+            comparison.invalid.join("; ")
+        },
+    })
+}
+
+/// A SUT gander launched must still run when gander stops it: after it exited,
+/// requests met no server (or another one), whatever the targets say.
+fn sut_stayed_up(result: &RunResult) -> Option<ValidityCheck> {
+    let launched = result.resources.launched.as_ref()?;
+    let (ok, detail) = match &launched.exited_early {
+        None => (
+            true,
+            "the launched SUT ran until gander stopped it".to_string(),
+        ),
+        Some(exit) => {
+            let said = match launched.last_output.as_slice() {
+                [] => format!("; it wrote nothing to {}", launched.log_file),
+                lines => format!(
+                    "; the last lines of {}: {}",
+                    launched.log_file,
+                    lines.join(" ⏎ ")
+                ),
+            };
+            (
+                false,
+                format!(
+                    "{exit}: the requests after it describe no SUT, so no target can pass{said}"
+                ),
+            )
+        }
+    };
+    Some(ValidityCheck {
+        check: "SUT stayed up".into(),
+        ok,
+        detail,
+    })
 }
 
 fn completed(result: &RunResult) -> ValidityCheck {

@@ -8,6 +8,7 @@ mod browser_smoke;
 mod check;
 mod demo;
 mod examples;
+mod fault;
 mod gate;
 mod hostile;
 mod import;

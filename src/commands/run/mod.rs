@@ -31,6 +31,8 @@ pub struct RunRequest {
     pub baseline: Vec<PathBuf>,
     /// How many good runs to take from a baseline directory of runs.
     pub baseline_last: usize,
+    /// Compare with a baseline of another plan instead of refusing it.
+    pub across_plans: bool,
     /// Where run directories are written.
     pub output: PathBuf,
     /// Print nothing but errors and the run directory.
@@ -47,6 +49,7 @@ impl RunRequest {
             overrides: Overrides::default(),
             baseline: Vec::new(),
             baseline_last: DEFAULT_BASELINE_LAST,
+            across_plans: false,
             output: PathBuf::from("reports"),
             quiet: false,
             start_at: None,
@@ -96,6 +99,10 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     } = compare::baseline_runs(&args.baseline, &plan.name, args.baseline_last)?;
     for note in &baseline_notes {
         eprintln!("gander: note: {note}");
+    }
+    if let Err(e) = other_plans(&plan, &baseline, args.across_plans) {
+        eprintln!("gander: error: {e}");
+        return Ok(Exit::Usage);
     }
     // The run directory first: an unwritable --output is found before the SUT
     // starts or any request is sent, and a run killed outright still leaves
@@ -158,6 +165,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         sut::MonitorSetup {
             plan: plan.sut.clone(),
             pid: sut_pid.clone(),
+            sut_unplaced: !matches!(sut_pid, Some(Ok(_))) && loopback_host(&plan.host),
         },
         clock.clone(),
     );
@@ -174,8 +182,8 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         start,
     };
     let saving = record::Saving {
-        interval_log: std::fs::File::create(dir.join(store::INTERVAL_LOG)).ok(),
-        header_log: std::fs::File::create(dir.join(store::HEADER_LOG)).ok(),
+        interval_log: live_file(&dir, store::INTERVAL_LOG),
+        header_log: live_file(&dir, store::HEADER_LOG),
         checkpoint: Some(checkpointer(Checkpoint {
             plan: plan.clone(),
             clock: clock.clone(),
@@ -220,6 +228,34 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     report::write_reports(&dir, &result)?;
     drop(lock);
     Ok(finish(&dir, &result, args.quiet))
+}
+
+/// A file the recorder appends to as the run goes; said when it cannot be
+/// created (out of file descriptors, a full disk): the run then keeps it in
+/// memory only, and writes it at the end.
+fn live_file(dir: &Path, name: &str) -> Option<std::fs::File> {
+    std::fs::File::create(dir.join(name))
+        .inspect_err(|e| {
+            eprintln!(
+                "gander: warning: cannot write {name} as the run goes ({e}): a run killed \
+                 outright would lose it"
+            )
+        })
+        .ok()
+}
+
+/// A baseline of another plan, refused unless `across_plans`.
+fn other_plans(
+    plan: &RunPlan,
+    baseline: &[(PathBuf, RunData)],
+    across_plans: bool,
+) -> Result<(), compare::comparable::OtherPlan> {
+    let key = compare::comparable::PlanKey::new(
+        &plan.name,
+        plan.load.model.label(),
+        plan.endpoints.iter().map(|e| e.name.clone()),
+    );
+    compare::comparable::refuse_other_plans(baseline, &key, across_plans)
 }
 
 /// Prints the summary and where the run directory is; the exit code.
@@ -343,6 +379,16 @@ fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
             eprintln!("gander: warning: cannot save the run as it goes: {e}");
             warned = true;
         }
+    })
+}
+
+/// Whether `host` names this machine (a loopback address or localhost).
+fn loopback_host(host: &str) -> bool {
+    reqwest::Url::parse(host).is_ok_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     })
 }
 

@@ -44,6 +44,7 @@ pub struct Overrides {
 
 mod answers;
 mod capacity;
+mod connections;
 mod load;
 mod observe;
 pub mod targets;
@@ -415,6 +416,8 @@ pub fn compile(
     }
 
     let error_samples = c.error_samples(file.error_samples.as_ref());
+    let source_addresses =
+        c.connections(&file, load.as_ref(), host.as_deref(), overrides, &scenarios);
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -455,6 +458,7 @@ pub fn compile(
         secrets,
         segment: None,
         answers,
+        source_addresses,
     })
 }
 
