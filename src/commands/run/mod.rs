@@ -135,6 +135,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let options = runner::RunOptions {
         silence_stdout: true,
         start_at: start.map(|s| s.instant),
+        alternation: None,
     };
     if let (Some(s), false) = (start, args.quiet) {
         eprintln!(
