@@ -13,7 +13,9 @@
 pub mod bootstrap;
 pub mod data;
 pub mod noise;
+pub mod paired;
 pub mod profile_diff;
+mod student;
 
 use std::collections::BTreeSet;
 

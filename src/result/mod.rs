@@ -3,6 +3,7 @@
 //! gander: the boxes that fill the document (runner, observers, recorder) and
 //! those that read it (verdict, exporters, `gander report`) all meet here.
 
+pub mod ab;
 pub mod comparison;
 pub mod profile;
 pub mod resources;
