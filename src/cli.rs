@@ -61,6 +61,8 @@ pub enum Command {
     },
     /// Compare a saved run with a baseline run (or a set of runs); exit 1 on a regression.
     Compare(CompareArgs),
+    /// Run a baseline and a candidate in one job, alternating in blocks; a paired verdict.
+    Ab(Box<crate::commands::ab::AbArgs>),
     /// Merge the run directories of N segments (`gander run --segment i/N`) into one run
     /// directory, then judge and report it once: exit code as `gander run`.
     Merge(MergeArgs),
@@ -386,6 +388,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => commands::run::run(&args.request()),
         Command::Compare(args) => commands::compare::compare_runs(&args.request()),
+        Command::Ab(args) => commands::ab::ab(&args.request()?),
         Command::Merge(args) => commands::merge::merge_runs(&args.request()),
         Command::Import(args) => Ok(commands::import::run(&args.request())),
         Command::Check { files } => Ok(commands::check(&files)),

@@ -1,6 +1,6 @@
 //! `gander run`: load, launch, drive, observe, compare, judge, save.
 
-mod assemble;
+pub(super) mod assemble;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -238,7 +238,7 @@ pub(super) fn finish(dir: &Path, result: &RunResult, quiet: bool) -> Exit {
 }
 
 /// `<start time>-<test name>`, and `-seg<i>of<N>` for a segment.
-fn run_id(plan: &RunPlan, started_at: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn run_id(plan: &RunPlan, started_at: chrono::DateTime<chrono::Utc>) -> String {
     let segment = match plan.segment.as_ref().map(|s| s.segment) {
         Some(s) if s.is_part() => format!("-seg{}of{}", s.index, s.count),
         _ => String::new(),
@@ -296,7 +296,7 @@ fn drive(
 }
 
 /// Creates the run directory under `output` and takes its lock.
-fn open_run_dir(
+pub(super) fn open_run_dir(
     output: &Path,
     run_id: &str,
 ) -> Result<(PathBuf, String, store::RunLock), store::StoreError> {
@@ -424,7 +424,7 @@ fn slug(name: &str) -> String {
 }
 
 /// The git revision of the repository holding the scenario file, if any.
-fn git_revision(scenario: &Path) -> Option<String> {
+pub(super) fn git_revision(scenario: &Path) -> Option<String> {
     let dir = scenario
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
