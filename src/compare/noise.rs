@@ -269,7 +269,14 @@ impl Estimate {
     /// worse) with its standard error from the pairs themselves. Drift and
     /// neighbours hit both blocks of a pair alike, so no run-to-run variation
     /// is added: the pairs' spread holds it.
-    pub fn paired(rule: &Rule, base: f64, new: f64, change: f64, se: f64, seconds: f64) -> Estimate {
+    pub fn paired(
+        rule: &Rule,
+        base: f64,
+        new: f64,
+        change: f64,
+        se: f64,
+        seconds: f64,
+    ) -> Estimate {
         let relative = rule.scale == Scale::Relative && base > 0.0 && new > 0.0;
         Estimate {
             change,

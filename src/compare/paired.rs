@@ -44,7 +44,12 @@ pub fn compare(
     let kept: Vec<(&AbBlock, &AbBlock)> = pairs
         .iter()
         .filter(|p| p.kept)
-        .filter_map(|p| Some((blocks.get(p.baseline_block)?, blocks.get(p.candidate_block)?)))
+        .filter_map(|p| {
+            Some((
+                blocks.get(p.baseline_block)?,
+                blocks.get(p.candidate_block)?,
+            ))
+        })
         .collect();
     let figures: Vec<Figure> = figure_picks(blocks, plan, block_s)
         .into_iter()
@@ -52,9 +57,7 @@ pub fn compare(
             pairs: kept
                 .iter()
                 .filter_map(|(b, c)| Some((pick(b)?, pick(c)?)))
-                .filter(|(b, c)| {
-                    rule.scale == Scale::Absolute || (*b > 0.0 && *c > 0.0)
-                })
+                .filter(|(b, c)| rule.scale == Scale::Absolute || (*b > 0.0 && *c > 0.0))
                 .collect(),
             name,
             scope,
@@ -137,7 +140,13 @@ fn figure_picks<'a>(
                     _ => e.p99_ms,
                 }
             });
-            let r = rule(Kind::latency(q), Scale::Relative, true, limit, plan.min_latency_ms);
+            let r = rule(
+                Kind::latency(q),
+                Scale::Relative,
+                true,
+                limit,
+                plan.min_latency_ms,
+            );
             out.push((name.into(), scope.clone(), "ms".into(), r, pick));
         }
         let s = scope.clone();
@@ -145,15 +154,33 @@ fn figure_picks<'a>(
             let e = endpoint(b, &s)?;
             (e.ok >= MIN_REQUESTS).then(|| e.ok as f64 / block_s)
         });
-        let r = rule(Kind::Throughput, Scale::Relative, false, plan.throughput, 0.5);
-        out.push(("throughput".into(), scope.clone(), "req/s".into(), r, throughput));
+        let r = rule(
+            Kind::Throughput,
+            Scale::Relative,
+            false,
+            plan.throughput,
+            0.5,
+        );
+        out.push((
+            "throughput".into(),
+            scope.clone(),
+            "req/s".into(),
+            r,
+            throughput,
+        ));
         let s = scope.clone();
         let errors: Pick<'a> = Box::new(move |b| {
             let e = endpoint(b, &s)?;
             let n = e.ok + e.errors;
             (n >= MIN_REQUESTS).then(|| e.errors as f64 / n as f64)
         });
-        let r = rule(Kind::ErrorRate, Scale::Absolute, true, plan.error_rate, 0.005);
+        let r = rule(
+            Kind::ErrorRate,
+            Scale::Absolute,
+            true,
+            plan.error_rate,
+            0.005,
+        );
         out.push(("error_rate".into(), scope, "ratio".into(), r, errors));
     }
     let cpu: Pick<'a> = Box::new(|b| b.cpu_ms_per_request.filter(|_| b.ok >= MIN_REQUESTS));
@@ -243,7 +270,10 @@ fn row(f: Figure, judged: usize, block_s: f64) -> ComparisonRow {
     let (base, new, change, se) = paired_change(&f);
     let seconds = 2.0 * n as f64 * block_s;
     let estimate = Estimate::paired(&f.rule, base, new, change, se, seconds);
-    let z = student::quantile(1.0 - noise::ERROR_BUDGET / judged.max(1) as f64, n as f64 - 1.0);
+    let z = student::quantile(
+        1.0 - noise::ERROR_BUDGET / judged.max(1) as f64,
+        n as f64 - 1.0,
+    );
     let decision = estimate.decide(z);
     ComparisonRow {
         base,

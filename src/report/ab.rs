@@ -168,6 +168,47 @@ fn chart(r: &AbResult) -> Chart {
     }
 }
 
+/// A comparison row as the page shows it.
+#[derive(Serialize)]
+struct RowView {
+    figure: String,
+    scope: String,
+    base: String,
+    new: String,
+    worse_by: String,
+    interval: String,
+    limit: String,
+    verdict: String,
+    regression: bool,
+}
+
+fn rows(r: &AbResult) -> Vec<RowView> {
+    use crate::result::comparison::Change;
+    let shown = |x: f64, unit: &str| {
+        if x.is_finite() {
+            format!("{x:.3} {unit}").trim().to_string()
+        } else {
+            "–".into()
+        }
+    };
+    r.comparison
+        .rows
+        .iter()
+        .filter(|row| row.change != Change::TooFew)
+        .map(|row| RowView {
+            figure: row.figure.clone(),
+            scope: row.scope.clone(),
+            base: shown(row.base, &row.unit),
+            new: shown(row.new, &row.unit),
+            worse_by: row.show_change(row.worse_by),
+            interval: row.show_interval(),
+            limit: row.limit.map_or("–".into(), |l| row.show_change(l)),
+            verdict: row.verdict(),
+            regression: row.change == Change::Regression,
+        })
+        .collect()
+}
+
 /// ab.html.
 pub fn html(r: &AbResult) -> String {
     let mut env = Environment::new();
@@ -181,7 +222,96 @@ pub fn html(r: &AbResult) -> String {
                 sides => minijinja::value::Serde(side_by_side(r)),
                 chart => minijinja::value::Serde(chart(r)),
                 tally => r.comparison.tally(),
+                rows => minijinja::value::Serde(rows(r)),
             })
         })
         .unwrap_or_else(|e| format!("<p>cannot render the A/B report: {e}</p>"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::ValidityCheck;
+    use crate::result::ab::{AbBlockEndpoint, AbDropped, AbPair, AbSide};
+    use crate::result::comparison::Comparison;
+
+    fn block(index: usize, side: &str, p95: f64, cpu: Option<f64>) -> AbBlock {
+        AbBlock {
+            index,
+            side: side.into(),
+            start_s: index as f64,
+            end_s: index as f64 + 1.0,
+            dropped: None,
+            ok: 100,
+            errors: 0,
+            unreached: 0,
+            in_flight: 2,
+            cpu_ms: cpu.map(|c| c * 100.0),
+            cpu_ms_per_request: cpu,
+            endpoints: vec![AbBlockEndpoint {
+                name: "all requests".into(),
+                ok: 100,
+                errors: 0,
+                p50_ms: Some(p95 / 2.0),
+                p95_ms: Some(p95),
+                p99_ms: None,
+            }],
+            server_headers: Vec::new(),
+        }
+    }
+
+    /// Every part of the page renders, with and without optional figures.
+    #[test]
+    fn the_page_renders_the_sides_the_pairs_and_the_blocks() {
+        let blocks = vec![
+            block(0, "baseline", 10.0, Some(0.5)),
+            block(1, "candidate", 12.0, None),
+        ];
+        let result = AbResult {
+            schema_version: 1,
+            run_id: "x".into(),
+            name: "t <b>".into(),
+            sides: SIDE_NAMES
+                .iter()
+                .map(|s| AbSide {
+                    name: s.to_string(),
+                    host: "http://h".into(),
+                    pid: None,
+                    command: None,
+                    died: None,
+                })
+                .collect(),
+            block_s: 1.0,
+            warm_up_s: 2.0,
+            pairs: vec![AbPair {
+                baseline_block: 0,
+                candidate_block: 1,
+                kept: true,
+                p95_ratio: Some(1.2),
+                cpu_ratio: None,
+            }],
+            blocks,
+            dropped: AbDropped::default(),
+            comparison: Comparison {
+                baseline: vec!["baseline".into()],
+                method: "m".into(),
+                error_budget: 0.05,
+                judged: 0,
+                rows: Vec::new(),
+                notes: Vec::new(),
+            },
+            validity: vec![ValidityCheck {
+                check: "pairs".into(),
+                ok: false,
+                detail: "1 of 1".into(),
+            }],
+            status: VerdictStatus::Invalid,
+            summary: "INVALID".into(),
+        };
+        let page = html(&result);
+        assert!(!page.contains("cannot render"), "{page}");
+        assert!(page.contains("t &lt;b&gt;"));
+        assert!(page.contains("10.00") && page.contains("12.00"), "{page}");
+        assert!(page.contains("0.500") && page.contains("invalid: pairs"));
+    }
 }

@@ -169,9 +169,7 @@ impl TreeCpu {
                 let key = (s.pid, task.tid);
                 let before = self.last.get(&key).copied();
                 if !first {
-                    self.total_ns += stat
-                        .sum_exec_runtime
-                        .saturating_sub(before.unwrap_or(0));
+                    self.total_ns += stat.sum_exec_runtime.saturating_sub(before.unwrap_or(0));
                 }
                 current.insert(key, stat.sum_exec_runtime);
             }

@@ -90,7 +90,9 @@ fn block(k: usize, t: &BlockTally, c: &BlockContext) -> AbBlock {
         unreached: t.all.unreached,
         in_flight: t.in_flight,
         cpu_ms,
-        cpu_ms_per_request: cpu_ms.filter(|_| requests > 0).map(|ms| ms / requests as f64),
+        cpu_ms_per_request: cpu_ms
+            .filter(|_| requests > 0)
+            .map(|ms| ms / requests as f64),
         endpoints,
         server_headers: c
             .header_labels
