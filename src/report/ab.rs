@@ -306,6 +306,7 @@ mod tests {
                 detail: "1 of 1".into(),
             }],
             status: VerdictStatus::Invalid,
+            flame_diff: None,
             summary: "INVALID".into(),
         };
         let page = html(&result);

@@ -39,6 +39,10 @@ pub struct AbResult {
     /// `pass`, `fail` (a regression, or an inconclusive figure under
     /// `targets.inconclusive: fail`) or `invalid`.
     pub status: VerdictStatus,
+    /// The candidate's differential flame graph against the baseline's (a
+    /// path in the run directory), when both sides were profiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flame_diff: Option<String>,
     /// The verdict in one line, as the console prints it.
     pub summary: String,
 }

@@ -1,5 +1,5 @@
 //! `gander ab`: two real services launched by command (the demo, one slowed
-//! with `--slowdown`; a pre-fork Python server, one doing more work per
+//! with `--slowdown`, both profiled; a pre-fork Python server, one doing more work per
 //! request), alternating in blocks; a side killed mid-run; a SIGTERM; no
 //! process left behind; usage errors found before anything starts.
 
@@ -147,11 +147,14 @@ fn a_slowed_demo_route_is_a_regression_and_the_other_route_is_not() {
         demo_command(ports[0], ""),
         demo_command(ports[1], "--slowdown 'GET /api/quiz/questions/{id}=20ms'"),
     ];
-    let out = gander(&ab_args(
+    let mut args = ab_args(
         &ws,
         &file,
         side_args(ports, commands, "/api/v1/health/detailed"),
-    ));
+    );
+    // Both sides profiled by the demo's own pprof endpoint.
+    args.extend(["--profile".into(), "pprof".into()]);
+    let out = gander(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -175,6 +178,17 @@ fn a_slowed_demo_route_is_a_regression_and_the_other_route_is_not() {
     }
     let html = std::fs::read_to_string(dir.join("ab.html")).unwrap();
     assert!(html.contains("id=\"pairs\"") && html.contains("baseline/report.html"));
+    // Both profiles, and the candidate's differential against the baseline's.
+    for side in ["baseline", "candidate"] {
+        let run = read_json(&dir.join(side).join("run.json"));
+        assert_eq!(run["profile"]["status"], "ok", "{side}: {}", run["profile"]);
+        assert!(u(&run, "/profile/requests_in_window") > 0);
+    }
+    let diff = ab["flame_diff"]
+        .as_str()
+        .expect("a differential flame graph");
+    assert!(dir.join(diff).is_file(), "{diff}");
+    assert!(html.contains("id=\"flame-diff\""));
     assert!(
         std::fs::read_to_string(dir.join("ab.md"))
             .unwrap()

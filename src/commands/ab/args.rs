@@ -48,6 +48,11 @@ pub struct AbArgs {
     /// targets.regression, else 20%).
     #[arg(long, value_name = "PERCENT")]
     pub max_regression: Option<String>,
+    /// Profile both sides (pprof, py-spy, perf, none; default: the file's
+    /// `profile`): each side's flame graph, and the candidate's differential
+    /// flame graph against the baseline's.
+    #[arg(long, value_name = "PROFILER")]
+    pub profile: Option<crate::scenario::ProfileChoice>,
     #[arg(long, short = 'u')]
     pub users: Option<u64>,
     /// The whole load, warm-up included.
@@ -84,6 +89,7 @@ impl AbArgs {
                 users: self.users,
                 duration: self.duration,
                 ramp_up: self.ramp_up,
+                profile: self.profile.clone(),
                 targets: self.target.clone(),
                 http: self.http,
                 tls: crate::scenario::TlsFlags {

@@ -33,35 +33,26 @@ pub fn conclude(
         executed,
         collected,
         resources,
+        captures,
         tally,
         cpu_at,
         plan: block_plan,
         clock,
     } = m;
     let ended = clock.finished_at().unwrap_or_else(std::time::Instant::now);
-    let mut generator = Vec::new();
-    for (((index, mut collected), resources), side) in
-        collected.into_iter().enumerate().zip(resources).zip(sides)
-    {
-        let side_dir = dir.join(SIDE_NAMES[index]);
-        let interval_log = std::mem::take(&mut collected.interval_log);
-        let header_log = std::mem::take(&mut collected.header_log);
-        store::write_file(&side_dir, store::INTERVAL_LOG, &interval_log)?;
-        store::write_file(&side_dir, store::HEADER_LOG, &header_log)?;
-        let result = side_run(plan, &clock, &executed, collected, resources, meta, side);
-        report::write_reports(&side_dir, &result)?;
-        generator.extend(
-            result
-                .verdict
-                .validity
-                .into_iter()
-                .filter(|c| SIDE_CHECKS.contains(&c.check.as_str()))
-                .map(|mut c| {
-                    c.check = format!("{}: {}", SIDE_NAMES[index], c.check);
-                    c
-                }),
-        );
-    }
+    let (generator, flame_diff) = save_sides(
+        plan,
+        sides,
+        SideParts {
+            clock: &clock,
+            executed: &executed,
+            collected,
+            resources,
+            captures,
+        },
+        meta,
+        dir,
+    )?;
     let axis = |t| clock.seconds_since_start(t);
     let blocks = outcome::blocks(
         &tally,
@@ -115,6 +106,7 @@ pub fn conclude(
         comparison,
         validity,
         status,
+        flame_diff,
         summary: String::new(),
     };
     result.summary = report::ab::summary(&result);
@@ -122,6 +114,86 @@ pub fn conclude(
     store::write_file(dir, "ab.md", report::ab::markdown(&result).as_bytes())?;
     store::write_file(dir, "ab.html", report::ab::html(&result).as_bytes())?;
     Ok(result)
+}
+
+/// What each side's run is made of.
+struct SideParts<'a> {
+    clock: &'a crate::clock::RunClock,
+    executed: &'a runner::Executed,
+    collected: [record::Collected; 2],
+    resources: [crate::result::resources::ResourceReport; 2],
+    captures: [Option<crate::profile::Capture>; 2],
+}
+
+/// Saves each side as an ordinary run (its profile too, and the candidate's
+/// differential flame graph against the baseline's); returns the validity
+/// checks that speak for the whole run and where the differential is.
+fn save_sides(
+    plan: &RunPlan,
+    sides: &[Side; 2],
+    parts: SideParts,
+    meta: &RunMeta,
+    dir: &Path,
+) -> anyhow::Result<(Vec<crate::result::ValidityCheck>, Option<String>)> {
+    let mut generator = Vec::new();
+    let mut base: Option<(std::path::PathBuf, RunResult)> = None;
+    let mut flame_diff = None;
+    let each = parts
+        .collected
+        .into_iter()
+        .zip(parts.resources)
+        .zip(parts.captures);
+    for (index, ((mut collected, resources), capture)) in each.enumerate() {
+        let side_dir = dir.join(SIDE_NAMES[index]);
+        let interval_log = std::mem::take(&mut collected.interval_log);
+        let header_log = std::mem::take(&mut collected.header_log);
+        store::write_file(&side_dir, store::INTERVAL_LOG, &interval_log)?;
+        store::write_file(&side_dir, store::HEADER_LOG, &header_log)?;
+        let side = &sides[index];
+        let mut result = side_run(
+            plan,
+            parts.clock,
+            parts.executed,
+            collected,
+            resources,
+            meta,
+            side,
+        );
+        if let Some(capture) = capture {
+            let against = base.as_ref().map(|(d, r)| (d.as_path(), r));
+            let report = super::super::run::save_profile(&side_dir, capture, &result, against)?;
+            flame_diff = report
+                .diff
+                .as_ref()
+                .map(|d| format!("{}/{}", SIDE_NAMES[index], d.flamegraph));
+            result.profile = Some(report);
+            result.verdict = verdict::judge(&result);
+            mark_died(&mut result, side);
+        }
+        report::write_reports(&side_dir, &result)?;
+        generator.extend(
+            result
+                .verdict
+                .validity
+                .iter()
+                .filter(|c| SIDE_CHECKS.contains(&c.check.as_str()))
+                .cloned()
+                .map(|mut c| {
+                    c.check = format!("{}: {}", SIDE_NAMES[index], c.check);
+                    c
+                }),
+        );
+        base = Some((side_dir, result));
+    }
+    Ok((generator, flame_diff))
+}
+
+/// A side that died is never a valid run.
+fn mark_died(result: &mut RunResult, side: &Side) {
+    if let Some(why) = &side.died {
+        result.verdict.status = crate::result::VerdictStatus::Invalid;
+        result.verdict.notes.push(why.clone());
+    }
 }
 
 /// One side's requests as an ordinary run of the plan against its host.
@@ -150,10 +222,7 @@ fn side_run(
     let window = result.window(result.primary_phase());
     result.resources.summarize(window);
     result.verdict = verdict::judge(&result);
-    if let Some(why) = &side.died {
-        result.verdict.status = crate::result::VerdictStatus::Invalid;
-        result.verdict.notes.push(why.clone());
-    }
+    mark_died(&mut result, side);
     result
 }
 

@@ -17,6 +17,7 @@ use super::print_scenario_error;
 use super::run::assemble::RunMeta;
 use crate::clock::RunClock;
 use crate::compare;
+use crate::profile::{self, Profiler};
 use crate::record::blocks::{self, BlockPlan};
 use crate::record::{Collected, Recorder, RecorderConfig};
 use crate::result::ab::SIDE_NAMES;
@@ -199,6 +200,7 @@ struct Measured {
     executed: runner::Executed,
     collected: [Collected; 2],
     resources: [crate::result::resources::ResourceReport; 2],
+    captures: [Option<profile::Capture>; 2],
     tally: blocks::Tally,
     cpu_at: pace::CpuAt,
     plan: BlockPlan,
@@ -241,6 +243,26 @@ fn monitor(side: &Side, clock: &Arc<RunClock>, plan: &RunPlan) -> sut::Monitor {
         },
         clock.clone(),
     )
+}
+
+/// The file's profiler on one side's process; a pprof URL moved to the
+/// candidate's host when `host` is given.
+fn profiler(
+    plan: &RunPlan,
+    side: &Side,
+    clock: &Arc<RunClock>,
+    host: Option<&str>,
+) -> Option<Profiler> {
+    let mut p = plan.profile.clone()?;
+    if let (Some(host), crate::scenario::plan::ProfileSource::Pprof { url }) = (host, &mut p.source)
+        && let Some(path) = url.strip_prefix(plan.host.trim_end_matches('/'))
+    {
+        *url = format!("{}{path}", host.trim_end_matches('/'));
+    }
+    let root = side
+        .pid
+        .ok_or_else(|| format!("the {}'s process is not known", side.name()));
+    Some(Profiler::start(p, profile::Target { root }, clock.clone()))
 }
 
 /// Drives the users over both sides, pacing the blocks, until the load ends.
@@ -286,6 +308,10 @@ fn measure(
         );
     }
     let (runner_plan, runner_clock) = (plan.clone(), clock.clone());
+    let profilers = [
+        profiler(plan, &sides[0], &clock, None),
+        profiler(plan, &sides[1], &clock, Some(&sides[1].spec.host)),
+    ];
     let users_thread = std::thread::Builder::new()
         .name("gander-ab-users".into())
         .spawn(move || runner::execute(runner_plan, runner_clock, users, &options))?;
@@ -304,7 +330,9 @@ fn measure(
         .map_err(|_| anyhow::anyhow!("the splitter thread panicked"))?;
     let [r0, r1] = recorders;
     let [m0, m1] = monitors;
+    let [p0, p1] = profilers;
     Ok(Measured {
+        captures: [p0.map(Profiler::finish), p1.map(Profiler::finish)],
         executed,
         collected: [r0.finish(), r1.finish()],
         resources: [m0.finish(), m1.finish()],

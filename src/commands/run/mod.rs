@@ -374,7 +374,7 @@ fn summarize_observations(result: &mut RunResult) {
 }
 
 /// Writes the profile's files and completes its report.
-fn save_profile(
+pub(super) fn save_profile(
     dir: &Path,
     capture: profile::Capture,
     result: &RunResult,
