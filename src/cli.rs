@@ -48,6 +48,9 @@ pub enum Command {
         /// The schema of a run directory's run.json instead of the scenario format.
         #[arg(long)]
         run: bool,
+        /// The schema of `gander ab`'s ab.json (docs/ab.schema.json).
+        #[arg(long, conflicts_with = "run")]
+        ab: bool,
     },
     /// Start the bundled demo SUT, run the demo scenario against it, and write the report.
     Demo(DemoArgs),
@@ -392,7 +395,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Merge(args) => commands::merge::merge_runs(&args.request()),
         Command::Import(args) => Ok(commands::import::run(&args.request())),
         Command::Check { files } => Ok(commands::check(&files)),
-        Command::Schema { run } => commands::print_schema(run),
+        Command::Schema { ab: true, .. } => commands::ab::print_schema(),
+        Command::Schema { run, .. } => commands::print_schema(run),
         Command::Report { dir } => commands::rerender(&dir),
         Command::Demo(args) => commands::demo::run(&args.request()),
         #[cfg(feature = "demo")]

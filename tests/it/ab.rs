@@ -103,6 +103,25 @@ fn assert_no_side_left(ab: &Value) {
     }
 }
 
+/// ab.json matches the published schema, which is what `gander schema --ab` prints.
+fn assert_matches_ab_schema(ab: &Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ab.schema.json");
+    let published: Value = read_json(&path);
+    let printed = gander(&["schema", "--ab"]);
+    let printed: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(
+        published, printed,
+        "regenerate docs/ab.schema.json with gander schema --ab"
+    );
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.add_resource("ab.schema.json", published).unwrap();
+    let index = compiler.compile("ab.schema.json", &mut schemas).unwrap();
+    if let Err(e) = schemas.validate(ab, index) {
+        panic!("ab.json does not match docs/ab.schema.json:\n{e:#}");
+    }
+}
+
 fn row<'a>(ab: &'a Value, figure: &str, scope: &str) -> &'a Value {
     ab["comparison"]["rows"]
         .as_array()
@@ -175,7 +194,9 @@ fn a_slowed_demo_route_is_a_regression_and_the_other_route_is_not() {
         assert!(dir.join(side).join("report.html").is_file());
         assert!(dir.join(side).join("sut.log").is_file());
         assert!(u(&run, "/totals/all/requests") > 0);
+        assert_matches_run_schema(&dir.join(side));
     }
+    assert_matches_ab_schema(&ab);
     let html = std::fs::read_to_string(dir.join("ab.html")).unwrap();
     assert!(html.contains("id=\"pairs\"") && html.contains("baseline/report.html"));
     // Both profiles, and the candidate's differential against the baseline's.

@@ -141,6 +141,15 @@ fn start_sides(args: &AbRequest, plan: &RunPlan) -> Result<[Side; 2], SideError>
     Ok([baseline, candidate])
 }
 
+/// `gander schema --ab`: the JSON Schema of ab.json.
+pub fn print_schema() -> anyhow::Result<Exit> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::result::ab::json_schema())?
+    );
+    Ok(Exit::Pass)
+}
+
 /// Runs `gander ab`.
 pub fn ab(args: &AbRequest) -> anyhow::Result<Exit> {
     let (plan, block, warm_up) = match load(args) {
