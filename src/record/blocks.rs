@@ -63,9 +63,11 @@ pub struct NameTally {
     pub ok: u64,
     pub errors: u64,
     pub unreached: u64,
-    /// Latencies of the successful requests (µs, 2 significant digits: a block
-    /// holds few requests and many blocks are kept).
-    pub hist: Histogram<u64>,
+    /// Latencies of the successful requests (µs, 2 significant digits), while
+    /// the block is open; `None` once it is summed up in `quantiles`.
+    hist: Option<Histogram<u64>>,
+    /// p50, p95 and p99 (ms) once the block is closed (`None`: no success).
+    quantiles: Option<[f64; 3]>,
 }
 
 impl NameTally {
@@ -76,15 +78,38 @@ impl NameTally {
             ok: 0,
             errors: 0,
             unreached: 0,
-            hist,
+            hist: Some(hist),
+            quantiles: None,
         }
     }
 
-    /// The `q` quantile in ms, if any request succeeded.
-    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        (!self.hist.is_empty()).then(|| self.hist.value_at_quantile(q) as f64 / 1e3)
+    fn record(&mut self, us: u64) {
+        if let Some(h) = self.hist.as_mut() {
+            let _ = h.record(us.max(1));
+        }
+    }
+
+    /// Keeps the percentiles and lets the histogram go: memory stays bounded
+    /// by the blocks still open, however long the run.
+    fn close(&mut self) {
+        if let Some(h) = self.hist.take().filter(|h| !h.is_empty()) {
+            self.quantiles = Some(QUANTILES.map(|q| h.value_at_quantile(q) as f64 / 1e3));
+        }
+    }
+
+    /// p50, p95 and p99 in ms, if any request succeeded.
+    pub fn quantiles_ms(&self) -> Option<[f64; 3]> {
+        match &self.hist {
+            Some(h) if !h.is_empty() => {
+                Some(QUANTILES.map(|q| h.value_at_quantile(q) as f64 / 1e3))
+            }
+            _ => self.quantiles,
+        }
     }
 }
+
+/// The percentiles a block keeps.
+const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 
 /// What one block saw.
 #[derive(Debug)]
@@ -117,15 +142,21 @@ pub struct Tally {
     pub warm_up: [u64; 2],
 }
 
-/// At most this many blocks are tallied (a week of 1 s blocks is far more than a run holds).
-const MAX_BLOCKS: usize = 100_000;
+/// At most this many blocks are tallied (11 hours of 2 s blocks); `gander ab`
+/// refuses a plan with more before it starts.
+pub const MAX_BLOCKS: usize = 20_000;
+/// A block is closed (its histograms summed up) this long after its end plus
+/// the longest request timeout: a request started in it has ended by then.
+const CLOSE_AFTER: Duration = Duration::from_secs(1);
+/// How often the splitter looks for blocks to close while no sample comes.
+const POLL: Duration = Duration::from_millis(200);
 
 /// Starts the splitter: the users send to the returned sender; each sample
 /// goes on to its side's recorder (`sinks`) after being counted in its block.
 pub fn split(
     plan: BlockPlan,
-    names: usize,
-    headers: usize,
+    (names, headers): (usize, usize),
+    timeout: Duration,
     sinks: [SampleSender; 2],
 ) -> std::io::Result<(SampleSender, JoinHandle<Tally>)> {
     let (tx, rx) = mpsc::channel::<Msg>();
@@ -133,16 +164,39 @@ pub fn split(
         .name("gander-ab-split".into())
         .spawn(move || {
             let mut tally = Tally::default();
-            // Ends when every user's sender is gone.
-            while let Ok(msg) = rx.recv() {
-                let Msg::Sample(sample) = msg else { continue };
-                let side = usize::from(sample.side.min(1));
-                count(&mut tally, &plan, names, headers, &sample);
-                sinks[side].send(sample);
+            let mut closed = 0;
+            loop {
+                match rx.recv_timeout(POLL) {
+                    Ok(Msg::Sample(sample)) => {
+                        let side = usize::from(sample.side.min(1));
+                        count(&mut tally, &plan, names, headers, &sample);
+                        sinks[side].send(sample);
+                    }
+                    Ok(Msg::Finish) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    // Every user's sender is gone: every block is complete.
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        tally.blocks.iter_mut().for_each(close);
+                        break;
+                    }
+                }
+                let now = Instant::now();
+                while closed < tally.blocks.len()
+                    && plan.begins(closed + 1) + timeout + CLOSE_AFTER < now
+                {
+                    close(&mut tally.blocks[closed]);
+                    closed += 1;
+                }
             }
             tally
         })?;
     Ok((SampleSender::new(tx), handle))
+}
+
+fn close(block: &mut BlockTally) {
+    block.all.close();
+    for name in block.names.iter_mut().flatten() {
+        name.close();
+    }
 }
 
 fn count(
@@ -179,7 +233,7 @@ fn count(
             (Some(_), _) | (None, None) => t.errors += 1,
             (None, Some(latency)) => {
                 t.ok += 1;
-                let _ = t.hist.record((latency.as_micros() as u64).max(1));
+                t.record(latency.as_micros() as u64);
             }
         }
     }
@@ -217,5 +271,56 @@ mod tests {
         assert_eq!(plan.side_at(start - Duration::from_secs(1)), 1);
         assert_eq!(plan.block_at(start + Duration::from_millis(4100)), Some(2));
         assert_eq!(plan.begins(3), start + Duration::from_secs(6));
+    }
+
+    /// Samples go to their side's sink; each is counted in its block, or as in
+    /// flight when its side is not the block's; a closed block keeps its
+    /// percentiles without its histograms, and a sample arriving after its
+    /// block closed (a second past its end, timeout 0 here) still counts.
+    #[test]
+    fn samples_are_split_by_side_and_counted_in_their_blocks() {
+        use crate::runner::sample::Sample;
+        let start = Instant::now() - Duration::from_millis(1500);
+        let plan = BlockPlan {
+            start,
+            len: Duration::from_secs(1),
+            warm_up: Duration::from_secs(2),
+        };
+        let (tx0, rx0) = mpsc::channel();
+        let (tx1, rx1) = mpsc::channel();
+        let sinks = [SampleSender::new(tx0), SampleSender::new(tx1)];
+        let (users, handle) = split(plan, (2, 0), Duration::ZERO, sinks).unwrap();
+        let sample = |side: u8, block: u32, ms: u64| Sample {
+            side,
+            latency: Some(Duration::from_millis(ms)),
+            ..Sample::blank(
+                1,
+                0,
+                start + Duration::from_millis(1000 * block as u64 + 10),
+            )
+        };
+        // Block 0 is the baseline's, block 1 the candidate's.
+        for ms in 1..=100 {
+            users.send(sample(0, 0, ms));
+        }
+        users.send(sample(1, 0, 5));
+        users.send(sample(1, 1, 7));
+        users.send(Sample::blank(0, 0, start - Duration::from_secs(1)));
+        std::thread::sleep(Duration::from_millis(1200));
+        users.send(sample(0, 0, 1000));
+        drop(users);
+        let tally = handle.join().unwrap();
+        assert_eq!(rx0.try_iter().count(), 102);
+        assert_eq!(rx1.try_iter().count(), 2);
+        let b0 = &tally.blocks[0];
+        assert_eq!((b0.all.ok, b0.in_flight), (101, 1));
+        assert!(b0.all.hist.is_none(), "block 0 was closed");
+        let [p50, p95, _] = b0.names[1].as_ref().unwrap().quantiles_ms().unwrap();
+        assert!(
+            (p50 - 50.0).abs() <= 1.0 && (p95 - 95.0).abs() <= 1.0,
+            "{p50} {p95}"
+        );
+        assert_eq!(tally.blocks[1].all.ok, 1);
+        assert_eq!(tally.warm_up, [1, 0]);
     }
 }

@@ -79,6 +79,13 @@ fn plan_problem(plan: &RunPlan, block: Duration, warm_up: Duration) -> Option<St
         );
     };
     let blocks = total.saturating_sub(warm_up).as_secs_f64() / block.as_secs_f64();
+    if blocks > blocks::MAX_BLOCKS as f64 {
+        return Some(format!(
+            "{total:?} of load holds {blocks:.0} blocks of {block:?}, more than the {} gander \
+             ab keeps: give a longer --block",
+            blocks::MAX_BLOCKS
+        ));
+    }
     let needed = 2 * compare::paired::MIN_PAIRS;
     (blocks < needed as f64).then(|| {
         format!(
@@ -88,6 +95,16 @@ fn plan_problem(plan: &RunPlan, block: Duration, warm_up: Duration) -> Option<St
             compare::paired::MIN_PAIRS
         )
     })
+}
+
+/// The longest request timeout of any step.
+fn longest_timeout(plan: &RunPlan) -> Duration {
+    plan.scenarios
+        .iter()
+        .flat_map(|s| s.all_steps())
+        .map(StepPlan::timeout)
+        .max()
+        .unwrap_or(scenario::DEFAULT_TIMEOUT)
 }
 
 /// The planned length of the load: stages sum to `end`; a flat load ramps up first.
@@ -299,8 +316,8 @@ fn measure(
     };
     let (users, splitter) = blocks::split(
         block_plan,
-        plan.endpoints.len(),
-        plan.server_header_labels.len(),
+        (plan.endpoints.len(), plan.server_header_labels.len()),
+        longest_timeout(plan),
         [recorders[0].sender(), recorders[1].sender()],
     )?;
     let alternation = Arc::new(Alternation::new(sides[1].spec.host.clone()));

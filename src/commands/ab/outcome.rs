@@ -41,9 +41,9 @@ fn endpoint(name: &str, t: &NameTally) -> AbBlockEndpoint {
         name: name.into(),
         ok: t.ok,
         errors: t.errors,
-        p50_ms: t.quantile_ms(0.5),
-        p95_ms: t.quantile_ms(0.95),
-        p99_ms: t.quantile_ms(0.99),
+        p50_ms: t.quantiles_ms().map(|q| q[0]),
+        p95_ms: t.quantiles_ms().map(|q| q[1]),
+        p99_ms: t.quantiles_ms().map(|q| q[2]),
     }
 }
 
