@@ -53,11 +53,14 @@ pub struct AbArgs {
     /// flame graph against the baseline's.
     #[arg(long, value_name = "PROFILER")]
     pub profile: Option<crate::scenario::ProfileChoice>,
+    /// Users (the file's `load.users`).
     #[arg(long, short = 'u')]
     pub users: Option<u64>,
-    /// The whole load, warm-up included.
+    /// The load after its ramp-up (the file's `load.duration`); the warm-up
+    /// and the blocks share the ramp-up and this.
     #[arg(long, short = 'd', value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// The file's `load.ramp_up`.
     #[arg(long, value_parser = parse_duration)]
     pub ramp_up: Option<Duration>,
     /// Override a target, e.g. -t p95=200ms.
