@@ -48,6 +48,9 @@ pub enum Command {
         /// The schema of a run directory's run.json instead of the scenario format.
         #[arg(long)]
         run: bool,
+        /// The schema of `gander ab`'s ab.json (docs/ab.schema.json).
+        #[arg(long, conflicts_with = "run")]
+        ab: bool,
     },
     /// Start the bundled demo SUT, run the demo scenario against it, and write the report.
     Demo(DemoArgs),
@@ -61,6 +64,8 @@ pub enum Command {
     },
     /// Compare a saved run with a baseline run (or a set of runs); exit 1 on a regression.
     Compare(CompareArgs),
+    /// Run a baseline and a candidate in one job, alternating in blocks; a paired verdict.
+    Ab(Box<crate::commands::ab::AbArgs>),
     /// Merge the run directories of N segments (`gander run --segment i/N`) into one run
     /// directory, then judge and report it once: exit code as `gander run`.
     Merge(MergeArgs),
@@ -403,10 +408,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Run(args) => commands::run::run(&args.request()),
         Command::Compare(args) => commands::compare::compare_runs(&args.request()),
+        Command::Ab(args) => commands::ab::ab(&args.request()?),
         Command::Merge(args) => commands::merge::merge_runs(&args.request()),
         Command::Import(args) => Ok(commands::import::run(&args.request())),
         Command::Check { files } => Ok(commands::check(&files)),
-        Command::Schema { run } => commands::print_schema(run),
+        Command::Schema { ab: true, .. } => commands::ab::print_schema(),
+        Command::Schema { run, .. } => commands::print_schema(run),
         Command::Report { dir } => commands::rerender(&dir),
         Command::Demo(args) => commands::demo::run(&args.request()),
         #[cfg(feature = "demo")]

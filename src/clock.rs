@@ -110,6 +110,11 @@ impl RunClock {
         let _ = self.finished.set(Instant::now());
     }
 
+    /// When the load ended, once it has.
+    pub fn finished_at(&self) -> Option<Instant> {
+        self.finished.get().copied()
+    }
+
     pub fn finished(&self) -> bool {
         self.finished.get().is_some()
     }

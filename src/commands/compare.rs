@@ -29,7 +29,7 @@ pub struct CompareRequest {
 }
 
 /// A percentage flag, e.g. `20%`, as a fraction.
-fn percent(flag: &str, text: Option<&str>) -> anyhow::Result<Option<f64>> {
+pub(super) fn percent(flag: &str, text: Option<&str>) -> anyhow::Result<Option<f64>> {
     text.map(|text| {
         Percent::deserialize(StrDeserializer::<serde::de::value::Error>::new(text))
             .map(|p| p.0)

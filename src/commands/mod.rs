@@ -1,6 +1,7 @@
 //! The subcommands: each takes a plain request, drives the pipeline's boxes in
 //! order and returns the exit code.
 
+pub mod ab;
 pub mod compare;
 pub mod demo;
 pub mod import;

@@ -15,7 +15,9 @@ pub mod comparable;
 pub mod data;
 pub mod machine;
 pub mod noise;
+pub mod paired;
 pub mod profile_diff;
+mod student;
 
 use std::collections::BTreeSet;
 

@@ -265,6 +265,35 @@ impl Estimate {
         })
     }
 
+    /// A paired change (`gander ab`): `change` on the test scale (positive is
+    /// worse) with its standard error from the pairs themselves. Drift and
+    /// neighbours hit both blocks of a pair alike, so no run-to-run variation
+    /// is added: the pairs' spread holds it.
+    pub fn paired(
+        rule: &Rule,
+        base: f64,
+        new: f64,
+        change: f64,
+        se: f64,
+        seconds: f64,
+    ) -> Estimate {
+        let relative = rule.scale == Scale::Relative && base > 0.0 && new > 0.0;
+        Estimate {
+            change,
+            within: se * se,
+            between: 0.0,
+            run_to_run: 0.0,
+            measured_between_runs: true,
+            bar: bar(rule, base, relative),
+            gated: rule.limit.is_some(),
+            relative,
+            higher_is_worse: rule.higher_is_worse,
+            worse_by: worse_by(rule, base, new),
+            limit: rule.limit,
+            seconds,
+        }
+    }
+
     /// Whether the figure has a limit and so spends part of the error budget.
     pub fn gated(&self) -> bool {
         self.gated

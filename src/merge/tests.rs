@@ -30,6 +30,7 @@ fn sample(i: u64) -> Sample {
         }],
         protocol: Protocol::Http11,
         socket: None,
+        side: 0,
     }
 }
 

@@ -3,6 +3,7 @@
 //! per-second series, status counts, server-header figures and error groups.
 //! Nothing is sampled away: every request lands in exactly one phase.
 
+pub mod blocks;
 pub mod load_report;
 mod reach;
 pub mod stats;

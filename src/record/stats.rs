@@ -329,6 +329,7 @@ mod tests {
             headers: vec![],
             protocol: Protocol::Http11,
             socket: None,
+            side: 0,
         }
     }
 

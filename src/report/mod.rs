@@ -2,6 +2,7 @@
 //! the result, never goose or the plan, so `gander report` can re-render a
 //! saved run.
 
+pub mod ab;
 pub mod console;
 mod csv_files;
 pub mod html;

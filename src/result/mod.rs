@@ -4,6 +4,7 @@
 //! those that read it (verdict, exporters, `gander report`) all meet here.
 
 pub mod answers;
+pub mod ab;
 pub mod comparison;
 pub mod profile;
 pub mod resources;

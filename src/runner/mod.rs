@@ -12,6 +12,7 @@ pub mod schedule;
 mod sse;
 mod telegram;
 mod source;
+pub mod sides;
 mod transport;
 mod user;
 mod ws;
@@ -50,6 +51,8 @@ pub struct RunOptions {
     /// `--start-at`: the load starts at this instant (the closed model's first
     /// user, the open model's schedule), not before.
     pub start_at: Option<Instant>,
+    /// `gander ab`: a second origin, and which side new iterations go to.
+    pub alternation: Option<Arc<sides::Alternation>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,12 +129,23 @@ pub fn execute(
         let _inside = runtime.enter();
         Some(crate::sink::Sinks::start(&plan.answers)?)
     };
+    let candidate_base = match &options.alternation {
+        Some(a) => Some(
+            reqwest::Url::parse(&a.candidate_host).map_err(|e| RunError::Host {
+                host: a.candidate_host.clone(),
+                reason: e.to_string(),
+            })?,
+        ),
+        None => None,
+    };
     let shared = Arc::new(RunShared {
         plan: plan.clone(),
         samples,
         clock: clock.clone(),
         arrivals: arrivals.clone(),
         base,
+        candidate_base,
+        alternation: options.alternation.clone(),
         transport,
         sockets: ws::RunSockets::default(),
         next_user: plan
@@ -351,7 +365,12 @@ fn test_plan(plan: &RunPlan) -> Option<String> {
 
 fn transaction(shared: &Arc<RunShared>, step: &StepPlan, kind: StepKind) -> Transaction {
     let shared = shared.clone();
-    let step = Arc::new(Prepared::prepare(step, &shared.base));
+    // One preparation per side: choosing a side is an index, not a parse.
+    let mut sides = vec![Prepared::prepare(step, &shared.base)];
+    if let Some(base) = &shared.candidate_base {
+        sides.push(Prepared::prepare(step, base));
+    }
+    let step: Arc<[Prepared]> = sides.into();
     let function: TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         let step = step.clone();

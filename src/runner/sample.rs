@@ -55,6 +55,8 @@ pub struct Sample {
     /// A WebSocket's whole life, reported when it ends: its latency is how long
     /// it was open, which no latency figure takes in.
     pub socket: Option<Box<SocketEnd>>,
+    /// `gander ab`: the side the request went to (0 baseline, 1 candidate).
+    pub side: u8,
 }
 
 impl Sample {
@@ -72,6 +74,7 @@ impl Sample {
             headers: Vec::new(),
             protocol: Protocol::None,
             socket: None,
+            side: 0,
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct RunShared {
     pub arrivals: Vec<Arc<super::Arrivals>>,
     /// The host, parsed once: steps' paths are joined to it.
     pub base: reqwest::Url,
+    /// `gander ab`: the candidate's host, parsed once.
+    pub candidate_base: Option<reqwest::Url>,
+    /// `gander ab`: which side new iterations go to.
+    pub alternation: Option<Arc<super::sides::Alternation>>,
     /// TLS and the HTTP version, set up once for every user.
     pub transport: super::transport::Transport,
     /// The run's background WebSockets: told to close when the run ends.
@@ -93,6 +97,8 @@ pub struct UserState {
     intended: Option<Instant>,
     /// Open model: the schedule is over; the remaining steps do nothing.
     idle: bool,
+    /// `gander ab`: the side this iteration's requests go to.
+    side: u8,
     /// The user's background WebSockets; they close when the user stops.
     pub(super) sockets: Arc<super::ws::UserSockets>,
     /// When the user last sent a request: `await:` times a callback from it.
@@ -172,6 +178,7 @@ pub async fn start_user(
         jar: Arc::default(),
         intended: None,
         idle: false,
+        side: shared.alternation.as_ref().map_or(0, |a| a.side()),
         sockets: Arc::new(super::ws::UserSockets::default()),
         last_sent: None,
         _stop: Arc::new(StopGuard(shared.clock.clone())),
@@ -359,13 +366,15 @@ impl Prepared {
     }
 }
 
+/// Runs one step; `sides` holds it prepared for each origin (one, or two
+/// under `gander ab`, where an iteration keeps the side it began on).
 pub async fn run_step(
     user: &mut GooseUser,
     shared: &RunShared,
-    step: &Prepared,
+    sides: &[Prepared],
     kind: StepKind,
 ) -> TransactionResult {
-    let scenario = step.scenario();
+    let scenario = sides[0].scenario();
     let arrivals = shared.arrivals.get(scenario).filter(|_| kind.repeated());
     if kind.begins_iteration()
         && let Some(arrivals) = arrivals
@@ -383,10 +392,15 @@ pub async fn run_step(
             return Ok(());
         }
     }
-    let measure_from = {
+    let (measure_from, side) = {
         let Some(state) = user.get_session_data_mut::<UserState>() else {
             return Ok(());
         };
+        if let Some(a) = &shared.alternation
+            && (kind.begins_iteration() || kind == StepKind::OnStart)
+        {
+            state.side = a.side();
+        }
         if state.idle && arrivals.is_some() {
             return Ok(());
         }
@@ -398,8 +412,9 @@ pub async fn run_step(
             state.take_rows(FeederPer::Iteration);
         }
         // The open model times an iteration's first request from when it was due.
-        state.intended.take()
+        (state.intended.take(), usize::from(state.side))
     };
+    let step = sides.get(side).unwrap_or(&sides[0]);
     match step {
         Prepared::Http(step) => http_step(user, shared, step, kind, measure_from).await,
         Prepared::Ws(ws) => super::ws::run(user, shared, ws, measure_from).await,
@@ -434,7 +449,12 @@ async fn http_step(
         .then(|| state.pacing.sent(plan.endpoint, Instant::now()))
         .flatten();
     state.last_sent = Some(Instant::now());
-    let sample = match build_request(step, &shared.base, state) {
+    let base = match (state.side, &shared.candidate_base) {
+        (super::sides::CANDIDATE, Some(candidate)) => candidate,
+        _ => &shared.base,
+    };
+    let side = state.side;
+    let sample = match build_request(step, base, state) {
         Ok((target, out)) => {
             let mut sample = blank_sample(plan, measure_from.unwrap_or_else(Instant::now));
             let answer = exchange(
@@ -454,7 +474,11 @@ async fn http_step(
         Err(reason) => not_sent(plan, measure_from.unwrap_or_else(Instant::now), reason),
     };
     state.pacing.answered(plan.endpoint, sample.latency, pace);
-    shared.samples.send(Sample { pace, ..sample });
+    shared.samples.send(Sample {
+        pace,
+        side,
+        ..sample
+    });
 }
 
 /// Sends `step` with `body` (built by gander for this user, e.g. a Telegram

@@ -126,6 +126,11 @@ impl Launched {
         self.child.pid()
     }
 
+    /// How the SUT ended, if it has exited (without stopping it).
+    pub fn exited(&mut self) -> Option<String> {
+        self.child.exited().map(|s| s.to_string())
+    }
+
     fn log_tail(&mut self) -> String {
         let tail = super::child::last_lines(&mut self.log, 15).join("\n");
         self.secrets.message(&tail)

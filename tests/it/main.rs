@@ -4,6 +4,7 @@
 
 mod common;
 
+mod ab;
 mod browser_smoke;
 mod check;
 mod demo;

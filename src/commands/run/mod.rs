@@ -1,6 +1,6 @@
 //! `gander run`: load, launch, drive, observe, compare, judge, save.
 
-mod assemble;
+pub(super) mod assemble;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -142,6 +142,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let options = runner::RunOptions {
         silence_stdout: true,
         start_at: start.map(|s| s.instant),
+        alternation: None,
     };
     if let (Some(s), false) = (start, args.quiet) {
         eprintln!(
@@ -273,7 +274,7 @@ pub(super) fn finish(dir: &Path, result: &RunResult, quiet: bool) -> Exit {
 }
 
 /// `<start time>-<test name>`, and `-seg<i>of<N>` for a segment.
-fn run_id(plan: &RunPlan, started_at: chrono::DateTime<chrono::Utc>) -> String {
+pub(super) fn run_id(plan: &RunPlan, started_at: chrono::DateTime<chrono::Utc>) -> String {
     let segment = match plan.segment.as_ref().map(|s| s.segment) {
         Some(s) if s.is_part() => format!("-seg{}of{}", s.index, s.count),
         _ => String::new(),
@@ -331,7 +332,7 @@ fn drive(
 }
 
 /// Creates the run directory under `output` and takes its lock.
-fn open_run_dir(
+pub(super) fn open_run_dir(
     output: &Path,
     run_id: &str,
 ) -> Result<(PathBuf, String, store::RunLock), store::StoreError> {
@@ -420,7 +421,7 @@ fn summarize_observations(result: &mut RunResult) {
 }
 
 /// Writes the profile's files and completes its report.
-fn save_profile(
+pub(super) fn save_profile(
     dir: &Path,
     capture: profile::Capture,
     result: &RunResult,
@@ -470,7 +471,7 @@ fn slug(name: &str) -> String {
 }
 
 /// The git revision of the repository holding the scenario file, if any.
-fn git_revision(scenario: &Path) -> Option<String> {
+pub(super) fn git_revision(scenario: &Path) -> Option<String> {
     let dir = scenario
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
