@@ -24,6 +24,7 @@ pub mod format;
 pub mod hist;
 mod import;
 pub mod merge;
+pub mod net;
 pub mod profile;
 pub mod record;
 pub mod redact;
@@ -34,7 +35,6 @@ pub mod scenario;
 pub mod signals;
 pub mod store;
 pub mod sut;
-pub mod tls;
 pub mod verdict;
 
 pub use commands::demo::{DemoProgram, DemoSut};

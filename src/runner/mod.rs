@@ -106,7 +106,7 @@ pub fn execute(
                 .collect()
         }
     };
-    let base = reqwest::Url::parse(&plan.host).map_err(|e| RunError::Host {
+    let base = url::Url::parse(&plan.host).map_err(|e| RunError::Host {
         host: plan.host.clone(),
         reason: e.to_string(),
     })?;

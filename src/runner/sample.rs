@@ -109,11 +109,11 @@ impl Protocol {
         Protocol::WebSocket,
     ];
 
-    pub fn of(version: reqwest::Version) -> Protocol {
+    pub fn of(version: hyper::Version) -> Protocol {
         match version {
-            reqwest::Version::HTTP_10 | reqwest::Version::HTTP_09 => Protocol::Http10,
-            reqwest::Version::HTTP_2 => Protocol::Http2,
-            reqwest::Version::HTTP_3 => Protocol::Http3,
+            hyper::Version::HTTP_10 | hyper::Version::HTTP_09 => Protocol::Http10,
+            hyper::Version::HTTP_2 => Protocol::Http2,
+            hyper::Version::HTTP_3 => Protocol::Http3,
             _ => Protocol::Http11,
         }
     }

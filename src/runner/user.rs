@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goose::goose::{GooseUser, TransactionResult};
+use hyper::header::{self, HeaderMap};
 use rand::Rng;
-use reqwest::cookie::CookieStore;
-use reqwest::header::{self, HeaderMap};
 
 use crate::bounded;
 use crate::clock::RunClock;
@@ -34,7 +33,7 @@ pub struct RunShared {
     /// Open model: each scenario's schedule of iterations (empty for the closed model).
     pub arrivals: Vec<Arc<super::Arrivals>>,
     /// The host, parsed once: steps' paths are joined to it.
-    pub base: reqwest::Url,
+    pub base: url::Url,
     /// TLS and the HTTP version, set up once for every user.
     pub transport: super::transport::Transport,
     /// The run's background WebSockets: told to close when the run ends.
@@ -204,7 +203,7 @@ impl StepKind {
 /// parts of the answer are read) is worked out once, when the run starts.
 pub struct Step {
     pub plan: Arc<RequestPlan>,
-    method: reqwest::Method,
+    method: hyper::Method,
     url: StepUrl,
     /// Headers without `${…}`, ready to send.
     fixed_headers: HeaderMap,
@@ -229,7 +228,7 @@ enum StepUrl {
 }
 
 impl Step {
-    pub fn prepare(plan: Arc<RequestPlan>, base: &reqwest::Url) -> Step {
+    pub fn prepare(plan: Arc<RequestPlan>, base: &url::Url) -> Step {
         let url = match plan.url.constant() {
             Some(text) => match join_url(base, text).and_then(Target::new) {
                 Ok(target) => StepUrl::Fixed(Box::new(target)),
@@ -242,7 +241,7 @@ impl Step {
         for (i, (name, value)) in plan.headers.iter().enumerate() {
             match value
                 .constant()
-                .and_then(|v| reqwest::header::HeaderValue::from_str(v).ok())
+                .and_then(|v| hyper::header::HeaderValue::from_str(v).ok())
             {
                 Some(value) => {
                     fixed_headers.append(name.clone(), value);
@@ -267,8 +266,8 @@ impl Step {
             BodyPlan::Json(JsonTemplate::Constant(value)) => {
                 if !sets_content_type {
                     fixed_headers.insert(
-                        reqwest::header::CONTENT_TYPE,
-                        reqwest::header::HeaderValue::from_static("application/json"),
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/json"),
                     );
                 }
                 serde_json::to_vec(value).ok().map(bytes::Bytes::from)
@@ -288,7 +287,7 @@ impl Step {
             .iter()
             .any(|c| matches!(c.source, CaptureSource::Cookie(_)));
         Step {
-            method: reqwest_method(plan.method),
+            method: http_method(plan.method),
             url,
             fixed_headers,
             templated_headers,
@@ -302,8 +301,8 @@ impl Step {
 }
 
 /// `text` as a URL: absolute as written, else below the host (as goose joins).
-pub(super) fn join_url(base: &reqwest::Url, text: &str) -> Result<reqwest::Url, String> {
-    match reqwest::Url::parse(text) {
+pub(super) fn join_url(base: &url::Url, text: &str) -> Result<url::Url, String> {
+    match url::Url::parse(text) {
         Ok(url) if url.has_host() => Ok(url),
         _ => base.join(text).map_err(|e| e.to_string()),
     }
@@ -316,7 +315,7 @@ pub enum Prepared {
 }
 
 impl Prepared {
-    pub fn prepare(plan: &StepPlan, base: &reqwest::Url) -> Prepared {
+    pub fn prepare(plan: &StepPlan, base: &url::Url) -> Prepared {
         match plan {
             StepPlan::Http(r) => Prepared::Http(Step::prepare(r.clone(), base)),
             StepPlan::Ws(w) => Prepared::Ws(super::ws::WsStep::prepare(w.clone(), base)),
@@ -452,7 +451,7 @@ fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
 /// it cannot be sent.
 fn build_request<'a>(
     step: &'a Step,
-    base: &reqwest::Url,
+    base: &url::Url,
     state: &mut UserState,
 ) -> Result<(std::borrow::Cow<'a, Target>, Outgoing), String> {
     let plan = &*step.plan;
@@ -550,14 +549,14 @@ fn cookie_value(pair: &str, name: &str) -> Option<String> {
     (k.trim() == name).then(|| v.trim().to_string())
 }
 
-fn reqwest_method(m: Method) -> reqwest::Method {
+fn http_method(m: Method) -> hyper::Method {
     match m {
-        Method::Get => reqwest::Method::GET,
-        Method::Post => reqwest::Method::POST,
-        Method::Put => reqwest::Method::PUT,
-        Method::Patch => reqwest::Method::PATCH,
-        Method::Delete => reqwest::Method::DELETE,
-        Method::Head => reqwest::Method::HEAD,
+        Method::Get => hyper::Method::GET,
+        Method::Post => hyper::Method::POST,
+        Method::Put => hyper::Method::PUT,
+        Method::Patch => hyper::Method::PATCH,
+        Method::Delete => hyper::Method::DELETE,
+        Method::Head => hyper::Method::HEAD,
     }
 }
 
@@ -566,7 +565,7 @@ struct Answer {
     headers: HeaderMap,
     body: Vec<u8>,
     /// The final URL (after redirects), when a capture reads a cookie.
-    final_url: Option<reqwest::Url>,
+    final_url: Option<url::Url>,
     /// Why the answer already failed (its status, a missing header, its body).
     failure: Option<String>,
 }
@@ -662,7 +661,6 @@ async fn exchange(
                 bounded::ReadError::Http(e) => {
                     format!("body not read: {}", transport.body_reason(&e))
                 }
-                bounded::ReadError::Transport(e) => format!("body not read: {e}"),
                 bounded::ReadError::Io(e) => format!("body not read: {e}"),
             };
             failure.get_or_insert(reason);
@@ -835,7 +833,7 @@ pub(super) fn capture(
             }
             // Set on this answer, or on a redirect hop before it (in the jar).
             CaptureSource::Cookie(name) => headers
-                .get_all(reqwest::header::SET_COOKIE)
+                .get_all(hyper::header::SET_COOKIE)
                 .iter()
                 .find_map(|v| cookie_value(v.to_str().ok()?.split(';').next()?, name))
                 .or_else(|| {

@@ -304,6 +304,9 @@ pub struct Defaults {
     pub headers: IndexMap<String, Sp<String>>,
     /// Request timeout (default 30s).
     pub timeout: Option<Sp<Dur>>,
+    /// How long opening a connection may take: name resolution, TCP, a
+    /// proxy's tunnel and TLS (default 10s). Every sender of the run uses it.
+    pub connect_timeout: Option<Sp<Dur>>,
     /// Follow redirects (default true, up to 10 hops); `false` keeps the 3xx
     /// answer itself so its status and `Location` can be checked.
     pub follow_redirects: Option<Sp<bool>>,

@@ -5,17 +5,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderName;
+use hyper::header::HeaderName;
 use serde::{Deserialize, Serialize};
 
 use super::feeder::Feeder;
 use super::template::Template;
+pub use crate::net::tls::TlsPlan;
 use crate::redact::Secrets;
 pub use crate::result::targets::{
     LatencyStat, Policy, RegressionPlan, TargetMetric, TargetPolicy, TargetSpec, TargetWindow,
 };
 pub use crate::scenario::units::HttpVersion;
-pub use crate::tls::TlsPlan;
 
 #[derive(Debug)]
 pub struct RunPlan {
@@ -26,6 +26,8 @@ pub struct RunPlan {
     pub http: HttpVersion,
     /// How https:// and wss:// servers are trusted, and the client certificate.
     pub tls: TlsPlan,
+    /// How long opening any connection may take (`defaults.connect_timeout`).
+    pub connect_timeout: Duration,
     pub load: LoadPlan,
     pub scenarios: Vec<ScenarioPlan>,
     /// Unique request names, in order of first appearance; samples refer to them by index.

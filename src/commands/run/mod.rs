@@ -109,8 +109,20 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         }
     };
     signals::install();
+    // Every byte the run sends besides the users' (the probe, the monitor, the
+    // profiler's download) leaves through this edge: the file's TLS, the
+    // environment's proxies.
+    let edge = match crate::net::Edge::new(&plan.tls, plan.connect_timeout) {
+        Ok(edge) => Arc::new(edge),
+        Err(e) => {
+            eprintln!("gander: error: TLS: {e}");
+            drop(lock);
+            let _ = std::fs::remove_dir(&dir);
+            return Ok(Exit::Usage);
+        }
+    };
     let launched = match &plan.sut.launch {
-        Some(launch) => match sut::launch::Launched::start(launch, &signals::interrupted) {
+        Some(launch) => match sut::launch::Launched::start(launch, &edge, &signals::interrupted) {
             Ok(l) => {
                 if !args.quiet {
                     eprintln!("gander: SUT started (pid {})", l.pid());
@@ -158,6 +170,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         sut::MonitorSetup {
             plan: plan.sut.clone(),
             pid: sut_pid.clone(),
+            edge: edge.clone(),
         },
         clock.clone(),
     );
@@ -165,7 +178,14 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         let root = sut_pid
             .clone()
             .unwrap_or_else(|| Err("no SUT process is known".into()));
-        profile::Profiler::start(p, profile::Target { root }, clock.clone())
+        profile::Profiler::start(
+            p,
+            profile::Target {
+                root,
+                edge: edge.clone(),
+            },
+            clock.clone(),
+        )
     });
     let meta = RunMeta {
         run_id: run_id.clone(),

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::header::HeaderName;
 use indexmap::IndexMap;
-use reqwest::header::HeaderName;
 
 use super::diagnostic::{Diagnostic, suggest};
 use super::feeder::{self, Feeder};
@@ -71,6 +71,7 @@ struct Compiler<'a> {
     endpoint_index: HashMap<String, usize>,
     default_headers: Vec<(HeaderName, Template)>,
     default_timeout: Duration,
+    connect_timeout: Duration,
     default_follow_redirects: bool,
     default_max_body: u64,
     /// The path of the host URL, without its trailing `/`; steps' `/paths` go below it.
@@ -269,7 +270,7 @@ impl Compiler<'_> {
 
     /// The password of `http://user:pass@host`, as written, decoded, and as the
     /// Basic credential the client sends for it: a server may echo them back.
-    fn note_userinfo(&self, url: &reqwest::Url) {
+    fn note_userinfo(&self, url: &url::Url) {
         use base64::Engine;
         let Some(written) = url.password() else {
             return;
@@ -336,6 +337,7 @@ pub fn compile(
         endpoint_index: HashMap::new(),
         default_headers: Vec::new(),
         default_timeout: DEFAULT_TIMEOUT,
+        connect_timeout: crate::net::connect::CONNECT_TIMEOUT,
         default_follow_redirects: true,
         default_max_body: DEFAULT_MAX_BODY,
         base_path: String::new(),
@@ -434,6 +436,7 @@ pub fn compile(
         host,
         http,
         tls,
+        connect_timeout: c.connect_timeout,
         load,
         scenarios,
         endpoints: c.endpoints,
@@ -512,7 +515,7 @@ impl Compiler<'_> {
                 return None;
             }
         };
-        match reqwest::Url::parse(&text) {
+        match url::Url::parse(&text) {
             Ok(url) if is_http_url(&text) => {
                 self.note_userinfo(&url);
                 // A path in the host is the base of every step's `/path` (as k6's and
@@ -575,6 +578,9 @@ impl Compiler<'_> {
         self.default_headers = self.headers(&defaults.headers, &scope_vars, &scope_vars);
         if let Some(t) = &defaults.timeout {
             self.default_timeout = self.timeout(t);
+        }
+        if let Some(t) = &defaults.connect_timeout {
+            self.connect_timeout = self.timeout(t);
         }
         if let Some(f) = &defaults.follow_redirects {
             self.default_follow_redirects = f.value;
@@ -1241,7 +1247,7 @@ pub fn machine_cores() -> usize {
 
 /// An http(s) URL with a host.
 pub fn is_http_url(text: &str) -> bool {
-    reqwest::Url::parse(text)
+    url::Url::parse(text)
         .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
 }
 
