@@ -1,6 +1,8 @@
 //! Opening a connection: resolve, TCP (a connect timeout, Happy Eyeballs),
 //! a proxy when the policy names one, TLS with the run's settings.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -9,12 +11,14 @@ use std::time::Duration;
 use hyper::Uri;
 use hyper::header::HeaderValue;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tower_service::Service;
 
+use super::NetPlan;
 use super::proxy::{Proxy, ProxyPolicy};
 use super::tls::{Tls, TlsPlan};
 
@@ -142,7 +146,7 @@ pub struct Conn {
 /// The network settings every sender of one run shares: its TLS, its proxy
 /// rules and its connect timeout.
 pub struct Edge {
-    tcp: HttpConnector,
+    tcp: HttpConnector<Resolver>,
     proxy: ProxyPolicy,
     timeout: Duration,
     /// One TLS connector per ALPN offer (they share one verifier).
@@ -164,29 +168,30 @@ impl std::fmt::Debug for Edge {
 }
 
 impl Edge {
-    /// The edge of a run: its TLS, the environment's proxies, a connect timeout.
-    pub fn new(tls: &TlsPlan, connect_timeout: Duration) -> Result<Edge, String> {
-        Edge::with_proxy(tls, connect_timeout, ProxyPolicy::from_env())
+    /// The edge of a run: its TLS, its connect timeout and host names, the
+    /// environment's proxies.
+    pub fn new(tls: &TlsPlan, net: &NetPlan) -> Result<Edge, String> {
+        Edge::with_proxy(tls, net, ProxyPolicy::from_env())
     }
 
     /// With the system's trust store, the environment's proxies and the default timeout.
     pub fn plain() -> Edge {
-        Edge::new(&TlsPlan::default(), CONNECT_TIMEOUT)
+        Edge::new(&TlsPlan::default(), &NetPlan::default())
             .expect("the default TLS configuration builds")
     }
 
-    pub fn with_proxy(
-        plan: &TlsPlan,
-        connect_timeout: Duration,
-        proxy: ProxyPolicy,
-    ) -> Result<Edge, String> {
+    pub fn with_proxy(plan: &TlsPlan, net: &NetPlan, proxy: ProxyPolicy) -> Result<Edge, String> {
+        let connect_timeout = net.connect_timeout;
         let tls = Tls::new(plan);
         let connector = |speak: Speak| -> Result<tokio_rustls::TlsConnector, String> {
             Ok(tokio_rustls::TlsConnector::from(Arc::new(
                 tls.config(speak.alpn())?,
             )))
         };
-        let mut tcp = HttpConnector::new();
+        let mut tcp = HttpConnector::new_with_resolver(Resolver {
+            hosts: Arc::new(net.hosts.clone()),
+            system: GaiResolver::new(),
+        });
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));
@@ -341,6 +346,41 @@ impl Edge {
             Some(p) => format!("{kind}: through the proxy {p}: {text}"),
             None => format!("{kind}: {text}"),
         }
+    }
+}
+
+/// Name resolution: the file's `hosts:` first (as curl's `--resolve` and
+/// k6's `hosts`), else the system's resolver (getaddrinfo, off the runtime).
+#[derive(Clone)]
+struct Resolver {
+    hosts: Arc<Vec<(String, Vec<std::net::IpAddr>)>>,
+    system: GaiResolver,
+}
+
+type Resolving =
+    Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, std::io::Error>> + Send>>;
+
+impl Service<Name> for Resolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Resolving {
+        let given = self
+            .hosts
+            .iter()
+            .find(|(host, _)| host.eq_ignore_ascii_case(name.as_str()));
+        if let Some((_, ips)) = given {
+            // Port 0: the connector puts the URL's port in.
+            let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
+            return Box::pin(std::future::ready(Ok(addrs.into_iter())));
+        }
+        let resolving = self.system.call(name);
+        Box::pin(async move { Ok(resolving.await?.collect::<Vec<_>>().into_iter()) })
     }
 }
 

@@ -23,3 +23,26 @@ pub mod proxy;
 pub mod tls;
 
 pub use connect::{Conn, ConnectError, Edge, Origin, Speak, Stream};
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// What the scenario file says about connecting (beside `tls:`).
+#[derive(Debug, Clone)]
+pub struct NetPlan {
+    /// `defaults.connect_timeout`: resolving, TCP, a proxy's tunnel and TLS together.
+    pub connect_timeout: Duration,
+    /// `hosts:`: names resolved to these addresses instead of asking DNS, in
+    /// this order (the first address family is tried first, Happy Eyeballs
+    /// brings in the other).
+    pub hosts: Vec<(String, Vec<IpAddr>)>,
+}
+
+impl Default for NetPlan {
+    fn default() -> NetPlan {
+        NetPlan {
+            connect_timeout: connect::CONNECT_TIMEOUT,
+            hosts: Vec::new(),
+        }
+    }
+}

@@ -87,6 +87,11 @@ impl HttpError {
     pub fn unreached(&self) -> bool {
         matches!(self, HttpError::Connect(_) | HttpError::Mismatch(_))
     }
+
+    /// The server does not speak what the file asks for: the run stops.
+    pub fn stops_run(&self) -> bool {
+        matches!(self, HttpError::Mismatch(_))
+    }
 }
 
 /// Where a request goes, worked out once for a constant URL.

@@ -139,6 +139,9 @@ pub struct Failure {
     pub body: Option<String>,
     /// The connection failed: the request never reached the SUT.
     pub unreached: bool,
+    /// The run cannot go on: the server does not speak what the file asks
+    /// for (the reason says what to change). The run stops at once.
+    pub stops_run: bool,
 }
 
 /// A numeric server-header value.

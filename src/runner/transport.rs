@@ -24,7 +24,7 @@ impl Transport {
     pub fn new(plan: &RunPlan) -> Result<Transport, String> {
         Ok(Transport {
             version: plan.http,
-            edge: Edge::new(&plan.tls, plan.connect_timeout)?,
+            edge: Edge::new(&plan.tls, &plan.net)?,
             speak: match plan.http {
                 HttpVersion::Http1 => Speak::Http1,
                 // A server (or a proxy) that only speaks HTTP/1.1 answers in it; the

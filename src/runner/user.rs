@@ -608,6 +608,7 @@ async fn exchange(
                 reason: e.reason(transport),
                 body: None,
                 unreached: e.unreached(),
+                stops_run: e.stops_run(),
             }));
             return None;
         }
@@ -798,7 +799,7 @@ fn judge(
         sample.failure = Some(Box::new(Failure {
             reason,
             body: (!excerpt.is_empty()).then_some(excerpt),
-            unreached: false,
+            ..Failure::default()
         }));
     }
 }

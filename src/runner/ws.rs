@@ -177,6 +177,7 @@ pub async fn run(
                 reason: f.reason,
                 body: f.body,
                 unreached: f.unreached,
+                ..Failure::default()
             }));
             shared.samples.send(connect_sample);
             return;

@@ -43,6 +43,11 @@ pub struct ScenarioFile {
     /// (mutual TLS), or no verification at all for a throwaway test.
     #[serde(default)]
     pub tls: Option<Sp<Tls>>,
+    /// Host names resolved to these IP addresses instead of asking DNS (as
+    /// curl's `--resolve` and k6's `hosts`), for every connection of the run:
+    /// `{ api.example.test: 127.0.0.1 }`, or a list tried with Happy Eyeballs.
+    #[serde(default)]
+    pub hosts: IndexMap<String, Sp<StringList>>,
     /// The user flows; users are shared among them by weight.
     pub scenarios: Sp<Vec<Scenario>>,
     /// Response headers to record per request name (numbers, and `Server-Timing` components).

@@ -26,8 +26,8 @@ pub struct RunPlan {
     pub http: HttpVersion,
     /// How https:// and wss:// servers are trusted, and the client certificate.
     pub tls: TlsPlan,
-    /// How long opening any connection may take (`defaults.connect_timeout`).
-    pub connect_timeout: Duration,
+    /// How connections are opened: the connect timeout, names given in `hosts:`.
+    pub net: crate::net::NetPlan,
     pub load: LoadPlan,
     pub scenarios: Vec<ScenarioPlan>,
     /// Unique request names, in order of first appearance; samples refer to them by index.

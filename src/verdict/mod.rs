@@ -30,6 +30,7 @@ pub fn judge(result: &RunResult) -> Verdict {
         );
     }
     notes.extend(validity::pacing_note(result));
+    notes.extend(validity::protocol_note(result));
     notes.extend(validity::profile_note(result));
     let mut targets: Vec<TargetResult> = Vec::new();
     if let Some(segment) = result.provenance.segment.as_ref().filter(|s| s.count > 1) {

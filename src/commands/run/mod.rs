@@ -112,7 +112,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     // Every byte the run sends besides the users' (the probe, the monitor, the
     // profiler's download) leaves through this edge: the file's TLS, the
     // environment's proxies.
-    let edge = match crate::net::Edge::new(&plan.tls, plan.connect_timeout) {
+    let edge = match crate::net::Edge::new(&plan.tls, &plan.net) {
         Ok(edge) => Arc::new(edge),
         Err(e) => {
             eprintln!("gander: error: TLS: {e}");

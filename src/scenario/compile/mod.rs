@@ -365,6 +365,7 @@ pub fn compile(
     let host = c.host(file.host.as_ref(), overrides);
     let http = c.http_version(file.http.as_ref(), overrides.http, host.as_deref());
     let tls = c.tls(file.tls.as_ref(), &overrides.tls);
+    let hosts = c.hosts(&file.hosts);
     c.feeders(
         &file.data,
         overrides.segment.unwrap_or(super::segment::Segment::WHOLE),
@@ -436,7 +437,10 @@ pub fn compile(
         host,
         http,
         tls,
-        connect_timeout: c.connect_timeout,
+        net: crate::net::NetPlan {
+            connect_timeout: c.connect_timeout,
+            hosts,
+        },
         load,
         scenarios,
         endpoints: c.endpoints,
@@ -571,6 +575,35 @@ impl Compiler<'_> {
                 }
             }
         }
+    }
+
+    /// `hosts:`: each name with the IP addresses it resolves to.
+    fn hosts(
+        &mut self,
+        hosts: &IndexMap<String, Sp<super::units::StringList>>,
+    ) -> Vec<(String, Vec<std::net::IpAddr>)> {
+        let mut out = Vec::new();
+        for (name, ips) in hosts {
+            let mut addrs = Vec::new();
+            for ip in &ips.value.0 {
+                match ip.trim().trim_start_matches('[').trim_end_matches(']').parse() {
+                    Ok(addr) => addrs.push(addr),
+                    Err(_) => self.error_help(
+                        ips.loc,
+                        format!("hosts.{name}: \"{ip}\" is not an IP address"),
+                        "give IPv4 or IPv6 addresses, e.g. { api.example.test: [\"::1\", 127.0.0.1] }",
+                    ),
+                }
+            }
+            if ips.value.0.is_empty() {
+                self.error(
+                    ips.loc,
+                    format!("hosts.{name}: give at least one IP address"),
+                );
+            }
+            out.push((name.clone(), addrs));
+        }
+        out
     }
 
     fn defaults(&mut self, defaults: &model::Defaults) {
