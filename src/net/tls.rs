@@ -341,7 +341,8 @@ fn explain_certificate(
                 CertificateError::NotValidForNameContext { presented, .. }
                     if !presented.is_empty() =>
                 {
-                    format!(" (it names {})", presented.join(", "))
+                    let names: Vec<&str> = presented.iter().map(|n| presented_name(n)).collect();
+                    format!(" (it names {})", names.join(", "))
                 }
                 _ => String::new(),
             };
@@ -359,6 +360,18 @@ fn explain_certificate(
             )
         }
         other => format!("certificate for {name} refused ({other:?}): {INSECURE_HINT}"),
+    }
+}
+
+/// A name a certificate holds, as a user writes it: rustls gives them in
+/// Rust's debug form (`DnsName("other.test")`, `IpAddress(10.0.0.1)`).
+fn presented_name(debug: &str) -> &str {
+    match debug.split_once('(') {
+        Some((kind, rest)) if kind.chars().all(|c| c.is_ascii_alphabetic()) => rest
+            .strip_suffix(')')
+            .map(|inner| inner.trim_matches('"'))
+            .unwrap_or(debug),
+        _ => debug,
     }
 }
 
@@ -609,6 +622,13 @@ mod tests {
         );
         let broken = cert.replace("-----END CERTIFICATE-----", "");
         assert!(parse_certificates(broken.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn names_a_certificate_holds_read_as_written() {
+        assert_eq!(presented_name("DnsName(\"other.test\")"), "other.test");
+        assert_eq!(presented_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(presented_name("plain.test"), "plain.test");
     }
 
     #[test]

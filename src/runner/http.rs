@@ -39,6 +39,9 @@ const MAX_ORIGINS: usize = 8;
 /// What is read of a redirect's own body before it is dropped (to keep its
 /// connection), and past which the connection is closed instead.
 const REDIRECT_BODY: u64 = 64 << 10;
+/// How long a user waits before failing again on a known protocol mismatch
+/// (the run stops on the first one).
+const MISMATCH_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 /// How many times an HTTP/2 request the server refused (`REFUSED_STREAM`: it
 /// did not process it) is sent again.
 const REFUSED_RETRIES: usize = 2;
@@ -424,6 +427,8 @@ fn refused_stream(e: &hyper::Error) -> bool {
 /// to speak h2c, fails at once with that.
 async fn connect(transport: &Transport, origin: &Origin) -> Result<Open, HttpError> {
     if let Some(reason) = transport.mismatch() {
+        // The run is stopping on it: no storm of instant failures meanwhile.
+        tokio::time::sleep(MISMATCH_PAUSE).await;
         return Err(HttpError::Mismatch(reason.to_string()));
     }
     let conn = transport

@@ -7,6 +7,7 @@ mod common;
 mod browser_smoke;
 mod check;
 mod demo;
+mod edge;
 mod examples;
 mod gate;
 mod hostile;
