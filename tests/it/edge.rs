@@ -43,7 +43,10 @@ fn run_env(ws: &Workspace, scenario: &str, env: &[(&str, String)]) -> RunOutput 
     for (name, value) in env {
         command.env(name, value);
     }
-    RunOutput::new(wait_bounded(command.spawn().unwrap(), Duration::from_secs(120)))
+    RunOutput::new(wait_bounded(
+        command.spawn().unwrap(),
+        Duration::from_secs(120),
+    ))
 }
 
 fn source<'a>(run: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
@@ -106,7 +109,10 @@ fn observers_the_probe_and_the_profiler_use_the_runs_tls_against_a_private_ca_pr
     let profile = &run["profile"];
     assert!(
         profile["status"] == "ok"
-            || profile["reason"].as_str().unwrap().contains("holds no samples"),
+            || profile["reason"]
+                .as_str()
+                .unwrap()
+                .contains("holds no samples"),
         "{profile}"
     );
     let raw = std::fs::read(out.run_dir().join("profile.pb.gz")).unwrap();
@@ -123,7 +129,9 @@ fn the_readiness_probe_speaks_https_and_sends_the_urls_host() {
     let app = Router::new().route(
         "/ready",
         get(move |headers: HeaderMap| async move {
-            let host = headers.get(header::HOST).map(|h| h.to_str().unwrap().to_string());
+            let host = headers
+                .get(header::HOST)
+                .map(|h| h.to_str().unwrap().to_string());
             seen.lock().unwrap().push(host.unwrap_or_default());
             "ready"
         }),
@@ -146,10 +154,17 @@ fn the_readiness_probe_speaks_https_and_sends_the_urls_host() {
     };
     let edge = Edge::with_proxy(&plan, &NetPlan::default(), ProxyPolicy::none()).unwrap();
     assert_eq!(fetch::probe_with(&edge, &url), Some(200));
-    assert_eq!(*hosts.lock().unwrap(), [format!("localhost:{}", addr.port())]);
+    assert_eq!(
+        *hosts.lock().unwrap(),
+        [format!("localhost:{}", addr.port())]
+    );
     // Without the CA the certificate is refused: never ready.
-    let untrusting =
-        Edge::with_proxy(&Default::default(), &NetPlan::default(), ProxyPolicy::none()).unwrap();
+    let untrusting = Edge::with_proxy(
+        &Default::default(),
+        &NetPlan::default(),
+        ProxyPolicy::none(),
+    )
+    .unwrap();
     assert_eq!(fetch::probe_with(&untrusting, &url), None);
     assert_eq!(hosts.lock().unwrap().len(), 1);
 }
@@ -271,7 +286,10 @@ fn https_goes_through_the_proxy_in_a_connect_tunnel_with_the_runs_tls() {
     let tunnels = carried.count(&format!("CONNECT sut.test:{port}"));
     assert!(tunnels >= 2 + 1, "{:?}", carried.lines());
     assert_eq!(carried.lines().len(), tunnels, "{:?}", carried.lines());
-    assert_eq!(run["endpoints"][0]["stats"]["all"]["protocols"]["HTTP/2"], 6);
+    assert_eq!(
+        run["endpoints"][0]["stats"]["all"]["protocols"]["HTTP/2"],
+        6
+    );
 }
 
 #[test]
@@ -316,7 +334,10 @@ fn tls_server_name_is_sent_as_sni_and_a_wrong_one_is_said_without_debug_text() {
         reasons[0]
     );
     assert!(!reasons[0].contains("DnsName"), "{}", reasons[0]);
-    assert_eq!(names.lock().unwrap().last().unwrap().as_deref(), Some("wrong.test"));
+    assert_eq!(
+        names.lock().unwrap().last().unwrap().as_deref(),
+        Some("wrong.test")
+    );
 }
 
 #[test]
@@ -359,7 +380,13 @@ fn h2c_against_an_http_1_1_only_gunicorn_stops_at_once_with_what_to_change() {
     let port = free_port();
     let mut command = Command::new("gunicorn");
     command
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--workers", "1", "app:app"])
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "1",
+            "app:app",
+        ])
         .current_dir(ws.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -367,7 +394,10 @@ fn h2c_against_an_http_1_1_only_gunicorn_stops_at_once_with_what_to_change() {
     let url = format!("http://127.0.0.1:{port}/");
     let started = std::time::Instant::now();
     while gander::sut::launch::probe(&url) != Some(200) {
-        assert!(started.elapsed() < Duration::from_secs(30), "gunicorn never answered");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "gunicorn never answered"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = run_env(

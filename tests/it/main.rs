@@ -8,6 +8,7 @@ mod browser_smoke;
 mod check;
 mod demo;
 mod edge;
+mod edge_http;
 mod examples;
 mod gate;
 mod hostile;

@@ -19,6 +19,15 @@ where
     F: FnOnce(TcpListener) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
+    spawn_at("127.0.0.1:0".parse().unwrap(), serve)
+}
+
+/// `spawn_on_runtime` on a given address.
+pub fn spawn_at<F, Fut>(at: SocketAddr, serve: F) -> SocketAddr
+where
+    F: FnOnce(TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -27,7 +36,7 @@ where
             .build()
             .unwrap();
         rt.block_on(async move {
-            let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let tcp = TcpListener::bind(at).await.unwrap();
             tx.send(tcp.local_addr().unwrap()).unwrap();
             serve(tcp).await;
         });
@@ -108,8 +117,14 @@ async fn proxy_one(client: TcpStream, seen: Arc<ProxySeen>) {
             n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
         })
     };
-    seen.lines.lock().unwrap().push(format!("{method} {target}"));
-    seen.auth.lock().unwrap().push(header("proxy-authorization"));
+    seen.lines
+        .lock()
+        .unwrap()
+        .push(format!("{method} {target}"));
+    seen.auth
+        .lock()
+        .unwrap()
+        .push(header("proxy-authorization"));
     if method == "CONNECT" {
         let Ok(mut upstream) = TcpStream::connect(upstream_addr(target)).await else {
             let _ = reader
@@ -168,7 +183,10 @@ async fn proxy_one(client: TcpStream, seen: Arc<ProxySeen>) {
 
 /// Serves `app` over TLS, recording the SNI name of every handshake
 /// (`None` when the client sent none, as for an IP address).
-pub fn serve_recording_sni(tls: ServerTls, app: Router) -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
+pub fn serve_recording_sni(
+    tls: ServerTls,
+    app: Router,
+) -> (SocketAddr, Arc<Mutex<Vec<Option<String>>>>) {
     let names = Arc::new(Mutex::new(Vec::new()));
     let recorded = names.clone();
     let config = Arc::new(server_config(&tls));
@@ -253,4 +271,11 @@ impl BlackHole {
             _queued: queued,
         }
     }
+}
+
+/// Serves `app` in clear on `at`.
+pub fn serve_at(at: SocketAddr, app: Router) -> SocketAddr {
+    spawn_at(at, move |tcp| async move {
+        axum::serve(tcp, app).await.unwrap();
+    })
 }
