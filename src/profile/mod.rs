@@ -174,9 +174,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     let deadline = began + Duration::from_secs(seconds) + plan.grace;
     let stop_early = || crate::signals::interrupted();
     let outcome = match &plan.source {
-        ProfileSource::Pprof { url } => {
-            fetch_pprof(&target.edge, url, seconds, deadline, &stop_early)
-        }
+        ProfileSource::Pprof { url } => fetch_pprof(&target, url, seconds, deadline, &stop_early),
         source => tempfile::tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))
             .and_then(|dir| {
@@ -232,7 +230,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
 
 /// `GET url?seconds=N` on its own small runtime; gives up on a signal.
 fn fetch_pprof(
-    edge: &crate::net::Edge,
+    target: &Target,
     url: &str,
     seconds: u64,
     deadline: Instant,
@@ -252,7 +250,7 @@ fn fetch_pprof(
             use crate::net::fetch::{self, FetchError};
             let parsed = url::Url::parse(&full).map_err(|e| format!("cannot fetch {full}: {e}"))?;
             let got = fetch::get(
-                edge,
+                &target.edge,
                 &parsed,
                 &Default::default(),
                 crate::bounded::OBSERVED_LIMIT,

@@ -33,7 +33,7 @@ struct Inner {
 
 impl BoundedJar {
     /// Stores the cookies of `Set-Cookie` values an answer from `url` carried.
-    pub fn set_cookies<'a>(&self, values: &mut dyn Iterator<Item = &'a HeaderValue>, url: &Url) {
+    pub fn set_cookies(&self, values: &mut dyn Iterator<Item = &HeaderValue>, url: &Url) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         for value in values {
             let Ok(text) = value.to_str() else { continue };

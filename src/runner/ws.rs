@@ -128,6 +128,17 @@ struct ConnectFailure {
     unreached: bool,
 }
 
+impl ConnectFailure {
+    fn into_failure(self) -> Failure {
+        Failure {
+            reason: self.reason,
+            body: self.body,
+            unreached: self.unreached,
+            ..Failure::default()
+        }
+    }
+}
+
 fn failure(reason: String) -> Option<Box<Failure>> {
     Some(Box::new(Failure {
         reason,
@@ -173,12 +184,7 @@ pub async fn run(
         }
         Ok(Err(f)) => {
             connect_sample.status = f.status;
-            connect_sample.failure = Some(Box::new(Failure {
-                reason: f.reason,
-                body: f.body,
-                unreached: f.unreached,
-                ..Failure::default()
-            }));
+            connect_sample.failure = Some(Box::new(f.into_failure()));
             shared.samples.send(connect_sample);
             return;
         }

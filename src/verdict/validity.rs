@@ -216,6 +216,15 @@ pub fn profile_note(result: &RunResult) -> Option<String> {
     ))
 }
 
+/// What the reader should know of how the run went: the closed model's
+/// pacing, the protocol the answers came over, the profile.
+pub fn run_notes(result: &RunResult) -> impl Iterator<Item = String> {
+    pacing_note(result)
+        .into_iter()
+        .chain(protocol_note(result))
+        .chain(profile_note(result))
+}
+
 /// `http: 2` asked for and answers came over HTTP/1.1: the server (or a proxy
 /// in between) did not choose `h2` by ALPN, and the figures are HTTP/1.1's.
 pub fn protocol_note(result: &RunResult) -> Option<String> {

@@ -97,6 +97,10 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     for note in &baseline_notes {
         eprintln!("gander: note: {note}");
     }
+    // The probe, the monitor and the profiler's download connect as the users do.
+    let Some(edge) = network_edge(&plan) else {
+        return Ok(Exit::Usage);
+    };
     // The run directory first: an unwritable --output is found before the SUT
     // starts or any request is sent, and a run killed outright still leaves
     // its figures there (saved as it goes).
@@ -109,18 +113,6 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         }
     };
     signals::install();
-    // Every byte the run sends besides the users' (the probe, the monitor, the
-    // profiler's download) leaves through this edge: the file's TLS, the
-    // environment's proxies.
-    let edge = match crate::net::Edge::new(&plan.tls, &plan.net) {
-        Ok(edge) => Arc::new(edge),
-        Err(e) => {
-            eprintln!("gander: error: TLS: {e}");
-            drop(lock);
-            let _ = std::fs::remove_dir(&dir);
-            return Ok(Exit::Usage);
-        }
-    };
     let launched = match &plan.sut.launch {
         Some(launch) => match sut::launch::Launched::start(launch, &edge, &signals::interrupted) {
             Ok(l) => {
@@ -178,14 +170,8 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         let root = sut_pid
             .clone()
             .unwrap_or_else(|| Err("no SUT process is known".into()));
-        profile::Profiler::start(
-            p,
-            profile::Target {
-                root,
-                edge: edge.clone(),
-            },
-            clock.clone(),
-        )
+        let edge = edge.clone();
+        profile::Profiler::start(p, profile::Target { root, edge }, clock.clone())
     });
     let meta = RunMeta {
         run_id: run_id.clone(),
@@ -458,4 +444,16 @@ fn git_revision(scenario: &Path) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// The run's network edge (its TLS, connect timeout, hosts and the
+/// environment's proxies); `None` once the error is said.
+fn network_edge(plan: &RunPlan) -> Option<Arc<crate::net::Edge>> {
+    match crate::net::Edge::new(&plan.tls, &plan.net) {
+        Ok(edge) => Some(Arc::new(edge)),
+        Err(e) => {
+            eprintln!("gander: error: TLS: {e}");
+            None
+        }
+    }
 }

@@ -365,7 +365,6 @@ pub fn compile(
     let host = c.host(file.host.as_ref(), overrides);
     let http = c.http_version(file.http.as_ref(), overrides.http, host.as_deref());
     let tls = c.tls(file.tls.as_ref(), &overrides.tls);
-    let hosts = c.hosts(&file.hosts);
     c.feeders(
         &file.data,
         overrides.segment.unwrap_or(super::segment::Segment::WHOLE),
@@ -374,6 +373,7 @@ pub fn compile(
     if let Some(defaults) = &file.defaults {
         c.defaults(defaults);
     }
+    let net = c.net(&file.hosts);
     let scenarios = c.scenarios(&file.scenarios);
     if let Some(load) = &load {
         c.check_unique_feeders(load, &file.data);
@@ -437,10 +437,7 @@ pub fn compile(
         host,
         http,
         tls,
-        net: crate::net::NetPlan {
-            connect_timeout: c.connect_timeout,
-            hosts,
-        },
+        net,
         load,
         scenarios,
         endpoints: c.endpoints,
@@ -577,11 +574,12 @@ impl Compiler<'_> {
         }
     }
 
-    /// `hosts:`: each name with the IP addresses it resolves to.
-    fn hosts(
+    /// How connections are opened: `defaults.connect_timeout` (read before)
+    /// and `hosts:`, each name with the IP addresses it resolves to.
+    fn net(
         &mut self,
         hosts: &IndexMap<String, Sp<super::units::StringList>>,
-    ) -> Vec<(String, Vec<std::net::IpAddr>)> {
+    ) -> crate::net::NetPlan {
         let mut out = Vec::new();
         for (name, ips) in hosts {
             let mut addrs = Vec::new();
@@ -603,7 +601,10 @@ impl Compiler<'_> {
             }
             out.push((name.clone(), addrs));
         }
-        out
+        crate::net::NetPlan {
+            connect_timeout: self.connect_timeout,
+            hosts: out,
+        }
     }
 
     fn defaults(&mut self, defaults: &model::Defaults) {
