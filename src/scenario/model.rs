@@ -40,7 +40,9 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub http: Option<Sp<HttpVersion>>,
     /// How https:// and wss:// servers are trusted: a private CA, a client certificate
-    /// (mutual TLS), or no verification at all for a throwaway test.
+    /// (mutual TLS), or no verification at all for a throwaway test. It applies to
+    /// every connection of the run: users, WebSockets, the SUT monitor, the readiness
+    /// probe and the profiler (docs/network.md).
     #[serde(default)]
     pub tls: Option<Sp<Tls>>,
     /// Host names resolved to these IP addresses instead of asking DNS (as

@@ -430,3 +430,77 @@ fn h2c_against_an_http_1_1_only_gunicorn_stops_at_once_with_what_to_change() {
         "{summary}"
     );
 }
+
+#[test]
+fn hosts_and_connect_timeout_are_checked_with_located_messages() {
+    let ws = Workspace::new();
+    let file = ws.write(
+        "scenario.yaml",
+        "host: http://api.test:8080\nload: { users: 1, iterations: 1 }\n\
+         hosts: { api.test: [127.0.0.1, not-an-ip] }\ndefaults: { connect_timeout: 0s }\n\
+         scenarios:\n  - name: s\n    steps:\n      - get: /\n",
+    );
+    let out = gander(&["check", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("scenario.yaml:3:")
+            && stderr.contains("hosts.api.test: \"not-an-ip\" is not an IP address"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("scenario.yaml:4:") && stderr.contains("a timeout must be above 0"),
+        "{stderr}"
+    );
+    // Written right, the same file checks.
+    let good = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(", not-an-ip", ", \"::1\"")
+        .replace("0s", "2s");
+    std::fs::write(&file, good).unwrap();
+    let out = gander(&["check", file.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn websockets_go_through_the_proxy_in_a_tunnel() {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    let (proxy, carried) = start_proxy();
+    let app = Router::new().route(
+        "/ws",
+        get(|upgrade: WebSocketUpgrade| async move {
+            upgrade.on_upgrade(|mut socket| async move {
+                while let Some(Ok(Message::Text(text))) = socket.recv().await {
+                    if socket.send(Message::Text(text)).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        }),
+    );
+    let addr = serve_router(None, app);
+    let port = addr.port();
+    let ws = Workspace::new();
+    let scenario = format!(
+        "host: http://sut.test:{port}\nload: {{ users: 2, iterations: 2 }}\n\
+         scenarios:\n  - name: s\n    steps:\n      - name: chat\n        ws: /ws\n        \
+         messages:\n          - {{ name: hello, send: hello, expect: {{ contains: hello, within: 2s }} }}\n"
+    );
+    let out = run_env(
+        &ws,
+        &scenario,
+        &[("HTTP_PROXY", format!("http://127.0.0.1:{}", proxy.port()))],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    assert_eq!(u(&run, "/totals/all/failed"), 0, "{}", run["errors"]);
+    // One tunnel per socket (a WebSocket is never sent to a proxy in absolute form).
+    assert_eq!(carried.count(&format!("CONNECT sut.test:{port}")), 4);
+    assert_eq!(carried.lines().len(), 4, "{:?}", carried.lines());
+}
