@@ -7,8 +7,10 @@
 //!   `REQUEST_METHOD` is set (a CGI process, "httpoxy").
 //! - `no_proxy`/`NO_PROXY`: a comma-separated list of host names (a name also
 //!   covers its subdomains; a leading dot is allowed), IP addresses, CIDR
-//!   blocks, or `*` for all. Loopback addresses are not exempt unless listed
-//!   (as curl; k6 exempts them).
+//!   blocks, or `*` for all.
+//! - Loopback is never proxied (`localhost`, `*.localhost`, 127.0.0.0/8, ::1),
+//!   as k6 and Go do (curl proxies it unless listed): a load test of a local
+//!   SUT must not measure a proxy because a desktop's environment names one.
 //! - Only `http://` proxies: plain http requests go to the proxy in absolute
 //!   form, everything else (https, wss, ws, h2c) through a `CONNECT` tunnel;
 //!   `user:password@` in the proxy's URL becomes `Proxy-Authorization: Basic`.
@@ -86,6 +88,9 @@ impl ProxyPolicy {
 
     /// The proxy for `tls`/`host`/`port`, if any.
     pub fn for_origin(&self, tls: bool, host: &str, port: u16) -> Option<Proxy> {
+        if is_loopback(host) {
+            return None;
+        }
         let scheme = if tls { "https" } else { "http" };
         let host = if host.contains(':') {
             format!("[{host}]")
@@ -98,6 +103,18 @@ impl ProxyPolicy {
             uri: intercept.uri().clone(),
             auth: intercept.basic_auth().cloned(),
         })
+    }
+}
+
+/// `localhost`, a name below it, or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            let host = host.trim_end_matches('.').to_ascii_lowercase();
+            host == "localhost" || host.ends_with(".localhost")
+        }
     }
 }
 
@@ -129,7 +146,11 @@ mod tests {
         ] {
             assert!(p.for_origin(tls, host, 80).is_none(), "{host}");
         }
-        assert!(p.for_origin(false, "127.0.0.2", 80).is_some());
+        // Loopback is never proxied.
+        for host in ["127.0.0.2", "::1", "localhost", "api.localhost"] {
+            assert!(p.for_origin(false, host, 80).is_none(), "{host}");
+        }
+        assert!(p.for_origin(false, "10.0.0.1.example", 80).is_some());
         assert!(
             ProxyPolicy::none()
                 .for_origin(false, "a.test", 80)

@@ -203,7 +203,8 @@ fn every_sender_goes_through_the_environments_proxy_and_no_proxy_is_respected() 
     let scenario = format!(
         "host: http://sut.test:{port}\nload: {{ users: 2, duration: 3s }}\n\
          sut:\n  prometheus: {{ url: /metrics }}\n  health: {{ url: /health }}\n  \
-         json: {{ url: \"http://127.0.0.1:{port}/stats.json\", cpu: /cpu, memory: /memory }}\n  interval: 1s\n\
+         json: {{ url: \"http://direct.test:{port}/stats.json\", cpu: /cpu, memory: /memory }}\n  interval: 1s\n\
+         hosts: {{ direct.test: 127.0.0.1 }}\n\
          scenarios:\n  - name: s\n    think_time: 100ms\n    steps:\n      - {{ name: hello, get: /hello }}\n"
     );
     let out = run_env(
@@ -214,7 +215,7 @@ fn every_sender_goes_through_the_environments_proxy_and_no_proxy_is_respected() 
                 "HTTP_PROXY",
                 format!("http://edge:proxy-secret@127.0.0.1:{}", proxy.port()),
             ),
-            ("NO_PROXY", "127.0.0.1".into()),
+            ("NO_PROXY", "direct.test".into()),
         ],
     );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
@@ -236,9 +237,9 @@ fn every_sender_goes_through_the_environments_proxy_and_no_proxy_is_respected() 
     assert!(auth.iter().all(|a| a.as_deref() == Some(expected.as_str())));
     let saved = std::fs::read_to_string(out.run_dir().join("run.json")).unwrap();
     assert!(!saved.contains("proxy-secret"));
-    // ... and NO_PROXY's 127.0.0.1 was read directly.
+    // ... and NO_PROXY's direct.test was read directly (resolved by hosts:).
     assert!(
-        carried.lines().iter().all(|l| !l.contains("127.0.0.1")),
+        carried.lines().iter().all(|l| !l.contains("direct.test")),
         "{:?}",
         carried.lines()
     );
