@@ -16,8 +16,6 @@ pub enum ReadError {
     #[error("over {}", format::bytes(*.limit as f64))]
     TooLarge { limit: u64 },
     #[error(transparent)]
-    Transport(#[from] reqwest::Error),
-    #[error(transparent)]
     Http(#[from] hyper::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -31,32 +29,13 @@ pub struct Body {
     pub total: u64,
 }
 
-/// Reads `response`'s body (decoded, when the client decodes gzip) to its
-/// end, keeping its first `keep` bytes and counting the rest. More than
-/// `limit` bytes is `TooLarge`: the rest is not read, and dropping the
-/// response closes its connection.
-pub async fn read_body(
-    response: &mut reqwest::Response,
-    keep: usize,
-    limit: u64,
-) -> Result<Body, ReadError> {
-    let mut body = Body::default();
-    while let Some(chunk) = response.chunk().await? {
-        body.total += chunk.len() as u64;
-        if body.total > limit {
-            return Err(ReadError::TooLarge { limit });
-        }
-        let room = keep.saturating_sub(body.kept.len());
-        if room > 0 {
-            body.kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        }
-    }
-    Ok(body)
-}
-
-/// Reads an HTTP body to its end like `read_body`, gunzipping it on the way
-/// when `gzip` (`limit` and `keep` then count decoded bytes: a gzip bomb is
-/// refused once it has decoded `limit` bytes, whatever it would grow to).
+/// Reads an HTTP body to its end, keeping its first `keep` bytes and
+/// counting the rest (more than `limit` bytes is `TooLarge`: the rest is not
+/// read, and dropping the body closes its connection), gunzipping it on the
+/// way when `gzip` (`limit` and `keep` then count decoded bytes: a gzip bomb
+/// is refused once it has decoded `limit` bytes, whatever it would grow to).
+/// An empty body is empty whatever its `Content-Encoding` says: HEAD, 204
+/// and 304 answers carry the header of a body they do not have.
 pub async fn read_incoming(
     mut incoming: hyper::body::Incoming,
     gzip: bool,
@@ -71,8 +50,15 @@ pub async fn read_incoming(
     };
     if gzip {
         let mut decoder = flate2::write::GzDecoder::new(&mut sink);
-        each_chunk(&mut incoming, limit, |data| decoder.write_all(data)).await?;
-        decoder.finish().map_err(|e| sink_error(e, limit))?;
+        let mut compressed = 0u64;
+        each_chunk(&mut incoming, limit, |data| {
+            compressed += data.len() as u64;
+            decoder.write_all(data)
+        })
+        .await?;
+        if compressed > 0 {
+            decoder.finish().map_err(|e| sink_error(e, limit))?;
+        }
     } else {
         each_chunk(&mut incoming, limit, |data| sink.take(data)).await?;
     }
@@ -139,12 +125,6 @@ fn sink_error(e: std::io::Error, limit: u64) -> ReadError {
     } else {
         ReadError::Io(e)
     }
-}
-
-/// The whole body of `response`, refused past `limit` bytes.
-pub async fn read_all(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, ReadError> {
-    let keep = usize::try_from(limit).unwrap_or(usize::MAX);
-    read_body(&mut response, keep, limit).await.map(|b| b.kept)
 }
 
 /// Decompresses a gzip stream, refusing an output over `limit` bytes.

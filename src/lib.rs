@@ -24,6 +24,7 @@ pub mod format;
 pub mod hist;
 mod import;
 pub mod merge;
+pub mod net;
 pub mod profile;
 pub mod record;
 pub mod redact;
@@ -36,7 +37,6 @@ pub mod signals;
 pub mod sink;
 pub mod store;
 pub mod sut;
-pub mod tls;
 pub mod verdict;
 
 pub use commands::demo::{DemoProgram, DemoSut};

@@ -256,10 +256,11 @@ fn read_file(path: &Path) -> Result<String, ImportError> {
     })
 }
 
-/// GETs `url` with a timeout and reads at most `MAX_INPUT` bytes of its body.
-/// reqwest is the client the harness already uses; a one-off current-thread
-/// runtime drives it, since the CLI itself is synchronous.
-fn fetch(url: &reqwest::Url) -> Result<String, ImportError> {
+/// GETs `url` with a timeout and reads at most `MAX_INPUT` bytes of its body,
+/// through the network edge (the environment's proxies, the system's trust
+/// store); a one-off current-thread runtime drives it, the CLI being synchronous.
+fn fetch(url: &url::Url) -> Result<String, ImportError> {
+    use crate::net::fetch::FetchError;
     let fail = |reason: String, help: &str| ImportError::Fetch {
         url: url.to_string(),
         reason,
@@ -269,76 +270,45 @@ fn fetch(url: &reqwest::Url) -> Result<String, ImportError> {
         .enable_all()
         .build()
         .map_err(|e| fail(format!("cannot start an async runtime: {e}"), "retry"))?;
-    runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .map_err(|e| fail(format!("cannot build an HTTP client: {e}"), "retry"))?;
-        let unreachable = &format!("is the service running, and is this its address? Try: curl -i {url}");
-        let mut response = client
-            .get(url.clone())
-            .header(
-                reqwest::header::ACCEPT,
-                "application/json, application/yaml;q=0.9, */*;q=0.5",
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                let reason = if e.is_timeout() {
-                    format!("no answer within {} s", FETCH_TIMEOUT.as_secs())
-                } else if e.is_connect() {
-                    "connection refused or failed".to_string()
-                } else {
-                    root_cause(&e)
-                };
-                fail(reason, unreachable)
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(fail(
-                format!("the server answered HTTP {}", status.as_u16()),
-                "check the URL: FastAPI serves the document at /openapi.json unless openapi_url says otherwise",
-            ));
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_INPUT as u64)
-        {
-            return Err(ImportError::TooLarge {
+    let unreachable =
+        &format!("is the service running, and is this its address? Try: curl -i {url}");
+    let mut headers = hyper::HeaderMap::new();
+    headers.insert(
+        hyper::header::ACCEPT,
+        hyper::header::HeaderValue::from_static(
+            "application/json, application/yaml;q=0.9, */*;q=0.5",
+        ),
+    );
+    let edge = crate::net::Edge::plain();
+    let got = runtime
+        .block_on(crate::net::fetch::get(
+            &edge,
+            url,
+            &headers,
+            MAX_INPUT as u64,
+            FETCH_TIMEOUT,
+        ))
+        .map_err(|e| match e {
+            FetchError::TooLarge(_) => ImportError::TooLarge {
                 what: url.to_string(),
-            });
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| fail(format!("the answer broke off: {}", root_cause(&e)), unreachable))?
-        {
-            if body.len() + chunk.len() > MAX_INPUT {
-                return Err(ImportError::TooLarge {
-                    what: url.to_string(),
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        String::from_utf8(body).map_err(|e| {
-            fail(
-                format!(
-                    "the answer is not UTF-8 text (byte {})",
-                    e.utf8_error().valid_up_to()
-                ),
-                "point at the JSON or YAML document itself",
-            )
-        })
-    })
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut root = e;
-    while let Some(source) = root.source() {
-        root = source;
+            },
+            e => fail(e.to_string(), unreachable),
+        })?;
+    if !(200..300).contains(&got.status) {
+        return Err(fail(
+            format!("the server answered HTTP {}", got.status),
+            "check the URL: FastAPI serves the document at /openapi.json unless openapi_url says otherwise",
+        ));
     }
-    root.to_string()
+    String::from_utf8(got.body).map_err(|e| {
+        fail(
+            format!(
+                "the answer is not UTF-8 text (byte {})",
+                e.utf8_error().valid_up_to()
+            ),
+            "point at the JSON or YAML document itself",
+        )
+    })
 }
 
 /// Parses an input as JSON (when it looks like JSON) or YAML, into a JSON value.

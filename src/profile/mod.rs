@@ -88,6 +88,8 @@ pub struct Profiler {
 /// root process (its workers are found when the profile starts).
 pub struct Target {
     pub root: Result<u32, String>,
+    /// How a pprof endpoint is reached: the run's TLS and proxies.
+    pub edge: Arc<crate::net::Edge>,
 }
 
 impl Profiler {
@@ -172,7 +174,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     let deadline = began + Duration::from_secs(seconds) + plan.grace;
     let stop_early = || crate::signals::interrupted();
     let outcome = match &plan.source {
-        ProfileSource::Pprof { url } => fetch_pprof(url, seconds, deadline, &stop_early),
+        ProfileSource::Pprof { url } => fetch_pprof(&target, url, seconds, deadline, &stop_early),
         source => tempfile::tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))
             .and_then(|dir| {
@@ -228,6 +230,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
 
 /// `GET url?seconds=N` on its own small runtime; gives up on a signal.
 fn fetch_pprof(
+    target: &Target,
     url: &str,
     seconds: u64,
     deadline: Instant,
@@ -243,35 +246,31 @@ fn fetch_pprof(
         format!("{url}?seconds={seconds}")
     };
     let bytes = runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(deadline.saturating_duration_since(Instant::now()))
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
         let request = async {
-            let response = client.get(&full).send().await.map_err(|e| {
-                if e.is_timeout() {
-                    format!("no answer from {full} in time")
-                } else {
-                    format!("cannot fetch {full}: {}", error_chain(&e))
-                }
+            use crate::net::fetch::{self, FetchError};
+            let parsed = url::Url::parse(&full).map_err(|e| format!("cannot fetch {full}: {e}"))?;
+            let got = fetch::get(
+                &target.edge,
+                &parsed,
+                &Default::default(),
+                crate::bounded::OBSERVED_LIMIT,
+                deadline.saturating_duration_since(Instant::now()),
+            )
+            .await
+            .map_err(|e| match e {
+                FetchError::Timeout(_) => format!("no answer from {full} in time"),
+                FetchError::TooLarge(e) => format!("the profile from {full} is {e}, decoded"),
+                FetchError::Body(e) => format!("the profile download from {full} broke off: {e}"),
+                e => format!("cannot fetch {full}: {e}"),
             })?;
-            let status = response.status();
-            let body = crate::bounded::read_all(response, crate::bounded::OBSERVED_LIMIT)
-                .await
-                .map_err(|e| match e {
-                    crate::bounded::ReadError::TooLarge { .. } => {
-                        format!("the profile from {full} is {e}, decoded")
-                    }
-                    e => format!(
-                        "the profile download from {full} broke off: {}",
-                        error_chain(&e)
-                    ),
-                })?;
-            if !status.is_success() {
-                let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-                return Err(format!("{full} answered {status}: {}", text.trim()));
+            if !(200..300).contains(&got.status) {
+                let text: String = String::from_utf8_lossy(&got.body)
+                    .chars()
+                    .take(200)
+                    .collect();
+                return Err(format!("{full} answered {}: {}", got.status, text.trim()));
             }
-            Ok(body)
+            Ok(got.body)
         };
         let interrupted = async {
             while !stop_early() {
@@ -297,17 +296,6 @@ fn fetch_pprof(
         folded: decoded.folded,
         unit: decoded.value_type,
     })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

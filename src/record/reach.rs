@@ -33,6 +33,11 @@ impl Reach {
             self.reached = true;
             return None;
         };
+        if failure.stops_run {
+            // What to change is known from the first connection.
+            self.reached = true;
+            return Some(format!("stopped early: {}", failure.reason));
+        }
         let first = *self.first.get_or_insert(s.started);
         self.attempts += 1;
         self.reason.get_or_insert_with(|| failure.reason.clone());

@@ -9,7 +9,11 @@
 //! and nothing else on the path. `scripts/bench-overhead` measures the
 //! difference (README, "Benchmarks").
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,12 +22,12 @@ use hyper::client::conn::{http1, http2};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use reqwest::Url;
-use reqwest::cookie::CookieStore;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use url::Url;
 
+use crate::net::{Origin, Speak};
 use crate::runner::cookies::BoundedJar;
 use crate::runner::transport::Transport;
-use crate::scenario::plan::HttpVersion;
 
 /// Request bodies: whole, in memory (rendered or encoded once per step).
 pub type Body = Full<Bytes>;
@@ -36,14 +40,27 @@ const MAX_ORIGINS: usize = 8;
 /// What is read of a redirect's own body before it is dropped (to keep its
 /// connection), and past which the connection is closed instead.
 const REDIRECT_BODY: u64 = 64 << 10;
+/// How long a user waits before failing again on a known protocol mismatch
+/// (the run stops on the first one).
+const MISMATCH_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+/// How many times an HTTP/2 request the server refused (`REFUSED_STREAM`: it
+/// did not process it) is sent again.
+const REFUSED_RETRIES: usize = 2;
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("{0}")]
     Connect(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server does not speak the protocol asked for; the reason says
+    /// what to change. The run stops on it.
+    #[error("{0}")]
+    Mismatch(String),
     #[error("{0}")]
     Send(#[source] hyper::Error),
+    /// An HTTP/2 server refused the stream (it did not process the request).
+    #[error("the server refused the HTTP/2 stream (REFUSED_STREAM) {} times", REFUSED_RETRIES + 1)]
+    Refused(#[source] hyper::Error),
     /// The connection ended under the request, for this reason (a TLS 1.3
     /// server refuses a client certificate only after the handshake).
     #[error("{0}")]
@@ -60,6 +77,8 @@ impl HttpError {
     pub fn reason(&self, transport: &Transport) -> String {
         match self {
             HttpError::Connect(_) => transport.error_reason(self, "connection failed"),
+            HttpError::Mismatch(reason) => reason.clone(),
+            HttpError::Refused(_) => format!("transport error: {self}"),
             HttpError::Send(_) => transport.error_reason(self, "transport error"),
             HttpError::Connection(_) => transport.error_reason(self, "connection lost"),
             HttpError::TooManyRedirects | HttpError::BadRedirect(_) => {
@@ -70,15 +89,13 @@ impl HttpError {
 
     /// The server was never reached (refused, unresolved, TLS refused).
     pub fn unreached(&self) -> bool {
-        matches!(self, HttpError::Connect(_))
+        matches!(self, HttpError::Connect(_) | HttpError::Mismatch(_))
     }
-}
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Origin {
-    tls: bool,
-    host: String,
-    port: u16,
+    /// The server does not speak what the file asks for: the run stops.
+    pub fn stops_run(&self) -> bool {
+        matches!(self, HttpError::Mismatch(_))
+    }
 }
 
 /// Where a request goes, worked out once for a constant URL.
@@ -98,16 +115,13 @@ pub struct Target {
 
 impl Target {
     pub fn new(url: Url) -> Result<Target, String> {
-        let tls = match url.scheme() {
-            "http" => false,
-            "https" => true,
-            other => return Err(format!("scheme {other}: is not http or https")),
-        };
-        let host = url.host_str().ok_or("the URL has no host")?.to_string();
-        let port = url.port_or_known_default().ok_or("the URL has no port")?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("scheme {}: is not http or https", url.scheme()));
+        }
+        let origin = Origin::of(&url).ok_or("the URL has no host or port")?;
         let authority = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.clone(),
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
         };
         let path_and_query = match url.query() {
             Some(query) => format!("{}?{query}", url.path()),
@@ -118,42 +132,26 @@ impl Target {
         let absolute: Uri = format!("{}://{authority}{path_and_query}", url.scheme())
             .parse()
             .map_err(|e| format!("{e}"))?;
-        let basic_auth = (!url.username().is_empty() || url.password().is_some()).then(|| {
-            use base64::Engine;
-            let decode = |s: &str| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            let pair = format!(
-                "{}:{}",
-                decode(url.username()),
-                decode(url.password().unwrap_or(""))
-            );
-            let mut value = HeaderValue::try_from(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            ))
-            .expect("base64 is a valid header value");
-            value.set_sensitive(true);
-            value
-        });
         Ok(Target {
-            basic_auth,
+            basic_auth: crate::net::fetch::basic_auth(&url),
             host: HeaderValue::from_str(&authority).map_err(|e| e.to_string())?,
-            origin: Origin {
-                tls,
-                // An IPv6 literal is written in brackets in a URL, not when connecting.
-                host: host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string(),
-                port,
-            },
+            origin,
             origin_form,
             absolute,
             url,
         })
+    }
+
+    /// The whole URL with the authority a step's own `Host` names (HTTP/2
+    /// sends it as `:authority`; parsed only when a step sets one).
+    fn absolute_for(&self, host: Option<&HeaderValue>) -> Uri {
+        let authority = host.and_then(|h| hyper::http::uri::Authority::try_from(h.as_bytes()).ok());
+        let Some(authority) = authority else {
+            return self.absolute.clone();
+        };
+        let mut parts = self.absolute.clone().into_parts();
+        parts.authority = Some(authority);
+        Uri::from_parts(parts).unwrap_or_else(|_| self.absolute.clone())
     }
 }
 
@@ -190,12 +188,20 @@ struct Open {
     sender: Sender,
     /// The error the connection ended with, once it has.
     died: tokio::sync::oneshot::Receiver<hyper::Error>,
+    /// Through an HTTP proxy: absolute-form targets, with this `Proxy-Authorization`.
+    forward: Option<Option<HeaderValue>>,
+    /// For HTTP/2 with prior knowledge: what the server's first bytes were.
+    sniffed: Option<Arc<AtomicU8>>,
 }
 
 impl Open {
     /// Why a request on this connection failed with `e`: the connection's
-    /// own error when it ended (it names the cause), else `e`.
-    async fn why(self, e: hyper::Error) -> HttpError {
+    /// own error when it ended (it names the cause), else `e`. An h2c
+    /// connection answered in HTTP/1.1 is a protocol mismatch.
+    async fn why(self, transport: &Transport, e: hyper::Error) -> HttpError {
+        if self.spoke_http1() {
+            return HttpError::Mismatch(transport.found_mismatch(H2C_MISMATCH.to_string()));
+        }
         if !self.sender.is_closed() {
             return HttpError::Send(e);
         }
@@ -205,7 +211,17 @@ impl Open {
             _ => HttpError::Send(e),
         }
     }
+
+    fn spoke_http1(&self) -> bool {
+        self.sniffed
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed) == SNIFF_HTTP1)
+    }
 }
+
+/// What to say when `http: h2c` meets a server that answers in HTTP/1.1.
+const H2C_MISMATCH: &str = "the server answers HTTP/1.1, not HTTP/2 in clear text (http: h2c): \
+     set http: 1.1, or http: 2 with an https:// host that offers h2 by ALPN";
 
 /// One user's connections, one per origin.
 #[derive(Default)]
@@ -234,7 +250,8 @@ impl Connections {
 
     /// Sends `out` to `target`, with the user's cookies, following up to 10
     /// redirects when `follow` (as browsers do: 303, and 301/302 after a POST,
-    /// become a GET without body; credentials are not sent to another origin).
+    /// become a GET without body; credentials are not sent to another origin,
+    /// and go on to the same one).
     pub async fn fetch(
         &mut self,
         transport: &Transport,
@@ -243,11 +260,19 @@ impl Connections {
         mut out: Outgoing,
         follow: bool,
     ) -> Result<Answered, HttpError> {
+        // HTTP/2 may have to send a refused request again: keep what it was.
+        let again = follow || transport.speak != Speak::Http1;
         let mut hop: Option<Target> = None;
         for _ in 0..=MAX_REDIRECTS {
             let at = hop.as_ref().unwrap_or(target);
-            let request = request(&mut out, at, jar, follow);
-            let response = self.send(transport, at, request).await?;
+            let mut refused = 0;
+            let response = loop {
+                let request = request(&mut out, at, jar, again);
+                match self.send(transport, at, request).await {
+                    Err(HttpError::Refused(_)) if refused < REFUSED_RETRIES => refused += 1,
+                    sent => break sent?,
+                }
+            };
             store_cookies(jar, &response, &at.url);
             let next = if follow {
                 redirect(&response, &at.url).transpose()?
@@ -262,7 +287,7 @@ impl Connections {
             };
             let status = response.status();
             drain(response).await;
-            let next =
+            let mut next =
                 Target::new(next.clone()).map_err(|_| HttpError::BadRedirect(next.into()))?;
             if !keeps_method(status, &out.method) {
                 out.method = Method::GET;
@@ -283,6 +308,10 @@ impl Connections {
                 ] {
                     out.headers.remove(name);
                 }
+            } else if next.basic_auth.is_none() {
+                // An absolute Location to the same origin names no userinfo:
+                // the credentials go on, as curl and browsers send them.
+                next.basic_auth = at.basic_auth.clone();
             }
             hop = Some(next);
         }
@@ -292,7 +321,8 @@ impl Connections {
     /// Sends `request` on this user's connection to the target's origin,
     /// opening one if there is none (or it was closed). A request that a
     /// reused connection could not take (the server closed it meanwhile) is
-    /// sent once more on a new connection.
+    /// sent once more on a new connection; one that went out is never sent
+    /// again (a POST is not repeated), unless HTTP/2 says it was refused.
     async fn send(
         &mut self,
         transport: &Transport,
@@ -301,26 +331,29 @@ impl Connections {
     ) -> Result<Response<Incoming>, HttpError> {
         let mut reused = true;
         loop {
-            let found = self
-                .open
-                .iter()
-                .position(|o| o.origin == target.origin && !o.sender.is_closed());
-            let slot = match found {
+            let slot = match self.find(target) {
                 Some(i) => i,
                 None => {
-                    self.open.retain(|o| o.origin != target.origin);
-                    if self.open.len() >= MAX_ORIGINS {
-                        self.open.remove(0);
-                    }
-                    let open = connect(transport, &target.origin, self.source).await?;
+                    self.open
+                        .push(connect(transport, &target.origin, self.source).await?);
                     reused = false;
-                    self.open.push(open);
                     self.open.len() - 1
                 }
             };
-            let sent = match &mut self.open[slot].sender {
+            let open = &mut self.open[slot];
+            let sent = match &mut open.sender {
                 Sender::H1(s) => {
-                    *request.uri_mut() = target.origin_form.clone();
+                    *request.uri_mut() = match &open.forward {
+                        Some(auth) => {
+                            if let Some(auth) = auth {
+                                request
+                                    .headers_mut()
+                                    .insert(header::PROXY_AUTHORIZATION, auth.clone());
+                            }
+                            target.absolute.clone()
+                        }
+                        None => target.origin_form.clone(),
+                    };
                     if !request.headers().contains_key(header::HOST) {
                         request
                             .headers_mut()
@@ -333,88 +366,158 @@ impl Connections {
                             reused = false;
                             continue;
                         }
-                        Err(e) => return Err(self.open.remove(slot).why(e).await),
+                        Err(e) => return Err(self.open.remove(slot).why(transport, e).await),
                     }
                 }
                 Sender::H2(s) => {
-                    *request.uri_mut() = target.absolute.clone();
-                    request.headers_mut().remove(header::HOST);
+                    // A step's own Host is the request's :authority.
+                    let host = request.headers_mut().remove(header::HOST);
+                    *request.uri_mut() = target.absolute_for(host.as_ref());
                     s.try_send_request(request).await
                 }
             };
-            match sent {
+            let mut e = match sent {
                 Ok(response) => return Ok(response),
-                Err(mut e) => {
-                    let open = self.open.remove(slot);
-                    match e.take_message() {
-                        Some(unsent) if reused => {
-                            request = unsent;
-                            reused = false;
-                        }
-                        _ => return Err(open.why(e.into_error()).await),
-                    }
+                Err(e) => e,
+            };
+            let unsent = e.take_message();
+            if let Sender::H2(s) = &self.open[slot].sender
+                && !s.is_closed()
+                && !self.open[slot].spoke_http1()
+            {
+                // A stream's error ends that stream, not the connection.
+                let e = e.into_error();
+                return Err(if refused_stream(&e) {
+                    HttpError::Refused(e)
+                } else {
+                    HttpError::Send(e)
+                });
+            }
+            let open = self.open.remove(slot);
+            match unsent {
+                Some(unsent) if reused => {
+                    request = unsent;
+                    reused = false;
                 }
+                _ => return Err(open.why(transport, e.into_error()).await),
             }
         }
     }
+
+    /// This user's open connection to `target`'s origin, if it has one.
+    fn find(&mut self, target: &Target) -> Option<usize> {
+        let found = self
+            .open
+            .iter()
+            .position(|o| o.origin == target.origin && !o.sender.is_closed());
+        if found.is_none() {
+            self.open.retain(|o| o.origin != target.origin);
+            if self.open.len() >= MAX_ORIGINS {
+                self.open.remove(0);
+            }
+        }
+        found
+    }
 }
 
-/// Opens a connection to `origin`: TCP (each resolved address in turn), TLS
-/// with the run's settings for https, then HTTP/2 when ALPN chose it (or
-/// `http: h2c` asks for it in clear), else HTTP/1.1.
+/// Whether an HTTP/2 server refused the stream: it did not process the
+/// request, which may then be sent again (RFC 9113, 8.7).
+fn refused_stream(e: &hyper::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// Opens a connection to `origin` through the run's edge (a proxy, TLS with
+/// the run's settings for https), then HTTP/2 when ALPN chose it (or `http:
+/// h2c` asks for it in clear), else HTTP/1.1. Once the server was found not
+/// to speak h2c, fails at once with that. `source`: the local address to
+/// leave from (`source_addresses`).
 async fn connect(
     transport: &Transport,
     origin: &Origin,
     source: Option<IpAddr>,
 ) -> Result<Open, HttpError> {
-    let tcp = tcp_connect(origin, source)
+    if let Some(reason) = transport.mismatch() {
+        // The run is stopping on it: no storm of instant failures meanwhile.
+        tokio::time::sleep(MISMATCH_PAUSE).await;
+        return Err(HttpError::Mismatch(reason.to_string()));
+    }
+    let conn = transport
+        .edge
+        .connect_from(origin, transport.speak, source)
         .await
         .map_err(|e| HttpError::Connect(e.into()))?;
-    let _ = tcp.set_nodelay(true);
-    if origin.tls {
-        let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
-            .map_err(|e| HttpError::Connect(e.into()))?;
-        let stream = transport
-            .tls_connector()
-            .connect(name, tcp)
-            .await
-            .map_err(|e| HttpError::Connect(e.into()))?;
-        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        handshake(stream, h2, origin).await
-    } else {
-        handshake(tcp, transport.version == HttpVersion::H2c, origin).await
+    let forward = conn.forward;
+    if conn.h2 && !origin.tls {
+        // Prior knowledge: watch what the server says first.
+        let sniffed = Arc::new(AtomicU8::new(SNIFF_UNKNOWN));
+        let io = Sniffed {
+            inner: conn.stream,
+            seen: sniffed.clone(),
+        };
+        let mut open = handshake(io, true, origin).await?;
+        open.sniffed = Some(sniffed);
+        return Ok(open);
+    }
+    let mut open = handshake(conn.stream, conn.h2, origin).await?;
+    open.forward = forward;
+    Ok(open)
+}
+
+const SNIFF_UNKNOWN: u8 = 0;
+const SNIFF_HTTP1: u8 = 1;
+const SNIFF_OTHER: u8 = 2;
+
+/// A stream that notes whether the peer's first bytes were an HTTP/1.x
+/// status line (`HTTP/1.`): an HTTP/1.1 server answering the HTTP/2 preface.
+struct Sniffed<S> {
+    inner: S,
+    seen: Arc<AtomicU8>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Sniffed<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if this.seen.load(Ordering::Relaxed) == SNIFF_UNKNOWN {
+            let new = &buf.filled()[before..];
+            if !new.is_empty() {
+                let http1 = new.starts_with(b"HTTP/1.") || b"HTTP/1.".starts_with(new);
+                let seen = if http1 { SNIFF_HTTP1 } else { SNIFF_OTHER };
+                this.seen.store(seen, Ordering::Relaxed);
+            }
+        }
+        polled
     }
 }
 
-async fn tcp_connect(
-    origin: &Origin,
-    source: Option<IpAddr>,
-) -> std::io::Result<tokio::net::TcpStream> {
-    let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
-        Err(_) => tokio::net::lookup_host((origin.host.as_str(), origin.port))
-            .await?
-            .collect(),
-    };
-    let mut last = None;
-    for addr in addrs {
-        let connected = match source {
-            // A source of the other family cannot reach this address.
-            Some(ip) if ip.is_ipv4() != addr.is_ipv4() => continue,
-            Some(ip) => super::source::connect_from(ip, addr).await,
-            None => tokio::net::TcpStream::connect(addr).await,
-        };
-        match connected {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = Some(e),
-        }
+impl<S: AsyncWrite + Unpin> AsyncWrite for Sniffed<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
     }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "the host resolves to no address",
-        )
-    }))
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 async fn handshake<IO>(io: IO, h2: bool, origin: &Origin) -> Result<Open, HttpError>
@@ -450,6 +553,8 @@ where
         origin: origin.clone(),
         sender,
         died,
+        forward: None,
+        sniffed: None,
     })
 }
 

@@ -11,7 +11,6 @@ pub mod sample;
 pub mod schedule;
 mod sse;
 mod telegram;
-mod source;
 pub mod sides;
 mod transport;
 mod user;
@@ -117,7 +116,7 @@ pub fn execute(
                 .collect()
         }
     };
-    let base = reqwest::Url::parse(&plan.host).map_err(|e| RunError::Host {
+    let base = url::Url::parse(&plan.host).map_err(|e| RunError::Host {
         host: plan.host.clone(),
         reason: e.to_string(),
     })?;

@@ -112,11 +112,11 @@ impl Protocol {
         Protocol::WebSocket,
     ];
 
-    pub fn of(version: reqwest::Version) -> Protocol {
+    pub fn of(version: hyper::Version) -> Protocol {
         match version {
-            reqwest::Version::HTTP_10 | reqwest::Version::HTTP_09 => Protocol::Http10,
-            reqwest::Version::HTTP_2 => Protocol::Http2,
-            reqwest::Version::HTTP_3 => Protocol::Http3,
+            hyper::Version::HTTP_10 | hyper::Version::HTTP_09 => Protocol::Http10,
+            hyper::Version::HTTP_2 => Protocol::Http2,
+            hyper::Version::HTTP_3 => Protocol::Http3,
             _ => Protocol::Http11,
         }
     }
@@ -145,6 +145,9 @@ pub struct Failure {
     /// The load generator itself could not make the request (out of files,
     /// ports, buffers): no figure of the SUT's.
     pub generator: Option<GeneratorFault>,
+    /// The run cannot go on: the server does not speak what the file asks
+    /// for (the reason says what to change). The run stops at once.
+    pub stops_run: bool,
 }
 
 /// A limit of the load generator's own that made a request fail.

@@ -1,51 +1,49 @@
-//! How the users reach the host: the HTTP version they speak and the TLS they
-//! trust, set up once per run (the system's CA certificates are loaded once,
-//! not once per user), and the short reasons transport failures are grouped by.
+//! How the users reach the host: the run's network edge (TLS, proxies, the
+//! connect timeout; set up once per run, not once per user), the HTTP version
+//! they speak, and the short reasons transport failures are grouped by.
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 
+use crate::net::{Edge, Speak};
 use crate::scenario::RunPlan;
 use crate::scenario::plan::HttpVersion;
-use crate::tls::Tls;
 
 /// Shared by every user: what each of their clients is built from.
 pub struct Transport {
     pub version: HttpVersion,
-    /// For HTTP requests, offering what `version` asks for by ALPN.
-    http_tls: tokio_rustls::TlsConnector,
-    /// For wss:// (a WebSocket handshake is HTTP/1.1).
-    pub ws_tls: Arc<rustls::ClientConfig>,
-    /// The ALPN protocols offered, for a server that takes none of them.
-    offered: &'static str,
-    client_cert: bool,
+    pub edge: Edge,
+    /// What the users' HTTP connections carry.
+    pub speak: Speak,
+    /// A protocol the server was found not to speak (`http: h2c` against an
+    /// HTTP/1.1 server): said once, and every later connection fails with it
+    /// at once instead of reconnecting for the whole run.
+    mismatch: OnceLock<String>,
 }
 
 impl Transport {
     pub fn new(plan: &RunPlan) -> Result<Transport, String> {
-        let tls = Tls::new(&plan.tls);
-        let alpn: &[&str] = match plan.http {
-            HttpVersion::Http1 => &["http/1.1"],
-            // A server (or a proxy) that only speaks HTTP/1.1 answers in it, and the
-            // report's protocol counts show the downgrade.
-            HttpVersion::Http2 => &["h2", "http/1.1"],
-            HttpVersion::H2c => &["h2"],
-        };
         Ok(Transport {
             version: plan.http,
-            http_tls: tokio_rustls::TlsConnector::from(Arc::new(tls.config(alpn)?)),
-            ws_tls: Arc::new(tls.config(&["http/1.1"])?),
-            offered: match plan.http {
-                HttpVersion::Http1 => "http/1.1",
-                HttpVersion::Http2 => "h2, http/1.1",
-                HttpVersion::H2c => "h2",
+            edge: Edge::new(&plan.tls, &plan.net)?,
+            speak: match plan.http {
+                HttpVersion::Http1 => Speak::Http1,
+                // A server (or a proxy) that only speaks HTTP/1.1 answers in it; the
+                // verdict says so.
+                HttpVersion::Http2 => Speak::Http2,
+                HttpVersion::H2c => Speak::H2c,
             },
-            client_cert: plan.tls.client.is_some(),
+            mismatch: OnceLock::new(),
         })
     }
 
-    /// What opens the users' TLS connections (shared: it holds the run's config).
-    pub fn tls_connector(&self) -> &tokio_rustls::TlsConnector {
-        &self.http_tls
+    /// The protocol mismatch found so far, if any.
+    pub fn mismatch(&self) -> Option<&str> {
+        self.mismatch.get().map(String::as_str)
+    }
+
+    /// Remembers a protocol mismatch; returns the reason (the first one found).
+    pub fn found_mismatch(&self, reason: String) -> String {
+        self.mismatch.get_or_init(|| reason).clone()
     }
 
     /// A short reason for a body that could not be read to its end.
@@ -55,19 +53,10 @@ impl Transport {
 
     /// The reason of any transport error: TLS explained, else `kind: root cause`.
     pub fn error_reason(&self, e: &(dyn std::error::Error + 'static), kind: &str) -> String {
-        if let Some(reason) = crate::tls::failure_reason(e, self.offered, self.client_cert) {
-            return reason;
-        }
-        let mut root: &dyn std::error::Error = e;
-        while let Some(source) = root.source() {
-            root = source;
-        }
-        let text = root.to_string();
+        let text = self.edge.reason(e, kind, self.speak);
         if self.version == HttpVersion::H2c && text.contains("http2") {
-            return format!(
-                "{kind}: {text} (with http: h2c the server must speak HTTP/2 over plain TCP)"
-            );
+            return format!("{text} (with http: h2c the server must speak HTTP/2 over plain TCP)");
         }
-        format!("{kind}: {text}")
+        text
     }
 }

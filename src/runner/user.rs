@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use goose::goose::{GooseUser, TransactionResult};
+use hyper::header::{self, HeaderMap};
 use rand::Rng;
-use reqwest::cookie::CookieStore;
-use reqwest::header::{self, HeaderMap};
 
 use crate::bounded;
 use crate::clock::RunClock;
@@ -34,9 +33,9 @@ pub struct RunShared {
     /// Open model: each scenario's schedule of iterations (empty for the closed model).
     pub arrivals: Vec<Arc<super::Arrivals>>,
     /// The host, parsed once: steps' paths are joined to it.
-    pub base: reqwest::Url,
+    pub base: url::Url,
     /// `gander ab`: the candidate's host, parsed once.
-    pub candidate_base: Option<reqwest::Url>,
+    pub candidate_base: Option<url::Url>,
     /// `gander ab`: which side new iterations go to.
     pub alternation: Option<Arc<super::sides::Alternation>>,
     /// TLS and the HTTP version, set up once for every user.
@@ -220,7 +219,7 @@ impl StepKind {
 /// parts of the answer are read) is worked out once, when the run starts.
 pub struct Step {
     pub plan: Arc<RequestPlan>,
-    method: reqwest::Method,
+    method: hyper::Method,
     url: StepUrl,
     /// Headers without `${…}`, ready to send.
     fixed_headers: HeaderMap,
@@ -245,7 +244,7 @@ enum StepUrl {
 }
 
 impl Step {
-    pub fn prepare(plan: Arc<RequestPlan>, base: &reqwest::Url) -> Step {
+    pub fn prepare(plan: Arc<RequestPlan>, base: &url::Url) -> Step {
         let url = match plan.url.constant() {
             Some(text) => match join_url(base, text).and_then(Target::new) {
                 Ok(target) => StepUrl::Fixed(Box::new(target)),
@@ -258,7 +257,7 @@ impl Step {
         for (i, (name, value)) in plan.headers.iter().enumerate() {
             match value
                 .constant()
-                .and_then(|v| reqwest::header::HeaderValue::from_str(v).ok())
+                .and_then(|v| hyper::header::HeaderValue::from_str(v).ok())
             {
                 Some(value) => {
                     fixed_headers.append(name.clone(), value);
@@ -283,8 +282,8 @@ impl Step {
             BodyPlan::Json(JsonTemplate::Constant(value)) => {
                 if !sets_content_type {
                     fixed_headers.insert(
-                        reqwest::header::CONTENT_TYPE,
-                        reqwest::header::HeaderValue::from_static("application/json"),
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/json"),
                     );
                 }
                 serde_json::to_vec(value).ok().map(bytes::Bytes::from)
@@ -304,7 +303,7 @@ impl Step {
             .iter()
             .any(|c| matches!(c.source, CaptureSource::Cookie(_)));
         Step {
-            method: reqwest_method(plan.method),
+            method: http_method(plan.method),
             url,
             fixed_headers,
             templated_headers,
@@ -326,8 +325,8 @@ impl Step {
 }
 
 /// `text` as a URL: absolute as written, else below the host (as goose joins).
-pub(super) fn join_url(base: &reqwest::Url, text: &str) -> Result<reqwest::Url, String> {
-    match reqwest::Url::parse(text) {
+pub(super) fn join_url(base: &url::Url, text: &str) -> Result<url::Url, String> {
+    match url::Url::parse(text) {
         Ok(url) if url.has_host() => Ok(url),
         _ => base.join(text).map_err(|e| e.to_string()),
     }
@@ -343,7 +342,7 @@ pub enum Prepared {
 }
 
 impl Prepared {
-    pub fn prepare(plan: &StepPlan, base: &reqwest::Url) -> Prepared {
+    pub fn prepare(plan: &StepPlan, base: &url::Url) -> Prepared {
         match plan {
             StepPlan::Http(r) => Prepared::Http(Step::prepare(r.clone(), base)),
             StepPlan::Ws(w) => Prepared::Ws(super::ws::WsStep::prepare(w.clone(), base)),
@@ -552,7 +551,7 @@ fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
 /// it cannot be sent.
 fn build_request<'a>(
     step: &'a Step,
-    base: &reqwest::Url,
+    base: &url::Url,
     state: &mut UserState,
 ) -> Result<(std::borrow::Cow<'a, Target>, Outgoing), String> {
     let plan = &*step.plan;
@@ -650,14 +649,14 @@ fn cookie_value(pair: &str, name: &str) -> Option<String> {
     (k.trim() == name).then(|| v.trim().to_string())
 }
 
-fn reqwest_method(m: Method) -> reqwest::Method {
+fn http_method(m: Method) -> hyper::Method {
     match m {
-        Method::Get => reqwest::Method::GET,
-        Method::Post => reqwest::Method::POST,
-        Method::Put => reqwest::Method::PUT,
-        Method::Patch => reqwest::Method::PATCH,
-        Method::Delete => reqwest::Method::DELETE,
-        Method::Head => reqwest::Method::HEAD,
+        Method::Get => hyper::Method::GET,
+        Method::Post => hyper::Method::POST,
+        Method::Put => hyper::Method::PUT,
+        Method::Patch => hyper::Method::PATCH,
+        Method::Delete => hyper::Method::DELETE,
+        Method::Head => hyper::Method::HEAD,
     }
 }
 
@@ -666,7 +665,7 @@ struct Answer {
     headers: HeaderMap,
     body: Vec<u8>,
     /// The final URL (after redirects), when a capture reads a cookie.
-    final_url: Option<reqwest::Url>,
+    final_url: Option<url::Url>,
     /// Why the answer already failed (its status, a missing header, its body).
     failure: Option<String>,
 }
@@ -710,6 +709,7 @@ async fn exchange(
                 body: None,
                 unreached: e.unreached(),
                 generator: crate::runner::sample::GeneratorFault::find(&e),
+                stops_run: e.stops_run(),
             }));
             return None;
         }
@@ -763,7 +763,6 @@ async fn exchange(
                 bounded::ReadError::Http(e) => {
                     format!("body not read: {}", transport.body_reason(&e))
                 }
-                bounded::ReadError::Transport(e) => format!("body not read: {e}"),
                 bounded::ReadError::Io(e) => format!("body not read: {e}"),
             };
             failure.get_or_insert(reason);
@@ -901,8 +900,7 @@ fn judge(
         sample.failure = Some(Box::new(Failure {
             reason,
             body: (!excerpt.is_empty()).then_some(excerpt),
-            unreached: false,
-            generator: None,
+            ..Failure::default()
         }));
     }
 }
@@ -937,7 +935,7 @@ pub(super) fn capture(
             }
             // Set on this answer, or on a redirect hop before it (in the jar).
             CaptureSource::Cookie(name) => headers
-                .get_all(reqwest::header::SET_COOKIE)
+                .get_all(hyper::header::SET_COOKIE)
                 .iter()
                 .find_map(|v| cookie_value(v.to_str().ok()?.split(';').next()?, name))
                 .or_else(|| {

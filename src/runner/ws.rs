@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use goose::goose::GooseUser;
-use reqwest::cookie::CookieStore;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -21,6 +19,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::sample::{BODY_EXCERPT, Failure, Protocol, Sample, SocketEnd};
 use super::user::{RunShared, UserState, capture, check_text, join_url, render_json};
+use crate::net::{Origin, Speak};
 use crate::scenario::plan::{LoadEnd, WsExpectPlan, WsMessagePlan, WsPlan, WsSend};
 
 /// How long a closing socket waits for the server's close frame.
@@ -31,11 +30,11 @@ const TICK: Duration = Duration::from_millis(100);
 /// A ws step as the users run it: the URL worked out once when it is constant.
 pub struct WsStep {
     pub plan: Arc<WsPlan>,
-    url: Option<Result<reqwest::Url, String>>,
+    url: Option<Result<url::Url, String>>,
 }
 
 impl WsStep {
-    pub fn prepare(plan: Arc<WsPlan>, base: &reqwest::Url) -> WsStep {
+    pub fn prepare(plan: Arc<WsPlan>, base: &url::Url) -> WsStep {
         let url = plan.url.constant().map(|text| ws_url(base, text));
         WsStep { plan, url }
     }
@@ -43,7 +42,7 @@ impl WsStep {
 
 /// `text` as a ws:// or wss:// URL: absolute as written, else below the host
 /// (an http host gives ws://, an https host wss://).
-fn ws_url(base: &reqwest::Url, text: &str) -> Result<reqwest::Url, String> {
+fn ws_url(base: &url::Url, text: &str) -> Result<url::Url, String> {
     let mut url = join_url(base, text).map_err(|e| format!("bad URL \"{text}\": {e}"))?;
     let scheme = match url.scheme() {
         "http" | "ws" => "ws",
@@ -110,9 +109,7 @@ impl Drop for Counted {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-type Stream = WebSocketStream<Box<dyn Io>>;
+type Stream = WebSocketStream<crate::net::Stream>;
 
 /// An open socket and what went through it.
 struct Socket {
@@ -131,6 +128,18 @@ struct ConnectFailure {
     unreached: bool,
     /// gander's own limit (files, ports) failed the connection.
     generator: Option<super::sample::GeneratorFault>,
+}
+
+impl ConnectFailure {
+    fn into_failure(self) -> Failure {
+        Failure {
+            reason: self.reason,
+            body: self.body,
+            unreached: self.unreached,
+            generator: self.generator,
+            ..Failure::default()
+        }
+    }
 }
 
 fn failure(reason: String) -> Option<Box<Failure>> {
@@ -178,12 +187,7 @@ pub async fn run(
         }
         Ok(Err(f)) => {
             connect_sample.status = f.status;
-            connect_sample.failure = Some(Box::new(Failure {
-                reason: f.reason,
-                body: f.body,
-                unreached: f.unreached,
-                generator: f.generator,
-            }));
+            connect_sample.failure = Some(Box::new(f.into_failure()));
             shared.samples.send(connect_sample);
             return;
         }
@@ -260,12 +264,12 @@ fn handshake_request(
         .map_err(|e| format!("bad WebSocket URL: {e}"))?;
     let headers = request.headers_mut();
     headers.insert(
-        reqwest::header::USER_AGENT,
-        reqwest::header::HeaderValue::from_static(super::user::USER_AGENT),
+        hyper::header::USER_AGENT,
+        hyper::header::HeaderValue::from_static(super::user::USER_AGENT),
     );
     for (name, value) in &plan.headers {
         let text = value.render_string(state).map_err(|e| e.to_string())?;
-        let value = reqwest::header::HeaderValue::from_str(&text)
+        let value = hyper::header::HeaderValue::from_str(&text)
             .map_err(|_| format!("header {name} is not a valid header value"))?;
         headers.insert(name.clone(), value);
     }
@@ -276,10 +280,10 @@ fn handshake_request(
     } else {
         "http"
     });
-    if !headers.contains_key(reqwest::header::COOKIE)
+    if !headers.contains_key(hyper::header::COOKIE)
         && let Some(cookies) = state.jar.cookies(&http_url)
     {
-        headers.insert(reqwest::header::COOKIE, cookies);
+        headers.insert(hyper::header::COOKIE, cookies);
     }
     Ok(request)
 }
@@ -298,32 +302,25 @@ async fn connect(
         generator: None,
     };
     let uri = request.uri().clone();
-    let host = uri.host().unwrap_or_default().to_string();
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+    let host = uri.host().unwrap_or_default();
     let secure = uri.scheme_str() == Some("wss");
-    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+    let origin = Origin {
+        tls: secure,
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port: uri.port_u16().unwrap_or(if secure { 443 } else { 80 }),
+    };
+    let edge = &shared.transport.edge;
+    let io = edge
+        .connect(&origin, Speak::WebSocket)
         .await
         .map_err(|e| ConnectFailure {
             generator: super::sample::GeneratorFault::find(&e),
-            ..unreached(format!("connection failed: {e}"))
-        })?;
-    let _ = tcp.set_nodelay(true);
-    let io: Box<dyn Io> = if secure {
-        let name = rustls::pki_types::ServerName::try_from(host.clone())
-            .map_err(|_| unreached(format!("\"{host}\" is not a host name TLS can check")))?;
-        let connector = tokio_rustls::TlsConnector::from(shared.transport.ws_tls.clone());
-        let tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| unreached(shared.transport.error_reason(&e, "connection failed")))?;
-        Box::new(tls)
-    } else {
-        Box::new(tcp)
-    };
+            ..unreached(edge.reason(&e, "connection failed", Speak::WebSocket))
+        })?
+        .stream;
     let limit = usize::try_from(plan.max_message).unwrap_or(usize::MAX);
     let config = WebSocketConfig::default()
         .max_message_size(Some(limit))
@@ -473,7 +470,7 @@ async fn wait_for(
         let mut json = None;
         match check_text(&expect.contains, &expect.json, &body, &mut json, "message") {
             Ok(()) => {
-                let headers = reqwest::header::HeaderMap::new();
+                let headers = hyper::header::HeaderMap::new();
                 return match capture(&m.captures, &headers, &body, None, &mut json, state) {
                     Ok(()) => Wait::Matched,
                     Err(reason) => Wait::Unusable(reason),

@@ -40,9 +40,16 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub http: Option<Sp<HttpVersion>>,
     /// How https:// and wss:// servers are trusted: a private CA, a client certificate
-    /// (mutual TLS), or no verification at all for a throwaway test.
+    /// (mutual TLS), or no verification at all for a throwaway test. It applies to
+    /// every connection of the run: users, WebSockets, the SUT monitor, the readiness
+    /// probe and the profiler (docs/network.md).
     #[serde(default)]
     pub tls: Option<Sp<Tls>>,
+    /// Host names resolved to these IP addresses instead of asking DNS (as
+    /// curl's `--resolve` and k6's `hosts`), for every connection of the run:
+    /// `{ api.example.test: 127.0.0.1 }`, or a list tried with Happy Eyeballs.
+    #[serde(default)]
+    pub hosts: IndexMap<String, Sp<StringList>>,
     /// The user flows; users are shared among them by weight.
     pub scenarios: Sp<Vec<Scenario>>,
     /// Response headers to record per request name (numbers, and `Server-Timing` components).
@@ -317,6 +324,9 @@ pub struct Defaults {
     pub headers: IndexMap<String, Sp<String>>,
     /// Request timeout (default 30s).
     pub timeout: Option<Sp<Dur>>,
+    /// How long opening a connection may take: name resolution, TCP, a
+    /// proxy's tunnel and TLS (default 10s). Every sender of the run uses it.
+    pub connect_timeout: Option<Sp<Dur>>,
     /// Follow redirects (default true, up to 10 hops); `false` keeps the 3xx
     /// answer itself so its status and `Location` can be checked.
     pub follow_redirects: Option<Sp<bool>>,

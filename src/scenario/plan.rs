@@ -5,18 +5,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderName;
+use hyper::header::HeaderName;
 use serde::{Deserialize, Serialize};
 
 pub use super::answers_plan::*;
 use super::feeder::Feeder;
 use super::template::Template;
+pub use crate::net::tls::TlsPlan;
 use crate::redact::Secrets;
 pub use crate::result::targets::{
     LatencyStat, Policy, RegressionPlan, TargetMetric, TargetPolicy, TargetSpec, TargetWindow,
 };
 pub use crate::scenario::units::HttpVersion;
-pub use crate::tls::TlsPlan;
 
 #[derive(Debug)]
 pub struct RunPlan {
@@ -27,6 +27,8 @@ pub struct RunPlan {
     pub http: HttpVersion,
     /// How https:// and wss:// servers are trusted, and the client certificate.
     pub tls: TlsPlan,
+    /// How connections are opened: the connect timeout, names given in `hosts:`.
+    pub net: crate::net::NetPlan,
     pub load: LoadPlan,
     pub scenarios: Vec<ScenarioPlan>,
     /// Unique request names, in order of first appearance; samples refer to them by index.

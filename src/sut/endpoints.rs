@@ -2,9 +2,13 @@
 //! metrics endpoint, and a health endpoint.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hyper::header::{HeaderMap, HeaderValue};
+
 use crate::bounded;
+use crate::net::{Edge, fetch};
 use crate::result::resources::HealthState;
 use crate::scenario::plan::HttpSource;
 
@@ -69,46 +73,38 @@ pub fn classify(status: u16, body: &[u8], pointer: Option<&str>) -> (HealthState
     }
 }
 
-/// An HTTP reader for the monitor's endpoints.
+/// An HTTP reader for the monitor's endpoints, through the run's network
+/// edge (its TLS and proxies).
 pub struct Fetcher {
-    client: reqwest::Client,
+    edge: Arc<Edge>,
+    timeout: Duration,
 }
 
 impl Fetcher {
-    pub fn new(timeout: Duration) -> Result<Fetcher, String> {
-        reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map(|client| Fetcher { client })
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))
+    pub fn new(edge: Arc<Edge>, timeout: Duration) -> Fetcher {
+        Fetcher { edge, timeout }
     }
 
     /// Status, body and how long the answer took.
     pub async fn get(&self, source: &HttpSource) -> Result<(u16, Vec<u8>, Duration), String> {
         let started = Instant::now();
-        let mut request = self.client.get(&source.url);
+        let url = url::Url::parse(&source.url).map_err(|e| format!("{}: {e}", source.url))?;
+        let mut headers = HeaderMap::new();
         for (name, value) in &source.headers {
-            request = request.header(name, value);
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("{}: header {name} is not a valid value", source.url))?;
+            headers.insert(name.clone(), value);
         }
-        let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                format!("{}: no answer in time", source.url)
-            } else if e.is_connect() {
-                format!("{}: connection refused or failed", source.url)
-            } else {
-                format!("{}: {e}", source.url)
-            }
-        })?;
-        let status = response.status().as_u16();
-        let body = bounded::read_all(response, bounded::OBSERVED_LIMIT)
-            .await
-            .map_err(|e| match e {
-                bounded::ReadError::TooLarge { .. } => {
-                    format!("{}: the answer is {e}, decoded", source.url)
-                }
-                e => format!("{}: the answer broke off: {e}", source.url),
-            })?;
-        Ok((status, body, started.elapsed()))
+        let got = fetch::get(
+            &self.edge,
+            &url,
+            &headers,
+            bounded::OBSERVED_LIMIT,
+            self.timeout,
+        )
+        .await
+        .map_err(|e| format!("{}: {e}", source.url))?;
+        Ok((got.status, got.body, started.elapsed()))
     }
 
     /// The body of a 2xx answer; anything else is an error saying what came.

@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::child::Guarded;
+use crate::net::fetch::probe_with;
+use crate::net::{Edge, Origin};
 use crate::result::resources::LaunchReport;
 use crate::scenario::plan::LaunchPlan;
 
@@ -54,6 +56,7 @@ pub struct Launched {
 impl Launched {
     pub fn start(
         plan: &LaunchPlan,
+        edge: &Edge,
         interrupted: &dyn Fn() -> bool,
     ) -> Result<Launched, LaunchError> {
         let log = tempfile::tempfile().map_err(LaunchError::Log)?;
@@ -73,7 +76,7 @@ impl Launched {
         // Whoever answers now is not the SUT about to start: its readiness
         // check would pass and the run would measure someone else.
         if let Some(url) = &plan.ready
-            && listening(url)
+            && listening(edge, url)
         {
             return Err(LaunchError::PortTaken {
                 url: plan.secrets.url(url),
@@ -103,7 +106,7 @@ impl Launched {
                 return Err(LaunchError::Interrupted);
             }
             let ready = match &plan.ready {
-                Some(url) => probe(url).is_some_and(|s| (200..300).contains(&s)),
+                Some(url) => probe_with(edge, url).is_some_and(|s| (200..300).contains(&s)),
                 // Without a ready URL, a process that stays up for a moment is ready.
                 None => started.elapsed() >= Duration::from_millis(500),
             };
@@ -165,40 +168,32 @@ impl Launched {
     }
 }
 
-/// A minimal blocking HTTP GET on `url` (http only): the status code, if any answer came.
-/// Whether something accepts connections at `url`'s host and port.
-fn listening(url: &str) -> bool {
-    socket_addr(url).is_some_and(|addr| {
-        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+/// Whether something accepts connections at `url`'s origin (through the
+/// run's edge: a proxy in the way is asked for it).
+fn listening(edge: &Edge, url: &str) -> bool {
+    let Some(origin) = url::Url::parse(url).ok().as_ref().and_then(Origin::of) else {
+        return false;
+    };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return false;
+    };
+    runtime.block_on(async {
+        let plain = Origin {
+            tls: false,
+            ..origin
+        };
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            edge.connect(&plain, crate::net::Speak::WebSocket),
+        )
+        .await
+        .is_ok_and(|c| c.is_ok())
     })
 }
 
-fn socket_addr(url: &str) -> Option<std::net::SocketAddr> {
-    let parsed = reqwest::Url::parse(url).ok()?;
-    let addr = format!("{}:{}", parsed.host_str()?, parsed.port_or_known_default()?);
-    std::net::ToSocketAddrs::to_socket_addrs(&addr).ok()?.next()
-}
-
-pub fn probe(url: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let parsed = reqwest::Url::parse(url).ok()?;
-    let host = parsed.host_str()?;
-    let addr = format!("{host}:{}", parsed.port_or_known_default()?);
-    let target: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-        .ok()?
-        .next()?;
-    let mut stream = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    let path = match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_string(),
-    };
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
+/// The status of a GET on `url` (http or https, the default TLS and the
+/// environment's proxies), if an answer came within 2 s.
+pub use crate::net::fetch::probe;

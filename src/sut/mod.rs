@@ -37,6 +37,8 @@ pub struct MonitorSetup {
     /// The SUT may run on this machine (a loopback host) but its process is
     /// not known: its CPU then counts among the other processes'.
     pub sut_unplaced: bool,
+    /// How its endpoints are reached: the run's TLS and proxies.
+    pub edge: Arc<crate::net::Edge>,
 }
 
 /// Samples on its own thread until `finish`.
@@ -184,7 +186,10 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
     };
     // A fetch waits at most one interval, and never long: a hung endpoint must
     // not hold up the end of the run.
-    let fetcher = Fetcher::new(interval.clamp(Duration::from_secs(2), FETCH_TIMEOUT));
+    let fetcher: Client = Ok(Fetcher::new(
+        setup.edge.clone(),
+        interval.clamp(Duration::from_secs(2), FETCH_TIMEOUT),
+    ));
     runtime.block_on(async {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -220,6 +220,43 @@ pub fn profile_note(result: &RunResult) -> Option<String> {
     ))
 }
 
+/// What the reader should know of how the run went: the closed model's
+/// pacing, the protocol the answers came over, the profile.
+pub fn run_notes(result: &RunResult) -> impl Iterator<Item = String> {
+    pacing_note(result)
+        .into_iter()
+        .chain(protocol_note(result))
+        .chain(profile_note(result))
+}
+
+/// `http: 2` asked for and answers came over HTTP/1.1: the server (or a proxy
+/// in between) did not choose `h2` by ALPN, and the figures are HTTP/1.1's.
+pub fn protocol_note(result: &RunResult) -> Option<String> {
+    if result.plan.http != "2" {
+        return None;
+    }
+    let (mut http1, mut all) = (0u64, 0u64);
+    for e in &result.endpoints {
+        for (protocol, n) in &e.stats.all.protocols {
+            if protocol != "WebSocket" {
+                all += n;
+                http1 += if protocol.starts_with("HTTP/1") {
+                    *n
+                } else {
+                    0
+                };
+            }
+        }
+    }
+    (http1 > 0).then(|| {
+        format!(
+            "http: 2 was asked for, but {http1} of {all} answers came over HTTP/1.1: the server \
+             (or a proxy in between) did not choose h2 by ALPN, so these figures are HTTP/1.1's. \
+             Enable HTTP/2 on the server, or set http: 1.1 to say what is measured"
+        )
+    })
+}
+
 pub fn pacing_note(result: &RunResult) -> Option<String> {
     let pacing = result.load.closed.as_ref()?;
     let (measured, corrected) = (pacing.measured?, pacing.corrected?);

@@ -8,6 +8,8 @@ mod ab;
 mod browser_smoke;
 mod check;
 mod demo;
+mod edge;
+mod edge_http;
 mod examples;
 mod fault;
 mod gate;

@@ -148,19 +148,25 @@ fn load(args: &AbRequest) -> Result<(Arc<RunPlan>, Duration, Duration), Exit> {
 }
 
 /// Starts both sides; a side that cannot start stops the other (by drop).
-fn start_sides(args: &AbRequest, plan: &RunPlan) -> Result<[Side; 2], SideError> {
+fn start_sides(
+    args: &AbRequest,
+    plan: &RunPlan,
+    edge: Arc<crate::net::Edge>,
+) -> Result<[Side; 2], SideError> {
     let ready = |host: &str| format!("{}{}", host.trim_end_matches('/'), args.ready);
     let baseline = Side::start(
         0,
         args.baseline.clone(),
         ready(&args.baseline.host),
         &plan.secrets,
+        edge.clone(),
     )?;
     let candidate = Side::start(
         1,
         args.candidate.clone(),
         ready(&args.candidate.host),
         &plan.secrets,
+        edge,
     )?;
     Ok([baseline, candidate])
 }
@@ -193,7 +199,10 @@ pub fn ab(args: &AbRequest) -> anyhow::Result<Exit> {
         std::fs::create_dir_all(dir.join(side))?;
     }
     signals::install();
-    let mut sides = match start_sides(args, &plan) {
+    let Some(edge) = super::run::network_edge(&plan) else {
+        return Ok(Exit::Usage);
+    };
+    let mut sides = match start_sides(args, &plan, edge) {
         Ok(sides) => sides,
         Err(e) => {
             eprintln!("gander: error: {e}");
@@ -275,6 +284,7 @@ fn monitor(side: &Side, clock: &Arc<RunClock>, plan: &RunPlan) -> sut::Monitor {
             pid: pid.map(Ok),
             // Both sides run here: neither side's CPU may count as a neighbour's.
             sut_unplaced: pid.is_none(),
+            edge: side.edge.clone(),
         },
         clock.clone(),
     )
@@ -297,7 +307,10 @@ fn profiler(
     let root = side
         .pid
         .ok_or_else(|| format!("the {}'s process is not known", side.name()));
-    Some(Profiler::start(p, profile::Target { root }, clock.clone()))
+    Some(Profiler::start(p, profile::Target {
+            root,
+            edge: side.edge.clone(),
+        }, clock.clone()))
 }
 
 /// Drives the users over both sides, pacing the blocks, until the load ends.

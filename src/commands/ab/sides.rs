@@ -42,6 +42,8 @@ pub struct Side {
     pub launched: Option<Launched>,
     pub pid: Option<u32>,
     pub cpu: Option<TreeCpu>,
+    /// How its probe, monitor and profiler reach it: the run's TLS and proxies.
+    pub edge: std::sync::Arc<crate::net::Edge>,
     /// Why the side stopped answering for itself: its process ended.
     pub died: Option<String>,
 }
@@ -57,6 +59,7 @@ impl Side {
         spec: SideSpec,
         ready: String,
         secrets: &crate::redact::Secrets,
+        edge: std::sync::Arc<crate::net::Edge>,
     ) -> Result<Side, SideError> {
         let side = SIDE_NAMES[index];
         let launched = match &spec.command {
@@ -70,7 +73,7 @@ impl Side {
                     secrets: secrets.clone(),
                 };
                 Some(
-                    Launched::start(&plan, &crate::signals::interrupted)
+                    Launched::start(&plan, &edge, &crate::signals::interrupted)
                         .map_err(|source| SideError::Launch { side, source })?,
                 )
             }
@@ -94,6 +97,7 @@ impl Side {
             launched,
             pid,
             cpu,
+            edge,
             died: None,
         })
     }

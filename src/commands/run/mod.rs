@@ -104,6 +104,10 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         eprintln!("gander: error: {e}");
         return Ok(Exit::Usage);
     }
+    // The probe, the monitor and the profiler's download connect as the users do.
+    let Some(edge) = network_edge(&plan) else {
+        return Ok(Exit::Usage);
+    };
     // The run directory first: an unwritable --output is found before the SUT
     // starts or any request is sent, and a run killed outright still leaves
     // its figures there (saved as it goes).
@@ -117,7 +121,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     };
     signals::install();
     let launched = match &plan.sut.launch {
-        Some(launch) => match sut::launch::Launched::start(launch, &signals::interrupted) {
+        Some(launch) => match sut::launch::Launched::start(launch, &edge, &signals::interrupted) {
             Ok(l) => {
                 if !args.quiet {
                     eprintln!("gander: SUT started (pid {})", l.pid());
@@ -167,6 +171,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             plan: plan.sut.clone(),
             pid: sut_pid.clone(),
             sut_unplaced: !matches!(sut_pid, Some(Ok(_))) && loopback_host(&plan.host),
+            edge: edge.clone(),
         },
         clock.clone(),
     );
@@ -174,7 +179,8 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         let root = sut_pid
             .clone()
             .unwrap_or_else(|| Err("no SUT process is known".into()));
-        profile::Profiler::start(p, profile::Target { root }, clock.clone())
+        let edge = edge.clone();
+        profile::Profiler::start(p, profile::Target { root, edge }, clock.clone())
     });
     let meta = RunMeta {
         run_id: run_id.clone(),
@@ -486,4 +492,16 @@ pub(super) fn git_revision(scenario: &Path) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// The run's network edge (its TLS, connect timeout, hosts and the
+/// environment's proxies); `None` once the error is said.
+pub(super) fn network_edge(plan: &RunPlan) -> Option<Arc<crate::net::Edge>> {
+    match crate::net::Edge::new(&plan.tls, &plan.net) {
+        Ok(edge) => Some(Arc::new(edge)),
+        Err(e) => {
+            eprintln!("gander: error: TLS: {e}");
+            None
+        }
+    }
 }

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::header::HeaderName;
 use indexmap::IndexMap;
-use reqwest::header::HeaderName;
 
 use super::diagnostic::{Diagnostic, suggest};
 use super::feeder::{self, Feeder};
@@ -73,6 +73,7 @@ struct Compiler<'a> {
     endpoint_index: HashMap<String, usize>,
     default_headers: Vec<(HeaderName, Template)>,
     default_timeout: Duration,
+    connect_timeout: Duration,
     default_follow_redirects: bool,
     default_max_body: u64,
     /// The path of the host URL, without its trailing `/`; steps' `/paths` go below it.
@@ -273,7 +274,7 @@ impl Compiler<'_> {
 
     /// The password of `http://user:pass@host`, as written, decoded, and as the
     /// Basic credential the client sends for it: a server may echo them back.
-    fn note_userinfo(&self, url: &reqwest::Url) {
+    fn note_userinfo(&self, url: &url::Url) {
         use base64::Engine;
         let Some(written) = url.password() else {
             return;
@@ -340,6 +341,7 @@ pub fn compile(
         endpoint_index: HashMap::new(),
         default_headers: Vec::new(),
         default_timeout: DEFAULT_TIMEOUT,
+        connect_timeout: crate::net::connect::CONNECT_TIMEOUT,
         default_follow_redirects: true,
         default_max_body: DEFAULT_MAX_BODY,
         base_path: String::new(),
@@ -377,6 +379,7 @@ pub fn compile(
         c.defaults(defaults);
     }
     let answers = c.answers(file.sink.as_ref(), file.telegram.as_ref());
+    let net = c.net(&file.hosts);
     let scenarios = c.scenarios(&file.scenarios);
     if let Some(load) = &load {
         c.check_unique_feeders(load, &file.data);
@@ -442,6 +445,7 @@ pub fn compile(
         host,
         http,
         tls,
+        net,
         load,
         scenarios,
         endpoints: c.endpoints,
@@ -522,7 +526,7 @@ impl Compiler<'_> {
                 return None;
             }
         };
-        match reqwest::Url::parse(&text) {
+        match url::Url::parse(&text) {
             Ok(url) if is_http_url(&text) => {
                 self.note_userinfo(&url);
                 // A path in the host is the base of every step's `/path` (as k6's and
@@ -580,11 +584,47 @@ impl Compiler<'_> {
         }
     }
 
+    /// How connections are opened: `defaults.connect_timeout` (read before)
+    /// and `hosts:`, each name with the IP addresses it resolves to.
+    fn net(
+        &mut self,
+        hosts: &IndexMap<String, Sp<super::units::StringList>>,
+    ) -> crate::net::NetPlan {
+        let mut out = Vec::new();
+        for (name, ips) in hosts {
+            let mut addrs = Vec::new();
+            for ip in &ips.value.0 {
+                match ip.trim().trim_start_matches('[').trim_end_matches(']').parse() {
+                    Ok(addr) => addrs.push(addr),
+                    Err(_) => self.error_help(
+                        ips.loc,
+                        format!("hosts.{name}: \"{ip}\" is not an IP address"),
+                        "give IPv4 or IPv6 addresses, e.g. { api.example.test: [\"::1\", 127.0.0.1] }",
+                    ),
+                }
+            }
+            if ips.value.0.is_empty() {
+                self.error(
+                    ips.loc,
+                    format!("hosts.{name}: give at least one IP address"),
+                );
+            }
+            out.push((name.clone(), addrs));
+        }
+        crate::net::NetPlan {
+            connect_timeout: self.connect_timeout,
+            hosts: out,
+        }
+    }
+
     fn defaults(&mut self, defaults: &model::Defaults) {
         let scope_vars: [String; 0] = [];
         self.default_headers = self.headers(&defaults.headers, &scope_vars, &scope_vars);
         if let Some(t) = &defaults.timeout {
             self.default_timeout = self.timeout(t);
+        }
+        if let Some(t) = &defaults.connect_timeout {
+            self.connect_timeout = self.timeout(t);
         }
         if let Some(f) = &defaults.follow_redirects {
             self.default_follow_redirects = f.value;
@@ -1258,7 +1298,7 @@ pub fn machine_cores() -> usize {
 
 /// An http(s) URL with a host.
 pub fn is_http_url(text: &str) -> bool {
-    reqwest::Url::parse(text)
+    url::Url::parse(text)
         .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
 }
 

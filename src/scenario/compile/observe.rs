@@ -71,7 +71,7 @@ impl Compiler<'_> {
         if text.starts_with('/') {
             return host.map(|h| format!("{h}{text}"));
         }
-        match reqwest::Url::parse(&text) {
+        match url::Url::parse(&text) {
             Ok(url) if url.scheme() == "http" && url.host().is_some() => Some(text),
             _ => {
                 self.error_help(

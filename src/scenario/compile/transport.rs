@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use super::Compiler;
+use crate::net::tls::{self, ClientIdentity, TlsPlan};
 use crate::scenario::files;
 use crate::scenario::model;
 use crate::scenario::spanned::{Loc, Sp};
 use crate::scenario::units::HttpVersion;
-use crate::tls::{self, ClientIdentity, TlsPlan};
 
 /// The largest PEM file gander reads: bundles of every public CA are ~250KiB.
 pub const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;

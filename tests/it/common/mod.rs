@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod edge;
 pub mod tls;
 
 use std::collections::HashMap;

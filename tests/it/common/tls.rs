@@ -120,7 +120,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-fn server_config(tls: &ServerTls) -> rustls::ServerConfig {
+pub fn server_config(tls: &ServerTls) -> rustls::ServerConfig {
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(tls.cert.cert.as_bytes())
             .collect::<Result<_, _>>()

@@ -1,6 +1,6 @@
-//! TLS as the users speak it: one rustls configuration per run (the system's
+//! TLS as gander speaks it: one rustls configuration per run (the system's
 //! trust store, `tls.ca`, a client certificate, or no verification at all),
-//! shared by every user's HTTP clients and WebSocket connections, and the
+//! shared by every connection of the run (`net::Edge`), and the
 //! reasons a TLS failure is reported with: one a user can act on ("certificate
 //! for 127.0.0.1 is signed by an unknown authority: add its CA with tls.ca…"),
 //! the same for every connection so that failures group, never the raw
@@ -161,10 +161,6 @@ impl Tls {
             verifier: Arc::new(Verifier {
                 check,
                 provider: provider.clone(),
-                server_name: plan
-                    .server_name
-                    .as_deref()
-                    .and_then(|n| ServerName::try_from(n.to_string()).ok()),
                 ca_file: plan.ca.as_ref().map(|(file, _)| file.clone()),
             }),
             provider,
@@ -202,7 +198,6 @@ enum Check {
 struct Verifier {
     check: Check,
     provider: Arc<CryptoProvider>,
-    server_name: Option<ServerName<'static>>,
     ca_file: Option<String>,
 }
 
@@ -246,7 +241,8 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let name = self.server_name.as_ref().unwrap_or(server_name);
+        // `tls.server_name`, when set, is the name the connection asked for (SNI).
+        let name = server_name;
         match &self.check {
             Check::Nothing => Ok(ServerCertVerified::assertion()),
             Check::NoRoots(why) => Err(explained(format!(
@@ -345,7 +341,8 @@ fn explain_certificate(
                 CertificateError::NotValidForNameContext { presented, .. }
                     if !presented.is_empty() =>
                 {
-                    format!(" (it names {})", presented.join(", "))
+                    let names: Vec<&str> = presented.iter().map(|n| presented_name(n)).collect();
+                    format!(" (it names {})", names.join(", "))
                 }
                 _ => String::new(),
             };
@@ -363,6 +360,18 @@ fn explain_certificate(
             )
         }
         other => format!("certificate for {name} refused ({other:?}): {INSECURE_HINT}"),
+    }
+}
+
+/// A name a certificate holds, as a user writes it: rustls gives them in
+/// Rust's debug form (`DnsName("other.test")`, `IpAddress(10.0.0.1)`).
+fn presented_name(debug: &str) -> &str {
+    match debug.split_once('(') {
+        Some((kind, rest)) if kind.chars().all(|c| c.is_ascii_alphabetic()) => rest
+            .strip_suffix(')')
+            .map(|inner| inner.trim_matches('"'))
+            .unwrap_or(debug),
+        _ => debug,
     }
 }
 
@@ -613,6 +622,13 @@ mod tests {
         );
         let broken = cert.replace("-----END CERTIFICATE-----", "");
         assert!(parse_certificates(broken.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn names_a_certificate_holds_read_as_written() {
+        assert_eq!(presented_name("DnsName(\"other.test\")"), "other.test");
+        assert_eq!(presented_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(presented_name("plain.test"), "plain.test");
     }
 
     #[test]
