@@ -50,6 +50,12 @@ pub enum ImportError {
         MAX_INPUT / (1024 * 1024)
     )]
     TooLarge { what: String },
+    #[error(
+        "{} is larger than {} MiB, the most gander reads of a HAR recording\n  = record a shorter session, or save it without response bodies (\"Save all as HAR (sanitized)\" in Chromium)",
+        path.display(),
+        har::MAX_HAR / (1024 * 1024)
+    )]
+    HarTooLarge { path: PathBuf },
     /// Not JSON or YAML at all.
     #[error("{0}")]
     Syntax(Located),
@@ -101,6 +107,17 @@ impl Located {
         Located(Box::new(Place {
             origin: input.origin.to_string(),
             text: Some(input.text.clone()),
+            loc: None,
+            pointer: None,
+            message: message.into(),
+            help: None,
+        }))
+    }
+    /// A problem in an input whose text is not at hand: said with the pointer, not an excerpt.
+    fn from_origin(origin: &Origin, message: impl Into<String>) -> Self {
+        Located(Box::new(Place {
+            origin: origin.to_string(),
+            text: None,
             loc: None,
             pointer: None,
             message: message.into(),
@@ -464,8 +481,7 @@ pub fn openapi(source: &str, options: &OpenApiOptions) -> Result<Generated, Impo
 
 /// `gander import har FILE`.
 pub fn har(file: &Path, options: &HarOptions) -> Result<Generated, ImportError> {
-    let input = Input::open(&Origin::File(file.to_path_buf()))?;
-    har::import(&input, options)
+    har::import_file(file, options)
 }
 
 /// A scenario variable name from free text: lowercase letters, digits and
