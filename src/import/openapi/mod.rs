@@ -522,7 +522,7 @@ impl<'a> Importer<'a> {
                 "Review it before trusting the figures: lines marked \"guess:\" are made up, not documented.".into(),
                 "Check it with: gander check FILE    Run it with: gander run FILE".into(),
             ],
-            name: slug(&title),
+            name: scenario_name(&title, &self.docs.root_input().origin),
             host: self.server.host.clone(),
             host_note: Some(self.server.note.clone()),
             variables: auth.variables.clone(),
@@ -861,6 +861,15 @@ fn literal_param(param: Node<'_>) -> ParamValue {
             .join(","),
         v => value_text(v).unwrap_or_default(),
     };
+    if text.is_empty() {
+        // An empty segment (`/delay/`) would pass the check and then 404.
+        let was = match &source {
+            Source::Generated(how) => how.clone(),
+            documented => documented.describe(),
+        };
+        let why = format!("{was} is empty: 1 instead");
+        return ParamValue::Literal("1".into(), Source::Generated(why));
+    }
     ParamValue::Literal(text, source)
 }
 
@@ -1116,6 +1125,41 @@ fn count_guesses(steps: &[StepOut]) -> usize {
                     .count()
         })
         .sum()
+}
+
+/// The scenario's name (and so the run's baseline name): the document's
+/// title, unless it is a framework's default (every FastAPI app is titled
+/// "FastAPI"), then where the document came from: the service's host and
+/// port, or the file's name (its folder's when the file is `openapi.json`).
+fn scenario_name(title: &str, origin: &Origin) -> String {
+    let generic = |name: &str| {
+        matches!(
+            name.trim().to_ascii_lowercase().as_str(),
+            "" | "fastapi" | "api" | "app" | "openapi" | "swagger" | "spec"
+        )
+    };
+    if !generic(title) {
+        return slug(title);
+    }
+    let from = match origin {
+        Origin::Url(url) => match url.port_or_known_default() {
+            Some(port) => format!("{}-{port}", url.host_str().unwrap_or("api")),
+            None => url.host_str().unwrap_or("api").to_string(),
+        },
+        Origin::File(path) => {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let folder = path
+                .canonicalize()
+                .ok()
+                .and_then(|p| Some(p.parent()?.file_name()?.to_string_lossy().into_owned()));
+            match (stem, folder) {
+                (Some(stem), Some(folder)) if generic(&stem) => folder,
+                (Some(stem), _) => stem,
+                (None, folder) => folder.unwrap_or_default(),
+            }
+        }
+    };
+    slug(&from)
 }
 
 /// A file-system and URL friendly test name from a title.
