@@ -59,12 +59,12 @@ const TOKEN: &str = "tok_9f8e7d6c5b4a3921";
 const SID: &str = "s3ss10n-42abc";
 const CSRF: &str = "c5rf0a1b2c3d4e5f6a7b";
 
-/// A recorded session: long because it is data, one entry per request.
+/// A recorded session: the login page, its assets, the login, then the API.
 fn session() -> Vec<Value> {
     let html = format!(
         "<html><form><input type=\"hidden\" name=\"csrf_token\" value=\"{CSRF}\"></form></html>"
     );
-    vec![
+    let mut entries = vec![
         entry(
             0,
             "GET",
@@ -118,6 +118,14 @@ fn session() -> Vec<Value> {
                 &format!(r#"{{"token":"{TOKEN}","token_type":"bearer"}}"#),
             ),
         ),
+    ];
+    entries.extend(after_login());
+    entries
+}
+
+/// The session after the login: a preflight, a list, a detail and a write.
+fn after_login() -> Vec<Value> {
+    vec![
         entry(
             4000,
             "OPTIONS",
@@ -427,7 +435,7 @@ fn a_hard_coded_token_says_which_response_handed_it_out() {
         api_call(300, TOKEN),
         api_call(600, "never_handed_out_42x"),
     ];
-    let g = import(&har(entries), &HarOptions::default()).unwrap();
+    let g = import(&har(entries.clone()), &HarOptions::default()).unwrap();
     let y = &g.yaml;
     assert!(
         y.contains("hard-coded: request 2 (POST https://auth.example.net/token) handed this value out, but it is left out; --include-host auth.example.net keeps it"),
@@ -444,40 +452,12 @@ fn a_hard_coded_token_says_which_response_handed_it_out() {
         include_hosts: vec!["auth.example.net".into()],
         ..HarOptions::default()
     };
-    let g = import(&har(entries_again()), &options).unwrap();
+    let g = import(&har(entries), &options).unwrap();
     assert!(
         code(&g.yaml).contains("Bearer ${access_token}"),
         "{}",
         g.yaml
     );
-
-    fn entries_again() -> Vec<Value> {
-        vec![
-            entry(
-                100,
-                "POST",
-                "https://auth.example.net/token",
-                &[],
-                Some(("application/json", r#"{"username":"ann"}"#)),
-                200,
-                &[],
-                (
-                    "application/json",
-                    &format!(r#"{{"access_token":"{TOKEN}"}}"#),
-                ),
-            ),
-            entry(
-                300,
-                "GET",
-                "https://auth.example.net/api/me",
-                &[("Authorization", &format!("Bearer {TOKEN}"))],
-                None,
-                200,
-                &[],
-                ("application/json", "{}"),
-            ),
-        ]
-    }
 }
 
 /// A recording larger than the 16 MiB an API document may weigh is read (as a

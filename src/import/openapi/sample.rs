@@ -176,6 +176,11 @@ pub fn generate(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Valu
     if !std::ptr::eq(alternative.v, schema.v) {
         return generate(alternative, depth + 1, notes);
     }
+    by_type(schema, depth, notes)
+}
+
+/// A minimal value of the schema's type (no example, default or enum given).
+fn by_type(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {
     let has_properties = schema.raw("properties").is_some();
     match type_of(schema) {
         Some("object") => object(schema, depth, notes),
