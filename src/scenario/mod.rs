@@ -8,6 +8,7 @@ pub mod model;
 pub mod plan;
 pub mod segment;
 pub mod spanned;
+pub mod start_at;
 pub mod template;
 pub mod units;
 

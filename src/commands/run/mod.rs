@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::print_scenario_error;
-use crate::clock::{CommonStart, RunClock};
+use crate::clock::{CommonStart, PlannedLoad, RunClock};
 use crate::compare::{self, RunData};
 use crate::record::{Collected, Recorder, RecorderConfig};
 use crate::result::{RunResult, RunStatus};
@@ -150,10 +150,12 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     } else {
         super::progress::Style::Log
     });
-    let clock = Arc::new(match start {
-        Some(s) => RunClock::for_plan_from(&plan, s.t0),
-        None => RunClock::for_plan(&plan),
-    });
+    let clock = Arc::new(RunClock::for_load(
+        &planned_load(&plan),
+        start
+            .as_ref()
+            .map_or_else(std::time::Instant::now, |s| s.t0),
+    ));
     let monitor = sut::Monitor::start(
         sut::MonitorSetup {
             plan: plan.sut.clone(),
@@ -438,4 +440,16 @@ fn git_revision(scenario: &Path) -> Option<String> {
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// What the run's clock needs of the plan's load.
+fn planned_load(plan: &crate::scenario::RunPlan) -> PlannedLoad {
+    let load = &plan.load;
+    PlannedLoad {
+        users: load.users,
+        steady_length: load.steady_length(),
+        steady_window: load.steady_window(),
+        open: load.model == crate::scenario::plan::LoadModel::Open,
+        scenarios: plan.scenarios.len(),
+    }
 }
