@@ -170,6 +170,21 @@ impl fmt::Display for Located {
     }
 }
 
+/// Why a `$ref` names no document gander can read.
+#[derive(Debug, thiserror::Error)]
+pub enum RefError {
+    #[error("\"{reference}\" is not a URL: {source}")]
+    NotAUrl {
+        reference: String,
+        source: url::ParseError,
+    },
+    #[error("\"{reference}\" is not a relative URL: {source}")]
+    NotARelativeUrl {
+        reference: String,
+        source: url::ParseError,
+    },
+}
+
 /// Where an input came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -188,17 +203,24 @@ impl fmt::Display for Origin {
 
 impl Origin {
     /// `reference` (a relative path or URL in a `$ref`) taken relative to this input.
-    fn join(&self, reference: &str) -> Result<Origin, String> {
+    fn join(&self, reference: &str) -> Result<Origin, RefError> {
         if reference.starts_with("http://") || reference.starts_with("https://") {
             return reqwest::Url::parse(reference)
                 .map(Origin::Url)
-                .map_err(|e| format!("\"{reference}\" is not a URL: {e}"));
+                .map_err(|source| RefError::NotAUrl {
+                    reference: reference.to_string(),
+                    source,
+                });
         }
         match self {
-            Origin::Url(base) => base
-                .join(reference)
-                .map(Origin::Url)
-                .map_err(|e| format!("\"{reference}\" is not a relative URL: {e}")),
+            Origin::Url(base) => {
+                base.join(reference)
+                    .map(Origin::Url)
+                    .map_err(|source| RefError::NotARelativeUrl {
+                        reference: reference.to_string(),
+                        source,
+                    })
+            }
             Origin::File(path) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
                 let decoded = percent_encoding::percent_decode_str(reference).decode_utf8_lossy();

@@ -32,7 +32,7 @@ const GENERATOR_THREADS: &[&str] = &["gander-user", "gander-recorder"];
 pub struct MonitorSetup {
     pub plan: SutPlan,
     /// The SUT's root pid, or why there is none.
-    pub pid: Option<Result<u32, String>>,
+    pub pid: Option<Result<u32, process::ProcessError>>,
 }
 
 /// Samples on its own thread until `finish`.
@@ -139,7 +139,7 @@ fn sources(setup: &MonitorSetup) -> Vec<Box<dyn Source>> {
     let mut sources: Vec<Box<dyn Source>> = vec![Box::new(LoadGenerator::new())];
     match &setup.pid {
         Some(Ok(pid)) => sources.push(Box::new(ProcessTree::new(*pid))),
-        Some(Err(e)) => sources.push(Box::new(ProcessTree::missing(e.clone()))),
+        Some(Err(e)) => sources.push(Box::new(ProcessTree::missing(e.to_string()))),
         None => {}
     }
     if let Some(p) = &plan.prometheus {
@@ -317,7 +317,7 @@ impl Source for ProcessTree {
                     self.report.record(t, &s);
                     self.report.push(PROCESSES, t, s.processes as f64);
                 }
-                Err(e) => self.report.failed(e),
+                Err(e) => self.report.failed(e.to_string()),
             }
         }
         Box::pin(std::future::ready(()))

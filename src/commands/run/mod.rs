@@ -166,7 +166,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let profiler = plan.profile.clone().map(|p| {
         let root = sut_pid
             .clone()
-            .unwrap_or_else(|| Err("no SUT process is known".into()));
+            .unwrap_or(Err(sut::process::ProcessError::Unknown));
         profile::Profiler::start(p, profile::Target { root }, clock.clone())
     });
     let meta = RunMeta {
@@ -351,17 +351,17 @@ fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
 fn resolve_sut_pid(
     plan: &RunPlan,
     launched: Option<&sut::launch::Launched>,
-) -> Option<Result<u32, String>> {
+) -> Option<Result<u32, sut::process::ProcessError>> {
     use scenario::plan::ProcessSelector;
     Some(match plan.sut.process.as_ref()? {
         ProcessSelector::Launched => launched
             .map(|l| l.pid())
-            .ok_or_else(|| "the SUT was not launched".to_string()),
+            .ok_or(sut::process::ProcessError::NotLaunched),
         ProcessSelector::Pid(pid) => {
             if std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 Ok(*pid)
             } else {
-                Err(format!("no process has pid {pid}"))
+                Err(sut::process::ProcessError::NoSuchPid(*pid))
             }
         }
         ProcessSelector::Name(name) => sut::process::find_by_name(name),

@@ -360,6 +360,13 @@ pub(super) fn literal_param(param: Node<'_>) -> ParamValue {
     ParamValue::Literal(text, source)
 }
 
+/// A request body the scenario format cannot hold (the operation is left out).
+#[derive(Debug, thiserror::Error)]
+#[error("its body ({types}) cannot be written in a scenario file (JSON, form and text bodies can)")]
+pub(super) struct Unsendable {
+    types: String,
+}
+
 /// How a request body is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum BodyKind {
@@ -372,7 +379,7 @@ pub(super) enum BodyKind {
 /// type, and where the value came from. `Err` says why it cannot be sent.
 pub(super) fn request_value(
     op: &Op<'_>,
-) -> Result<Option<(BodyKind, Value, String, Source)>, String> {
+) -> Result<Option<(BodyKind, Value, String, Source)>, Unsendable> {
     let Some(rb) = op.node.get("requestBody") else {
         return Ok(None);
     };
@@ -405,10 +412,9 @@ pub(super) fn request_value(
         });
     let Some((kind, (ct, media))) = pick else {
         let types: Vec<&str> = content.iter().map(|(ct, _)| *ct).collect();
-        return Err(format!(
-            "its body ({}) cannot be written in a scenario file (JSON, form and text bodies can)",
-            types.join(", ")
-        ));
+        return Err(Unsendable {
+            types: types.join(", "),
+        });
     };
     let (value, source) = match sample::example_of(*media) {
         Some(v) => (v, Source::Example),
@@ -427,7 +433,7 @@ pub(super) fn request_value(
 /// type for a raw body, and where the value came from.
 pub(super) fn request_body(
     op: &Op<'_>,
-) -> Result<Option<(BodyOut, Option<String>, Source)>, String> {
+) -> Result<Option<(BodyOut, Option<String>, Source)>, Unsendable> {
     let Some((kind, value, ct, source)) = request_value(op)? else {
         return Ok(None);
     };
