@@ -283,7 +283,7 @@ fn fetch_pprof(
             _ = interrupted => Err("interrupted before the profile was complete".to_string()),
         }
     })?;
-    let decoded = pprof::decode(&bytes)?;
+    let decoded = pprof::decode(&bytes).map_err(|e| e.to_string())?;
     Ok(external::Output {
         raw: (
             if pprof::is_gzip(&bytes) {

@@ -728,7 +728,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(size.contains("write 512MiB, 512MB or 512B"), "{size}");
-        assert!(parse_bytes("512").unwrap_err().to_string().contains("512MiB"));
+        assert!(
+            parse_bytes("512")
+                .unwrap_err()
+                .to_string()
+                .contains("512MiB")
+        );
         // Units still read as before.
         assert_eq!(
             serde_saphyr::from_str::<Dur>("250ms").unwrap().0,

@@ -558,18 +558,17 @@ impl Compiler<'_> {
             let loaded = Feeder::load(name, &path, spec.mode, spec.per).and_then(|f| {
                 total += f.bytes;
                 if total > feeder::MAX_TOTAL_BYTES {
-                    return Err(format!(
-                        "the data files hold more than {} together, the most gander reads",
-                        crate::format::bytes(feeder::MAX_TOTAL_BYTES as f64)
-                    ));
+                    return Err(feeder::FeederError::TooMuchTogether(crate::format::bytes(
+                        feeder::MAX_TOTAL_BYTES as f64,
+                    )));
                 }
                 Ok(f)
             });
             match loaded {
                 Ok(f) => self.feeders.push(Arc::new(f.striped(segment))),
-                Err(message) => {
+                Err(e) => {
                     self.broken_feeders.push(name.clone());
-                    self.error(spec.csv.loc, message);
+                    self.error(spec.csv.loc, e.to_string());
                 }
             }
         }
