@@ -36,6 +36,7 @@ fn percent(flag: &str, text: Option<&str>) -> anyhow::Result<Option<f64>> {
     .transpose()
 }
 
+// Long on purpose: the command's linear pipeline (read the runs, compare, judge, write, print), as hyperfine's run().
 pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
     let (new_dir, base_dirs) = args
         .runs
