@@ -9,7 +9,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::Exit;
-use crate::clock::parse_start_at;
 use crate::commands::compare::CompareRequest;
 use crate::commands::demo::DemoRequest;
 use crate::commands::import::{ImportRequest, ImportSource};
@@ -18,6 +17,7 @@ use crate::commands::run::{DEFAULT_BASELINE_LAST, RunRequest};
 use crate::commands::{self};
 use crate::scenario::Overrides;
 use crate::scenario::segment::Segment;
+use crate::scenario::start_at::parse_start_at;
 use crate::scenario::units::parse_duration;
 
 #[derive(Debug, Parser)]

@@ -14,6 +14,19 @@ use std::time::{Duration, Instant};
 
 use crate::result::Phase;
 
+/// What the clock knows of the plan (the scenario's load, read by the caller).
+#[derive(Debug, Clone)]
+pub struct PlannedLoad {
+    pub users: usize,
+    /// The planned length of the steady state, when known in advance.
+    pub steady_length: Option<Duration>,
+    /// Staged loads: the steady stage's offsets from the origin.
+    pub steady_window: Option<(Duration, Duration)>,
+    /// The open model (users counted while busy in an iteration).
+    pub open: bool,
+    pub scenarios: usize,
+}
+
 #[derive(Debug)]
 pub struct RunClock {
     pub t0: Instant,
@@ -52,18 +65,12 @@ impl RunClock {
         }
     }
 
-    /// The clock for a plan's load, started now.
-    pub fn for_plan(plan: &crate::scenario::RunPlan) -> Self {
-        Self::for_plan_from(plan, Instant::now())
-    }
-
-    /// The clock for a plan's load, its time axis from `t0` (not after now).
-    pub fn for_plan_from(plan: &crate::scenario::RunPlan, t0: Instant) -> Self {
-        let load = &plan.load;
-        let mut clock = RunClock::new(load.users, load.steady_length(), plan.scenarios.len());
+    /// The clock for a planned load, its time axis from `t0` (not after now).
+    pub fn for_load(load: &PlannedLoad, t0: Instant) -> Self {
+        let mut clock = RunClock::new(load.users, load.steady_length, load.scenarios);
         clock.t0 = t0;
-        clock.planned_steady = load.steady_window();
-        clock.open = load.model == crate::scenario::plan::LoadModel::Open;
+        clock.planned_steady = load.steady_window;
+        clock.open = load.open;
         clock
     }
 
@@ -210,9 +217,6 @@ pub struct CommonStart {
     pub axis_from_s: i64,
 }
 
-/// A common start this far ahead is taken for a mistake.
-pub const MAX_START_AHEAD: Duration = Duration::from_secs(24 * 3600);
-
 impl CommonStart {
     /// Lays the axis for a common start at `at`, now.
     pub fn new(at: chrono::DateTime<chrono::Utc>) -> CommonStart {
@@ -240,36 +244,6 @@ impl CommonStart {
     pub fn late_s(&self, began: Instant) -> f64 {
         began.saturating_duration_since(self.instant).as_secs_f64()
     }
-}
-
-/// Reads `--start-at`: an RFC 3339 time (2026-05-01T12:00:00Z) or `+30s` from now.
-pub fn parse_start_at(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    let text = text.trim();
-    let at = match text.strip_prefix('+') {
-        Some(after) => {
-            let d = crate::scenario::units::parse_duration(after)
-                .map_err(|e| format!("\"{text}\": {e}; expected e.g. +30s or +2m"))?;
-            chrono::Utc::now()
-                + chrono::TimeDelta::from_std(d).map_err(|e| format!("\"{text}\": {e}"))?
-        }
-        None => chrono::DateTime::parse_from_rfc3339(text)
-            .map_err(|e| {
-                format!(
-                    "\"{text}\" is not a time ({e}): expected RFC 3339 with a zone, e.g. \
-                     2026-05-01T12:00:00Z (`date -u -d +1min +%FT%TZ` prints one), or +30s from now"
-                )
-            })?
-            .with_timezone(&chrono::Utc),
-    };
-    let ahead = (at - chrono::Utc::now()).to_std().unwrap_or_default();
-    if ahead > MAX_START_AHEAD {
-        return Err(format!(
-            "\"{text}\" is {} h from now, more than the {} h gander waits: is the date right?",
-            ahead.as_secs() / 3600,
-            MAX_START_AHEAD.as_secs() / 3600
-        ));
-    }
-    Ok(at)
 }
 
 #[cfg(test)]
@@ -301,25 +275,6 @@ mod tests {
             } else if offset_ms >= 999 {
                 assert!(start.axis_from_s < 0, "{offset_ms}");
             }
-        }
-    }
-
-    #[test]
-    fn start_times_read_as_written_or_refused_with_an_example() {
-        let far = (chrono::Utc::now() + chrono::TimeDelta::days(3)).to_rfc3339();
-        assert!(
-            parse_start_at(&far)
-                .unwrap_err()
-                .contains("is the date right")
-        );
-        let soon = parse_start_at("+30s").unwrap();
-        let ahead = (soon - chrono::Utc::now()).num_milliseconds();
-        assert!((29_000..=30_000).contains(&ahead), "{ahead}");
-        let past = parse_start_at("2020-01-01T00:00:00+02:00").unwrap();
-        assert_eq!(past.to_rfc3339(), "2019-12-31T22:00:00+00:00");
-        for bad in ["tomorrow", "12:00", "+soon", "2026-05-01 12:00:00"] {
-            let e = parse_start_at(bad).unwrap_err();
-            assert!(e.contains("e.g."), "{bad}: {e}");
         }
     }
 

@@ -38,6 +38,7 @@ pub(super) fn percent(flag: &str, text: Option<&str>) -> anyhow::Result<Option<f
     .transpose()
 }
 
+// Long on purpose: the command's linear pipeline (read the runs, compare, judge, write, print), as hyperfine's run().
 pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
     let (new_dir, base_dirs) = args
         .runs

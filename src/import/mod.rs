@@ -50,6 +50,12 @@ pub enum ImportError {
         MAX_INPUT / (1024 * 1024)
     )]
     TooLarge { what: String },
+    #[error(
+        "{} is larger than {} MiB, the most gander reads of a HAR recording\n  = record a shorter session, or save it without response bodies (\"Save all as HAR (sanitized)\" in Chromium)",
+        path.display(),
+        har::MAX_HAR / (1024 * 1024)
+    )]
+    HarTooLarge { path: PathBuf },
     /// Not JSON or YAML at all.
     #[error("{0}")]
     Syntax(Located),
@@ -107,6 +113,17 @@ impl Located {
             help: None,
         }))
     }
+    /// A problem in an input whose text is not at hand: said with the pointer, not an excerpt.
+    fn from_origin(origin: &Origin, message: impl Into<String>) -> Self {
+        Located(Box::new(Place {
+            origin: origin.to_string(),
+            text: None,
+            loc: None,
+            pointer: None,
+            message: message.into(),
+            help: None,
+        }))
+    }
     fn at(mut self, loc: Option<Loc>) -> Self {
         self.0.loc = loc.filter(|l| l.line > 0);
         self
@@ -153,6 +170,21 @@ impl fmt::Display for Located {
     }
 }
 
+/// Why a `$ref` names no document gander can read.
+#[derive(Debug, thiserror::Error)]
+pub enum RefError {
+    #[error("\"{reference}\" is not a URL: {source}")]
+    NotAUrl {
+        reference: String,
+        source: url::ParseError,
+    },
+    #[error("\"{reference}\" is not a relative URL: {source}")]
+    NotARelativeUrl {
+        reference: String,
+        source: url::ParseError,
+    },
+}
+
 /// Where an input came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -171,17 +203,24 @@ impl fmt::Display for Origin {
 
 impl Origin {
     /// `reference` (a relative path or URL in a `$ref`) taken relative to this input.
-    fn join(&self, reference: &str) -> Result<Origin, String> {
+    fn join(&self, reference: &str) -> Result<Origin, RefError> {
         if reference.starts_with("http://") || reference.starts_with("https://") {
             return reqwest::Url::parse(reference)
                 .map(Origin::Url)
-                .map_err(|e| format!("\"{reference}\" is not a URL: {e}"));
+                .map_err(|source| RefError::NotAUrl {
+                    reference: reference.to_string(),
+                    source,
+                });
         }
         match self {
-            Origin::Url(base) => base
-                .join(reference)
-                .map(Origin::Url)
-                .map_err(|e| format!("\"{reference}\" is not a relative URL: {e}")),
+            Origin::Url(base) => {
+                base.join(reference)
+                    .map(Origin::Url)
+                    .map_err(|source| RefError::NotARelativeUrl {
+                        reference: reference.to_string(),
+                        source,
+                    })
+            }
             Origin::File(path) => {
                 let dir = path.parent().unwrap_or(Path::new("."));
                 let decoded = percent_encoding::percent_decode_str(reference).decode_utf8_lossy();
@@ -434,8 +473,7 @@ pub fn openapi(source: &str, options: &OpenApiOptions) -> Result<Generated, Impo
 
 /// `gander import har FILE`.
 pub fn har(file: &Path, options: &HarOptions) -> Result<Generated, ImportError> {
-    let input = Input::open(&Origin::File(file.to_path_buf()))?;
-    har::import(&input, options)
+    har::import_file(file, options)
 }
 
 /// A scenario variable name from free text: lowercase letters, digits and

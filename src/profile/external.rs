@@ -183,13 +183,16 @@ pub fn run(
             format: ProfileFormat::Pprof,
             ..
         } => {
-            let d = super::pprof::decode(&bytes)?;
+            let d = super::pprof::decode(&bytes).map_err(|e| e.to_string())?;
             (d.folded, d.value_type)
         }
         _ => {
             let text = String::from_utf8(bytes.clone())
                 .map_err(|_| "the profiler wrote binary data, not folded stacks".to_string())?;
-            (Folded::parse(&text)?, "samples".to_string())
+            (
+                Folded::parse(&text).map_err(|e| e.to_string())?,
+                "samples".to_string(),
+            )
         }
     };
     Ok(Output {
@@ -241,5 +244,5 @@ fn collapse_perf(data: &Path) -> Result<Folded, String> {
         return Err(format!("perf script failed ({status})"));
     }
     collapsed.map_err(|e| format!("cannot collapse perf output: {e}"))?;
-    Folded::parse(&String::from_utf8_lossy(&out))
+    Folded::parse(&String::from_utf8_lossy(&out)).map_err(|e| e.to_string())
 }

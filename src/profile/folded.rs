@@ -11,9 +11,18 @@ pub struct Folded {
     stacks: BTreeMap<String, u64>,
 }
 
+/// A line that is not a folded stack (`frames;... count`).
+#[derive(Debug, thiserror::Error)]
+#[error("line {line} is not a folded stack (\"frames;... count\"): {shown:?}")]
+pub struct FoldedError {
+    line: usize,
+    /// The line's first 80 characters.
+    shown: String,
+}
+
 impl Folded {
     /// Parses folded lines; blank lines are skipped, anything else malformed is an error.
-    pub fn parse(text: &str) -> Result<Folded, String> {
+    pub fn parse(text: &str) -> Result<Folded, FoldedError> {
         let mut folded = Folded::default();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim_end();
@@ -27,10 +36,7 @@ impl Folded {
                 Some((stack, count)) if !stack.is_empty() => folded.add(stack, count),
                 _ => {
                     let shown: String = line.chars().take(80).collect();
-                    return Err(format!(
-                        "line {} is not a folded stack (\"frames;... count\"): {shown:?}",
-                        n + 1
-                    ));
+                    return Err(FoldedError { line: n + 1, shown });
                 }
             }
         }
@@ -317,6 +323,7 @@ mod tests {
         assert!(
             Folded::parse("no count here\n")
                 .unwrap_err()
+                .to_string()
                 .contains("line 1")
         );
         assert!(Folded::parse("\x1f\u{8b}\u{8}garbage").is_err());

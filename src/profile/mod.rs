@@ -87,7 +87,7 @@ pub struct Profiler {
 /// Where to point the profiler: a URL needs nothing, the others the SUT's
 /// root process (its workers are found when the profile starts).
 pub struct Target {
-    pub root: Result<u32, String>,
+    pub root: Result<u32, crate::sut::process::ProcessError>,
     /// How a pprof endpoint is reached: the run's TLS and proxies.
     pub edge: Arc<crate::net::Edge>,
 }
@@ -167,7 +167,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
                 return Capture::missing(plan, &label, format!("the SUT process is gone: {e}"));
             }
         },
-        (_, Err(e)) => return Capture::missing(plan, &label, e.clone()),
+        (_, Err(e)) => return Capture::missing(plan, &label, e.to_string()),
     };
     let seconds = profile_length(plan, clock.planned_duration());
     let began = Instant::now().max(start);
@@ -282,7 +282,7 @@ fn fetch_pprof(
             _ = interrupted => Err("interrupted before the profile was complete".to_string()),
         }
     })?;
-    let decoded = pprof::decode(&bytes)?;
+    let decoded = pprof::decode(&bytes).map_err(|e| e.to_string())?;
     Ok(external::Output {
         raw: (
             if pprof::is_gzip(&bytes) {

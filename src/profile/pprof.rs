@@ -23,34 +23,51 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
 }
 
-pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
+/// Why bytes are not a CPU profile gander can read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the profile is empty (0 bytes)")]
+    Empty,
+    #[error("the profile is {0} once decompressed (a gzip bomb?)")]
+    Bomb(crate::bounded::ReadError),
+    #[error("the gzip stream is damaged or truncated: {0}")]
+    Gzip(crate::bounded::ReadError),
+    /// `head`: the first bytes, control characters shown as dots.
+    #[error("not a pprof profile.proto ({source}); it starts with {head:?}")]
+    NotPprof {
+        source: prost::DecodeError,
+        head: String,
+    },
+    #[error("the profile has no sample types: not a CPU profile")]
+    NoSampleTypes,
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     if bytes.is_empty() {
-        return Err("the profile is empty (0 bytes)".into());
+        return Err(DecodeError::Empty);
     }
     let raw;
     let data = if is_gzip(bytes) {
         raw =
             crate::bounded::gunzip(bytes, crate::bounded::OBSERVED_LIMIT).map_err(|e| match e {
-                crate::bounded::ReadError::TooLarge { .. } => {
-                    format!("the profile is {e} once decompressed (a gzip bomb?)")
-                }
-                e => format!("the gzip stream is damaged or truncated: {e}"),
+                crate::bounded::ReadError::TooLarge { .. } => DecodeError::Bomb(e),
+                e => DecodeError::Gzip(e),
             })?;
         &raw[..]
     } else {
         bytes
     };
-    let profile = Profile::decode(data).map_err(|e| {
-        let head: String = String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
+    let profile = Profile::decode(data).map_err(|source| DecodeError::NotPprof {
+        source,
+        head: String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
             .chars()
             .map(|c| if c.is_control() { '.' } else { c })
-            .collect();
-        format!("not a pprof profile.proto ({e}); it starts with {head:?}")
+            .collect(),
     })?;
     to_folded(&profile)
 }
 
-fn to_folded(p: &Profile) -> Result<Decoded, String> {
+fn to_folded(p: &Profile) -> Result<Decoded, DecodeError> {
     let string = |i: i64| {
         p.string_table
             .get(i as usize)
@@ -58,7 +75,7 @@ fn to_folded(p: &Profile) -> Result<Decoded, String> {
             .unwrap_or("")
     };
     if p.sample_type.is_empty() {
-        return Err("the profile has no sample types: not a CPU profile".into());
+        return Err(DecodeError::NoSampleTypes);
     }
     // The sample count is exact; the time column is derived from it and the
     // frequency (pprof-rs under-reports time above the kernel's tick rate).
@@ -213,12 +230,18 @@ mod tests {
             assert_eq!(d.folded.to_text(), "main 2\nmain;handler;inlined 3\n");
         }
         let truncated = &gz[..gz.len() / 2];
-        assert!(decode(truncated).unwrap_err().contains("truncated"));
+        assert!(
+            decode(truncated)
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
         assert!(
             decode(b"<html>404 page not found</html>")
                 .unwrap_err()
+                .to_string()
                 .contains("not a pprof")
         );
-        assert!(decode(b"").unwrap_err().contains("empty"));
+        assert!(decode(b"").unwrap_err().to_string().contains("empty"));
     }
 }

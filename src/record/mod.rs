@@ -292,6 +292,7 @@ fn phase_index(phase: Phase) -> usize {
     }
 }
 
+// Long on purpose: the interval logs set up, then the recorder thread's loop and its shutdown, kept together so the order of draining is visible.
 fn aggregate(
     config: RecorderConfig,
     clock: Arc<RunClock>,
@@ -469,6 +470,7 @@ impl Aggregator {
         }
     }
 
+    // Long on purpose: the per-sample path in one place, so what a sample counts toward reads top to bottom.
     fn add(&mut self, mut s: Sample) {
         let endpoint = s.endpoint as usize;
         if endpoint >= self.accs.len() {
@@ -687,6 +689,7 @@ impl Aggregator {
     }
 
     /// Everything recorded so far.
+    // Long on purpose: a field-by-field copy of the accumulators into the saved run's parts.
     fn collect(&self, interval_log: Vec<u8>, header_log: Vec<u8>) -> Collected {
         let timeseries = self.timeseries.clone();
         let samples = self.samples.clone();

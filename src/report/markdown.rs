@@ -38,6 +38,7 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     out.push('\n');
 }
 
+// Long on purpose: the comment's sections (headline, targets, requests, WebSockets) in the order a reader sees them.
 pub fn render(result: &RunResult) -> String {
     let v = &result.verdict;
     let (icon, word) = match v.status {

@@ -1,6 +1,6 @@
 //! CSV data feeders: rows handed to users by cycle, at random, or uniquely.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::files;
@@ -14,12 +14,38 @@ pub const MAX_ROWS: usize = 1_000_000;
 /// The most all the data files of a scenario may hold together.
 pub const MAX_TOTAL_BYTES: u64 = 256 * 1024 * 1024;
 
-fn too_large(path: &Path) -> String {
-    format!(
-        "CSV file {} is larger than {}, the most gander reads from a data file",
-        path.display(),
-        crate::format::bytes(MAX_BYTES as f64)
-    )
+fn too_large(path: &Path) -> FeederError {
+    FeederError::TooLarge {
+        path: path.to_path_buf(),
+        limit: crate::format::bytes(MAX_BYTES as f64),
+    }
+}
+
+/// Why a data file cannot feed the users; shown at the `csv:` that names it.
+#[derive(Debug, thiserror::Error)]
+pub enum FeederError {
+    #[error("CSV file {} is larger than {limit}, the most gander reads from a data file", path.display())]
+    TooLarge { path: PathBuf, limit: String },
+    #[error("cannot read CSV file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: files::FileError,
+    },
+    /// `line` is " line N" when known.
+    #[error("CSV file {}{line}: {source}", path.display())]
+    Csv {
+        path: PathBuf,
+        line: String,
+        source: csv::Error,
+    },
+    #[error("CSV file {} has no header row", path.display())]
+    NoHeader { path: PathBuf },
+    #[error("CSV file {} has more than {rows} rows, the most gander reads from a data file", path.display())]
+    TooManyRows { path: PathBuf, rows: String },
+    #[error("CSV file {} has a header but no rows", path.display())]
+    NoRows { path: PathBuf },
+    #[error("the data files hold more than {0} together, the most gander reads")]
+    TooMuchTogether(String),
 }
 
 #[derive(Debug)]
@@ -39,38 +65,52 @@ pub struct Feeder {
 impl Feeder {
     /// Reads a CSV file with a header row, of at most `MAX_BYTES` and `MAX_ROWS`.
     /// Errors are user-facing messages.
-    pub fn load(name: &str, path: &Path, mode: FeederMode, per: FeederPer) -> Result<Self, String> {
+    pub fn load(
+        name: &str,
+        path: &Path,
+        mode: FeederMode,
+        per: FeederPer,
+    ) -> Result<Self, FeederError> {
         let file = files::open_regular(path, MAX_BYTES).map_err(|e| match e {
             files::FileError::TooLarge { .. } => too_large(path),
-            e => format!("cannot read CSV file {}: {e}", path.display()),
+            source => FeederError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
         })?;
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .from_reader(file);
         let columns: Vec<String> = reader
             .headers()
-            .map_err(|e| format!("CSV file {}: {e}", path.display()))?
+            .map_err(|source| FeederError::Csv {
+                path: path.to_path_buf(),
+                line: String::new(),
+                source,
+            })?
             .iter()
             .map(str::to_string)
             .collect();
         if columns.is_empty() || columns.iter().all(String::is_empty) {
-            return Err(format!("CSV file {} has no header row", path.display()));
+            return Err(FeederError::NoHeader {
+                path: path.to_path_buf(),
+            });
         }
         let mut rows = Vec::new();
         for record in reader.records() {
-            let record = record.map_err(|e| {
-                let line = e
+            let record = record.map_err(|source| FeederError::Csv {
+                path: path.to_path_buf(),
+                line: source
                     .position()
                     .map(|p| format!(" line {}", p.line()))
-                    .unwrap_or_default();
-                format!("CSV file {}{line}: {e}", path.display())
+                    .unwrap_or_default(),
+                source,
             })?;
             if rows.len() == MAX_ROWS {
-                return Err(format!(
-                    "CSV file {} has more than {} rows, the most gander reads from a data file",
-                    path.display(),
-                    crate::format::thousands(MAX_ROWS as u64)
-                ));
+                return Err(FeederError::TooManyRows {
+                    path: path.to_path_buf(),
+                    rows: crate::format::thousands(MAX_ROWS as u64),
+                });
             }
             rows.push(record.iter().map(str::to_string).collect());
         }
@@ -79,10 +119,9 @@ impl Feeder {
             return Err(too_large(path));
         }
         if rows.is_empty() {
-            return Err(format!(
-                "CSV file {} has a header but no rows",
-                path.display()
-            ));
+            return Err(FeederError::NoRows {
+                path: path.to_path_buf(),
+            });
         }
         Ok(Feeder {
             name: name.to_string(),

@@ -10,6 +10,7 @@ pub mod model;
 pub mod plan;
 pub mod segment;
 pub mod spanned;
+pub mod start_at;
 pub mod template;
 pub mod units;
 
@@ -36,16 +37,17 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError
         );
         return Err(ScenarioError::invalid(path, &source, vec![d]));
     }
-    let file: model::ScenarioFile = match serde_saphyr::from_str(&source) {
-        Ok(file) => file,
-        Err(e) => {
-            return Err(ScenarioError::invalid(
-                path,
-                &source,
-                vec![from_yaml_error(&e)],
-            ));
-        }
-    };
+    let file: model::ScenarioFile =
+        match serde_saphyr::from_str_with_options(&source, yaml_options()) {
+            Ok(file) => file,
+            Err(e) => {
+                return Err(ScenarioError::invalid(
+                    path,
+                    &source,
+                    vec![from_yaml_error(&e)],
+                ));
+            }
+        };
     let mut plan = compile::compile(file, path, overrides)
         .map_err(|items| ScenarioError::invalid(path, &source, items))?;
     for flag in &overrides.targets {
@@ -58,6 +60,21 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError
         })?;
     }
     Ok(plan)
+}
+
+/// The parser's limits, scaled to the largest file gander reads
+/// (`files::MAX_SCENARIO_BYTES`): serde-saphyr's default of 250,000 nodes
+/// refuses a plain 30,000-step file that `gander import openapi` writes for a
+/// large API, while every node takes at least two bytes of the file (aliases
+/// keep their own default limits), so these bound nothing the size does not.
+fn yaml_options() -> serde_saphyr::Options {
+    let bytes = files::MAX_SCENARIO_BYTES as usize;
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_nodes: bytes / 2,
+            max_events: bytes,
+        },
+    }
 }
 
 /// Flags that replace the file's values are checked on their own, so a mistake

@@ -57,14 +57,56 @@ pub enum Resolved {
     Part(Part),
 }
 
-/// Why an expression could not be compiled; the message is shown to the user.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TemplateError(pub String);
+/// Why an expression could not be compiled; the message is shown to the user
+/// at the place of the text, and says what to write instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("\"${{\" without a closing \"}}\" in \"{0}\"")]
+    Unclosed(String),
+    #[error("\"{excerpt}\" expands to more than {limit}, the most gander takes for one text")]
+    TooLong { excerpt: String, limit: String },
+    #[error("empty \"${{}}\"")]
+    Empty,
+    #[error("\"{0}\" is missing its closing \")\"")]
+    UnclosedCall(String),
+    #[error("environment variable {0} is not set (give a default with ${{env.{0}:-value}})")]
+    EnvNotSet(String),
+    #[error("\"${{{0}}}\" is not a variable name or a built-in call")]
+    NotAName(String),
+    #[error("{0}() takes no arguments")]
+    NoArguments(String),
+    #[error("random takes two integers: random(1, 20)")]
+    RandomArity,
+    #[error("random(): \"{0}\" is not an integer")]
+    RandomNotInteger(String),
+    #[error("random({0}, {1}): the first bound is above the second")]
+    RandomBounds(i64, i64),
+    #[error("choice needs at least one value: choice(a, b, c)")]
+    EmptyChoice,
+    /// `hint` is ", did you mean ...?" or the list of built-ins.
+    #[error("unknown function \"{name}\"{hint}")]
+    UnknownFunction { name: String, hint: String },
+    #[error("variable \"{0}\" is used before the step that captures it")]
+    UsedBeforeCapture(String),
+    #[error("\"{0}\" is a data feeder: name a column, as ${{{0}.column}}")]
+    FeederWithoutColumn(String),
+    /// `hint` says where a variable comes from, or which one was meant.
+    #[error("undefined variable \"{name}\"{hint}")]
+    Undefined { name: String, hint: String },
+    #[error("data feeder \"{feeder}\" has no column \"{column}\"{hint}")]
+    NoColumn {
+        feeder: String,
+        column: String,
+        hint: String,
+    },
+    #[error("the file's variables expand to more than {0} in all, the most gander takes")]
+    ExpandedTotal(String),
+}
 
 /// Resolves names; returns a user-facing message when a name is unknown.
 pub trait Scope {
-    fn variable(&self, name: &str) -> Result<Resolved, String>;
-    fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, String>;
+    fn variable(&self, name: &str) -> Result<Resolved, TemplateError>;
+    fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, TemplateError>;
     /// The environment variable `name`, if it is set. A compiler notes the
     /// values it hands out: they may be secrets, kept out of what gander writes.
     fn env(&self, name: &str) -> Option<String> {
@@ -72,7 +114,7 @@ pub trait Scope {
     }
     /// Counts `bytes` of text copied in for a variable; `Err` says the file's
     /// texts together have grown past what gander takes.
-    fn charge(&self, bytes: usize) -> Result<(), String> {
+    fn charge(&self, bytes: usize) -> Result<(), TemplateError> {
         let _ = bytes;
         Ok(())
     }
@@ -97,16 +139,16 @@ impl Template {
                 literal.push_str("${");
                 rest = escaped;
             } else if let Some(expr_start) = after.strip_prefix("${") {
-                let end = expr_start.find('}').ok_or_else(|| {
-                    TemplateError(format!("\"${{\" without a closing \"}}\" in \"{text}\""))
-                })?;
+                let end = expr_start
+                    .find('}')
+                    .ok_or_else(|| TemplateError::Unclosed(text.to_string()))?;
                 let expr = expr_start[..end].trim();
-                match resolve(expr, scope).map_err(TemplateError)? {
+                match resolve(expr, scope)? {
                     Resolved::Literal(value) => {
                         if expanded + literal.len() + value.len() > MAX_EXPANDED {
-                            return Err(TemplateError(too_long(text)));
+                            return Err(too_long(text));
                         }
-                        scope.charge(value.len()).map_err(TemplateError)?;
+                        scope.charge(value.len())?;
                         literal.push_str(&value);
                     }
                     Resolved::Part(part) => {
@@ -235,12 +277,11 @@ pub enum RenderError {
 }
 
 /// The message for a template that expands past `MAX_EXPANDED`.
-fn too_long(text: &str) -> String {
-    format!(
-        "\"{}\" expands to more than {}, the most gander takes for one text",
-        excerpt(text, 60),
-        crate::format::bytes(MAX_EXPANDED as f64)
-    )
+fn too_long(text: &str) -> TemplateError {
+    TemplateError::TooLong {
+        excerpt: excerpt(text, 60),
+        limit: crate::format::bytes(MAX_EXPANDED as f64),
+    }
 }
 
 /// The first `max` characters of `text`, with "…" when there are more.
@@ -265,15 +306,15 @@ pub fn is_builtin(name: &str) -> bool {
     BUILTINS.contains(&name)
 }
 
-fn resolve(expr: &str, scope: &dyn Scope) -> Result<Resolved, String> {
+fn resolve(expr: &str, scope: &dyn Scope) -> Result<Resolved, TemplateError> {
     if expr.is_empty() {
-        return Err("empty \"${}\"".into());
+        return Err(TemplateError::Empty);
     }
     if let Some(open) = expr.find('(') {
         let name = expr[..open].trim();
         let args = expr[open + 1..]
             .strip_suffix(')')
-            .ok_or_else(|| format!("\"{expr}\" is missing its closing \")\""))?;
+            .ok_or_else(|| TemplateError::UnclosedCall(expr.to_string()))?;
         return builtin_call(name, args).map(Resolved::Part);
     }
     match expr {
@@ -290,9 +331,7 @@ fn resolve(expr: &str, scope: &dyn Scope) -> Result<Resolved, String> {
         return match (scope.env(name), default) {
             (Some(value), _) => Ok(Resolved::Literal(value)),
             (None, Some(default)) => Ok(Resolved::Literal(default.to_string())),
-            (None, None) => Err(format!(
-                "environment variable {name} is not set (give a default with ${{env.{name}:-value}})"
-            )),
+            (None, None) => Err(TemplateError::EnvNotSet(name.to_string())),
         };
     }
     if let Some((feeder, column)) = expr.split_once('.')
@@ -304,14 +343,12 @@ fn resolve(expr: &str, scope: &dyn Scope) -> Result<Resolved, String> {
         .chars()
         .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(format!(
-            "\"${{{expr}}}\" is not a variable name or a built-in call"
-        ));
+        return Err(TemplateError::NotAName(expr.to_string()));
     }
     scope.variable(expr)
 }
 
-fn builtin_call(name: &str, args: &str) -> Result<Part, String> {
+fn builtin_call(name: &str, args: &str) -> Result<Part, TemplateError> {
     let args: Vec<&str> = if args.trim().is_empty() {
         Vec::new()
     } else {
@@ -321,7 +358,7 @@ fn builtin_call(name: &str, args: &str) -> Result<Part, String> {
         if args.is_empty() {
             Ok(part)
         } else {
-            Err(format!("{name}() takes no arguments"))
+            Err(TemplateError::NoArguments(name.to_string()))
         }
     };
     match name {
@@ -332,23 +369,21 @@ fn builtin_call(name: &str, args: &str) -> Result<Part, String> {
         "iteration" => no_args(Part::Iteration),
         "random" => {
             let [lo, hi] = args.as_slice() else {
-                return Err("random takes two integers: random(1, 20)".into());
+                return Err(TemplateError::RandomArity);
             };
             let parse = |s: &str| {
                 s.parse::<i64>()
-                    .map_err(|_| format!("random(): \"{s}\" is not an integer"))
+                    .map_err(|_| TemplateError::RandomNotInteger(s.to_string()))
             };
             let (lo, hi) = (parse(lo)?, parse(hi)?);
             if lo > hi {
-                return Err(format!(
-                    "random({lo}, {hi}): the first bound is above the second"
-                ));
+                return Err(TemplateError::RandomBounds(lo, hi));
             }
             Ok(Part::Random(lo, hi))
         }
         "choice" => {
             if args.is_empty() {
-                return Err("choice needs at least one value: choice(a, b, c)".into());
+                return Err(TemplateError::EmptyChoice);
             }
             let items = args
                 .iter()
@@ -360,7 +395,10 @@ fn builtin_call(name: &str, args: &str) -> Result<Part, String> {
             let hint = crate::scenario::diagnostic::suggest(other, BUILTINS.iter().copied())
                 .map(|s| format!(", did you mean \"{s}\"?"))
                 .unwrap_or_else(|| format!(" (built-ins: {})", BUILTINS.join(", ")));
-            Err(format!("unknown function \"{other}\"{hint}"))
+            Err(TemplateError::UnknownFunction {
+                name: other.to_string(),
+                hint,
+            })
         }
     }
 }
@@ -371,17 +409,24 @@ mod tests {
 
     struct TestScope;
     impl Scope for TestScope {
-        fn variable(&self, name: &str) -> Result<Resolved, String> {
+        fn variable(&self, name: &str) -> Result<Resolved, TemplateError> {
             match name {
                 "api" => Ok(Resolved::Literal("/api".into())),
                 "token" => Ok(Resolved::Part(Part::Var(0))),
-                _ => Err(format!("undefined variable \"{name}\"")),
+                _ => Err(TemplateError::Undefined {
+                    name: name.into(),
+                    hint: String::new(),
+                }),
             }
         }
-        fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, String> {
+        fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, TemplateError> {
             match (feeder, column) {
                 ("staff", "login") => Ok(Some(Part::Feed(0, 1))),
-                ("staff", c) => Err(format!("no column {c}")),
+                ("staff", c) => Err(TemplateError::NoColumn {
+                    feeder: "staff".into(),
+                    column: c.into(),
+                    hint: String::new(),
+                }),
                 _ => Ok(None),
             }
         }
@@ -428,11 +473,11 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_with_the_expression() {
-        let err = |s: &str| Template::compile(s, &TestScope).unwrap_err().0;
+        let err = |s: &str| Template::compile(s, &TestScope).unwrap_err().to_string();
         assert!(err("${tokn}").contains("undefined variable \"tokn\""));
         assert!(err("${random(5)}").contains("two integers"));
         assert!(err("${randm(1,2)}").contains("did you mean \"random\""));
-        assert!(err("${staff.logn}").contains("no column logn"));
+        assert!(err("${staff.logn}").contains("no column \"logn\""));
         assert!(err("${api").contains("closing"));
         assert!(err("${env.GANDER_SURELY_UNSET_VAR}").contains("not set"));
         assert_eq!(

@@ -33,7 +33,7 @@ const GENERATOR_THREADS: &[&str] = &["gander-user", "gander-recorder"];
 pub struct MonitorSetup {
     pub plan: SutPlan,
     /// The SUT's root pid, or why there is none.
-    pub pid: Option<Result<u32, String>>,
+    pub pid: Option<Result<u32, process::ProcessError>>,
     /// The SUT may run on this machine (a loopback host) but its process is
     /// not known: its CPU then counts among the other processes'.
     pub sut_unplaced: bool,
@@ -150,7 +150,7 @@ fn sources(setup: &MonitorSetup) -> Vec<Box<dyn Source>> {
     sources.push(Box::new(Machine::new(sut, setup.sut_unplaced)));
     match &setup.pid {
         Some(Ok(pid)) => sources.push(Box::new(ProcessTree::new(*pid))),
-        Some(Err(e)) => sources.push(Box::new(ProcessTree::missing(e.clone()))),
+        Some(Err(e)) => sources.push(Box::new(ProcessTree::missing(e.to_string()))),
         None => {}
     }
     if let Some(p) = &plan.prometheus {
@@ -287,7 +287,7 @@ impl Source for LoadGenerator {
                 self.report.samples += 1;
                 self.report.push(RSS, t, s.rss_bytes as f64);
             }
-            Err(e) => self.report.failed(e),
+            Err(e) => self.report.failed(e.to_string()),
         }
         match self.threads.sample() {
             Ok(Some(s)) => {
@@ -295,7 +295,7 @@ impl Source for LoadGenerator {
                 self.report.push(CPU_WAIT, t, s.wait_percent);
             }
             Ok(None) => {}
-            Err(e) => self.report.failed(e),
+            Err(e) => self.report.failed(e.to_string()),
         }
         Box::pin(std::future::ready(()))
     }
@@ -394,7 +394,7 @@ impl Source for ProcessTree {
                     self.report.record(t, &s);
                     self.report.push(PROCESSES, t, s.processes as f64);
                 }
-                Err(e) => self.report.failed(e),
+                Err(e) => self.report.failed(e.to_string()),
             }
         }
         Box::pin(std::future::ready(()))

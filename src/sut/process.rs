@@ -41,7 +41,7 @@ impl TreeSampler {
         }
     }
 
-    pub fn sample(&mut self) -> Result<TreeSample, String> {
+    pub fn sample(&mut self) -> Result<TreeSample, ProcessError> {
         let now = Instant::now();
         let stats = if self.children {
             tree_stats(self.root)?
@@ -102,12 +102,12 @@ impl ThreadSampler {
     }
 
     /// `None` on the first reading, which only sets the starting point.
-    pub fn sample(&mut self) -> Result<Option<ThreadSample>, String> {
+    pub fn sample(&mut self) -> Result<Option<ThreadSample>, ProcessError> {
         let now = Instant::now();
-        let me = Process::myself().map_err(|e| format!("cannot read /proc/self: {e}"))?;
+        let me = Process::myself().map_err(|e| ProcessError::Myself(e.to_string()))?;
         let tasks = me
             .tasks()
-            .map_err(|e| format!("cannot list threads: {e}"))?;
+            .map_err(|e| ProcessError::Threads(e.to_string()))?;
         let (mut cpu, mut wait) = (0u64, 0u64);
         let mut current = HashMap::new();
         for task in tasks.flatten() {
@@ -136,6 +136,27 @@ impl ThreadSampler {
     }
 }
 
+/// Why the SUT's processes (or gander's own threads) could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot read /proc/self: {0}")]
+    Myself(String),
+    #[error("cannot list threads: {0}")]
+    Threads(String),
+    #[error("process {0} is gone")]
+    Gone(i32),
+    #[error("cannot list processes: {0}")]
+    List(String),
+    #[error("no running process is named \"{0}\"")]
+    NoSuchName(String),
+    #[error("the SUT was not launched")]
+    NotLaunched,
+    #[error("no process has pid {0}")]
+    NoSuchPid(u32),
+    #[error("no SUT process is known")]
+    Unknown,
+}
+
 /// The CPU time a process tree has used since the meter started, in
 /// nanoseconds, from each thread's `schedstat` (exact, where `stat`'s ticks
 /// are 10 ms samples): `gander ab` reads it at every block boundary.
@@ -157,7 +178,7 @@ impl TreeCpu {
 
     /// CPU ns used by the tree since the first reading (threads born since
     /// the previous reading count whole; the first reading returns 0).
-    pub fn read(&mut self) -> Result<u64, String> {
+    pub fn read(&mut self) -> Result<u64, ProcessError> {
         let first = self.last.is_empty();
         let mut current = HashMap::new();
         for s in tree_stats(self.root)? {
@@ -179,17 +200,17 @@ impl TreeCpu {
     }
 }
 
-fn stat_of(pid: i32) -> Result<Stat, String> {
+fn stat_of(pid: i32) -> Result<Stat, ProcessError> {
     Process::new(pid)
         .and_then(|p| p.stat())
-        .map_err(|_| format!("process {pid} is gone"))
+        .map_err(|_| ProcessError::Gone(pid))
 }
 
 /// The root's stat and every descendant's, root first.
-fn tree_stats(root: i32) -> Result<Vec<Stat>, String> {
+fn tree_stats(root: i32) -> Result<Vec<Stat>, ProcessError> {
     let root_stat = stat_of(root)?;
     let all: Vec<Stat> = all_processes()
-        .map_err(|e| format!("cannot list processes: {e}"))?
+        .map_err(|e| ProcessError::List(e.to_string()))?
         .filter_map(|p| p.ok()?.stat().ok())
         .collect();
     let mut out = vec![root_stat];
@@ -204,7 +225,7 @@ fn tree_stats(root: i32) -> Result<Vec<Stat>, String> {
 }
 
 /// Pids of `root` and its descendants, root first.
-pub fn tree_pids(root: u32) -> Result<Vec<u32>, String> {
+pub fn tree_pids(root: u32) -> Result<Vec<u32>, ProcessError> {
     Ok(tree_stats(root as i32)?
         .into_iter()
         .map(|s| s.pid as u32)
@@ -213,10 +234,10 @@ pub fn tree_pids(root: u32) -> Result<Vec<u32>, String> {
 
 /// The oldest process whose executable name or first argument is `name`
 /// (its workers, younger, are found through it).
-pub fn find_by_name(name: &str) -> Result<u32, String> {
+pub fn find_by_name(name: &str) -> Result<u32, ProcessError> {
     let me = std::process::id() as i32;
     let mut matches: Vec<Stat> = all_processes()
-        .map_err(|e| format!("cannot list processes: {e}"))?
+        .map_err(|e| ProcessError::List(e.to_string()))?
         .filter_map(|p| {
             let p = p.ok()?;
             let stat = p.stat().ok()?;
@@ -232,7 +253,7 @@ pub fn find_by_name(name: &str) -> Result<u32, String> {
     matches
         .first()
         .map(|s| s.pid as u32)
-        .ok_or_else(|| format!("no running process is named \"{name}\""))
+        .ok_or_else(|| ProcessError::NoSuchName(name.to_string()))
 }
 
 #[cfg(test)]

@@ -304,9 +304,7 @@ fn profiler(
     {
         *url = format!("{}{path}", host.trim_end_matches('/'));
     }
-    let root = side
-        .pid
-        .ok_or_else(|| format!("the {}'s process is not known", side.name()));
+    let root = side.pid.ok_or(crate::sut::process::ProcessError::Unknown);
     Some(Profiler::start(p, profile::Target {
             root,
             edge: side.edge.clone(),
@@ -322,7 +320,7 @@ fn measure(
     warm_up: Duration,
     quiet: bool,
 ) -> anyhow::Result<Measured> {
-    let clock = Arc::new(RunClock::for_plan(plan));
+    let clock = Arc::new(RunClock::for_load(&super::run::planned_load(plan), std::time::Instant::now()));
     let recorders = [
         recorder(plan, &clock, &dir.join(SIDE_NAMES[0]))?,
         recorder(plan, &clock, &dir.join(SIDE_NAMES[1]))?,

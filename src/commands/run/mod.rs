@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::print_scenario_error;
-use crate::clock::{CommonStart, RunClock};
+use crate::clock::{CommonStart, PlannedLoad, RunClock};
 use crate::compare::{self, RunData};
 use crate::record::{Collected, Recorder, RecorderConfig};
 use crate::result::{RunResult, RunStatus};
@@ -162,10 +162,12 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     } else {
         super::progress::Style::Log
     });
-    let clock = Arc::new(match start {
-        Some(s) => RunClock::for_plan_from(&plan, s.t0),
-        None => RunClock::for_plan(&plan),
-    });
+    let clock = Arc::new(RunClock::for_load(
+        &planned_load(&plan),
+        start
+            .as_ref()
+            .map_or_else(std::time::Instant::now, |s| s.t0),
+    ));
     let monitor = sut::Monitor::start(
         sut::MonitorSetup {
             plan: plan.sut.clone(),
@@ -178,7 +180,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let profiler = plan.profile.clone().map(|p| {
         let root = sut_pid
             .clone()
-            .unwrap_or_else(|| Err("no SUT process is known".into()));
+            .unwrap_or(Err(sut::process::ProcessError::Unknown));
         let edge = edge.clone();
         profile::Profiler::start(p, profile::Target { root, edge }, clock.clone())
     });
@@ -403,17 +405,17 @@ fn loopback_host(host: &str) -> bool {
 fn resolve_sut_pid(
     plan: &RunPlan,
     launched: Option<&sut::launch::Launched>,
-) -> Option<Result<u32, String>> {
+) -> Option<Result<u32, sut::process::ProcessError>> {
     use scenario::plan::ProcessSelector;
     Some(match plan.sut.process.as_ref()? {
         ProcessSelector::Launched => launched
             .map(|l| l.pid())
-            .ok_or_else(|| "the SUT was not launched".to_string()),
+            .ok_or(sut::process::ProcessError::NotLaunched),
         ProcessSelector::Pid(pid) => {
             if std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 Ok(*pid)
             } else {
-                Err(format!("no process has pid {pid}"))
+                Err(sut::process::ProcessError::NoSuchPid(*pid))
             }
         }
         ProcessSelector::Name(name) => sut::process::find_by_name(name),
@@ -503,5 +505,17 @@ pub(super) fn network_edge(plan: &RunPlan) -> Option<Arc<crate::net::Edge>> {
             eprintln!("gander: error: TLS: {e}");
             None
         }
+    }
+}
+
+/// What the run's clock needs of the plan's load.
+pub(super) fn planned_load(plan: &crate::scenario::RunPlan) -> PlannedLoad {
+    let load = &plan.load;
+    PlannedLoad {
+        users: load.users,
+        steady_length: load.steady_length(),
+        steady_window: load.steady_window(),
+        open: load.model == crate::scenario::plan::LoadModel::Open,
+        scenarios: plan.scenarios.len(),
     }
 }

@@ -59,11 +59,12 @@ const TOKEN: &str = "tok_9f8e7d6c5b4a3921";
 const SID: &str = "s3ss10n-42abc";
 const CSRF: &str = "c5rf0a1b2c3d4e5f6a7b";
 
+/// A recorded session: the login page, its assets, the login, then the API.
 fn session() -> Vec<Value> {
     let html = format!(
         "<html><form><input type=\"hidden\" name=\"csrf_token\" value=\"{CSRF}\"></form></html>"
     );
-    vec![
+    let mut entries = vec![
         entry(
             0,
             "GET",
@@ -117,6 +118,14 @@ fn session() -> Vec<Value> {
                 &format!(r#"{{"token":"{TOKEN}","token_type":"bearer"}}"#),
             ),
         ),
+    ];
+    entries.extend(after_login());
+    entries
+}
+
+/// The session after the login: a preflight, a list, a detail and a write.
+fn after_login() -> Vec<Value> {
+    vec![
         entry(
             4000,
             "OPTIONS",
@@ -380,4 +389,103 @@ fn recordings_that_are_not_usable_say_why() {
         e.contains("left out") && e.contains("--include-static"),
         "{e}"
     );
+}
+
+/// A token handed out by a request that is left out (an identity provider on
+/// another host) is hard-coded, and the comment names that request and the fix;
+/// a token nothing handed out says so.
+#[test]
+fn a_hard_coded_token_says_which_response_handed_it_out() {
+    let api_call = |at: i64, token: &str| {
+        entry(
+            at,
+            "GET",
+            "http://127.0.0.1:8080/api/me",
+            &[("Authorization", &format!("Bearer {token}"))],
+            None,
+            200,
+            &[],
+            ("application/json", r#"{"name":"Anna"}"#),
+        )
+    };
+    let entries = vec![
+        entry(
+            0,
+            "GET",
+            "http://127.0.0.1:8080/",
+            &[],
+            None,
+            200,
+            &[],
+            ("text/html", "<html></html>"),
+        ),
+        entry(
+            100,
+            "POST",
+            "https://auth.example.net/token",
+            &[],
+            Some(("application/json", r#"{"username":"ann"}"#)),
+            200,
+            &[],
+            (
+                "application/json",
+                &format!(r#"{{"access_token":"{TOKEN}"}}"#),
+            ),
+        ),
+        api_call(300, TOKEN),
+        api_call(600, "never_handed_out_42x"),
+    ];
+    let g = import(&har(entries.clone()), &HarOptions::default()).unwrap();
+    let y = &g.yaml;
+    assert!(
+        y.contains("hard-coded: request 2 (POST https://auth.example.net/token) handed this value out, but it is left out; --include-host auth.example.net keeps it"),
+        "{y}"
+    );
+    assert_eq!(
+        y.matches("hard-coded: no recorded response handed this value out")
+            .count(),
+        1,
+        "{y}"
+    );
+    // With the host kept, the token is captured instead.
+    let options = HarOptions {
+        include_hosts: vec!["auth.example.net".into()],
+        ..HarOptions::default()
+    };
+    let g = import(&har(entries), &options).unwrap();
+    assert!(
+        code(&g.yaml).contains("Bearer ${access_token}"),
+        "{}",
+        g.yaml
+    );
+}
+
+/// A recording larger than the 16 MiB an API document may weigh is read (as a
+/// stream); one larger than `MAX_HAR` is refused with a hint for HAR files.
+#[test]
+fn large_recordings_are_read_and_too_large_ones_refused_with_a_har_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "x".repeat(24 * 1024 * 1024);
+    let mut entries = session();
+    entries[0]["response"]["content"]["text"] = Value::String(big);
+    let doc = json!({ "log": { "version": "1.2", "entries": entries } });
+    let path = dir.path().join("big.har");
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() > super::super::MAX_INPUT as u64);
+    let g = import_file(&path, &HarOptions::default()).unwrap();
+    self_check(&g.yaml).unwrap();
+    assert!(
+        g.summary[0].starts_with("5 steps from 8 recorded requests"),
+        "{:?}",
+        g.summary
+    );
+
+    let huge = dir.path().join("huge.har");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(MAX_HAR + 1).unwrap(); // sparse: no disk used
+    let e = import_file(&huge, &HarOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("huge.har is larger than 512 MiB"), "{e}");
+    assert!(e.contains("HAR (sanitized)") && !e.contains("$ref"), "{e}");
 }

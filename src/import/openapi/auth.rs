@@ -10,9 +10,12 @@ use serde_json::Value;
 
 use super::super::emit::{self, BodyOut, CaptureFrom, CaptureOut, Field, StepOut};
 use super::super::{env_name, is_password_field, is_username_field, variable_name};
+use super::lists::properties;
+use super::load::{Server, origin_of};
 use super::refs::Node;
 use super::sample::{self, Source};
-use super::{BodyKind, Method, Op, Server, properties, request_value, value_text};
+use super::steps::{BodyKind, request_value};
+use super::{Method, Op, value_text};
 
 /// Response fields that carry a token, most likely first.
 const TOKEN_FIELDS: &[&str] = &[
@@ -189,110 +192,18 @@ fn schemes(root: Node<'_>) -> Vec<(String, Kind)> {
 
 /// Decides the login and how each scheme is met.
 pub fn plan(root: Node<'_>, ops: &[Op<'_>], server: &Server, taken: &mut Vec<String>) -> AuthPlan {
-    let schemes = schemes(root);
-    // Schemes in use, most used first (document order breaks ties).
-    let mut used: Vec<(String, Kind, usize)> = schemes
-        .iter()
-        .map(|(name, kind)| {
-            let count = ops
-                .iter()
-                .filter(|op| requirement(op, root).contains(name))
-                .count();
-            (name.clone(), kind.clone(), count)
-        })
-        .filter(|(_, _, count)| *count > 0)
-        .collect();
-    used.sort_by_key(|(_, _, count)| std::cmp::Reverse(*count));
-
+    let used = used_schemes(root, ops);
     let mut plan = AuthPlan::default();
-    let mut token: Option<String> = None;
-
-    // An OAuth2 password flow: log in at its tokenUrl.
-    if let Some((name, Kind::OAuthPassword { token_url }, _)) = used
-        .iter()
-        .find(|(_, k, _)| matches!(k, Kind::OAuthPassword { .. }))
-    {
-        let path = token_path(token_url, server);
-        let op = ops.iter().position(|o| {
-            o.method == Method::Post && format!("{}{}", server.base_path, o.path) == path
-        });
-        let description = format!("POST {path} (the OAuth2 password flow of {name})");
-        let built = login_step(LoginKind::Password, op.map(|i| &ops[i]), &path, taken);
-        plan.guesses += built.guesses;
-        plan.variables.extend(built.variables);
-        plan.todo.extend(built.todo);
-        plan.login_op = op;
-        plan.login = Some(Login {
-            step: built.step,
-            notes: vec![format!(
-                "Log in once per user: {description}. Its token is captured and sent as \"Authorization: Bearer\"."
-            )],
-            description,
-        });
-        plan.apply.insert(
-            name.clone(),
-            Apply::Header(
-                "Authorization".into(),
-                format!("Bearer ${{{}}}", built.token_var),
-            ),
-        );
-        token = Some(built.token_var);
+    // An OAuth2 password flow: log in at its tokenUrl; else an operation that
+    // takes a password (or is named like a login) and returns a token; else
+    // OAuth2 client credentials.
+    let mut token = password_flow(&used, ops, server, taken, &mut plan);
+    if plan.login.is_none() {
+        token = login_operation(&used, ops, server, taken, &mut plan);
     }
-
-    // Else an operation that takes a password (or is named like a login) and returns a token.
-    let wants_login = used.iter().any(|(_, k, _)| {
-        k.takes_bearer() || matches!(k, Kind::ApiKey { place, .. } if place == "cookie")
-    });
-    if plan.login.is_none()
-        && wants_login
-        && let Some((i, pointer)) = find_login(ops)
-    {
-        let op = &ops[i];
-        let path = format!("{}{}", server.base_path, op.path);
-        let description = format!("POST {path} ({}: credentials in, a token out)", op.name);
-        let built = login_step(LoginKind::Operation(pointer), Some(op), &path, taken);
-        plan.guesses += built.guesses;
-        plan.variables.extend(built.variables);
-        plan.todo.extend(built.todo);
-        plan.login_op = Some(i);
-        plan.login = Some(Login {
-            step: built.step,
-            notes: vec![format!(
-                "Log in once per user: {description}. Its token is captured and sent as \"Authorization: Bearer\" where the document asks for it."
-            )],
-            description,
-        });
-        token = Some(built.token_var);
+    if plan.login.is_none() {
+        client_credentials(&used, server, taken, &mut plan);
     }
-
-    // Else OAuth2 client credentials.
-    if plan.login.is_none()
-        && let Some((name, Kind::OAuthClient { token_url }, _)) = used
-            .iter()
-            .find(|(_, k, _)| matches!(k, Kind::OAuthClient { .. }))
-    {
-        let path = token_path(token_url, server);
-        let description = format!("POST {path} (the OAuth2 client credentials flow of {name})");
-        let built = login_step(LoginKind::ClientCredentials, None, &path, taken);
-        plan.variables.extend(built.variables);
-        plan.todo.extend(built.todo);
-        plan.login = Some(Login {
-            step: built.step,
-            notes: vec![format!(
-                "Get a token once per user: {description}. It is sent as \"Authorization: Bearer\"."
-            )],
-            description,
-        });
-        plan.apply.insert(
-            name.clone(),
-            Apply::Header(
-                "Authorization".into(),
-                format!("Bearer ${{{}}}", built.token_var),
-            ),
-        );
-        token = None;
-    }
-
     // Every other scheme in use.
     for (name, kind, count) in &used {
         if plan.apply.contains_key(name) {
@@ -307,50 +218,173 @@ pub fn plan(root: Node<'_>, ops: &[Op<'_>], server: &Server, taken: &mut Vec<Str
             Kind::Unknown(what) => Apply::Unsupported(format!(
                 "{what} is not something gander can send; those requests will likely be refused"
             )),
-            _ => {
-                let (suffix, how) = match kind {
-                    Kind::ApiKey { .. } => ("KEY", "the API key"),
-                    Kind::Basic => ("BASIC", "base64 of user:password"),
-                    _ => ("TOKEN", "a bearer token"),
-                };
-                let mut env = env_name(name);
-                let named = env.ends_with(suffix) || (suffix == "KEY" && env.ends_with("TOKEN"));
-                if !named {
-                    env = format!("{env}_{suffix}");
-                }
-                let var = variable_name(&env.to_ascii_lowercase(), taken);
-                plan.variables
-                    .push(
-                        Field::new(var.clone(), format!("${{env.{env}:-}}")).note(format!(
-                            "{how} for security scheme {name} ({}); empty when {env} is not set",
-                            kind.describe()
-                        )),
-                    );
-                plan.todo.push(format!(
-                    "set {env} to {how}: security scheme \"{name}\" ({}) protects {count} operations",
-                    kind.describe()
-                ));
-                let value = format!("${{{var}}}");
-                match kind {
-                    Kind::ApiKey { place, name: key } => match place.as_str() {
-                        "query" => Apply::Query(key.clone(), value),
-                        "cookie" => Apply::Cookie(key.clone(), value),
-                        _ => Apply::Header(key.clone(), value),
-                    },
-                    Kind::Basic => Apply::Header("Authorization".into(), format!("Basic {value}")),
-                    _ => Apply::Header("Authorization".into(), format!("Bearer {value}")),
-                }
-            }
+            _ => from_env(name, kind, *count, taken, &mut plan),
         };
         plan.apply.insert(name.clone(), apply);
     }
     plan
 }
 
+/// The schemes operations require, most used first (document order breaks ties).
+fn used_schemes(root: Node<'_>, ops: &[Op<'_>]) -> Vec<(String, Kind, usize)> {
+    let mut used: Vec<(String, Kind, usize)> = schemes(root)
+        .into_iter()
+        .map(|(name, kind)| {
+            let count = ops
+                .iter()
+                .filter(|op| requirement(op, root).contains(&name))
+                .count();
+            (name, kind, count)
+        })
+        .filter(|(_, _, count)| *count > 0)
+        .collect();
+    used.sort_by_key(|(_, _, count)| std::cmp::Reverse(*count));
+    used
+}
+
+/// Makes `built` the plan's login; returns the variable its token goes to.
+fn adopt(plan: &mut AuthPlan, built: BuiltLogin, description: String, note: String) -> String {
+    plan.guesses += built.guesses;
+    plan.variables.extend(built.variables);
+    plan.todo.extend(built.todo);
+    plan.login = Some(Login {
+        step: built.step,
+        notes: vec![note],
+        description,
+    });
+    built.token_var
+}
+
+/// The OAuth2 password flow's login, when a scheme in use has one.
+fn password_flow(
+    used: &[(String, Kind, usize)],
+    ops: &[Op<'_>],
+    server: &Server,
+    taken: &mut Vec<String>,
+    plan: &mut AuthPlan,
+) -> Option<String> {
+    let (name, token_url) = used.iter().find_map(|(name, k, _)| match k {
+        Kind::OAuthPassword { token_url } => Some((name, token_url)),
+        _ => None,
+    })?;
+    let path = token_path(token_url, server);
+    let op = ops.iter().position(|o| {
+        o.method == Method::Post && format!("{}{}", server.base_path, o.path) == path
+    });
+    let description = format!("POST {path} (the OAuth2 password flow of {name})");
+    let built = login_step(LoginKind::Password, op.map(|i| &ops[i]), &path, taken);
+    let note = format!(
+        "Log in once per user: {description}. Its token is captured and sent as \"Authorization: Bearer\"."
+    );
+    plan.login_op = op;
+    let var = adopt(plan, built, description, note);
+    plan.apply.insert(
+        name.clone(),
+        Apply::Header("Authorization".into(), format!("Bearer ${{{var}}}")),
+    );
+    Some(var)
+}
+
+/// An operation that takes credentials and hands out a token, when a scheme
+/// in use wants a bearer token or a session cookie.
+fn login_operation(
+    used: &[(String, Kind, usize)],
+    ops: &[Op<'_>],
+    server: &Server,
+    taken: &mut Vec<String>,
+    plan: &mut AuthPlan,
+) -> Option<String> {
+    let wants_login = used.iter().any(|(_, k, _)| {
+        k.takes_bearer() || matches!(k, Kind::ApiKey { place, .. } if place == "cookie")
+    });
+    if !wants_login {
+        return None;
+    }
+    let (i, pointer) = find_login(ops)?;
+    let op = &ops[i];
+    let path = format!("{}{}", server.base_path, op.path);
+    let description = format!("POST {path} ({}: credentials in, a token out)", op.name);
+    let built = login_step(LoginKind::Operation(pointer), Some(op), &path, taken);
+    let note = format!(
+        "Log in once per user: {description}. Its token is captured and sent as \"Authorization: Bearer\" where the document asks for it."
+    );
+    plan.login_op = Some(i);
+    Some(adopt(plan, built, description, note))
+}
+
+/// The OAuth2 client credentials flow's token request, when a scheme in use has one.
+fn client_credentials(
+    used: &[(String, Kind, usize)],
+    server: &Server,
+    taken: &mut Vec<String>,
+    plan: &mut AuthPlan,
+) {
+    let Some((name, token_url)) = used.iter().find_map(|(name, k, _)| match k {
+        Kind::OAuthClient { token_url } => Some((name, token_url)),
+        _ => None,
+    }) else {
+        return;
+    };
+    let path = token_path(token_url, server);
+    let description = format!("POST {path} (the OAuth2 client credentials flow of {name})");
+    let mut built = login_step(LoginKind::ClientCredentials, None, &path, taken);
+    built.guesses = 0;
+    let note = format!(
+        "Get a token once per user: {description}. It is sent as \"Authorization: Bearer\"."
+    );
+    let var = adopt(plan, built, description, note);
+    plan.apply.insert(
+        name.clone(),
+        Apply::Header("Authorization".into(), format!("Bearer ${{{var}}}")),
+    );
+}
+
+/// A scheme met from an environment variable (an API key, a bearer token,
+/// basic credentials), noted as a variable and a thing to do.
+fn from_env(
+    name: &str,
+    kind: &Kind,
+    count: usize,
+    taken: &mut Vec<String>,
+    plan: &mut AuthPlan,
+) -> Apply {
+    let (suffix, how) = match kind {
+        Kind::ApiKey { .. } => ("KEY", "the API key"),
+        Kind::Basic => ("BASIC", "base64 of user:password"),
+        _ => ("TOKEN", "a bearer token"),
+    };
+    let mut env = env_name(name);
+    let named = env.ends_with(suffix) || (suffix == "KEY" && env.ends_with("TOKEN"));
+    if !named {
+        env = format!("{env}_{suffix}");
+    }
+    let var = variable_name(&env.to_ascii_lowercase(), taken);
+    plan.variables.push(
+        Field::new(var.clone(), format!("${{env.{env}:-}}")).note(format!(
+            "{how} for security scheme {name} ({}); empty when {env} is not set",
+            kind.describe()
+        )),
+    );
+    plan.todo.push(format!(
+        "set {env} to {how}: security scheme \"{name}\" ({}) protects {count} operations",
+        kind.describe()
+    ));
+    let value = format!("${{{var}}}");
+    match kind {
+        Kind::ApiKey { place, name: key } => match place.as_str() {
+            "query" => Apply::Query(key.clone(), value),
+            "cookie" => Apply::Cookie(key.clone(), value),
+            _ => Apply::Header(key.clone(), value),
+        },
+        Kind::Basic => Apply::Header("Authorization".into(), format!("Basic {value}")),
+        _ => Apply::Header("Authorization".into(), format!("Bearer {value}")),
+    }
+}
+
 /// The token URL as a path on the host (or a full URL on another host).
 fn token_path(token_url: &str, server: &Server) -> String {
     if let Ok(url) = reqwest::Url::parse(token_url) {
-        let origin = super::origin_of(&url);
+        let origin = origin_of(&url);
         if origin == server.host {
             return url.path().to_string();
         }
@@ -385,20 +419,73 @@ struct BuiltLogin {
     guesses: usize,
 }
 
+/// The login step: its body (the documented one, or the form the OAuth2 flow
+/// defines) with credentials from variables, and the capture of its token.
 fn login_step(
     kind: LoginKind,
     op: Option<&Op<'_>>,
     path: &str,
     taken: &mut Vec<String>,
 ) -> BuiltLogin {
-    let mut variables = Vec::new();
-    let mut todo = Vec::new();
-    let mut guesses = 0;
-    let mut notes = Vec::new();
-
-    // The documented body, or the one the OAuth2 flow defines (RFC 6749 4.3 and 4.4).
     let documented = op.and_then(|o| request_value(o).ok().flatten());
-    let (body_kind, mut value, source) = match (&documented, &kind) {
+    let (body_kind, value, source) = login_value(&kind, documented.as_ref());
+    let mut credentials = Credentials::default();
+    let mut body = emit::literal_json(&value);
+    if let Value::Object(fields) = &mut body {
+        for (key, field) in fields.iter_mut() {
+            let example = value
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !source.is_guess() && !s.is_empty());
+            if let Some(var) = credentials.variable(key, example, taken) {
+                *field = Value::String(format!("${{{var}}}"));
+            }
+        }
+    }
+    let (pointer, pointer_note) = match &kind {
+        LoginKind::Operation(p) => (p.clone(), "the token in the login's response".to_string()),
+        _ => match op.and_then(|o| o.success_schema()).and_then(token_pointer) {
+            Some(p) => (p, "the token in the login's response".to_string()),
+            None => (
+                "/access_token".into(),
+                "access_token, as OAuth2 defines the token response (RFC 6749 5.1)".to_string(),
+            ),
+        },
+    };
+    let token_var = variable_name("token", taken);
+    let mut step = login_request(op, path);
+    if let BodyKind::Text = body_kind
+        && let Some((_, _, ct, _)) = &documented
+    {
+        step.headers
+            .push(Field::new("Content-Type", emit::literal(ct)));
+    }
+    step.body = login_body(body_kind, &body);
+    step.body_note = Some(match &source {
+        Source::Generated(how) => format!("the fields the login needs ({how})"),
+        other => other.describe(),
+    });
+    step.captures.push(CaptureOut {
+        var: token_var.clone(),
+        from: CaptureFrom::Json(pointer),
+        note: Some(pointer_note),
+    });
+    BuiltLogin {
+        step,
+        token_var,
+        variables: credentials.variables,
+        todo: credentials.todo,
+        guesses: credentials.guesses,
+    }
+}
+
+/// The login's body value: the documented one, or the one the OAuth2 flow
+/// defines (RFC 6749 4.3 and 4.4), with the fields the flow needs.
+fn login_value(
+    kind: &LoginKind,
+    documented: Option<&(BodyKind, Value, String, Source)>,
+) -> (BodyKind, Value, Source) {
+    let (body_kind, mut value, source) = match (documented, kind) {
         (Some((k, v, _, s)), _) => (*k, v.clone(), s.clone()),
         (None, LoginKind::ClientCredentials) => (
             BodyKind::Form,
@@ -414,141 +501,117 @@ fn login_step(
     if !matches!(value, Value::Object(_)) {
         value = Value::Object(Default::default());
     }
-    let Value::Object(map) = &mut value else {
-        unreachable!("made an object above")
-    };
-    match kind {
-        LoginKind::Password => {
-            map.insert("grant_type".into(), "password".into());
-            map.entry("username")
-                .or_insert(Value::String(String::new()));
-            map.entry("password")
-                .or_insert(Value::String(String::new()));
+    if let Value::Object(map) = &mut value {
+        let fields = match kind {
+            LoginKind::Password => Some(("password", ["username", "password"])),
+            LoginKind::ClientCredentials => {
+                Some(("client_credentials", ["client_id", "client_secret"]))
+            }
+            LoginKind::Operation(_) => None,
+        };
+        if let Some((grant, needed)) = fields {
+            map.insert("grant_type".into(), grant.into());
+            for field in needed {
+                map.entry(field).or_insert(Value::String(String::new()));
+            }
         }
-        LoginKind::ClientCredentials => {
-            map.insert("grant_type".into(), "client_credentials".into());
-            map.entry("client_id")
-                .or_insert(Value::String(String::new()));
-            map.entry("client_secret")
-                .or_insert(Value::String(String::new()));
-        }
-        LoginKind::Operation(_) => {}
     }
+    (body_kind, value, source)
+}
 
-    // Credentials become variables that the environment can override.
-    let mut body = emit::literal_json(&value);
-    if let Value::Object(fields) = &mut body {
-        let documented_example = !source.is_guess();
-        for (key, field) in fields.iter_mut() {
-            let role = if key == "client_id" {
-                Some(("client_id", "CLIENT_ID"))
-            } else if key == "client_secret" {
-                Some(("client_secret", "CLIENT_SECRET"))
-            } else if is_password_field(key) {
-                Some(("password", "API_PASSWORD"))
-            } else if is_username_field(key) {
-                Some(("username", "API_USERNAME"))
-            } else {
-                None
-            };
-            let Some((hint, env)) = role else { continue };
-            let example = value
-                .get(key)
-                .and_then(Value::as_str)
-                .filter(|s| documented_example && !s.is_empty())
-                .map(str::to_string);
-            let var = variable_name(hint, taken);
-            let (text, note) = match &example {
-                Some(ex) if !ex.contains('}') && !ex.contains('$') => (
-                    format!("${{env.{env}:-{ex}}}"),
-                    format!("the documented example; set {env} to log in as someone else"),
-                ),
-                Some(ex) => (emit::literal(ex), "the documented example".to_string()),
-                None => {
-                    let guess = match hint {
-                        "password" | "client_secret" => "password",
-                        "client_id" => "client",
-                        _ => "user",
-                    };
-                    guesses += 1;
-                    todo.push(format!(
-                        "set {env}: the document gives no example {hint} for the login"
-                    ));
-                    (
-                        format!("${{env.{env}:-{guess}}}"),
-                        format!("guess: the document gives no example; set {env}"),
-                    )
-                }
-            };
-            variables.push(Field::new(var.clone(), text).note(note));
-            *field = Value::String(format!("${{{var}}}"));
-        }
+/// The login's credentials as variables the environment can override.
+#[derive(Default)]
+struct Credentials {
+    variables: Vec<Field>,
+    todo: Vec<String>,
+    guesses: usize,
+}
+
+impl Credentials {
+    /// The variable for body field `key` when it is a credential; `example`
+    /// is the documented value, if any.
+    fn variable(
+        &mut self,
+        key: &str,
+        example: Option<&str>,
+        taken: &mut Vec<String>,
+    ) -> Option<String> {
+        let (hint, env) = if key == "client_id" {
+            ("client_id", "CLIENT_ID")
+        } else if key == "client_secret" {
+            ("client_secret", "CLIENT_SECRET")
+        } else if is_password_field(key) {
+            ("password", "API_PASSWORD")
+        } else if is_username_field(key) {
+            ("username", "API_USERNAME")
+        } else {
+            return None;
+        };
+        let var = variable_name(hint, taken);
+        let (text, note) = match example {
+            Some(ex) if !ex.contains('}') && !ex.contains('$') => (
+                format!("${{env.{env}:-{ex}}}"),
+                format!("the documented example; set {env} to log in as someone else"),
+            ),
+            Some(ex) => (emit::literal(ex), "the documented example".to_string()),
+            None => {
+                let guess = match hint {
+                    "password" | "client_secret" => "password",
+                    "client_id" => "client",
+                    _ => "user",
+                };
+                self.guesses += 1;
+                self.todo.push(format!(
+                    "set {env}: the document gives no example {hint} for the login"
+                ));
+                (
+                    format!("${{env.{env}:-{guess}}}"),
+                    format!("guess: the document gives no example; set {env}"),
+                )
+            }
+        };
+        self.variables
+            .push(Field::new(var.clone(), text).note(note));
+        Some(var)
     }
-    let body = match body_kind {
-        BodyKind::Form => BodyOut::Form(match &body {
+}
+
+/// The body as the step writes it.
+fn login_body(kind: BodyKind, body: &Value) -> BodyOut {
+    match kind {
+        BodyKind::Form => BodyOut::Form(match body {
             Value::Object(map) => map
                 .iter()
                 .filter_map(|(k, v)| value_text(v).map(|t| Field::new(k.clone(), t)))
                 .collect(),
             _ => Vec::new(),
         }),
-        BodyKind::Json => BodyOut::Json(body),
-        BodyKind::Text => BodyOut::Raw(match &body {
+        BodyKind::Json => BodyOut::Json(body.clone()),
+        BodyKind::Text => BodyOut::Raw(match body {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         }),
-    };
+    }
+}
 
-    let (pointer, pointer_note) = match &kind {
-        LoginKind::Operation(p) => (p.clone(), "the token in the login's response".to_string()),
-        _ => match op.and_then(|o| o.success_schema()).and_then(token_pointer) {
-            Some(p) => (p, "the token in the login's response".to_string()),
-            None => (
-                "/access_token".into(),
-                "access_token, as OAuth2 defines the token response (RFC 6749 5.1)".to_string(),
-            ),
-        },
-    };
-    let token_var = variable_name("token", taken);
+/// The login's POST, named and checked as documented (or as OAuth2 answers).
+fn login_request(op: Option<&Op<'_>>, path: &str) -> StepOut {
     let mut step = StepOut::new("post", emit::literal(path));
     if let Some(op) = op {
         step.name = Some(op.name.clone());
-        notes.push(op.title.clone());
+        step.notes.push(op.title.clone());
         let (status, _) = op.success();
         step.expect_status = status;
         step.expect_note = status.map(|c| format!("the documented success status ({c})"));
     } else {
         step.name = Some("login".into());
-        notes.push(format!(
+        step.notes.push(format!(
             "POST {path}: not described in the document, written from the OAuth2 flow"
         ));
         step.expect_status = Some(200);
         step.expect_note = Some("OAuth2 token endpoints answer 200".into());
     }
-    if let BodyKind::Text = body_kind
-        && let Some((_, _, ct, _)) = &documented
-    {
-        step.headers
-            .push(Field::new("Content-Type", emit::literal(ct)));
-    }
-    step.notes = notes;
-    step.body = body;
-    step.body_note = Some(match &source {
-        Source::Generated(how) => format!("the fields the login needs ({how})"),
-        other => other.describe(),
-    });
-    step.captures.push(CaptureOut {
-        var: token_var.clone(),
-        from: CaptureFrom::Json(pointer),
-        note: Some(pointer_note),
-    });
-    BuiltLogin {
-        step,
-        token_var,
-        variables,
-        todo,
-        guesses,
-    }
+    step
 }
 
 /// The pointer to a token field in a response schema (top level, or one object down).

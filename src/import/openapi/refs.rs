@@ -85,7 +85,7 @@ impl Docs {
                         input
                             .origin
                             .join(file_part)
-                            .map_err(|reason| broken(input, &pointer, &reference, reason, None))?
+                            .map_err(|e| broken(input, &pointer, &reference, e.to_string(), None))?
                     };
                     let other_key = origin.to_string();
                     if !docs.docs.contains_key(&other_key) {
@@ -154,7 +154,10 @@ impl Docs {
             doc
         } else {
             let (input, _) = &self.docs[doc];
-            let origin = input.origin.join(file_part).map_err(|r| (r, None))?;
+            let origin = input
+                .origin
+                .join(file_part)
+                .map_err(|e| (e.to_string(), None))?;
             let key = origin.to_string();
             self.docs
                 .get_key_value(&key)

@@ -176,6 +176,11 @@ pub fn generate(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Valu
     if !std::ptr::eq(alternative.v, schema.v) {
         return generate(alternative, depth + 1, notes);
     }
+    by_type(schema, depth, notes)
+}
+
+/// A minimal value of the schema's type (no example, default or enum given).
+fn by_type(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {
     let has_properties = schema.raw("properties").is_some();
     match type_of(schema) {
         Some("object") => object(schema, depth, notes),
@@ -215,11 +220,31 @@ pub fn generate(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Valu
             notes.push(how);
             Value::String(s)
         }
-        Some(other) => {
-            notes.push(format!("unknown type \"{other}\""));
-            Value::Null
-        }
+        Some(other) => unknown_type(other, notes),
     }
+}
+
+/// A value for a type OpenAPI does not have (`int`, `str`, `float`...), read
+/// as the type its name says; a name that says nothing gets a string. Never
+/// null: a path segment must not come out empty.
+fn unknown_type(name: &str, notes: &mut Vec<String>) -> Value {
+    let lower = name.to_ascii_lowercase();
+    let (value, as_what) = if lower.starts_with("int") || lower == "long" || lower == "short" {
+        (json!(1), "an integer (1)")
+    } else if ["float", "double", "decimal", "real", "num"]
+        .iter()
+        .any(|t| lower.starts_with(t))
+    {
+        (json!(1.0), "a number (1.0)")
+    } else if lower.starts_with("bool") {
+        (Value::Bool(false), "a boolean (false)")
+    } else {
+        (Value::String("example".into()), "a string (\"example\")")
+    };
+    notes.push(format!(
+        "\"{name}\" is not an OpenAPI type: taken as {as_what}; fix the document's schema"
+    ));
+    value
 }
 
 fn object(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {

@@ -162,9 +162,10 @@ fn include_writes_sends_a_minimal_valid_body() {
     assert!(y.contains("expect: { status: 201 }"), "{y}");
 }
 
-#[test]
-fn a_login_operation_with_a_token_feeds_the_bearer_scheme_others_come_from_env() {
-    let doc = json!({
+/// A salon API: a login operation handing out a JWT, a list and detail
+/// route, and schemes met from the environment.
+fn salon() -> Value {
+    json!({
         "openapi": "3.0.3",
         "info": { "title": "Salon", "version": "1" },
         "servers": [{ "url": "/api/v1" }],
@@ -207,7 +208,12 @@ fn a_login_operation_with_a_token_feeds_the_bearer_scheme_others_come_from_env()
             "apiKey": { "type": "apiKey", "in": "header", "name": "X-Admin-Key" },
             "keyInQuery": { "type": "apiKey", "in": "query", "name": "api_key" }
         } }
-    });
+    })
+}
+
+#[test]
+fn a_login_operation_with_a_token_feeds_the_bearer_scheme_others_come_from_env() {
+    let doc = salon();
     let mut empty_server = doc.clone();
     empty_server["servers"] = json!([{ "url": "" }]);
     assert!(
@@ -373,4 +379,100 @@ fn a_yaml_document_with_3_0_bounds_reads_the_same() {
     );
     assert!(g.yaml.contains("expect: { status: 200 }"), "{}", g.yaml);
     assert!(g.yaml.contains("name: \"y\""), "{}", g.yaml);
+}
+
+/// Every FastAPI app is titled "FastAPI": its scenario is named after where
+/// the document came from, so two services do not share a baseline name.
+#[test]
+fn a_default_title_names_the_scenario_after_the_service() {
+    let mut doc = fastapi_like();
+    doc["info"]["title"] = json!("FastAPI");
+    let name = |doc: &Value, origin: Origin| {
+        let g = import(
+            Input {
+                origin,
+                text: doc.to_string(),
+            },
+            &OpenApiOptions::default(),
+        )
+        .unwrap();
+        plan(&g.yaml).name
+    };
+    let url = |u: &str| Origin::Url(reqwest::Url::parse(u).unwrap());
+    let a = name(&doc, url("http://127.0.0.1:8001/openapi.json"));
+    let b = name(&doc, url("http://127.0.0.1:8002/openapi.json"));
+    assert_eq!(a, "127-0-0-1-8001");
+    assert_ne!(a, b);
+    assert_eq!(name(&doc, Origin::File("billing.json".into())), "billing");
+    let dir = tempfile::tempdir().unwrap();
+    let service = dir.path().join("orders-service");
+    std::fs::create_dir(&service).unwrap();
+    std::fs::write(service.join("openapi.json"), doc.to_string()).unwrap();
+    assert_eq!(
+        name(&doc, Origin::File(service.join("openapi.json"))),
+        "orders-service"
+    );
+    // A real title is kept.
+    doc["info"]["title"] = json!("Pantry API");
+    assert_eq!(
+        name(&doc, url("http://127.0.0.1:8001/openapi.json")),
+        "pantry-api"
+    );
+}
+
+/// httpbin documents `type: int`, which OpenAPI does not have: the path
+/// parameter still gets a value (never an empty segment that passes the check
+/// and 404s), and the comment says it is a guess.
+#[test]
+fn an_unknown_parameter_type_gets_a_value_not_an_empty_segment() {
+    let doc = json!({
+        "openapi": "3.0.0",
+        "info": { "title": "httpbin", "version": "1" },
+        "paths": { "/delay/{delay}": { "get": {
+            "parameters": [{ "name": "delay", "in": "path", "required": true, "schema": { "type": "int" } }],
+            "responses": { "200": { "description": "ok" } }
+        }}, "/bytes/{n}": { "get": {
+            "parameters": [{ "name": "n", "in": "path", "required": true, "schema": { "type": "null" } }],
+            "responses": { "200": { "description": "ok" } }
+        }}}
+    });
+    let g = generate(doc, false);
+    let c = code(&g.yaml);
+    assert!(c.contains("get: \"/delay/1\""), "{}", g.yaml);
+    assert!(c.contains("get: \"/bytes/1\""), "{}", g.yaml);
+    assert!(!c.contains("/delay/\""), "{}", g.yaml);
+    assert!(
+        g.yaml
+            .contains("\"int\" is not an OpenAPI type: taken as an integer (1)"),
+        "{}",
+        g.yaml
+    );
+}
+
+/// A large API (30,000 operations) imports into a file that passes its own
+/// check: the YAML parser's node budget is scaled to the largest scenario file.
+#[test]
+fn thirty_thousand_operations_pass_their_own_check() {
+    let mut paths = serde_json::Map::new();
+    for i in 0..30_000 {
+        paths.insert(
+            format!("/resources/r{i}"),
+            json!({ "get": { "operationId": format!("get_r{i}"),
+                              "responses": { "200": { "description": "ok" } } } }),
+        );
+    }
+    let doc =
+        json!({ "openapi": "3.1.0", "info": { "title": "Big", "version": "1" }, "paths": paths });
+    let g = import(input(&doc), &OpenApiOptions::default()).unwrap();
+    let checked = self_check(&g.yaml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(checked.request_names, 30_000);
+}
+
+/// The YAML without comments: what gander reads.
+fn code(yaml: &str) -> String {
+    yaml.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| l.split("  # ").next().unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

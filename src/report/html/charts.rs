@@ -84,6 +84,7 @@ pub struct Histogram {
     pub counts: Vec<u64>,
 }
 
+// Long on purpose: one short block per chart of the page, each read from the saved run.
 pub fn build(result: &RunResult) -> ChartData {
     let ts = &result.timeseries;
     let mut windows = Vec::new();

@@ -6,11 +6,11 @@ use serde::Serialize;
 
 use crate::format::{comparison_sign, ms, value};
 use crate::result::comparison::{Change, Comparison};
+use crate::result::targets::TargetWindow;
 use crate::result::{
     LatencySummary, RunResult, RunStatus, Stats, TargetOutcome, TargetResult, ValidityCheck,
     VerdictStatus,
 };
-use crate::scenario::plan::TargetWindow;
 
 /// Longest body excerpt shown with an error sample.
 const BODY_EXCERPT: usize = 300;

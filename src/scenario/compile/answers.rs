@@ -123,7 +123,7 @@ impl Compiler<'_> {
         match Template::compile(text, &GlobalScope(self)) {
             Ok(t) => Some(t.as_constant().unwrap_or_default().to_string()),
             Err(e) => {
-                self.error(text.loc, e.0);
+                self.error(text.loc, e.to_string());
                 None
             }
         }

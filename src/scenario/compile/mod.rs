@@ -17,7 +17,7 @@ use super::feeder::{self, Feeder};
 use super::model::{self, Capture, ScenarioFile, Step};
 use super::plan::*;
 use super::spanned::{Loc, Sp};
-use super::template::{self, Part, Resolved, Scope, Template};
+use super::template::{self, Part, Resolved, Scope, Template, TemplateError};
 use crate::redact::{self, Secrets};
 
 /// Values from the command line that replace the file's.
@@ -101,7 +101,9 @@ struct StepTemplates<'a> {
 impl StepTemplates<'_> {
     fn compile(&self, text: &str, loc: Loc) -> Template {
         Template::compile(text, &self.scope).unwrap_or_else(|e| {
-            self.problems.borrow_mut().push(Diagnostic::new(loc, e.0));
+            self.problems
+                .borrow_mut()
+                .push(Diagnostic::new(loc, e.to_string()));
             Template::default()
         })
     }
@@ -172,7 +174,7 @@ struct StepScope<'a> {
 }
 
 impl Scope for StepScope<'_> {
-    fn variable(&self, name: &str) -> Result<Resolved, String> {
+    fn variable(&self, name: &str) -> Result<Resolved, TemplateError> {
         if let Some(value) = self.compiler.globals.get(name) {
             return Ok(Resolved::Literal(value.clone()));
         }
@@ -180,14 +182,10 @@ impl Scope for StepScope<'_> {
             return Ok(Resolved::Part(Part::Var(self.compiler.slots[name])));
         }
         if self.later.iter().any(|v| v == name) {
-            return Err(format!(
-                "variable \"{name}\" is used before the step that captures it"
-            ));
+            return Err(TemplateError::UsedBeforeCapture(name.to_string()));
         }
         if self.compiler.feeders.iter().any(|f| f.name == name) {
-            return Err(format!(
-                "\"{name}\" is a data feeder: name a column, as ${{{name}.column}}"
-            ));
+            return Err(TemplateError::FeederWithoutColumn(name.to_string()));
         }
         let known = self
             .compiler
@@ -200,10 +198,13 @@ impl Scope for StepScope<'_> {
             Some(s) => format!(", did you mean \"{s}\"?"),
             None => " (define it under variables:, or capture it in an earlier step)".into(),
         };
-        Err(format!("undefined variable \"{name}\"{hint}"))
+        Err(TemplateError::Undefined {
+            name: name.to_string(),
+            hint,
+        })
     }
 
-    fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, String> {
+    fn feeder_column(&self, feeder: &str, column: &str) -> Result<Option<Part>, TemplateError> {
         let Some((index, f)) = self
             .compiler
             .feeders
@@ -222,16 +223,18 @@ impl Scope for StepScope<'_> {
                 let hint = suggest(column, f.columns.iter().map(String::as_str))
                     .map(|s| format!(", did you mean \"{s}\"?"))
                     .unwrap_or_else(|| format!(" (columns: {})", f.columns.join(", ")));
-                Err(format!(
-                    "data feeder \"{feeder}\" has no column \"{column}\"{hint}"
-                ))
+                Err(TemplateError::NoColumn {
+                    feeder: feeder.to_string(),
+                    column: column.to_string(),
+                    hint,
+                })
             }
         }
     }
     fn env(&self, name: &str) -> Option<String> {
         self.compiler.env(name)
     }
-    fn charge(&self, bytes: usize) -> Result<(), String> {
+    fn charge(&self, bytes: usize) -> Result<(), TemplateError> {
         self.compiler.charge(bytes)
     }
 }
@@ -240,20 +243,23 @@ impl Scope for StepScope<'_> {
 struct GlobalScope<'c, 'a>(&'c Compiler<'a>);
 
 impl Scope for GlobalScope<'_, '_> {
-    fn variable(&self, name: &str) -> Result<Resolved, String> {
+    fn variable(&self, name: &str) -> Result<Resolved, TemplateError> {
         self.0
             .globals
             .get(name)
             .map(|v| Resolved::Literal(v.clone()))
-            .ok_or_else(|| format!("undefined variable \"{name}\" (variables may use ${{env.NAME}} and variables defined above them)"))
+            .ok_or_else(|| TemplateError::Undefined {
+                name: name.to_string(),
+                hint: " (variables may use ${env.NAME} and variables defined above them)".into(),
+            })
     }
-    fn feeder_column(&self, _: &str, _: &str) -> Result<Option<Part>, String> {
+    fn feeder_column(&self, _: &str, _: &str) -> Result<Option<Part>, TemplateError> {
         Ok(None)
     }
     fn env(&self, name: &str) -> Option<String> {
         self.0.env(name)
     }
-    fn charge(&self, bytes: usize) -> Result<(), String> {
+    fn charge(&self, bytes: usize) -> Result<(), TemplateError> {
         self.0.charge(bytes)
     }
 }
@@ -311,14 +317,13 @@ impl Compiler<'_> {
         Some(value)
     }
 
-    fn charge(&self, bytes: usize) -> Result<(), String> {
+    fn charge(&self, bytes: usize) -> Result<(), TemplateError> {
         let total = self.expanded.get().saturating_add(bytes);
         self.expanded.set(total);
         if total > MAX_EXPANDED_TOTAL {
-            return Err(format!(
-                "the file's variables expand to more than {} in all, the most gander takes",
-                crate::format::bytes(MAX_EXPANDED_TOTAL as f64)
-            ));
+            return Err(TemplateError::ExpandedTotal(crate::format::bytes(
+                MAX_EXPANDED_TOTAL as f64,
+            )));
         }
         Ok(())
     }
@@ -497,7 +502,7 @@ impl Compiler<'_> {
                     }
                 },
                 Err(e) => {
-                    self.error(value.loc, format!("variable \"{name}\": {}", e.0));
+                    self.error(value.loc, format!("variable \"{name}\": {e}"));
                     None
                 }
             };
@@ -513,7 +518,7 @@ impl Compiler<'_> {
             (None, Some(h)) => match Template::compile(h, &GlobalScope(self)) {
                 Ok(t) => (t.as_constant().unwrap_or_default().to_string(), h.loc),
                 Err(e) => {
-                    self.error(h.loc, e.0);
+                    self.error(h.loc, e.to_string());
                     return None;
                 }
             },
@@ -567,18 +572,17 @@ impl Compiler<'_> {
             let loaded = Feeder::load(name, &path, spec.mode, spec.per).and_then(|f| {
                 total += f.bytes;
                 if total > feeder::MAX_TOTAL_BYTES {
-                    return Err(format!(
-                        "the data files hold more than {} together, the most gander reads",
-                        crate::format::bytes(feeder::MAX_TOTAL_BYTES as f64)
-                    ));
+                    return Err(feeder::FeederError::TooMuchTogether(crate::format::bytes(
+                        feeder::MAX_TOTAL_BYTES as f64,
+                    )));
                 }
                 Ok(f)
             });
             match loaded {
                 Ok(f) => self.feeders.push(Arc::new(f.striped(segment))),
-                Err(message) => {
+                Err(e) => {
                     self.broken_feeders.push(name.clone());
-                    self.error(spec.csv.loc, message);
+                    self.error(spec.csv.loc, e.to_string());
                 }
             }
         }
@@ -985,7 +989,7 @@ impl Compiler<'_> {
                         out.push((h, t));
                     }
                     (Err(d), _) => problems.push(d),
-                    (_, Err(e)) => problems.push(Diagnostic::new(value.loc, e.0)),
+                    (_, Err(e)) => problems.push(Diagnostic::new(value.loc, e.to_string())),
                 }
             }
         }
@@ -1082,7 +1086,7 @@ impl Compiler<'_> {
                     Some(name) => format!(
                         "\"${{{name}}}\" is a value each user captures or is fed: an expectation cannot use it"
                     ),
-                    None => format!("in an expectation: {}", e.0),
+                    None => format!("in an expectation: {e}"),
                 };
                 problems.push(Diagnostic::new(loc, message).with_help(help));
             }

@@ -59,7 +59,7 @@ impl Compiler<'_> {
                 }
             },
             Err(e) => {
-                self.error(value.loc, e.0);
+                self.error(value.loc, e.to_string());
                 None
             }
         }

@@ -116,6 +116,7 @@ impl Compiler<'_> {
     }
 
     /// `tls:` with the flags laid over it, its files read and checked.
+    // Long on purpose: each `tls:` key with the flag laid over it and its file read and checked, one after another.
     pub(super) fn tls(&mut self, tls: Option<&Sp<model::Tls>>, flags: &TlsFlags) -> TlsPlan {
         let empty = model::Tls::default();
         let t = tls.map(|t| &t.value).unwrap_or(&empty);

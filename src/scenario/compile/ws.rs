@@ -12,6 +12,7 @@ use crate::scenario::plan::*;
 use crate::scenario::spanned::{Loc, Sp};
 
 impl Compiler<'_> {
+    // Long on purpose: every key a `ws:` step may hold, checked in turn, each with its own located message.
     pub(super) fn ws_step(
         &mut self,
         step: &Sp<Step>,
@@ -174,6 +175,7 @@ impl Compiler<'_> {
         }
     }
 
+    // Long on purpose: every key a WebSocket message may hold, checked in turn, each with its own located message.
     fn ws_message(
         &mut self,
         m: &Sp<model::WsMessage>,
