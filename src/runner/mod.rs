@@ -2,6 +2,7 @@
 //! per step, users recording every request into the recorder.
 
 mod arrivals;
+mod body_scan;
 mod cookies;
 mod http;
 pub mod pacing;

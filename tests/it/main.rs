@@ -4,6 +4,7 @@
 
 mod common;
 
+mod body_memory;
 mod browser_smoke;
 mod check;
 mod demo;

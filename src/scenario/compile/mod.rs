@@ -42,6 +42,7 @@ pub struct Overrides {
     pub segment: Option<super::segment::Segment>,
 }
 
+mod body_budget;
 mod capacity;
 mod load;
 mod observe;
@@ -84,6 +85,8 @@ struct Compiler<'a> {
     /// Values read from the environment, credential headers' values and the
     /// host's password: kept out of what gander writes.
     secrets: RefCell<Vec<String>>,
+    /// The largest body a step's checks hold whole, and where it is set.
+    body_hold: Option<(u64, Loc)>,
 }
 
 /// Which captures a template at some step may read, and which come later.
@@ -347,6 +350,7 @@ pub fn compile(
         current_scenario: 0,
         expanded: Cell::new(0),
         secrets: RefCell::new(Vec::new()),
+        body_hold: None,
     };
 
     let name = file
@@ -374,6 +378,7 @@ pub fn compile(
     let scenarios = c.scenarios(&file.scenarios);
     if let Some(load) = &load {
         c.check_unique_feeders(load, &file.data);
+        c.check_body_budget(load, overrides);
     }
     let (server_headers, server_header_labels) = c.server_headers(&file.server_headers);
     let mut sut = c.sut(file.sut.as_ref(), host.as_deref(), overrides.sut_pid);
@@ -790,6 +795,20 @@ impl Compiler<'_> {
         };
         let captures = self.captures(&step.capture, &mut templates.problems.borrow_mut());
         let problems = templates.problems.into_inner();
+        if !expect.json.is_empty()
+            || captures
+                .iter()
+                .any(|c| matches!(c.source, CaptureSource::Json(_) | CaptureSource::Regex(_)))
+        {
+            let loc = (step.max_body.as_ref().map(|b| b.loc))
+                .or(step
+                    .expect
+                    .as_ref()
+                    .and_then(|e| e.json.first())
+                    .map(|j| j.loc))
+                .unwrap_or(step.loc);
+            self.holds_body(max_body, loc);
+        }
         self.problems.extend(problems);
         let endpoint = self.endpoint(&name, method.as_str());
         Some(RequestPlan {
