@@ -9,6 +9,7 @@ mod browser_smoke;
 mod check;
 mod demo;
 mod examples;
+mod full_disk;
 mod gate;
 mod hostile;
 mod import;
