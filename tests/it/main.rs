@@ -15,6 +15,7 @@ mod hostile;
 mod import;
 mod load_models;
 mod observe;
+mod one_p95;
 mod pacing_ramp;
 mod report;
 mod run;
