@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 /// histograms a merge needs to stay exact (failed latencies, server-header
 /// values, the open model's start lag, the closed model's pacing). Versions 2
 /// and 3 are still read, and merge only with runs of their own version.
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 5: a profile's differential records the samples on each side, the
+/// stacks within sampling noise and `too_few` when it is not painted.
+pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest `run.json` version this gander reads.
 pub const OLDEST_READ_VERSION: u32 = 2;
 

@@ -12,7 +12,6 @@ use crate::scenario::spanned::{Loc, Sp};
 use crate::scenario::template::Template;
 
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
-const DEFAULT_PROFILE_RATE: u32 = 100;
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 /// A profiler chosen on the command line (`--profile`).
@@ -361,7 +360,7 @@ impl Compiler<'_> {
             seconds,
             rate: profile
                 .and_then(|p| p.rate.as_ref())
-                .map_or(DEFAULT_PROFILE_RATE, |r| r.value.clamp(1, 1000)),
+                .map(|r| r.value.clamp(1, 1000)),
             grace: profile
                 .and_then(|p| p.grace.as_ref())
                 .map_or(DEFAULT_GRACE, |g| g.value.0),
