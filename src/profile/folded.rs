@@ -132,6 +132,7 @@ impl Folded {
         options.subtitle = Some(subtitle.to_string());
         options.count_name = count_name.to_string();
         options.deterministic = true;
+        options.image_width = Some(IMAGE_WIDTH);
         let text = self.to_text();
         let mut svg = Vec::new();
         inferno::flamegraph::from_lines(&mut options, text.lines(), &mut svg)?;
@@ -228,6 +229,12 @@ pub fn differential_lines(
 ) -> Vec<String> {
     differential(baseline, baseline_requests, current, current_requests, true).measured
 }
+
+/// A flame graph's width in pixels, fixed: inferno's "fluid" drawing sizes the
+/// frames to the SVG's viewport at load, which is 0 wide in a report section
+/// not yet shown, and then sets a negative width (the console error
+/// `<svg> attribute width: A negative value`).
+const IMAGE_WIDTH: usize = 1200;
 
 /// Changes of a stack within this many standard errors of sampling noise are
 /// drawn unchanged (white).
@@ -346,6 +353,7 @@ pub fn differential_svg(lines: &[String], title: &str, subtitle: &str) -> std::i
     options.subtitle = Some(subtitle.to_string());
     options.count_name = "samples per 1M requests".to_string();
     options.deterministic = true;
+    options.image_width = Some(IMAGE_WIDTH);
     let mut svg = Vec::new();
     inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut svg)?;
     Ok(svg)
@@ -450,6 +458,8 @@ mod tests {
         let text = String::from_utf8(svg).unwrap();
         assert!(text.contains("<svg") && text.contains("handler"));
         assert!(text.contains("t &lt;&amp;&gt;"));
+        // Drawn at a fixed width: no script sizes frames to a hidden viewport.
+        assert!(text.contains("var fluiddrawing = false"), "{text}");
         let lines = differential_lines(&sample(), 10, &sample(), 20);
         let diff = differential_svg(&lines, "d", "s").unwrap();
         assert!(String::from_utf8(diff).unwrap().contains("<svg"));

@@ -250,10 +250,19 @@ impl Compiler<'_> {
             cwd,
             env: env.into_iter().collect::<Option<_>>()?,
             ready,
-            ready_timeout: sut
-                .ready_timeout
-                .as_ref()
-                .map_or(DEFAULT_READY_TIMEOUT, |t| t.value.0),
+            ready_timeout: match &sut.ready_timeout {
+                Some(t) if t.value.0.is_zero() => {
+                    self.error_help(
+                        t.loc,
+                        "ready_timeout: 0s leaves the SUT no time to become ready",
+                        "give it the time the SUT takes to start, e.g. ready_timeout: 30s \
+                         (default 60s), or remove the key",
+                    );
+                    DEFAULT_READY_TIMEOUT
+                }
+                Some(t) => t.value.0,
+                None => DEFAULT_READY_TIMEOUT,
+            },
             // Set once the whole file is compiled.
             secrets: Default::default(),
         })
