@@ -570,6 +570,13 @@ fn broken_files() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "user_index_in_expect",
+            replace(
+                "expect: { status: 200 }",
+                "expect: { status: 200, body_contains: \"user ${user_index}\" }",
+            ),
+        ),
+        (
             "only_comments",
             "# a scenario, one day\n  # maybe\n".to_string(),
         ),

@@ -1031,13 +1031,23 @@ impl Compiler<'_> {
         match Template::compile(text, &GlobalScope(self)) {
             Ok(t) => match t.as_constant() {
                 Some(constant) => return constant.to_string(),
-                None => problems.push(
-                    Diagnostic::new(
-                        loc,
-                        format!("\"{text}\" changes per request: it cannot be an expectation"),
+                None => {
+                    // Name the part that varies (a built-in such as ${user_index}).
+                    let part = text
+                        .find("${")
+                        .and_then(|at| Some(&text[at..at + text[at..].find('}')? + 1]))
+                        .unwrap_or(text);
+                    problems.push(
+                        Diagnostic::new(
+                            loc,
+                            format!(
+                                "\"{part}\" is a built-in that differs per user or request: \
+                                 an expectation cannot use it"
+                            ),
+                        )
+                        .with_help(help),
                     )
-                    .with_help(help),
-                ),
+                }
             },
             Err(e) => {
                 let message = match self.per_user_name(text) {
