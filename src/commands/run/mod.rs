@@ -206,16 +206,8 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     if let Some(log) = sut_log {
         unwritten.note(store::write_file(&dir, sut::launch::LOG_FILE, &log));
     }
-    if let Some(capture) = capture {
-        let base_profile = compare::newest_with_profile(&baseline);
-        result.profile = Some(save_profile(
-            &dir,
-            capture,
-            &result,
-            base_profile,
-            &mut unwritten,
-        ));
-    }
+    let base_profile = compare::newest_with_profile(&baseline);
+    result.profile = capture.map(|c| save_profile(&dir, c, &result, base_profile, &mut unwritten));
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
         let new = RunData::new(result, &interval_log, &header_log);
@@ -225,14 +217,9 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     }
     result.verdict = verdict::judge(&result);
 
-    // run.json and the summaries first, in the space held for them: they are
-    // small and say the most.
+    // run.json and the summaries first, in the space held for them.
     drop(reserve);
-    for e in report::write_reports_keep_going(&dir, &result) {
-        unwritten.note::<()>(Err(e));
-    }
-    unwritten.note(store::write_file(&dir, store::INTERVAL_LOG, &interval_log));
-    unwritten.note(store::write_file(&dir, store::HEADER_LOG, &header_log));
+    unwritten.write_last(&dir, &result, [&interval_log, &header_log]);
     drop(lock);
     let exit = finish(&dir, &result, args.quiet);
     Ok(unwritten.report(exit))
@@ -246,6 +233,20 @@ impl Unwritten {
     /// Keeps the reason of a write that failed; the value of one that did not.
     fn note<T>(&mut self, written: Result<T, impl std::fmt::Display>) -> Option<T> {
         written.map_err(|e| self.0.push(e.to_string())).ok()
+    }
+
+    /// Writes the run's last files: run.json and the summaries first (small,
+    /// and they say the most), then the interval logs (latency, headers).
+    fn write_last(&mut self, dir: &Path, result: &RunResult, logs: [&[u8]; 2]) {
+        for e in report::write_reports_keep_going(dir, result) {
+            self.note::<()>(Err(e));
+        }
+        for (name, log) in [store::INTERVAL_LOG, store::HEADER_LOG]
+            .into_iter()
+            .zip(logs)
+        {
+            self.note(store::write_file(dir, name, log));
+        }
     }
 
     /// Says what could not be written after the summary; an IO error (exit 2) if anything.
