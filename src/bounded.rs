@@ -37,16 +37,29 @@ pub struct Body {
 /// An empty body is empty whatever its `Content-Encoding` says: HEAD, 204
 /// and 304 answers carry the header of a body they do not have.
 pub async fn read_incoming(
+    incoming: hyper::body::Incoming,
+    gzip: bool,
+    keep: usize,
+    limit: u64,
+) -> Result<Body, ReadError> {
+    read_incoming_watched(incoming, gzip, keep, limit, &mut |_| {}).await
+}
+
+/// `read_incoming`, handing every (decoded) byte to `watch` as it comes: a
+/// check that can look at the body as a stream does not need it kept.
+pub async fn read_incoming_watched(
     mut incoming: hyper::body::Incoming,
     gzip: bool,
     keep: usize,
     limit: u64,
+    watch: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<Body, ReadError> {
     use std::io::Write;
     let mut sink = Sink {
         body: Body::default(),
         keep,
         limit,
+        watch,
     };
     if gzip {
         let mut decoder = flate2::write::GzDecoder::new(&mut sink);
@@ -80,19 +93,21 @@ async fn each_chunk(
     Ok(())
 }
 
-/// Where a streamed body goes: its first `keep` bytes kept, all counted.
-struct Sink {
+/// Where a streamed body goes: its first `keep` bytes kept, all counted and watched.
+struct Sink<'w> {
     body: Body,
     keep: usize,
     limit: u64,
+    watch: &'w mut (dyn FnMut(&[u8]) + Send),
 }
 
-impl Sink {
+impl Sink<'_> {
     fn take(&mut self, data: &[u8]) -> std::io::Result<()> {
         self.body.total += data.len() as u64;
         if self.body.total > self.limit {
             return Err(std::io::Error::other(TooLargeMarker));
         }
+        (self.watch)(data);
         let room = self.keep.saturating_sub(self.body.kept.len());
         if room > 0 {
             self.body
@@ -103,7 +118,7 @@ impl Sink {
     }
 }
 
-impl std::io::Write for &mut Sink {
+impl std::io::Write for &mut Sink<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.take(data)?;
         Ok(data.len())

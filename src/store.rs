@@ -77,6 +77,40 @@ impl Drop for RunLock {
     }
 }
 
+/// Space held on the run directory's disk while the run goes, given back
+/// before the run's last files are written: a disk that fills during the run
+/// still takes the final `run.json` and the reports.
+pub struct Reserve {
+    path: PathBuf,
+}
+
+/// What the reserve holds: far more than run.json and the summaries need.
+pub const RESERVE_BYTES: i64 = 4 << 20;
+const RESERVE_FILE: &str = ".gander.reserve";
+
+impl Reserve {
+    /// Holds `RESERVE_BYTES` in `dir`; `None` when the disk has not that much.
+    pub fn take(dir: &Path) -> Option<Reserve> {
+        use std::os::fd::AsRawFd;
+        let path = dir.join(RESERVE_FILE);
+        let file = fs::File::create(&path).ok()?;
+        // SAFETY: posix_fallocate on a descriptor this function owns.
+        let held = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, RESERVE_BYTES) } == 0;
+        if !held {
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return None;
+        }
+        Some(Reserve { path })
+    }
+}
+
+impl Drop for Reserve {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 /// Whether a gander is writing `dir` now.
 pub fn is_being_written(dir: &Path) -> bool {
     match fs::File::open(dir.join(LOCK_FILE)) {
@@ -98,14 +132,22 @@ fn try_lock(file: &fs::File) -> bool {
 }
 
 /// Writes `bytes` to `dir/name` through a temporary file, so a reader never sees half a file.
+/// A write that fails (a full disk) leaves no temporary file behind, and the
+/// file as it was before (a checkpoint, a log written as the run went).
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
     let what = path.display().to_string();
-    let mut f = fs::File::create(&tmp).map_err(io_error(&what))?;
-    f.write_all(bytes).map_err(io_error(&what))?;
-    f.sync_all().map_err(io_error(&what))?;
-    fs::rename(&tmp, &path).map_err(io_error(&what))
+    let written = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(io_error(&what))
 }
 
 /// Reads `run.json` back from a run directory.

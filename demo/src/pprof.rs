@@ -26,8 +26,10 @@ pub struct ProfileQuery {
     seconds: Option<u64>,
 }
 
-/// The kernel's 250 Hz tick caps SIGPROF sampling; asking for more under-reports CPU time.
-const FREQUENCY: u32 = 100;
+/// The kernel's 250 Hz tick caps SIGPROF sampling; asking for more under-reports
+/// CPU time. At the cap: a lightly loaded demo's window holds few CPU-seconds,
+/// and every sample counts.
+const FREQUENCY: u32 = 250;
 
 #[derive(Debug, thiserror::Error)]
 enum ProfileError {

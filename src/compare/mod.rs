@@ -240,6 +240,22 @@ fn endpoint_index(result: &RunResult, name: &str) -> Option<usize> {
     result.endpoints.iter().position(|e| e.name == name)
 }
 
+/// The latency histogram targets judge (the steady state's), overall or for one request name.
+fn steady_histogram(
+    result: &RunResult,
+    endpoint: Option<&str>,
+) -> Option<hdrhistogram::Histogram<u64>> {
+    // The phase targets judge.
+    let phase = result.primary_phase();
+    let stats = match endpoint {
+        None => result.totals.get(phase),
+        Some(name) => result.endpoints[endpoint_index(result, name)?]
+            .stats
+            .get(phase),
+    };
+    crate::hist::decode_histogram(stats.histogram.as_deref()?)
+}
+
 /// Per second, the `(value, count)` pairs `pick` takes from a second, for one
 /// request name (or all of them merged).
 fn per_second(
@@ -329,6 +345,7 @@ impl<'a> Comparer<'a> {
         });
         let counts = measured.pop().unwrap_or_default();
         let throughput = measured.pop().unwrap_or_default();
+        self.steady_quantiles(endpoint, &qs, &mut measured);
         let few = self.few(&counts);
         let plan = self.plan;
         let mut figures = Vec::new();
@@ -371,6 +388,45 @@ impl<'a> Comparer<'a> {
             too_few: few,
         });
         figures
+    }
+
+    /// One p95 per run: the quantiles a comparison shows for each run are
+    /// those of its steady-state histogram, the very figures its targets judge
+    /// (the seconds, resampled, give only the noise around them). A run saved
+    /// without that histogram keeps the quantile of its whole seconds.
+    fn steady_quantiles(&self, endpoint: Option<&str>, qs: &[f64], measured: &mut [Measured]) {
+        let hists: Vec<Option<hdrhistogram::Histogram<u64>>> = self
+            .runs
+            .iter()
+            .map(|r| steady_histogram(&r.result, endpoint))
+            .collect();
+        let Some((new, base)) = hists.split_last() else {
+            return;
+        };
+        let mut pooled: Option<hdrhistogram::Histogram<u64>> = None;
+        for h in base {
+            match (h, pooled.as_mut()) {
+                (Some(h), Some(p)) => {
+                    let _ = p.add(h);
+                }
+                (Some(h), None) => pooled = Some(h.clone()),
+                (None, _) => return,
+            }
+        }
+        let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
+        for (m, &q) in measured.iter_mut().zip(qs) {
+            if let Some(h) = new.as_ref().filter(|h| !h.is_empty()) {
+                m.new = ms(h, q);
+            }
+            if let Some(p) = pooled.as_ref().filter(|h| !h.is_empty()) {
+                m.base = ms(p, q);
+            }
+            for (run, h) in m.runs.iter_mut().zip(base) {
+                if let Some(h) = h.as_ref().filter(|h| !h.is_empty()) {
+                    run.0 = ms(h, q);
+                }
+            }
+        }
     }
 
     fn error_rate(&self, label: &str, endpoint: Option<&str>) -> Vec<Figure> {

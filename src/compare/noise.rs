@@ -359,15 +359,27 @@ impl Estimate {
         let needed = ((self.change - self.bar) / z).powi(2);
         let share = |x: f64| {
             if self.relative {
-                format!("{:.0}%", x * 100.0)
+                format!("{:.1}%", x * 100.0)
             } else {
                 format!("{:.2} points", x * 100.0)
             }
         };
         if needed <= self.between || self.within <= 0.0 {
+            // The change is past the limit; what the noise may explain is its excess.
+            let limit = self.shown(self.bar);
+            let signed = |x: f64| {
+                if self.relative {
+                    format!("{:+.1}%", x * 100.0)
+                } else {
+                    format!("{:+.2} points", x * 100.0)
+                }
+            };
             let note = format!(
-                "the change is within what reruns of identical code differ by (±{} per run, {}): \
-                 no run length decides it",
+                "worse by {}, {} past the {} limit: that excess is within what reruns of \
+                 identical code differ by (±{} per run, {}): no run length decides it",
+                signed(self.worse_by),
+                share(self.worse_by - limit).trim_start_matches('+'),
+                signed(limit),
                 share(self.run_to_run),
                 if self.measured_between_runs {
                     "measured between the baseline runs"
@@ -582,6 +594,29 @@ mod tests {
             .decide(critical_z(1));
         assert_eq!(d.change, Change::Inconclusive);
         assert_eq!(d.decide_s, None);
-        assert!(d.note.unwrap().contains("no run length decides it"));
+        let note = d.note.unwrap();
+        assert!(note.contains("no run length decides it"), "{note}");
+        // What the noise explains is the excess over the limit, not the change.
+        assert!(
+            note.starts_with("worse by +25.0%, 5.0% past the +20.0% limit: that excess is within"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_throughput_drop_past_its_limit_names_the_excess_the_noise_explains() {
+        let mut r = rule(0.2);
+        r.higher_is_worse = false;
+        r.run_to_run = Some(0.3);
+        r.floor = 0.0;
+        let d = Estimate::new(&r, &measured(100.0, 77.4, 0.05))
+            .unwrap()
+            .decide(critical_z(1));
+        assert_eq!(d.change, Change::Inconclusive);
+        let note = d.note.unwrap();
+        assert!(
+            note.starts_with("worse by +22.6%, 2.6% past the +20.0% limit"),
+            "{note}"
+        );
     }
 }

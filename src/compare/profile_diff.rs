@@ -40,25 +40,47 @@ pub fn against(
         return Ok(None);
     };
     let (b_req, c_req) = (base_profile.requests_in_window, report.requests_in_window);
-    let lines = folded::differential_lines(&base_folded, b_req, current, c_req);
+    let counts = [&base_profile.unit, &report.unit]
+        .iter()
+        .all(|u| matches!(u.as_str(), "samples" | "count" | ""));
+    let diff = folded::differential(&base_folded, b_req, current, c_req, counts);
+    let (b_n, c_n) = diff.samples;
+    let mut subtitle = format!(
+        "per request; red: more CPU per request than the baseline, blue: less, full colour at \
+         {:.0}% of the profile; white: within sampling noise ({} standard errors) · {b_n} \
+         samples in the baseline, {c_n} in this run",
+        folded::FULL_COLOUR_SHARE * 100.0,
+        folded::NOISE_Z
+    );
+    if let Some(why) = &diff.too_few {
+        subtitle = format!("{why} · drawn without colours");
+    }
     let svg = folded::differential_svg(
-        &lines,
+        &diff.drawn,
         &format!(
             "{} vs {}: differential flame graph",
             base.run_id,
             report_run(dir)
         ),
-        "per request; red: more CPU per request than the baseline, blue: less",
+        &subtitle,
     )?;
     crate::store::write_file(dir, DIFF_FLAMEGRAPH_FILE, &svg)?;
-    let mut text = lines.join("\n");
+    let mut text = diff.measured.join("\n");
     text.push('\n');
     crate::store::write_file(dir, DIFF_FOLDED_FILE, text.as_bytes())?;
+    let grew_most = match diff.too_few {
+        Some(_) => Vec::new(),
+        None => folded::grew_most(&base_folded, b_req, current, c_req, GREW_N),
+    };
     Ok(Some(ProfileDiff {
         baseline_run: base.run_id.clone(),
         flamegraph: DIFF_FLAMEGRAPH_FILE.to_string(),
         folded: Some(DIFF_FOLDED_FILE.to_string()),
-        grew_most: folded::grew_most(&base_folded, b_req, current, c_req, GREW_N),
+        grew_most,
+        baseline_samples: b_n,
+        samples: c_n,
+        within_noise: diff.within_noise,
+        too_few: diff.too_few,
     }))
 }
 

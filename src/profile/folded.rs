@@ -138,6 +138,7 @@ impl Folded {
         options.subtitle = Some(subtitle.to_string());
         options.count_name = count_name.to_string();
         options.deterministic = true;
+        options.image_width = Some(IMAGE_WIDTH);
         let text = self.to_text();
         let mut svg = Vec::new();
         inferno::flamegraph::from_lines(&mut options, text.lines(), &mut svg)?;
@@ -232,18 +233,123 @@ pub fn differential_lines(
     current: &Folded,
     current_requests: u64,
 ) -> Vec<String> {
+    differential(baseline, baseline_requests, current, current_requests, true).measured
+}
+
+/// A flame graph's width in pixels, fixed: inferno's "fluid" drawing sizes the
+/// frames to the SVG's viewport at load, which is 0 wide in a report section
+/// not yet shown, and then sets a negative width (the console error
+/// `<svg> attribute width: A negative value`).
+const IMAGE_WIDTH: usize = 1200;
+
+/// Changes of a stack within this many standard errors of sampling noise are
+/// drawn unchanged (white).
+pub const NOISE_Z: f64 = 2.0;
+/// A change of a stack by this share of the profile (per request) is drawn in
+/// full colour: the colours read the same in every comparison, and identical
+/// code does not paint saturated colours for changes under 1 %.
+pub const FULL_COLOUR_SHARE: f64 = 0.10;
+/// Fewer samples than this on a side: the differential is not painted.
+pub const MIN_DIFF_SAMPLES: u64 = 400;
+
+/// What a differential flame graph draws.
+pub struct Differential {
+    /// `stack baseline current` per stack (per million requests), as measured.
+    pub measured: Vec<String>,
+    /// The same, with the changes within noise made nil and a reference line
+    /// of no width fixing the colour scale: what is drawn.
+    pub drawn: Vec<String>,
+    /// Samples on each side (baseline, current).
+    pub samples: (u64, u64),
+    /// Stacks whose change is within sampling noise.
+    pub within_noise: usize,
+    /// Why the changes are not painted at all.
+    pub too_few: Option<String>,
+}
+
+/// The number of samples a profile holds, and what one sample weighs in its
+/// values: 1 for sample counts; for a unit of time (perf's nanoseconds) the
+/// smallest value of a stack, one sample's period.
+fn sample_weight(folded: &Folded, counts: bool) -> (u64, f64) {
+    let total: u64 = folded.stacks.values().sum();
+    let weight = if counts {
+        1.0
+    } else {
+        folded
+            .stacks
+            .values()
+            .copied()
+            .filter(|&v| v > 0)
+            .min()
+            .unwrap_or(1) as f64
+    };
+    ((total as f64 / weight).round() as u64, weight)
+}
+
+/// The differential of two profiles per request, with sampling noise and an
+/// absolute colour scale (see [`Differential`]). `counts`: the values are
+/// sample counts (else a unit of time, each sample one period).
+pub fn differential(
+    baseline: &Folded,
+    baseline_requests: u64,
+    current: &Folded,
+    current_requests: u64,
+    counts: bool,
+) -> Differential {
     let (baseline, current) = (baseline.by_process_role(), current.by_process_role());
+    let ((b_n, b_w), (c_n, c_w)) = (
+        sample_weight(&baseline, counts),
+        sample_weight(&current, counts),
+    );
+    let (fb, fc) = (
+        1e6 / baseline_requests.max(1) as f64,
+        1e6 / current_requests.max(1) as f64,
+    );
     let before = per_million(&baseline, baseline_requests);
     let after = per_million(&current, current_requests);
     let mut stacks: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
     stacks.sort_unstable();
     stacks.dedup();
-    let value = |m: &BTreeMap<&str, f64>, s: &str| m.get(s).copied().unwrap_or(0.0).round() as u64;
-    stacks
-        .iter()
-        .map(|s| format!("{s} {} {}", value(&before, s), value(&after, s)))
-        .collect()
+    let too_few = (b_n < MIN_DIFF_SAMPLES || c_n < MIN_DIFF_SAMPLES).then(|| {
+        format!(
+            "too few samples to compare: {b_n} in the baseline and {c_n} in this run (needs \
+             {MIN_DIFF_SAMPLES} on each side; one sample is {:.1}% of the smaller profile): \
+             profile a longer window or at a higher rate",
+            100.0 / b_n.min(c_n).max(1) as f64
+        )
+    });
+    let (mut measured, mut drawn, mut within_noise) = (Vec::new(), Vec::new(), 0);
+    for s in stacks {
+        let (b, a) = (
+            before.get(s).copied().unwrap_or(0.0),
+            after.get(s).copied().unwrap_or(0.0),
+        );
+        // Poisson counts: the variance of a scaled count is count × scale².
+        let se = (b * b_w * fb + a * c_w * fc).sqrt();
+        let (b_i, a_i) = (b.round() as u64, a.round() as u64);
+        measured.push(format!("{s} {b_i} {a_i}"));
+        let noise = (a - b).abs() <= NOISE_Z * se;
+        within_noise += usize::from(noise && b_i != a_i);
+        let shown_before = if noise || too_few.is_some() { a_i } else { b_i };
+        drawn.push(format!("{s} {shown_before} {a_i}"));
+    }
+    // A line of no width whose change is the full-colour share: inferno scales
+    // its colours to the largest change, which is then at least this.
+    let total: f64 = after.values().sum();
+    let scale = (total * FULL_COLOUR_SHARE).round().max(1.0) as u64;
+    drawn.push(format!("{SCALE_FRAME} {scale} 0"));
+    drawn.sort_unstable();
+    Differential {
+        measured,
+        drawn,
+        samples: (b_n, c_n),
+        within_noise,
+        too_few,
+    }
 }
+
+/// The name of the differential's colour-scale reference (never drawn: no width).
+const SCALE_FRAME: &str = "gander colour scale";
 
 /// A differential flame graph (red: more samples per request than the baseline,
 /// blue: fewer), drawn on the current profile's shape, from [`differential_lines`].
@@ -253,6 +359,7 @@ pub fn differential_svg(lines: &[String], title: &str, subtitle: &str) -> std::i
     options.subtitle = Some(subtitle.to_string());
     options.count_name = "samples per 1M requests".to_string();
     options.deterministic = true;
+    options.image_width = Some(IMAGE_WIDTH);
     let mut svg = Vec::new();
     inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut svg)?;
     Ok(svg)
@@ -358,9 +465,110 @@ mod tests {
         let text = String::from_utf8(svg).unwrap();
         assert!(text.contains("<svg") && text.contains("handler"));
         assert!(text.contains("t &lt;&amp;&gt;"));
+        // Drawn at a fixed width: no script sizes frames to a hidden viewport.
+        assert!(text.contains("var fluiddrawing = false"), "{text}");
         let lines = differential_lines(&sample(), 10, &sample(), 20);
         let diff = differential_svg(&lines, "d", "s").unwrap();
         assert!(String::from_utf8(diff).unwrap().contains("<svg"));
+    }
+
+    /// `n` samples drawn from `shares` (stack, weight) with a fixed seed.
+    fn draw(shares: &[(&str, f64)], n: u64, seed: u64) -> Folded {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let total: f64 = shares.iter().map(|(_, w)| w).sum();
+        let mut counts = vec![0u64; shares.len()];
+        for _ in 0..n {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let mut u = (x >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let i = shares
+                .iter()
+                .position(|(_, w)| {
+                    u -= w;
+                    u < 0.0
+                })
+                .unwrap_or(shares.len() - 1);
+            counts[i] += 1;
+        }
+        Folded::from_stacks(
+            shares
+                .iter()
+                .zip(counts)
+                .map(|((s, _), c)| (s.to_string(), c)),
+        )
+    }
+
+    /// The most saturated fill of a differential SVG: 0 white .. 155 full colour.
+    fn saturation(svg: &[u8]) -> u8 {
+        let text = String::from_utf8_lossy(svg);
+        text.match_indices("fill=\"rgb(")
+            .filter_map(|(i, m)| {
+                let rest = &text[i + m.len()..];
+                let rgb: Vec<u8> = rest[..rest.find(')')?]
+                    .split(',')
+                    .filter_map(|v| v.trim().parse().ok())
+                    .collect();
+                // Chroma: 0 for white and greys (the text), 155 for full red or blue.
+                Some(rgb.iter().max()? - rgb.iter().min()?)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    const SHARES: [(&str, f64); 5] = [
+        ("main;handler;db", 40.0),
+        ("main;handler;json", 25.0),
+        ("main;handler;template", 20.0),
+        ("main;gc", 10.0),
+        ("main;idle", 5.0),
+    ];
+
+    #[test]
+    fn identical_code_sampled_twice_paints_no_colour() {
+        let (a, b) = (draw(&SHARES, 3000, 1), draw(&SHARES, 3000, 2));
+        let d = differential(&a, 1000, &b, 1000, true);
+        assert_eq!(d.too_few, None);
+        assert_eq!(d.samples, (3000, 3000));
+        let svg = differential_svg(&d.drawn, "t", "s").unwrap();
+        assert_eq!(saturation(&svg), 0, "{:?}", d.measured);
+        // The measured lines keep the moves the noise made.
+        assert_ne!(d.measured, differential_lines(&a, 1000, &a, 1000));
+    }
+
+    #[test]
+    fn a_real_change_is_painted_on_an_absolute_scale() {
+        let mut slower = SHARES;
+        slower[0].1 = 60.0; // db: 40 -> 60 per request
+        let (a, b) = (draw(&SHARES, 3000, 1), draw(&slower, 3600, 2));
+        let d = differential(&a, 1000, &b, 1000, true);
+        let svg = differential_svg(&d.drawn, "t", "s").unwrap();
+        let strong = saturation(&svg);
+        assert!(strong > 100, "{strong}: {:?}", d.drawn);
+        // A small change is pale on the same scale, not stretched to full colour.
+        let mut little = SHARES;
+        little[0].1 = 43.0;
+        let c = draw(&little, 30_300, 4);
+        let big = draw(&SHARES, 30_000, 3);
+        let d = differential(&big, 10_000, &c, 10_000, true);
+        let svg = differential_svg(&d.drawn, "t", "s").unwrap();
+        let pale = saturation(&svg);
+        assert!(pale > 0 && pale < 60, "{pale}: {:?}", d.drawn);
+    }
+
+    #[test]
+    fn too_few_samples_are_said_and_not_painted() {
+        let (a, b) = (draw(&SHARES, 30, 1), draw(&SHARES, 30, 2));
+        let d = differential(&a, 100, &b, 100, true);
+        let why = d.too_few.clone().unwrap();
+        assert!(
+            why.starts_with("too few samples to compare: 30 in the baseline"),
+            "{why}"
+        );
+        let svg = differential_svg(&d.drawn, "t", "s").unwrap();
+        assert_eq!(saturation(&svg), 0);
     }
 
     /// py-spy 0.4 `record --subprocesses --format raw`, as it wrote these

@@ -179,7 +179,8 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
             .map_err(|e| format!("cannot create a temporary directory: {e}"))
             .and_then(|dir| {
                 let out = dir.path().join(external::out_name(source));
-                let argv = external::argv(source, &pids, seconds, plan.rate, &out);
+                let rate = plan.rate.unwrap_or_else(|| rate_for(seconds));
+                let argv = external::argv(source, &pids, seconds, rate, &out);
                 external::run(source, &argv, &out, deadline, &stop_early)
             }),
     };
@@ -226,6 +227,18 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
             }
         }
     }
+}
+
+/// Samples a profile should hold at least: one sample is then at most 0.1 %
+/// of it, and a differential of identical code is within noise frame by frame.
+pub const AIM_SAMPLES: u64 = 1000;
+
+/// The sampling rate (Hz) for a window of `seconds` when the file sets none:
+/// enough for `AIM_SAMPLES` from a SUT busy a tenth of the time (py-spy and
+/// perf record only the time a thread runs), between 100 and 1000 Hz.
+pub fn rate_for(seconds: u64) -> u32 {
+    let wanted = (AIM_SAMPLES * 10).div_ceil(seconds.max(1));
+    wanted.clamp(100, 1000) as u32
 }
 
 /// `GET url?seconds=N` on its own small runtime; gives up on a signal.
@@ -308,7 +321,7 @@ mod tests {
                 url: "http://127.0.0.1:1/x".into(),
             },
             seconds: seconds.map(Duration::from_secs),
-            rate: 100,
+            rate: Some(100),
             grace: Duration::from_secs(1),
             required: false,
             secrets: Default::default(),

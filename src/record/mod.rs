@@ -357,7 +357,9 @@ fn aggregate(
     // sender of every sample, one context switch per request on a machine with
     // no core to spare. Draining on a short timer lets senders never wake it.
     let mut finished = false;
-    let mut last_checkpoint = Instant::now();
+    // The first checkpoint at once: a gander killed in its first seconds
+    // (SIGKILL, out of memory) still leaves a run.json.
+    let mut last_checkpoint: Option<Instant> = None;
     while !finished {
         loop {
             match rx.try_recv() {
@@ -375,10 +377,10 @@ fn aggregate(
         }
         if let Some(save) = checkpoint.as_mut()
             && !finished
-            && last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+            && last_checkpoint.is_none_or(|t| t.elapsed() >= CHECKPOINT_EVERY)
         {
             save(agg.collect(Vec::new(), Vec::new()));
-            last_checkpoint = Instant::now();
+            last_checkpoint = Some(Instant::now());
         }
         if !finished {
             std::thread::sleep(POLL);

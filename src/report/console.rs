@@ -412,6 +412,7 @@ fn profile(result: &RunResult) -> String {
             "against {}: differential flame graph in {}; grew most (self samples per 1000 requests):\n",
             d.baseline_run, d.flamegraph
         ));
+        out.push_str(&format!("  {}\n", control(&diff_summary(d))));
         let mut rows = vec![["function", "baseline", "now"].map(String::from).to_vec()];
         for g in d.grew_most.iter().take(5) {
             rows.push(vec![
@@ -423,6 +424,17 @@ fn profile(result: &RunResult) -> String {
         out.push_str(&table(&rows));
     }
     out
+}
+
+/// The samples behind a differential flame graph, and what it leaves white.
+pub fn diff_summary(d: &crate::result::profile::ProfileDiff) -> String {
+    match &d.too_few {
+        Some(why) => format!("{why}; drawn without colours"),
+        None => format!(
+            "{} samples in the baseline, {} in this run; {} stacks within sampling noise drawn white",
+            d.baseline_samples, d.samples, d.within_noise
+        ),
+    }
 }
 
 /// The figures that changed, or that a regression limit covers and are not clearly fine.

@@ -84,10 +84,24 @@ pub fn write_run_json(dir: &std::path::Path, result: &RunResult) -> Result<(), R
 }
 
 pub fn write_reports(dir: &std::path::Path, result: &RunResult) -> Result<(), ReportError> {
+    match write_reports_keep_going(dir, result).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Renders every exporter into `dir`, `run.json` first; one that cannot be
+/// written (a full disk) does not stop the others. The failures, in order.
+pub fn write_reports_keep_going(dir: &std::path::Path, result: &RunResult) -> Vec<ReportError> {
+    let mut failed = Vec::new();
     for exporter in run_directory_exporters(dir) {
         let mut bytes = Vec::new();
-        exporter.export(result, &mut bytes)?;
-        store::write_file(dir, exporter.file_name(), &bytes)?;
+        let written = exporter
+            .export(result, &mut bytes)
+            .and_then(|()| Ok(store::write_file(dir, exporter.file_name(), &bytes)?));
+        if let Err(e) = written {
+            failed.push(e);
+        }
     }
-    Ok(())
+    failed
 }

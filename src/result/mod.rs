@@ -34,7 +34,9 @@ use serde::{Deserialize, Serialize};
 /// Telegram Bot API, server-sent event streams), `errors.generator` (failures
 /// that were the load generator's, kept out of the SUT's figures),
 /// `resources.launched.last_output`, `comparison.invalid` and the `machine`
-/// source (other processes' CPU, CPU pressure); older runs have none.
+/// source (other processes' CPU, CPU pressure), a profile differential's
+/// samples on each side, stacks within sampling noise and `too_few`; older
+/// runs have none.
 pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest `run.json` version this gander reads.
 pub const OLDEST_READ_VERSION: u32 = 2;

@@ -61,6 +61,17 @@ pub struct ProfileDiff {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub folded: Option<String>,
     pub grew_most: Vec<FunctionDelta>,
+    /// Samples in the baseline's profile and in this run's (0: not recorded).
+    #[serde(default)]
+    pub baseline_samples: u64,
+    #[serde(default)]
+    pub samples: u64,
+    /// Stacks whose change is within sampling noise (drawn unchanged).
+    #[serde(default)]
+    pub within_noise: usize,
+    /// Why the changes are not painted: too few samples on a side.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub too_few: Option<String>,
 }
 
 pub const FOLDED_FILE: &str = "profile.folded";

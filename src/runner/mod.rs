@@ -3,6 +3,7 @@
 
 mod answers;
 mod arrivals;
+mod body_scan;
 mod cookies;
 mod http;
 pub mod pacing;

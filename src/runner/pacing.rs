@@ -18,7 +18,14 @@ use std::time::{Duration, Instant};
 pub const HELD_FLOOR: Duration = Duration::from_millis(1);
 
 /// Observations before a pace is trusted: the user's gaps, and the request name's answers.
-const MIN_SEEN: u32 = 3;
+const MIN_SEEN: usize = 3;
+
+/// How many recent observations a pace is the median of. The pace is re-learnt
+/// as the run goes, so what the user saw during the ramp-up (a server not yet
+/// loaded answers faster) is forgotten once the steady state has lasted this
+/// many requests, and the late count does not depend on the ramp-up; a
+/// median keeps a stall (one or a few long answers) from moving the pace.
+const WINDOW: usize = 15;
 
 /// What a response is judged against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,32 +54,81 @@ impl Pace {
     }
 }
 
-/// A mean kept as a sum and a count.
+/// The median of the last `WINDOW` observations (in microseconds).
 #[derive(Clone, Copy, Default)]
-struct Mean {
-    sum: Duration,
-    n: u32,
+struct Recent {
+    seen: [u32; WINDOW],
+    n: usize,
 }
 
-impl Mean {
+impl Recent {
     fn add(&mut self, d: Duration) {
-        self.sum += d;
+        let us = u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        self.seen[self.n % WINDOW] = us;
         self.n += 1;
     }
     fn get(&self) -> Option<Duration> {
-        (self.n >= MIN_SEEN).then(|| self.sum / self.n)
+        if self.n < MIN_SEEN {
+            return None;
+        }
+        let mut sorted = self.seen;
+        let sorted = &mut sorted[..self.n.min(WINDOW)];
+        let mid = sorted.len() / 2;
+        let (_, median, _) = sorted.select_nth_unstable(mid);
+        Some(Duration::from_micros(u64::from(*median)))
     }
 }
 
-/// One user's pace, learnt as it goes. Gaps after a response that held the
-/// user, and such responses' latencies, are left out of the means.
+/// The mean of the last `CADENCE_WINDOW` gaps: whole iterations of most flows,
+/// so that a flow's fast and slow steps average out into its rate.
+#[derive(Clone)]
+struct RecentMean {
+    seen: Box<[u32; CADENCE_WINDOW]>,
+    n: usize,
+    sum: u64,
+}
+
+const CADENCE_WINDOW: usize = 64;
+
+impl Default for RecentMean {
+    fn default() -> Self {
+        RecentMean {
+            seen: Box::new([0; CADENCE_WINDOW]),
+            n: 0,
+            sum: 0,
+        }
+    }
+}
+
+impl RecentMean {
+    fn add(&mut self, d: Duration) {
+        let us = u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        let slot = &mut self.seen[self.n % CADENCE_WINDOW];
+        if self.n >= CADENCE_WINDOW {
+            self.sum -= u64::from(*slot);
+        }
+        *slot = us;
+        self.sum += u64::from(us);
+        self.n += 1;
+    }
+    fn get(&self) -> Option<Duration> {
+        (self.n >= MIN_SEEN)
+            .then(|| Duration::from_micros(self.sum / self.n.min(CADENCE_WINDOW) as u64))
+    }
+}
+
+/// One user's pace, learnt as it goes and re-learnt all along: a request
+/// name's usual latency is the median of its recent answers (all of them, so
+/// a server that slows as users arrive is followed), the cadence the mean of
+/// the recent gaps between sends, leaving out the gaps after an answer that
+/// held the user.
 #[derive(Clone, Default)]
 pub struct Pacing {
     /// When the user last sent, and whether that response held it.
     last: Option<(Instant, bool)>,
-    cadence: Mean,
+    cadence: RecentMean,
     /// Per request name.
-    usual: Vec<Mean>,
+    usual: Vec<Recent>,
 }
 
 impl Pacing {
@@ -91,16 +147,13 @@ impl Pacing {
     /// The answer to request `endpoint` took `latency` (`None`: not sent).
     pub fn answered(&mut self, endpoint: usize, latency: Option<Duration>, pace: Option<Pace>) {
         let Some(latency) = latency else { return };
-        let held = pace.is_some_and(|p| p.late_sends(latency) > 0);
         if let Some(last) = self.last.as_mut() {
-            last.1 = held;
+            last.1 = pace.is_some_and(|p| p.late_sends(latency) > 0);
         }
-        if !held {
-            if self.usual.len() <= endpoint {
-                self.usual.resize(endpoint + 1, Mean::default());
-            }
-            self.usual[endpoint].add(latency);
+        if self.usual.len() <= endpoint {
+            self.usual.resize(endpoint + 1, Recent::default());
         }
+        self.usual[endpoint].add(latency);
     }
 }
 
@@ -139,6 +192,17 @@ mod tests {
         // One request name, no think time, latencies 2..6 ms.
         let seq: Vec<_> = (0..1000).map(|i| (0, (2 + i % 5) * MS)).collect();
         assert_eq!(run(&seq, Duration::ZERO).iter().sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn a_server_that_slows_as_users_arrive_is_not_late_once_steady() {
+        // A ramp-up: answers take 1 ms at first, then 20 ms once every user
+        // is in, and stay there. The pace follows; only the switch counts.
+        let mut seq: Vec<_> = (0..20).map(|_| (0, MS)).collect();
+        seq.extend((0..1000).map(|i| (0, (20 + i % 3) * MS)));
+        let late = run(&seq, Duration::ZERO);
+        let steady: u64 = late[20 + WINDOW..].iter().sum();
+        assert_eq!(steady, 0, "{late:?}");
     }
 
     #[test]

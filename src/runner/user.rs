@@ -227,8 +227,10 @@ pub struct Step {
     templated_headers: Vec<usize>,
     /// A body without `${…}`, encoded once.
     fixed_body: Option<bytes::Bytes>,
-    /// Checks or captures read the body: it is kept, up to `max_body`.
+    /// JSON checks or captures read the body whole: it is kept, up to `max_body`.
     reads_body: bool,
+    /// `body_contains`, looked for as the body streams in (never kept for it).
+    needles: super::body_scan::Needles,
     /// A capture reads a cookie: the jar is looked up after the answer.
     reads_cookies: bool,
     /// gander asked for gzip (the step did not set Accept-Encoding): a
@@ -292,8 +294,7 @@ impl Step {
             _ => None,
         };
         let e = &plan.expect;
-        let reads_body = !e.body_contains.is_empty()
-            || !e.json.is_empty()
+        let reads_body = !e.json.is_empty()
             || plan
                 .captures
                 .iter()
@@ -309,6 +310,7 @@ impl Step {
             templated_headers,
             fixed_body,
             reads_body,
+            needles: super::body_scan::Needles::new(&e.body_contains),
             reads_cookies,
             decodes_gzip,
             plan,
@@ -736,12 +738,18 @@ async fn exchange(
         BODY_EXCERPT
     } else if step.reads_body {
         usize::try_from(plan.max_body).unwrap_or(usize::MAX)
+    } else if !step.needles.is_empty() {
+        // The excerpt a failed `body_contains` shows.
+        BODY_EXCERPT
     } else {
         0
     };
+    let mut scan = step.needles.scan();
+    let mut watch = |data: &[u8]| scan.feed(data);
+    let read = bounded::read_incoming_watched(incoming, gzip, keep, plan.max_body, &mut watch);
     let body = tokio::select! {
         biased;
-        body = bounded::read_incoming(incoming, gzip, keep, plan.max_body) => body,
+        body = read => body,
         () = &mut timeout => Err(bounded::ReadError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             timed_out(),
@@ -756,7 +764,9 @@ async fn exchange(
         }
         Err(e) => {
             let reason = match e {
-                bounded::ReadError::TooLarge { .. } if step.reads_body => {
+                bounded::ReadError::TooLarge { .. }
+                    if step.reads_body || !step.needles.is_empty() =>
+                {
                     format!("body {e}: raise max_body or drop the check")
                 }
                 bounded::ReadError::TooLarge { .. } => format!("body {e}: raise max_body"),
@@ -769,6 +779,12 @@ async fn exchange(
             Vec::new()
         }
     };
+    if failure.is_none()
+        && let Some(i) = scan.missing()
+    {
+        let needle = &plan.expect.body_contains[i];
+        failure = Some(format!("body does not contain \"{needle}\""));
+    }
     Some(Answer {
         headers,
         body,
@@ -814,8 +830,8 @@ fn check_body(
     body: &[u8],
     json: &mut Option<Option<serde_json::Value>>,
 ) -> Result<(), String> {
-    let e = &step.expect;
-    check_text(&e.body_contains, &e.json, body, json, "body")
+    // `body_contains` was looked for as the body came in.
+    check_text(&[], &step.expect.json, body, json, "body")
 }
 
 /// Checks a body or a message (`what`) for texts it must contain and JSON

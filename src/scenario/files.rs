@@ -19,6 +19,14 @@ pub enum FileError {
     NotRegular { kind: &'static str },
     #[error("it is larger than {}, the most gander reads", crate::format::bytes(*limit as f64))]
     TooLarge { limit: u64 },
+    /// The first byte that is not UTF-8, where it is, and the text before it.
+    #[error("line {line}, column {column}: byte 0x{byte:02x} is not UTF-8")]
+    NotUtf8 {
+        line: usize,
+        column: usize,
+        byte: u8,
+        text: String,
+    },
 }
 
 /// SHA-256 of the file at `path`, in hex as `sha256sum` prints it.
@@ -68,11 +76,18 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, FileError> {
     if bytes.len() as u64 > limit {
         return Err(FileError::TooLarge { limit });
     }
-    String::from_utf8(bytes).map_err(|_| {
-        FileError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "stream did not contain valid UTF-8",
-        ))
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let good = e.utf8_error().valid_up_to();
+        let before = String::from_utf8_lossy(&bytes[..good]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        FileError::NotUtf8 {
+            line,
+            column,
+            byte: bytes[good],
+            text: String::from_utf8_lossy(bytes).into_owned(),
+        }
     })
 }
 

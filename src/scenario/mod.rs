@@ -25,16 +25,34 @@ use spanned::Loc;
 /// Reads, parses and checks a scenario file. Nothing is sent anywhere.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<RunPlan, ScenarioError> {
     check_flags(overrides)?;
-    let source = files::read_text(path, files::MAX_SCENARIO_BYTES).map_err(|source| {
-        ScenarioError::Read {
-            path: path.to_path_buf(),
-            source,
+    let source = match files::read_text(path, files::MAX_SCENARIO_BYTES) {
+        Ok(source) => source,
+        Err(files::FileError::NotUtf8 {
+            line,
+            column,
+            byte,
+            text,
+        }) => {
+            let d = Diagnostic::new(
+                Loc {
+                    line: line as u64,
+                    column: column as u64,
+                },
+                format!("byte 0x{byte:02x} is not UTF-8: a scenario file is UTF-8 text"),
+            )
+            .with_help(
+                "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8), or remove the byte",
+            );
+            return Err(ScenarioError::invalid(path, &text, vec![d]));
         }
-    })?;
-    if source.trim().is_empty() {
-        let d = Diagnostic::new(Loc { line: 1, column: 1 }, "the file is empty").with_help(
-            "a scenario file needs at least host, load and scenarios; see `gander schema`",
-        );
+        Err(source) => {
+            return Err(ScenarioError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if let Some(d) = document_problem(&source) {
         return Err(ScenarioError::invalid(path, &source, vec![d]));
     }
     let file: model::ScenarioFile =
@@ -75,6 +93,50 @@ fn yaml_options() -> serde_saphyr::Options {
             max_events: bytes,
         },
     }
+}
+
+/// A file that is empty, holds only comments, or holds more than one YAML
+/// document (`---` after the first), said before the YAML parser does.
+fn document_problem(source: &str) -> Option<Diagnostic> {
+    let content = |l: &&str| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    };
+    let Some(first) = source.lines().position(|l| content(&l)) else {
+        let message = if source.trim().is_empty() {
+            "the file is empty"
+        } else {
+            "the file holds only comments"
+        };
+        return Some(
+            Diagnostic::new(Loc { line: 1, column: 1 }, message).with_help(
+                "a scenario file needs at least host, load and scenarios; see `gander schema`",
+            ),
+        );
+    };
+    let is_marker = |l: &str| l == "---" || l.starts_with("--- ") || l.starts_with("---\t");
+    // A `---` opening the file starts its one document; one after content starts another.
+    let skip = if is_marker(source.lines().nth(first)?.trim_end()) {
+        first + 1
+    } else {
+        first
+    };
+    let second = source
+        .lines()
+        .enumerate()
+        .skip(skip)
+        .find(|(_, l)| is_marker(l.trim_end()))?
+        .0;
+    Some(
+        Diagnostic::new(
+            Loc {
+                line: second as u64 + 1,
+                column: 1,
+            },
+            "a second YAML document starts here: a scenario file is one document",
+        )
+        .with_help("put the other document in a file of its own, or remove this `---`"),
+    )
 }
 
 /// Flags that replace the file's values are checked on their own, so a mistake

@@ -200,7 +200,8 @@ pub struct Profile {
     pub format: Option<Sp<String>>,
     /// Profile length; default: the steady state minus a margin.
     pub seconds: Option<Sp<Dur>>,
-    /// Sampling frequency in Hz (default 100; pprof servers choose their own).
+    /// Sampling frequency in Hz (default: fast enough for about 1,000 samples in the
+    /// window, 100 to 1000 Hz; pprof servers choose their own).
     pub rate: Option<Sp<u32>>,
     /// Give up on the profiler this long after the profile should have ended (default 10s).
     pub grace: Option<Sp<Dur>>,

@@ -513,8 +513,9 @@ pub struct ProfilePlan {
     pub source: ProfileSource,
     /// `None`: the steady state minus a margin.
     pub seconds: Option<Duration>,
-    /// Sampling frequency for the profilers gander runs itself.
-    pub rate: u32,
+    /// Sampling frequency for the profilers gander runs itself; `None`: fast
+    /// enough for the window (see `profile::rate_for`).
+    pub rate: Option<u32>,
     /// How long past the profile's end to wait for the profiler.
     pub grace: Duration,
     /// A missing profile fails the run.

@@ -563,6 +563,25 @@ fn broken_files() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "ready_timeout_zero",
+            replace(
+                "targets:",
+                "sut: { command: [sleep, \"60\"], ready: /health, ready_timeout: 0s }\ntargets:",
+            ),
+        ),
+        (
+            "user_index_in_expect",
+            replace(
+                "expect: { status: 200 }",
+                "expect: { status: 200, body_contains: \"user ${user_index}\" }",
+            ),
+        ),
+        (
+            "only_comments",
+            "# a scenario, one day\n  # maybe\n".to_string(),
+        ),
+        ("two_documents", format!("{GOOD}---\nname: another\n")),
+        (
             "stages_and_duration",
             replace(
                 "load: { users: 50, ramp_up: 5s, duration: 30s }",
@@ -609,6 +628,24 @@ fn machine_independent(message: &str) -> String {
             .into_owned();
     }
     text
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_the_line_and_column_of_its_first_bad_byte() {
+    let ws = Workspace::new();
+    let mut bytes = GOOD.replacen("name: good", "name: caf", 1).into_bytes();
+    let at = bytes.windows(3).position(|w| w == b"caf").unwrap() + 3;
+    bytes.insert(at, 0xe9);
+    let path = ws.path().join("scenario.yaml");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = gander(&["check", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("scenario.yaml:1:10: error: byte 0xe9 is not UTF-8"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("save the file as UTF-8"), "{stderr}");
 }
 
 #[test]
@@ -792,7 +829,7 @@ fn unreadable_files_are_usage_errors() {
     let (code, stderr) = check_in(ws.path(), "binary.yaml");
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("cannot read scenario file binary.yaml"),
+        stderr.contains("binary.yaml:1:1: error: byte 0xff is not UTF-8"),
         "{stderr}"
     );
     let (code, stderr) = check_in(ws.path(), "missing.yaml");

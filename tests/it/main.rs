@@ -5,6 +5,7 @@
 mod common;
 
 mod ab;
+mod body_memory;
 mod browser_smoke;
 mod check;
 mod demo;
@@ -12,12 +13,15 @@ mod edge;
 mod edge_http;
 mod examples;
 mod fault;
+mod full_disk;
 mod gate;
 mod hostile;
 mod import;
 mod later;
 mod load_models;
 mod observe;
+mod one_p95;
+mod pacing_ramp;
 mod report;
 mod run;
 mod scale;

@@ -484,6 +484,28 @@ fn py_spy_differentials_match_processes_by_role_and_find_the_slower_function() {
             .iter()
             .any(|(s, ..)| s.starts_with("process root;process child;"))
     );
+    // Enough samples to compare (py-spy sampled fast enough for the window),
+    // said beside the graph, and identical code paints no saturated colour.
+    let diff = &json["profile"]["diff"];
+    assert!(diff.get("too_few").is_none(), "{diff}");
+    for side in ["/baseline_samples", "/samples"] {
+        assert!(
+            u(diff, side) >= gander::profile::folded::MIN_DIFF_SAMPLES,
+            "{diff}"
+        );
+    }
+    // (Its colours are not asserted here: on a machine busy with other builds the
+    // same code's per-request samples moved by up to +72 % on hot_loop, a real
+    // difference in what py-spy saw, not sampling noise; the unit tests of
+    // `profile::folded` draw the same distribution twice.)
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!(
+            "{} samples in the baseline",
+            u(diff, "/baseline_samples")
+        )),
+        "no sample count beside the differential"
+    );
     // Per request, no function grew by more than half the baseline's whole cost.
     let whole = baseline_per_1k(&dir, &json);
     for g in json["profile"]["diff"]["grew_most"].as_array().unwrap() {
@@ -508,6 +530,26 @@ fn py_spy_differentials_match_processes_by_role_and_find_the_slower_function() {
         .max_by(|x, y| (x.2 - x.1).total_cmp(&(y.2 - y.1)))
         .unwrap();
     assert!(top.0.ends_with("hot_loop (app.py)"), "{top:?}");
+    let svg = std::fs::read(slower.run_dir().join("flamegraph-diff.svg")).unwrap();
+    let chroma = max_chroma(&svg);
+    assert!(chroma >= 60, "4x the work painted at chroma {chroma}");
+}
+
+/// The most colourful fill of an SVG: 0 for white and greys, 155 for inferno's
+/// full red or blue.
+fn max_chroma(svg: &[u8]) -> u8 {
+    let text = String::from_utf8_lossy(svg);
+    text.match_indices("fill=\"rgb(")
+        .filter_map(|(i, m)| {
+            let rest = &text[i + m.len()..];
+            let rgb: Vec<u8> = rest[..rest.find(')')?]
+                .split(',')
+                .filter_map(|v| v.trim().parse().ok())
+                .collect();
+            Some(rgb.iter().max()? - rgb.iter().min()?)
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn launched_scenario(url_port: u16, pid_file: &Path, seconds: u32, extra: &str) -> String {

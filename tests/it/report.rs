@@ -82,13 +82,25 @@ fn demo_run(out: &Path, extra: &[&str]) -> RunOutput {
 fn the_report_of_a_real_run_shows_every_section_offline() {
     let ws = Workspace::new();
     let base = demo_run(&ws.path().join("base"), &[]);
-    assert!(base.code <= 1, "{}\n{}", base.stdout, base.stderr);
+    assert!(
+        base.code <= 1,
+        "exit {}: {}\n{}",
+        base.code,
+        base.stdout,
+        base.stderr
+    );
     let base_dir = base.run_dir();
     let new = demo_run(
         &ws.path().join("new"),
         &["--baseline", base_dir.to_str().unwrap()],
     );
-    assert!(new.code <= 1, "{}\n{}", new.stdout, new.stderr);
+    assert!(
+        new.code <= 1,
+        "exit {}: {}\n{}",
+        new.code,
+        new.stdout,
+        new.stderr
+    );
     let dir = new.run_dir();
     // The fullest run.json there is (profile, resources, health, baseline comparison)
     // matches the published schema, as every complete run directory in the tests does.
@@ -215,12 +227,31 @@ fn the_report_of_a_real_run_shows_every_section_offline() {
         ),
         2
     );
-    assert!(
-        eval_u64(
-            &mut page,
-            "document.querySelectorAll('#grew-table tbody tr').length"
-        ) > 0
+    // The samples behind the differential are said beside it; the functions
+    // that grew are listed unless the profiles are too thin to compare (the
+    // demo's 5 s window often is), which is then said instead.
+    let diff_note = eval_str(
+        &mut page,
+        "document.getElementById('diff-samples').textContent",
     );
+    let diff = &run["profile"]["diff"];
+    let grew_rows = eval_u64(
+        &mut page,
+        "document.querySelectorAll('#grew-table tbody tr').length",
+    );
+    if diff.get("too_few").is_some() {
+        assert!(
+            diff_note.starts_with("too few samples to compare"),
+            "{diff_note}"
+        );
+        assert_eq!(grew_rows, 0);
+    } else {
+        assert!(
+            diff_note.contains(&format!("{} in this run", diff["samples"])),
+            "{diff_note}"
+        );
+        assert!(grew_rows > 0);
+    }
     // Scrolled into view, then two animation frames: the frame has painted.
     let painted = page
         .eval(

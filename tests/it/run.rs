@@ -624,7 +624,8 @@ fn sigkill_leaves_the_seconds_measured_and_report_marks_the_run_killed() {
             "host: {}\nload: {{ users: 5, duration: 60s }}\ntargets: {{ p95: 10s }}\nscenarios:\n  - name: s\n    think_time: 20ms\n    steps:\n      - get: /fast\n",
             server.url()
         ));
-    // Wait (bounded) for a checkpoint: run.json appears while the run goes.
+    // Wait (bounded) for a checkpoint holding requests: run.json is
+    // written at once, then again every few seconds while the run goes.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let run_json = loop {
         let found = std::fs::read_dir(ws.reports())
@@ -632,7 +633,12 @@ fn sigkill_leaves_the_seconds_measured_and_report_marks_the_run_killed() {
             .flatten()
             .flatten()
             .map(|e| e.path().join("run.json"))
-            .find(|p| p.exists());
+            .find(|p| {
+                std::fs::read_to_string(p)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .is_some_and(|v| v["totals"]["all"]["requests"].as_u64() > Some(0))
+            });
         if let Some(path) = found {
             break path;
         }
@@ -679,6 +685,35 @@ fn sigkill_leaves_the_seconds_measured_and_report_marks_the_run_killed() {
     let rendered: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&run_json).unwrap()).unwrap();
     assert_eq!(rendered["outcome"]["status"], "killed");
+}
+
+#[test]
+fn sigkill_in_the_first_second_still_leaves_run_json() {
+    let server = start_server();
+    let ws = Workspace::new();
+    let mut child = ws.spawn_run(&format!(
+        "host: {}\nload: {{ users: 2, duration: 60s }}\nscenarios:\n  - name: s\n    think_time: 20ms\n    steps:\n      - get: /fast\n",
+        server.url()
+    ));
+    // Killed as soon as the load has begun: long before the periodic checkpoint.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while server.seen.count("/fast") == 0 {
+        assert!(std::time::Instant::now() < deadline, "no request sent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dir = std::fs::read_dir(ws.reports())
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("a run directory")
+        .path();
+    let out = RunOutput::new(gander(&["report", dir.to_str().unwrap()]));
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("KILLED"), "{}", out.stdout);
+    assert_complete_run_dir(&dir);
 }
 
 #[test]

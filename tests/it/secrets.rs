@@ -214,3 +214,31 @@ fn hostile_text_is_shown_not_obeyed() {
         "{markdown}"
     );
 }
+
+#[test]
+fn a_secret_written_in_the_sut_command_line_stays_out_of_the_run() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let secret = "s3cr3t-in-argv-8c1f";
+    let scenario = format!(
+        "host: http://127.0.0.1:{port}\nload: {{ users: 1, iterations: 3 }}\n\
+         sut:\n  command: [sh, -c, \"exec python3 -m http.server $0 --bind 127.0.0.1\", \"{port}\", \"--token={secret}\", --password, \"{secret}-2\"]\n  ready: /\n\
+         scenarios:\n  - name: s\n    steps:\n      - get: /\n"
+    );
+    let out = ws.run(&scenario, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let dir = out.run_dir();
+    let run = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    assert!(run.contains("--token="), "the command line is recorded");
+    for (what, text) in [
+        ("run.json", run),
+        ("stdout", out.stdout.clone()),
+        ("stderr", out.stderr.clone()),
+        (
+            "report.html",
+            std::fs::read_to_string(dir.join("report.html")).unwrap(),
+        ),
+    ] {
+        assert!(!text.contains(secret), "the secret is in {what}");
+    }
+}

@@ -165,7 +165,15 @@ fn save_sides(
         );
         if let Some(capture) = capture {
             let against = base.as_ref().map(|(d, r)| (d.as_path(), r));
-            let report = super::super::run::save_profile(&side_dir, capture, &result, against)?;
+            let mut unwritten = super::super::run::Unwritten::default();
+            let report = super::super::run::save_profile(
+                &side_dir,
+                capture,
+                &result,
+                against,
+                &mut unwritten,
+            );
+            unwritten.into_result()?;
             flame_diff = report
                 .diff
                 .as_ref()

@@ -119,6 +119,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
+    let reserve = store::Reserve::take(&dir);
     signals::install();
     let launched = match &plan.sut.launch {
         Some(launch) => match sut::launch::Launched::start(launch, &edge, &signals::interrupted) {
@@ -130,7 +131,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             }
             Err(e) => {
                 eprintln!("gander: error: {e}");
-                drop(lock);
+                drop((lock, reserve));
                 // Nothing was measured: leave no empty run behind.
                 let _ = std::fs::remove_dir(&dir);
                 return Ok(Exit::Usage);
@@ -216,13 +217,14 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let mut result = assemble(&plan, executed, collected, load, &meta);
     result.resources = resources;
     summarize_observations(&mut result);
+    // From here a file that cannot be written (a full disk) is said, and the
+    // others are still written and the summary still printed.
+    let mut unwritten = Unwritten::default();
     if let Some(log) = sut_log {
-        store::write_file(&dir, sut::launch::LOG_FILE, &log)?;
+        unwritten.note(store::write_file(&dir, sut::launch::LOG_FILE, &log));
     }
-    if let Some(capture) = capture {
-        let base_profile = compare::newest_with_profile(&baseline);
-        result.profile = Some(save_profile(&dir, capture, &result, base_profile)?);
-    }
+    let base_profile = compare::newest_with_profile(&baseline);
+    result.profile = capture.map(|c| save_profile(&dir, c, &result, base_profile, &mut unwritten));
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
         let new = RunData::new(result, &interval_log, &header_log);
@@ -232,11 +234,63 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     }
     result.verdict = verdict::judge(&result);
 
-    store::write_file(&dir, store::INTERVAL_LOG, &interval_log)?;
-    store::write_file(&dir, store::HEADER_LOG, &header_log)?;
-    report::write_reports(&dir, &result)?;
+    // run.json and the summaries first, in the space held for them.
+    drop(reserve);
+    unwritten.write_last(&dir, &result, [&interval_log, &header_log]);
     drop(lock);
-    Ok(finish(&dir, &result, args.quiet))
+    let exit = finish(&dir, &result, args.quiet);
+    Ok(unwritten.report(exit))
+}
+
+/// The files of a run that could not be written.
+#[derive(Default)]
+pub(super) struct Unwritten(Vec<String>);
+
+impl Unwritten {
+    /// An error naming every write that failed, if any did (for a caller
+    /// that stops at the first failure, as `gander ab` does).
+    pub(super) fn into_result(self) -> std::io::Result<()> {
+        match self.0.is_empty() {
+            true => Ok(()),
+            false => Err(std::io::Error::other(self.0.join("; "))),
+        }
+    }
+
+    /// Keeps the reason of a write that failed; the value of one that did not.
+    fn note<T>(&mut self, written: Result<T, impl std::fmt::Display>) -> Option<T> {
+        written.map_err(|e| self.0.push(e.to_string())).ok()
+    }
+
+    /// Writes the run's last files: run.json and the summaries first (small,
+    /// and they say the most), then the interval logs (latency, headers).
+    fn write_last(&mut self, dir: &Path, result: &RunResult, logs: [&[u8]; 2]) {
+        for e in report::write_reports_keep_going(dir, result) {
+            self.note::<()>(Err(e));
+        }
+        for (name, log) in [store::INTERVAL_LOG, store::HEADER_LOG]
+            .into_iter()
+            .zip(logs)
+        {
+            self.note(store::write_file(dir, name, log));
+        }
+    }
+
+    /// Says what could not be written after the summary; an IO error (exit 2) if anything.
+    fn report(self, exit: Exit) -> Exit {
+        if self.0.is_empty() {
+            return exit;
+        }
+        for reason in &self.0 {
+            eprintln!("gander: error: {reason}");
+        }
+        eprintln!(
+            "gander: error: {} file(s) of the run directory could not be written (the summary \
+             above is complete; what was written is kept): free space on the disk, then \
+             `gander report DIR` renders the reports again from run.json",
+            self.0.len()
+        );
+        Exit::Usage
+    }
 }
 
 /// A file the recorder appends to as the run goes; said when it cannot be
@@ -434,28 +488,45 @@ pub(super) fn save_profile(
     capture: profile::Capture,
     result: &RunResult,
     baseline: Option<(&Path, &RunResult)>,
-) -> anyhow::Result<profile::ProfileReport> {
+    unwritten: &mut Unwritten,
+) -> profile::ProfileReport {
     let svg = capture.flamegraph(&result.plan.name);
     let mut report = capture.report;
     if let Some(window) = report.window {
         report.requests_in_window = result.requests_within(window);
     }
-    if let Some((name, bytes)) = &capture.raw {
-        store::write_file(dir, name, bytes)?;
+    if let Some((name, bytes)) = &capture.raw
+        && unwritten
+            .note(store::write_file(dir, name, bytes))
+            .is_some()
+    {
         report.files.raw = Some(name.clone());
     }
     if let Some(folded) = capture.folded.as_ref().filter(|f| !f.is_empty()) {
-        store::write_file(dir, profile::FOLDED_FILE, folded.to_text().as_bytes())?;
-        report.files.folded = Some(profile::FOLDED_FILE.into());
+        let text = folded.to_text();
+        if unwritten
+            .note(store::write_file(
+                dir,
+                profile::FOLDED_FILE,
+                text.as_bytes(),
+            ))
+            .is_some()
+        {
+            report.files.folded = Some(profile::FOLDED_FILE.into());
+        }
     }
-    if let Some(svg) = svg {
-        store::write_file(dir, profile::FLAMEGRAPH_FILE, &svg)?;
+    if let Some(svg) = svg
+        && unwritten
+            .note(store::write_file(dir, profile::FLAMEGRAPH_FILE, &svg))
+            .is_some()
+    {
         report.files.flamegraph = Some(profile::FLAMEGRAPH_FILE.into());
     }
     if let (Some(current), Some((base_dir, base))) = (capture.folded.as_ref(), baseline) {
-        report.diff = compare::profile_diff::against(base_dir, base, current, &report, dir)?;
+        let diff = compare::profile_diff::against(base_dir, base, current, &report, dir);
+        report.diff = unwritten.note(diff).flatten();
     }
-    Ok(report)
+    report
 }
 
 /// A file-name-safe form of the test's name.

@@ -195,6 +195,8 @@ pub struct ProfileView {
     pub summary: String,
     pub top: Vec<TopRow>,
     pub baseline_run: String,
+    /// The samples on each side of the differential, and why it is not painted.
+    pub diff_summary: String,
     pub grew_most: Vec<GrewRow>,
 }
 
@@ -652,6 +654,11 @@ fn profile(result: &RunResult) -> Option<ProfileView> {
             .diff
             .as_ref()
             .map(|d| d.baseline_run.clone())
+            .unwrap_or_default(),
+        diff_summary: p
+            .diff
+            .as_ref()
+            .map(crate::report::console::diff_summary)
             .unwrap_or_default(),
         grew_most: p
             .diff

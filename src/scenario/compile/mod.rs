@@ -43,6 +43,7 @@ pub struct Overrides {
 }
 
 mod answers;
+mod body_budget;
 mod capacity;
 mod connections;
 mod load;
@@ -89,6 +90,8 @@ struct Compiler<'a> {
     secrets: RefCell<Vec<String>>,
     /// What the steps need of the top-level `sink` and `telegram`.
     answers: answers::Known,
+    /// The largest body a step's checks hold whole, and where it is set.
+    body_hold: Option<(u64, Loc)>,
 }
 
 /// Which captures a template at some step may read, and which come later.
@@ -359,6 +362,7 @@ pub fn compile(
         expanded: Cell::new(0),
         secrets: RefCell::new(Vec::new()),
         answers: Default::default(),
+        body_hold: None,
     };
 
     let name = file
@@ -388,6 +392,7 @@ pub fn compile(
     let scenarios = c.scenarios(&file.scenarios);
     if let Some(load) = &load {
         c.check_unique_feeders(load, &file.data);
+        c.check_body_budget(load, overrides);
     }
     let (server_headers, server_header_labels) = c.server_headers(&file.server_headers);
     let mut sut = c.sut(file.sut.as_ref(), host.as_deref(), overrides.sut_pid);
@@ -851,6 +856,20 @@ impl Compiler<'_> {
         };
         let captures = self.captures(&step.capture, &mut templates.problems.borrow_mut());
         let problems = templates.problems.into_inner();
+        if !expect.json.is_empty()
+            || captures
+                .iter()
+                .any(|c| matches!(c.source, CaptureSource::Json(_) | CaptureSource::Regex(_)))
+        {
+            let loc = (step.max_body.as_ref().map(|b| b.loc))
+                .or(step
+                    .expect
+                    .as_ref()
+                    .and_then(|e| e.json.first())
+                    .map(|j| j.loc))
+                .unwrap_or(step.loc);
+            self.holds_body(max_body, loc);
+        }
         self.problems.extend(problems);
         let endpoint = self.endpoint(&name, method.as_str());
         Some(RequestPlan {
@@ -1073,13 +1092,23 @@ impl Compiler<'_> {
         match Template::compile(text, &GlobalScope(self)) {
             Ok(t) => match t.as_constant() {
                 Some(constant) => return constant.to_string(),
-                None => problems.push(
-                    Diagnostic::new(
-                        loc,
-                        format!("\"{text}\" changes per request: it cannot be an expectation"),
+                None => {
+                    // Name the part that varies (a built-in such as ${user_index}).
+                    let part = text
+                        .find("${")
+                        .and_then(|at| Some(&text[at..at + text[at..].find('}')? + 1]))
+                        .unwrap_or(text);
+                    problems.push(
+                        Diagnostic::new(
+                            loc,
+                            format!(
+                                "\"{part}\" is a built-in that differs per user or request: \
+                                 an expectation cannot use it"
+                            ),
+                        )
+                        .with_help(help),
                     )
-                    .with_help(help),
-                ),
+                }
             },
             Err(e) => {
                 let message = match self.per_user_name(text) {

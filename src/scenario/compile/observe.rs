@@ -12,7 +12,6 @@ use crate::scenario::spanned::{Loc, Sp};
 use crate::scenario::template::Template;
 
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
-const DEFAULT_PROFILE_RATE: u32 = 100;
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
 /// A profiler chosen on the command line (`--profile`).
@@ -216,6 +215,12 @@ impl Compiler<'_> {
             return None;
         }
         let argv: Vec<Option<String>> = command.iter().map(|a| self.constant(a)).collect();
+        for value in argv_secrets(argv.iter().flatten().map(String::as_str)) {
+            let mut secrets = self.secrets.borrow_mut();
+            if !secrets.contains(&value) {
+                secrets.push(value);
+            }
+        }
         let env: Vec<Option<(String, String)>> = sut
             .env
             .iter()
@@ -251,10 +256,19 @@ impl Compiler<'_> {
             cwd,
             env: env.into_iter().collect::<Option<_>>()?,
             ready,
-            ready_timeout: sut
-                .ready_timeout
-                .as_ref()
-                .map_or(DEFAULT_READY_TIMEOUT, |t| t.value.0),
+            ready_timeout: match &sut.ready_timeout {
+                Some(t) if t.value.0.is_zero() => {
+                    self.error_help(
+                        t.loc,
+                        "ready_timeout: 0s leaves the SUT no time to become ready",
+                        "give it the time the SUT takes to start, e.g. ready_timeout: 30s \
+                         (default 60s), or remove the key",
+                    );
+                    DEFAULT_READY_TIMEOUT
+                }
+                Some(t) => t.value.0,
+                None => DEFAULT_READY_TIMEOUT,
+            },
             // Set once the whole file is compiled.
             secrets: Default::default(),
         })
@@ -361,7 +375,7 @@ impl Compiler<'_> {
             seconds,
             rate: profile
                 .and_then(|p| p.rate.as_ref())
-                .map_or(DEFAULT_PROFILE_RATE, |r| r.value.clamp(1, 1000)),
+                .map(|r| r.value.clamp(1, 1000)),
             grace: profile
                 .and_then(|p| p.grace.as_ref())
                 .map_or(DEFAULT_GRACE, |g| g.value.0),
@@ -457,5 +471,78 @@ impl Compiler<'_> {
             argv: argv?,
             format,
         })
+    }
+}
+
+/// Whether an option or variable name names a credential.
+fn names_a_secret(name: &str) -> bool {
+    let name = name.trim_start_matches('-').to_ascii_lowercase();
+    [
+        "token",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "apikey",
+        "api-key",
+        "api_key",
+        "auth",
+        "credential",
+        "private-key",
+        "private_key",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
+        || name == "key"
+        || name.ends_with("-key")
+        || name.ends_with("_key")
+}
+
+/// Values written literally in a command line after a credential's name:
+/// `--token=…`, `--password …` (the next argument) and `API_KEY=…`. They are
+/// kept out of run.json and the console like the environment's values.
+pub(super) fn argv_secrets<'a>(argv: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next_is_secret = false;
+    for arg in argv {
+        if next_is_secret {
+            next_is_secret = false;
+            if !arg.starts_with('-') && !arg.is_empty() {
+                out.push(arg.to_string());
+                continue;
+            }
+        }
+        match arg.split_once('=') {
+            Some((name, value)) if names_a_secret(name) && !value.is_empty() => {
+                out.push(value.to_string());
+            }
+            None if arg.starts_with('-') && names_a_secret(arg) => next_is_secret = true,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod argv_tests {
+    use super::argv_secrets;
+
+    #[test]
+    fn credentials_in_a_command_line_are_found() {
+        let argv = [
+            "app",
+            "--token=t0k",
+            "--password",
+            "pw",
+            "API_KEY=k3y",
+            "--port",
+            "8080",
+            "--keyboard=us",
+            "--verbose",
+            "--secret",
+            "--debug",
+            "DEBUG=1",
+        ];
+        assert_eq!(argv_secrets(argv.into_iter()), ["t0k", "pw", "k3y"]);
     }
 }
