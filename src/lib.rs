@@ -23,7 +23,9 @@ mod exit;
 pub mod format;
 pub mod hist;
 mod import;
+pub mod live;
 pub mod merge;
+pub mod out;
 pub mod profile;
 pub mod record;
 pub mod redact;
@@ -38,7 +40,7 @@ pub mod tls;
 pub mod verdict;
 
 pub use commands::demo::{DemoProgram, DemoSut};
-pub use commands::run::{DEFAULT_BASELINE_LAST, RunRequest};
+pub use commands::run::{DEFAULT_BASELINE_LAST, RunRequest, Watch};
 pub use exit::Exit;
 
 /// Runs one scenario file as `request` says: load and check it, drive the

@@ -30,6 +30,8 @@ pub struct DemoRequest {
     pub targets: Vec<String>,
     pub output: PathBuf,
     pub quiet: bool,
+    /// `--live` and `--out`.
+    pub watch: super::run::Watch,
 }
 
 /// The program that serves the demo SUT.
@@ -172,6 +174,7 @@ pub fn run(args: &DemoRequest) -> anyhow::Result<Exit> {
         baseline: args.baseline.clone(),
         output: args.output.clone(),
         quiet: args.quiet,
+        watch: args.watch.clone(),
         ..RunRequest::new(scenario)
     };
     let code = super::run::run(&run);

@@ -54,6 +54,7 @@ pub fn merged(
             p
         }),
         comparison: None,
+        outputs: Vec::new(),
         verdict: Default::default(),
     }
 }

@@ -4,6 +4,7 @@
 //! those that read it (verdict, exporters, `gander report`) all meet here.
 
 pub mod comparison;
+pub mod outputs;
 pub mod profile;
 pub mod resources;
 pub mod targets;
@@ -28,7 +29,8 @@ use serde::{Deserialize, Serialize};
 /// histograms a merge needs to stay exact (failed latencies, server-header
 /// values, the open model's start lag, the closed model's pacing). Versions 2
 /// and 3 are still read, and merge only with runs of their own version.
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 5: `outputs` says what `--out` delivered (samples sent and dropped).
+pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest `run.json` version this gander reads.
 pub const OLDEST_READ_VERSION: u32 = 2;
 
@@ -75,6 +77,9 @@ pub struct RunResult {
     /// The comparison with `--baseline`, when there was one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub comparison: Option<comparison::Comparison>,
+    /// What `--out` delivered, per destination.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub outputs: Vec<outputs::OutputReport>,
     pub verdict: Verdict,
 }
 

@@ -71,6 +71,7 @@ pub fn assemble(
         resources: Default::default(),
         profile: None,
         comparison: None,
+        outputs: Vec::new(),
         verdict: Default::default(),
     }
 }

@@ -1,6 +1,7 @@
 //! `gander run`: load, launch, drive, observe, compare, judge, save.
 
 mod assemble;
+mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::scenario::plan::LoadEnd;
 use crate::scenario::{Overrides, RunPlan};
 use crate::{Exit, profile, record, report, runner, scenario, signals, store, sut, verdict};
 use assemble::{RunMeta, assemble};
+pub use watch::Watch;
 
 /// How many good runs a directory of baseline runs stands for, unless told.
 pub const DEFAULT_BASELINE_LAST: usize = 5;
@@ -37,6 +39,8 @@ pub struct RunRequest {
     pub quiet: bool,
     /// `--start-at`: start the load at this instant.
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `--live` and `--out`.
+    pub watch: Watch,
 }
 
 impl RunRequest {
@@ -50,6 +54,7 @@ impl RunRequest {
             output: PathBuf::from("reports"),
             quiet: false,
             start_at: None,
+            watch: Watch::default(),
         }
     }
 }
@@ -108,6 +113,15 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
+    let watching = match watch::Watching::start(&args.watch, &plan, &dir, &run_id) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("gander: error: {e:#}");
+            drop(lock);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Ok(Exit::Usage);
+        }
+    };
     signals::install();
     let launched = match &plan.sut.launch {
         Some(launch) => match sut::launch::Launched::start(launch, &signals::interrupted) {
@@ -158,6 +172,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         sut::MonitorSetup {
             plan: plan.sut.clone(),
             pid: sut_pid.clone(),
+            so_far: watching.sut_so_far(),
         },
         clock.clone(),
     );
@@ -173,18 +188,21 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         scenario_sha256: scenario::files::sha256(&plan.source),
         start,
     };
+    let checkpoint = Checkpoint {
+        plan: plan.clone(),
+        clock: clock.clone(),
+        dir: dir.clone(),
+        started_at,
+        meta: meta.clone(),
+    };
     let saving = record::Saving {
         interval_log: std::fs::File::create(dir.join(store::INTERVAL_LOG)).ok(),
         header_log: std::fs::File::create(dir.join(store::HEADER_LOG)).ok(),
-        checkpoint: Some(checkpointer(Checkpoint {
-            plan: plan.clone(),
-            clock: clock.clone(),
-            dir: dir.clone(),
-            started_at,
-            meta: meta.clone(),
-        })),
+        every_second: watching.ticker(checkpoint.clone()),
+        checkpoint: Some(checkpointer(checkpoint)),
     };
     let recorded = drive(&plan, clock, &options, progress, saving);
+    let outputs = watching.finish_outputs();
     let capture = profiler.map(profile::Profiler::finish);
     let mut resources = monitor.finish();
     let sut_log = launched.map(|l| {
@@ -198,6 +216,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let header_log = std::mem::take(&mut collected.header_log);
     let mut result = assemble(&plan, executed, collected, load, &meta);
     result.resources = resources;
+    result.outputs = outputs;
     summarize_observations(&mut result);
     if let Some(log) = sut_log {
         store::write_file(&dir, sut::launch::LOG_FILE, &log)?;
@@ -219,7 +238,9 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     store::write_file(&dir, store::HEADER_LOG, &header_log)?;
     report::write_reports(&dir, &result)?;
     drop(lock);
-    Ok(finish(&dir, &result, args.quiet))
+    let exit = finish(&dir, &result, args.quiet);
+    watching.finish_page(&result, &dir, args.watch.live_linger);
+    Ok(exit)
 }
 
 /// Prints the summary and where the run directory is; the exit code.
@@ -305,6 +326,7 @@ fn open_run_dir(
 }
 
 /// What a checkpoint needs to write run.json while the run goes.
+#[derive(Clone)]
 struct Checkpoint {
     plan: Arc<RunPlan>,
     clock: Arc<RunClock>,
@@ -318,16 +340,8 @@ struct Checkpoint {
 /// then marks it `killed`).
 fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
     let mut warned = false;
-    Box::new(move |mut collected: Collected| {
-        let load = record::load_report::finish(&c.plan.load, &c.clock, None, &mut collected);
-        let executed = runner::Executed {
-            arrivals: None,
-            interrupted: None,
-            started_at: c.started_at,
-            finished_at: chrono::Utc::now(),
-            load_started: c.clock.origin(),
-        };
-        let mut result = assemble(&c.plan, executed, collected, load, &c.meta);
+    Box::new(move |collected: Collected| {
+        let mut result = partial_result(&c, collected);
         result.outcome = crate::result::Outcome {
             status: RunStatus::Running,
             reason: Some(format!(
@@ -343,6 +357,24 @@ fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
             warned = true;
         }
     })
+}
+
+/// The run so far, from what the recorder collected.
+fn partial_result(c: &Checkpoint, mut collected: Collected) -> RunResult {
+    let load = record::load_report::finish(&c.plan.load, &c.clock, None, &mut collected);
+    let executed = runner::Executed {
+        arrivals: None,
+        interrupted: None,
+        started_at: c.started_at,
+        finished_at: chrono::Utc::now(),
+        load_started: c.clock.origin(),
+    };
+    let mut result = assemble(&c.plan, executed, collected, load, &c.meta);
+    result.outcome.reason = Some(format!(
+        "{:.0} s into the run",
+        result.phases.total.end_s
+    ));
+    result
 }
 
 /// The SUT's root process: launched, given by pid, or found by name.
