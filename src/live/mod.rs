@@ -109,11 +109,7 @@ impl LivePage {
             elapsed_s,
             left_s: self.planned_s.map(|p| (p - elapsed_s).max(0.0)),
             report_url: inner.report.is_some().then(|| REPORT_PATH.to_string()),
-            by_name: inner
-                .by_name
-                .iter()
-                .map(|n| aligned(n, len))
-                .collect(),
+            by_name: inner.by_name.iter().map(|n| aligned(n, len)).collect(),
         };
         let page = match crate::report::html::render_live(&result, &self.dir, &view) {
             Ok(page) => Arc::new(page),

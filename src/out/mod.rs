@@ -125,10 +125,12 @@ impl Exporter {
         let counts = Arc::new(Mutex::new(Counts::default()));
         let deadline = Arc::new(Mutex::new(None));
         let url = target.url.clone();
-        let thread = std::thread::Builder::new().name("gander-out".into()).spawn({
-            let (counts, deadline, url) = (counts.clone(), deadline.clone(), url.clone());
-            move || send_loop(&url, &writes, &counts, &deadline)
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("gander-out".into())
+            .spawn({
+                let (counts, deadline, url) = (counts.clone(), deadline.clone(), url.clone());
+                move || send_loop(&url, &writes, &counts, &deadline)
+            })?;
         Ok(Exporter {
             url,
             series: prometheus::PrometheusSeries::new(labels),
@@ -153,9 +155,11 @@ impl Exporter {
             .sut
             .as_ref()
             .and_then(|s| s.lock().ok().map(|r| r.clone()));
-        let request =
-            self.series
-                .write_request(&tick.collected, sut.as_ref(), chrono::Utc::now().timestamp_millis());
+        let request = self.series.write_request(
+            &tick.collected,
+            sut.as_ref(),
+            chrono::Utc::now().timestamp_millis(),
+        );
         let samples = prometheus::samples_in(&request);
         let body = snap::raw::Encoder::new()
             .compress_vec(&request.encode_to_vec())
@@ -195,7 +199,9 @@ impl Exporter {
             samples_dropped: c.dropped_queue_full + c.dropped_failed,
             dropped_queue_full: c.dropped_queue_full,
             dropped_failed: c.dropped_failed,
-            last_error: c.last_error.map(|e| crate::redact::urls_in(&e).into_owned()),
+            last_error: c
+                .last_error
+                .map(|e| crate::redact::urls_in(&e).into_owned()),
         }
     }
 }
@@ -206,7 +212,10 @@ fn headers(url: &url::Url) -> Vec<(&'static str, String)> {
         ("content-type", "application/x-protobuf".to_string()),
         ("content-encoding", "snappy".to_string()),
         ("x-prometheus-remote-write-version", "0.1.0".to_string()),
-        ("user-agent", format!("gander/{}", env!("CARGO_PKG_VERSION"))),
+        (
+            "user-agent",
+            format!("gander/{}", env!("CARGO_PKG_VERSION")),
+        ),
     ];
     if !url.username().is_empty() {
         use base64::Engine;
@@ -267,9 +276,14 @@ mod tests {
 
     #[test]
     fn targets_parse_or_say_what_to_give() {
-        let t: OutTarget = "prometheus=http://127.0.0.1:9090/api/v1/write".parse().unwrap();
+        let t: OutTarget = "prometheus=http://127.0.0.1:9090/api/v1/write"
+            .parse()
+            .unwrap();
         assert_eq!(t.url.port(), Some(9090));
-        assert!(matches!("prometheus".parse::<OutTarget>(), Err(OutError::Shape(_))));
+        assert!(matches!(
+            "prometheus".parse::<OutTarget>(),
+            Err(OutError::Shape(_))
+        ));
         assert!(matches!(
             "otlp=http://x/v1/metrics".parse::<OutTarget>(),
             Err(OutError::Kind { .. })

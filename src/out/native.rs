@@ -95,14 +95,23 @@ mod tests {
             let i = bucket_of(s);
             let upper = 2f64.powf(f64::from(i) / f64::from(1 << SCHEMA));
             assert!(s <= upper * (1.0 + 1e-12), "{us}: {s} above {upper}");
-            assert!(s > upper / growth * (1.0 - 1e-12), "{us}: {s} below bucket {i}");
+            assert!(
+                s > upper / growth * (1.0 - 1e-12),
+                "{us}: {s} below bucket {i}"
+            );
         }
     }
 
     #[test]
     fn spans_and_deltas_give_back_every_count() {
         let mut h = crate::hist::new_histogram();
-        for (us, n) in [(100u64, 3u64), (101, 1), (5_000, 7), (5_100, 2), (900_000, 1)] {
+        for (us, n) in [
+            (100u64, 3u64),
+            (101, 1),
+            (5_000, 7),
+            (5_100, 2),
+            (900_000, 1),
+        ] {
             h.record_n(us, n).unwrap();
         }
         let mut native = Native::default();

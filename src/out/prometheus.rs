@@ -60,7 +60,11 @@ impl PrometheusSeries {
                 counted += n;
                 out.push(sample(
                     "gander_requests_total",
-                    &[("request", request), ("scenario", scenario), ("status", status)],
+                    &[
+                        ("request", request),
+                        ("scenario", scenario),
+                        ("status", status),
+                    ],
                     run_id,
                     *n as f64,
                     now_ms,
@@ -69,7 +73,11 @@ impl PrometheusSeries {
             if all.requests > counted {
                 out.push(sample(
                     "gander_requests_total",
-                    &[("request", request), ("scenario", scenario), ("status", "ws")],
+                    &[
+                        ("request", request),
+                        ("scenario", scenario),
+                        ("status", "ws"),
+                    ],
                     run_id,
                     (all.requests - counted) as f64,
                     now_ms,
@@ -102,14 +110,23 @@ impl PrometheusSeries {
         if let Some(report) = sut {
             for source in &report.sources {
                 let label = source.label();
-                for (series, metric) in [(CPU, "gander_sut_cpu_percent"), (RSS, "gander_sut_memory_bytes")] {
+                for (series, metric) in [
+                    (CPU, "gander_sut_cpu_percent"),
+                    (RSS, "gander_sut_memory_bytes"),
+                ] {
                     let last = source
                         .series
                         .iter()
                         .find(|s| s.name == series)
                         .and_then(|s| s.points.last());
                     if let Some([_, value]) = last {
-                        out.push(sample(metric, &[("source", &label)], run_id, *value, now_ms));
+                        out.push(sample(
+                            metric,
+                            &[("source", &label)],
+                            run_id,
+                            *value,
+                            now_ms,
+                        ));
                     }
                 }
             }

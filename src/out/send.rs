@@ -54,7 +54,8 @@ async fn post_now(
             addr: addr.clone(),
             source,
         })?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let connection = tokio::spawn(connection);
     let path = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),

@@ -11,6 +11,7 @@ mod examples;
 mod gate;
 mod hostile;
 mod import;
+mod live;
 mod load_models;
 mod observe;
 mod report;

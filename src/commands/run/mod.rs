@@ -370,10 +370,7 @@ fn partial_result(c: &Checkpoint, mut collected: Collected) -> RunResult {
         load_started: c.clock.origin(),
     };
     let mut result = assemble(&c.plan, executed, collected, load, &c.meta);
-    result.outcome.reason = Some(format!(
-        "{:.0} s into the run",
-        result.phases.total.end_s
-    ));
+    result.outcome.reason = Some(format!("{:.0} s into the run", result.phases.total.end_s));
     result
 }
 

@@ -183,4 +183,3 @@ fn scenarios_of(plan: &RunPlan) -> Vec<String> {
     }
     of.into_iter().map(|names| names.join("+")).collect()
 }
-
