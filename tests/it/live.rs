@@ -335,6 +335,33 @@ fn prometheus_gets_every_request_and_the_reports_p95_within_a_bucket() {
             .query(&format!("gander_sut_memory_bytes{{run_id=\"{run_id}\"}}"))
             .is_empty()
     );
+    // Every query of the Grafana dashboard finds this run's series.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/gander-dashboard.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$run_id", run_id)
+                .replace("$request", ".*")
+                .replace("$__rate_interval", "1m");
+            let result = prometheus.query(&expr);
+            assert!(
+                !result.is_empty(),
+                "panel {}: {expr} found nothing",
+                panel["title"]
+            );
+            queries += 1;
+        }
+    }
+    assert!(queries >= 9, "{queries} queries");
 }
 
 #[test]
@@ -378,4 +405,27 @@ fn a_receiver_that_is_down_leaves_the_run_whole_and_counts_the_drops() {
     );
     assert_eq!(u(&json, "/endpoints/0/stats/all/failed"), 0);
     assert_matches_run_schema(&run.run_dir());
+}
+
+#[test]
+fn a_live_address_in_use_is_a_usage_error_before_any_request() {
+    let server = start_server();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ws = Workspace::new();
+    let live = format!("--live={}", taken.local_addr().unwrap());
+    let run = ws.run(&scenario(&server), &[live.as_str()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot serve the live page"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        server.seen.total.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+    let left = std::fs::read_dir(ws.reports())
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "no run directory is left behind");
 }
