@@ -112,6 +112,9 @@ pub struct Exporter {
     deadline: Arc<Mutex<Option<Instant>>>,
     thread: Option<JoinHandle<()>>,
     last_sent: Option<Instant>,
+    /// The last write's timestamp: each write's is later (a receiver refuses
+    /// a second value at the same instant).
+    last_ms: i64,
 }
 
 impl Exporter {
@@ -140,6 +143,7 @@ impl Exporter {
             deadline,
             thread: Some(thread),
             last_sent: None,
+            last_ms: 0,
         })
     }
 
@@ -151,15 +155,12 @@ impl Exporter {
             return;
         }
         self.last_sent = Some(Instant::now());
-        let sut = self
-            .sut
-            .as_ref()
-            .and_then(|s| s.lock().ok().map(|r| r.clone()));
-        let request = self.series.write_request(
-            &tick.collected,
-            sut.as_ref(),
-            chrono::Utc::now().timestamp_millis(),
-        );
+        let sut = self.sut.as_ref().and_then(|s| s.lock().ok());
+        self.last_ms = chrono::Utc::now().timestamp_millis().max(self.last_ms + 1);
+        let request = self
+            .series
+            .write_request(&tick.collected, sut.as_deref(), self.last_ms);
+        drop(sut);
         let samples = prometheus::samples_in(&request);
         let body = snap::raw::Encoder::new()
             .compress_vec(&request.encode_to_vec())

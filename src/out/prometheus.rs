@@ -4,6 +4,7 @@
 //! labelled with the run's id.
 
 use crate::record::{ClosedSecond, Collected};
+use crate::result::Stats;
 use crate::result::resources::{CPU, RSS, ResourceReport};
 
 use super::native::Native;
@@ -41,7 +42,7 @@ impl PrometheusSeries {
         }
     }
 
-    /// Every series as it stands at `now_ms`, and how many samples that is.
+    /// Every series as it stands at `now_ms`.
     pub fn write_request(
         &self,
         collected: &Collected,
@@ -49,89 +50,76 @@ impl PrometheusSeries {
         now_ms: i64,
     ) -> WriteRequest {
         let mut out = Vec::new();
-        let run_id = &self.labels.run_id;
         for (i, stats) in collected.endpoints.iter().enumerate() {
-            let request = &self.labels.requests[i];
-            let scenario = &self.labels.scenarios[i];
-            let all = &stats.all;
-            // Every request once: by status, and WebSocket rows (no status) apart.
-            let mut counted = 0;
-            for (status, n) in &all.statuses {
-                counted += n;
-                out.push(sample(
-                    "gander_requests_total",
-                    &[
-                        ("request", request),
-                        ("scenario", scenario),
-                        ("status", status),
-                    ],
-                    run_id,
-                    *n as f64,
-                    now_ms,
-                ));
-            }
-            if all.requests > counted {
-                out.push(sample(
-                    "gander_requests_total",
-                    &[
-                        ("request", request),
-                        ("scenario", scenario),
-                        ("status", "ws"),
-                    ],
-                    run_id,
-                    (all.requests - counted) as f64,
-                    now_ms,
-                ));
-            }
-            if all.not_sent > 0 {
-                out.push(sample(
-                    "gander_requests_not_sent_total",
-                    &[("request", request), ("scenario", scenario)],
-                    run_id,
-                    all.not_sent as f64,
-                    now_ms,
-                ));
-            }
-            if self.latencies[i].count() > 0 {
-                out.push(TimeSeries {
-                    labels: labels(
-                        "gander_request_duration_seconds",
-                        &[("request", request), ("scenario", scenario)],
-                        run_id,
-                    ),
-                    samples: Vec::new(),
-                    histograms: vec![self.latencies[i].to_proto(now_ms)],
-                });
-            }
+            self.request_series(i, &stats.all, now_ms, &mut out);
         }
+        let run_id = &self.labels.run_id;
         if let Some(users) = collected.timeseries.last().map(|p| p.users) {
             out.push(sample("gander_users", &[], run_id, users as f64, now_ms));
         }
         if let Some(report) = sut {
-            for source in &report.sources {
-                let label = source.label();
-                for (series, metric) in [
-                    (CPU, "gander_sut_cpu_percent"),
-                    (RSS, "gander_sut_memory_bytes"),
-                ] {
-                    let last = source
-                        .series
-                        .iter()
-                        .find(|s| s.name == series)
-                        .and_then(|s| s.points.last());
-                    if let Some([_, value]) = last {
-                        out.push(sample(
-                            metric,
-                            &[("source", &label)],
-                            run_id,
-                            *value,
-                            now_ms,
-                        ));
-                    }
-                }
-            }
+            sut_series(report, run_id, now_ms, &mut out);
         }
         WriteRequest { timeseries: out }
+    }
+
+    /// One request name's counters and latency histogram.
+    fn request_series(&self, i: usize, all: &Stats, now_ms: i64, out: &mut Vec<TimeSeries>) {
+        let run_id = &self.labels.run_id;
+        let request = self.labels.requests[i].as_str();
+        let scenario = self.labels.scenarios[i].as_str();
+        let count = |status: &str, n: u64| {
+            let pairs = [
+                ("request", request),
+                ("scenario", scenario),
+                ("status", status),
+            ];
+            sample("gander_requests_total", &pairs, run_id, n as f64, now_ms)
+        };
+        // Every request once: by status, and WebSocket rows (no status) apart.
+        let counted: u64 = all.statuses.values().sum();
+        out.extend(all.statuses.iter().map(|(status, n)| count(status, *n)));
+        if all.requests > counted {
+            out.push(count("ws", all.requests - counted));
+        }
+        let pairs = [("request", request), ("scenario", scenario)];
+        if all.not_sent > 0 {
+            let name = "gander_requests_not_sent_total";
+            out.push(sample(name, &pairs, run_id, all.not_sent as f64, now_ms));
+        }
+        if self.latencies[i].count() > 0 {
+            out.push(TimeSeries {
+                labels: labels("gander_request_duration_seconds", &pairs, run_id),
+                samples: Vec::new(),
+                histograms: vec![self.latencies[i].to_proto(now_ms)],
+            });
+        }
+    }
+}
+
+/// The last CPU and memory reading of each source the SUT monitor reads.
+fn sut_series(report: &ResourceReport, run_id: &str, now_ms: i64, out: &mut Vec<TimeSeries>) {
+    for source in &report.sources {
+        let label = source.label();
+        for (series, metric) in [
+            (CPU, "gander_sut_cpu_percent"),
+            (RSS, "gander_sut_memory_bytes"),
+        ] {
+            let last = source
+                .series
+                .iter()
+                .find(|s| s.name == series)
+                .and_then(|s| s.points.last());
+            if let Some([_, value]) = last {
+                out.push(sample(
+                    metric,
+                    &[("source", &label)],
+                    run_id,
+                    *value,
+                    now_ms,
+                ));
+            }
+        }
     }
 }
 

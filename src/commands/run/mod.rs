@@ -113,14 +113,10 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
-    let watching = match watch::Watching::start(&args.watch, &plan, &dir, &run_id) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("gander: error: {e:#}");
-            drop(lock);
-            let _ = std::fs::remove_dir_all(&dir);
-            return Ok(Exit::Usage);
-        }
+    let Some(watching) = watch::Watching::start_or_say(&args.watch, &plan, &dir, &run_id) else {
+        drop(lock);
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(Exit::Usage);
     };
     signals::install();
     let launched = match &plan.sut.launch {

@@ -38,12 +38,19 @@ pub(super) struct Watching {
 }
 
 impl Watching {
-    pub fn start(
+    /// Starts them, or says why not (an address in use) and gives `None`.
+    pub fn start_or_say(
         watch: &Watch,
         plan: &RunPlan,
         dir: &Path,
         run_id: &str,
-    ) -> anyhow::Result<Watching> {
+    ) -> Option<Watching> {
+        Watching::start(watch, plan, dir, run_id)
+            .map_err(|e| eprintln!("gander: error: {e:#}"))
+            .ok()
+    }
+
+    fn start(watch: &Watch, plan: &RunPlan, dir: &Path, run_id: &str) -> anyhow::Result<Watching> {
         let sut = (watch.live.is_some() || !watch.out.is_empty())
             .then(|| Arc::new(Mutex::new(ResourceReport::default())));
         let names: Vec<String> = plan.endpoints.iter().map(|e| e.name.clone()).collect();
