@@ -101,6 +101,9 @@ fn watch(url: &str) -> Watched {
         Some(names.len() as u64),
         "a chart per request name"
     );
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    page.screenshot(&artifacts.join("live-page.png")).unwrap();
 
     wait_for(Duration::from_secs(90), "the end of the run", || {
         eval(&mut page, "window.ganderLive.done") == Value::Bool(true)
