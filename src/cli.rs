@@ -283,6 +283,38 @@ pub struct RunArgs {
     /// now. Segments of one run take the same time, computed once.
     #[arg(long, value_parser = parse_start_at, value_name = "TIME")]
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
+/// `--live` and `--out`, for `gander run` and `gander demo`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Serve a live page of the run (the report's figures so far, updated every second)
+    /// on 127.0.0.1 at a free port printed at the start, or at --live=ADDR:PORT. At the
+    /// end it links to the report. See docs/live-and-out.md.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = "127.0.0.1:0")]
+    pub live: Option<std::net::SocketAddr>,
+    /// How long the live page keeps serving the report after the run, e.g. 5m
+    /// (default: on a terminal until Ctrl-C, otherwise not at all).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "live")]
+    pub live_linger: Option<Duration>,
+    /// Send the run's series while it goes: prometheus=URL (Prometheus remote write 1.0,
+    /// e.g. http://127.0.0.1:9090/api/v1/write). Repeatable. A slow or down receiver
+    /// never slows the users; what it misses is counted in run.json.
+    #[arg(long = "out", value_name = "KIND=URL")]
+    pub out: Vec<crate::out::OutTarget>,
+}
+
+impl WatchArgs {
+    pub fn watch(&self) -> crate::commands::run::Watch {
+        crate::commands::run::Watch {
+            live: self.live,
+            live_linger: self.live_linger,
+            out: self.out.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -312,6 +344,8 @@ pub struct DemoArgs {
     /// Print nothing but errors and the run directory.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub watch: WatchArgs,
 }
 
 impl RunArgs {
@@ -342,6 +376,7 @@ impl RunArgs {
             across_plans: self.across_plans,
             output: self.output.clone(),
             quiet: self.quiet,
+            watch: self.watch.watch(),
         }
     }
 }
@@ -370,6 +405,7 @@ impl DemoArgs {
             output: self.output.clone(),
             quiet: self.quiet,
             bot: self.bot,
+            watch: self.watch.watch(),
         }
     }
 }

@@ -23,8 +23,10 @@ mod exit;
 pub mod format;
 pub mod hist;
 mod import;
+pub mod live;
 pub mod merge;
 pub mod net;
+pub mod out;
 pub mod profile;
 pub mod record;
 pub mod redact;
@@ -40,7 +42,7 @@ pub mod sut;
 pub mod verdict;
 
 pub use commands::demo::{DemoProgram, DemoSut};
-pub use commands::run::{DEFAULT_BASELINE_LAST, RunRequest};
+pub use commands::run::{DEFAULT_BASELINE_LAST, RunRequest, Watch};
 pub use exit::Exit;
 
 /// Runs one scenario file as `request` says: load and check it, drive the

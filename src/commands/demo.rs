@@ -35,6 +35,8 @@ pub struct DemoRequest {
     pub quiet: bool,
     /// Run the homework bot (seed 002) in bot mode instead of the salon demo.
     pub bot: bool,
+    /// `--live` and `--out`.
+    pub watch: super::run::Watch,
 }
 
 /// The program that serves the demo SUT.
@@ -199,6 +201,7 @@ pub fn run(args: &DemoRequest) -> anyhow::Result<Exit> {
         baseline: args.baseline.clone(),
         output: args.output.clone(),
         quiet: args.quiet,
+        watch: args.watch.clone(),
         ..RunRequest::new(scenario)
     };
     let code = super::run::run(&run);

@@ -55,6 +55,7 @@ pub fn merged(
         }),
         comparison: None,
         answers: None,
+        outputs: Vec::new(),
         verdict: Default::default(),
     }
 }

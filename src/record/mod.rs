@@ -70,6 +70,26 @@ pub struct Saving {
     pub header_log: Option<std::fs::File>,
     /// Gets everything recorded so far, every `CHECKPOINT_EVERY`.
     pub checkpoint: Option<Box<dyn FnMut(Collected) + Send>>,
+    /// Gets everything recorded so far and the seconds just closed, once a
+    /// second and once more at the end (the live page, `--out`).
+    pub every_second: Option<Box<dyn FnMut(Tick) + Send>>,
+}
+
+/// What `Saving::every_second` gets: the figures so far, as a checkpoint has
+/// them, and each second closed since the last tick with its latencies per
+/// request name.
+pub struct Tick {
+    pub collected: Collected,
+    pub seconds: Vec<ClosedSecond>,
+    /// The last tick: every sample is in.
+    pub last: bool,
+}
+
+/// One closed second's latencies of successful requests, per request name
+/// (the index into the plan's endpoints).
+pub struct ClosedSecond {
+    pub t: u64,
+    pub by_endpoint: BTreeMap<u32, Histogram<u64>>,
 }
 
 /// How often a running recorder hands out a checkpoint.
@@ -276,6 +296,8 @@ struct Aggregator {
     timing_names: HashMap<u16, HashSet<Box<str>>>,
     /// The load generator's own failures: (count, first second, first reason).
     generator: BTreeMap<GeneratorFault, (u64, f64, String)>,
+    /// Seconds closed since the last tick, kept only when someone ticks.
+    closed: Option<Vec<ClosedSecond>>,
 }
 
 /// The most Server-Timing component names kept per header: the SUT chooses
@@ -304,6 +326,7 @@ fn aggregate(
         interval_log,
         header_log,
         mut checkpoint,
+        mut every_second,
     } = saving;
     let mut log = LogSink {
         memory: Vec::new(),
@@ -351,6 +374,7 @@ fn aggregate(
         reach: Default::default(),
         timing_names: HashMap::new(),
         generator: BTreeMap::new(),
+        closed: every_second.is_some().then(Vec::new),
     };
 
     // Poll rather than block: a receiver asleep in recv() must be woken by the
@@ -382,6 +406,12 @@ fn aggregate(
             save(agg.collect(Vec::new(), Vec::new()));
             last_checkpoint = Some(Instant::now());
         }
+        if let Some(tick) = every_second.as_mut()
+            && !finished
+            && agg.closed.as_ref().is_some_and(|c| !c.is_empty())
+        {
+            tick(agg.tick(false));
+        }
         if !finished {
             std::thread::sleep(POLL);
         }
@@ -390,6 +420,9 @@ fn aggregate(
     let last = agg.open.keys().next_back().copied().unwrap_or(0);
     while agg.next_to_close <= last {
         agg.close_second(&mut writers, &live);
+    }
+    if let Some(tick) = every_second.as_mut() {
+        tick(agg.tick(true));
     }
     drop(writers);
     agg.collect(log.memory, header_log.memory)
@@ -677,6 +710,12 @@ impl Aggregator {
                     .write_histogram(hist, start, one, Tag::new(&tag_text));
             }
         }
+        if let Some(closed) = self.closed.as_mut() {
+            closed.push(ClosedSecond {
+                t,
+                by_endpoint: second.by_endpoint,
+            });
+        }
         if let Ok(mut live) = live.lock() {
             *live = Live {
                 elapsed_s: t + 1,
@@ -688,6 +727,15 @@ impl Aggregator {
             };
         }
         self.timeseries.push(point);
+    }
+
+    /// Everything so far and the seconds closed since the last tick.
+    fn tick(&mut self, last: bool) -> Tick {
+        Tick {
+            collected: self.collect(Vec::new(), Vec::new()),
+            seconds: self.closed.as_mut().map(std::mem::take).unwrap_or_default(),
+            last,
+        }
     }
 
     /// Everything recorded so far.

@@ -91,6 +91,7 @@ pub fn render(result: &RunResult) -> String {
         errors(result),
         resources(result),
         profile(result),
+        outputs(result),
         result
             .comparison
             .as_ref()
@@ -100,6 +101,28 @@ pub fn render(result: &RunResult) -> String {
     ]
     .concat();
     control_keeping_lines(&text).into_owned()
+}
+
+/// What `--out` delivered, one line per destination.
+fn outputs(result: &RunResult) -> String {
+    let mut out = String::new();
+    for o in &result.outputs {
+        out.push_str(&format!(
+            "out {} {}: {} samples sent in {} writes, {} dropped",
+            o.kind, o.url, o.samples_sent, o.writes_sent, o.samples_dropped
+        ));
+        if o.samples_dropped > 0 {
+            out.push_str(&format!(
+                " ({} with the queue full, {} in failed writes)",
+                o.dropped_queue_full, o.dropped_failed
+            ));
+        }
+        if let Some(e) = &o.last_error {
+            out.push_str(&format!("; last error: {e}"));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The run's name, model, host, judged window, pace and how it ended.

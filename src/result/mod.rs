@@ -6,6 +6,7 @@
 pub mod answers;
 pub mod ab;
 pub mod comparison;
+pub mod outputs;
 pub mod profile;
 pub mod resources;
 pub mod targets;
@@ -36,7 +37,8 @@ use serde::{Deserialize, Serialize};
 /// `resources.launched.last_output`, `comparison.invalid` and the `machine`
 /// source (other processes' CPU, CPU pressure), a profile differential's
 /// samples on each side, stacks within sampling noise and `too_few`; older
-/// runs have none.
+/// runs have none. `outputs` says what `--out` delivered (samples sent and
+/// dropped).
 pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest `run.json` version this gander reads.
 pub const OLDEST_READ_VERSION: u32 = 2;
@@ -87,6 +89,9 @@ pub struct RunResult {
     /// What the servers gander served saw, and the event streams read.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub answers: Option<answers::AnswersReport>,
+    /// What `--out` delivered, per destination.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub outputs: Vec<outputs::OutputReport>,
     pub verdict: Verdict,
 }
 

@@ -39,6 +39,8 @@ pub struct MonitorSetup {
     pub sut_unplaced: bool,
     /// How its endpoints are reached: the run's TLS and proxies.
     pub edge: Arc<crate::net::Edge>,
+    /// Gets a copy of what was read so far after every round (the live page).
+    pub so_far: Option<Arc<std::sync::Mutex<ResourceReport>>>,
 }
 
 /// Samples on its own thread until `finish`.
@@ -137,6 +139,8 @@ trait Source: Send {
     fn sample<'a>(&'a mut self, t: f64, fetcher: &'a Client) -> BoxFuture<'a, ()>;
     /// Puts what was read into the report.
     fn finish(self: Box<Self>, report: &mut ResourceReport);
+    /// Puts a copy of what was read so far into `report` (the live page).
+    fn peek(&self, report: &mut ResourceReport);
 }
 
 /// The sources the plan asks for, gander first.
@@ -203,7 +207,10 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
                 // A round in progress gives way to a stop (a hung endpoint).
                 let t = clock.seconds_since_start(std::time::Instant::now());
                 tokio::select! {
-                    () = sample_round(&mut sources, t, &fetcher) => continue,
+                    () = sample_round(&mut sources, t, &fetcher) => {
+                        publish(&setup, &sources, interval);
+                        continue;
+                    }
                     () = stopped(stop) => {}
                 }
             }
@@ -218,6 +225,24 @@ fn sample_loop(setup: MonitorSetup, clock: &RunClock, stop: &AtomicBool) -> Reso
     }
     mask_secrets(&mut report, &setup.plan.secrets);
     report
+}
+
+/// A copy of what every source read so far, for `MonitorSetup::so_far`.
+fn publish(setup: &MonitorSetup, sources: &[Box<dyn Source>], interval: Duration) {
+    let Some(so_far) = &setup.so_far else {
+        return;
+    };
+    let mut report = ResourceReport {
+        interval_s: interval.as_secs_f64(),
+        ..Default::default()
+    };
+    for source in sources {
+        source.peek(&mut report);
+    }
+    mask_secrets(&mut report, &setup.plan.secrets);
+    if let Ok(mut shared) = so_far.lock() {
+        *shared = report;
+    }
 }
 
 /// One sample of every source, taken at `t` seconds.
@@ -303,6 +328,10 @@ impl Source for LoadGenerator {
     fn finish(self: Box<Self>, report: &mut ResourceReport) {
         report.sources.push(self.report);
     }
+
+    fn peek(&self, report: &mut ResourceReport) {
+        report.sources.push(self.report.clone());
+    }
 }
 
 /// The machine: what every other process used, and the CPU pressure.
@@ -357,6 +386,10 @@ impl Source for Machine {
     fn finish(self: Box<Self>, report: &mut ResourceReport) {
         report.sources.push(self.report);
     }
+
+    fn peek(&self, report: &mut ResourceReport) {
+        report.sources.push(self.report.clone());
+    }
 }
 
 const TREE_SERIES: [(&str, &str); 3] = [(CPU, "%"), (RSS, "bytes"), (PROCESSES, "")];
@@ -403,6 +436,10 @@ impl Source for ProcessTree {
     fn finish(self: Box<Self>, report: &mut ResourceReport) {
         report.sources.push(self.report);
     }
+
+    fn peek(&self, report: &mut ResourceReport) {
+        report.sources.push(self.report.clone());
+    }
 }
 
 /// A Prometheus text endpoint: the process collector's CPU and memory, and any series named.
@@ -447,6 +484,10 @@ impl Source for Prometheus {
     fn finish(self: Box<Self>, report: &mut ResourceReport) {
         report.sources.push(self.report);
     }
+
+    fn peek(&self, report: &mut ResourceReport) {
+        report.sources.push(self.report.clone());
+    }
 }
 
 /// A JSON endpoint with numbers at JSON pointers.
@@ -483,6 +524,10 @@ impl Source for JsonMetrics {
 
     fn finish(self: Box<Self>, report: &mut ResourceReport) {
         report.sources.push(self.report);
+    }
+
+    fn peek(&self, report: &mut ResourceReport) {
+        report.sources.push(self.report.clone());
     }
 }
 
@@ -537,6 +582,10 @@ impl Source for Health {
 
     fn finish(self: Box<Self>, report: &mut ResourceReport) {
         report.health = Some(self.report);
+    }
+
+    fn peek(&self, report: &mut ResourceReport) {
+        report.health = Some(self.report.clone());
     }
 }
 

@@ -18,6 +18,7 @@ mod gate;
 mod hostile;
 mod import;
 mod later;
+mod live;
 mod load_models;
 mod observe;
 mod one_p95;

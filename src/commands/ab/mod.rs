@@ -255,6 +255,7 @@ fn recorder(plan: &RunPlan, clock: &Arc<RunClock>, dir: &Path) -> std::io::Resul
         interval_log: std::fs::File::create(dir.join(store::INTERVAL_LOG)).ok(),
         header_log: std::fs::File::create(dir.join(store::HEADER_LOG)).ok(),
         checkpoint: None,
+        every_second: None,
     };
     Recorder::start(
         RecorderConfig {
@@ -285,6 +286,7 @@ fn monitor(side: &Side, clock: &Arc<RunClock>, plan: &RunPlan) -> sut::Monitor {
             // Both sides run here: neither side's CPU may count as a neighbour's.
             sut_unplaced: pid.is_none(),
             edge: side.edge.clone(),
+            so_far: None,
         },
         clock.clone(),
     )

@@ -72,6 +72,7 @@ pub fn assemble(
         profile: None,
         comparison: None,
         answers: executed.answers.clone(),
+        outputs: Vec::new(),
         verdict: Default::default(),
     }
 }

@@ -1,6 +1,7 @@
 //! `gander run`: load, launch, drive, observe, compare, judge, save.
 
 pub(super) mod assemble;
+mod watch;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use crate::scenario::plan::LoadEnd;
 use crate::scenario::{Overrides, RunPlan};
 use crate::{Exit, profile, record, report, runner, scenario, signals, store, sut, verdict};
 use assemble::{RunMeta, assemble};
+pub use watch::Watch;
 
 /// How many good runs a directory of baseline runs stands for, unless told.
 pub const DEFAULT_BASELINE_LAST: usize = 5;
@@ -39,6 +41,8 @@ pub struct RunRequest {
     pub quiet: bool,
     /// `--start-at`: start the load at this instant.
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `--live` and `--out`.
+    pub watch: Watch,
 }
 
 impl RunRequest {
@@ -53,6 +57,7 @@ impl RunRequest {
             output: PathBuf::from("reports"),
             quiet: false,
             start_at: None,
+            watch: Watch::default(),
         }
     }
 }
@@ -119,6 +124,11 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
+    let Some(watching) = watch::Watching::start_or_say(&args.watch, &plan, &dir, &run_id) else {
+        drop(lock);
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(Exit::Usage);
+    };
     let reserve = store::Reserve::take(&dir);
     signals::install();
     let launched = match &plan.sut.launch {
@@ -175,6 +185,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
             pid: sut_pid.clone(),
             sut_unplaced: !matches!(sut_pid, Some(Ok(_))) && loopback_host(&plan.host),
             edge: edge.clone(),
+            so_far: watching.sut_so_far(),
         },
         clock.clone(),
     );
@@ -191,18 +202,21 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         scenario_sha256: scenario::files::sha256(&plan.source),
         start,
     };
+    let checkpoint = Checkpoint {
+        plan: plan.clone(),
+        clock: clock.clone(),
+        dir: dir.clone(),
+        started_at,
+        meta: meta.clone(),
+    };
     let saving = record::Saving {
         interval_log: live_file(&dir, store::INTERVAL_LOG),
         header_log: live_file(&dir, store::HEADER_LOG),
-        checkpoint: Some(checkpointer(Checkpoint {
-            plan: plan.clone(),
-            clock: clock.clone(),
-            dir: dir.clone(),
-            started_at,
-            meta: meta.clone(),
-        })),
+        every_second: watching.ticker(checkpoint.clone()),
+        checkpoint: Some(checkpointer(checkpoint)),
     };
     let recorded = drive(&plan, clock, &options, progress, saving);
+    let outputs = watching.finish_outputs();
     let capture = profiler.map(profile::Profiler::finish);
     let mut resources = monitor.finish();
     let sut_log = launched.map(|l| {
@@ -216,6 +230,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let header_log = std::mem::take(&mut collected.header_log);
     let mut result = assemble(&plan, executed, collected, load, &meta);
     result.resources = resources;
+    result.outputs = outputs;
     summarize_observations(&mut result);
     // From here a file that cannot be written (a full disk) is said, and the
     // others are still written and the summary still printed.
@@ -239,6 +254,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     unwritten.write_last(&dir, &result, [&interval_log, &header_log]);
     drop(lock);
     let exit = finish(&dir, &result, args.quiet);
+    watching.finish_page(&result, &dir, args.watch.live_linger);
     Ok(unwritten.report(exit))
 }
 
@@ -404,6 +420,7 @@ pub(super) fn open_run_dir(
 }
 
 /// What a checkpoint needs to write run.json while the run goes.
+#[derive(Clone)]
 struct Checkpoint {
     plan: Arc<RunPlan>,
     clock: Arc<RunClock>,
@@ -417,17 +434,8 @@ struct Checkpoint {
 /// then marks it `killed`).
 fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
     let mut warned = false;
-    Box::new(move |mut collected: Collected| {
-        let load = record::load_report::finish(&c.plan.load, &c.clock, None, &mut collected);
-        let executed = runner::Executed {
-            arrivals: None,
-            interrupted: None,
-            started_at: c.started_at,
-            finished_at: chrono::Utc::now(),
-            load_started: c.clock.origin(),
-            answers: None,
-        };
-        let mut result = assemble(&c.plan, executed, collected, load, &c.meta);
+    Box::new(move |collected: Collected| {
+        let mut result = partial_result(&c, collected);
         result.outcome = crate::result::Outcome {
             status: RunStatus::Running,
             reason: Some(format!(
@@ -447,12 +455,28 @@ fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
 
 /// Whether `host` names this machine (a loopback address or localhost).
 fn loopback_host(host: &str) -> bool {
-    reqwest::Url::parse(host).is_ok_and(|u| match u.host() {
+    url::Url::parse(host).is_ok_and(|u| match u.host() {
         Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     })
+}
+
+/// The run so far, from what the recorder collected.
+fn partial_result(c: &Checkpoint, mut collected: Collected) -> RunResult {
+    let load = record::load_report::finish(&c.plan.load, &c.clock, None, &mut collected);
+    let executed = runner::Executed {
+        arrivals: None,
+        interrupted: None,
+        started_at: c.started_at,
+        finished_at: chrono::Utc::now(),
+        load_started: c.clock.origin(),
+        answers: None,
+    };
+    let mut result = assemble(&c.plan, executed, collected, load, &c.meta);
+    result.outcome.reason = Some(format!("{:.0} s into the run", result.phases.total.end_s));
+    result
 }
 
 /// The SUT's root process: launched, given by pid, or found by name.

@@ -39,6 +39,18 @@ pub struct ChartData {
     pub cpu: Vec<Sampled>,
     pub memory: Vec<Sampled>,
     pub histogram: Option<Histogram>,
+    /// The live page: each request name's latencies per second, aligned with `t`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_name: Vec<NameLatency>,
+}
+
+/// One request name's p50, p95 and p99 per second (ms; none in a second without answers).
+#[derive(Debug, Serialize, Clone, Default)]
+pub struct NameLatency {
+    pub name: String,
+    pub p50: Vec<Option<f64>>,
+    pub p95: Vec<Option<f64>>,
+    pub p99: Vec<Option<f64>>,
 }
 
 /// A window on the time axis, shaded on every time chart.
@@ -178,6 +190,7 @@ pub fn build(result: &RunResult) -> ChartData {
         cpu: sampled(CPU),
         memory: sampled(RSS),
         histogram: histogram(result),
+        by_name: Vec::new(),
     }
 }
 

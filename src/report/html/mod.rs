@@ -28,7 +28,24 @@ const UPLOT_JS: &str = include_str!("../../../assets/vendor/uplot/uPlot.iife.min
 const UPLOT_CSS: &str = include_str!("../../../assets/vendor/uplot/uPlot.min.css");
 const UPLOT_LICENSE: &str = include_str!("../../../assets/vendor/uplot/LICENSE");
 
+const LIVE_JS: &str = include_str!("live.js");
+
 pub const FILE_NAME: &str = "report.html";
+
+pub use charts::NameLatency;
+
+/// What the live page shows beside the report's figures so far.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LiveView {
+    pub elapsed_s: f64,
+    /// Until the planned end, when the plan has one.
+    pub left_s: Option<f64>,
+    /// Set once the run has ended and its report is written.
+    pub report_url: Option<String>,
+    /// Each request name's latencies per second, aligned with the run's seconds.
+    #[serde(skip)]
+    pub by_name: Vec<NameLatency>,
+}
 
 /// Renders the page for the run saved in `dir` (the flame graphs are read from there).
 pub struct HtmlReport {
@@ -48,6 +65,24 @@ impl Exporter for HtmlReport {
 }
 
 pub fn render(result: &RunResult, dir: &Path) -> Result<String, ReportError> {
+    render_page(result, dir, None)
+}
+
+/// The live page: the report of the figures so far, with the per-name charts,
+/// a line on the time left and the script that fetches it again every second.
+pub fn render_live(result: &RunResult, dir: &Path, live: &LiveView) -> Result<String, ReportError> {
+    render_page(result, dir, Some(live))
+}
+
+fn render_page(
+    result: &RunResult,
+    dir: &Path,
+    live: Option<&LiveView>,
+) -> Result<String, ReportError> {
+    let mut charts = charts::build(result);
+    if let Some(live) = live {
+        charts.by_name = live.by_name.clone();
+    }
     let mut env = Environment::new();
     // The `.html` name turns on HTML auto-escaping for every `{{ }}`.
     env.add_template(FILE_NAME, TEMPLATE)
@@ -63,7 +98,13 @@ pub fn render(result: &RunResult, dir: &Path) -> Result<String, ReportError> {
         .and_then(|t| {
             t.render(context! {
                 v => minijinja::value::Serde(view::build(result)),
-                charts => minijinja::value::Serde(charts::build(result)),
+                charts => minijinja::value::Serde(charts),
+                live => live.map(|l| context! {
+                    elapsed_s => l.elapsed_s,
+                    left_s => l.left_s,
+                    report_url => l.report_url.clone(),
+                    js => minijinja::Value::from_safe_string(LIVE_JS.to_string()),
+                }),
                 // base64 is markup-safe, and must reach the script element unescaped.
                 flame => flame.map(minijinja::Value::from_safe_string),
                 flame_diff => flame_diff.map(minijinja::Value::from_safe_string),
@@ -101,7 +142,11 @@ mod tests {
 
     #[test]
     fn inlined_assets_cannot_close_their_own_element() {
-        for (name, text) in [("uPlot", UPLOT_JS), ("report.js", REPORT_JS)] {
+        for (name, text) in [
+            ("uPlot", UPLOT_JS),
+            ("report.js", REPORT_JS),
+            ("live.js", LIVE_JS),
+        ] {
             assert!(!text.to_lowercase().contains("</script"), "{name}");
         }
         for (name, text) in [("uPlot css", UPLOT_CSS), ("report.css", REPORT_CSS)] {

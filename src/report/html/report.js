@@ -244,18 +244,28 @@
         { unit: group.unit, axis: "mean per request" });
     });
     if (byName.histogram && data.histogram) histogramChart(byName.histogram, data.histogram);
+    (data.by_name || []).forEach((n, i) => {
+      const el = byName["name-" + i];
+      if (!el) return;
+      timeChart(el, "Latency per second: " + n.name + " (log scale)", t, [
+        { label: "p99", values: n.p99, color: "#cf222e", width: 2 },
+        { label: "p95", values: n.p95, color: "#9a6700", width: 1.5 },
+        { label: "p50", values: n.p50, color: "#0969da", width: 1.5 },
+      ], { unit: "ms", axis: "latency", log: true, height: 200 });
+    });
 
     // Double-click resets every time chart to the whole run.
     document.querySelectorAll("#charts .chart").forEach((el) => el.addEventListener("dblclick", () => {
       for (const u of timeCharts) u.setScale("x", { min: 0, max: END });
     }));
+    // One handler, replaced when the live page draws the charts again.
     let resizeTimer = null;
-    window.addEventListener("resize", () => {
+    window.onresize = () => {
       clearTimeout(resizeTimer);
       resizeTimer = setTimeout(() => {
         for (const [el, u] of allCharts) u.setSize({ width: widthOf(el), height: u.height });
       }, 150);
-    });
+    };
   }
 
   // ---- sortable tables ----------------------------------------------------

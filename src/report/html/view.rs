@@ -289,7 +289,9 @@ pub fn build(result: &RunResult) -> View {
 fn banner(result: &RunResult) -> Banner {
     let v = &result.verdict;
     let mut lines = Vec::new();
-    if let Some(reason) = &result.outcome.reason {
+    if let Some(reason) = &result.outcome.reason
+        && result.outcome.status != RunStatus::Running
+    {
         lines.push(format!("Stopped early: {reason}."));
     }
     for c in v.validity.iter().filter(|c| !c.ok) {

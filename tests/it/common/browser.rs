@@ -270,7 +270,8 @@ impl Page {
             "--mute-audio",
             "--hide-scrollbars",
             "--remote-debugging-pipe",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
+            // No name resolves; 127.0.0.1 stays reachable for pages gander serves (--live).
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         ])
         .arg(format!("--user-data-dir={}", user_data.display()))
         .env("XDG_CONFIG_HOME", &xdg_config)
