@@ -11,6 +11,7 @@
 //! would decide it.
 
 pub mod bootstrap;
+pub mod cost;
 pub mod data;
 pub mod noise;
 pub mod profile_diff;

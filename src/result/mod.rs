@@ -4,6 +4,7 @@
 //! those that read it (verdict, exporters, `gander report`) all meet here.
 
 pub mod comparison;
+pub mod cost;
 pub mod profile;
 pub mod resources;
 pub mod targets;
@@ -28,7 +29,9 @@ use serde::{Deserialize, Serialize};
 /// histograms a merge needs to stay exact (failed latencies, server-header
 /// values, the open model's start lag, the closed model's pacing). Versions 2
 /// and 3 are still read, and merge only with runs of their own version.
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 5: the SUT's CPU per request (`totals.steady.cost`,
+/// `endpoints[].cost`, per second in `timeseries[].cpu_ms_per_request`).
+pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest `run.json` version this gander reads.
 pub const OLDEST_READ_VERSION: u32 = 2;
 
@@ -367,6 +370,9 @@ pub struct Stats {
     /// request each when it ends; a dropped one is a failed request).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub websocket: Option<SocketStats>,
+    /// The SUT's CPU per request over the phase (the steady state only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cost: Option<cost::Cost>,
 }
 
 /// What the WebSockets of a request name (or all of them) did.
@@ -441,6 +447,10 @@ pub struct EndpointResult {
     pub name: String,
     pub method: String,
     pub stats: PhaseStats,
+    /// What one request of this name costs the SUT in CPU, by profile labels
+    /// or by the sweep; absent when neither applied (never a guess).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cost: Option<cost::Cost>,
 }
 
 /// One second of the run, by completion time.
@@ -477,6 +487,9 @@ pub struct TimePoint {
     /// none left out): what a comparison resamples a request name's error rate from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub errors_by_name: BTreeMap<String, u64>,
+    /// The SUT's CPU milliseconds per request completed in this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms_per_request: Option<f64>,
 }
 
 fn is_zero(n: &u64) -> bool {

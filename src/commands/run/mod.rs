@@ -206,6 +206,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         let base_profile = compare::newest_with_profile(&baseline);
         result.profile = Some(save_profile(&dir, capture, &result, base_profile)?);
     }
+    compare::cost::fill(&mut result, None);
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
         let new = RunData::new(result, &interval_log, &header_log);
