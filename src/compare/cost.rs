@@ -319,7 +319,7 @@ mod tests {
     fn noisy_seconds_widen_the_interval_around_the_ratio() {
         let s = series(
             &(1..=30)
-                .map(|t| (t as f64, if t % 3 == 0 { 80.0 } else { 40.0 }))
+                .map(|t| (t as f64, if (t * 7919) % 11 < 4 { 80.0 } else { 40.0 }))
                 .collect::<Vec<_>>(),
         );
         let ts: Vec<TimePoint> = (0..30).map(|t| point(t, 100)).collect();
@@ -328,8 +328,10 @@ mod tests {
             end_s: 30.0,
         };
         let f = per_request(&units(&s, 1.0, &ts, w)).unwrap();
-        let truth = (20.0 * 0.4 + 10.0 * 0.8) / 3000.0 * 1e3;
-        assert!((f.value - truth).abs() < 1e-9);
+        let cpu: f64 = (1..=30u64)
+            .map(|t| if (t * 7919) % 11 < 4 { 0.8 } else { 0.4 })
+            .sum();
+        assert!((f.value - cpu / 3000.0 * 1e3).abs() < 1e-9);
         assert!(f.low < f.value && f.high > f.value, "{f:?}");
     }
 }
