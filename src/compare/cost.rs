@@ -196,17 +196,27 @@ pub fn by_labels(
         )
     };
     let (total_low, total_high) = spread(whole.cpu_ms_per_request);
-    for (name, &samples) in &shares.samples {
-        let Some(&count) = requests.get(name).filter(|&&c| c as f64 >= MIN_REQUESTS) else {
+    // Every name with requests: one without a labelled sample cost less than
+    // the profile could see (its upper bound says how much at most).
+    for (name, &count) in requests {
+        if (count as f64) < MIN_REQUESTS {
             continue;
-        };
+        }
+        let samples = shares.samples.get(name).copied().unwrap_or(0);
         let share = samples as f64 / n;
         let cpu = share * whole.cpu_s;
         let value = cpu / count as f64 * 1e3;
         // The share's sampling error (binomial, 95 %) and the CPU's, together.
-        let share_rel = 1.96 * (share * (1.0 - share) / n).sqrt() / share.max(1e-12);
-        let low = value * (1.0 - (share_rel.powi(2) + total_low.powi(2)).sqrt()).max(0.0);
-        let high = value * (1.0 + (share_rel.powi(2) + total_high.powi(2)).sqrt());
+        let (low, high) = if samples == 0 {
+            // No sample in n: the share is below 3/n at 95 % (the rule of three).
+            (0.0, 3.0 / n * whole.cpu_s / count as f64 * 1e3)
+        } else {
+            let share_rel = 1.96 * (share * (1.0 - share) / n).sqrt() / share;
+            (
+                value * (1.0 - (share_rel.powi(2) + total_low.powi(2)).sqrt()).max(0.0),
+                value * (1.0 + (share_rel.powi(2) + total_high.powi(2)).sqrt()),
+            )
+        };
         out.insert(
             name.clone(),
             Cost {

@@ -1,7 +1,7 @@
 //! Decoding `profile.proto` (Go `net/http/pprof`, pprof-rs, any compatible
 //! server), gzip-compressed or raw, into folded stacks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use prost::Message;
 
@@ -13,10 +13,18 @@ use super::folded::Folded;
 #[derive(Debug)]
 pub struct Decoded {
     pub folded: Folded,
+    /// The stacks of samples labelled `gander.request`, by the label's value.
+    pub by_request: BTreeMap<String, Folded>,
     /// e.g. `samples/count`.
     pub value_type: String,
     pub duration_s: Option<f64>,
 }
+
+/// The label a SUT names the request in flight with (from gander's `baggage` header).
+pub const REQUEST_LABEL: &str = "gander.request";
+/// At most this many distinct request labels are kept; samples of later ones
+/// count in the whole profile only.
+const MAX_LABELS: usize = 1000;
 
 /// gzip streams start with these two bytes.
 pub fn is_gzip(bytes: &[u8]) -> bool {
@@ -100,6 +108,8 @@ fn to_folded(p: &Profile) -> Result<Decoded, String> {
         })
         .collect();
     let mut folded = Folded::default();
+    let mut by_request: BTreeMap<String, Folded> = BTreeMap::new();
+    let request_key = p.string_table.iter().position(|s| s == REQUEST_LABEL);
     let mut frames: Vec<String> = Vec::new();
     for sample in &p.sample {
         let Some(&value) = sample.value.get(column) else {
@@ -121,10 +131,25 @@ fn to_folded(p: &Profile) -> Result<Decoded, String> {
         if frames.is_empty() {
             frames.push("[unknown]".into());
         }
-        folded.add(&frames.join(";"), value as u64);
+        let stack = frames.join(";");
+        let label = sample
+            .label
+            .iter()
+            .find(|l| Some(l.key as usize) == request_key && l.str > 0)
+            .map(|l| string(l.str));
+        if let Some(name) = label
+            && (by_request.len() < MAX_LABELS || by_request.contains_key(name))
+        {
+            by_request
+                .entry(name.to_string())
+                .or_default()
+                .add(&stack, value as u64);
+        }
+        folded.add(&stack, value as u64);
     }
     Ok(Decoded {
         folded,
+        by_request,
         value_type,
         duration_s: (p.duration_nanos > 0).then(|| p.duration_nanos as f64 / 1e9),
     })
@@ -155,6 +180,8 @@ mod tests {
             "main",
             "handler",
             "inlined",
+            "gander.request",
+            "list bookings",
         ];
         Profile {
             string_table: strings.iter().map(|s| s.to_string()).collect(),
@@ -191,10 +218,12 @@ mod tests {
                 Sample {
                     location_id: vec![900, 7],
                     value: vec![3, 30_000_000],
+                    label: vec![crate::profile::proto::Label { key: 8, str: 9 }],
                 },
                 Sample {
                     location_id: vec![7],
                     value: vec![2, 20_000_000],
+                    label: vec![],
                 },
             ],
             ..Default::default()
@@ -211,6 +240,12 @@ mod tests {
             let d = decode(bytes).unwrap();
             assert_eq!(d.value_type, "samples/count");
             assert_eq!(d.folded.to_text(), "main 2\nmain;handler;inlined 3\n");
+            // The labelled sample alone, under its request name.
+            assert_eq!(d.by_request.len(), 1);
+            assert_eq!(
+                d.by_request["list bookings"].to_text(),
+                "main;handler;inlined 3\n"
+            );
         }
         let truncated = &gz[..gz.len() / 2];
         assert!(decode(truncated).unwrap_err().contains("truncated"));

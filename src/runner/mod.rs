@@ -2,6 +2,7 @@
 //! per step, users recording every request into the recorder.
 
 mod arrivals;
+pub mod baggage;
 mod cookies;
 mod http;
 pub mod pacing;
@@ -46,6 +47,8 @@ pub struct RunOptions {
     /// `--start-at`: the load starts at this instant (the closed model's first
     /// user, the open model's schedule), not before.
     pub start_at: Option<Instant>,
+    /// The run's id, named in the `baggage` header (when the plan sends it).
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +127,7 @@ pub fn execute(
             .iter()
             .map(|_| std::sync::atomic::AtomicUsize::new(0))
             .collect(),
+        baggage_run: options.run_id.clone().filter(|_| plan.baggage),
     });
 
     let started_at = chrono::Utc::now();
@@ -330,7 +334,15 @@ fn test_plan(plan: &RunPlan) -> Option<String> {
 
 fn transaction(shared: &Arc<RunShared>, step: &StepPlan, kind: StepKind) -> Transaction {
     let shared = shared.clone();
-    let step = Arc::new(Prepared::prepare(step, &shared.base));
+    let baggage = match (step, &shared.baggage_run) {
+        (StepPlan::Http(r), Some(run)) => baggage::value(
+            &shared.plan.endpoints[r.endpoint].name,
+            &shared.plan.scenarios[r.scenario].name,
+            run,
+        ),
+        _ => None,
+    };
+    let step = Arc::new(Prepared::prepare(step, &shared.base, baggage));
     let function: TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         let step = step.clone();

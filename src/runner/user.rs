@@ -41,6 +41,8 @@ pub struct RunShared {
     pub sockets: super::ws::RunSockets,
     /// Per scenario, how many of a segment's users have started.
     pub next_user: Vec<std::sync::atomic::AtomicUsize>,
+    /// The run's id for the `baggage` header; `None` sends none.
+    pub baggage_run: Option<String>,
 }
 
 impl RunShared {
@@ -229,13 +231,28 @@ enum StepUrl {
 }
 
 impl Step {
-    pub fn prepare(plan: Arc<RequestPlan>, base: &reqwest::Url) -> Step {
+    /// `baggage`: the step's `baggage` header, sent only when the step goes to the host.
+    pub fn prepare(
+        plan: Arc<RequestPlan>,
+        base: &reqwest::Url,
+        baggage: Option<header::HeaderValue>,
+    ) -> Step {
+        let mut to_host = false;
         let url = match plan.url.constant() {
-            Some(text) => match join_url(base, text).and_then(Target::new) {
-                Ok(target) => StepUrl::Fixed(Box::new(target)),
+            Some(text) => match join_url(base, text) {
+                Ok(url) => {
+                    to_host = super::baggage::same_origin(&url, base);
+                    match Target::new(url) {
+                        Ok(target) => StepUrl::Fixed(Box::new(target)),
+                        Err(e) => StepUrl::Bad(format!("bad URL \"{text}\": {e}")),
+                    }
+                }
                 Err(e) => StepUrl::Bad(format!("bad URL \"{text}\": {e}")),
             },
-            None => StepUrl::Templated,
+            None => {
+                to_host = super::baggage::is_host_path(plan.url.literals().next());
+                StepUrl::Templated
+            }
         };
         let mut fixed_headers = HeaderMap::new();
         let mut templated_headers = Vec::new();
@@ -251,6 +268,9 @@ impl Step {
             }
         }
         let sets = |name: header::HeaderName| plan.headers.iter().any(|(n, _)| *n == name);
+        if let Some(value) = baggage.filter(|_| to_host && !sets(header::HeaderName::from_static(super::baggage::HEADER))) {
+            fixed_headers.insert(header::HeaderName::from_static(super::baggage::HEADER), value);
+        }
         // What reqwest sent by default, so that servers see the same requests.
         let decodes_gzip = !sets(header::ACCEPT_ENCODING);
         for (name, value) in [
@@ -316,9 +336,13 @@ pub enum Prepared {
 }
 
 impl Prepared {
-    pub fn prepare(plan: &StepPlan, base: &reqwest::Url) -> Prepared {
+    pub fn prepare(
+        plan: &StepPlan,
+        base: &reqwest::Url,
+        baggage: Option<header::HeaderValue>,
+    ) -> Prepared {
         match plan {
-            StepPlan::Http(r) => Prepared::Http(Step::prepare(r.clone(), base)),
+            StepPlan::Http(r) => Prepared::Http(Step::prepare(r.clone(), base, baggage)),
             StepPlan::Ws(w) => Prepared::Ws(super::ws::WsStep::prepare(w.clone(), base)),
         }
     }

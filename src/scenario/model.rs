@@ -60,6 +60,25 @@ pub struct ScenarioFile {
     /// A CPU profile of the SUT taken during the steady state.
     #[serde(default)]
     pub profile: Option<Sp<Profile>>,
+    /// Send the W3C `baggage` header `gander.request=<name>,gander.scenario=<name>,
+    /// gander.run=<id>` with every request to the file's host, so a SUT can label its
+    /// profile's samples by request name (default true; `false` turns it off).
+    #[serde(default)]
+    pub baggage: Option<Sp<bool>>,
+    /// A cost phase after the load: each request name driven alone for `each`, the
+    /// SUT's CPU measured over exactly that window (`--cost` turns it on with the defaults).
+    #[serde(default)]
+    pub cost: Option<Sp<CostSweep>>,
+}
+
+/// The cost sweep: each request name driven alone after the load.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostSweep {
+    /// How long each request name is driven alone (default 5s).
+    pub each: Option<Sp<Dur>>,
+    /// Users driving it (default 2).
+    pub users: Option<Sp<Count>>,
 }
 
 /// TLS settings for https:// and wss:// URLs. Files are PEM, relative to the scenario

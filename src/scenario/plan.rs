@@ -48,6 +48,24 @@ pub struct RunPlan {
     pub secrets: Secrets,
     /// `--segment i/N`: `load` is this generator's share of `segment.whole`.
     pub segment: Option<super::segment::SegmentPlan>,
+    /// Send the `baggage` header naming each request (to the file's host only).
+    pub baggage: bool,
+    /// `--cost` or `cost:`: each request name driven alone after the load.
+    pub cost: Option<CostPlan>,
+}
+
+/// The cost sweep's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostPlan {
+    pub each: Duration,
+    pub users: usize,
+}
+
+impl CostPlan {
+    pub const DEFAULT: CostPlan = CostPlan {
+        each: Duration::from_secs(5),
+        users: 2,
+    };
 }
 
 impl RunPlan {

@@ -135,6 +135,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let options = runner::RunOptions {
         silence_stdout: true,
         start_at: start.map(|s| s.instant),
+        run_id: Some(run_id.clone()),
     };
     if let (Some(s), false) = (start, args.quiet) {
         eprintln!(
@@ -202,11 +203,16 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     if let Some(log) = sut_log {
         store::write_file(&dir, sut::launch::LOG_FILE, &log)?;
     }
-    if let Some(capture) = capture {
+    let mut labels = None;
+    if let Some(mut capture) = capture {
         let base_profile = compare::newest_with_profile(&baseline);
-        result.profile = Some(save_profile(&dir, capture, &result, base_profile)?);
+        let by_request = std::mem::take(&mut capture.by_request);
+        let mut report = save_profile(&dir, capture, &result, base_profile)?;
+        labels = cost_labels(&by_request, &report, &result, &interval_log);
+        report.by_request = request_profiles(&dir, &by_request, &result)?;
+        result.profile = Some(report);
     }
-    compare::cost::fill(&mut result, None);
+    compare::cost::fill(&mut result, labels.as_ref().map(|(s, r)| (s, r)));
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
         let new = RunData::new(result, &interval_log, &header_log);
@@ -401,6 +407,69 @@ fn save_profile(
         report.diff = compare::profile_diff::against(base_dir, base, current, &report, dir)?;
     }
     Ok(report)
+}
+
+/// What a profile labelled by request name says, and each name's requests
+/// in the profile's window; `None` when no sample carried the label.
+fn cost_labels(
+    by_request: &std::collections::BTreeMap<String, profile::folded::Folded>,
+    report: &profile::ProfileReport,
+    result: &RunResult,
+    interval_log: &[u8],
+) -> Option<(
+    compare::cost::LabelShares,
+    std::collections::BTreeMap<String, u64>,
+)> {
+    if by_request.is_empty() || report.samples == 0 {
+        return None;
+    }
+    let shares = compare::cost::LabelShares {
+        samples: by_request
+            .iter()
+            .map(|(name, f)| (name.clone(), f.total()))
+            .collect(),
+        total: report.samples,
+    };
+    let requests = compare::cost::requests_by_name(result, interval_log, report.window?);
+    Some((shares, requests))
+}
+
+/// Each labelled request name's folded stacks and flame graph, saved.
+fn request_profiles(
+    dir: &Path,
+    by_request: &std::collections::BTreeMap<String, profile::folded::Folded>,
+    result: &RunResult,
+) -> anyhow::Result<Vec<crate::result::profile::RequestProfile>> {
+    let run_name = &result.plan.name;
+    let mut out = Vec::new();
+    // Only the plan's request names: labels the SUT made up get no files.
+    let known = by_request
+        .iter()
+        .filter(|(name, _)| result.endpoints.iter().any(|e| e.name == **name));
+    for (i, (name, folded)) in known.enumerate() {
+        let stem = format!("request-{i}-{}", slug(name));
+        let folded_file = format!("{stem}.folded");
+        store::write_file(dir, &folded_file, folded.to_text().as_bytes())?;
+        let svg_file = format!("flamegraph-{stem}.svg");
+        let svg = folded
+            .flamegraph(
+                &format!("{run_name}: {name}"),
+                "samples labelled gander.request by the SUT",
+                "samples",
+            )
+            .ok();
+        if let Some(svg) = &svg {
+            store::write_file(dir, &svg_file, svg)?;
+        }
+        out.push(crate::result::profile::RequestProfile {
+            name: name.clone(),
+            samples: folded.total(),
+            folded: Some(folded_file),
+            flamegraph: svg.map(|_| svg_file),
+            diff_flamegraph: None,
+        });
+    }
+    Ok(out)
 }
 
 /// A file-name-safe form of the test's name.
