@@ -6,6 +6,7 @@ mod common;
 
 mod browser_smoke;
 mod check;
+mod cost;
 mod demo;
 mod examples;
 mod gate;

@@ -1,6 +1,7 @@
 //! `gander run`: load, launch, drive, observe, compare, judge, save.
 
 mod assemble;
+mod sweep;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -188,6 +189,20 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let recorded = drive(&plan, clock, &options, progress, saving);
     let capture = profiler.map(profile::Profiler::finish);
     let mut resources = monitor.finish();
+    // The sweep after the load, with the SUT still up and no other profile running.
+    let swept = plan
+        .cost
+        .filter(|_| !signals::interrupted() && recorded.is_ok())
+        .map(|cost| {
+            sweep::run(&sweep::Setup {
+                plan: &plan,
+                cost,
+                sut_pid: sut_pid.clone().and_then(Result::ok),
+                profile: plan.profile.clone(),
+                run_id: run_id.clone(),
+                quiet: args.quiet,
+            })
+        });
     let sut_log = launched.map(|l| {
         let (report, log) = l.stop();
         resources.launched = Some(report);
@@ -213,6 +228,9 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         result.profile = Some(report);
     }
     compare::cost::fill(&mut result, labels.as_ref().map(|(s, r)| (s, r)));
+    if let Some(swept) = swept {
+        apply_sweep(&dir, swept, &mut result)?;
+    }
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
         let new = RunData::new(result, &interval_log, &header_log);
@@ -432,6 +450,38 @@ fn cost_labels(
     };
     let requests = compare::cost::requests_by_name(result, interval_log, report.window?);
     Some((shares, requests))
+}
+
+/// The sweep's figures on each request name (they replace figures by labels:
+/// the sweep was asked for), its profiles saved as flame graphs.
+fn apply_sweep(dir: &Path, swept: sweep::Swept, result: &mut RunResult) -> anyhow::Result<()> {
+    for note in &swept.notes {
+        eprintln!("gander: note: {note}");
+    }
+    let steady_cpu_s = result.totals.steady.cost.as_ref().map(|c| c.cpu_s);
+    for (i, endpoint) in result.endpoints.iter_mut().enumerate() {
+        let Some(mut cost) = swept.costs.get(&endpoint.name).cloned() else {
+            continue;
+        };
+        cost.cpu_share = steady_cpu_s.filter(|c| *c > 0.0).map(|cpu| {
+            cost.cpu_ms_per_request.value / 1e3 * endpoint.stats.steady.requests as f64 / cpu
+        });
+        if let (Some(folded), Some(alone)) = (swept.profiles.get(&endpoint.name), &mut cost.alone) {
+            let stem = format!("alone-{i}-{}", slug(&endpoint.name));
+            store::write_file(dir, &format!("{stem}.folded"), folded.to_text().as_bytes())?;
+            if let Ok(svg) = folded.flamegraph(
+                &format!("{}: {} alone", result.plan.name, endpoint.name),
+                "the cost sweep: this request name driven alone",
+                "samples",
+            ) {
+                let file = format!("flamegraph-{stem}.svg");
+                store::write_file(dir, &file, &svg)?;
+                alone.flamegraph = Some(file);
+            }
+        }
+        endpoint.cost = Some(cost);
+    }
+    Ok(())
 }
 
 /// Each labelled request name's folded stacks and flame graph, saved.
