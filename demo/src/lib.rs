@@ -158,11 +158,7 @@ async fn track(
         .iter()
         .find(|s| s.applies(&route, req.uri().query()))
         .cloned();
-    let label = labels::from_baggage(
-        req.headers()
-            .get("baggage")
-            .and_then(|v| v.to_str().ok()),
-    );
+    let label = labels::from_baggage(req.headers().get("baggage").and_then(|v| v.to_str().ok()));
     let (mut response, polled) = cputime::Metered::labelled(next.run(req), label).await;
     let cpu = polled + ctx.blocking_cpu();
     if let Some(slowdown) = slowdown {

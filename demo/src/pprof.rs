@@ -89,12 +89,7 @@ async fn on_own_thread(length: Duration) -> Result<Vec<u8>, ProfileError> {
 
 fn collect(length: Duration) -> Result<Vec<u8>, ProfileError> {
     let counts = sampler::sample(FREQUENCY, length)?;
-    let mut ips: Vec<usize> = counts
-        .stacks
-        .keys()
-        .flat_map(|(_, s)| s)
-        .copied()
-        .collect();
+    let mut ips: Vec<usize> = counts.stacks.keys().flat_map(|(_, s)| s).copied().collect();
     ips.sort_unstable();
     ips.dedup();
     let names = symbols::names(&ips)?;

@@ -303,12 +303,7 @@ mod tests {
         // One busy thread for 1 s at 100 Hz of CPU time: about 100, fewer on a busy machine.
         assert!(total >= 10, "{total} samples");
         assert_eq!(counts.dropped, 0);
-        let mut ips: Vec<usize> = counts
-            .stacks
-            .keys()
-            .flat_map(|(_, s)| s)
-            .copied()
-            .collect();
+        let mut ips: Vec<usize> = counts.stacks.keys().flat_map(|(_, s)| s).copied().collect();
         ips.sort_unstable();
         ips.dedup();
         let names = crate::symbols::names(&ips).unwrap();

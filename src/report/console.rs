@@ -152,7 +152,8 @@ fn requests(result: &RunResult, phase: Phase) -> String {
     if protocol {
         header.push("protocol".into());
     }
-    let cost = result.totals.steady.cost.is_some() || result.endpoints.iter().any(|e| e.cost.is_some());
+    let cost =
+        result.totals.steady.cost.is_some() || result.endpoints.iter().any(|e| e.cost.is_some());
     if cost {
         header.push("CPU/req".into());
     }
@@ -161,7 +162,11 @@ fn requests(result: &RunResult, phase: Phase) -> String {
         Some(c) => format!(
             "{} {}",
             cpu_ms(c.cpu_ms_per_request.value),
-            if c.method == crate::result::cost::CostMethod::Total { "" } else { c.method.label() }
+            if c.method == crate::result::cost::CostMethod::Total {
+                ""
+            } else {
+                c.method.label()
+            }
         )
         .trim_end()
         .to_string(),
@@ -175,7 +180,8 @@ fn requests(result: &RunResult, phase: Phase) -> String {
     }
     rows.push(row("TOTAL", result.totals.get(phase), protocol));
     if cost {
-        rows.last_mut().map(|r| r.push(cpu(result.totals.steady.cost.as_ref())));
+        rows.last_mut()
+            .map(|r| r.push(cpu(result.totals.steady.cost.as_ref())));
     }
     let mut out = table(&rows);
     if let Some(note) = cost_note(result) {

@@ -268,8 +268,13 @@ impl Step {
             }
         }
         let sets = |name: header::HeaderName| plan.headers.iter().any(|(n, _)| *n == name);
-        if let Some(value) = baggage.filter(|_| to_host && !sets(header::HeaderName::from_static(super::baggage::HEADER))) {
-            fixed_headers.insert(header::HeaderName::from_static(super::baggage::HEADER), value);
+        if let Some(value) = baggage
+            .filter(|_| to_host && !sets(header::HeaderName::from_static(super::baggage::HEADER)))
+        {
+            fixed_headers.insert(
+                header::HeaderName::from_static(super::baggage::HEADER),
+                value,
+            );
         }
         // What reqwest sent by default, so that servers see the same requests.
         let decodes_gzip = !sets(header::ACCEPT_ENCODING);

@@ -46,7 +46,12 @@ fn assert_sweep_figures(out: &RunOutput) {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let run = out.json();
     for (name, _, method) in costs(&run) {
-        assert_eq!(method.as_deref(), Some("sweep"), "{name}: {}", run["endpoints"]);
+        assert_eq!(
+            method.as_deref(),
+            Some("sweep"),
+            "{name}: {}",
+            run["endpoints"]
+        );
     }
     let (one, four, sleep) = (
         cost_of(&run, "burn 1ms"),
@@ -54,6 +59,7 @@ fn assert_sweep_figures(out: &RunOutput) {
         cost_of(&run, "sleep"),
     );
     let diff = four - one;
+    eprintln!("by sweep: burn 1ms {one:.3} ms, burn 4ms {four:.3} ms, sleep {sleep:.3} ms");
     assert!(
         (diff - 3.0).abs() <= 0.3,
         "burn 4ms - burn 1ms = {diff:.3} ms of CPU (truth 3 ms): {one:.3} and {four:.3}"
@@ -100,4 +106,70 @@ fn sweep_measures_the_process_tree_of_gunicorn_workers_profiled_by_py_spy() {
         .unwrap_or_else(|| panic!("no flame graph alone: {}", run["endpoints"][1]));
     let text = std::fs::read_to_string(out.run_dir().join(svg)).unwrap();
     assert!(text.contains("burn"), "burn is not in {svg}");
+}
+
+/// The Go fixture that labels its samples, built once per test binary.
+fn go_cost_binary() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let out = tmp.join("go-cost-sut");
+        let status = std::process::Command::new("go")
+            .args(["build", "-o"])
+            .arg(&out)
+            .arg(".")
+            .current_dir(fixtures().join("go-cost"))
+            .env("GOCACHE", tmp.join("go-cache"))
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOPROXY", "off")
+            .status()
+            .expect("go is installed (scripts/setup-test-deps installs golang-go)");
+        assert!(status.success(), "go build failed");
+        out
+    })
+    .clone()
+}
+
+#[test]
+fn labels_split_a_go_services_cpu_by_request_name_without_a_sweep() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let command = format!(
+        "[{}, -addr, \"127.0.0.1:{port}\"]",
+        go_cost_binary().display()
+    );
+    let scenario = python_scenario(port, &command, "profile: { pprof: /debug/pprof/profile }\n")
+        .replace("duration: 3s", "duration: 20s");
+    let out = ws.run(&scenario, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    for (name, _, method) in costs(&run) {
+        assert_eq!(
+            method.as_deref(),
+            Some("labels"),
+            "{name}: {}",
+            run["endpoints"]
+        );
+    }
+    let (one, four, sleep) = (
+        cost_of(&run, "burn 1ms"),
+        cost_of(&run, "burn 4ms"),
+        cost_of(&run, "sleep"),
+    );
+    let diff = four - one;
+    eprintln!("by labels: burn 1ms {one:.3} ms, burn 4ms {four:.3} ms, sleep {sleep:.3} ms");
+    assert!(
+        (diff - 3.0).abs() <= 0.3,
+        "burn 4ms - burn 1ms = {diff:.3} ms of CPU by labels (truth 3 ms): {one:.3} and {four:.3}"
+    );
+    assert!(sleep < one && one < four, "{sleep} {one} {four}");
+    // One flame graph per labelled request name, the burn in the burning ones.
+    let by_request = run["profile"]["by_request"].as_array().unwrap();
+    let four_svg = by_request
+        .iter()
+        .find(|r| r["name"] == "burn 4ms")
+        .and_then(|r| r["flamegraph"].as_str())
+        .unwrap_or_else(|| panic!("{by_request:?}"));
+    let text = std::fs::read_to_string(out.run_dir().join(four_svg)).unwrap();
+    assert!(text.contains("main.burn"), "main.burn is not in {four_svg}");
 }

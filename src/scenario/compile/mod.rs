@@ -624,7 +624,10 @@ impl Compiler<'_> {
         if let Some(users) = users.filter(|u| u.value.0 == 0 || u.value.0 > 1000) {
             self.error_help(
                 users.loc,
-                format!("cost.users: {} users cannot drive a request name alone", users.value.0),
+                format!(
+                    "cost.users: {} users cannot drive a request name alone",
+                    users.value.0
+                ),
                 "give 1 to 1000 users, e.g. users: 2",
             );
         }
