@@ -68,21 +68,7 @@ fn to_folded(p: &Profile) -> Result<Decoded, String> {
     if p.sample_type.is_empty() {
         return Err("the profile has no sample types: not a CPU profile".into());
     }
-    // The sample count is exact; the time column is derived from it and the
-    // frequency (pprof-rs under-reports time above the kernel's tick rate).
-    let column = p
-        .sample_type
-        .iter()
-        .position(|t| string(t.ty) == "samples")
-        .or_else(|| p.sample_type.iter().position(|t| string(t.ty) == "cpu"))
-        .or_else(|| {
-            (p.default_sample_type != 0).then(|| {
-                p.sample_type
-                    .iter()
-                    .position(|t| t.ty == p.default_sample_type)
-            })?
-        })
-        .unwrap_or(p.sample_type.len() - 1);
+    let column = value_column(p, &string);
     let value_type = format!(
         "{}/{}",
         string(p.sample_type[column].ty),
@@ -137,14 +123,7 @@ fn to_folded(p: &Profile) -> Result<Decoded, String> {
             .iter()
             .find(|l| Some(l.key as usize) == request_key && l.str > 0)
             .map(|l| string(l.str));
-        if let Some(name) = label
-            && (by_request.len() < MAX_LABELS || by_request.contains_key(name))
-        {
-            by_request
-                .entry(name.to_string())
-                .or_default()
-                .add(&stack, value as u64);
-        }
+        add_labelled(&mut by_request, label, &stack, value as u64);
         folded.add(&stack, value as u64);
     }
     Ok(Decoded {
@@ -153,6 +132,34 @@ fn to_folded(p: &Profile) -> Result<Decoded, String> {
         value_type,
         duration_s: (p.duration_nanos > 0).then(|| p.duration_nanos as f64 / 1e9),
     })
+}
+
+/// The value column to read. The sample count is exact; the time column is
+/// derived from it and the frequency (pprof-rs under-reports time above the
+/// kernel's tick rate).
+fn value_column<'a>(p: &'a Profile, string: &dyn Fn(i64) -> &'a str) -> usize {
+    p.sample_type
+        .iter()
+        .position(|t| string(t.ty) == "samples")
+        .or_else(|| p.sample_type.iter().position(|t| string(t.ty) == "cpu"))
+        .or_else(|| {
+            (p.default_sample_type != 0).then(|| {
+                p.sample_type
+                    .iter()
+                    .position(|t| t.ty == p.default_sample_type)
+            })?
+        })
+        .unwrap_or(p.sample_type.len() - 1)
+}
+
+/// Adds a sample labelled `label` to its request name's stacks (at most
+/// `MAX_LABELS` names: a SUT's endless labels cannot grow the map).
+fn add_labelled(by: &mut BTreeMap<String, Folded>, label: Option<&str>, stack: &str, n: u64) {
+    if let Some(name) = label
+        && (by.len() < MAX_LABELS || by.contains_key(name))
+    {
+        by.entry(name.to_string()).or_default().add(stack, n);
+    }
 }
 
 /// A frame name safe for the folded format (no `;`, no spaces at the ends).

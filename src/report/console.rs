@@ -174,14 +174,13 @@ fn requests(result: &RunResult, phase: Phase) -> String {
     };
     for e in &result.endpoints {
         rows.push(row(&e.name, e.stats.get(phase), protocol));
-        if cost {
-            rows.last_mut().map(|r| r.push(cpu(e.cost.as_ref())));
+        if cost && let Some(r) = rows.last_mut() {
+            r.push(cpu(e.cost.as_ref()));
         }
     }
     rows.push(row("TOTAL", result.totals.get(phase), protocol));
-    if cost {
-        rows.last_mut()
-            .map(|r| r.push(cpu(result.totals.steady.cost.as_ref())));
+    if cost && let Some(r) = rows.last_mut() {
+        r.push(cpu(result.totals.steady.cost.as_ref()));
     }
     let mut out = table(&rows);
     if let Some(note) = cost_note(result) {

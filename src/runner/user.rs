@@ -237,23 +237,7 @@ impl Step {
         base: &reqwest::Url,
         baggage: Option<header::HeaderValue>,
     ) -> Step {
-        let mut to_host = false;
-        let url = match plan.url.constant() {
-            Some(text) => match join_url(base, text) {
-                Ok(url) => {
-                    to_host = super::baggage::same_origin(&url, base);
-                    match Target::new(url) {
-                        Ok(target) => StepUrl::Fixed(Box::new(target)),
-                        Err(e) => StepUrl::Bad(format!("bad URL \"{text}\": {e}")),
-                    }
-                }
-                Err(e) => StepUrl::Bad(format!("bad URL \"{text}\": {e}")),
-            },
-            None => {
-                to_host = super::baggage::is_host_path(plan.url.literals().next());
-                StepUrl::Templated
-            }
-        };
+        let (url, to_host) = step_url(&plan, base);
         let mut fixed_headers = HeaderMap::new();
         let mut templated_headers = Vec::new();
         for (i, (name, value)) in plan.headers.iter().enumerate() {
@@ -323,6 +307,24 @@ impl Step {
             decodes_gzip,
             plan,
         }
+    }
+}
+
+/// The step's URL as prepared, and whether it goes to the file's host.
+fn step_url(plan: &RequestPlan, base: &reqwest::Url) -> (StepUrl, bool) {
+    let Some(text) = plan.url.constant() else {
+        let to_host = super::baggage::is_host_path(plan.url.literals().next());
+        return (StepUrl::Templated, to_host);
+    };
+    match join_url(base, text) {
+        Ok(url) => {
+            let to_host = super::baggage::same_origin(&url, base);
+            match Target::new(url) {
+                Ok(target) => (StepUrl::Fixed(Box::new(target)), to_host),
+                Err(e) => (StepUrl::Bad(format!("bad URL \"{text}\": {e}")), false),
+            }
+        }
+        Err(e) => (StepUrl::Bad(format!("bad URL \"{text}\": {e}")), false),
     }
 }
 

@@ -623,7 +623,7 @@ impl RunPlan {
             server_headers: self.server_headers.clone(),
             server_header_labels: self.server_header_labels.clone(),
             targets: Vec::new(),
-            target_policy: self.target_policy.clone(),
+            target_policy: self.target_policy,
             regression: None,
             error_samples: self.error_samples,
             sut: self.sut.clone(),

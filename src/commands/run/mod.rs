@@ -190,19 +190,9 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let capture = profiler.map(profile::Profiler::finish);
     let mut resources = monitor.finish();
     // The sweep after the load, with the SUT still up and no other profile running.
-    let swept = plan
-        .cost
-        .filter(|_| !signals::interrupted() && recorded.is_ok())
-        .map(|cost| {
-            sweep::run(&sweep::Setup {
-                plan: &plan,
-                cost,
-                sut_pid: sut_pid.clone().and_then(Result::ok),
-                profile: plan.profile.clone(),
-                run_id: run_id.clone(),
-                quiet: args.quiet,
-            })
-        });
+    let swept = (recorded.is_ok())
+        .then(|| sweep::after_load(&plan, sut_pid.clone(), &run_id, args.quiet))
+        .flatten();
     let sut_log = launched.map(|l| {
         let (report, log) = l.stop();
         resources.launched = Some(report);
@@ -218,19 +208,15 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     if let Some(log) = sut_log {
         store::write_file(&dir, sut::launch::LOG_FILE, &log)?;
     }
-    let mut labels = None;
-    if let Some(mut capture) = capture {
-        let base_profile = compare::newest_with_profile(&baseline);
-        let by_request = std::mem::take(&mut capture.by_request);
-        let mut report = save_profile(&dir, capture, &result, base_profile)?;
-        labels = cost_labels(&by_request, &report, &result, &interval_log);
-        report.by_request = request_profiles(&dir, &by_request, &result)?;
-        result.profile = Some(report);
-    }
-    compare::cost::fill(&mut result, labels.as_ref().map(|(s, r)| (s, r)));
-    if let Some(swept) = swept {
-        apply_sweep(&dir, swept, &mut result)?;
-    }
+    let base_profile = compare::newest_with_profile(&baseline);
+    profile_and_cost(
+        &dir,
+        capture,
+        swept,
+        base_profile,
+        &interval_log,
+        &mut result,
+    )?;
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
         let new = RunData::new(result, &interval_log, &header_log);
@@ -425,6 +411,31 @@ fn save_profile(
         report.diff = compare::profile_diff::against(base_dir, base, current, &report, dir)?;
     }
     Ok(report)
+}
+
+/// Saves the profile (and each labelled name's part of it) and fills the
+/// cost figures: overall, per second, per name by labels or by the sweep.
+fn profile_and_cost(
+    dir: &Path,
+    capture: Option<profile::Capture>,
+    swept: Option<sweep::Swept>,
+    base_profile: Option<(&Path, &RunResult)>,
+    interval_log: &[u8],
+    result: &mut RunResult,
+) -> anyhow::Result<()> {
+    let mut labels = None;
+    if let Some(mut capture) = capture {
+        let by_request = std::mem::take(&mut capture.by_request);
+        let mut report = save_profile(dir, capture, result, base_profile)?;
+        labels = cost_labels(&by_request, &report, result, interval_log);
+        report.by_request = request_profiles(dir, &by_request, result)?;
+        result.profile = Some(report);
+    }
+    compare::cost::fill(result, labels.as_ref().map(|(s, r)| (s, r)));
+    if let Some(swept) = swept {
+        apply_sweep(dir, swept, result)?;
+    }
+    Ok(())
 }
 
 /// What a profile labelled by request name says, and each name's requests

@@ -42,6 +42,24 @@ pub struct Setup<'a> {
     pub quiet: bool,
 }
 
+/// The sweep the plan asks for, unless the run was interrupted.
+pub fn after_load(
+    plan: &RunPlan,
+    sut_pid: Option<Result<u32, String>>,
+    run_id: &str,
+    quiet: bool,
+) -> Option<Swept> {
+    let cost = plan.cost.filter(|_| !signals::interrupted())?;
+    Some(run(&Setup {
+        plan,
+        cost,
+        sut_pid: sut_pid.and_then(Result::ok),
+        profile: plan.profile.clone(),
+        run_id: run_id.to_string(),
+        quiet,
+    }))
+}
+
 /// Drives each HTTP request name alone, in the plan's order.
 pub fn run(setup: &Setup) -> Swept {
     let mut swept = Swept::default();
