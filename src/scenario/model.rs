@@ -505,6 +505,9 @@ pub struct Targets {
     pub success_rate: Option<Sp<Percent>>,
     /// Lowest requests per second, e.g. `30/s`.
     pub throughput: Option<Sp<Rate>>,
+    /// Most CPU time the SUT may spend per request, e.g. `2ms` (overall, or per
+    /// request name by labels or the sweep; see docs/cost.md).
+    pub cpu_per_request: Option<Sp<Dur>>,
     /// Limits on how many requests may be slower than a time, e.g.
     /// `[{ over: 3s, max: 10 }]` (seed 002: "response > 3 s for 10+ requests").
     #[serde(default)]

@@ -173,3 +173,27 @@ fn labels_split_a_go_services_cpu_by_request_name_without_a_sweep() {
     let text = std::fs::read_to_string(out.run_dir().join(four_svg)).unwrap();
     assert!(text.contains("main.burn"), "main.burn is not in {four_svg}");
 }
+
+#[test]
+fn cpu_per_request_targets_judge_overall_and_per_name() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let app = fixtures().join("cost-app/app.py");
+    let command = format!("[python3, {}, --port, \"{port}\"]", app.display());
+    // burn 4ms costs more than 3 ms and burn 1ms less: one target fails, one passes.
+    let targets = "cost: { each: 4s }\ntargets:\n  cpu_per_request: 1s\n  endpoints:\n    \
+                   burn 4ms: { cpu_per_request: 3ms }\n    burn 1ms: { cpu_per_request: 3ms }\n";
+    let out = ws.run(&python_scenario(port, &command, targets), &[]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    let rows = run["verdict"]["targets"].as_array().unwrap();
+    let outcome = |scope: &str| {
+        rows.iter()
+            .find(|t| t["metric"] == "cpu_per_request" && t["scope"] == scope)
+            .unwrap_or_else(|| panic!("no cpu_per_request row for {scope}: {rows:?}"))["outcome"]
+            .clone()
+    };
+    assert_eq!(outcome("all requests"), "pass");
+    assert_eq!(outcome("burn 4ms"), "fail");
+    assert_eq!(outcome("burn 1ms"), "pass");
+}
