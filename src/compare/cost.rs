@@ -271,7 +271,8 @@ pub fn fill(result: &mut RunResult, labels: Option<(&LabelShares, &BTreeMap<Stri
     let profile_window = result.profile.as_ref().and_then(|p| p.window);
     if let (Some((shares, requests)), Some(w)) = (labels, profile_window) {
         let by_name = by_labels(result, w, shares, requests);
-        for endpoint in &mut result.endpoints {
+        // WebSocket rows carry no baggage header: labels cannot measure them.
+        for endpoint in result.endpoints.iter_mut().filter(|e| e.method != "WS") {
             if let Some(cost) = by_name.get(&endpoint.name) {
                 endpoint.cost = Some(cost.clone());
             }
