@@ -283,6 +283,10 @@ pub struct RunArgs {
     /// now. Segments of one run take the same time, computed once.
     #[arg(long, value_parser = parse_start_at, value_name = "TIME")]
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// After the load, drive each request name alone (the file's `cost:` settings,
+    /// else 5s each with 2 users) and measure the SUT's CPU per request of each.
+    #[arg(long)]
+    pub cost: bool,
     #[command(flatten)]
     pub watch: WatchArgs,
 }
@@ -369,6 +373,7 @@ impl RunArgs {
                     client_key: self.client_key.clone(),
                 },
                 segment: self.segment,
+                cost: self.cost,
             },
             start_at: self.start_at,
             baseline: self.baseline.clone(),

@@ -79,6 +79,19 @@ pub fn comparison_sign(text: &str) -> &str {
     }
 }
 
+/// A CPU time per request in milliseconds, to three significant digits: `0.412ms`, `4.12ms`.
+pub fn cpu_ms(value: f64) -> String {
+    if value >= 100.0 {
+        ms(value)
+    } else if value >= 10.0 {
+        format!("{value:.1}ms")
+    } else if value >= 1.0 {
+        format!("{value:.2}ms")
+    } else {
+        format!("{value:.3}ms")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

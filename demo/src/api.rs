@@ -95,9 +95,17 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&Conn<'_>, &App, &RequestContext) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let (app, ctx) = (app.clone(), ctx.clone());
+    // The request's label goes with its work, and so does the CPU it uses.
+    let label = crate::labels::current();
     tokio::task::spawn_blocking(move || {
+        let previous = crate::labels::enter(label);
+        let before = crate::cputime::thread_cpu();
         let conn = app.db.conn(&ctx);
-        f(&conn, &app, &ctx)
+        let out = f(&conn, &app, &ctx);
+        drop(conn);
+        ctx.add_blocking_cpu(crate::cputime::thread_cpu().saturating_sub(before));
+        crate::labels::leave(previous);
+        out
     })
     .await
     .map_err(|e| {

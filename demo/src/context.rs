@@ -14,6 +14,8 @@ pub struct RequestContext {
     db_us: AtomicU64,
     cache_hits: AtomicU32,
     cache_misses: AtomicU32,
+    /// CPU time of the request's work on blocking threads (ns).
+    blocking_cpu_ns: AtomicU64,
 }
 
 impl RequestContext {
@@ -27,6 +29,14 @@ impl RequestContext {
     }
     pub fn cache_miss(&self) {
         self.cache_misses.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn add_blocking_cpu(&self, used: Duration) {
+        self.blocking_cpu_ns
+            .fetch_add(used.as_nanos() as u64, Ordering::Relaxed);
+    }
+    /// CPU the request used on blocking threads (its handler's polls count apart).
+    pub fn blocking_cpu(&self) -> Duration {
+        Duration::from_nanos(self.blocking_cpu_ns.load(Ordering::Relaxed))
     }
     pub fn queries(&self) -> u32 {
         self.queries.load(Ordering::Relaxed)

@@ -32,19 +32,23 @@ pub fn burn(amount: Duration) {
 }
 
 pin_project_lite::pin_project! {
-    /// A future that adds up the thread CPU time of each of its polls.
+    /// A future that adds up the thread CPU time of each of its polls, with
+    /// its request's label set on the thread while it is polled.
     pub struct Metered<F> {
         #[pin]
         inner: F,
         used: Duration,
+        label: u32,
     }
 }
 
 impl<F> Metered<F> {
-    pub fn new(inner: F) -> Self {
+    /// `label`: the request name the sampler records (`labels::from_baggage`).
+    pub fn labelled(inner: F, label: u32) -> Self {
         Metered {
             inner,
             used: Duration::ZERO,
+            label,
         }
     }
 }
@@ -55,9 +59,11 @@ impl<F: Future> Future for Metered<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let previous = crate::labels::enter(*this.label);
         let before = thread_cpu();
         let polled = this.inner.poll(cx);
         *this.used += thread_cpu().saturating_sub(before);
+        crate::labels::leave(previous);
         polled.map(|out| (out, *this.used))
     }
 }
@@ -71,20 +77,24 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let ((), used) = runtime.block_on(Metered::new(async {
-            burn(Duration::from_millis(20));
-            tokio::task::yield_now().await;
-            burn(Duration::from_millis(10));
-        }));
+        let ((), used) = runtime.block_on(Metered::labelled(
+            async {
+                burn(Duration::from_millis(20));
+                tokio::task::yield_now().await;
+                burn(Duration::from_millis(10));
+            },
+            0,
+        ));
         assert!(used >= Duration::from_millis(30), "{used:?}");
         // A sleep is not CPU: metering a 50 ms sleep sees far less than 50 ms.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
             .unwrap();
-        let ((), slept) = runtime.block_on(Metered::new(async {
-            tokio::time::sleep(Duration::from_millis(50)).await
-        }));
+        let ((), slept) = runtime.block_on(Metered::labelled(
+            async { tokio::time::sleep(Duration::from_millis(50)).await },
+            0,
+        ));
         assert!(slept < used, "{slept:?} of CPU for a sleep");
     }
 }

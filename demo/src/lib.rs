@@ -10,6 +10,7 @@ mod bot_api;
 mod context;
 mod cputime;
 mod db;
+mod labels;
 mod notify;
 mod openapi;
 mod pprof;
@@ -170,9 +171,12 @@ async fn track(
         .iter()
         .find(|s| s.applies(&route, req.uri().query()))
         .cloned();
-    let (mut response, cpu) = cputime::Metered::new(next.run(req)).await;
+    let label = labels::from_baggage(req.headers().get("baggage").and_then(|v| v.to_str().ok()));
+    let (mut response, polled) = cputime::Metered::labelled(next.run(req), label).await;
+    let cpu = polled + ctx.blocking_cpu();
     if let Some(slowdown) = slowdown {
-        slowdown.apply(started.elapsed(), cpu).await;
+        // Labelled too: the CPU it burns is this request's.
+        cputime::Metered::labelled(slowdown.apply(started.elapsed(), cpu), label).await;
     }
     let took = started.elapsed();
     app.metrics

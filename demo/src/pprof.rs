@@ -91,7 +91,7 @@ async fn on_own_thread(length: Duration) -> Result<Vec<u8>, ProfileError> {
 
 fn collect(length: Duration) -> Result<Vec<u8>, ProfileError> {
     let counts = sampler::sample(FREQUENCY, length)?;
-    let mut ips: Vec<usize> = counts.stacks.keys().flatten().copied().collect();
+    let mut ips: Vec<usize> = counts.stacks.keys().flat_map(|(_, s)| s).copied().collect();
     ips.sort_unstable();
     ips.dedup();
     let names = symbols::names(&ips)?;
@@ -137,7 +137,8 @@ fn encode(counts: &Counts, names: &HashMap<usize, String>) -> proto::Profile {
         ..Default::default()
     };
     let mut locations: HashMap<usize, u64> = HashMap::new();
-    for (stack, &n) in &counts.stacks {
+    let key = strings.get(super::labels::KEY);
+    for ((label, stack), &n) in &counts.stacks {
         let mut location_id = Vec::with_capacity(stack.len());
         for &ip in stack {
             let next = locations.len() as u64 + 1;
@@ -167,9 +168,14 @@ fn encode(counts: &Counts, names: &HashMap<usize, String>) -> proto::Profile {
             });
             location_id.push(id);
         }
+        let label = super::labels::name(*label).map(|name| proto::Label {
+            key,
+            str: strings.get(&name),
+        });
         profile.sample.push(proto::Sample {
             location_id,
             value: vec![n as i64, n as i64 * period],
+            label: label.into_iter().collect(),
         });
     }
     if counts.dropped > 0 {
@@ -251,6 +257,17 @@ mod proto {
         pub location_id: Vec<u64>,
         #[prost(int64, repeated, tag = "2")]
         pub value: Vec<i64>,
+        #[prost(message, repeated, tag = "3")]
+        pub label: Vec<Label>,
+    }
+
+    /// A sample's string label: key and value are indices into the string table.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Label {
+        #[prost(int64, tag = "1")]
+        pub key: i64,
+        #[prost(int64, tag = "2")]
+        pub str: i64,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]

@@ -39,6 +39,8 @@ struct Slot {
 #[derive(Clone, Copy)]
 struct RawStack {
     len: usize,
+    /// The request name in flight on the sampled thread (`labels`; 0: none).
+    label: u32,
     /// Leaf first: the interrupted instruction, then return addresses.
     ips: [usize; MAX_FRAMES],
 }
@@ -52,6 +54,7 @@ const EMPTY_SLOT: Slot = Slot {
     state: AtomicU8::new(EMPTY),
     stack: UnsafeCell::new(RawStack {
         len: 0,
+        label: 0,
         ips: [0; MAX_FRAMES],
     }),
 };
@@ -72,9 +75,12 @@ pub enum SamplerError {
     Timer(std::io::Error),
 }
 
-/// What a profile counted: each distinct stack (leaf first) and its samples.
+/// A request label (`labels`, 0: none) and a stack, leaf first.
+pub type Labelled = (u32, Vec<usize>);
+
+/// What a profile counted: each distinct labelled stack and its samples.
 pub struct Counts {
-    pub stacks: HashMap<Vec<usize>, u64>,
+    pub stacks: HashMap<Labelled, u64>,
     /// Samples lost because the ring was full (the collecting thread was late).
     pub dropped: u64,
     pub frequency: u32,
@@ -95,7 +101,7 @@ pub fn sample(frequency: u32, length: Duration) -> Result<Counts, SamplerError> 
         slot.state.store(EMPTY, Ordering::Relaxed);
     }
     DROPPED.store(0, Ordering::Relaxed);
-    let mut stacks: HashMap<Vec<usize>, u64> = HashMap::new();
+    let mut stacks: HashMap<Labelled, u64> = HashMap::new();
     let started = Instant::now();
     let running = Running::start(frequency).map_err(SamplerError::Timer)?;
     while started.elapsed() < length {
@@ -135,7 +141,7 @@ impl Drop for Running {
     }
 }
 
-fn drain(stacks: &mut HashMap<Vec<usize>, u64>) {
+fn drain(stacks: &mut HashMap<Labelled, u64>) {
     for slot in &RING {
         if slot.state.load(Ordering::Acquire) != FULL {
             continue;
@@ -144,7 +150,9 @@ fn drain(stacks: &mut HashMap<Vec<usize>, u64>) {
         // touches the slot until it is EMPTY again.
         let raw = unsafe { &*slot.stack.get() };
         if raw.len > 0 {
-            *stacks.entry(raw.ips[..raw.len].to_vec()).or_default() += 1;
+            *stacks
+                .entry((raw.label, raw.ips[..raw.len].to_vec()))
+                .or_default() += 1;
         }
         slot.state.store(EMPTY, Ordering::Release);
     }
@@ -244,6 +252,7 @@ extern "C" fn on_sigprof(_: libc::c_int, _: *mut libc::siginfo_t, ucontext: *mut
 /// kernel's signal trampoline) are skipped.
 fn capture(stack: &mut RawStack, pc: usize) {
     stack.len = 0;
+    stack.label = crate::labels::current();
     let mut reached = pc == 0;
     // SAFETY: the unwinder only reads this thread's stack; the closure does not allocate.
     unsafe {
@@ -294,14 +303,14 @@ mod tests {
         // One busy thread for 1 s at 100 Hz of CPU time: about 100, fewer on a busy machine.
         assert!(total >= 10, "{total} samples");
         assert_eq!(counts.dropped, 0);
-        let mut ips: Vec<usize> = counts.stacks.keys().flatten().copied().collect();
+        let mut ips: Vec<usize> = counts.stacks.keys().flat_map(|(_, s)| s).copied().collect();
         ips.sort_unstable();
         ips.dedup();
         let names = crate::symbols::names(&ips).unwrap();
         let in_spin: u64 = counts
             .stacks
             .iter()
-            .filter(|(stack, _)| {
+            .filter(|((_, stack), _)| {
                 stack.iter().any(|ip| {
                     names
                         .get(ip)

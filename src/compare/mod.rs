@@ -12,6 +12,7 @@
 
 pub mod bootstrap;
 pub mod comparable;
+pub mod cost;
 pub mod data;
 pub mod machine;
 pub mod noise;

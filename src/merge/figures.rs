@@ -72,6 +72,7 @@ pub fn stats(parts: &[&Stats]) -> Stats {
         server_headers: server_headers(parts),
         protocols,
         websocket: sockets(parts),
+        cost: None,
     }
 }
 

@@ -34,6 +34,7 @@ pub fn merged(
                 name: e.name.clone(),
                 method: e.method.clone(),
                 stats: phase_stats(&nth(results, |r| r.endpoints.get(i).map(|e| &e.stats))),
+                cost: None,
             })
             .collect(),
         scenarios: first

@@ -97,6 +97,7 @@ fn empty_point(t: u64) -> TimePoint {
         late: 0,
         headers: BTreeMap::new(),
         errors_by_name: BTreeMap::new(),
+        cpu_ms_per_request: None,
     }
 }
 

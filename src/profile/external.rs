@@ -16,6 +16,9 @@ pub struct Output {
     pub raw: (String, Vec<u8>),
     pub folded: Folded,
     pub unit: String,
+    /// The stacks of the samples labelled `gander.request`, by its value
+    /// (pprof profiles only; empty when the SUT labels nothing).
+    pub by_request: std::collections::BTreeMap<String, Folded>,
 }
 
 /// The argv for `source`, writing to `out`.
@@ -196,6 +199,7 @@ pub fn run(
         }
     };
     Ok(Output {
+        by_request: Default::default(),
         raw: (out_name(source).to_string(), bytes),
         folded,
         unit,

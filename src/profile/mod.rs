@@ -30,6 +30,8 @@ pub struct Capture {
     pub report: ProfileReport,
     pub raw: Option<(String, Vec<u8>)>,
     pub folded: Option<Folded>,
+    /// The stacks of each `gander.request` label's samples.
+    pub by_request: std::collections::BTreeMap<String, Folded>,
 }
 
 impl Capture {
@@ -53,9 +55,11 @@ impl Capture {
                 files: ProfileFiles::default(),
                 top: Vec::new(),
                 diff: None,
+                by_request: Vec::new(),
             },
             raw: None,
             folded: None,
+            by_request: Default::default(),
         }
     }
 
@@ -221,9 +225,11 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
                     files: ProfileFiles::default(),
                     top: out.folded.top(TOP_N),
                     diff: None,
+                    by_request: Vec::new(),
                 },
                 raw: Some(out.raw),
                 folded: Some(out.folded),
+                by_request: out.by_request,
             }
         }
     }
@@ -308,6 +314,7 @@ fn fetch_pprof(
         ),
         folded: decoded.folded,
         unit: decoded.value_type,
+        by_request: decoded.by_request,
     })
 }
 

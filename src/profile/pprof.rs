@@ -1,7 +1,7 @@
 //! Decoding `profile.proto` (Go `net/http/pprof`, pprof-rs, any compatible
 //! server), gzip-compressed or raw, into folded stacks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use prost::Message;
 
@@ -13,10 +13,18 @@ use super::folded::Folded;
 #[derive(Debug)]
 pub struct Decoded {
     pub folded: Folded,
+    /// The stacks of samples labelled `gander.request`, by the label's value.
+    pub by_request: BTreeMap<String, Folded>,
     /// e.g. `samples/count`.
     pub value_type: String,
     pub duration_s: Option<f64>,
 }
+
+/// The label a SUT names the request in flight with (from gander's `baggage` header).
+pub const REQUEST_LABEL: &str = "gander.request";
+/// At most this many distinct request labels are kept; samples of later ones
+/// count in the whole profile only.
+const MAX_LABELS: usize = 1000;
 
 /// gzip streams start with these two bytes.
 pub fn is_gzip(bytes: &[u8]) -> bool {
@@ -77,21 +85,7 @@ fn to_folded(p: &Profile) -> Result<Decoded, DecodeError> {
     if p.sample_type.is_empty() {
         return Err(DecodeError::NoSampleTypes);
     }
-    // The sample count is exact; the time column is derived from it and the
-    // frequency (pprof-rs under-reports time above the kernel's tick rate).
-    let column = p
-        .sample_type
-        .iter()
-        .position(|t| string(t.ty) == "samples")
-        .or_else(|| p.sample_type.iter().position(|t| string(t.ty) == "cpu"))
-        .or_else(|| {
-            (p.default_sample_type != 0).then(|| {
-                p.sample_type
-                    .iter()
-                    .position(|t| t.ty == p.default_sample_type)
-            })?
-        })
-        .unwrap_or(p.sample_type.len() - 1);
+    let column = value_column(p, &string);
     let value_type = format!(
         "{}/{}",
         string(p.sample_type[column].ty),
@@ -117,6 +111,8 @@ fn to_folded(p: &Profile) -> Result<Decoded, DecodeError> {
         })
         .collect();
     let mut folded = Folded::default();
+    let mut by_request: BTreeMap<String, Folded> = BTreeMap::new();
+    let request_key = p.string_table.iter().position(|s| s == REQUEST_LABEL);
     let mut frames: Vec<String> = Vec::new();
     for sample in &p.sample {
         let Some(&value) = sample.value.get(column) else {
@@ -138,13 +134,49 @@ fn to_folded(p: &Profile) -> Result<Decoded, DecodeError> {
         if frames.is_empty() {
             frames.push("[unknown]".into());
         }
-        folded.add(&frames.join(";"), value as u64);
+        let stack = frames.join(";");
+        let label = sample
+            .label
+            .iter()
+            .find(|l| Some(l.key as usize) == request_key && l.str > 0)
+            .map(|l| string(l.str));
+        add_labelled(&mut by_request, label, &stack, value as u64);
+        folded.add(&stack, value as u64);
     }
     Ok(Decoded {
         folded,
+        by_request,
         value_type,
         duration_s: (p.duration_nanos > 0).then(|| p.duration_nanos as f64 / 1e9),
     })
+}
+
+/// The value column to read. The sample count is exact; the time column is
+/// derived from it and the frequency (pprof-rs under-reports time above the
+/// kernel's tick rate).
+fn value_column<'a>(p: &'a Profile, string: &dyn Fn(i64) -> &'a str) -> usize {
+    p.sample_type
+        .iter()
+        .position(|t| string(t.ty) == "samples")
+        .or_else(|| p.sample_type.iter().position(|t| string(t.ty) == "cpu"))
+        .or_else(|| {
+            (p.default_sample_type != 0).then(|| {
+                p.sample_type
+                    .iter()
+                    .position(|t| t.ty == p.default_sample_type)
+            })?
+        })
+        .unwrap_or(p.sample_type.len() - 1)
+}
+
+/// Adds a sample labelled `label` to its request name's stacks (at most
+/// `MAX_LABELS` names: a SUT's endless labels cannot grow the map).
+fn add_labelled(by: &mut BTreeMap<String, Folded>, label: Option<&str>, stack: &str, n: u64) {
+    if let Some(name) = label
+        && (by.len() < MAX_LABELS || by.contains_key(name))
+    {
+        by.entry(name.to_string()).or_default().add(stack, n);
+    }
 }
 
 /// A frame name safe for the folded format (no `;`, no spaces at the ends).
@@ -172,6 +204,8 @@ mod tests {
             "main",
             "handler",
             "inlined",
+            "gander.request",
+            "list bookings",
         ];
         Profile {
             string_table: strings.iter().map(|s| s.to_string()).collect(),
@@ -208,10 +242,12 @@ mod tests {
                 Sample {
                     location_id: vec![900, 7],
                     value: vec![3, 30_000_000],
+                    label: vec![crate::profile::proto::Label { key: 8, str: 9 }],
                 },
                 Sample {
                     location_id: vec![7],
                     value: vec![2, 20_000_000],
+                    label: vec![],
                 },
             ],
             ..Default::default()
@@ -228,6 +264,12 @@ mod tests {
             let d = decode(bytes).unwrap();
             assert_eq!(d.value_type, "samples/count");
             assert_eq!(d.folded.to_text(), "main 2\nmain;handler;inlined 3\n");
+            // The labelled sample alone, under its request name.
+            assert_eq!(d.by_request.len(), 1);
+            assert_eq!(
+                d.by_request["list bookings"].to_text(),
+                "main;handler;inlined 3\n"
+            );
         }
         let truncated = &gz[..gz.len() / 2];
         assert!(

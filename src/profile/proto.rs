@@ -1,7 +1,7 @@
 //! The messages of pprof's `profile.proto` (vendored in `proto/profile.proto`)
 //! that gander reads, as prost types. Written out by hand rather than by
 //! prost-build so the build needs no `protoc`; the tags are the file's, and
-//! prost skips the fields left out here (mappings, labels, comments).
+//! prost skips the fields left out here (mappings, comments).
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Profile {
@@ -38,6 +38,19 @@ pub struct Sample {
     pub location_id: Vec<u64>,
     #[prost(int64, repeated, tag = "2")]
     pub value: Vec<i64>,
+    /// Labels such as Go's `pprof.Do` labels.
+    #[prost(message, repeated, tag = "3")]
+    pub label: Vec<Label>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Label {
+    /// Index into the string table.
+    #[prost(int64, tag = "1")]
+    pub key: i64,
+    /// Index into the string table (0 for a numeric label).
+    #[prost(int64, tag = "2")]
+    pub str: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -695,6 +695,7 @@ impl Aggregator {
                 .iter()
                 .map(|(e, n)| (self.config.endpoints[*e as usize].clone(), *n))
                 .collect(),
+            cpu_ms_per_request: None,
         };
         let (start, one) = (Duration::from_secs(t), Duration::from_secs(1));
         for (endpoint, hist) in &second.by_endpoint {

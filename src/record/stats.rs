@@ -301,6 +301,7 @@ impl Acc {
                 .map(|(p, n)| (p.label().to_string(), n))
                 .collect(),
             websocket: (self.sockets.sockets > 0).then_some(self.sockets),
+            cost: None,
         }
     }
 }

@@ -22,7 +22,7 @@ impl Exporter for ConsoleSummary {
     }
 }
 
-use crate::format::{ms, value as number};
+use crate::format::{cpu_ms, ms, value as number};
 use crate::redact::{control, control_keeping_lines};
 
 fn row(name: &str, s: &Stats, protocol: bool) -> Vec<String> {
@@ -175,12 +175,59 @@ fn requests(result: &RunResult, phase: Phase) -> String {
     if protocol {
         header.push("protocol".into());
     }
+    let cost =
+        result.totals.steady.cost.is_some() || result.endpoints.iter().any(|e| e.cost.is_some());
+    if cost {
+        header.push("CPU/req".into());
+    }
     let mut rows = vec![header];
+    let cpu = |c: Option<&crate::result::cost::Cost>| match c {
+        Some(c) => format!(
+            "{} {}",
+            cpu_ms(c.cpu_ms_per_request.value),
+            if c.method == crate::result::cost::CostMethod::Total {
+                ""
+            } else {
+                c.method.label()
+            }
+        )
+        .trim_end()
+        .to_string(),
+        None => "-".into(),
+    };
     for e in &result.endpoints {
         rows.push(row(&e.name, e.stats.get(phase), protocol));
+        if cost && let Some(r) = rows.last_mut() {
+            r.push(cpu(e.cost.as_ref()));
+        }
     }
     rows.push(row("TOTAL", result.totals.get(phase), protocol));
-    table(&rows)
+    if cost && let Some(r) = rows.last_mut() {
+        r.push(cpu(result.totals.steady.cost.as_ref()));
+    }
+    let mut out = table(&rows);
+    if let Some(note) = cost_note(result) {
+        out.push_str(&format!("{note}\n"));
+    }
+    out
+}
+
+/// How the CPU/req column was measured, or how to get it per request name.
+fn cost_note(result: &RunResult) -> Option<String> {
+    let total = result.totals.steady.cost.as_ref()?;
+    let i = total.cpu_ms_per_request;
+    let mut note = format!(
+        "SUT CPU per request: {} (95% {}..{}) over {} requests, CPU from {}",
+        cpu_ms(i.value),
+        cpu_ms(i.low),
+        cpu_ms(i.high),
+        total.requests,
+        total.cpu_source
+    );
+    if result.endpoints.iter().all(|e| e.cost.is_none()) {
+        note.push_str(&format!("; {}", crate::result::cost::NO_PER_NAME_COST));
+    }
+    Some(note)
 }
 
 /// What each request name's WebSockets did over the whole run.

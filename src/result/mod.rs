@@ -3,9 +3,10 @@
 //! gander: the boxes that fill the document (runner, observers, recorder) and
 //! those that read it (verdict, exporters, `gander report`) all meet here.
 
-pub mod answers;
 pub mod ab;
+pub mod answers;
 pub mod comparison;
+pub mod cost;
 pub mod outputs;
 pub mod profile;
 pub mod resources;
@@ -38,7 +39,8 @@ use serde::{Deserialize, Serialize};
 /// source (other processes' CPU, CPU pressure), a profile differential's
 /// samples on each side, stacks within sampling noise and `too_few`; older
 /// runs have none. `outputs` says what `--out` delivered (samples sent and
-/// dropped).
+/// dropped). The SUT's CPU per request: `totals.steady.cost`,
+/// `endpoints[].cost`, per second in `timeseries[].cpu_ms_per_request`.
 pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest `run.json` version this gander reads.
 pub const OLDEST_READ_VERSION: u32 = 2;
@@ -384,6 +386,9 @@ pub struct Stats {
     /// request each when it ends; a dropped one is a failed request).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub websocket: Option<SocketStats>,
+    /// The SUT's CPU per request over the phase (the steady state only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cost: Option<cost::Cost>,
 }
 
 /// What the WebSockets of a request name (or all of them) did.
@@ -458,6 +463,10 @@ pub struct EndpointResult {
     pub name: String,
     pub method: String,
     pub stats: PhaseStats,
+    /// What one request of this name costs the SUT in CPU, by profile labels
+    /// or by the sweep; absent when neither applied (never a guess).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cost: Option<cost::Cost>,
 }
 
 /// One second of the run, by completion time.
@@ -494,6 +503,9 @@ pub struct TimePoint {
     /// none left out): what a comparison resamples a request name's error rate from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub errors_by_name: BTreeMap<String, u64>,
+    /// The SUT's CPU milliseconds per request completed in this second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms_per_request: Option<f64>,
 }
 
 fn is_zero(n: &u64) -> bool {

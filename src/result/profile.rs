@@ -31,6 +31,24 @@ pub struct ProfileReport {
     pub top: Vec<FunctionShare>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub diff: Option<ProfileDiff>,
+    /// The samples labelled `gander.request` (the SUT labels them from the
+    /// `baggage` header), per request name: how many, and their flame graph.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub by_request: Vec<RequestProfile>,
+}
+
+/// One request name's part of a labelled profile, or its profile alone (sweep).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RequestProfile {
+    pub name: String,
+    pub samples: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub folded: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flamegraph: Option<String>,
+    /// Against the baseline's profile of the same request name, per request.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub diff_flamegraph: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -71,6 +71,8 @@ pub enum TargetMetric {
     },
     /// A profile must have been taken (`profile: { required: true }`).
     Profile,
+    /// The SUT's CPU milliseconds per request over the steady state.
+    CpuPerRequest,
 }
 
 /// Whether an undecided target fails the run.

@@ -3,6 +3,7 @@
 
 mod answers;
 mod arrivals;
+pub mod baggage;
 mod body_scan;
 mod cookies;
 mod http;
@@ -10,9 +11,9 @@ pub mod pacing;
 mod quiet;
 pub mod sample;
 pub mod schedule;
+pub mod sides;
 mod sse;
 mod telegram;
-pub mod sides;
 mod transport;
 mod user;
 mod ws;
@@ -53,6 +54,8 @@ pub struct RunOptions {
     pub start_at: Option<Instant>,
     /// `gander ab`: a second origin, and which side new iterations go to.
     pub alternation: Option<Arc<sides::Alternation>>,
+    /// The run's id, named in the `baggage` header (when the plan sends it).
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +160,7 @@ pub fn execute(
             sinks,
             streams: Default::default(),
         },
+        baggage_run: options.run_id.clone().filter(|_| plan.baggage),
     });
 
     let started_at = chrono::Utc::now();
@@ -365,10 +369,18 @@ fn test_plan(plan: &RunPlan) -> Option<String> {
 
 fn transaction(shared: &Arc<RunShared>, step: &StepPlan, kind: StepKind) -> Transaction {
     let shared = shared.clone();
+    let baggage = match (step, &shared.baggage_run) {
+        (StepPlan::Http(r), Some(run)) => baggage::value(
+            &shared.plan.endpoints[r.endpoint].name,
+            &shared.plan.scenarios[r.scenario].name,
+            run,
+        ),
+        _ => None,
+    };
     // One preparation per side: choosing a side is an index, not a parse.
-    let mut sides = vec![Prepared::prepare(step, &shared.base)];
+    let mut sides = vec![Prepared::prepare(step, &shared.base, baggage.clone())];
     if let Some(base) = &shared.candidate_base {
-        sides.push(Prepared::prepare(step, base));
+        sides.push(Prepared::prepare(step, base, baggage));
     }
     let step: Arc<[Prepared]> = sides.into();
     let function: TransactionFunction = Arc::new(move |user| {

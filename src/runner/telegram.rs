@@ -29,7 +29,7 @@ impl TelegramStep {
     pub fn prepare(plan: Arc<TelegramPlan>, base: &reqwest::Url) -> TelegramStep {
         TelegramStep {
             // A webhook may answer with a Bot API call: it is read.
-            webhook: Step::prepare(plan.webhook.clone(), base).keeping_body(),
+            webhook: Step::prepare(plan.webhook.clone(), base, None).keeping_body(),
             plan,
         }
     }

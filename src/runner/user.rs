@@ -46,6 +46,8 @@ pub struct RunShared {
     pub next_user: Vec<std::sync::atomic::AtomicUsize>,
     /// The servers gander serves for answers that come later, and the streams read.
     pub answers: super::answers::RunAnswers,
+    /// The run's id for the `baggage` header; `None` sends none.
+    pub baggage_run: Option<String>,
 }
 
 impl RunShared {
@@ -246,14 +248,13 @@ enum StepUrl {
 }
 
 impl Step {
-    pub fn prepare(plan: Arc<RequestPlan>, base: &url::Url) -> Step {
-        let url = match plan.url.constant() {
-            Some(text) => match join_url(base, text).and_then(Target::new) {
-                Ok(target) => StepUrl::Fixed(Box::new(target)),
-                Err(e) => StepUrl::Bad(format!("bad URL \"{text}\": {e}")),
-            },
-            None => StepUrl::Templated,
-        };
+    /// `baggage`: the step's `baggage` header, sent only when the step goes to the host.
+    pub fn prepare(
+        plan: Arc<RequestPlan>,
+        base: &url::Url,
+        baggage: Option<header::HeaderValue>,
+    ) -> Step {
+        let (url, to_host) = step_url(&plan, base);
         let mut fixed_headers = HeaderMap::new();
         let mut templated_headers = Vec::new();
         for (i, (name, value)) in plan.headers.iter().enumerate() {
@@ -268,6 +269,14 @@ impl Step {
             }
         }
         let sets = |name: header::HeaderName| plan.headers.iter().any(|(n, _)| *n == name);
+        if let Some(value) = baggage
+            .filter(|_| to_host && !sets(header::HeaderName::from_static(super::baggage::HEADER)))
+        {
+            fixed_headers.insert(
+                header::HeaderName::from_static(super::baggage::HEADER),
+                value,
+            );
+        }
         // What reqwest sent by default, so that servers see the same requests.
         let decodes_gzip = !sets(header::ACCEPT_ENCODING);
         for (name, value) in [
@@ -326,6 +335,24 @@ impl Step {
     }
 }
 
+/// The step's URL as prepared, and whether it goes to the file's host.
+fn step_url(plan: &RequestPlan, base: &url::Url) -> (StepUrl, bool) {
+    let Some(text) = plan.url.constant() else {
+        let to_host = super::baggage::is_host_path(plan.url.literals().next());
+        return (StepUrl::Templated, to_host);
+    };
+    match join_url(base, text) {
+        Ok(url) => {
+            let to_host = super::baggage::same_origin(&url, base);
+            match Target::new(url) {
+                Ok(target) => (StepUrl::Fixed(Box::new(target)), to_host),
+                Err(e) => (StepUrl::Bad(format!("bad URL \"{text}\": {e}")), false),
+            }
+        }
+        Err(e) => (StepUrl::Bad(format!("bad URL \"{text}\": {e}")), false),
+    }
+}
+
 /// `text` as a URL: absolute as written, else below the host (as goose joins).
 pub(super) fn join_url(base: &url::Url, text: &str) -> Result<url::Url, String> {
     match url::Url::parse(text) {
@@ -344,9 +371,13 @@ pub enum Prepared {
 }
 
 impl Prepared {
-    pub fn prepare(plan: &StepPlan, base: &url::Url) -> Prepared {
+    pub fn prepare(
+        plan: &StepPlan,
+        base: &url::Url,
+        baggage: Option<header::HeaderValue>,
+    ) -> Prepared {
         match plan {
-            StepPlan::Http(r) => Prepared::Http(Step::prepare(r.clone(), base)),
+            StepPlan::Http(r) => Prepared::Http(Step::prepare(r.clone(), base, baggage)),
             StepPlan::Ws(w) => Prepared::Ws(super::ws::WsStep::prepare(w.clone(), base)),
             StepPlan::Await(a) => Prepared::Await(a.clone()),
             StepPlan::Telegram(t) => {

@@ -80,6 +80,25 @@ pub struct ScenarioFile {
     /// any 127.x.y.z works; otherwise addresses this machine holds.
     #[serde(default)]
     pub source_addresses: Option<Sp<Vec<Sp<String>>>>,
+    /// Send the W3C `baggage` header `gander.request=<name>,gander.scenario=<name>,
+    /// gander.run=<id>` with every request to the file's host, so a SUT can label its
+    /// profile's samples by request name (default true; `false` turns it off).
+    #[serde(default)]
+    pub baggage: Option<Sp<bool>>,
+    /// A cost phase after the load: each request name driven alone for `each`, the
+    /// SUT's CPU measured over exactly that window (`--cost` turns it on with the defaults).
+    #[serde(default)]
+    pub cost: Option<Sp<CostSweep>>,
+}
+
+/// The cost sweep: each request name driven alone after the load.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CostSweep {
+    /// How long each request name is driven alone (default 5s).
+    pub each: Option<Sp<Dur>>,
+    /// Users driving it (default 2).
+    pub users: Option<Sp<Count>>,
 }
 
 /// TLS settings for https:// and wss:// URLs. Files are PEM, relative to the scenario
@@ -521,6 +540,9 @@ pub struct Targets {
     pub success_rate: Option<Sp<Percent>>,
     /// Lowest requests per second, e.g. `30/s`.
     pub throughput: Option<Sp<Rate>>,
+    /// Most CPU time the SUT may spend per request, e.g. `2ms` (overall, or per
+    /// request name by labels or the sweep; see docs/cost.md).
+    pub cpu_per_request: Option<Sp<Dur>>,
     /// Limits on how many requests may be slower than a time, e.g.
     /// `[{ over: 3s, max: 10 }]` (seed 002: "response > 3 s for 10+ requests").
     #[serde(default)]

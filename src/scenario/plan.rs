@@ -55,6 +55,24 @@ pub struct RunPlan {
     pub answers: AnswersPlan,
     /// Local addresses users connect from (user i from address i mod n); empty: the system's choice.
     pub source_addresses: Vec<std::net::IpAddr>,
+    /// Send the `baggage` header naming each request (to the file's host only).
+    pub baggage: bool,
+    /// `--cost` or `cost:`: each request name driven alone after the load.
+    pub cost: Option<CostPlan>,
+}
+
+/// The cost sweep's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostPlan {
+    pub each: Duration,
+    pub users: usize,
+}
+
+impl CostPlan {
+    pub const DEFAULT: CostPlan = CostPlan {
+        each: Duration::from_secs(5),
+        users: 2,
+    };
 }
 
 impl RunPlan {
@@ -561,4 +579,82 @@ impl ProfileSource {
 pub enum ProfileFormat {
     Folded,
     Pprof,
+}
+
+impl RunPlan {
+    /// The plan that drives request name `endpoint` alone for the cost sweep:
+    /// its first HTTP step's scenario only, whose users run the steps before
+    /// it once (for their captures; WebSockets left out) and then repeat it,
+    /// `cost.users` of them for `cost.each`, without think time, targets,
+    /// profiler or segment. `None` when no HTTP step has that name.
+    pub fn alone(&self, endpoint: usize, cost: CostPlan) -> Option<RunPlan> {
+        let (scenario, flat, at) = self.scenarios.iter().enumerate().find_map(|(i, s)| {
+            let flat: Vec<&StepPlan> = s.on_start.iter().chain(&s.steps).collect();
+            let at = flat
+                .iter()
+                .position(|step| step.as_http().is_some_and(|r| r.endpoint == endpoint))?;
+            Some((i, flat, at))
+        })?;
+        let scenarios = self
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ScenarioPlan {
+                name: s.name.clone(),
+                weight: usize::from(i == scenario),
+                think_time: None,
+                on_start: if i == scenario {
+                    flat[..at]
+                        .iter()
+                        .filter(|step| step.as_http().is_some())
+                        .map(|step| (*step).clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                steps: if i == scenario {
+                    vec![flat[at].clone()]
+                } else {
+                    Vec::new()
+                },
+                on_stop: Vec::new(),
+            })
+            .collect();
+        Some(RunPlan {
+            name: self.name.clone(),
+            source: self.source.clone(),
+            host: self.host.clone(),
+            http: self.http,
+            tls: self.tls.clone(),
+            load: LoadPlan {
+                model: LoadModel::Closed,
+                users: cost.users,
+                ramp_up: Duration::ZERO,
+                end: LoadEnd::Duration(cost.each),
+                stages: Vec::new(),
+                steady_stage: None,
+                max_late: self.load.max_late,
+            },
+            scenarios,
+            endpoints: self.endpoints.clone(),
+            variables: self.variables.clone(),
+            feeders: self.feeders.clone(),
+            server_headers: self.server_headers.clone(),
+            server_header_labels: self.server_header_labels.clone(),
+            targets: Vec::new(),
+            target_policy: self.target_policy,
+            regression: None,
+            error_samples: self.error_samples,
+            sut: self.sut.clone(),
+            profile: None,
+            secrets: self.secrets.clone(),
+            segment: None,
+            // Only HTTP steps are swept: no sink or Bot API to serve.
+            answers: AnswersPlan::default(),
+            net: self.net.clone(),
+            source_addresses: self.source_addresses.clone(),
+            baggage: self.baggage,
+            cost: None,
+        })
+    }
 }

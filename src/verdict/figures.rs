@@ -108,7 +108,43 @@ pub fn observe(result: &RunResult, target: &TargetSpec, phase: Phase) -> Figure 
         }
         TargetMetric::Health { allow_degraded } => health(result, *allow_degraded, phase),
         TargetMetric::Profile => profile_samples(result),
+        TargetMetric::CpuPerRequest => cpu_per_request(result, target, &scope),
     }
+}
+
+/// The SUT's CPU per request: overall, or a request name's (by labels or the
+/// sweep); no data where neither measured it (docs/cost.md says how).
+fn cpu_per_request(result: &RunResult, target: &TargetSpec, scope: &str) -> Figure {
+    let cost = match &target.endpoint {
+        // A scenario's share of the SUT's CPU is not measured.
+        None if target.scenario.is_some() => None,
+        None => result.totals.steady.cost.as_ref(),
+        Some(name) => result
+            .endpoints
+            .iter()
+            .find(|e| e.name == *name)
+            .and_then(|e| e.cost.as_ref()),
+    };
+    let mut f = Figure::new(
+        "cpu_per_request",
+        scope,
+        cost.map(|c| c.cpu_ms_per_request.value),
+        "ms",
+    );
+    f.detail = Some(match cost {
+        Some(c) => format!(
+            "by {} (95% {:.3}..{:.3} ms), over {} requests",
+            c.method.label(),
+            c.cpu_ms_per_request.low,
+            c.cpu_ms_per_request.high,
+            c.requests
+        ),
+        None if target.endpoint.is_some() => crate::result::cost::NO_PER_NAME_COST.to_string(),
+        None => "the SUT's CPU was not measured: give sut: { pid: ... }, a launched sut.command \
+                 or a metrics endpoint (docs/cost.md)"
+            .to_string(),
+    });
+    f
 }
 
 /// Requests in the scope slower than `over_ms`.

@@ -31,7 +31,10 @@ fn bundled_scenarios_check() {
 fn the_readme_scenario_checks() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let start = readme.find("```yaml\n").expect("the README shows a scenario") + 8;
+    let start = readme
+        .find("```yaml\n")
+        .expect("the README shows a scenario")
+        + 8;
     let len = readme[start..].find("```").unwrap();
     let dir = tempfile::tempdir_in(root.join("scenarios")).unwrap();
     let file = dir.path().join("readme.yaml");

@@ -8,6 +8,7 @@ mod ab;
 mod body_memory;
 mod browser_smoke;
 mod check;
+mod cost;
 mod demo;
 mod edge;
 mod edge_http;

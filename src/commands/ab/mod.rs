@@ -307,10 +307,14 @@ fn profiler(
         *url = format!("{}{path}", host.trim_end_matches('/'));
     }
     let root = side.pid.ok_or(crate::sut::process::ProcessError::Unknown);
-    Some(Profiler::start(p, profile::Target {
+    Some(Profiler::start(
+        p,
+        profile::Target {
             root,
             edge: side.edge.clone(),
-        }, clock.clone()))
+        },
+        clock.clone(),
+    ))
 }
 
 /// Drives the users over both sides, pacing the blocks, until the load ends.
@@ -322,7 +326,10 @@ fn measure(
     warm_up: Duration,
     quiet: bool,
 ) -> anyhow::Result<Measured> {
-    let clock = Arc::new(RunClock::for_load(&super::run::planned_load(plan), std::time::Instant::now()));
+    let clock = Arc::new(RunClock::for_load(
+        &super::run::planned_load(plan),
+        std::time::Instant::now(),
+    ));
     let recorders = [
         recorder(plan, &clock, &dir.join(SIDE_NAMES[0]))?,
         recorder(plan, &clock, &dir.join(SIDE_NAMES[1]))?,
@@ -344,6 +351,8 @@ fn measure(
     )?;
     let alternation = Arc::new(Alternation::new(sides[1].spec.host.clone()));
     let options = runner::RunOptions {
+        // Both sides are one plan: the baggage names the A/B run.
+        run_id: None,
         silence_stdout: true,
         start_at: None,
         alternation: Some(alternation.clone()),

@@ -54,6 +54,7 @@ pub fn assemble(
                 name: e.name.clone(),
                 method: e.method.to_string(),
                 stats,
+                cost: None,
             })
             .collect(),
         scenarios: plan

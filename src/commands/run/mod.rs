@@ -1,6 +1,7 @@
 //! `gander run`: load, launch, drive, observe, compare, judge, save.
 
 pub(super) mod assemble;
+mod sweep;
 mod watch;
 
 use std::io::{IsTerminal, Write};
@@ -158,6 +159,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         silence_stdout: true,
         start_at: start.map(|s| s.instant),
         alternation: None,
+        run_id: Some(run_id.clone()),
     };
     if let (Some(s), false) = (start, args.quiet) {
         eprintln!(
@@ -219,6 +221,10 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     let outputs = watching.finish_outputs();
     let capture = profiler.map(profile::Profiler::finish);
     let mut resources = monitor.finish();
+    // The sweep after the load, with the SUT still up and no other profile running.
+    let swept = (recorded.is_ok())
+        .then(|| sweep::after_load(&plan, sut_pid.clone(), &run_id, args.quiet, edge.clone()))
+        .flatten();
     let sut_log = launched.map(|l| {
         let (report, log) = l.stop();
         resources.launched = Some(report);
@@ -239,7 +245,14 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         unwritten.note(store::write_file(&dir, sut::launch::LOG_FILE, &log));
     }
     let base_profile = compare::newest_with_profile(&baseline);
-    result.profile = capture.map(|c| save_profile(&dir, c, &result, base_profile, &mut unwritten));
+    profile_and_cost(
+        &dir,
+        (capture, swept),
+        base_profile,
+        &interval_log,
+        &mut result,
+        &mut unwritten,
+    );
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
         let new = RunData::new(result, &interval_log, &header_log);
@@ -551,6 +564,127 @@ pub(super) fn save_profile(
         report.diff = unwritten.note(diff).flatten();
     }
     report
+}
+
+/// Saves the profile (and each labelled name's part of it) and fills the
+/// cost figures: overall, per second, per name by labels or by the sweep.
+fn profile_and_cost(
+    dir: &Path,
+    (capture, swept): (Option<profile::Capture>, Option<sweep::Swept>),
+    base_profile: Option<(&Path, &RunResult)>,
+    interval_log: &[u8],
+    result: &mut RunResult,
+    unwritten: &mut Unwritten,
+) {
+    let mut labels = None;
+    if let Some(mut capture) = capture {
+        let by_request = std::mem::take(&mut capture.by_request);
+        let mut report = save_profile(dir, capture, result, base_profile, unwritten);
+        labels = cost_labels(&by_request, &report, result, interval_log);
+        report.by_request = unwritten
+            .note(request_profiles(dir, &by_request, result))
+            .unwrap_or_default();
+        result.profile = Some(report);
+    }
+    compare::cost::fill(result, labels.as_ref().map(|(s, r)| (s, r)));
+    if let Some(swept) = swept {
+        unwritten.note(apply_sweep(dir, swept, result));
+    }
+}
+
+/// What a profile labelled by request name says, and each name's requests
+/// in the profile's window; `None` when no sample carried the label.
+fn cost_labels(
+    by_request: &std::collections::BTreeMap<String, profile::folded::Folded>,
+    report: &profile::ProfileReport,
+    result: &RunResult,
+    interval_log: &[u8],
+) -> Option<(
+    compare::cost::LabelShares,
+    std::collections::BTreeMap<String, u64>,
+)> {
+    if by_request.is_empty() || report.samples == 0 {
+        return None;
+    }
+    let shares = compare::cost::LabelShares {
+        samples: by_request
+            .iter()
+            .map(|(name, f)| (name.clone(), f.total()))
+            .collect(),
+        total: report.samples,
+    };
+    let requests = compare::cost::requests_by_name(result, interval_log, report.window?);
+    Some((shares, requests))
+}
+
+/// The sweep's figures on each request name (they replace figures by labels:
+/// the sweep was asked for), its profiles saved as flame graphs.
+fn apply_sweep(dir: &Path, swept: sweep::Swept, result: &mut RunResult) -> anyhow::Result<()> {
+    for note in &swept.notes {
+        eprintln!("gander: note: {note}");
+    }
+    let steady_cpu_s = result.totals.steady.cost.as_ref().map(|c| c.cpu_s);
+    for (i, endpoint) in result.endpoints.iter_mut().enumerate() {
+        let Some(mut cost) = swept.costs.get(&endpoint.name).cloned() else {
+            continue;
+        };
+        cost.cpu_share = steady_cpu_s.filter(|c| *c > 0.0).map(|cpu| {
+            cost.cpu_ms_per_request.value / 1e3 * endpoint.stats.steady.requests as f64 / cpu
+        });
+        if let (Some(folded), Some(alone)) = (swept.profiles.get(&endpoint.name), &mut cost.alone) {
+            let stem = format!("alone-{i}-{}", slug(&endpoint.name));
+            store::write_file(dir, &format!("{stem}.folded"), folded.to_text().as_bytes())?;
+            if let Ok(svg) = folded.flamegraph(
+                &format!("{}: {} alone", result.plan.name, endpoint.name),
+                "the cost sweep: this request name driven alone",
+                "samples",
+            ) {
+                let file = format!("flamegraph-{stem}.svg");
+                store::write_file(dir, &file, &svg)?;
+                alone.flamegraph = Some(file);
+            }
+        }
+        endpoint.cost = Some(cost);
+    }
+    Ok(())
+}
+
+/// Each labelled request name's folded stacks and flame graph, saved.
+fn request_profiles(
+    dir: &Path,
+    by_request: &std::collections::BTreeMap<String, profile::folded::Folded>,
+    result: &RunResult,
+) -> anyhow::Result<Vec<crate::result::profile::RequestProfile>> {
+    let run_name = &result.plan.name;
+    let mut out = Vec::new();
+    // Only the plan's request names: labels the SUT made up get no files.
+    let known = by_request
+        .iter()
+        .filter(|(name, _)| result.endpoints.iter().any(|e| e.name == **name));
+    for (i, (name, folded)) in known.enumerate() {
+        let stem = format!("request-{i}-{}", slug(name));
+        let folded_file = format!("{stem}.folded");
+        store::write_file(dir, &folded_file, folded.to_text().as_bytes())?;
+        let svg_file = format!("flamegraph-{stem}.svg");
+        let svg = folded
+            .flamegraph(
+                &format!("{run_name}: {name}"),
+                "samples labelled gander.request by the SUT",
+                "samples",
+            )
+            .ok();
+        if let Some(svg) = &svg {
+            store::write_file(dir, &svg_file, svg)?;
+        }
+        out.push(crate::result::profile::RequestProfile {
+            name: name.clone(),
+            samples: folded.total(),
+            folded: Some(folded_file),
+            flamegraph: svg.map(|_| svg_file),
+            diff_flamegraph: None,
+        });
+    }
+    Ok(out)
 }
 
 /// A file-name-safe form of the test's name.

@@ -40,6 +40,8 @@ pub struct Overrides {
     pub tls: TlsFlags,
     /// `--segment i/N`: this generator runs the i-th of N shares of the plan.
     pub segment: Option<super::segment::Segment>,
+    /// `--cost`: a cost sweep after the load (the file's `cost:` settings, else the defaults).
+    pub cost: bool,
 }
 
 mod answers;
@@ -431,6 +433,7 @@ pub fn compile(
     let error_samples = c.error_samples(file.error_samples.as_ref());
     let source_addresses =
         c.connections(&file, load.as_ref(), host.as_deref(), overrides, &scenarios);
+    let cost = c.cost_plan(file.cost.as_ref(), overrides.cost);
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -473,6 +476,8 @@ pub fn compile(
         segment: None,
         answers,
         source_addresses,
+        baggage: file.baggage.as_ref().is_none_or(|b| b.value),
+        cost,
     })
 }
 
@@ -655,6 +660,40 @@ impl Compiler<'_> {
             return DEFAULT_MAX_BODY;
         }
         bytes as u64
+    }
+
+    fn cost_plan(
+        &mut self,
+        sweep: Option<&Sp<super::model::CostSweep>>,
+        flag: bool,
+    ) -> Option<super::plan::CostPlan> {
+        let default = super::plan::CostPlan::DEFAULT;
+        let Some(sweep) = sweep else {
+            return flag.then_some(default);
+        };
+        let each = sweep.value.each.as_ref();
+        if let Some(each) = each.filter(|e| e.value.0 < Duration::from_secs(1)) {
+            self.error_help(
+                each.loc,
+                "cost.each: each request name needs at least 1s alone",
+                "the SUT's CPU is read once a second: give e.g. each: 5s",
+            );
+        }
+        let users = sweep.value.users.as_ref();
+        if let Some(users) = users.filter(|u| u.value.0 == 0 || u.value.0 > 1000) {
+            self.error_help(
+                users.loc,
+                format!(
+                    "cost.users: {} users cannot drive a request name alone",
+                    users.value.0
+                ),
+                "give 1 to 1000 users, e.g. users: 2",
+            );
+        }
+        Some(super::plan::CostPlan {
+            each: each.map_or(default.each, |e| e.value.0),
+            users: users.map_or(default.users, |u| u.value.0 as usize),
+        })
     }
 
     fn error_samples(&mut self, samples: Option<&Sp<usize>>) -> usize {

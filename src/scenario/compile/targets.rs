@@ -354,6 +354,9 @@ impl TargetCompiler<'_, '_> {
         if let Some(rate) = &t.throughput {
             push(TargetMetric::Throughput, rate.value.0);
         }
+        if let Some(cpu) = &t.cpu_per_request {
+            push(TargetMetric::CpuPerRequest, ms(cpu));
+        }
         for slow in &t.slow_requests {
             push(
                 TargetMetric::SlowRequests {

@@ -1,0 +1,199 @@
+//! What each request costs the SUT: CPU per request measured against real
+//! services whose endpoints burn a known CPU time (a Python service, threaded
+//! and under gunicorn, by the sweep; a Go service labelling its samples from
+//! the baggage header, by labels; the demo).
+
+use crate::common::*;
+
+/// A scenario against the cost fixture, launched by gander: `burn 1ms`,
+/// `burn 4ms` and `sleep`, plus `extra` YAML.
+fn python_scenario(port: u16, command: &str, extra: &str) -> String {
+    format!(
+        "name: cost\nhost: http://127.0.0.1:{port}\nload: {{ users: 2, duration: 3s }}\n\
+         sut:\n  command: {command}\n  ready: /health\n{extra}\
+         scenarios:\n  - name: mix\n    steps:\n      - name: burn 1ms\n        get: /burn1\n\
+         \x20     - name: burn 4ms\n        get: /burn4\n      - name: sleep\n        get: /sleep\n"
+    )
+}
+
+/// CPU ms per request of each request name, and its method.
+fn costs(run: &serde_json::Value) -> Vec<(String, Option<f64>, Option<String>)> {
+    run["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["cost"]["cpu_ms_per_request"]["value"].as_f64(),
+                e["cost"]["method"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
+
+fn cost_of(run: &serde_json::Value, name: &str) -> f64 {
+    costs(run)
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .and_then(|(_, v, _)| v)
+        .unwrap_or_else(|| panic!("no cost for {name}: {}", run["endpoints"]))
+}
+
+/// By sweep: the two burning endpoints differ by 3 ms within 10 %, in order,
+/// the sleeping one costs least; each name has its own flame graph.
+fn assert_sweep_figures(out: &RunOutput) {
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    for (name, _, method) in costs(&run) {
+        assert_eq!(
+            method.as_deref(),
+            Some("sweep"),
+            "{name}: {}",
+            run["endpoints"]
+        );
+    }
+    let (one, four, sleep) = (
+        cost_of(&run, "burn 1ms"),
+        cost_of(&run, "burn 4ms"),
+        cost_of(&run, "sleep"),
+    );
+    let diff = four - one;
+    eprintln!("by sweep: burn 1ms {one:.3} ms, burn 4ms {four:.3} ms, sleep {sleep:.3} ms");
+    assert!(
+        (diff - 3.0).abs() <= 0.3,
+        "burn 4ms - burn 1ms = {diff:.3} ms of CPU (truth 3 ms): {one:.3} and {four:.3}"
+    );
+    assert!(sleep < one && one < four, "{sleep} {one} {four}");
+    // The sweep's latencies are kept apart from the steady state's.
+    let e = &run["endpoints"][1];
+    assert!(u(e, "/cost/alone/requests") >= 20, "{e}");
+    assert!(run["totals"]["steady"]["cost"]["cpu_ms_per_request"]["value"].is_f64());
+    assert!(out.stdout.contains("CPU/req"), "{}", out.stdout);
+}
+
+#[test]
+fn sweep_measures_known_cpu_per_request_in_a_threaded_python_process() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let app = fixtures().join("cost-app/app.py");
+    let command = format!("[python3, {}, --port, \"{port}\"]", app.display());
+    let out = ws.run(
+        &python_scenario(port, &command, "cost: { each: 5s, users: 2 }\n"),
+        &[],
+    );
+    assert_sweep_figures(&out);
+}
+
+#[test]
+fn sweep_measures_the_process_tree_of_gunicorn_workers_profiled_by_py_spy() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let dir = fixtures().join("cost-app");
+    let command = format!(
+        "[gunicorn, --chdir, {}, -w, \"2\", -b, \"127.0.0.1:{port}\", \"app:application\"]",
+        dir.display()
+    );
+    let out = ws.run(
+        &python_scenario(port, &command, "profile: { py-spy: {} }\n"),
+        &["--cost"],
+    );
+    assert_sweep_figures(&out);
+    let run = out.json();
+    // py-spy profiled each name alone: the burning ones show the burn.
+    let svg = run["endpoints"][1]["cost"]["alone"]["flamegraph"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no flame graph alone: {}", run["endpoints"][1]));
+    let text = std::fs::read_to_string(out.run_dir().join(svg)).unwrap();
+    assert!(text.contains("burn"), "burn is not in {svg}");
+}
+
+/// The Go fixture that labels its samples, built once per test binary.
+fn go_cost_binary() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let out = tmp.join("go-cost-sut");
+        let status = std::process::Command::new("go")
+            .args(["build", "-o"])
+            .arg(&out)
+            .arg(".")
+            .current_dir(fixtures().join("go-cost"))
+            .env("GOCACHE", tmp.join("go-cache"))
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOPROXY", "off")
+            .status()
+            .expect("go is installed (scripts/setup-test-deps installs golang-go)");
+        assert!(status.success(), "go build failed");
+        out
+    })
+    .clone()
+}
+
+#[test]
+fn labels_split_a_go_services_cpu_by_request_name_without_a_sweep() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let command = format!(
+        "[{}, -addr, \"127.0.0.1:{port}\"]",
+        go_cost_binary().display()
+    );
+    let scenario = python_scenario(port, &command, "profile: { pprof: /debug/pprof/profile }\n")
+        .replace("duration: 3s", "duration: 20s");
+    let out = ws.run(&scenario, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    for (name, _, method) in costs(&run) {
+        assert_eq!(
+            method.as_deref(),
+            Some("labels"),
+            "{name}: {}",
+            run["endpoints"]
+        );
+    }
+    let (one, four, sleep) = (
+        cost_of(&run, "burn 1ms"),
+        cost_of(&run, "burn 4ms"),
+        cost_of(&run, "sleep"),
+    );
+    let diff = four - one;
+    eprintln!("by labels: burn 1ms {one:.3} ms, burn 4ms {four:.3} ms, sleep {sleep:.3} ms");
+    assert!(
+        (diff - 3.0).abs() <= 0.3,
+        "burn 4ms - burn 1ms = {diff:.3} ms of CPU by labels (truth 3 ms): {one:.3} and {four:.3}"
+    );
+    assert!(sleep < one && one < four, "{sleep} {one} {four}");
+    // One flame graph per labelled request name, the burn in the burning ones.
+    let by_request = run["profile"]["by_request"].as_array().unwrap();
+    let four_svg = by_request
+        .iter()
+        .find(|r| r["name"] == "burn 4ms")
+        .and_then(|r| r["flamegraph"].as_str())
+        .unwrap_or_else(|| panic!("{by_request:?}"));
+    let text = std::fs::read_to_string(out.run_dir().join(four_svg)).unwrap();
+    assert!(text.contains("main.burn"), "main.burn is not in {four_svg}");
+}
+
+#[test]
+fn cpu_per_request_targets_judge_overall_and_per_name() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let app = fixtures().join("cost-app/app.py");
+    let command = format!("[python3, {}, --port, \"{port}\"]", app.display());
+    // burn 4ms costs more than 3 ms and burn 1ms less: one target fails, one passes.
+    let targets = "cost: { each: 4s }\ntargets:\n  cpu_per_request: 1s\n  endpoints:\n    \
+                   burn 4ms: { cpu_per_request: 3ms }\n    burn 1ms: { cpu_per_request: 3ms }\n";
+    let out = ws.run(&python_scenario(port, &command, targets), &[]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    let rows = run["verdict"]["targets"].as_array().unwrap();
+    let outcome = |scope: &str| {
+        rows.iter()
+            .find(|t| t["metric"] == "cpu_per_request" && t["scope"] == scope)
+            .unwrap_or_else(|| panic!("no cpu_per_request row for {scope}: {rows:?}"))["outcome"]
+            .clone()
+    };
+    assert_eq!(outcome("all requests"), "pass");
+    assert_eq!(outcome("burn 4ms"), "fail");
+    assert_eq!(outcome("burn 1ms"), "pass");
+}
