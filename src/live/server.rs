@@ -134,18 +134,23 @@ fn answer(page: &LivePage, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             Some(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             None => text(StatusCode::NOT_FOUND, "the run has not ended yet".into()),
         },
+        // A browser asks for one: no icon, and no error in its console.
+        "/favicon.ico" => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            r
+        }
         _ => text(StatusCode::NOT_FOUND, "not found: try /".into()),
     }
 }
 
-/// Before the first second: a page that asks again in a second.
+/// Before the first second: a page that asks again in a second (a page
+/// like any other, not an error: the run is fine, it has no figures yet).
 fn waiting() -> Response<Full<Bytes>> {
-    let mut r = html_response(Bytes::from_static(
+    html_response(Bytes::from_static(
         b"<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=1>\
           <title>gander</title><p>The run is starting.",
-    ));
-    *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    r
+    ))
 }
 
 fn html_response(body: Bytes) -> Response<Full<Bytes>> {

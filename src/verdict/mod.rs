@@ -30,11 +30,10 @@ pub fn judge(result: &RunResult) -> Verdict {
                 .into(),
         );
     }
-    notes.extend(validity::pacing_note(result));
-    notes.extend(validity::profile_note(result));
+    // The pace, the protocol and the profile's window.
+    notes.extend(validity::run_notes(result));
     notes.extend(answers::notes(result));
     notes.extend(validity::machine_note(result));
-    notes.extend(validity::run_notes(result));
     let mut targets: Vec<TargetResult> = Vec::new();
     if let Some(segment) = result.provenance.segment.as_ref().filter(|s| s.count > 1) {
         // A throughput target, say, is the whole plan's: a share of the load cannot meet it.

@@ -66,12 +66,16 @@ pub struct AbArgs {
     /// Override a target, e.g. -t p95=200ms.
     #[arg(long = "target", short = 't', value_name = "KEY=VALUE")]
     pub target: Vec<String>,
+    /// The HTTP version users speak: 1.1, 2 (by TLS ALPN) or h2c (the file's `http`)
     #[arg(long, value_name = "VERSION")]
     pub http: Option<crate::scenario::units::HttpVersion>,
+    /// Do not verify TLS certificates (the file's `tls.insecure`): a throwaway test only
     #[arg(long)]
     pub insecure: bool,
+    /// Where the run directory goes (it holds baseline/, candidate/, ab.json, ab.html)
     #[arg(long, short = 'o', default_value = "reports")]
     pub output: PathBuf,
+    /// Print only errors and the verdict
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }
