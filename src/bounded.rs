@@ -147,9 +147,47 @@ pub fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, ReadError> {
     read_capped(flate2::read::GzDecoder::new(bytes), limit)
 }
 
-/// Reads a file, refusing one over `limit` bytes (however it grows meanwhile).
+/// Reads a regular file, refusing one over `limit` bytes (however it grows
+/// meanwhile) and anything else: a FIFO would hang, `/dev/zero` never end.
 pub fn read_file(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-    read_capped(std::fs::File::open(path)?, limit)
+    read_capped(open_regular(path)?, limit)
+}
+
+/// Opens `path` if it is a regular file: without waiting for a FIFO's writer
+/// (`O_NONBLOCK`), and with an error that names what it is instead.
+pub fn open_regular(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    match special_kind(&file.metadata()?.file_type()) {
+        None => Ok(file),
+        Some(kind) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {kind}, not a regular file"),
+        )),
+    }
+}
+
+/// What a file that is not a regular file is, in words; `None` for a regular one.
+pub fn special_kind(kind: &std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    Some(if kind.is_file() {
+        return None;
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    })
 }
 
 fn read_capped(reader: impl Read, limit: u64) -> Result<Vec<u8>, ReadError> {
@@ -199,5 +237,22 @@ mod tests {
             read_file(&path, 99),
             Err(ReadError::TooLarge { limit: 99 })
         ));
+    }
+
+    #[test]
+    fn only_regular_files_are_read_and_a_fifo_does_not_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = read_file(&fifo, 100).unwrap_err().to_string();
+        assert_eq!(err, "it is a FIFO, not a regular file");
+        let err = read_file(std::path::Path::new("/dev/zero"), 100).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "it is a character device, not a regular file"
+        );
+        assert!(read_file(dir.path(), 100).is_err());
     }
 }

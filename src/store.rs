@@ -150,6 +150,9 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError
     written.map_err(io_error(&what))
 }
 
+/// The largest run.json gander reads back (a long run's is tens of megabytes).
+const RUN_JSON_LIMIT: u64 = 1 << 30;
+
 /// Reads `run.json` back from a run directory.
 pub fn read(dir: &Path) -> Result<RunResult, StoreError> {
     let path = dir.join("run.json");
@@ -157,8 +160,12 @@ pub fn read(dir: &Path) -> Result<RunResult, StoreError> {
         dir: dir.to_path_buf(),
         reason,
     };
-    let text =
-        fs::read_to_string(&path).map_err(|e| not_a_run(format!("cannot read run.json: {e}")))?;
+    // A regular file only, and bounded: a run.json that is a FIFO or
+    // /dev/zero is refused at once, not waited for or read for ever.
+    let bytes = crate::bounded::read_file(&path, RUN_JSON_LIMIT)
+        .map_err(|e| not_a_run(format!("cannot read run.json: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| not_a_run(format!("run.json is not UTF-8 text: {e}")))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| not_a_run(format!("run.json is not JSON: {e}")))?;
     match value.get("schema_version").and_then(|v| v.as_u64()) {

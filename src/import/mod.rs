@@ -280,13 +280,17 @@ fn read_file(path: &Path) -> Result<String, ImportError> {
         path: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    if meta.len() > MAX_INPUT as u64 {
-        return Err(ImportError::TooLarge {
-            what: path.display().to_string(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    // A regular file only: a `$ref` to a FIFO or /dev/zero is refused at once.
+    let bytes = match crate::bounded::read_file(path, MAX_INPUT as u64) {
+        Ok(bytes) => bytes,
+        Err(crate::bounded::ReadError::TooLarge { .. }) => {
+            return Err(ImportError::TooLarge {
+                what: path.display().to_string(),
+            });
+        }
+        Err(crate::bounded::ReadError::Io(e)) => return Err(read_err(e)),
+        Err(e) => return Err(read_err(std::io::Error::other(e.to_string()))),
+    };
     String::from_utf8(bytes).map_err(|e| {
         read_err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,

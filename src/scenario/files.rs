@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The largest scenario file gander reads.
@@ -45,23 +45,8 @@ pub fn open_regular(path: &Path, limit: u64) -> Result<std::io::Take<File>, File
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
     let meta = file.metadata()?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        return Err(FileError::NotRegular {
-            kind: if kind.is_dir() {
-                "a directory"
-            } else if kind.is_fifo() {
-                "a FIFO"
-            } else if kind.is_char_device() {
-                "a character device"
-            } else if kind.is_block_device() {
-                "a block device"
-            } else if kind.is_socket() {
-                "a socket"
-            } else {
-                "a special file"
-            },
-        });
+    if let Some(kind) = crate::bounded::special_kind(&meta.file_type()) {
+        return Err(FileError::NotRegular { kind });
     }
     if meta.len() > limit {
         return Err(FileError::TooLarge { limit });

@@ -241,3 +241,44 @@ scenarios:
     eprintln!("gander's peak RSS: {peak} MiB");
     assert!(peak < RSS_BOUND_MIB, "gander reached {peak} MiB");
 }
+
+/// A FIFO or `/dev/zero` where a file is read (an OpenAPI document, a `$ref`
+/// it names, a HAR, a run's run.json) is refused at once with what it is:
+/// never a hang waiting for a writer, never a read that fills the memory.
+#[test]
+fn a_fifo_or_dev_zero_where_a_file_is_read_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo reads a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let doc = dir.path().join("api.yaml");
+    std::fs::write(
+        &doc,
+        "openapi: 3.0.0\ninfo: { title: t, version: '1' }\npaths:\n  /a:\n    get:\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: { $ref: 'fifo#/Thing' }\n",
+    )
+    .unwrap();
+    let run_dir = dir.path().join("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", run_dir.join("run.json")).unwrap();
+    let fifo = fifo.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["import", "openapi", "/dev/zero"], "character device"),
+        (&["import", "openapi", fifo], "FIFO"),
+        (&["import", "openapi", doc.to_str().unwrap()], "FIFO"),
+        (&["import", "har", fifo], "FIFO"),
+        (&["report", run_dir.to_str().unwrap()], "character device"),
+    ];
+    for (args, said) in cases {
+        let started = std::time::Instant::now();
+        let out = crate::common::gander(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -199,11 +199,11 @@ pub(super) fn read_file(path: &Path) -> Result<Vec<Entry>, ImportError> {
     if std::fs::metadata(path).map_err(read_err)?.len() > MAX_HAR {
         return Err(too_large());
     }
-    let file = std::fs::File::open(path).map_err(read_err)?;
+    let file = crate::bounded::open_regular(path).map_err(read_err)?;
     let reader = std::io::BufReader::new(file.take(MAX_HAR));
     parse(reader, || {
         // Only when the stream did not read as a recording: the text, for a located error.
-        let file = std::fs::File::open(path).map_err(read_err)?;
+        let file = crate::bounded::open_regular(path).map_err(read_err)?;
         let mut bytes = Vec::new();
         file.take(MAX_HAR + 1)
             .read_to_end(&mut bytes)
