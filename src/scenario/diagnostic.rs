@@ -18,6 +18,9 @@ pub struct Diagnostic {
     pub message: String,
     /// What was expected, or a suggestion.
     pub help: Option<String>,
+    /// A text within the value at `loc` to point at instead of the value's
+    /// start (the `${user_index}` inside a string), when it is on that line.
+    pub focus: Option<String>,
 }
 
 impl Diagnostic {
@@ -26,7 +29,13 @@ impl Diagnostic {
             loc,
             message: message.into(),
             help: None,
+            focus: None,
         }
+    }
+    /// Points at `text` inside the value at `loc` (when it is on that line).
+    pub fn focus(mut self, text: impl Into<String>) -> Self {
+        self.focus = Some(text.into());
+        self
     }
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
@@ -50,13 +59,17 @@ impl FileDiagnostics {
         let config = term::Config::default();
         let mut out = String::new();
         for d in &self.items {
+            let (loc, range) = match d.focus.as_deref() {
+                Some(text) => focused(&self.source, d.loc, text),
+                None => (d.loc, byte_range(&self.source, d.loc)),
+            };
             out.push_str(&format!(
                 "{}:{}:{}: error: {}\n",
-                name, d.loc.line, d.loc.column, d.message
+                name, loc.line, loc.column, d.message
             ));
             let mut diagnostic =
                 CsDiagnostic::error().with_message(d.message.lines().next().unwrap_or_default());
-            if let Some(range) = byte_range(&self.source, d.loc) {
+            if let Some(range) = range {
                 diagnostic = diagnostic.with_labels(vec![Label::primary((), range)]);
             }
             if let Some(help) = &d.help {
@@ -104,6 +117,30 @@ impl ScenarioError {
             items,
         }))
     }
+}
+
+/// Where `text` stands on `loc`'s line, at or after its column, and its byte
+/// range; `loc` and its token when it is not there (a value over several lines).
+fn focused(source: &str, loc: Loc, text: &str) -> (Loc, Option<std::ops::Range<usize>>) {
+    let whole = (loc, byte_range(source, loc));
+    let Some(start) = whole.1.as_ref().map(|r| r.start) else {
+        return whole;
+    };
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
+    let Some(at) = source[start..line_end].find(text).map(|i| start + i) else {
+        return whole;
+    };
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let column = source[line_start..at].chars().count() as u64 + 1;
+    (
+        Loc {
+            line: loc.line,
+            column,
+        },
+        Some(at..at + text.len()),
+    )
 }
 
 /// The byte range of the token at `loc` (1-based line and character column).
@@ -166,5 +203,16 @@ mod tests {
         let src = "a: 1\n  thinktime: 2s\n";
         let r = byte_range(src, Loc { line: 2, column: 3 }).unwrap();
         assert_eq!(&src[r], "thinktime");
+    }
+
+    #[test]
+    fn a_focus_points_inside_the_value_on_its_line_and_falls_back_to_the_value() {
+        let src = "a: 1\nexpect: \"user ${user_index} ok\"\n";
+        let at = Loc { line: 2, column: 9 };
+        let (loc, range) = focused(src, at, "${user_index}");
+        assert_eq!((loc.line, loc.column), (2, 15));
+        assert_eq!(&src[range.unwrap()], "${user_index}");
+        // Not on that line: the value itself, as without a focus.
+        assert_eq!(focused(src, at, "${other}"), (at, byte_range(src, at)));
     }
 }

@@ -1145,18 +1145,22 @@ impl Compiler<'_> {
                                  an expectation cannot use it"
                             ),
                         )
+                        .focus(part)
                         .with_help(help),
                     )
                 }
             },
             Err(e) => {
-                let message = match self.per_user_name(text) {
-                    Some(name) => format!(
-                        "\"${{{name}}}\" is a value each user captures or is fed: an expectation cannot use it"
+                let (message, focus) = match self.per_user_name(text) {
+                    Some(name) => (
+                        format!(
+                            "\"${{{name}}}\" is a value each user captures or is fed: an expectation cannot use it"
+                        ),
+                        format!("${{{name}}}"),
                     ),
-                    None => format!("in an expectation: {e}"),
+                    None => (format!("in an expectation: {e}"), "${".to_string()),
                 };
-                problems.push(Diagnostic::new(loc, message).with_help(help));
+                problems.push(Diagnostic::new(loc, message).focus(focus).with_help(help));
             }
         }
         text.to_string()
