@@ -342,8 +342,39 @@ fn from_yaml_error(error: &serde_saphyr::Error) -> Diagnostic {
             };
             Diagnostic::new(loc, format!("expected {what}"))
         }
-        other => Diagnostic::new(loc, strip_location(&other.to_string())),
+        other => {
+            let text = other.to_string();
+            match text.strip_prefix("budget breached: ") {
+                Some(breach) => budget_breach(loc, breach),
+                None => Diagnostic::new(loc, strip_location(&text)),
+            }
+        }
     }
+}
+
+/// The YAML parser's budget (aliases that expand without end, the "billion
+/// laughs", or nesting past reason), in words and with the fix, instead of
+/// the parser's own debug text (`RecordedAnchorEvents { .. }`).
+fn budget_breach(loc: Loc, breach: &str) -> Diagnostic {
+    let kind = breach
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    let what = match kind {
+        "Depth" => "it nests lists and maps deeper than gander reads",
+        "Aliases" | "Anchors" => {
+            "it uses more aliases (*name) or anchors (&name) than gander reads"
+        }
+        "Documents" => "it holds more than one YAML document",
+        _ => {
+            "its aliases (*name) expand to more values than gander reads (each alias repeats \
+              its anchor's whole value, so aliases of aliases grow without end)"
+        }
+    };
+    Diagnostic::new(loc, format!("the file is too large once expanded: {what}")).with_help(
+        "write the values out, or repeat them with fewer nested aliases; a scenario file needs \
+         no more than a few thousand values",
+    )
 }
 
 /// serde-saphyr's messages end with " at line N column M"; the diagnostic says that itself.

@@ -581,6 +581,7 @@ fn broken_files() -> Vec<(&'static str, String)> {
             "# a scenario, one day\n  # maybe\n".to_string(),
         ),
         ("two_documents", format!("{GOOD}---\nname: another\n")),
+        ("billion_laughs", with_step(&billion_laughs())),
         (
             "stages_and_duration",
             replace(
@@ -589,6 +590,20 @@ fn broken_files() -> Vec<(&'static str, String)> {
             ),
         ),
     ]
+}
+
+/// A step whose JSON body is the "billion laughs": each anchor's list repeats
+/// the previous one nine times, so ten levels expand to 9^10 values.
+fn billion_laughs() -> String {
+    let mut step = String::from(
+        "- post: /laughs\n        json:\n          a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+    );
+    for level in b'b'..=b'j' {
+        let (prev, cur) = ((level - 1) as char, level as char);
+        let refs = vec![format!("*{prev}"); 9].join(", ");
+        step.push_str(&format!("\n          {cur}: &{cur} [{refs}]"));
+    }
+    step
 }
 
 #[test]
