@@ -79,6 +79,87 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The widest line of a table whose last column is free text (error reasons):
+/// the summary reads the same in a terminal, a CI log and summary.txt.
+const WIDTH: usize = 120;
+
+/// `table`, with the last column's text wrapped at word boundaries so that no
+/// line is wider than `width` (continuation lines start under that column).
+fn wrapped_table(rows: &[Vec<String>], width: usize) -> String {
+    let plain = table(rows);
+    if plain.lines().all(|l| l.chars().count() <= width) {
+        return plain;
+    }
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let Some(last) = columns.checked_sub(1) else {
+        return plain;
+    };
+    // Where the last column starts: the indent, every other column and its gap.
+    let lead: usize = 2
+        + (0..last)
+            .map(|c| {
+                rows.iter()
+                    .filter_map(|r| r.get(c))
+                    .map(|s| control(s).chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    + 2
+            })
+            .sum::<usize>();
+    let room = width.saturating_sub(lead).max(30);
+    let wrapped: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| wrap(&control(r.last().map_or("", String::as_str)), room))
+        .collect();
+    // The table with each last cell's first line; the rest go under it.
+    let firsts: Vec<Vec<String>> = rows
+        .iter()
+        .zip(&wrapped)
+        .map(|(r, lines)| {
+            let mut row = r[..r.len().saturating_sub(1)].to_vec();
+            row.push(lines.first().cloned().unwrap_or_default());
+            row
+        })
+        .collect();
+    let mut out = String::new();
+    for (line, lines) in table(&firsts).lines().zip(&wrapped) {
+        out.push_str(line);
+        out.push('\n');
+        for more in lines.iter().skip(1) {
+            out.push_str(&format!("{:lead$}{more}\n", ""));
+        }
+    }
+    out
+}
+
+/// `text` in lines of at most `room` characters, broken at spaces where it can.
+fn wrap(text: &str, room: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word = word.to_string();
+        while word.chars().count() > room {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            let cut: String = word.chars().take(room).collect();
+            word = word.chars().skip(room).collect();
+            lines.push(cut);
+        }
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > room {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 /// The summary. No control character from the SUT reaches the terminal or
 /// summary.txt raw: ANSI escapes are shown as `\x1b`, whatever field held them.
 pub fn render(result: &RunResult) -> String {
@@ -312,7 +393,7 @@ fn errors(result: &RunResult) -> String {
             g.reason.clone(),
         ]);
     }
-    let mut out = format!("\nerrors (whole run)\n{}", table(&rows));
+    let mut out = format!("\nerrors (whole run)\n{}", wrapped_table(&rows, WIDTH));
     if groups.len() > SHOWN {
         out.push_str(&format!(
             "  ... and {} more kinds, see run.json\n",
@@ -546,4 +627,41 @@ pub fn comparison(c: &Comparison) -> String {
         out.push_str(&format!("INVALID comparison: {why}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_reason_wraps_under_its_column_within_the_width() {
+        let reason = "connection failed: ".repeat(20);
+        let rows = vec![
+            ["count", "status", "name", "reason"]
+                .map(String::from)
+                .to_vec(),
+            vec![
+                "12".into(),
+                "-".into(),
+                "list bookings".into(),
+                reason.clone(),
+            ],
+        ];
+        let out = wrapped_table(&rows, 80);
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        let start = out.lines().nth(1).unwrap().find("connection").unwrap();
+        assert!(out.lines().count() > 3);
+        for more in out.lines().skip(2) {
+            assert_eq!(more.find(|c: char| c != ' '), Some(start), "{out}");
+        }
+        // Nothing lost: the words are all there, in order.
+        let words: Vec<&str> = out
+            .lines()
+            .skip(1)
+            .flat_map(|l| l[start..].split_whitespace())
+            .collect();
+        assert_eq!(words, reason.split_whitespace().collect::<Vec<_>>());
+        // A table that fits is the plain one.
+        assert_eq!(wrapped_table(&rows[..1], 80), table(&rows[..1]));
+    }
 }
