@@ -123,6 +123,7 @@ pub fn out_name(source: &ProfileSource) -> &'static str {
 /// Runs the profiler to completion (or `deadline`); on a signal to gander it
 /// asks the profiler to stop early with SIGINT, which py-spy and perf answer
 /// by writing what they have.
+// Long on purpose: spawn, wait (or stop early), read the bounded output and decode it per format, each step with its own message.
 pub fn run(
     source: &ProfileSource,
     argv: &[String],

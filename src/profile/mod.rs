@@ -151,6 +151,7 @@ fn profile_length(plan: &ProfilePlan, planned: Option<Duration>) -> u64 {
     }
 }
 
+// Long on purpose: wait for the steady state, run the source, then turn its outcome into a Capture, one window of time read top to bottom.
 fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     let label = target_label(plan, &target);
     // Wait for the steady state (or the end of a run that never got there).

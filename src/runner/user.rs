@@ -706,6 +706,7 @@ struct Answer {
 /// Sends the request and reads its answer to the last body byte, keeping
 /// what the checks need, all within the step's timeout. A request that got no
 /// answer is finished in `sample`.
+// Long on purpose: send, head checks, decode and bounded body read share one timeout and one failure reason, in the order the wire gives them.
 async fn exchange(
     step: &Step,
     transport: &Transport,

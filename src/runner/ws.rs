@@ -149,6 +149,7 @@ fn failure(reason: String) -> Option<Box<Failure>> {
     }))
 }
 
+// Long on purpose: handshake, its sample, the messages and the hand-off to a background socket keep one socket's lifetime visible top to bottom.
 pub async fn run(
     user: &mut GooseUser,
     shared: &RunShared,

@@ -104,6 +104,7 @@ pub fn run(setup: &Setup) -> Swept {
 }
 
 /// One request name alone: its cost, and its profile.
+// Long on purpose: one request name's recorder, reader thread, profiler and run set up and finished together, so their order stays visible.
 fn one(
     setup: &Setup,
     plan: Arc<RunPlan>,

@@ -385,6 +385,7 @@ impl Compiler<'_> {
         })
     }
 
+    // Long on purpose: each profiler source (pprof, py-spy, perf, command) checked in turn, each with its own located message.
     fn profile_source(
         &mut self,
         p: &Sp<model::Profile>,
