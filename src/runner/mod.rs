@@ -67,7 +67,7 @@ pub enum RunError {
     #[error("the host {host} is not a URL: {reason}")]
     Host { host: String, reason: String },
     #[error("cannot set up TLS: {0}")]
-    Tls(String),
+    Tls(crate::net::tls::TlsError),
     #[error(transparent)]
     Sink(#[from] crate::sink::BindError),
 }
