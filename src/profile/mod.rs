@@ -187,6 +187,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
                 let rate = plan.rate.unwrap_or_else(|| rate_for(seconds));
                 let argv = external::argv(source, &pids, seconds, rate, &out);
                 external::run(source, &argv, &out, deadline, &stop_early)
+                    .map_err(|e| e.to_string())
             }),
     };
     let ended = Instant::now();
