@@ -1,6 +1,10 @@
 //! What one simulated user does for one step: render the request from its
 //! own state, send it on its own connection, read the whole body, check and
 //! capture, and report one `Sample` to the recorder.
+//!
+//! The `String` errors here are on purpose: each is the reason text
+//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
+//! by its words; no caller matches on it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
