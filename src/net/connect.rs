@@ -181,11 +181,7 @@ impl Edge {
             .expect("the default TLS configuration builds")
     }
 
-    pub fn with_proxy(
-        plan: &TlsPlan,
-        net: &NetPlan,
-        proxy: ProxyPolicy,
-    ) -> Result<Edge, TlsError> {
+    pub fn with_proxy(plan: &TlsPlan, net: &NetPlan, proxy: ProxyPolicy) -> Result<Edge, TlsError> {
         let connect_timeout = net.connect_timeout;
         let tls = Tls::new(plan);
         let connector = |speak: Speak| -> Result<tokio_rustls::TlsConnector, TlsError> {

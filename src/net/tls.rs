@@ -135,9 +135,7 @@ fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
 pub fn check_ca(certs: &[CertificateDer<'static>]) -> Result<(), TlsError> {
     let mut store = rustls::RootCertStore::empty();
     for cert in certs {
-        store
-            .add(cert.clone())
-            .map_err(TlsError::NotCa)?;
+        store.add(cert.clone()).map_err(TlsError::NotCa)?;
     }
     Ok(())
 }

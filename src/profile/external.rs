@@ -241,12 +241,12 @@ pub fn run(
             format: ProfileFormat::Pprof,
             ..
         } => {
-            let d = super::pprof::decode(&bytes).map_err(|e| ProfilerError::Decode(e.to_string()))?;
+            let d =
+                super::pprof::decode(&bytes).map_err(|e| ProfilerError::Decode(e.to_string()))?;
             (d.folded, d.value_type)
         }
         _ => {
-            let text = String::from_utf8(bytes.clone())
-                .map_err(|_| ProfilerError::Binary)?;
+            let text = String::from_utf8(bytes.clone()).map_err(|_| ProfilerError::Binary)?;
             (
                 Folded::parse(&text).map_err(|e| ProfilerError::Decode(e.to_string()))?,
                 "samples".to_string(),
@@ -296,9 +296,7 @@ fn collapse_perf(data: &Path) -> Result<Folded, ProfilerError> {
         inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default());
     let mut out = Vec::new();
     let collapsed = folder.collapse(std::io::BufReader::new(stdout), &mut out);
-    let status = script
-        .wait()
-        .map_err(ProfilerError::PerfScript)?;
+    let status = script.wait().map_err(ProfilerError::PerfScript)?;
     if !status.success() {
         return Err(ProfilerError::PerfScriptFailed(status));
     }

@@ -186,8 +186,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
                 let out = dir.path().join(external::out_name(source));
                 let rate = plan.rate.unwrap_or_else(|| rate_for(seconds));
                 let argv = external::argv(source, &pids, seconds, rate, &out);
-                external::run(source, &argv, &out, deadline, &stop_early)
-                    .map_err(|e| e.to_string())
+                external::run(source, &argv, &out, deadline, &stop_early).map_err(|e| e.to_string())
             }),
     };
     let ended = Instant::now();

@@ -84,7 +84,10 @@ pub struct Fetcher {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{url}: {reason}")]
-    Url { url: String, reason: url::ParseError },
+    Url {
+        url: String,
+        reason: url::ParseError,
+    },
     #[error("{url}: header {name} is not a valid value")]
     Header { url: String, name: String },
     #[error("{url}: {reason}")]
@@ -110,8 +113,7 @@ impl Fetcher {
         })?;
         let mut headers = HeaderMap::new();
         for (name, value) in &source.headers {
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| SourceError::Header {
+            let value = HeaderValue::from_str(value).map_err(|_| SourceError::Header {
                 url: source.url.clone(),
                 name: name.to_string(),
             })?;
