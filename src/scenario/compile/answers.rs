@@ -46,11 +46,11 @@ struct Hook {
 #[derive(Debug, thiserror::Error)]
 enum AddrError {
     #[error("no port")]
-    NoPort,
+    MissingPort,
     #[error("not IP:PORT")]
-    NotIpPort,
+    NotIpAndPort,
     #[error("a bad port")]
-    BadPort,
+    Unparsable,
 }
 
 fn socket_addr(text: &str) -> Result<SocketAddr, AddrError> {
@@ -61,16 +61,16 @@ fn socket_addr(text: &str) -> Result<SocketAddr, AddrError> {
     if let Ok(addr) = bare.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    let (host, port) = bare.rsplit_once(':').ok_or(AddrError::NoPort)?;
+    let (host, port) = bare.rsplit_once(':').ok_or(AddrError::MissingPort)?;
     if !host.eq_ignore_ascii_case("localhost") {
-        return Err(AddrError::NotIpPort);
+        return Err(AddrError::NotIpAndPort);
     }
-    let port: u16 = port.parse().map_err(|_| AddrError::BadPort)?;
+    let port: u16 = port.parse().map_err(|_| AddrError::Unparsable)?;
     ("127.0.0.1", port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or(AddrError::NotIpPort)
+        .ok_or(AddrError::NotIpAndPort)
 }
 
 impl Compiler<'_> {
