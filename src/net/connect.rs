@@ -21,7 +21,7 @@ use tower_service::Service;
 
 use super::NetPlan;
 use super::proxy::{Proxy, ProxyPolicy};
-use super::tls::{Tls, TlsPlan};
+use super::tls::{Tls, TlsError, TlsPlan};
 
 /// How long connecting may take (TCP, a proxy's tunnel and TLS together)
 /// unless the file says otherwise (`defaults.connect_timeout`).
@@ -171,7 +171,7 @@ impl std::fmt::Debug for Edge {
 impl Edge {
     /// The edge of a run: its TLS, its connect timeout and host names, the
     /// environment's proxies.
-    pub fn new(tls: &TlsPlan, net: &NetPlan) -> Result<Edge, String> {
+    pub fn new(tls: &TlsPlan, net: &NetPlan) -> Result<Edge, TlsError> {
         Edge::with_proxy(tls, net, ProxyPolicy::from_env())
     }
 
@@ -181,10 +181,10 @@ impl Edge {
             .expect("the default TLS configuration builds")
     }
 
-    pub fn with_proxy(plan: &TlsPlan, net: &NetPlan, proxy: ProxyPolicy) -> Result<Edge, String> {
+    pub fn with_proxy(plan: &TlsPlan, net: &NetPlan, proxy: ProxyPolicy) -> Result<Edge, TlsError> {
         let connect_timeout = net.connect_timeout;
         let tls = Tls::new(plan);
-        let connector = |speak: Speak| -> Result<tokio_rustls::TlsConnector, String> {
+        let connector = |speak: Speak| -> Result<tokio_rustls::TlsConnector, TlsError> {
             Ok(tokio_rustls::TlsConnector::from(Arc::new(
                 tls.config(speak.alpn())?,
             )))

@@ -64,34 +64,58 @@ impl TlsPlan {
     }
 }
 
+/// Why a PEM file, a client identity or the run's TLS configuration is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("it is not valid PEM ({0})")]
+    NotPem(String),
+    #[error("a CERTIFICATE block in it is not an X.509 certificate")]
+    NotX509,
+    #[error("it holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    NoCertificate,
+    #[error(
+        "it holds no PEM private key (-----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC \
+         PRIVATE KEY)"
+    )]
+    NoPrivateKey,
+    #[error("a certificate in it cannot be a trusted CA ({0})")]
+    NotCa(rustls::Error),
+    #[error("the key is not the one of the client certificate")]
+    KeyMismatch,
+    #[error("the key cannot sign ({0})")]
+    CannotSign(rustls::Error),
+    #[error("{0}")]
+    Versions(rustls::Error),
+    #[error("tls.client_cert: {0}")]
+    ClientCert(rustls::Error),
+}
+
 /// The crypto provider: aws-lc, as reqwest's default.
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// The certificates of a PEM file's text; `Err` says why there are none.
-pub fn parse_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn parse_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let mut certs = Vec::new();
     for item in CertificateDer::pem_slice_iter(pem) {
-        let cert = item.map_err(|e| format!("it is not valid PEM ({})", pem_error(&e)))?;
+        let cert = item.map_err(|e| TlsError::NotPem(pem_error(&e)))?;
         if cert_info(&cert).is_none() {
-            return Err("a CERTIFICATE block in it is not an X.509 certificate".into());
+            return Err(TlsError::NotX509);
         }
         certs.push(cert);
     }
     if certs.is_empty() {
-        return Err("it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+        return Err(TlsError::NoCertificate);
     }
     Ok(certs)
 }
 
 /// The private key of a PEM file's text (PKCS#8, PKCS#1 or SEC1).
-pub fn parse_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+pub fn parse_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
-        rustls::pki_types::pem::Error::NoItemsFound => "it holds no PEM private key \
-             (-----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)"
-            .to_string(),
-        e => format!("it is not valid PEM ({})", pem_error(&e)),
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey,
+        e => TlsError::NotPem(pem_error(&e)),
     })
 }
 
@@ -108,12 +132,10 @@ fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
 }
 
 /// Checks that CA certificates can be trust anchors.
-pub fn check_ca(certs: &[CertificateDer<'static>]) -> Result<(), String> {
+pub fn check_ca(certs: &[CertificateDer<'static>]) -> Result<(), TlsError> {
     let mut store = rustls::RootCertStore::empty();
     for cert in certs {
-        store
-            .add(cert.clone())
-            .map_err(|e| format!("a certificate in it cannot be a trusted CA ({e})"))?;
+        store.add(cert.clone()).map_err(TlsError::NotCa)?;
     }
     Ok(())
 }
@@ -122,13 +144,11 @@ pub fn check_ca(certs: &[CertificateDer<'static>]) -> Result<(), String> {
 pub fn check_identity(
     chain: &[CertificateDer<'static>],
     key: &PrivateKeyDer<'static>,
-) -> Result<(), String> {
+) -> Result<(), TlsError> {
     match rustls::sign::CertifiedKey::from_der(chain.to_vec(), key.clone_key(), &provider()) {
         Ok(_) => Ok(()),
-        Err(rustls::Error::InconsistentKeys(_)) => {
-            Err("the key is not the one of the client certificate".into())
-        }
-        Err(e) => Err(format!("the key cannot sign ({e})")),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError::KeyMismatch),
+        Err(e) => Err(TlsError::CannotSign(e)),
     }
 }
 
@@ -169,16 +189,16 @@ impl Tls {
     }
 
     /// A client config offering `alpn` (e.g. `h2`, `http/1.1`).
-    pub fn config(&self, alpn: &[&str]) -> Result<rustls::ClientConfig, String> {
+    pub fn config(&self, alpn: &[&str]) -> Result<rustls::ClientConfig, TlsError> {
         let builder = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .map_err(TlsError::Versions)?
             .dangerous()
             .with_custom_certificate_verifier(self.verifier.clone());
         let mut config = match &self.client {
             Some(c) => builder
                 .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
-                .map_err(|e| format!("tls.client_cert: {e}"))?,
+                .map_err(TlsError::ClientCert)?,
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
@@ -608,16 +628,19 @@ mod tests {
         assert!(
             check_identity(&certs, &other_key)
                 .unwrap_err()
+                .to_string()
                 .contains("not the one")
         );
         assert!(
             parse_certificates(b"hello")
                 .unwrap_err()
+                .to_string()
                 .contains("no PEM certificate")
         );
         assert!(
             parse_private_key(cert.as_bytes())
                 .unwrap_err()
+                .to_string()
                 .contains("no PEM private key")
         );
         let broken = cert.replace("-----END CERTIFICATE-----", "");

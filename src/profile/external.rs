@@ -10,6 +10,54 @@ use crate::bounded;
 use crate::scenario::plan::{ProfileFormat, ProfileSource};
 use crate::sut::child::Guarded;
 
+/// Why an external profiler gave no profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfilerError {
+    #[error("the profiler command is empty")]
+    EmptyCommand,
+    #[error("cannot create a temporary file: {0}")]
+    TempFile(std::io::Error),
+    #[error("{0}")]
+    Stderr(std::io::Error),
+    #[error("{program} is not installed (not found on PATH){hint}")]
+    NotInstalled { program: String, hint: &'static str },
+    #[error("cannot start {program}: {error}")]
+    Start {
+        program: String,
+        error: std::io::Error,
+    },
+    #[error("{program} did not finish in time and was stopped")]
+    Timeout { program: String },
+    #[error("{program} failed ({status}){stderr}")]
+    Failed {
+        program: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("{program} wrote a profile {error}")]
+    TooLarge {
+        program: String,
+        error: bounded::ReadError,
+    },
+    #[error("{program} wrote no profile to {out} ({error}){stderr}")]
+    NoProfile {
+        program: String,
+        out: String,
+        error: bounded::ReadError,
+        stderr: String,
+    },
+    #[error("{0}")]
+    Decode(String),
+    #[error("the profiler wrote binary data, not folded stacks")]
+    Binary,
+    #[error("cannot run perf script: {0}")]
+    PerfScript(std::io::Error),
+    #[error("perf script failed ({0})")]
+    PerfScriptFailed(std::process::ExitStatus),
+    #[error("cannot collapse perf output: {0}")]
+    Collapse(std::io::Error),
+}
+
 /// What a profiler left behind.
 pub struct Output {
     /// The profile as the profiler wrote it, and a file name for it.
@@ -123,28 +171,31 @@ pub fn out_name(source: &ProfileSource) -> &'static str {
 /// Runs the profiler to completion (or `deadline`); on a signal to gander it
 /// asks the profiler to stop early with SIGINT, which py-spy and perf answer
 /// by writing what they have.
+// Long on purpose: spawn, wait (or stop early), read the bounded output and decode it per format, each step with its own message.
 pub fn run(
     source: &ProfileSource,
     argv: &[String],
     out: &Path,
     deadline: Instant,
     stop_early: &dyn Fn() -> bool,
-) -> Result<Output, String> {
-    let program = argv.first().ok_or("the profiler command is empty")?;
-    let stderr_file =
-        tempfile::tempfile().map_err(|e| format!("cannot create a temporary file: {e}"))?;
+) -> Result<Output, ProfilerError> {
+    let program = argv.first().ok_or(ProfilerError::EmptyCommand)?;
+    let stderr_file = tempfile::tempfile().map_err(ProfilerError::TempFile)?;
     let mut command = Command::new(program);
     command
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(stderr_file.try_clone().map_err(|e| e.to_string())?);
+        .stderr(stderr_file.try_clone().map_err(ProfilerError::Stderr)?);
     let mut child = Guarded::spawn(&mut command).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!(
-            "{program} is not installed (not found on PATH){}",
-            install_hint(source)
-        ),
-        _ => format!("cannot start {program}: {e}"),
+        std::io::ErrorKind::NotFound => ProfilerError::NotInstalled {
+            program: program.clone(),
+            hint: install_hint(source),
+        },
+        _ => ProfilerError::Start {
+            program: program.clone(),
+            error: e,
+        },
     })?;
     let mut asked_to_stop = false;
     let status = loop {
@@ -157,28 +208,32 @@ pub fn run(
         }
         if Instant::now() >= deadline {
             child.stop(Duration::from_secs(2));
-            return Err(format!("{program} did not finish in time and was stopped"));
+            return Err(ProfilerError::Timeout {
+                program: program.clone(),
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut stderr_file = stderr_file;
     let stderr = crate::sut::child::last_lines(&mut stderr_file, 3).join(" | ");
     if !status.success() && !asked_to_stop {
-        return Err(format!(
-            "{program} failed ({status}){}",
-            stderr_suffix(&stderr)
-        ));
+        return Err(ProfilerError::Failed {
+            program: program.clone(),
+            status,
+            stderr: stderr_suffix(&stderr),
+        });
     }
-    let wrote_no_profile = |e: &dyn std::fmt::Display| {
-        format!(
-            "{program} wrote no profile to {} ({e}){}",
-            out.display(),
-            stderr_suffix(&stderr)
-        )
-    };
-    let bytes = bounded::read_file(out, PROFILE_FILE_LIMIT).map_err(|e| match e {
-        bounded::ReadError::TooLarge { .. } => format!("{program} wrote a profile {e}"),
-        e => wrote_no_profile(&e),
+    let bytes = bounded::read_file(out, PROFILE_FILE_LIMIT).map_err(|error| match error {
+        bounded::ReadError::TooLarge { .. } => ProfilerError::TooLarge {
+            program: program.clone(),
+            error,
+        },
+        error => ProfilerError::NoProfile {
+            program: program.clone(),
+            out: out.display().to_string(),
+            error,
+            stderr: stderr_suffix(&stderr),
+        },
     })?;
     let (folded, unit) = match source {
         ProfileSource::Perf { .. } => (collapse_perf(out)?, "nanoseconds".to_string()),
@@ -186,14 +241,14 @@ pub fn run(
             format: ProfileFormat::Pprof,
             ..
         } => {
-            let d = super::pprof::decode(&bytes).map_err(|e| e.to_string())?;
+            let d =
+                super::pprof::decode(&bytes).map_err(|e| ProfilerError::Decode(e.to_string()))?;
             (d.folded, d.value_type)
         }
         _ => {
-            let text = String::from_utf8(bytes.clone())
-                .map_err(|_| "the profiler wrote binary data, not folded stacks".to_string())?;
+            let text = String::from_utf8(bytes.clone()).map_err(|_| ProfilerError::Binary)?;
             (
-                Folded::parse(&text).map_err(|e| e.to_string())?,
+                Folded::parse(&text).map_err(|e| ProfilerError::Decode(e.to_string()))?,
                 "samples".to_string(),
             )
         }
@@ -224,7 +279,7 @@ fn stderr_suffix(stderr: &str) -> String {
 }
 
 /// `perf script` over the recorded data, collapsed by inferno.
-fn collapse_perf(data: &Path) -> Result<Folded, String> {
+fn collapse_perf(data: &Path) -> Result<Folded, ProfilerError> {
     use inferno::collapse::Collapse;
     // perf script's text is many times the size of perf.data: fold it as it
     // comes instead of holding it.
@@ -235,18 +290,16 @@ fn collapse_perf(data: &Path) -> Result<Folded, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot run perf script: {e}"))?;
+        .map_err(ProfilerError::PerfScript)?;
     let stdout = script.stdout.take().expect("stdout is piped");
     let mut folder =
         inferno::collapse::perf::Folder::from(inferno::collapse::perf::Options::default());
     let mut out = Vec::new();
     let collapsed = folder.collapse(std::io::BufReader::new(stdout), &mut out);
-    let status = script
-        .wait()
-        .map_err(|e| format!("cannot run perf script: {e}"))?;
+    let status = script.wait().map_err(ProfilerError::PerfScript)?;
     if !status.success() {
-        return Err(format!("perf script failed ({status})"));
+        return Err(ProfilerError::PerfScriptFailed(status));
     }
-    collapsed.map_err(|e| format!("cannot collapse perf output: {e}"))?;
-    Folded::parse(&String::from_utf8_lossy(&out)).map_err(|e| e.to_string())
+    collapsed.map_err(ProfilerError::Collapse)?;
+    Folded::parse(&String::from_utf8_lossy(&out)).map_err(|e| ProfilerError::Decode(e.to_string()))
 }

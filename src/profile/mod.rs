@@ -151,6 +151,7 @@ fn profile_length(plan: &ProfilePlan, planned: Option<Duration>) -> u64 {
     }
 }
 
+// Long on purpose: wait for the steady state, run the source, then turn its outcome into a Capture, one window of time read top to bottom.
 fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     let label = target_label(plan, &target);
     // Wait for the steady state (or the end of a run that never got there).
@@ -185,7 +186,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
                 let out = dir.path().join(external::out_name(source));
                 let rate = plan.rate.unwrap_or_else(|| rate_for(seconds));
                 let argv = external::argv(source, &pids, seconds, rate, &out);
-                external::run(source, &argv, &out, deadline, &stop_early)
+                external::run(source, &argv, &out, deadline, &stop_early).map_err(|e| e.to_string())
             }),
     };
     let ended = Instant::now();

@@ -8,6 +8,10 @@
 //! sequential client: one connection per origin, a URL parsed once per step,
 //! and nothing else on the path. `scripts/bench-overhead` measures the
 //! difference (README, "Benchmarks").
+//!
+//! The `String` errors here are on purpose: each is the reason text
+//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
+//! by its words; no caller matches on it.
 
 use std::net::IpAddr;
 use std::pin::Pin;

@@ -67,7 +67,7 @@ pub enum RunError {
     #[error("the host {host} is not a URL: {reason}")]
     Host { host: String, reason: String },
     #[error("cannot set up TLS: {0}")]
-    Tls(String),
+    Tls(crate::net::tls::TlsError),
     #[error(transparent)]
     Sink(#[from] crate::sink::BindError),
 }
@@ -101,7 +101,38 @@ pub fn execute(
         .build()
         .map_err(RunError::Runtime)?;
 
-    let arrivals: Vec<Arc<Arrivals>> = match plan.load.model {
+    let arrivals = open_arrivals(&plan, &clock);
+    let shared = share(&plan, &clock, samples, options, &arrivals, &runtime)?;
+
+    let started_at = chrono::Utc::now();
+
+    let outcome = {
+        let _silence = options
+            .silence_stdout
+            .then(quiet::StdoutSilencer::new)
+            .flatten();
+        runtime.block_on(drive_users(&plan, &clock, options, &shared, &arrivals))
+    };
+    clock.mark_finished();
+    let answers = shared.answers.report(&plan);
+    // The users' sample senders go with `shared`: the recorder can then finish.
+    drop(shared);
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    let (arrivals, dispatched) = outcome?;
+    Ok(Executed {
+        arrivals,
+        interrupted: signals::interrupt_reason(),
+        started_at,
+        finished_at: chrono::Utc::now(),
+        load_started: dispatched.or_else(|| clock.origin()),
+        answers,
+    })
+}
+
+/// The open model's arrivals, one schedule per scenario by weight; none for
+/// the closed model.
+fn open_arrivals(plan: &RunPlan, clock: &Arc<RunClock>) -> Vec<Arc<Arrivals>> {
+    match plan.load.model {
         LoadModel::Closed => Vec::new(),
         LoadModel::Open => {
             // A segment dispatches its stripe of the whole plan's schedule.
@@ -119,12 +150,23 @@ pub fn execute(
                 })
                 .collect()
         }
-    };
+    }
+}
+
+/// What every user shares: the hosts, the transport, the bound answer sinks.
+fn share(
+    plan: &Arc<RunPlan>,
+    clock: &Arc<RunClock>,
+    samples: SampleSender,
+    options: &RunOptions,
+    arrivals: &[Arc<Arrivals>],
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Arc<RunShared>, RunError> {
     let base = url::Url::parse(&plan.host).map_err(|e| RunError::Host {
         host: plan.host.clone(),
         reason: e.to_string(),
     })?;
-    let transport = transport::Transport::new(&plan).map_err(RunError::Tls)?;
+    let transport = transport::Transport::new(plan).map_err(RunError::Tls)?;
     // Bound before the first user starts: a port in use fails the run now.
     let sinks = if plan.answers.is_empty() {
         None
@@ -141,11 +183,11 @@ pub fn execute(
         ),
         None => None,
     };
-    let shared = Arc::new(RunShared {
+    Ok(Arc::new(RunShared {
         plan: plan.clone(),
         samples,
         clock: clock.clone(),
-        arrivals: arrivals.clone(),
+        arrivals: arrivals.to_vec(),
         base,
         candidate_base,
         alternation: options.alternation.clone(),
@@ -161,81 +203,67 @@ pub fn execute(
             streams: Default::default(),
         },
         baggage_run: options.run_id.clone().filter(|_| plan.baggage),
-    });
+    }))
+}
 
-    let started_at = chrono::Utc::now();
-
-    let outcome = {
-        let _silence = options
-            .silence_stdout
-            .then(quiet::StdoutSilencer::new)
-            .flatten();
-        runtime.block_on(async {
-            // goose resets its killswitch when a run starts: keep re-arming it
-            // for as long as a signal has been seen.
-            let watcher = tokio::spawn(async {
-                loop {
-                    if let Some(reason) = signals::interrupt_reason() {
-                        goose::trigger_killswitch(&reason);
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            });
-            let schedule = (!arrivals.is_empty()).then(|| {
-                tokio::spawn(run_schedule(
-                    arrivals.clone(),
-                    clock.clone(),
-                    plan.load.users,
-                    longest_timeout(&plan),
-                    options.start_at,
-                ))
-            });
-            // The closed model's users start at the common start.
-            if schedule.is_none()
-                && let Some(at) = options.start_at
-            {
-                wait_until(at).await;
+/// Runs goose (and the open model's schedule) until the load ends or a
+/// signal stops it; gives the schedule's tally and when it dispatched first.
+async fn drive_users(
+    plan: &RunPlan,
+    clock: &Arc<RunClock>,
+    options: &RunOptions,
+    shared: &Arc<RunShared>,
+    arrivals: &[Arc<Arrivals>],
+) -> Result<(Option<Tally>, Option<Instant>), RunError> {
+    // goose resets its killswitch when a run starts: keep re-arming it
+    // for as long as a signal has been seen.
+    let watcher = tokio::spawn(async {
+        loop {
+            if let Some(reason) = signals::interrupt_reason() {
+                goose::trigger_killswitch(&reason);
             }
-            let result = attack(&plan, shared.clone());
-            let result = match result {
-                Ok(attack) => tokio::select! {
-                    done = attack.execute() => done
-                        .map(|_| ())
-                        .map_err(|e| RunError::Goose(e.to_string())),
-                    () = signalled_for(STOP_GRACE) => Ok(()),
-                },
-                Err(e) => Err(e),
-            };
-            watcher.abort();
-            // Background WebSockets close and report before the recorder stops.
-            shared.sockets.close_all(SOCKETS_GRACE).await;
-            let tally = match schedule {
-                Some(handle) => {
-                    // goose can end on its own (an error): the schedule must not outlive it.
-                    if !goose::is_killswitch_triggered() {
-                        goose::trigger_killswitch(SCHEDULE_ENDED);
-                    }
-                    handle.await.ok()
-                }
-                None => None,
-            };
-            result.map(|()| tally.unzip())
-        })
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let schedule = (!arrivals.is_empty()).then(|| {
+        tokio::spawn(run_schedule(
+            arrivals.to_vec(),
+            clock.clone(),
+            plan.load.users,
+            longest_timeout(plan),
+            options.start_at,
+        ))
+    });
+    // The closed model's users start at the common start.
+    if schedule.is_none()
+        && let Some(at) = options.start_at
+    {
+        wait_until(at).await;
+    }
+    let result = attack(plan, shared.clone());
+    let result = match result {
+        Ok(attack) => tokio::select! {
+            done = attack.execute() => done
+                .map(|_| ())
+                .map_err(|e| RunError::Goose(e.to_string())),
+            () = signalled_for(STOP_GRACE) => Ok(()),
+        },
+        Err(e) => Err(e),
     };
-    clock.mark_finished();
-    let answers = shared.answers.report(&plan);
-    // The users' sample senders go with `shared`: the recorder can then finish.
-    drop(shared);
-    runtime.shutdown_timeout(Duration::from_millis(500));
-    let (arrivals, dispatched) = outcome?;
-    Ok(Executed {
-        arrivals,
-        interrupted: signals::interrupt_reason(),
-        started_at,
-        finished_at: chrono::Utc::now(),
-        load_started: dispatched.or_else(|| clock.origin()),
-        answers,
-    })
+    watcher.abort();
+    // Background WebSockets close and report before the recorder stops.
+    shared.sockets.close_all(SOCKETS_GRACE).await;
+    let tally = match schedule {
+        Some(handle) => {
+            // goose can end on its own (an error): the schedule must not outlive it.
+            if !goose::is_killswitch_triggered() {
+                goose::trigger_killswitch(SCHEDULE_ENDED);
+            }
+            handle.await.ok()
+        }
+        None => None,
+    };
+    result.map(|()| tally.unzip())
 }
 
 /// Sleeps until `at`, or until a signal ends the run.

@@ -3,6 +3,10 @@
 //! `until` is met, the stream ends or `within` passes. The step's latency is
 //! the time to the first event; the gaps between events are kept per request
 //! name, bounded (a histogram), for the report.
+//!
+//! The `String` errors here are on purpose: each is the reason text
+//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
+//! by its words; no caller matches on it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -2,6 +2,10 @@
 //! webhook as its own Telegram user (the webhook's answer is one request
 //! name), then, with `reply:`, wait for the bot's answer in its chat through
 //! the Bot API gander serves (the reply is another, timed update → answer).
+//!
+//! The `String` errors here are on purpose: each is the reason text
+//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
+//! by its words; no caller matches on it.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -21,7 +21,7 @@ pub struct Transport {
 }
 
 impl Transport {
-    pub fn new(plan: &RunPlan) -> Result<Transport, String> {
+    pub fn new(plan: &RunPlan) -> Result<Transport, crate::net::tls::TlsError> {
         Ok(Transport {
             version: plan.http,
             edge: Edge::new(&plan.tls, &plan.net)?,

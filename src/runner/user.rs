@@ -1,6 +1,10 @@
 //! What one simulated user does for one step: render the request from its
 //! own state, send it on its own connection, read the whole body, check and
 //! capture, and report one `Sample` to the recorder.
+//!
+//! The `String` errors here are on purpose: each is the reason text
+//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
+//! by its words; no caller matches on it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -706,6 +710,7 @@ struct Answer {
 /// Sends the request and reads its answer to the last body byte, keeping
 /// what the checks need, all within the step's timeout. A request that got no
 /// answer is finished in `sample`.
+// Long on purpose: send, head checks, decode and bounded body read share one timeout and one failure reason, in the order the wire gives them.
 async fn exchange(
     step: &Step,
     transport: &Transport,

@@ -4,6 +4,10 @@
 //! background while the user goes on. Every socket is reported once, when it
 //! ends: how many messages went each way, and whether it was dropped (closed by
 //! the server or broken) rather than closed by gander.
+//!
+//! The `String` errors here are on purpose: each is the reason text
+//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
+//! by its words; no caller matches on it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -149,6 +153,7 @@ fn failure(reason: String) -> Option<Box<Failure>> {
     }))
 }
 
+// Long on purpose: handshake, its sample, the messages and the hand-off to a background socket keep one socket's lifetime visible top to bottom.
 pub async fn run(
     user: &mut GooseUser,
     shared: &RunShared,

@@ -196,7 +196,7 @@ fn apply_target_flag(plan: &mut RunPlan, flag: &str) -> Result<(), ScenarioError
     let source = match target_flag_yaml(flag) {
         Ok(source) => source,
         Err(message) => {
-            let d = Diagnostic::new(Loc { line: 1, column: 1 }, message).with_help(
+            let d = Diagnostic::new(Loc { line: 1, column: 1 }, message.to_string()).with_help(
                 "write KEY=VALUE as in targets:, e.g. p95=200ms, error_rate=1%, \
                  endpoints.\"list bookings\".p95=150ms, sut.memory=512MiB",
             );
@@ -234,10 +234,19 @@ fn apply_target_flag(plan: &mut RunPlan, flag: &str) -> Result<(), ScenarioError
 
 /// `endpoints."list bookings".p95=150ms` becomes the YAML
 /// `endpoints:\n  "list bookings":\n    p95: 150ms\n`.
-fn target_flag_yaml(flag: &str) -> Result<String, String> {
+/// Why a `--target` flag is not KEY=VALUE.
+#[derive(Debug, thiserror::Error)]
+enum TargetFlagError {
+    #[error("\"{0}\" has no \"=\"")]
+    NoEquals(String),
+    #[error("\"{0}\" is not a key path")]
+    NotKeyPath(String),
+}
+
+fn target_flag_yaml(flag: &str) -> Result<String, TargetFlagError> {
     let (key, value) = flag
         .split_once('=')
-        .ok_or_else(|| format!("\"{flag}\" has no \"=\""))?;
+        .ok_or_else(|| TargetFlagError::NoEquals(flag.to_string()))?;
     let mut segments = Vec::new();
     let mut current = String::new();
     let mut quoted = false;
@@ -250,7 +259,7 @@ fn target_flag_yaml(flag: &str) -> Result<String, String> {
     }
     segments.push(current);
     if quoted || segments.iter().any(|s| s.trim().is_empty()) {
-        return Err(format!("\"{key}\" is not a key path"));
+        return Err(TargetFlagError::NotKeyPath(key.to_string()));
     }
     // p99.9 is one key.
     if let Some(i) = segments.iter().position(|s| s == "p99")

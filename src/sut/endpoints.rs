@@ -80,19 +80,43 @@ pub struct Fetcher {
     timeout: Duration,
 }
 
+/// Why an observed endpoint gave nothing to read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{url}: {reason}")]
+    Url {
+        url: String,
+        reason: url::ParseError,
+    },
+    #[error("{url}: header {name} is not a valid value")]
+    Header { url: String, name: String },
+    #[error("{url}: {reason}")]
+    Get {
+        url: String,
+        reason: crate::net::fetch::FetchError,
+    },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+}
+
 impl Fetcher {
     pub fn new(edge: Arc<Edge>, timeout: Duration) -> Fetcher {
         Fetcher { edge, timeout }
     }
 
     /// Status, body and how long the answer took.
-    pub async fn get(&self, source: &HttpSource) -> Result<(u16, Vec<u8>, Duration), String> {
+    pub async fn get(&self, source: &HttpSource) -> Result<(u16, Vec<u8>, Duration), SourceError> {
         let started = Instant::now();
-        let url = url::Url::parse(&source.url).map_err(|e| format!("{}: {e}", source.url))?;
+        let url = url::Url::parse(&source.url).map_err(|reason| SourceError::Url {
+            url: source.url.clone(),
+            reason,
+        })?;
         let mut headers = HeaderMap::new();
         for (name, value) in &source.headers {
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("{}: header {name} is not a valid value", source.url))?;
+            let value = HeaderValue::from_str(value).map_err(|_| SourceError::Header {
+                url: source.url.clone(),
+                name: name.to_string(),
+            })?;
             headers.insert(name.clone(), value);
         }
         let got = fetch::get(
@@ -103,15 +127,21 @@ impl Fetcher {
             self.timeout,
         )
         .await
-        .map_err(|e| format!("{}: {e}", source.url))?;
+        .map_err(|reason| SourceError::Get {
+            url: source.url.clone(),
+            reason,
+        })?;
         Ok((got.status, got.body, started.elapsed()))
     }
 
     /// The body of a 2xx answer; anything else is an error saying what came.
-    pub async fn get_ok(&self, source: &HttpSource) -> Result<Vec<u8>, String> {
+    pub async fn get_ok(&self, source: &HttpSource) -> Result<Vec<u8>, SourceError> {
         match self.get(source).await? {
             (status, body, _) if (200..300).contains(&status) => Ok(body),
-            (status, _, _) => Err(format!("{} answered HTTP {status}", source.url)),
+            (status, _, _) => Err(SourceError::Status {
+                url: source.url.clone(),
+                status,
+            }),
         }
     }
 }

@@ -9,6 +9,15 @@ use std::time::Instant;
 
 use procfs::process::all_processes;
 
+/// Why the machine could not be read this second.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error("cannot read /proc/stat: {0}")]
+    Stat(procfs::ProcError),
+    #[error("cannot list processes: {0}")]
+    Processes(procfs::ProcError),
+}
+
 /// One reading of the machine, per second since the previous one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MachineSample {
@@ -43,7 +52,7 @@ impl MachineSampler {
     }
 
     /// `None` on the first reading, which only sets the starting point.
-    pub fn sample(&mut self) -> Result<Option<MachineSample>, String> {
+    pub fn sample(&mut self) -> Result<Option<MachineSample>, MachineError> {
         let now = Reading {
             at: Instant::now(),
             busy_ticks: busy_ticks()?,
@@ -77,10 +86,9 @@ impl MachineSampler {
 }
 
 /// CPU ticks every core spent busy (not idle, not waiting for IO) since boot.
-fn busy_ticks() -> Result<u64, String> {
+fn busy_ticks() -> Result<u64, MachineError> {
     use procfs::CurrentSI;
-    let stat =
-        procfs::KernelStats::current().map_err(|e| format!("cannot read /proc/stat: {e}"))?;
+    let stat = procfs::KernelStats::current().map_err(MachineError::Stat)?;
     let t = stat.total;
     Ok(t.user
         + t.nice
@@ -101,9 +109,9 @@ fn pressure_total() -> Option<u64> {
 }
 
 /// CPU ticks of `roots` and all their descendants, read in one pass over /proc.
-fn ours(roots: &[i32]) -> Result<HashMap<(i32, u64), u64>, String> {
+fn ours(roots: &[i32]) -> Result<HashMap<(i32, u64), u64>, MachineError> {
     let stats: Vec<procfs::process::Stat> = all_processes()
-        .map_err(|e| format!("cannot list processes: {e}"))?
+        .map_err(MachineError::Processes)?
         .filter_map(|p| p.ok()?.stat().ok())
         .collect();
     let mut children: HashMap<i32, Vec<usize>> = HashMap::new();

@@ -272,7 +272,7 @@ fn mask_secrets(report: &mut ResourceReport, secrets: &crate::redact::Secrets) {
 }
 
 /// The monitor's HTTP client, or why it could not be built.
-type Client = Result<Fetcher, String>;
+type Client = Result<Fetcher, endpoints::SourceError>;
 
 /// Resolves once `stop` is set.
 async fn stopped(stop: &AtomicBool) {
@@ -378,7 +378,7 @@ impl Source for Machine {
                 }
             }
             Ok(None) => {}
-            Err(e) => self.report.failed(e),
+            Err(e) => self.report.failed(e.to_string()),
         }
         Box::pin(std::future::ready(()))
     }
@@ -476,7 +476,7 @@ impl Source for Prometheus {
                     sample_prometheus(fetcher, &self.plan, &mut self.report, &mut self.last_cpu, t)
                         .await
                 }
-                Err(e) => self.report.failed(e.clone()),
+                Err(e) => self.report.failed(e.to_string()),
             }
         })
     }
@@ -517,7 +517,7 @@ impl Source for JsonMetrics {
         Box::pin(async move {
             match fetcher {
                 Ok(fetcher) => sample_json(fetcher, &self.plan, &mut self.report, t).await,
-                Err(e) => self.report.failed(e.clone()),
+                Err(e) => self.report.failed(e.to_string()),
             }
         })
     }
@@ -552,8 +552,11 @@ impl Source for Health {
     fn sample<'a>(&'a mut self, t: f64, fetcher: &'a Client) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let answer = match fetcher {
-                Ok(fetcher) => fetcher.get(&self.plan.http).await,
-                Err(e) => Err(e.clone()),
+                Ok(fetcher) => fetcher
+                    .get(&self.plan.http)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
             };
             let point = match answer {
                 Ok((status, body, took)) => {
@@ -601,7 +604,7 @@ async fn sample_prometheus(
 ) {
     let body = match fetcher.get_ok(&plan.http).await {
         Ok(body) => body,
-        Err(e) => return rep.failed(e),
+        Err(e) => return rep.failed(e.to_string()),
     };
     let mut names = vec![PROM_CPU, PROM_RSS];
     names.extend(plan.series.iter().map(String::as_str));
@@ -629,7 +632,7 @@ async fn sample_prometheus(
 async fn sample_json(fetcher: &Fetcher, plan: &JsonMetricsPlan, rep: &mut SourceReport, t: f64) {
     let body = match fetcher.get_ok(&plan.http).await {
         Ok(body) => body,
-        Err(e) => return rep.failed(e),
+        Err(e) => return rep.failed(e.to_string()),
     };
     let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return rep.failed(format!("{} did not answer JSON", plan.http.url));

@@ -10,6 +10,7 @@ use crate::result::targets::{Policy, TargetSpec, TargetWindow};
 use crate::result::{Phase, RunResult, TargetOutcome, TargetResult, Verdict, VerdictStatus};
 
 /// Judges every target, every regression limit and the run's validity.
+// Long on purpose: notes, targets, regressions and validity judged in the order the verdict lists them.
 pub fn judge(result: &RunResult) -> Verdict {
     let primary = result.primary_phase();
     let policy = result.plan.target_policy;

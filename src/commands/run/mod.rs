@@ -85,18 +85,54 @@ fn segment_problem(plan: &RunPlan, args: &RunRequest) -> Option<String> {
     None
 }
 
-/// Loads, runs, judges and saves one scenario file.
+/// Loads, runs, judges and saves one scenario file: prepare (plan, baseline,
+/// network edge), open the run (directory, watchers, SUT), drive the load while
+/// observing the SUT, then conclude (assemble, compare, judge, save).
 pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
+    let prepared = match prepare(args)? {
+        Ok(prepared) => prepared,
+        Err(exit) => return Ok(exit),
+    };
+    let Some(mut opened) = open_run(args, &prepared) else {
+        return Ok(Exit::Usage);
+    };
+    let observed = drive_observed(args, &prepared, &mut opened);
+    let (executed, mut collected, load) = observed.recorded?;
+    let interval_log = std::mem::take(&mut collected.interval_log);
+    let header_log = std::mem::take(&mut collected.header_log);
+    let mut result = assemble(&prepared.plan, executed, collected, load, &observed.meta);
+    result.resources = observed.resources;
+    result.outputs = observed.outputs;
+    summarize_observations(&mut result);
+    let logs = Logs {
+        interval: interval_log,
+        header: header_log,
+        sut: observed.sut_log,
+    };
+    let profiled = (observed.capture, observed.swept);
+    Ok(conclude(args, &prepared, opened, result, logs, profiled))
+}
+
+/// What a run needs before anything is created: the plan, the baseline runs
+/// and the network edge. `Err` is the exit of a usage error already said.
+struct Prepared {
+    plan: Arc<RunPlan>,
+    baseline: Vec<(PathBuf, RunData)>,
+    edge: Arc<crate::net::Edge>,
+}
+
+/// Loads the plan and the baseline and builds the network edge; says why not.
+fn prepare(args: &RunRequest) -> anyhow::Result<Result<Prepared, Exit>> {
     let plan = match scenario::load(&args.file, &args.overrides) {
         Ok(plan) => Arc::new(plan),
         Err(e) => {
             print_scenario_error(&e);
-            return Ok(Exit::Usage);
+            return Ok(Err(Exit::Usage));
         }
     };
     if let Some(problem) = segment_problem(&plan, args) {
         eprintln!("gander: error: {problem}");
-        return Ok(Exit::Usage);
+        return Ok(Err(Exit::Usage));
     }
     // A baseline that cannot be read is a usage error, found before the run.
     let compare::Baselines {
@@ -108,50 +144,97 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
     }
     if let Err(e) = other_plans(&plan, &baseline, args.across_plans) {
         eprintln!("gander: error: {e}");
-        return Ok(Exit::Usage);
+        return Ok(Err(Exit::Usage));
     }
     // The probe, the monitor and the profiler's download connect as the users do.
     let Some(edge) = network_edge(&plan) else {
-        return Ok(Exit::Usage);
+        return Ok(Err(Exit::Usage));
     };
+    Ok(Ok(Prepared {
+        plan,
+        baseline,
+        edge,
+    }))
+}
+
+/// A run under way: its directory and lock, its watchers and its SUT.
+struct Opened {
+    started_at: chrono::DateTime<chrono::Utc>,
+    dir: PathBuf,
+    run_id: String,
+    lock: store::RunLock,
+    watching: watch::Watching,
+    reserve: Option<store::Reserve>,
+    launched: Option<sut::launch::Launched>,
+    sut_pid: Option<Result<u32, sut::process::ProcessError>>,
+}
+
+/// Creates the run directory, starts the watchers and launches the SUT;
+/// `None` after saying why not (a usage error, nothing left behind).
+fn open_run(args: &RunRequest, prepared: &Prepared) -> Option<Opened> {
+    let plan = &prepared.plan;
     // The run directory first: an unwritable --output is found before the SUT
     // starts or any request is sent, and a run killed outright still leaves
     // its figures there (saved as it goes).
     let started_at = chrono::Utc::now();
-    let (dir, run_id, lock) = match open_run_dir(&args.output, &run_id(&plan, started_at)) {
+    let (dir, run_id, lock) = match open_run_dir(&args.output, &run_id(plan, started_at)) {
         Ok(opened) => opened,
         Err(e) => {
             eprintln!("gander: error: {e}: give --output a directory gander can write to");
-            return Ok(Exit::Usage);
+            return None;
         }
     };
-    let Some(watching) = watch::Watching::start_or_say(&args.watch, &plan, &dir, &run_id) else {
+    let Some(watching) = watch::Watching::start_or_say(&args.watch, plan, &dir, &run_id) else {
         drop(lock);
         let _ = std::fs::remove_dir_all(&dir);
-        return Ok(Exit::Usage);
+        return None;
     };
     let reserve = store::Reserve::take(&dir);
     signals::install();
     let launched = match &plan.sut.launch {
-        Some(launch) => match sut::launch::Launched::start(launch, &edge, &signals::interrupted) {
-            Ok(l) => {
-                if !args.quiet {
-                    eprintln!("gander: SUT started (pid {})", l.pid());
+        Some(launch) => {
+            match sut::launch::Launched::start(launch, &prepared.edge, &signals::interrupted) {
+                Ok(l) => {
+                    if !args.quiet {
+                        eprintln!("gander: SUT started (pid {})", l.pid());
+                    }
+                    Some(l)
                 }
-                Some(l)
+                Err(e) => {
+                    eprintln!("gander: error: {e}");
+                    drop((lock, reserve));
+                    // Nothing was measured: leave no empty run behind.
+                    let _ = std::fs::remove_dir(&dir);
+                    return None;
+                }
             }
-            Err(e) => {
-                eprintln!("gander: error: {e}");
-                drop((lock, reserve));
-                // Nothing was measured: leave no empty run behind.
-                let _ = std::fs::remove_dir(&dir);
-                return Ok(Exit::Usage);
-            }
-        },
+        }
         None => None,
     };
-    let sut_pid = resolve_sut_pid(&plan, launched.as_ref());
+    let sut_pid = resolve_sut_pid(plan, launched.as_ref());
+    Some(Opened {
+        started_at,
+        dir,
+        run_id,
+        lock,
+        watching,
+        reserve,
+        launched,
+        sut_pid,
+    })
+}
 
+/// The time axis of a run and how it is driven and shown.
+struct Timing {
+    start: Option<CommonStart>,
+    options: runner::RunOptions,
+    progress: Option<super::progress::Style>,
+    clock: Arc<RunClock>,
+}
+
+/// Lays the time axis (from now, or on the common start) and says when the
+/// load starts.
+fn timing(args: &RunRequest, plan: &RunPlan, run_id: &str) -> Timing {
     let interactive = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     // The time axis: from now, or laid on the common start.
     let start = args.start_at.map(CommonStart::new);
@@ -159,7 +242,7 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         silence_stdout: true,
         start_at: start.map(|s| s.instant),
         alternation: None,
-        run_id: Some(run_id.clone()),
+        run_id: Some(run_id.to_string()),
     };
     if let (Some(s), false) = (start, args.quiet) {
         eprintln!(
@@ -176,18 +259,48 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         super::progress::Style::Log
     });
     let clock = Arc::new(RunClock::for_load(
-        &planned_load(&plan),
+        &planned_load(plan),
         start
             .as_ref()
             .map_or_else(std::time::Instant::now, |s| s.t0),
     ));
+    Timing {
+        start,
+        options,
+        progress,
+        clock,
+    }
+}
+
+/// What the load and the observers gave, the SUT stopped.
+struct Observed {
+    recorded: anyhow::Result<(runner::Executed, Collected, crate::result::LoadReport)>,
+    meta: RunMeta,
+    outputs: Vec<crate::result::outputs::OutputReport>,
+    capture: Option<profile::Capture>,
+    resources: crate::result::resources::ResourceReport,
+    swept: Option<sweep::Swept>,
+    sut_log: Option<Vec<u8>>,
+}
+
+/// Drives the load with the monitor and the profiler watching the SUT, then
+/// stops them, sweeps the SUT's cost and stops a launched SUT, in that order.
+fn drive_observed(args: &RunRequest, prepared: &Prepared, opened: &mut Opened) -> Observed {
+    let (plan, edge) = (&prepared.plan, &prepared.edge);
+    let (dir, run_id, sut_pid) = (&opened.dir, &opened.run_id, &opened.sut_pid);
+    let Timing {
+        start,
+        options,
+        progress,
+        clock,
+    } = timing(args, plan, run_id);
     let monitor = sut::Monitor::start(
         sut::MonitorSetup {
             plan: plan.sut.clone(),
             pid: sut_pid.clone(),
             sut_unplaced: !matches!(sut_pid, Some(Ok(_))) && loopback_host(&plan.host),
             edge: edge.clone(),
-            so_far: watching.sut_so_far(),
+            so_far: opened.watching.sut_so_far(),
         },
         clock.clone(),
     );
@@ -208,55 +321,83 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
         plan: plan.clone(),
         clock: clock.clone(),
         dir: dir.clone(),
-        started_at,
+        started_at: opened.started_at,
         meta: meta.clone(),
     };
     let saving = record::Saving {
-        interval_log: live_file(&dir, store::INTERVAL_LOG),
-        header_log: live_file(&dir, store::HEADER_LOG),
-        every_second: watching.ticker(checkpoint.clone()),
+        interval_log: live_file(dir, store::INTERVAL_LOG),
+        header_log: live_file(dir, store::HEADER_LOG),
+        every_second: opened.watching.ticker(checkpoint.clone()),
         checkpoint: Some(checkpointer(checkpoint)),
     };
-    let recorded = drive(&plan, clock, &options, progress, saving);
-    let outputs = watching.finish_outputs();
+    let recorded = drive(plan, clock, &options, progress, saving);
+    let outputs = opened.watching.finish_outputs();
     let capture = profiler.map(profile::Profiler::finish);
     let mut resources = monitor.finish();
     // The sweep after the load, with the SUT still up and no other profile running.
     let swept = (recorded.is_ok())
-        .then(|| sweep::after_load(&plan, sut_pid.clone(), &run_id, args.quiet, edge.clone()))
+        .then(|| sweep::after_load(plan, sut_pid.clone(), run_id, args.quiet, edge.clone()))
         .flatten();
-    let sut_log = launched.map(|l| {
+    let sut_log = opened.launched.take().map(|l| {
         let (report, log) = l.stop();
         resources.launched = Some(report);
         log
     });
-    let (executed, mut collected, load) = recorded?;
+    Observed {
+        recorded,
+        meta,
+        outputs,
+        capture,
+        resources,
+        swept,
+        sut_log,
+    }
+}
 
-    let interval_log = std::mem::take(&mut collected.interval_log);
-    let header_log = std::mem::take(&mut collected.header_log);
-    let mut result = assemble(&plan, executed, collected, load, &meta);
-    result.resources = resources;
-    result.outputs = outputs;
-    summarize_observations(&mut result);
+/// The logs of a run, taken out of what was recorded.
+struct Logs {
+    interval: Vec<u8>,
+    header: Vec<u8>,
+    sut: Option<Vec<u8>>,
+}
+
+/// Profiles, compares, judges and saves the assembled run, then prints its
+/// summary and closes the live page.
+fn conclude(
+    args: &RunRequest,
+    prepared: &Prepared,
+    opened: Opened,
+    mut result: RunResult,
+    logs: Logs,
+    profiled: (Option<profile::Capture>, Option<sweep::Swept>),
+) -> Exit {
+    let Opened {
+        dir,
+        lock,
+        watching,
+        reserve,
+        ..
+    } = opened;
+    let baseline = &prepared.baseline;
     // From here a file that cannot be written (a full disk) is said, and the
     // others are still written and the summary still printed.
     let mut unwritten = Unwritten::default();
-    if let Some(log) = sut_log {
+    if let Some(log) = logs.sut {
         unwritten.note(store::write_file(&dir, sut::launch::LOG_FILE, &log));
     }
-    let base_profile = compare::newest_with_profile(&baseline);
+    let base_profile = compare::newest_with_profile(baseline);
     profile_and_cost(
         &dir,
-        (capture, swept),
+        profiled,
         base_profile,
-        &interval_log,
+        &logs.interval,
         &mut result,
         &mut unwritten,
     );
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
-        let new = RunData::new(result, &interval_log, &header_log);
-        let comparison = compare::compare(&runs, &new, plan.regression.as_ref());
+        let new = RunData::new(result, &logs.interval, &logs.header);
+        let comparison = compare::compare(&runs, &new, prepared.plan.regression.as_ref());
         result = new.result;
         result.comparison = Some(comparison);
     }
@@ -264,11 +405,11 @@ pub fn run(args: &RunRequest) -> anyhow::Result<Exit> {
 
     // run.json and the summaries first, in the space held for them.
     drop(reserve);
-    unwritten.write_last(&dir, &result, [&interval_log, &header_log]);
+    unwritten.write_last(&dir, &result, [&logs.interval, &logs.header]);
     drop(lock);
     let exit = finish(&dir, &result, args.quiet);
     watching.finish_page(&result, &dir, args.watch.live_linger);
-    Ok(unwritten.report(exit))
+    unwritten.report(exit)
 }
 
 /// The files of a run that could not be written.

@@ -18,6 +18,19 @@ use crate::scenario::RunPlan;
 use crate::scenario::plan::{CostPlan, ProfilePlan};
 use crate::{profile, record, runner, signals, sut};
 
+/// Why one request name could not be measured alone.
+#[derive(Debug, thiserror::Error)]
+enum SweepError {
+    #[error("cannot start a recorder: {0}")]
+    Recorder(std::io::Error),
+    #[error("cannot start the CPU reader: {0}")]
+    Reader(std::io::Error),
+    #[error("{0}")]
+    Run(runner::RunError),
+    #[error("too few requests alone to measure (fewer than 20 in the measured seconds)")]
+    TooFew,
+}
+
 /// The first second after the users started that counts: the steps before the
 /// swept one (a login) run in it.
 const SKIP: Duration = Duration::from_secs(1);
@@ -104,12 +117,13 @@ pub fn run(setup: &Setup) -> Swept {
 }
 
 /// One request name alone: its cost, and its profile.
+// Long on purpose: one request name's recorder, reader thread, profiler and run set up and finished together, so their order stays visible.
 fn one(
     setup: &Setup,
     plan: Arc<RunPlan>,
     index: usize,
     pid: u32,
-) -> Result<(Cost, Option<Folded>), String> {
+) -> Result<(Cost, Option<Folded>), SweepError> {
     let clock = Arc::new(RunClock::for_load(
         &super::planned_load(&plan),
         std::time::Instant::now(),
@@ -131,13 +145,13 @@ fn one(
             every_second: None,
         },
     )
-    .map_err(|e| format!("cannot start a recorder: {e}"))?;
+    .map_err(SweepError::Recorder)?;
     let reader = {
         let clock = clock.clone();
         std::thread::Builder::new()
             .name("gander-cost".into())
             .spawn(move || read_cpu(pid, &clock))
-            .map_err(|e| format!("cannot start the CPU reader: {e}"))?
+            .map_err(SweepError::Reader)?
     };
     let profiler = setup.profile.clone().map(|mut p| {
         p.seconds = Some(setup.cost.each.saturating_sub(SKIP).max(SKIP));
@@ -160,7 +174,7 @@ fn one(
     let collected = recorder.finish();
     let readings = reader.join().unwrap_or_default();
     let capture = profiler.map(profile::Profiler::finish);
-    executed.map_err(|e| e.to_string())?;
+    executed.map_err(SweepError::Run)?;
     let name = &plan.endpoints[index].name;
     let requests = requests_per_second(&collected, index, name);
     let units: Vec<Unit> = readings
@@ -170,9 +184,7 @@ fn one(
             requests: requests.get(&(w[0].0 as u64)).copied().unwrap_or(0) as f64,
         })
         .collect();
-    let figure = per_request(&units).ok_or_else(|| {
-        "too few requests alone to measure (fewer than 20 in the measured seconds)".to_string()
-    })?;
+    let figure = per_request(&units).ok_or(SweepError::TooFew)?;
     let stats = &collected.endpoints[index].all;
     let cost = Cost {
         cpu_ms_per_request: figure,

@@ -42,7 +42,18 @@ struct Hook {
 }
 
 /// `HOST:PORT` (or `http://HOST:PORT`) as one socket address.
-fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+/// Why a listen address is not one socket address.
+#[derive(Debug, thiserror::Error)]
+enum AddrError {
+    #[error("no port")]
+    MissingPort,
+    #[error("not IP:PORT")]
+    NotIpAndPort,
+    #[error("a bad port")]
+    Unparsable,
+}
+
+fn socket_addr(text: &str) -> Result<SocketAddr, AddrError> {
     let bare = text
         .strip_prefix("http://")
         .unwrap_or(text)
@@ -50,16 +61,16 @@ fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = bare.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    let (host, port) = bare.rsplit_once(':').ok_or("no port")?;
+    let (host, port) = bare.rsplit_once(':').ok_or(AddrError::MissingPort)?;
     if !host.eq_ignore_ascii_case("localhost") {
-        return Err("not IP:PORT".into());
+        return Err(AddrError::NotIpAndPort);
     }
-    let port: u16 = port.parse().map_err(|_| "a bad port")?;
+    let port: u16 = port.parse().map_err(|_| AddrError::Unparsable)?;
     ("127.0.0.1", port)
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or_else(|| "not IP:PORT".into())
+        .ok_or(AddrError::NotIpAndPort)
 }
 
 impl Compiler<'_> {

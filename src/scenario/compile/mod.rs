@@ -844,6 +844,7 @@ impl Compiler<'_> {
         plans
     }
 
+    // Long on purpose: each key of a request step compiled in turn into one RequestPlan, with its own located problems.
     fn step(
         &mut self,
         step: &Sp<Step>,

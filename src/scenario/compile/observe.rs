@@ -24,9 +24,18 @@ pub enum ProfileChoice {
     Perf,
 }
 
+/// Why `--profile`'s value names no profiler.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileChoiceError {
+    #[error("unknown profiler \"{0}\" (expected pprof, pprof=URL, py-spy, perf or none)")]
+    Unknown(String),
+    #[error("expected pprof=URL, got \"{0}\"")]
+    NoUrl(String),
+}
+
 impl std::str::FromStr for ProfileChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ProfileChoiceError;
+    fn from_str(s: &str) -> Result<Self, ProfileChoiceError> {
         match s.split_once('=') {
             Some(("pprof", url)) if !url.is_empty() => Ok(ProfileChoice::Pprof(Some(url.into()))),
             None => match s {
@@ -34,11 +43,9 @@ impl std::str::FromStr for ProfileChoice {
                 "pprof" => Ok(ProfileChoice::Pprof(None)),
                 "py-spy" => Ok(ProfileChoice::PySpy),
                 "perf" => Ok(ProfileChoice::Perf),
-                _ => Err(format!(
-                    "unknown profiler \"{s}\" (expected pprof, pprof=URL, py-spy, perf or none)"
-                )),
+                _ => Err(ProfileChoiceError::Unknown(s.to_string())),
             },
-            _ => Err(format!("expected pprof=URL, got \"{s}\"")),
+            _ => Err(ProfileChoiceError::NoUrl(s.to_string())),
         }
     }
 }
@@ -385,6 +392,7 @@ impl Compiler<'_> {
         })
     }
 
+    // Long on purpose: each profiler source (pprof, py-spy, perf, command) checked in turn, each with its own located message.
     fn profile_source(
         &mut self,
         p: &Sp<model::Profile>,

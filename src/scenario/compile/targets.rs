@@ -316,6 +316,7 @@ impl TargetCompiler<'_, '_> {
     }
 
     /// Targets on requests: all of them, one request name, or one scenario's.
+    // Long on purpose: one short block per target key (latency, rates, cpu, slow requests, cache, server timings), each pushed with its own location.
     fn set(&mut self, t: &Targets, scope: Scope, window: TargetWindow, out: &mut Vec<TargetSpec>) {
         let (endpoint, scenario) = match scope {
             Scope::All => (None, None),
