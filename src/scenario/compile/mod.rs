@@ -334,6 +334,10 @@ impl Compiler<'_> {
     }
 }
 
+/// The file, checked, as the plan the run executes. Long because it is one
+/// list: each top-level key compiled in the order later keys depend on (load
+/// before targets, scenarios before the request names targets name), every
+/// problem collected rather than the first returned.
 pub fn compile(
     file: ScenarioFile,
     path: &Path,
