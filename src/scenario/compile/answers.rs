@@ -521,10 +521,10 @@ impl Compiler<'_> {
         name: &str,
         (hook, secret): (Sp<String>, Option<String>),
     ) -> RequestPlan {
-        let mut url = Template::compile(&hook, &GlobalScope(self)).unwrap_or_default();
-        if hook.starts_with('/') && !self.base_path.is_empty() {
-            url = url.prefixed(&self.base_path);
-        }
+        let url = self.below_base(
+            &hook,
+            Template::compile(&hook, &GlobalScope(self)).unwrap_or_default(),
+        );
         let constant = |v: &str| Template::compile(v, &GlobalScope(self)).unwrap_or_default();
         let mut headers = vec![(reqwest::header::CONTENT_TYPE, constant("application/json"))];
         if let Some(secret) = secret.filter(|s| HeaderValue::from_str(s).is_ok()) {
@@ -600,10 +600,7 @@ impl Compiler<'_> {
                 },
                 problems: RefCell::new(Vec::new()),
             };
-            let mut url = templates.compile(path, path.loc);
-            if path.starts_with('/') && !self.base_path.is_empty() {
-                url = url.prefixed(&self.base_path);
-            }
+            let url = templates.url(path);
             let headers = templates.headers(step);
             let problems = templates.problems.into_inner();
             self.problems.extend(problems);

@@ -104,6 +104,14 @@ struct StepTemplates<'a> {
 }
 
 impl StepTemplates<'_> {
+    /// A step's URL: a path (`/x`) below the host's base path, as every kind
+    /// of step (HTTP, WebSocket, SSE) joins it; an absolute URL as written.
+    fn url(&self, path: &Sp<String>) -> Template {
+        self.scope
+            .compiler
+            .below_base(path, self.compile(path, path.loc))
+    }
+
     fn compile(&self, text: &str, loc: Loc) -> Template {
         Template::compile(text, &self.scope).unwrap_or_else(|e| {
             self.problems
@@ -486,6 +494,15 @@ pub fn compile(
 }
 
 impl Compiler<'_> {
+    /// `url` joined below the host's base path when `path` is a path.
+    fn below_base(&self, path: &str, url: Template) -> Template {
+        if path.starts_with('/') && !self.base_path.is_empty() {
+            url.prefixed(&self.base_path)
+        } else {
+            url
+        }
+    }
+
     fn error(&mut self, loc: Loc, message: impl Into<String>) {
         self.problems.push(Diagnostic::new(loc, message));
     }
@@ -887,10 +904,7 @@ impl Compiler<'_> {
             },
             problems: RefCell::new(Vec::new()),
         };
-        let mut url = templates.compile(path, path.loc);
-        if path.starts_with('/') && !self.base_path.is_empty() {
-            url = url.prefixed(&self.base_path);
-        }
+        let url = templates.url(path);
         templates.problems.borrow_mut().extend(duplicate);
         let headers = templates.headers(step);
         let body = templates.body(step);

@@ -112,10 +112,7 @@ impl Compiler<'_> {
                 },
                 problems: RefCell::new(Vec::new()),
             };
-            let mut url = templates.compile(path, path.loc);
-            if path.starts_with('/') && !self.base_path.is_empty() {
-                url = url.prefixed(&self.base_path);
-            }
+            let url = templates.url(path);
             templates.problems.borrow_mut().extend(duplicate);
             let headers = templates.headers(step);
             let problems = templates.problems.into_inner();
