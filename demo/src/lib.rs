@@ -50,7 +50,8 @@ pub struct ServeArgs {
     /// "METHOD PATH=DELAY" adds a fixed delay ("GET /api/bookings/{id}=2.5ms"),
     /// "METHOD PATH=N%" adds N % of the time the route took ("POST /api/bookings=30%"),
     /// "METHOD PATH=N%cpu" burns N % more CPU than the route's handler used
-    /// ("GET /api/stats=20%cpu": a CPU-per-request regression).
+    /// ("GET /api/stats=20%cpu": a CPU-per-request regression); "METHOD
+    /// PATH=0.3mscpu" burns a fixed 0.3 ms of CPU.
     /// PATH is the route as written in /openapi.json; "PATH?param" slows only
     /// requests whose query has that parameter ("GET /api/bookings?status=2ms": the
     /// salon scenario's "list bookings" alone). Repeatable; the time shows in
@@ -232,6 +233,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<()> {
                     Extra::Fixed(d) => format!("+{:.3} ms", d.as_secs_f64() * 1e3),
                     Extra::Share(p) => format!("+{:.0}% of its time", p * 100.0),
                     Extra::CpuShare(p) => format!("+{:.0}% of its CPU, burnt", p * 100.0),
+                    Extra::CpuFixed(d) => format!("+{:.3} ms of CPU, burnt", d.as_secs_f64() * 1e3),
                 };
                 let only = s
                     .param

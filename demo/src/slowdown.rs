@@ -5,7 +5,9 @@
 //! `--slowdown "GET /api/bookings/{id}=2.5ms"` adds 2.5 ms to every answer of
 //! that route; `=30%` adds 30 % of the time the route took; `=30%cpu` burns
 //! 30 % more CPU than the route's handler used (a CPU regression: the cost
-//! per request rises, the wait only as much as that CPU takes). `?param` after the
+//! per request rises, the wait only as much as that CPU takes); `=0.3mscpu` burns
+//! a fixed 0.3 ms of CPU (benches size it from the route's measured CPU per
+//! request, so that figure rises by a known share). `?param` after the
 //! path narrows it to requests whose query carries that parameter
 //! (`GET /api/bookings?status=2ms`: the salon scenario's "list bookings" only).
 //! Delays and shares are spent waiting on a blocking thread (as synchronous I/O
@@ -24,6 +26,8 @@ pub enum Extra {
     Share(f64),
     /// A share of the CPU time the route's handler used, burnt as CPU.
     CpuShare(f64),
+    /// A fixed CPU time, burnt.
+    CpuFixed(Duration),
 }
 
 /// One `--slowdown` rule.
@@ -45,7 +49,7 @@ pub enum SlowdownError {
     #[error("the route must be a method and a path, e.g. \"GET /api/stats\", not {0:?}")]
     Route(String),
     #[error(
-        "the amount must be a delay (\"2.5ms\", \"1s\"), a share of the route's time (\"30%\") or of its CPU (\"30%cpu\"), not {0:?}"
+        "the amount must be a delay (\"2.5ms\", \"1s\"), a share of the route's time (\"30%\") or of its CPU (\"30%cpu\"), or CPU to burn (\"0.3mscpu\"), not {0:?}"
     )]
     Amount(String),
 }
@@ -93,6 +97,10 @@ impl FromStr for Extra {
                 .map(|p| Extra::Share(p / 100.0))
                 .ok_or_else(bad);
         }
+        let (text, cpu) = match text.strip_suffix("cpu") {
+            Some(time) => (time, true),
+            None => (text, false),
+        };
         let (digits, scale) = if let Some(ms) = text.strip_suffix("ms") {
             (ms, 1e-3)
         } else if let Some(us) = text.strip_suffix("us") {
@@ -102,9 +110,14 @@ impl FromStr for Extra {
         } else {
             return Err(bad());
         };
-        number(digits)
-            .map(|v| Extra::Fixed(Duration::from_secs_f64(v * scale)))
-            .ok_or_else(bad)
+        let time = number(digits)
+            .map(|v| Duration::from_secs_f64(v * scale))
+            .ok_or_else(bad)?;
+        Ok(if cpu {
+            Extra::CpuFixed(time)
+        } else {
+            Extra::Fixed(time)
+        })
     }
 }
 
@@ -127,6 +140,7 @@ impl Slowdown {
             Extra::Fixed(d) => wait(d).await,
             Extra::Share(share) => wait(took.mul_f64(share)).await,
             Extra::CpuShare(share) => crate::cputime::burn(cpu.mul_f64(share)),
+            Extra::CpuFixed(amount) => crate::cputime::burn(amount),
         }
     }
 }
@@ -155,6 +169,8 @@ mod tests {
         assert_eq!(s.extra, Extra::Share(0.3));
         let s: Slowdown = "GET /api/stats=25%cpu".parse().unwrap();
         assert_eq!(s.extra, Extra::CpuShare(0.25));
+        let s: Slowdown = "GET /api/stats=0.3mscpu".parse().unwrap();
+        assert_eq!(s.extra, Extra::CpuFixed(Duration::from_micros(300)));
         let s: Slowdown = "GET /api/bookings?status=1s".parse().unwrap();
         assert!(s.applies("GET /api/bookings", Some("status=confirmed&page=2")));
         assert!(!s.applies("GET /api/bookings", Some("master=3&date=2026-01-10")));
