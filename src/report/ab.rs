@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::result::VerdictStatus;
 use crate::result::ab::{AbBlock, AbResult, SIDE_NAMES};
+use crate::result::cost::{Cost, Interval};
 
 const TEMPLATE: &str = include_str!("ab.html");
 
@@ -77,6 +78,92 @@ pub fn markdown(r: &AbResult) -> String {
         out.push_str(&format!("- invalid: {}: {}\n", c.check, c.detail));
     }
     out.push_str(&super::markdown::comparison(&r.comparison));
+    out.push_str(&cost_markdown(r));
+    out
+}
+
+/// One row of the sides' costs: a scope, its method, and each side's CPU ms
+/// per request with its interval.
+#[derive(Serialize)]
+struct CostRow {
+    scope: String,
+    method: &'static str,
+    sides: [Option<Interval>; 2],
+    /// Candidate over baseline.
+    ratio: Option<f64>,
+}
+
+/// Each side's cost per request over the whole run: overall, then per request
+/// name (names either side measured).
+fn cost_rows(r: &AbResult) -> Vec<CostRow> {
+    let row = |scope: &str, costs: [Option<&Cost>; 2]| {
+        let method = costs.iter().flatten().next()?.method.label();
+        let sides = costs.map(|c| c.map(|c| c.cpu_ms_per_request));
+        let ratio = match sides {
+            [Some(b), Some(c)] if b.value > 0.0 => Some(c.value / b.value),
+            _ => None,
+        };
+        Some(CostRow {
+            scope: scope.to_string(),
+            method,
+            sides,
+            ratio,
+        })
+    };
+    let mut rows: Vec<CostRow> = row(
+        "all requests",
+        [0, 1].map(|i| r.sides.get(i)?.cost.as_ref()),
+    )
+    .into_iter()
+    .collect();
+    let mut names: Vec<&str> = Vec::new();
+    for side in &r.sides {
+        for c in &side.cost_by_name {
+            if !names.contains(&c.name.as_str()) {
+                names.push(&c.name);
+            }
+        }
+    }
+    for name in names {
+        let of = |i: usize| {
+            r.sides
+                .get(i)?
+                .cost_by_name
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| &c.cost)
+        };
+        rows.extend(row(name, [of(0), of(1)]));
+    }
+    rows
+}
+
+/// The sides' costs as a Markdown table, or nothing when neither side's CPU was measured.
+fn cost_markdown(r: &AbResult) -> String {
+    let rows = cost_rows(r);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let ms = |i: &Option<Interval>| {
+        i.map_or("–".to_string(), |i| {
+            format!("{:.3} ({:.3} … {:.3})", i.value, i.low, i.high)
+        })
+    };
+    let mut out = String::from(
+        "\n### CPU per request, each side over the whole run\n\n\
+         Not paired, so not judged: the paired row `cpu per request` above is the verdict.\n\n\
+         | scope | method | baseline ms | candidate ms | candidate / baseline |\n|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            row.scope,
+            row.method,
+            ms(&row.sides[0]),
+            ms(&row.sides[1]),
+            row.ratio.map_or("–".to_string(), |x| format!("{x:.2}"))
+        ));
+    }
     out
 }
 
@@ -223,6 +310,7 @@ pub fn html(r: &AbResult) -> String {
                 chart => minijinja::value::Serde(chart(r)),
                 tally => r.comparison.tally(),
                 rows => minijinja::value::Serde(rows(r)),
+                costs => minijinja::value::Serde(cost_rows(r)),
             })
         })
         .unwrap_or_else(|e| format!("<p>cannot render the A/B report: {e}</p>"))
@@ -234,6 +322,7 @@ mod tests {
     use crate::result::ValidityCheck;
     use crate::result::ab::{AbBlockEndpoint, AbDropped, AbPair, AbSide};
     use crate::result::comparison::Comparison;
+    use crate::result::cost::CostMethod;
 
     fn block(index: usize, side: &str, p95: f64, cpu: Option<f64>) -> AbBlock {
         AbBlock {
@@ -273,12 +362,18 @@ mod tests {
             name: "t <b>".into(),
             sides: SIDE_NAMES
                 .iter()
-                .map(|s| AbSide {
+                .zip([0.25, 0.5])
+                .map(|(s, ms)| AbSide {
                     name: s.to_string(),
                     host: "http://h".into(),
                     pid: None,
                     command: None,
                     died: None,
+                    cost: Some(cost(ms, CostMethod::Total)),
+                    cost_by_name: vec![crate::result::ab::NamedCost {
+                        name: "quiz question".into(),
+                        cost: cost(ms * 2.0, CostMethod::Labels),
+                    }],
                 })
                 .collect(),
             block_s: 1.0,
@@ -315,5 +410,31 @@ mod tests {
         assert!(page.contains("t &lt;b&gt;"));
         assert!(page.contains("10.00") && page.contains("12.00"), "{page}");
         assert!(page.contains("0.500") && page.contains("invalid: pairs"));
+        // Each side's whole-run cost: overall, then per name, with the ratio.
+        assert!(page.contains("id=\"costs\""), "{page}");
+        let md = markdown(&result);
+        assert!(
+            md.contains(
+                "| all requests | total | 0.250 (0.225 … 0.275) | 0.500 (0.450 … 0.550) | 2.00 |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| quiz question | labels | 0.500"), "{md}");
+    }
+
+    fn cost(ms: f64, method: CostMethod) -> Cost {
+        Cost {
+            cpu_ms_per_request: Interval {
+                value: ms,
+                low: ms * 0.9,
+                high: ms * 1.1,
+            },
+            method,
+            requests: 100,
+            cpu_s: ms / 10.0,
+            cpu_share: None,
+            cpu_source: "process".into(),
+            alone: None,
+        }
     }
 }

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::comparison::Comparison;
+use super::cost::Cost;
 use super::{ValidityCheck, VerdictStatus};
 
 /// Bumped whenever a field of `ab.json` changes meaning or is removed.
@@ -62,6 +63,21 @@ pub struct AbSide {
     /// Why the side's figures cannot be trusted: its process exited or vanished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub died: Option<String>,
+    /// The side's CPU per request over the whole run (its process tree), as
+    /// its `run.json` has it: a whole-run figure, not paired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    /// Each request name's CPU per request over the whole run, when the side
+    /// labels its profile's samples by request name (the `baggage` header).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cost_by_name: Vec<NamedCost>,
+}
+
+/// A request name's cost on one side.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NamedCost {
+    pub name: String,
+    pub cost: Cost,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -249,6 +249,24 @@ fn python_workers_doing_more_work_cost_more_cpu_per_request() {
     assert!(f(cpu, "/new") > f(cpu, "/base"), "{cpu}");
     assert_eq!(cpu["change"], "regression", "{stdout}\n{stderr}");
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    // Each side's whole-run cost, as its own run.json has it, shown beside the verdict.
+    let whole_run: Vec<f64> = (0..2)
+        .map(|i| {
+            let side = &ab["sides"][i];
+            let run = read_json(&dir.join(side["name"].as_str().unwrap()).join("run.json"));
+            assert_eq!(side["cost"], run["totals"]["steady"]["cost"], "{side}");
+            assert_eq!(side["cost"]["method"], "total");
+            f(side, "/cost/cpu_ms_per_request/value")
+        })
+        .collect();
+    assert!(whole_run[1] > whole_run[0], "{whole_run:?}");
+    let md = std::fs::read_to_string(dir.join("ab.md")).unwrap();
+    assert!(
+        md.contains("CPU per request, each side over the whole run"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.join("ab.html")).unwrap();
+    assert!(html.contains("id=\"costs\""));
 }
 
 /// Starts `gander ab` in the background; returns it and the pids it printed.

@@ -9,8 +9,9 @@ use super::outcome::{self, BlockContext};
 use super::sides::Side;
 use super::{AbRequest, Measured};
 use crate::result::RunResult;
-use crate::result::ab::{AB_SCHEMA_VERSION, AbResult, SIDE_NAMES};
+use crate::result::ab::{AB_SCHEMA_VERSION, AbResult, AbSide, NamedCost, SIDE_NAMES};
 use crate::result::comparison::Change;
+use crate::result::cost::Cost;
 use crate::result::targets::{Policy, RegressionPlan};
 use crate::scenario::RunPlan;
 use crate::{Exit, compare, record, report, runner, store, verdict};
@@ -44,7 +45,7 @@ pub fn conclude(
         clock,
     } = m;
     let ended = clock.finished_at().unwrap_or_else(std::time::Instant::now);
-    let (generator, flame_diff) = save_sides(
+    let saved = save_sides(
         plan,
         sides,
         SideParts {
@@ -84,7 +85,12 @@ pub fn conclude(
     let comparison =
         compare::paired::compare(&blocks, &pairs, &limits, block_plan.len.as_secs_f64());
     let died: Vec<Option<String>> = sides.iter().map(|s| s.died.clone()).collect();
-    let validity = outcome::validity(&died, executed.interrupted.as_deref(), &pairs, generator);
+    let validity = outcome::validity(
+        &died,
+        executed.interrupted.as_deref(),
+        &pairs,
+        saved.generator,
+    );
     let judged = comparison.rows.iter().filter(|r| r.limit.is_some());
     let regressions = judged
         .clone()
@@ -101,7 +107,15 @@ pub fn conclude(
         schema_version: AB_SCHEMA_VERSION,
         run_id: meta.run_id.clone(),
         name: plan.name.clone(),
-        sides: sides.iter().map(|s| s.summary(&plan.secrets)).collect(),
+        sides: sides
+            .iter()
+            .zip(saved.costs)
+            .map(|(s, (cost, cost_by_name))| AbSide {
+                cost,
+                cost_by_name,
+                ..s.summary(&plan.secrets)
+            })
+            .collect(),
         block_s: block_plan.len.as_secs_f64(),
         warm_up_s: block_plan.warm_up.as_secs_f64(),
         blocks,
@@ -110,7 +124,7 @@ pub fn conclude(
         comparison,
         validity,
         status,
-        flame_diff,
+        flame_diff: saved.flame_diff,
         summary: String::new(),
     };
     result.summary = report::ab::summary(&result);
@@ -129,17 +143,27 @@ struct SideParts<'a> {
     captures: [Option<crate::profile::Capture>; 2],
 }
 
-/// Saves each side as an ordinary run (its profile too, and the candidate's
-/// differential flame graph against the baseline's); returns the validity
-/// checks that speak for the whole run and where the differential is.
+/// What saving the sides tells the A/B result.
+struct Saved {
+    /// The validity checks of the sides' runs that speak for the whole run.
+    generator: Vec<crate::result::ValidityCheck>,
+    /// Where the candidate's differential flame graph is.
+    flame_diff: Option<String>,
+    /// Each side's cost per request, overall and per request name.
+    costs: [(Option<Cost>, Vec<NamedCost>); 2],
+}
+
+/// Saves each side as an ordinary run (its profile and cost too, and the
+/// candidate's differential flame graph against the baseline's).
 fn save_sides(
     plan: &RunPlan,
     sides: &[Side; 2],
     parts: SideParts,
     meta: &RunMeta,
     dir: &Path,
-) -> anyhow::Result<(Vec<crate::result::ValidityCheck>, Option<String>)> {
+) -> anyhow::Result<Saved> {
     let mut generator = Vec::new();
+    let mut costs: [(Option<Cost>, Vec<NamedCost>); 2] = Default::default();
     let mut base: Option<(std::path::PathBuf, RunResult)> = None;
     let mut flame_diff = None;
     let each = parts
@@ -163,25 +187,26 @@ fn save_sides(
             meta,
             side,
         );
-        if let Some(capture) = capture {
-            let against = base.as_ref().map(|(d, r)| (d.as_path(), r));
-            let mut unwritten = super::super::run::Unwritten::default();
-            let report = super::super::run::save_profile(
-                &side_dir,
-                capture,
-                &result,
-                against,
-                &mut unwritten,
-            );
-            unwritten.into_result()?;
-            flame_diff = report
-                .diff
-                .as_ref()
-                .map(|d| format!("{}/{}", SIDE_NAMES[index], d.flamegraph));
-            result.profile = Some(report);
-            result.verdict = verdict::judge(&result);
-            mark_died(&mut result, side);
+        // The side's profile, its cost per request overall and, when the side
+        // labels its samples (the baggage header), per request name: whole-run
+        // figures beside the paired verdict, as in an ordinary run.
+        let against = base.as_ref().map(|(d, r)| (d.as_path(), r));
+        let mut unwritten = super::super::run::Unwritten::default();
+        super::super::run::profile_and_cost(
+            &side_dir,
+            (capture, None),
+            against,
+            &interval_log,
+            &mut result,
+            &mut unwritten,
+        );
+        unwritten.into_result()?;
+        if let Some(diff) = result.profile.as_ref().and_then(|p| p.diff.as_ref()) {
+            flame_diff = Some(format!("{}/{}", SIDE_NAMES[index], diff.flamegraph));
         }
+        result.verdict = verdict::judge(&result);
+        mark_died(&mut result, side);
+        costs[index] = side_costs(&result);
         report::write_reports(&side_dir, &result)?;
         generator.extend(
             result
@@ -197,7 +222,26 @@ fn save_sides(
         );
         base = Some((side_dir, result));
     }
-    Ok((generator, flame_diff))
+    Ok(Saved {
+        generator,
+        flame_diff,
+        costs,
+    })
+}
+
+/// A side run's cost per request, overall and per request name.
+fn side_costs(result: &RunResult) -> (Option<Cost>, Vec<NamedCost>) {
+    let by_name = result
+        .endpoints
+        .iter()
+        .filter_map(|e| {
+            e.cost.clone().map(|cost| NamedCost {
+                name: e.name.clone(),
+                cost,
+            })
+        })
+        .collect();
+    (result.totals.steady.cost.clone(), by_name)
 }
 
 /// A side that died is never a valid run.

@@ -146,6 +146,8 @@ impl Side {
             pid: self.pid,
             command: self.spec.command.as_ref().map(|c| secrets.message(c)),
             died: self.died.clone(),
+            cost: None,
+            cost_by_name: Vec::new(),
         }
     }
 }

@@ -709,7 +709,7 @@ pub(super) fn save_profile(
 
 /// Saves the profile (and each labelled name's part of it) and fills the
 /// cost figures: overall, per second, per name by labels or by the sweep.
-fn profile_and_cost(
+pub(super) fn profile_and_cost(
     dir: &Path,
     (capture, swept): (Option<profile::Capture>, Option<sweep::Swept>),
     base_profile: Option<(&Path, &RunResult)>,
