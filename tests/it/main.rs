@@ -25,6 +25,7 @@ mod observe;
 mod one_p95;
 mod pacing_ramp;
 mod report;
+mod report_frames;
 mod run;
 mod scale;
 mod secrets;
