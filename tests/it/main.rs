@@ -5,6 +5,7 @@
 mod common;
 
 mod ab;
+mod ab_baggage;
 mod body_memory;
 mod browser_smoke;
 mod check;
