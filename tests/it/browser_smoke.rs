@@ -88,9 +88,10 @@ fn missing_file_is_an_error_not_a_hang() {
     assert!(err.contains("ERR_FILE_NOT_FOUND"), "{err}");
 }
 
-/// What the frames of `frames.html` say, each from inside a sandboxed `data:`
-/// iframe set up as the report sets up its flame graphs: the driver must hear
-/// all of it, wherever Chromium runs the frame, and evaluate inside each frame.
+/// What the frames of `frames.html` say, from inside sandboxed `data:` iframes
+/// set up as the report sets up its flame graphs, and from a same-origin one:
+/// the driver must hear all of it, wherever Chromium runs the frame, and
+/// evaluate inside each frame.
 #[test]
 fn errors_inside_sandboxed_data_iframes_are_seen() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,6 +105,7 @@ document.documentElement.setAttribute("width", "-12"); }</script>
         r#"<!doctype html><html><body>
 <iframe id="svg" sandbox="allow-scripts"></iframe>
 <iframe id="html" sandbox="allow-scripts"></iframe>
+<iframe id="inline" srcdoc="<script>console.error('same-origin frame error')</script>"></iframe>
 <script>
 document.getElementById("svg").src =
   "data:image/svg+xml;charset=utf-8," + encodeURIComponent({svg});
@@ -126,6 +128,7 @@ document.getElementById("html").src = "data:text/html," + encodeURIComponent(
             &seen.console_errors,
         ),
         ("Error: html frame throws", &seen.console_errors),
+        ("same-origin frame error", &seen.console_errors),
     ] {
         assert_eq!(
             list.iter().filter(|e| e.contains(what)).count(),
@@ -140,12 +143,29 @@ document.getElementById("html").src = "data:text/html," + encodeURIComponent(
             .any(|e| e.starts_with("[driver]")),
         "{seen:#?}"
     );
+    // Chromium runs the sandboxed (opaque-origin) frames in their own
+    // processes, the same-origin one in the page's: only two child targets.
+    assert_eq!(
+        seen.attached
+            .iter()
+            .filter(|a| a.starts_with("iframe data:"))
+            .count(),
+        2,
+        "{seen:#?}"
+    );
     // Out of process or not, each frame is reached and answers from inside.
     let mut inside = page
         .eval_in_frames("document.documentElement.localName + ' ' + location.protocol")
         .unwrap();
     inside.sort_by_key(|v| v.to_string());
-    assert_eq!(inside, vec![json!("html data:"), json!("svg data:")]);
+    assert_eq!(
+        inside,
+        vec![
+            json!("html about:"),
+            json!("html data:"),
+            json!("svg data:")
+        ]
+    );
     // The top frame cannot look inside (the frames' origins are opaque).
     assert_eq!(
         page.eval("(() => { try { return document.getElementById('svg').contentDocument === null; } catch (e) { return true; } })()")

@@ -16,7 +16,7 @@
 //! is closed and killed when the [`Page`] is dropped.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -83,6 +83,9 @@ pub struct Page {
     contexts: Vec<FrameContext>,
     /// Commands sent to set up a child session, not yet answered: what they were.
     setup_calls: HashMap<u64, String>,
+    /// `Log.entryAdded` entries already taken: frames sharing a renderer process
+    /// report each other's entries (also when `Log.enable` replays them).
+    log_entries: HashSet<String>,
     next_id: u64,
     seen: Seen,
     load_fired: bool,
@@ -443,6 +446,7 @@ impl Page {
             sessions: HashMap::new(),
             contexts: Vec::new(),
             setup_calls: HashMap::new(),
+            log_entries: HashSet::new(),
             next_id: 0,
             seen: Seen::default(),
             load_fired: false,
@@ -652,6 +656,17 @@ impl Page {
             }
             "Log.entryAdded" => {
                 let entry = &params["entry"];
+                let key = format!(
+                    "{}|{}|{}|{}|{}",
+                    entry["timestamp"],
+                    entry["source"],
+                    entry["level"],
+                    entry["text"],
+                    entry["url"]
+                );
+                if !self.log_entries.insert(key) {
+                    return;
+                }
                 let source = entry["source"].as_str().unwrap_or("other");
                 let mut line = format!(
                     "{label}log.{source}: {}",
