@@ -163,10 +163,11 @@ fn save_sides(
             meta,
             side,
         );
-        if let Some(capture) = capture {
+        if let Some(mut capture) = capture {
             let against = base.as_ref().map(|(d, r)| (d.as_path(), r));
             let mut unwritten = super::super::run::Unwritten::default();
-            let report = super::super::run::save_profile(
+            let by_request = std::mem::take(&mut capture.by_request);
+            let mut report = super::super::run::save_profile(
                 &side_dir,
                 capture,
                 &result,
@@ -174,6 +175,10 @@ fn save_sides(
                 &mut unwritten,
             );
             unwritten.into_result()?;
+            // The samples the side labelled with the request names its
+            // `baggage` header gave, one flame graph per name.
+            report.by_request =
+                super::super::run::request_profiles(&side_dir, &by_request, &result)?;
             flame_diff = report
                 .diff
                 .as_ref()

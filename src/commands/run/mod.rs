@@ -791,7 +791,7 @@ fn apply_sweep(dir: &Path, swept: sweep::Swept, result: &mut RunResult) -> anyho
 }
 
 /// Each labelled request name's folded stacks and flame graph, saved.
-fn request_profiles(
+pub(super) fn request_profiles(
     dir: &Path,
     by_request: &std::collections::BTreeMap<String, profile::folded::Folded>,
     result: &RunResult,
