@@ -195,5 +195,38 @@ fn flame_graphs_draw_with_a_positive_width_and_no_console_word_in_any_frame() {
             assert_drawn(&what, &probe);
             assert_silent(&what, &page);
         }
+        assert_drawn_in_a_frame_that_opens_later(&svg, ws.path());
     }
+}
+
+/// A flame graph loaded into a sandboxed frame of no width (a section not yet
+/// shown), the frame then opened: where inferno's fluid drawing set the
+/// negative width the issue saw. Nothing is said, and the drawing is positive.
+fn assert_drawn_in_a_frame_that_opens_later(svg: &Path, dir: &Path) {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.encode(std::fs::read(svg).unwrap());
+    let page_file = dir.join("closed-frame.html");
+    std::fs::write(
+        &page_file,
+        format!(
+            r#"<!doctype html><html><body>
+<iframe id="f" sandbox="allow-scripts" style="display:block;width:0;height:0;border:0"
+  src="data:image/svg+xml;base64,{data}"></iframe></body></html>"#
+        ),
+    )
+    .unwrap();
+    let what = format!("{} in a frame opened after load", svg.display());
+    let mut page = Page::open(&file_url(&page_file), Duration::from_millis(1000))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    page.eval(
+        "new Promise((done) => { const f = document.getElementById('f'); \
+         f.style.width = '1204px'; f.style.height = '600px'; \
+         requestAnimationFrame(() => requestAnimationFrame(done)); })",
+    )
+    .unwrap();
+    page.settle(Duration::from_millis(500)).unwrap();
+    let frames = page.eval_in_frames(SVG_PROBE).unwrap();
+    assert_eq!(frames.len(), 1, "{what}: {frames:?}");
+    assert_silent(&what, &page);
+    assert_drawn(&what, &frames[0]);
 }
