@@ -54,7 +54,8 @@ pub struct RunOptions {
     pub start_at: Option<Instant>,
     /// `gander ab`: a second origin, and which side new iterations go to.
     pub alternation: Option<Arc<sides::Alternation>>,
-    /// The run's id, named in the `baggage` header (when the plan sends it).
+    /// The run's id, named in the `baggage` header (when the plan sends it);
+    /// under `gander ab` the baseline's (the candidate's is in `alternation`).
     pub run_id: Option<String>,
 }
 
@@ -397,7 +398,7 @@ fn test_plan(plan: &RunPlan) -> Option<String> {
 
 fn transaction(shared: &Arc<RunShared>, step: &StepPlan, kind: StepKind) -> Transaction {
     let shared = shared.clone();
-    let baggage = match (step, &shared.baggage_run) {
+    let baggage_of = |run: Option<&str>| match (step, run) {
         (StepPlan::Http(r), Some(run)) => baggage::value(
             &shared.plan.endpoints[r.endpoint].name,
             &shared.plan.scenarios[r.scenario].name,
@@ -405,9 +406,15 @@ fn transaction(shared: &Arc<RunShared>, step: &StepPlan, kind: StepKind) -> Tran
         ),
         _ => None,
     };
+    let baggage = baggage_of(shared.baggage_run.as_deref());
     // One preparation per side: choosing a side is an index, not a parse.
     let mut sides = vec![Prepared::prepare(step, &shared.base, baggage.clone())];
     if let Some(base) = &shared.candidate_base {
+        // `gander ab`: the candidate's requests name the candidate's run.
+        let candidate_run = (shared.alternation.as_ref())
+            .and_then(|a| a.candidate_run_id.as_deref())
+            .filter(|_| shared.baggage_run.is_some());
+        let baggage = candidate_run.map_or(baggage, |run| baggage_of(Some(run)));
         sides.push(Prepared::prepare(step, base, baggage));
     }
     let step: Arc<[Prepared]> = sides.into();

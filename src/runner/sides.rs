@@ -13,13 +13,17 @@ pub const CANDIDATE: u8 = 1;
 pub struct Alternation {
     /// The candidate's host (the baseline's is the plan's `host`).
     pub candidate_host: String,
+    /// The candidate's run id, named in its requests' `baggage` header (the
+    /// baseline's is [`super::RunOptions::run_id`]).
+    pub candidate_run_id: Option<String>,
     current: AtomicU8,
 }
 
 impl Alternation {
-    pub fn new(candidate_host: String) -> Alternation {
+    pub fn new(candidate_host: String, candidate_run_id: Option<String>) -> Alternation {
         Alternation {
             candidate_host,
+            candidate_run_id,
             current: AtomicU8::new(BASELINE),
         }
     }

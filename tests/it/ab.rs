@@ -204,6 +204,36 @@ fn a_slowed_demo_route_is_a_regression_and_the_other_route_is_not() {
         let run = read_json(&dir.join(side).join("run.json"));
         assert_eq!(run["profile"]["status"], "ok", "{side}: {}", run["profile"]);
         assert!(u(&run, "/profile/requests_in_window") > 0);
+        // The side's requests named themselves in the `baggage` header: the
+        // demo labelled its samples by request name, and only by this plan's.
+        let names: Vec<&str> = run["profile"]["by_request"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|r| r["name"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(
+            !names.is_empty()
+                && names
+                    .iter()
+                    .all(|n| ["quiz questions", "quiz question"].contains(n)),
+            "{side}: {}",
+            run["profile"]["by_request"]
+        );
+    }
+    // Each side's cost per request name by labels, as its run.json has it.
+    for (i, side) in ["baseline", "candidate"].iter().enumerate() {
+        let run = read_json(&dir.join(side).join("run.json"));
+        let by_name = ab["sides"][i]["cost_by_name"].as_array().unwrap();
+        assert!(!by_name.is_empty(), "{side}: {}", ab["sides"][i]);
+        for c in by_name {
+            assert_eq!(c["cost"]["method"], "labels", "{c}");
+            let endpoint = run["endpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == c["name"])
+                .unwrap();
+            assert_eq!(endpoint["cost"], c["cost"]);
+        }
     }
     let diff = ab["flame_diff"]
         .as_str()

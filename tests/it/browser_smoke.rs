@@ -87,3 +87,89 @@ fn missing_file_is_an_error_not_a_hang() {
         .expect("opening a missing file must fail");
     assert!(err.contains("ERR_FILE_NOT_FOUND"), "{err}");
 }
+
+/// What the frames of `frames.html` say, from inside sandboxed `data:` iframes
+/// set up as the report sets up its flame graphs, and from a same-origin one:
+/// the driver must hear all of it, wherever Chromium runs the frame, and
+/// evaluate inside each frame.
+#[test]
+fn errors_inside_sandboxed_data_iframes_are_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    // An SVG document like inferno's: its own script runs on load, and one
+    // attribute Chromium refuses (the message the report once printed).
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="300" height="40" onload="init()">
+<script>function init() { console.error("svg frame error"); console.warn("svg frame warning");
+document.documentElement.setAttribute("width", "-12"); }</script>
+<rect id="r" width="10" height="10"/></svg>"#;
+    let html = format!(
+        r#"<!doctype html><html><body>
+<iframe id="svg" sandbox="allow-scripts"></iframe>
+<iframe id="html" sandbox="allow-scripts"></iframe>
+<iframe id="inline" srcdoc="<script>console.error('same-origin frame error')</script>"></iframe>
+<script>
+document.getElementById("svg").src =
+  "data:image/svg+xml;charset=utf-8," + encodeURIComponent({svg});
+document.getElementById("html").src = "data:text/html," + encodeURIComponent(
+  "<script>setTimeout(() => {{ throw new Error('html frame throws'); }}, 0)<\/script>");
+</script>
+</body></html>"#,
+        svg = format!("{svg:?}").replace("</", "<\\/")
+    );
+    let url = write_page(dir.path(), "frames.html", &html);
+    let mut page = Page::open(&url, Duration::from_millis(1000)).unwrap_or_else(|e| panic!("{e}"));
+    let seen = page.seen().clone();
+    eprintln!("attached child targets: {:?}", seen.attached);
+
+    for (what, list) in [
+        ("svg frame error", &seen.console_errors),
+        ("svg frame warning", &seen.console_warnings),
+        (
+            "<svg> attribute width: A negative value",
+            &seen.console_errors,
+        ),
+        ("Error: html frame throws", &seen.console_errors),
+        ("same-origin frame error", &seen.console_errors),
+    ] {
+        assert_eq!(
+            list.iter().filter(|e| e.contains(what)).count(),
+            1,
+            "{what}: {seen:#?}"
+        );
+    }
+    assert!(
+        !seen
+            .console_errors
+            .iter()
+            .any(|e| e.starts_with("[driver]")),
+        "{seen:#?}"
+    );
+    // Chromium runs the sandboxed (opaque-origin) frames in their own
+    // processes, the same-origin one in the page's: only two child targets.
+    assert_eq!(
+        seen.attached
+            .iter()
+            .filter(|a| a.starts_with("iframe data:"))
+            .count(),
+        2,
+        "{seen:#?}"
+    );
+    // Out of process or not, each frame is reached and answers from inside.
+    let mut inside = page
+        .eval_in_frames("document.documentElement.localName + ' ' + location.protocol")
+        .unwrap();
+    inside.sort_by_key(|v| v.to_string());
+    assert_eq!(
+        inside,
+        vec![
+            json!("html about:"),
+            json!("html data:"),
+            json!("svg data:")
+        ]
+    );
+    // The top frame cannot look inside (the frames' origins are opaque).
+    assert_eq!(
+        page.eval("(() => { try { return document.getElementById('svg').contentDocument === null; } catch (e) { return true; } })()")
+            .unwrap(),
+        json!(true)
+    );
+}

@@ -5,6 +5,7 @@
 mod common;
 
 mod ab;
+mod ab_baggage;
 mod body_memory;
 mod browser_smoke;
 mod check;
@@ -25,6 +26,7 @@ mod observe;
 mod one_p95;
 mod pacing_ramp;
 mod report;
+mod report_frames;
 mod run;
 mod scale;
 mod secrets;

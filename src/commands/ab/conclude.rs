@@ -272,7 +272,7 @@ fn side_run(
         answers: None,
     };
     let mut meta = meta.clone();
-    meta.run_id = format!("{}-{}", meta.run_id, side.name());
+    meta.run_id = side_run_id(&meta.run_id, side.name());
     let mut result = assemble(plan, executed, c, load, &meta);
     result.plan.host = plan.secrets.url(&side.spec.host);
     result.resources = resources;
@@ -295,4 +295,10 @@ pub fn finish(dir: &Path, result: &AbResult, quiet: bool) -> Exit {
     println!("run directory: {}", dir.display());
     let _ = std::io::stdout().flush();
     Exit::from_verdict(result.status)
+}
+
+/// A side's run id: the A/B run's, then the side's name (`…-ab-baseline`). Its
+/// run.json says it, and its requests' `baggage` header names it.
+pub(super) fn side_run_id(ab_run_id: &str, side: &str) -> String {
+    format!("{ab_run_id}-{side}")
 }

@@ -224,7 +224,7 @@ pub fn ab(args: &AbRequest) -> anyhow::Result<Exit> {
         scenario_sha256: scenario::files::sha256(&plan.source),
         start: None,
     };
-    let measured = measure(&plan, &mut sides, &dir, block, warm_up, args.quiet);
+    let measured = measure(&plan, &mut sides, &dir, &run_id, block, warm_up, args.quiet);
     let logs: Vec<Option<Vec<u8>>> = sides.iter_mut().map(Side::stop).collect();
     let measured = measured?;
     for (side, log) in SIDE_NAMES.iter().zip(logs) {
@@ -322,6 +322,7 @@ fn measure(
     plan: &Arc<RunPlan>,
     sides: &mut [Side; 2],
     dir: &Path,
+    run_id: &str,
     block: Duration,
     warm_up: Duration,
     quiet: bool,
@@ -349,10 +350,13 @@ fn measure(
         longest_timeout(plan),
         [recorders[0].sender(), recorders[1].sender()],
     )?;
-    let alternation = Arc::new(Alternation::new(sides[1].spec.host.clone()));
+    let alternation = Arc::new(Alternation::new(
+        sides[1].spec.host.clone(),
+        Some(conclude::side_run_id(run_id, sides[1].name())),
+    ));
     let options = runner::RunOptions {
-        // Both sides are one plan: the baggage names the A/B run.
-        run_id: None,
+        // Each side's requests name that side's run in their `baggage` header.
+        run_id: Some(conclude::side_run_id(run_id, sides[0].name())),
         silence_stdout: true,
         start_at: None,
         alternation: Some(alternation.clone()),

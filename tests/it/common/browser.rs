@@ -5,13 +5,18 @@
 //! Include it with `#[path = "common/browser.rs"] mod browser;`. It only uses
 //! std, `serde_json`, `libc`, `base64` and `tempfile`.
 //!
+//! It listens to every frame: the page's session auto-attaches (flattened) to
+//! its child targets (out-of-process iframes, workers), enables Runtime, Log and
+//! Network on each before letting it run, and collects what all of them say.
+//! Frames that stay in the page's process report through the page's session.
+//!
 //! Every wait is bounded, errors carry the tail of Chrome's stderr, and the
 //! driver never panics. Chrome runs in its own process group, gets SIGKILL
 //! when the thread that called [`Page::open`] exits (PR_SET_PDEATHSIG), and
 //! is closed and killed when the [`Page`] is dropped.
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -48,8 +53,16 @@ pub struct Seen {
     pub requests: Vec<String>,
     /// `Runtime.exceptionThrown` (`"exception: Uncaught Error: bad\n    at ..."`),
     /// `Runtime.consoleAPICalled` of type error/assert (`"console.error: boom"`),
-    /// `Log.entryAdded` with level error (`"log.network: Failed to load resource: ... <url>"`).
+    /// `Log.entryAdded` with level error (`"log.network: Failed to load resource: ... <url>"`),
+    /// from every frame and worker. What a child target said starts with its type
+    /// and URL (`"[iframe data:image/svg+xml…] console.error: boom"`); a child
+    /// target the driver could not listen to is an error here too (`"[driver] …"`).
     pub console_errors: Vec<String>,
+    /// The same for warnings: `console.warn` and `Log.entryAdded` with level warning.
+    pub console_warnings: Vec<String>,
+    /// Every child target auto-attached, as `"<type> <url>"` (an out-of-process
+    /// iframe is `"iframe data:…"`; a frame in the page's process is not here).
+    pub attached: Vec<String>,
     /// Messages of `Page.javascriptDialogOpening` (alert/confirm/prompt/beforeunload);
     /// every dialog is dismissed automatically.
     pub dialogs: Vec<String>,
@@ -61,6 +74,18 @@ pub struct Page {
     to_chrome: File,
     from_chrome: Receiver<Value>,
     session: String,
+    /// The page target's id, which is also its main frame's id.
+    target_id: String,
+    /// Every session listened to (the page's and its auto-attached children),
+    /// with what its messages are labelled with.
+    sessions: HashMap<String, Listened>,
+    /// Frames' default execution contexts, per session.
+    contexts: Vec<FrameContext>,
+    /// Commands sent to set up a child session, not yet answered: what they were.
+    setup_calls: HashMap<u64, String>,
+    /// `Log.entryAdded` entries already taken: frames sharing a renderer process
+    /// report each other's entries (also when `Log.enable` replays them).
+    log_entries: HashSet<String>,
     next_id: u64,
     seen: Seen,
     load_fired: bool,
@@ -69,6 +94,31 @@ pub struct Page {
     stderr_done: Arc<AtomicBool>,
     // Dropped after `Drop::drop` has killed Chrome, so the profile can be removed.
     _profile: tempfile::TempDir,
+}
+
+/// A frame's main-world execution context, in the session that reports it.
+#[derive(Debug, Clone)]
+struct FrameContext {
+    session: String,
+    id: i64,
+    frame_id: String,
+}
+
+/// A session listened to.
+#[derive(Debug, Clone, Default)]
+struct Listened {
+    /// What its messages start with (`""` for the page itself).
+    label: String,
+    /// Its target's id (a frame target's id is its frame's).
+    target_id: String,
+    /// Its place in [`Seen::attached`] (`None` for the page itself).
+    attached: Option<usize>,
+}
+
+/// The auto-attach settings for the page and every child target: pause each new
+/// target until its domains are enabled, so nothing it says early is missed.
+fn auto_attach_params() -> Value {
+    json!({ "autoAttach": true, "waitForDebuggerOnStart": true, "flatten": true })
 }
 
 /// The Chromium binary: `$CHROMIUM` if set, else the first of the usual names
@@ -98,13 +148,19 @@ impl Page {
     /// A Chromium that does not load the page in time is started once more: its
     /// first start on a fresh machine (font caches, a cold disk) can take that long.
     pub fn open(url: &str, settle: Duration) -> Result<Page, String> {
-        Page::open_once(url, settle).or_else(|first| {
+        Page::open_sized(url, settle, VIEWPORT)
+    }
+
+    /// [`Page::open`] with a viewport of `(width, height)` CSS pixels from the
+    /// start (a narrow one lays the page out narrow before its scripts run).
+    pub fn open_sized(url: &str, settle: Duration, viewport: (u32, u32)) -> Result<Page, String> {
+        Page::open_once(url, settle, viewport).or_else(|first| {
             eprintln!("Chromium failed once ({first}); starting it again");
-            Page::open_once(url, settle)
+            Page::open_once(url, settle, viewport)
         })
     }
 
-    fn open_once(url: &str, settle: Duration) -> Result<Page, String> {
+    fn open_once(url: &str, settle: Duration, viewport: (u32, u32)) -> Result<Page, String> {
         let deadline = Instant::now() + OPEN_TIMEOUT;
         let mut page = Page::launch()?;
 
@@ -113,28 +169,31 @@ impl Page {
             json!({ "url": "about:blank" }),
             deadline,
         )?;
-        let target_id = match created["targetId"].as_str() {
+        page.target_id = match created["targetId"].as_str() {
             Some(t) => t.to_string(),
             None => return Err(page.fail(format!("Target.createTarget returned {created}"))),
         };
         let attached = page.call_browser(
             "Target.attachToTarget",
-            json!({ "targetId": target_id, "flatten": true }),
+            json!({ "targetId": page.target_id, "flatten": true }),
             deadline,
         )?;
         page.session = match attached["sessionId"].as_str() {
             Some(s) => s.to_string(),
             None => return Err(page.fail(format!("Target.attachToTarget returned {attached}"))),
         };
+        page.sessions
+            .insert(page.session.clone(), Listened::default());
 
         for domain in ["Page", "Runtime", "Log", "Network"] {
             page.call(&format!("{domain}.enable"), json!({}), deadline)?;
         }
+        page.call("Target.setAutoAttach", auto_attach_params(), deadline)?;
         page.call(
             "Emulation.setDeviceMetricsOverride",
             json!({
-                "width": VIEWPORT.0,
-                "height": VIEWPORT.1,
+                "width": viewport.0,
+                "height": viewport.1,
                 "deviceScaleFactor": 1,
                 "mobile": false,
             }),
@@ -178,6 +237,42 @@ impl Page {
             ));
         }
         Ok(res["result"].get("value").cloned().unwrap_or(Value::Null))
+    }
+
+    /// [`Page::eval`] in every frame but the top one, whether the frame runs in
+    /// the page's process or in its own (an out-of-process iframe): one value per
+    /// frame, in the order the frames' documents were created.
+    pub fn eval_in_frames(&mut self, expression: &str) -> Result<Vec<Value>, String> {
+        let frames: Vec<FrameContext> = self
+            .contexts
+            .iter()
+            .filter(|c| c.frame_id != self.target_id)
+            .cloned()
+            .collect();
+        let mut values = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let deadline = Instant::now() + EVAL_TIMEOUT;
+            let res = self.call_in(
+                Some(&frame.session),
+                "Runtime.evaluate",
+                json!({
+                    "expression": expression,
+                    "contextId": frame.id,
+                    "returnByValue": true,
+                    "awaitPromise": true,
+                }),
+                deadline,
+            )?;
+            if let Some(details) = res.get("exceptionDetails") {
+                return Err(format!(
+                    "eval in frame {} threw: {}\nexpression: {expression}",
+                    frame.frame_id,
+                    describe_exception(details)
+                ));
+            }
+            values.push(res["result"].get("value").cloned().unwrap_or(Value::Null));
+        }
+        Ok(values)
     }
 
     /// `Page.captureScreenshot` (PNG, whole page) written to `path`.
@@ -347,6 +442,11 @@ impl Page {
             to_chrome: File::from(cmd_write),
             from_chrome: rx,
             session: String::new(),
+            target_id: String::new(),
+            sessions: HashMap::new(),
+            contexts: Vec::new(),
+            setup_calls: HashMap::new(),
+            log_entries: HashSet::new(),
             next_id: 0,
             seen: Seen::default(),
             load_fired: false,
@@ -468,14 +568,60 @@ impl Page {
     }
 
     fn handle_event(&mut self, msg: &Value) {
+        let Some(session) = msg["sessionId"].as_str() else {
+            return;
+        };
+        let Some(Listened {
+            label,
+            target_id,
+            attached,
+        }) = self.sessions.get(session).cloned()
+        else {
+            return;
+        };
+        if let Some(id) = msg["id"].as_u64() {
+            if let Some(what) = self.setup_calls.remove(&id)
+                && let Some(err) = msg.get("error")
+            {
+                self.seen
+                    .console_errors
+                    .push(format!("[driver] {label} {what} failed: {err}"));
+            }
+            return;
+        }
         let Some(method) = msg["method"].as_str() else {
             return;
         };
-        if self.session.is_empty() || msg["sessionId"].as_str() != Some(self.session.as_str()) {
-            return;
-        }
         let params = &msg["params"];
         match method {
+            "Target.attachedToTarget" => self.listen_to_child(params),
+            "Target.detachedFromTarget" => {
+                if let Some(child) = params["sessionId"].as_str() {
+                    self.sessions.remove(child);
+                    self.contexts.retain(|c| c.session != child);
+                }
+            }
+            "Runtime.executionContextCreated" => {
+                let context = &params["context"];
+                let aux = &context["auxData"];
+                if let (Some(id), Some(frame_id), Some(true)) = (
+                    context["id"].as_i64(),
+                    aux["frameId"].as_str(),
+                    aux["isDefault"].as_bool(),
+                ) {
+                    self.contexts.push(FrameContext {
+                        session: session.to_string(),
+                        id,
+                        frame_id: frame_id.to_string(),
+                    });
+                }
+            }
+            "Runtime.executionContextDestroyed" => {
+                let id = params["executionContextId"].as_i64();
+                self.contexts
+                    .retain(|c| !(c.session == session && Some(c.id) == id));
+            }
+            "Runtime.executionContextsCleared" => self.contexts.retain(|c| c.session != session),
             "Network.requestWillBeSent" => {
                 if let Some(url) = params["request"]["url"].as_str() {
                     self.seen.requests.push(url.to_string());
@@ -483,41 +629,66 @@ impl Page {
             }
             "Runtime.exceptionThrown" => {
                 let text = describe_exception(&params["exceptionDetails"]);
-                self.seen.console_errors.push(format!("exception: {text}"));
+                self.seen
+                    .console_errors
+                    .push(format!("{label}exception: {text}"));
             }
             "Runtime.consoleAPICalled" => {
                 let kind = params["type"].as_str().unwrap_or("");
-                if kind == "error" || kind == "assert" {
+                let args = || -> String {
                     let args: Vec<String> = params["args"]
                         .as_array()
                         .map(|a| a.iter().map(describe_remote_object).collect())
                         .unwrap_or_default();
-                    self.seen
+                    args.join(" ")
+                };
+                match kind {
+                    "error" | "assert" => self
+                        .seen
                         .console_errors
-                        .push(format!("console.{kind}: {}", args.join(" ")));
+                        .push(format!("{label}console.{kind}: {}", args())),
+                    "warning" => self
+                        .seen
+                        .console_warnings
+                        .push(format!("{label}console.warn: {}", args())),
+                    _ => {}
                 }
             }
             "Log.entryAdded" => {
                 let entry = &params["entry"];
-                if entry["level"].as_str() == Some("error") {
-                    let source = entry["source"].as_str().unwrap_or("other");
-                    let mut line =
-                        format!("log.{source}: {}", entry["text"].as_str().unwrap_or(""));
-                    if let Some(url) = entry["url"].as_str() {
-                        line.push(' ');
-                        line.push_str(url);
-                    }
-                    self.seen.console_errors.push(line);
+                let key = format!(
+                    "{}|{}|{}|{}|{}",
+                    entry["timestamp"],
+                    entry["source"],
+                    entry["level"],
+                    entry["text"],
+                    entry["url"]
+                );
+                if !self.log_entries.insert(key) {
+                    return;
+                }
+                let source = entry["source"].as_str().unwrap_or("other");
+                let mut line = format!(
+                    "{label}log.{source}: {}",
+                    entry["text"].as_str().unwrap_or("")
+                );
+                if let Some(url) = entry["url"].as_str() {
+                    line.push(' ');
+                    line.push_str(&shorten(url));
+                }
+                match entry["level"].as_str() {
+                    Some("error") => self.seen.console_errors.push(line),
+                    Some("warning") => self.seen.console_warnings.push(line),
+                    _ => {}
                 }
             }
             "Page.javascriptDialogOpening" => {
                 let message = params["message"].as_str().unwrap_or("").to_string();
                 self.seen.dialogs.push(message);
                 // The response is not awaited; unknown ids are ignored by pump_until.
-                let session = self.session.clone();
                 let deadline = Instant::now() + Duration::from_secs(2);
                 if let Err(e) = self.send(
-                    Some(&session),
+                    Some(session),
                     "Page.handleJavaScriptDialog",
                     json!({ "accept": false }),
                     deadline,
@@ -525,13 +696,72 @@ impl Page {
                     self.crashed = Some(format!("could not dismiss a dialog: {e}"));
                 }
             }
-            "Page.loadEventFired" => self.load_fired = true,
-            "Inspector.targetCrashed" => self.crashed = Some("the page crashed".to_string()),
-            "Inspector.detached" => {
+            "Page.loadEventFired" if session == self.session => self.load_fired = true,
+            // A child target attaches before its first navigation commits: name it then.
+            "Page.frameNavigated" if params["frame"]["id"].as_str() == Some(&target_id) => {
+                let url = shorten(params["frame"]["url"].as_str().unwrap_or(""));
+                if let (Some(entry), Some(listened)) = (
+                    attached.and_then(|i| self.seen.attached.get_mut(i)),
+                    self.sessions.get_mut(session),
+                ) {
+                    let kind = entry.split(' ').next().unwrap_or("target").to_string();
+                    *entry = format!("{kind} {url}");
+                    listened.label = format!("[{kind} {url}] ");
+                }
+            }
+            "Inspector.targetCrashed" => {
+                self.crashed = Some(format!("{label}the page crashed"));
+            }
+            "Inspector.detached" if session == self.session => {
                 let reason = params["reason"].as_str().unwrap_or("unknown reason");
                 self.crashed = Some(format!("DevTools detached from the page: {reason}"));
             }
             _ => {}
+        }
+    }
+
+    /// A child target was auto-attached, paused: enable what is collected from
+    /// it, let it attach its own children, then let it run. The answers are not
+    /// awaited (this runs inside [`Page::pump_until`]); a failed one is reported
+    /// in [`Seen::console_errors`] unless its target went away meanwhile.
+    fn listen_to_child(&mut self, params: &Value) {
+        let (Some(child), info) = (params["sessionId"].as_str(), &params["targetInfo"]) else {
+            return;
+        };
+        let kind = info["type"].as_str().unwrap_or("target");
+        let url = info["url"].as_str().unwrap_or("");
+        self.sessions.insert(
+            child.to_string(),
+            Listened {
+                label: format!("[{kind} {}] ", shorten(url)),
+                target_id: info["targetId"].as_str().unwrap_or("").to_string(),
+                attached: Some(self.seen.attached.len()),
+            },
+        );
+        self.seen.attached.push(format!("{kind} {}", shorten(url)));
+        let is_frame = kind == "iframe" || kind == "page";
+        let mut steps: Vec<(&str, Value)> = Vec::new();
+        if is_frame {
+            steps.push(("Page.enable", json!({})));
+        }
+        steps.push(("Runtime.enable", json!({})));
+        steps.push(("Log.enable", json!({})));
+        if is_frame {
+            steps.push(("Network.enable", json!({})));
+            steps.push(("Target.setAutoAttach", auto_attach_params()));
+        }
+        steps.push(("Runtime.runIfWaitingForDebugger", json!({})));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for (method, params) in steps {
+            match self.send(Some(child), method, params, deadline) {
+                Ok(id) => {
+                    self.setup_calls.insert(id, method.to_string());
+                }
+                Err(e) => {
+                    self.crashed = Some(format!("could not set up a child target: {e}"));
+                    return;
+                }
+            }
         }
     }
 
@@ -702,6 +932,14 @@ fn describe_exception(details: &Value) -> String {
                 format!("{text} ({url}:{line})")
             }
         },
+    }
+}
+
+/// A URL cut to 80 characters (a flame graph's data: URL is megabytes long).
+fn shorten(url: &str) -> String {
+    match url.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &url[..at]),
+        None => url.to_string(),
     }
 }
 
