@@ -130,7 +130,7 @@ pub async fn await_callback(
         state,
     ) {
         sample.failure = Some(Box::new(Failure {
-            reason,
+            reason: reason.to_string(),
             body: Some(crate::sink::store::excerpt(&arrival.text)),
             ..Failure::default()
         }));

@@ -6,6 +6,7 @@ mod arrivals;
 pub mod baggage;
 mod body_scan;
 mod cookies;
+mod fail;
 mod http;
 pub mod pacing;
 mod quiet;
