@@ -720,9 +720,9 @@ struct Answer<'a> {
 }
 
 /// Sends the request and reads its answer to the last body byte, keeping
-/// what the checks need, all within the step's timeout. A request that got no
-/// answer is finished in `sample`.
-// Long on purpose: send, head checks, decode and bounded body read share one timeout and one failure reason, in the order the wire gives them.
+/// what the checks need, all within the step's timeout (send, head checks,
+/// decode and bounded body read share it and one failure reason, in the order
+/// the wire gives them). A request that got no answer is finished in `sample`.
 async fn exchange<'a>(
     step: &'a Step,
     transport: &Transport,
@@ -735,32 +735,16 @@ async fn exchange<'a>(
     let started = sample.started;
     let timeout = tokio::time::sleep(plan.timeout);
     tokio::pin!(timeout);
-    let timed_out = || {
-        format!(
-            "timeout after {}",
-            crate::scenario::units::format_duration(plan.timeout)
-        )
-    };
     let fetched = tokio::select! {
         biased;
-        fetched = connections.fetch(transport, jar, target, out, plan.follow_redirects) => fetched,
-        () = &mut timeout => {
-            sample.latency = Some(started.elapsed());
-            sample.failure = Some(Box::new(Failure { reason: timed_out(), ..Failure::default() }));
-            return None;
-        }
+        fetched = connections.fetch(transport, jar, target, out, plan.follow_redirects) => Some(fetched),
+        () = &mut timeout => None,
     };
     let answered = match fetched {
-        Ok(answered) => answered,
-        Err(e) => {
+        Some(Ok(answered)) => answered,
+        unanswered => {
             sample.latency = Some(started.elapsed());
-            sample.failure = Some(Box::new(Failure {
-                reason: e.reason(transport),
-                body: None,
-                unreached: e.unreached(),
-                generator: crate::runner::sample::GeneratorFault::find(&e),
-                stops_run: e.stops_run(),
-            }));
+            sample.failure = Some(Box::new(unanswered_failure(plan, transport, unanswered)));
             return None;
         }
     };
@@ -770,28 +754,10 @@ async fn exchange<'a>(
     let final_url = step
         .reads_cookies
         .then(|| answered.redirected_to.unwrap_or_else(|| target.url.clone()));
-    let gzip = step.decodes_gzip
-        && head
-            .headers
-            .get(header::CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    if gzip {
-        // What the checks see is the decoded body, as the headers now say.
-        head.headers.remove(header::CONTENT_ENCODING);
-        head.headers.remove(header::CONTENT_LENGTH);
-    }
+    let gzip = step.decodes_gzip && gzipped(&mut head.headers);
     let headers = head.headers;
     let mut failure = check_head(plan, status, &headers).err().map(Failed::from);
-    let keep = if failure.is_some() {
-        BODY_EXCERPT
-    } else if step.reads_body {
-        usize::try_from(plan.max_body).unwrap_or(usize::MAX)
-    } else if !step.needles.is_empty() {
-        // The excerpt a failed `body_contains` shows.
-        BODY_EXCERPT
-    } else {
-        0
-    };
+    let keep = step.body_kept(failure.is_some());
     let mut scan = step.needles.scan();
     let mut watch = |data: &[u8]| scan.feed(data);
     let read = bounded::read_incoming_watched(incoming, gzip, keep, plan.max_body, &mut watch);
@@ -800,7 +766,7 @@ async fn exchange<'a>(
         body = read => body,
         () = &mut timeout => Err(bounded::ReadError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            timed_out(),
+            timed_out(plan),
         ))),
     };
     sample.latency = Some(started.elapsed());
@@ -811,17 +777,7 @@ async fn exchange<'a>(
             body.kept
         }
         Err(e) => {
-            let reason = match e {
-                bounded::ReadError::TooLarge { .. }
-                    if step.reads_body || !step.needles.is_empty() =>
-                {
-                    Failed::TooLargeToCheck(e)
-                }
-                bounded::ReadError::TooLarge { .. } => Failed::TooLarge(e),
-                bounded::ReadError::Http(e) => Failed::Transport(transport.body_reason(&e)),
-                bounded::ReadError::Io(e) => Failed::Io(e),
-            };
-            failure.get_or_insert(reason);
+            failure.get_or_insert(step.body_failed(e, transport));
             Vec::new()
         }
     };
@@ -840,6 +796,78 @@ async fn exchange<'a>(
         final_url,
         failure,
     })
+}
+
+/// Whether the answer is gzipped; if so, its headers then describe the
+/// decoded body, which is what the checks see.
+fn gzipped(headers: &mut HeaderMap) -> bool {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if gzip {
+        headers.remove(header::CONTENT_ENCODING);
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    gzip
+}
+
+/// `timeout after 30s`.
+fn timed_out(plan: &RequestPlan) -> String {
+    format!(
+        "timeout after {}",
+        crate::scenario::units::format_duration(plan.timeout)
+    )
+}
+
+/// Why a request got no answer: the step's timeout passed (`None`), or the
+/// client's error.
+fn unanswered_failure(
+    plan: &RequestPlan,
+    transport: &Transport,
+    fetched: Option<Result<super::http::Answered, super::http::HttpError>>,
+) -> Failure {
+    match fetched {
+        Some(Err(e)) => Failure {
+            reason: e.reason(transport),
+            body: None,
+            unreached: e.unreached(),
+            generator: crate::runner::sample::GeneratorFault::find(&e),
+            stops_run: e.stops_run(),
+        },
+        _ => Failure {
+            reason: timed_out(plan),
+            ..Failure::default()
+        },
+    }
+}
+
+impl Step {
+    /// How much of the body is kept: the excerpt a failure shows, up to
+    /// `max_body` for the checks that read it whole, else nothing.
+    fn body_kept(&self, failed: bool) -> usize {
+        if failed {
+            BODY_EXCERPT
+        } else if self.reads_body {
+            usize::try_from(self.plan.max_body).unwrap_or(usize::MAX)
+        } else if !self.needles.is_empty() {
+            // The excerpt a failed `body_contains` shows.
+            BODY_EXCERPT
+        } else {
+            0
+        }
+    }
+
+    /// Why the body could not be read to its end.
+    fn body_failed(&self, e: bounded::ReadError, transport: &Transport) -> Failed<'static> {
+        match e {
+            bounded::ReadError::TooLarge { .. } if self.reads_body || !self.needles.is_empty() => {
+                Failed::TooLargeToCheck(e)
+            }
+            bounded::ReadError::TooLarge { .. } => Failed::TooLarge(e),
+            bounded::ReadError::Http(e) => Failed::Transport(transport.body_reason(&e)),
+            bounded::ReadError::Io(e) => Failed::Io(e),
+        }
+    }
 }
 
 fn parse_json<'a>(
