@@ -177,7 +177,7 @@ fn share(
     };
     let candidate_base = match &options.alternation {
         Some(a) => Some(
-            reqwest::Url::parse(&a.candidate_host).map_err(|e| RunError::Host {
+            url::Url::parse(&a.candidate_host).map_err(|e| RunError::Host {
                 host: a.candidate_host.clone(),
                 reason: e.to_string(),
             })?,

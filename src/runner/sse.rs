@@ -11,7 +11,7 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use goose::goose::GooseUser;
 use http_body_util::BodyExt;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 
 use super::answers::failed;
 use super::fail::NotSent;
@@ -28,11 +28,11 @@ pub struct SseStep {
     pub plan: Arc<SsePlan>,
     fixed: HeaderMap,
     templated: Vec<usize>,
-    base: reqwest::Url,
+    base: url::Url,
 }
 
 impl SseStep {
-    pub fn prepare(plan: Arc<SsePlan>, base: &reqwest::Url) -> SseStep {
+    pub fn prepare(plan: Arc<SsePlan>, base: &url::Url) -> SseStep {
         let mut fixed = HeaderMap::new();
         let mut templated = Vec::new();
         for (i, (name, value)) in plan.headers.iter().enumerate() {
@@ -179,7 +179,7 @@ fn request(step: &SseStep, state: &mut UserState) -> Result<(Target, Outgoing), 
         );
     }
     let out = Outgoing {
-        method: reqwest::Method::GET,
+        method: hyper::Method::GET,
         headers,
         body: bytes::Bytes::new(),
     };

@@ -27,7 +27,7 @@ pub struct TelegramStep {
 }
 
 impl TelegramStep {
-    pub fn prepare(plan: Arc<TelegramPlan>, base: &reqwest::Url) -> TelegramStep {
+    pub fn prepare(plan: Arc<TelegramPlan>, base: &url::Url) -> TelegramStep {
         TelegramStep {
             // A webhook may answer with a Bot API call: it is read.
             webhook: Step::prepare(plan.webhook.clone(), base, None).keeping_body(),
@@ -169,7 +169,7 @@ fn replied(
         protocol: Protocol::Http11,
         ..Sample::blank(reply.endpoint, plan.scenario, started)
     };
-    let headers = reqwest::header::HeaderMap::new();
+    let headers = hyper::header::HeaderMap::new();
     for c in &plan.captures {
         let body: &[u8] = match c.source {
             CaptureSource::Regex(_) => last.text.as_bytes(),
