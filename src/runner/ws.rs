@@ -157,7 +157,8 @@ fn failure(reason: String) -> Option<Box<Failure>> {
     }))
 }
 
-// Long on purpose: handshake, its sample, the messages and the hand-off to a background socket keep one socket's lifetime visible top to bottom.
+/// Runs a `ws:` step: the handshake and its sample, the messages, then the
+/// socket closed, held or handed to the background.
 pub async fn run(
     user: &mut GooseUser,
     shared: &RunShared,
@@ -223,24 +224,7 @@ pub async fn run(
         }
     }
     if plan.background {
-        let alive = Arc::new(AtomicBool::new(true));
-        if let Ok(mut open) = state.sockets.open.lock() {
-            open.insert(key, alive.clone());
-        }
-        let user_stop = state.sockets.stop.subscribe();
-        let run_stop = shared.sockets.stop.subscribe();
-        let counted = Counted::new(&shared.sockets.open);
-        let samples = shared.samples.clone();
-        let plan = step.plan.clone();
-        tokio::spawn(async move {
-            let _counted = counted;
-            let dropped = background(&mut socket, user_stop, run_stop).await;
-            alive.store(false, Ordering::SeqCst);
-            if dropped.is_none() {
-                close(&mut socket).await;
-            }
-            samples.send(end_sample(&plan, &socket, dropped));
-        });
+        to_background(shared, step, state, key, socket);
         return;
     }
     let mut dropped = None;
@@ -251,6 +235,35 @@ pub async fn run(
         close(&mut socket).await;
     }
     report_end(shared, plan, &socket, dropped);
+}
+
+/// Hands the open socket to a task of its own, which counts what arrives until
+/// the user stops or the run ends, and reports the socket when it ends.
+fn to_background(
+    shared: &RunShared,
+    step: &WsStep,
+    state: &UserState,
+    key: usize,
+    mut socket: Socket,
+) {
+    let alive = Arc::new(AtomicBool::new(true));
+    if let Ok(mut open) = state.sockets.open.lock() {
+        open.insert(key, alive.clone());
+    }
+    let user_stop = state.sockets.stop.subscribe();
+    let run_stop = shared.sockets.stop.subscribe();
+    let counted = Counted::new(&shared.sockets.open);
+    let samples = shared.samples.clone();
+    let plan = step.plan.clone();
+    tokio::spawn(async move {
+        let _counted = counted;
+        let dropped = background(&mut socket, user_stop, run_stop).await;
+        alive.store(false, Ordering::SeqCst);
+        if dropped.is_none() {
+            close(&mut socket).await;
+        }
+        samples.send(end_sample(&plan, &socket, dropped));
+    });
 }
 
 /// The handshake request: the URL, the step's headers, the user's cookies.
