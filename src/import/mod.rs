@@ -189,7 +189,7 @@ pub enum RefError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     File(PathBuf),
-    Url(reqwest::Url),
+    Url(url::Url),
 }
 
 impl fmt::Display for Origin {
@@ -205,7 +205,7 @@ impl Origin {
     /// `reference` (a relative path or URL in a `$ref`) taken relative to this input.
     fn join(&self, reference: &str) -> Result<Origin, RefError> {
         if reference.starts_with("http://") || reference.starts_with("https://") {
-            return reqwest::Url::parse(reference)
+            return url::Url::parse(reference)
                 .map(Origin::Url)
                 .map_err(|source| RefError::NotAUrl {
                     reference: reference.to_string(),
@@ -241,7 +241,7 @@ impl Input {
     /// Reads a file, or fetches an `http://` URL.
     pub fn read(source: &str) -> Result<Input, ImportError> {
         if source.starts_with("http://") || source.starts_with("https://") {
-            let url = reqwest::Url::parse(source).map_err(|e| ImportError::Fetch {
+            let url = url::Url::parse(source).map_err(|e| ImportError::Fetch {
                 url: source.to_string(),
                 reason: format!("not a URL: {e}"),
                 help: "give a file, or a URL such as http://127.0.0.1:8000/openapi.json".into(),

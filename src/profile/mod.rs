@@ -181,12 +181,12 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     let outcome = match &plan.source {
         ProfileSource::Pprof { url } => fetch_pprof(&target, url, seconds, deadline, &stop_early),
         source => tempfile::tempdir()
-            .map_err(|e| format!("cannot create a temporary directory: {e}"))
+            .map_err(CaptureError::TempDir)
             .and_then(|dir| {
                 let out = dir.path().join(external::out_name(source));
                 let rate = plan.rate.unwrap_or_else(|| rate_for(seconds));
                 let argv = external::argv(source, &pids, seconds, rate, &out);
-                external::run(source, &argv, &out, deadline, &stop_early).map_err(|e| e.to_string())
+                Ok(external::run(source, &argv, &out, deadline, &stop_early)?)
             }),
     };
     let ended = Instant::now();
@@ -198,7 +198,7 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     };
     match outcome {
         Err(reason) => {
-            let mut c = Capture::missing(plan, &label, reason);
+            let mut c = Capture::missing(plan, &label, reason.to_string());
             c.report.requested_s = seconds as f64;
             c.report.window = Some(window);
             c
@@ -248,6 +248,46 @@ pub fn rate_for(seconds: u64) -> u32 {
     wanted.clamp(100, 1000) as u32
 }
 
+/// Why a profile could not be taken; the text is the report's reason.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("cannot create a temporary directory: {0}")]
+    TempDir(std::io::Error),
+    #[error(transparent)]
+    Profiler(#[from] external::ProfilerError),
+    #[error("cannot start a runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot fetch {url}: {source}")]
+    Url {
+        url: String,
+        source: url::ParseError,
+    },
+    #[error("no answer from {0} in time")]
+    Timeout(String),
+    #[error("the profile from {url} is {source}, decoded")]
+    TooLarge {
+        url: String,
+        source: crate::bounded::ReadError,
+    },
+    #[error("the profile download from {url} broke off: {reason}")]
+    BrokeOff { url: String, reason: String },
+    #[error("cannot fetch {url}: {source}")]
+    Fetch {
+        url: String,
+        source: crate::net::fetch::FetchError,
+    },
+    #[error("{url} answered {status}: {text}")]
+    Status {
+        url: String,
+        status: u16,
+        text: String,
+    },
+    #[error("interrupted before the profile was complete")]
+    Interrupted,
+    #[error(transparent)]
+    Decode(#[from] pprof::DecodeError),
+}
+
 /// `GET url?seconds=N` on its own small runtime; gives up on a signal.
 fn fetch_pprof(
     target: &Target,
@@ -255,11 +295,11 @@ fn fetch_pprof(
     seconds: u64,
     deadline: Instant,
     stop_early: &dyn Fn() -> bool,
-) -> Result<external::Output, String> {
+) -> Result<external::Output, CaptureError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        .map_err(CaptureError::Runtime)?;
     let full = if url.contains('?') {
         format!("{url}&seconds={seconds}")
     } else {
@@ -268,7 +308,10 @@ fn fetch_pprof(
     let bytes = runtime.block_on(async {
         let request = async {
             use crate::net::fetch::{self, FetchError};
-            let parsed = url::Url::parse(&full).map_err(|e| format!("cannot fetch {full}: {e}"))?;
+            let parsed = url::Url::parse(&full).map_err(|source| CaptureError::Url {
+                url: full.clone(),
+                source,
+            })?;
             let got = fetch::get(
                 &target.edge,
                 &parsed,
@@ -277,18 +320,25 @@ fn fetch_pprof(
                 deadline.saturating_duration_since(Instant::now()),
             )
             .await
-            .map_err(|e| match e {
-                FetchError::Timeout(_) => format!("no answer from {full} in time"),
-                FetchError::TooLarge(e) => format!("the profile from {full} is {e}, decoded"),
-                FetchError::Body(e) => format!("the profile download from {full} broke off: {e}"),
-                e => format!("cannot fetch {full}: {e}"),
+            .map_err(|e| {
+                let url = full.clone();
+                match e {
+                    FetchError::Timeout(_) => CaptureError::Timeout(url),
+                    FetchError::TooLarge(source) => CaptureError::TooLarge { url, source },
+                    FetchError::Body(reason) => CaptureError::BrokeOff { url, reason },
+                    source => CaptureError::Fetch { url, source },
+                }
             })?;
             if !(200..300).contains(&got.status) {
                 let text: String = String::from_utf8_lossy(&got.body)
                     .chars()
                     .take(200)
                     .collect();
-                return Err(format!("{full} answered {}: {}", got.status, text.trim()));
+                return Err(CaptureError::Status {
+                    url: full.clone(),
+                    status: got.status,
+                    text: text.trim().to_string(),
+                });
             }
             Ok(got.body)
         };
@@ -299,10 +349,10 @@ fn fetch_pprof(
         };
         tokio::select! {
             r = request => r,
-            _ = interrupted => Err("interrupted before the profile was complete".to_string()),
+            _ = interrupted => Err(CaptureError::Interrupted),
         }
     })?;
-    let decoded = pprof::decode(&bytes).map_err(|e| e.to_string())?;
+    let decoded = pprof::decode(&bytes)?;
     Ok(external::Output {
         raw: (
             if pprof::is_gzip(&bytes) {

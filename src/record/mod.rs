@@ -103,6 +103,16 @@ struct LogSink {
     file: Option<std::io::BufWriter<std::fs::File>>,
 }
 
+impl LogSink {
+    /// Kept in memory, and written to `file` as it comes when there is one.
+    fn new(file: Option<std::fs::File>) -> LogSink {
+        LogSink {
+            memory: Vec::new(),
+            file: file.map(std::io::BufWriter::new),
+        }
+    }
+}
+
 impl std::io::Write for LogSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.memory.extend_from_slice(buf);
@@ -305,6 +315,49 @@ struct Aggregator {
 pub const MAX_TIMING_NAMES: usize = 32;
 const OTHER_TIMING: &str = "other";
 
+/// The run's phases as windows, up to `now`: ramp-up, steady and ramp-down
+/// once the steady state began, else all of it ramp-up.
+fn phases(clock: &RunClock, now: Instant) -> Phases {
+    let secs = |t: Instant| clock.seconds_since_start(t);
+    let end_s = secs(now);
+    let (steady_start, steady_end) = clock.steady();
+    match steady_start {
+        Some(start) => {
+            let end = steady_end.map(secs).unwrap_or(end_s).min(end_s);
+            Phases {
+                ramp_up: Some(Window {
+                    start_s: 0.0,
+                    end_s: secs(start),
+                }),
+                steady: Some(Window {
+                    start_s: secs(start),
+                    end_s: end,
+                }),
+                ramp_down: Some(Window {
+                    start_s: end,
+                    end_s,
+                }),
+                total: Window {
+                    start_s: 0.0,
+                    end_s,
+                },
+            }
+        }
+        None => Phases {
+            ramp_up: Some(Window {
+                start_s: 0.0,
+                end_s,
+            }),
+            steady: None,
+            ramp_down: None,
+            total: Window {
+                start_s: 0.0,
+                end_s,
+            },
+        },
+    }
+}
+
 /// Index into an endpoint's per-phase accumulators. `phase_of` never returns `All`.
 fn phase_index(phase: Phase) -> usize {
     match phase {
@@ -314,7 +367,8 @@ fn phase_index(phase: Phase) -> usize {
     }
 }
 
-// Long on purpose: the interval logs set up, then the recorder thread's loop and its shutdown, kept together so the order of draining is visible.
+/// The recorder thread: the interval logs set up, then its loop and its
+/// shutdown, kept together so the order of draining is visible.
 fn aggregate(
     config: RecorderConfig,
     clock: Arc<RunClock>,
@@ -328,14 +382,8 @@ fn aggregate(
         mut checkpoint,
         mut every_second,
     } = saving;
-    let mut log = LogSink {
-        memory: Vec::new(),
-        file: interval_log.map(std::io::BufWriter::new),
-    };
-    let mut header_log = LogSink {
-        memory: Vec::new(),
-        file: header_log.map(std::io::BufWriter::new),
-    };
+    let mut log = LogSink::new(interval_log);
+    let mut header_log = LogSink::new(header_log);
     let (mut serializer, mut header_serializer) =
         (V2DeflateSerializer::new(), V2DeflateSerializer::new());
     let start_time = SystemTime::now() - clock.t0.elapsed();
@@ -354,28 +402,7 @@ fn aggregate(
             .expect("the log sink never fails"),
     };
 
-    let mut agg = Aggregator {
-        accs: (0..config.endpoints.len())
-            .map(|_| Default::default())
-            .collect(),
-        scenario_accs: (0..config.scenarios).map(|_| Default::default()).collect(),
-        header_is_time: vec![false; config.header_labels.len()],
-        config,
-        clock,
-        open: BTreeMap::new(),
-        next_to_close: 0,
-        timeseries: Vec::new(),
-        groups: HashMap::new(),
-        groups_truncated: false,
-        samples: Vec::new(),
-        total_requests: 0,
-        total_errors: 0,
-        pacing: PacingTally::new(),
-        reach: Default::default(),
-        timing_names: HashMap::new(),
-        generator: BTreeMap::new(),
-        closed: every_second.is_some().then(Vec::new),
-    };
+    let mut agg = Aggregator::new(config, clock, every_second.is_some());
 
     // Poll rather than block: a receiver asleep in recv() must be woken by the
     // sender of every sample, one context switch per request on a machine with
@@ -385,16 +412,7 @@ fn aggregate(
     // (SIGKILL, out of memory) still leaves a run.json.
     let mut last_checkpoint: Option<Instant> = None;
     while !finished {
-        loop {
-            match rx.try_recv() {
-                Ok(Msg::Sample(sample)) => agg.add(sample),
-                Ok(Msg::Finish) | Err(TryRecvError::Disconnected) => {
-                    finished = true;
-                    break;
-                }
-                Err(TryRecvError::Empty) => break,
-            }
-        }
+        finished = agg.drain(&rx);
         let elapsed = agg.clock.t0.elapsed();
         while Duration::from_secs(agg.next_to_close + 1) + GRACE <= elapsed {
             agg.close_second(&mut writers, &live);
@@ -466,6 +484,45 @@ struct Writers<'a> {
 }
 
 impl Aggregator {
+    /// Nothing recorded yet; `every_second` keeps the closed seconds for the
+    /// live page and `--out`.
+    fn new(config: RecorderConfig, clock: Arc<RunClock>, every_second: bool) -> Aggregator {
+        Aggregator {
+            accs: (0..config.endpoints.len())
+                .map(|_| Default::default())
+                .collect(),
+            scenario_accs: (0..config.scenarios).map(|_| Default::default()).collect(),
+            header_is_time: vec![false; config.header_labels.len()],
+            config,
+            clock,
+            open: BTreeMap::new(),
+            next_to_close: 0,
+            timeseries: Vec::new(),
+            groups: HashMap::new(),
+            groups_truncated: false,
+            samples: Vec::new(),
+            total_requests: 0,
+            total_errors: 0,
+            pacing: PacingTally::new(),
+            reach: Default::default(),
+            timing_names: HashMap::new(),
+            generator: BTreeMap::new(),
+            closed: every_second.then(Vec::new),
+        }
+    }
+
+    /// Adds every sample waiting; `true` once the run is over (finished, or
+    /// every sender gone).
+    fn drain(&mut self, rx: &mpsc::Receiver<Msg>) -> bool {
+        loop {
+            match rx.try_recv() {
+                Ok(Msg::Sample(sample)) => self.add(sample),
+                Ok(Msg::Finish) | Err(TryRecvError::Disconnected) => return true,
+                Err(TryRecvError::Empty) => return false,
+            }
+        }
+    }
+
     fn header_label(&self, metric: &HeaderMetric) -> String {
         match metric {
             HeaderMetric::Listed(i) => self
@@ -740,50 +797,11 @@ impl Aggregator {
     }
 
     /// Everything recorded so far.
-    // Long on purpose: a field-by-field copy of the accumulators into the saved run's parts.
     fn collect(&self, interval_log: Vec<u8>, header_log: Vec<u8>) -> Collected {
         let timeseries = self.timeseries.clone();
         let samples = self.samples.clone();
-        let finished = Instant::now();
         let clock = &self.clock;
-        let secs = |t: Instant| clock.seconds_since_start(t);
-        let end_s = secs(finished);
-        let (steady_start, steady_end) = clock.steady();
-        let phases = match steady_start {
-            Some(start) => {
-                let end = steady_end.map(secs).unwrap_or(end_s).min(end_s);
-                Phases {
-                    ramp_up: Some(Window {
-                        start_s: 0.0,
-                        end_s: secs(start),
-                    }),
-                    steady: Some(Window {
-                        start_s: secs(start),
-                        end_s: end,
-                    }),
-                    ramp_down: Some(Window {
-                        start_s: end,
-                        end_s,
-                    }),
-                    total: Window {
-                        start_s: 0.0,
-                        end_s,
-                    },
-                }
-            }
-            None => Phases {
-                ramp_up: Some(Window {
-                    start_s: 0.0,
-                    end_s,
-                }),
-                steady: None,
-                ramp_down: None,
-                total: Window {
-                    start_s: 0.0,
-                    end_s,
-                },
-            },
-        };
+        let phases = phases(clock, Instant::now());
         let len = |w: Option<Window>| w.map(|w| w.len_s()).unwrap_or(0.0);
         let windows = [
             len(phases.ramp_up),
@@ -812,6 +830,29 @@ impl Aggregator {
         }
         let endpoints = self.accs.iter().map(phase_stats).collect();
         let scenarios = self.scenario_accs.iter().map(phase_stats).collect();
+        Collected {
+            phases,
+            totals: phase_stats(&total),
+            endpoints,
+            scenarios,
+            timeseries,
+            errors: ErrorReport {
+                groups: self.error_groups(),
+                samples,
+                groups_truncated: self.groups_truncated,
+                generator: self.generator_faults(),
+            },
+            interval_log,
+            header_log,
+            users_by_scenario: clock.users_by_scenario(),
+            pacing: (self.config.load.model == crate::scenario::plan::LoadModel::Closed)
+                .then(|| self.pacing.report()),
+        }
+    }
+
+    /// The failures grouped by request name, status and reason, the most
+    /// frequent first.
+    fn error_groups(&self) -> Vec<ErrorGroup> {
         let mut groups: Vec<ErrorGroup> = self
             .groups
             .iter()
@@ -828,24 +869,7 @@ impl Aggregator {
                 .cmp(&a.count)
                 .then_with(|| a.endpoint.cmp(&b.endpoint))
         });
-        Collected {
-            phases,
-            totals: phase_stats(&total),
-            endpoints,
-            scenarios,
-            timeseries,
-            errors: ErrorReport {
-                groups,
-                samples,
-                groups_truncated: self.groups_truncated,
-                generator: self.generator_faults(),
-            },
-            interval_log,
-            header_log,
-            users_by_scenario: clock.users_by_scenario(),
-            pacing: (self.config.load.model == crate::scenario::plan::LoadModel::Closed)
-                .then(|| self.pacing.report()),
-        }
+        groups
     }
 }
 

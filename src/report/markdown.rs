@@ -7,7 +7,7 @@ use std::io::Write;
 use super::{Exporter, ReportError};
 use crate::format::{comparison_sign, ms, value};
 use crate::result::comparison::{Change, Comparison};
-use crate::result::{RunResult, TargetOutcome, VerdictStatus};
+use crate::result::{RunResult, TargetOutcome, Verdict, VerdictStatus};
 
 pub struct MarkdownSummary;
 
@@ -38,8 +38,26 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     out.push('\n');
 }
 
-// Long on purpose: the comment's sections (headline, targets, requests, WebSockets) in the order a reader sees them.
+/// The comment: its sections (headline, targets, requests, WebSockets) in the
+/// order a reader sees them.
 pub fn render(result: &RunResult) -> String {
+    let v = &result.verdict;
+    let mut out = headline(result);
+    invalid(&mut out, v);
+    targets(&mut out, v);
+    requests(&mut out, result);
+    websockets(&mut out, result);
+    if let Some(c) = &result.comparison {
+        out.push_str(&comparison(c));
+    }
+    for note in &v.notes {
+        out.push_str(&format!("> {}\n", cell(note)));
+    }
+    out
+}
+
+/// The title line with the verdict, and the run's provenance.
+fn headline(result: &RunResult) -> String {
     let v = &result.verdict;
     let (icon, word) = match v.status {
         VerdictStatus::Pass => ("✅", "PASS"),
@@ -63,7 +81,11 @@ pub fn render(result: &RunResult) -> String {
             .map(|g| format!(" · git {}", cell(g)))
             .unwrap_or_default(),
     ));
+    out
+}
 
+/// The validity checks that failed, when the run is invalid.
+fn invalid(out: &mut String, v: &Verdict) {
     let broken: Vec<_> = v.validity.iter().filter(|c| !c.ok).collect();
     if !broken.is_empty() {
         out.push_str("**The run is invalid:**\n\n");
@@ -72,7 +94,10 @@ pub fn render(result: &RunResult) -> String {
         }
         out.push('\n');
     }
+}
 
+/// The targets' table.
+fn targets(out: &mut String, v: &Verdict) {
     let (shown, passed_regressions) = v.rows_to_show();
     if !v.targets.is_empty() {
         let rows: Vec<Vec<String>> = shown
@@ -99,18 +124,17 @@ pub fn render(result: &RunResult) -> String {
             })
             .collect();
         out.push_str("### Targets\n\n");
-        table(
-            &mut out,
-            &["", "target", "observed", "limit", "detail"],
-            &rows,
-        );
+        table(out, &["", "target", "observed", "limit", "detail"], &rows);
         if passed_regressions > 0 {
             out.push_str(&format!(
                 "…and {passed_regressions} regression checks against the baseline passed.\n\n"
             ));
         }
     }
+}
 
+/// Every request name's figures in the primary phase.
+fn requests(out: &mut String, result: &RunResult) {
     let phase = result.primary_phase();
     let protocol = super::reach_text::show_protocols(result);
     let mut rows = Vec::new();
@@ -151,8 +175,11 @@ pub fn render(result: &RunResult) -> String {
     if protocol {
         header.push("protocol");
     }
-    table(&mut out, &header, &rows);
+    table(out, &header, &rows);
+}
 
+/// The WebSockets' counts over the whole run, when there were any.
+fn websockets(out: &mut String, result: &RunResult) {
     let sockets = super::reach_text::sockets(result, |s| &s.all);
     if !sockets.is_empty() {
         out.push_str("### WebSockets (whole run)\n\n");
@@ -169,7 +196,7 @@ pub fn render(result: &RunResult) -> String {
             })
             .collect();
         table(
-            &mut out,
+            out,
             &[
                 "socket",
                 "sockets",
@@ -180,14 +207,6 @@ pub fn render(result: &RunResult) -> String {
             &rows,
         );
     }
-
-    if let Some(c) = &result.comparison {
-        out.push_str(&comparison(c));
-    }
-    for note in &v.notes {
-        out.push_str(&format!("> {}\n", cell(note)));
-    }
-    out
 }
 
 /// The comparison with the baseline as a Markdown section (also `gander compare`'s).

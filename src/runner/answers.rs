@@ -120,7 +120,7 @@ pub async fn await_callback(
         ..Sample::blank(plan.endpoint, plan.scenario, since)
     };
     let mut json = None;
-    let headers = reqwest::header::HeaderMap::new();
+    let headers = hyper::header::HeaderMap::new();
     if let Err(reason) = capture(
         &plan.captures,
         &headers,
@@ -130,7 +130,7 @@ pub async fn await_callback(
         state,
     ) {
         sample.failure = Some(Box::new(Failure {
-            reason,
+            reason: reason.to_string(),
             body: Some(crate::sink::store::excerpt(&arrival.text)),
             ..Failure::default()
         }));

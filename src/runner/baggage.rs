@@ -3,8 +3,8 @@
 //! percent-encoded. Built once per step when the run starts, never per request,
 //! and only for requests to the file's own host.
 
+use hyper::header::HeaderValue;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use reqwest::header::HeaderValue;
 
 /// What a baggage value may not hold as is (W3C baggage: no controls, space,
 /// `"`, `,`, `;`, `\`; `%` starts an escape); non-ASCII is always encoded.
@@ -33,7 +33,7 @@ pub fn value(request: &str, scenario: &str, run_id: &str) -> Option<HeaderValue>
 }
 
 /// Whether `url` is on the host the file targets (same scheme, host and port).
-pub fn same_origin(url: &reqwest::Url, base: &reqwest::Url) -> bool {
+pub fn same_origin(url: &url::Url, base: &url::Url) -> bool {
     url.scheme() == base.scheme()
         && url.host_str() == base.host_str()
         && url.port_or_known_default() == base.port_or_known_default()
@@ -57,10 +57,10 @@ mod tests {
             "gander.request=list%20bookings,gander.scenario=r%C3%A9ception%2C1,\
              gander.run=20260101-demo"
         );
-        let base = reqwest::Url::parse("http://127.0.0.1:8080/api/").unwrap();
-        let same = reqwest::Url::parse("http://127.0.0.1:8080/x").unwrap();
-        let other = reqwest::Url::parse("http://127.0.0.1:9090/x").unwrap();
-        let tls = reqwest::Url::parse("https://127.0.0.1:8080/x").unwrap();
+        let base = url::Url::parse("http://127.0.0.1:8080/api/").unwrap();
+        let same = url::Url::parse("http://127.0.0.1:8080/x").unwrap();
+        let other = url::Url::parse("http://127.0.0.1:9090/x").unwrap();
+        let tls = url::Url::parse("https://127.0.0.1:8080/x").unwrap();
         assert!(same_origin(&same, &base));
         assert!(!same_origin(&other, &base));
         assert!(!same_origin(&tls, &base));

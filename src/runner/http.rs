@@ -8,10 +8,6 @@
 //! sequential client: one connection per origin, a URL parsed once per step,
 //! and nothing else on the path. `scripts/bench-overhead` measures the
 //! difference (README, "Benchmarks").
-//!
-//! The `String` errors here are on purpose: each is the reason text
-//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
-//! by its words; no caller matches on it.
 
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -31,6 +27,7 @@ use url::Url;
 
 use crate::net::{Origin, Speak};
 use crate::runner::cookies::BoundedJar;
+use crate::runner::fail::UrlError;
 use crate::runner::transport::Transport;
 
 /// Request bodies: whole, in memory (rendered or encoded once per step).
@@ -118,11 +115,11 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn new(url: Url) -> Result<Target, String> {
+    pub fn new(url: Url) -> Result<Target, UrlError> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("scheme {}: is not http or https", url.scheme()));
+            return Err(UrlError::Scheme(url.scheme().to_string()));
         }
-        let origin = Origin::of(&url).ok_or("the URL has no host or port")?;
+        let origin = Origin::of(&url).ok_or(UrlError::NoHost)?;
         let authority = match url.port() {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
@@ -131,14 +128,12 @@ impl Target {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_string(),
         };
-        let origin_form: Uri = path_and_query.parse().map_err(|e| format!("{e}"))?;
+        let origin_form: Uri = path_and_query.parse()?;
         // Without the userinfo, which goes in a header.
-        let absolute: Uri = format!("{}://{authority}{path_and_query}", url.scheme())
-            .parse()
-            .map_err(|e| format!("{e}"))?;
+        let absolute: Uri = format!("{}://{authority}{path_and_query}", url.scheme()).parse()?;
         Ok(Target {
             basic_auth: crate::net::fetch::basic_auth(&url),
-            host: HeaderValue::from_str(&authority).map_err(|e| e.to_string())?,
+            host: HeaderValue::from_str(&authority)?,
             origin,
             origin_form,
             absolute,

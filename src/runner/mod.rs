@@ -6,6 +6,7 @@ mod arrivals;
 pub mod baggage;
 mod body_scan;
 mod cookies;
+mod fail;
 mod http;
 pub mod pacing;
 mod quiet;
@@ -177,7 +178,7 @@ fn share(
     };
     let candidate_base = match &options.alternation {
         Some(a) => Some(
-            reqwest::Url::parse(&a.candidate_host).map_err(|e| RunError::Host {
+            url::Url::parse(&a.candidate_host).map_err(|e| RunError::Host {
                 host: a.candidate_host.clone(),
                 reason: e.to_string(),
             })?,

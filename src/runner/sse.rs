@@ -3,10 +3,6 @@
 //! `until` is met, the stream ends or `within` passes. The step's latency is
 //! the time to the first event; the gaps between events are kept per request
 //! name, bounded (a histogram), for the report.
-//!
-//! The `String` errors here are on purpose: each is the reason text
-//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
-//! by its words; no caller matches on it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,12 +11,13 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use goose::goose::GooseUser;
 use http_body_util::BodyExt;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 
 use super::answers::failed;
+use super::fail::NotSent;
 use super::http::{Connections, Outgoing, Target};
 use super::sample::{Failure, Protocol, Sample};
-use super::user::{RunShared, UserState, capture, join_url};
+use super::user::{RunShared, UserState, capture, header_value};
 use crate::result::answers::StreamReport;
 use crate::scenario::RunPlan;
 use crate::scenario::plan::SsePlan;
@@ -31,11 +28,11 @@ pub struct SseStep {
     pub plan: Arc<SsePlan>,
     fixed: HeaderMap,
     templated: Vec<usize>,
-    base: reqwest::Url,
+    base: url::Url,
 }
 
 impl SseStep {
-    pub fn prepare(plan: Arc<SsePlan>, base: &reqwest::Url) -> SseStep {
+    pub fn prepare(plan: Arc<SsePlan>, base: &url::Url) -> SseStep {
         let mut fixed = HeaderMap::new();
         let mut templated = Vec::new();
         for (i, (name, value)) in plan.headers.iter().enumerate() {
@@ -170,21 +167,19 @@ fn next_event(buffer: &mut BytesMut) -> Option<Event> {
 }
 
 /// The request for this user now.
-fn request(step: &SseStep, state: &mut UserState) -> Result<(Target, Outgoing), String> {
+fn request(step: &SseStep, state: &mut UserState) -> Result<(Target, Outgoing), NotSent> {
     let plan = &*step.plan;
-    let text = plan.url.render_string(state).map_err(|e| e.to_string())?;
-    let target = join_url(&step.base, &text)
-        .and_then(Target::new)
-        .map_err(|e| format!("bad URL \"{text}\": {e}"))?;
+    let target = super::user::target(&step.base, plan.url.render_string(state)?)?;
     let mut headers = step.fixed.clone();
     for &i in &step.templated {
         let (name, value) = &plan.headers[i];
-        let value = value.render_string(state).map_err(|e| e.to_string())?;
-        let value = HeaderValue::try_from(value).map_err(|e| format!("header {name}: {e}"))?;
-        headers.insert(name.clone(), value);
+        headers.insert(
+            name.clone(),
+            header_value(name, value.render_string(state)?)?,
+        );
     }
     let out = Outgoing {
-        method: reqwest::Method::GET,
+        method: hyper::Method::GET,
         headers,
         body: bytes::Bytes::new(),
     };
@@ -247,7 +242,8 @@ pub async fn run(
             &mut json,
             state,
         )
-        .err();
+        .err()
+        .map(|e| e.to_string());
     }
     if let Some(reason) = failure {
         sample.latency = sample.latency.or(Some(started.elapsed()));

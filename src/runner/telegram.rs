@@ -2,10 +2,6 @@
 //! webhook as its own Telegram user (the webhook's answer is one request
 //! name), then, with `reply:`, wait for the bot's answer in its chat through
 //! the Bot API gander serves (the reply is another, timed update → answer).
-//!
-//! The `String` errors here are on purpose: each is the reason text
-//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
-//! by its words; no caller matches on it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,6 +10,7 @@ use goose::goose::GooseUser;
 use serde_json::{Value, json};
 
 use super::answers::{failed, missing_reason};
+use super::fail::{NotSent, Recorded};
 use super::sample::{Failure, Protocol, Sample};
 use super::user::{RunShared, Step, UserState, capture, send_built};
 use crate::scenario::plan::{
@@ -30,7 +27,7 @@ pub struct TelegramStep {
 }
 
 impl TelegramStep {
-    pub fn prepare(plan: Arc<TelegramPlan>, base: &reqwest::Url) -> TelegramStep {
+    pub fn prepare(plan: Arc<TelegramPlan>, base: &url::Url) -> TelegramStep {
         TelegramStep {
             // A webhook may answer with a Bot API call: it is read.
             webhook: Step::prepare(plan.webhook.clone(), base, None).keeping_body(),
@@ -46,13 +43,13 @@ fn user_json(id: i64) -> Value {
 }
 
 /// The update this user sends now, as JSON.
-fn update(bot: &BotApi, plan: &TelegramPlan, state: &mut UserState) -> Result<Vec<u8>, String> {
+fn update(bot: &BotApi, plan: &TelegramPlan, state: &mut UserState) -> Result<Vec<u8>, NotSent> {
     let id = TELEGRAM_USER_BASE + state.user_index() as i64;
     let date = chrono::Utc::now().timestamp();
     let chat = json!({"id": id, "type": "private", "first_name": "Student"});
     let update = match &plan.update {
         UpdatePlan::Text(text) => {
-            let text = text.render_string(state).map_err(|e| e.to_string())?;
+            let text = text.render_string(state)?;
             let mut message = json!({
                 "message_id": bot.next_message_id(), "date": date, "chat": chat,
                 "from": user_json(id), "text": text,
@@ -66,17 +63,16 @@ fn update(bot: &BotApi, plan: &TelegramPlan, state: &mut UserState) -> Result<Ve
             json!({"update_id": bot.next_update_id(), "message": message})
         }
         UpdatePlan::Callback { data, message_id } => {
-            let data = data.render_string(state).map_err(|e| e.to_string())?;
+            let data = data.render_string(state)?;
             let on = match message_id {
                 Some(m) => {
-                    let text = m.render_string(state).map_err(|e| e.to_string())?;
-                    text.trim()
-                        .parse::<i64>()
-                        .map_err(|_| format!("message_id \"{text}\" is not a number"))?
+                    let text = m.render_string(state)?;
+                    match text.trim().parse::<i64>() {
+                        Ok(on) => on,
+                        Err(_) => return Err(NotSent::MessageId(text)),
+                    }
                 }
-                None => bot
-                    .last_message(id)
-                    .ok_or("the bot has sent this user no message to press a button on")?,
+                None => bot.last_message(id).ok_or(NotSent::NoMessage)?,
             };
             let update_id = bot.next_update_id();
             json!({"update_id": update_id, "callback_query": {
@@ -86,7 +82,7 @@ fn update(bot: &BotApi, plan: &TelegramPlan, state: &mut UserState) -> Result<Ve
             }})
         }
     };
-    serde_json::to_vec(&update).map_err(|e| e.to_string())
+    Ok(serde_json::to_vec(&update)?)
 }
 
 pub async fn run(user: &mut GooseUser, shared: &RunShared, step: &TelegramStep) {
@@ -108,7 +104,7 @@ pub async fn run(user: &mut GooseUser, shared: &RunShared, step: &TelegramStep) 
                 format!("not sent: {reason}"),
             );
             shared.samples.send(sample);
-            Err(reason)
+            Err(Recorded(reason.to_string()))
         }
     };
     // Telegram runs a method call the webhook answers with, as if the bot had called it.
@@ -173,7 +169,7 @@ fn replied(
         protocol: Protocol::Http11,
         ..Sample::blank(reply.endpoint, plan.scenario, started)
     };
-    let headers = reqwest::header::HeaderMap::new();
+    let headers = hyper::header::HeaderMap::new();
     for c in &plan.captures {
         let body: &[u8] = match c.source {
             CaptureSource::Regex(_) => last.text.as_bytes(),
@@ -183,7 +179,7 @@ fn replied(
         let one = std::slice::from_ref(c);
         if let Err(reason) = capture(one, &headers, body, None, &mut json, state) {
             sample.failure = Some(Box::new(Failure {
-                reason,
+                reason: reason.to_string(),
                 body: Some(crate::sink::store::excerpt(&last.text)),
                 ..Failure::default()
             }));

@@ -1,10 +1,6 @@
 //! What one simulated user does for one step: render the request from its
 //! own state, send it on its own connection, read the whole body, check and
 //! capture, and report one `Sample` to the recorder.
-//!
-//! The `String` errors here are on purpose: each is the reason text
-//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
-//! by its words; no caller matches on it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +12,7 @@ use rand::Rng;
 use crate::bounded;
 use crate::clock::RunClock;
 use crate::runner::cookies::BoundedJar;
+use crate::runner::fail::{Failed, NotSent, Recorded, Unmet, UrlError};
 use crate::runner::http::{Connections, Outgoing, Target};
 use crate::runner::sample::{BODY_EXCERPT, SampleSender};
 use crate::runner::sample::{
@@ -248,7 +245,7 @@ enum StepUrl {
     Fixed(Box<Target>),
     Templated,
     /// A constant URL that does not parse: every request fails with this reason.
-    Bad(String),
+    Bad(Arc<NotSent>),
 }
 
 impl Step {
@@ -345,24 +342,36 @@ fn step_url(plan: &RequestPlan, base: &url::Url) -> (StepUrl, bool) {
         let to_host = super::baggage::is_host_path(plan.url.literals().next());
         return (StepUrl::Templated, to_host);
     };
+    let bad = |source| {
+        let text = text.to_string();
+        (StepUrl::Bad(Arc::new(NotSent::Url { text, source })), false)
+    };
     match join_url(base, text) {
         Ok(url) => {
             let to_host = super::baggage::same_origin(&url, base);
             match Target::new(url) {
                 Ok(target) => (StepUrl::Fixed(Box::new(target)), to_host),
-                Err(e) => (StepUrl::Bad(format!("bad URL \"{text}\": {e}")), false),
+                Err(e) => bad(e),
             }
         }
-        Err(e) => (StepUrl::Bad(format!("bad URL \"{text}\": {e}")), false),
+        Err(e) => bad(e.into()),
     }
 }
 
 /// `text` as a URL: absolute as written, else below the host (as goose joins).
-pub(super) fn join_url(base: &url::Url, text: &str) -> Result<url::Url, String> {
+pub(super) fn join_url(base: &url::Url, text: &str) -> Result<url::Url, url::ParseError> {
     match url::Url::parse(text) {
         Ok(url) if url.has_host() => Ok(url),
-        _ => base.join(text).map_err(|e| e.to_string()),
+        _ => base.join(text),
     }
+}
+
+/// `text` as a request's target, below the host unless absolute.
+pub(super) fn target(base: &url::Url, text: String) -> Result<Target, NotSent> {
+    join_url(base, &text)
+        .map_err(UrlError::from)
+        .and_then(Target::new)
+        .map_err(|source| NotSent::Url { text, source })
 }
 
 /// A step as the users run it: an HTTP request or a WebSocket.
@@ -526,7 +535,7 @@ pub(super) async fn send_built(
     state: &mut UserState,
     body: bytes::Bytes,
     started: Instant,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Recorded> {
     let plan = &*step.plan;
     let mut kept = Vec::new();
     let sample = match build_request(step, &shared.base, state) {
@@ -554,7 +563,7 @@ pub(super) async fn send_built(
         Err(reason) => not_sent(plan, started, reason),
     };
     let outcome = match &sample.failure {
-        Some(f) => Err(f.reason.clone()),
+        Some(f) => Err(Recorded(f.reason.clone())),
         None => Ok(kept),
     };
     shared.samples.send(sample);
@@ -574,7 +583,7 @@ fn blank_sample(step: &RequestPlan, started: Instant) -> Sample {
     Sample::blank(step.endpoint, step.scenario, started)
 }
 
-fn not_sent(step: &RequestPlan, started: Instant, reason: String) -> Sample {
+fn not_sent(step: &RequestPlan, started: Instant, reason: NotSent) -> Sample {
     Sample {
         failure: Some(Box::new(Failure {
             reason: format!("not sent: {reason}"),
@@ -590,28 +599,23 @@ fn build_request<'a>(
     step: &'a Step,
     base: &url::Url,
     state: &mut UserState,
-) -> Result<(std::borrow::Cow<'a, Target>, Outgoing), String> {
+) -> Result<(std::borrow::Cow<'a, Target>, Outgoing), NotSent> {
     let plan = &*step.plan;
     let target = match &step.url {
         StepUrl::Fixed(target) => std::borrow::Cow::Borrowed(&**target),
-        StepUrl::Bad(reason) => return Err(reason.clone()),
+        StepUrl::Bad(reason) => return Err(NotSent::Planned(reason.clone())),
         StepUrl::Templated => {
-            let text = plan.url.render_string(state).map_err(|e| e.to_string())?;
-            let target = join_url(base, &text)
-                .and_then(Target::new)
-                .map_err(|e| format!("bad URL \"{text}\": {e}"))?;
-            std::borrow::Cow::Owned(target)
+            std::borrow::Cow::Owned(target(base, plan.url.render_string(state)?)?)
         }
     };
     let mut headers = step.fixed_headers.clone();
     for &i in &step.templated_headers {
         let (name, value) = &plan.headers[i];
-        let value = value.render_string(state).map_err(|e| e.to_string())?;
-        let value =
-            header::HeaderValue::try_from(value).map_err(|e| format!("header {name}: {e}"))?;
-        headers.append(name.clone(), value);
+        headers.append(
+            name.clone(),
+            header_value(name, value.render_string(state)?)?,
+        );
     }
-    let rendered = |e: RenderError| e.to_string();
     let mut content_type = |value: &'static str| {
         if !headers.contains_key(header::CONTENT_TYPE) {
             headers.insert(
@@ -626,20 +630,17 @@ fn build_request<'a>(
         (None, BodyPlan::None) => bytes::Bytes::new(),
         (None, BodyPlan::Json(t)) => {
             content_type("application/json");
-            let value = render_json(t, state).map_err(rendered)?;
-            serde_json::to_vec(&value)
-                .map_err(|e| e.to_string())?
-                .into()
+            serde_json::to_vec(&render_json(t, state)?)?.into()
         }
         (None, BodyPlan::Form(fields)) => {
             content_type("application/x-www-form-urlencoded");
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             for (k, v) in fields {
-                form.append_pair(k, &v.render_string(state).map_err(rendered)?);
+                form.append_pair(k, &v.render_string(state)?);
             }
             form.finish().into()
         }
-        (None, BodyPlan::Raw(t)) => t.render_string(state).map_err(rendered)?.into(),
+        (None, BodyPlan::Raw(t)) => t.render_string(state)?.into(),
     };
     let out = Outgoing {
         method: step.method.clone(),
@@ -647,6 +648,17 @@ fn build_request<'a>(
         body,
     };
     Ok((target, out))
+}
+
+/// A rendered header value, checked.
+pub(super) fn header_value(
+    name: &header::HeaderName,
+    value: String,
+) -> Result<header::HeaderValue, NotSent> {
+    header::HeaderValue::try_from(value).map_err(|source| NotSent::Header {
+        name: name.clone(),
+        source,
+    })
 }
 
 pub(super) fn render_json(
@@ -698,57 +710,41 @@ fn http_method(m: Method) -> hyper::Method {
 }
 
 /// What came back for a request that was answered.
-struct Answer {
+struct Answer<'a> {
     headers: HeaderMap,
     body: Vec<u8>,
     /// The final URL (after redirects), when a capture reads a cookie.
     final_url: Option<url::Url>,
     /// Why the answer already failed (its status, a missing header, its body).
-    failure: Option<String>,
+    failure: Option<Failed<'a>>,
 }
 
 /// Sends the request and reads its answer to the last body byte, keeping
-/// what the checks need, all within the step's timeout. A request that got no
-/// answer is finished in `sample`.
-// Long on purpose: send, head checks, decode and bounded body read share one timeout and one failure reason, in the order the wire gives them.
-async fn exchange(
-    step: &Step,
+/// what the checks need, all within the step's timeout (send, head checks,
+/// decode and bounded body read share it and one failure reason, in the order
+/// the wire gives them). A request that got no answer is finished in `sample`.
+async fn exchange<'a>(
+    step: &'a Step,
     transport: &Transport,
     (connections, jar): (&mut Connections, &BoundedJar),
     target: &Target,
     out: Outgoing,
     sample: &mut Sample,
-) -> Option<Answer> {
+) -> Option<Answer<'a>> {
     let plan = &*step.plan;
     let started = sample.started;
     let timeout = tokio::time::sleep(plan.timeout);
     tokio::pin!(timeout);
-    let timed_out = || {
-        format!(
-            "timeout after {}",
-            crate::scenario::units::format_duration(plan.timeout)
-        )
-    };
     let fetched = tokio::select! {
         biased;
-        fetched = connections.fetch(transport, jar, target, out, plan.follow_redirects) => fetched,
-        () = &mut timeout => {
-            sample.latency = Some(started.elapsed());
-            sample.failure = Some(Box::new(Failure { reason: timed_out(), ..Failure::default() }));
-            return None;
-        }
+        fetched = connections.fetch(transport, jar, target, out, plan.follow_redirects) => Some(fetched),
+        () = &mut timeout => None,
     };
     let answered = match fetched {
-        Ok(answered) => answered,
-        Err(e) => {
+        Some(Ok(answered)) => answered,
+        unanswered => {
             sample.latency = Some(started.elapsed());
-            sample.failure = Some(Box::new(Failure {
-                reason: e.reason(transport),
-                body: None,
-                unreached: e.unreached(),
-                generator: crate::runner::sample::GeneratorFault::find(&e),
-                stops_run: e.stops_run(),
-            }));
+            sample.failure = Some(Box::new(unanswered_failure(plan, transport, unanswered)));
             return None;
         }
     };
@@ -758,28 +754,10 @@ async fn exchange(
     let final_url = step
         .reads_cookies
         .then(|| answered.redirected_to.unwrap_or_else(|| target.url.clone()));
-    let gzip = step.decodes_gzip
-        && head
-            .headers
-            .get(header::CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    if gzip {
-        // What the checks see is the decoded body, as the headers now say.
-        head.headers.remove(header::CONTENT_ENCODING);
-        head.headers.remove(header::CONTENT_LENGTH);
-    }
+    let gzip = step.decodes_gzip && gzipped(&mut head.headers);
     let headers = head.headers;
-    let mut failure = check_head(plan, status, &headers).err();
-    let keep = if failure.is_some() {
-        BODY_EXCERPT
-    } else if step.reads_body {
-        usize::try_from(plan.max_body).unwrap_or(usize::MAX)
-    } else if !step.needles.is_empty() {
-        // The excerpt a failed `body_contains` shows.
-        BODY_EXCERPT
-    } else {
-        0
-    };
+    let mut failure = check_head(plan, status, &headers).err().map(Failed::from);
+    let keep = step.body_kept(failure.is_some());
     let mut scan = step.needles.scan();
     let mut watch = |data: &[u8]| scan.feed(data);
     let read = bounded::read_incoming_watched(incoming, gzip, keep, plan.max_body, &mut watch);
@@ -788,7 +766,7 @@ async fn exchange(
         body = read => body,
         () = &mut timeout => Err(bounded::ReadError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            timed_out(),
+            timed_out(plan),
         ))),
     };
     sample.latency = Some(started.elapsed());
@@ -799,19 +777,7 @@ async fn exchange(
             body.kept
         }
         Err(e) => {
-            let reason = match e {
-                bounded::ReadError::TooLarge { .. }
-                    if step.reads_body || !step.needles.is_empty() =>
-                {
-                    format!("body {e}: raise max_body or drop the check")
-                }
-                bounded::ReadError::TooLarge { .. } => format!("body {e}: raise max_body"),
-                bounded::ReadError::Http(e) => {
-                    format!("body not read: {}", transport.body_reason(&e))
-                }
-                bounded::ReadError::Io(e) => format!("body not read: {e}"),
-            };
-            failure.get_or_insert(reason);
+            failure.get_or_insert(step.body_failed(e, transport));
             Vec::new()
         }
     };
@@ -819,7 +785,10 @@ async fn exchange(
         && let Some(i) = scan.missing()
     {
         let needle = &plan.expect.body_contains[i];
-        failure = Some(format!("body does not contain \"{needle}\""));
+        failure = Some(Failed::Unmet(Unmet::Contains {
+            what: "body",
+            needle,
+        }));
     }
     Some(Answer {
         headers,
@@ -827,6 +796,78 @@ async fn exchange(
         final_url,
         failure,
     })
+}
+
+/// Whether the answer is gzipped; if so, its headers then describe the
+/// decoded body, which is what the checks see.
+fn gzipped(headers: &mut HeaderMap) -> bool {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    if gzip {
+        headers.remove(header::CONTENT_ENCODING);
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    gzip
+}
+
+/// `timeout after 30s`.
+fn timed_out(plan: &RequestPlan) -> String {
+    format!(
+        "timeout after {}",
+        crate::scenario::units::format_duration(plan.timeout)
+    )
+}
+
+/// Why a request got no answer: the step's timeout passed (`None`), or the
+/// client's error.
+fn unanswered_failure(
+    plan: &RequestPlan,
+    transport: &Transport,
+    fetched: Option<Result<super::http::Answered, super::http::HttpError>>,
+) -> Failure {
+    match fetched {
+        Some(Err(e)) => Failure {
+            reason: e.reason(transport),
+            body: None,
+            unreached: e.unreached(),
+            generator: crate::runner::sample::GeneratorFault::find(&e),
+            stops_run: e.stops_run(),
+        },
+        _ => Failure {
+            reason: timed_out(plan),
+            ..Failure::default()
+        },
+    }
+}
+
+impl Step {
+    /// How much of the body is kept: the excerpt a failure shows, up to
+    /// `max_body` for the checks that read it whole, else nothing.
+    fn body_kept(&self, failed: bool) -> usize {
+        if failed {
+            BODY_EXCERPT
+        } else if self.reads_body {
+            usize::try_from(self.plan.max_body).unwrap_or(usize::MAX)
+        } else if !self.needles.is_empty() {
+            // The excerpt a failed `body_contains` shows.
+            BODY_EXCERPT
+        } else {
+            0
+        }
+    }
+
+    /// Why the body could not be read to its end.
+    fn body_failed(&self, e: bounded::ReadError, transport: &Transport) -> Failed<'static> {
+        match e {
+            bounded::ReadError::TooLarge { .. } if self.reads_body || !self.needles.is_empty() => {
+                Failed::TooLargeToCheck(e)
+            }
+            bounded::ReadError::TooLarge { .. } => Failed::TooLarge(e),
+            bounded::ReadError::Http(e) => Failed::Transport(transport.body_reason(&e)),
+            bounded::ReadError::Io(e) => Failed::Io(e),
+        }
+    }
 }
 
 fn parse_json<'a>(
@@ -839,73 +880,83 @@ fn parse_json<'a>(
 }
 
 /// Checks the answer's status and headers (known before its body).
-fn check_head(step: &RequestPlan, status: u16, headers: &HeaderMap) -> Result<(), String> {
+fn check_head<'a>(
+    step: &'a RequestPlan,
+    status: u16,
+    headers: &HeaderMap,
+) -> Result<(), Unmet<'a>> {
     let e = &step.expect;
     match &e.status {
         Some(allowed) if !allowed.contains(&status) => {
-            let allowed: Vec<String> = allowed.iter().map(u16::to_string).collect();
-            return Err(format!(
-                "expected status {}, got {status}",
-                allowed.join(" or ")
-            ));
+            return Err(Unmet::Status {
+                allowed,
+                got: status,
+            });
         }
-        None if status >= 400 => return Err(format!("HTTP {status}")),
+        None if status >= 400 => return Err(Unmet::Http(status)),
         _ => {}
     }
     for name in &e.headers {
         if !headers.contains_key(name) {
-            return Err(format!("header {name} missing"));
+            return Err(Unmet::Header(name));
         }
     }
     Ok(())
 }
 
 /// Checks the body against the step's expectations; `Err` is the reason it failed.
-fn check_body(
-    step: &RequestPlan,
+fn check_body<'a>(
+    step: &'a RequestPlan,
     body: &[u8],
     json: &mut Option<Option<serde_json::Value>>,
-) -> Result<(), String> {
+) -> Result<(), Unmet<'a>> {
     // `body_contains` was looked for as the body came in.
     check_text(&[], &step.expect.json, body, json, "body")
 }
 
 /// Checks a body or a message (`what`) for texts it must contain and JSON
 /// pointer checks; `Err` is the reason it failed.
-pub(super) fn check_text(
-    contains: &[String],
-    checks: &[JsonCheck],
+pub(super) fn check_text<'a>(
+    contains: &'a [String],
+    checks: &'a [JsonCheck],
     body: &[u8],
     json: &mut Option<Option<serde_json::Value>>,
-    what: &str,
-) -> Result<(), String> {
+    what: &'static str,
+) -> Result<(), Unmet<'a>> {
     if !contains.is_empty() {
         let text = String::from_utf8_lossy(body);
         for needle in contains {
             if !text.contains(needle.as_str()) {
-                return Err(format!("{what} does not contain \"{needle}\""));
+                return Err(Unmet::Contains { what, needle });
             }
         }
     }
     if !checks.is_empty() {
         let Some(doc) = parse_json(body, json) else {
-            return Err(format!("{what} is not JSON"));
+            return Err(Unmet::NotJson(what));
         };
         for c in checks {
             let found = doc.pointer(&c.pointer);
             if let Some(exists) = c.exists
                 && found.is_some() != exists
             {
-                let what = if exists { "missing" } else { "present" };
-                return Err(format!("JSON {} {what}", c.pointer));
+                return Err(if exists {
+                    Unmet::Missing(&c.pointer)
+                } else {
+                    Unmet::Present(&c.pointer)
+                });
             }
             if let Some(expected) = &c.equals {
                 match found {
                     Some(v) if v == expected => {}
                     Some(v) => {
-                        return Err(format!("JSON {} is {v}, expected {expected}", c.pointer));
+                        return Err(Unmet::Equals {
+                            pointer: &c.pointer,
+                            found: v.clone(),
+                            expected,
+                        });
                     }
-                    None => return Err(format!("JSON {} missing", c.pointer)),
+                    None => return Err(Unmet::Missing(&c.pointer)),
                 }
             }
         }
@@ -927,7 +978,11 @@ fn judge(
     let mut json_cache = None;
     let failure = answer
         .failure
-        .or_else(|| check_body(plan, &answer.body, &mut json_cache).err())
+        .or_else(|| {
+            check_body(plan, &answer.body, &mut json_cache)
+                .err()
+                .map(Failed::from)
+        })
         .or_else(|| {
             let state = state?;
             // Set on a redirect hop before this answer: in the jar.
@@ -945,8 +1000,10 @@ fn judge(
                 state,
             )
             .err()
+            .map(Failed::from)
         });
     if let Some(reason) = failure {
+        let reason = reason.to_string();
         let body = &answer.body[..answer.body.len().min(BODY_EXCERPT)];
         let excerpt = String::from_utf8_lossy(body).into_owned();
         sample.failure = Some(Box::new(Failure {
@@ -958,14 +1015,14 @@ fn judge(
 }
 
 /// Stores captured values in the user's variables; `Err` names the first that failed.
-pub(super) fn capture(
-    captures: &[CapturePlan],
+pub(super) fn capture<'a>(
+    captures: &'a [CapturePlan],
     headers: &HeaderMap,
     body: &[u8],
     jar_cookies: Option<&str>,
     json: &mut Option<Option<serde_json::Value>>,
     state: &mut UserState,
-) -> Result<(), String> {
+) -> Result<(), Unmet<'a>> {
     for c in captures {
         let value = match &c.source {
             CaptureSource::Json(pointer) => parse_json(body, json)
@@ -999,13 +1056,10 @@ pub(super) fn capture(
         match value {
             Some(v) => state.vars[c.slot] = Some(v),
             None => {
-                let source = match &c.source {
-                    CaptureSource::Json(p) => format!("JSON {p}"),
-                    CaptureSource::Header(h) => format!("header {h}"),
-                    CaptureSource::Regex(r) => format!("regex {}", r.as_str()),
-                    CaptureSource::Cookie(k) => format!("cookie {k}"),
-                };
-                return Err(format!("capture {}: {source} not found", c.name));
+                return Err(Unmet::Capture {
+                    name: &c.name,
+                    from: &c.source,
+                });
             }
         }
     }

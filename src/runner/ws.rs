@@ -4,12 +4,9 @@
 //! background while the user goes on. Every socket is reported once, when it
 //! ends: how many messages went each way, and whether it was dropped (closed by
 //! the server or broken) rather than closed by gander.
-//!
-//! The `String` errors here are on purpose: each is the reason text
-//! recorded on a failed request (a `Sample`'s reason), shown as is and grouped
-//! by its words; no caller matches on it.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +18,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use super::fail::{NotSent, Unmet, UrlError};
 use super::sample::{BODY_EXCERPT, Failure, Protocol, Sample, SocketEnd};
 use super::user::{RunShared, UserState, capture, check_text, join_url, render_json};
 use crate::net::{Origin, Speak};
@@ -34,27 +32,33 @@ const TICK: Duration = Duration::from_millis(100);
 /// A ws step as the users run it: the URL worked out once when it is constant.
 pub struct WsStep {
     pub plan: Arc<WsPlan>,
-    url: Option<Result<url::Url, String>>,
+    url: Option<Result<url::Url, Arc<NotSent>>>,
 }
 
 impl WsStep {
     pub fn prepare(plan: Arc<WsPlan>, base: &url::Url) -> WsStep {
-        let url = plan.url.constant().map(|text| ws_url(base, text));
+        let url = plan
+            .url
+            .constant()
+            .map(|text| ws_url(base, text).map_err(Arc::new));
         WsStep { plan, url }
     }
 }
 
 /// `text` as a ws:// or wss:// URL: absolute as written, else below the host
 /// (an http host gives ws://, an https host wss://).
-fn ws_url(base: &url::Url, text: &str) -> Result<url::Url, String> {
-    let mut url = join_url(base, text).map_err(|e| format!("bad URL \"{text}\": {e}"))?;
+fn ws_url(base: &url::Url, text: &str) -> Result<url::Url, NotSent> {
+    let mut url = join_url(base, text).map_err(|e| NotSent::Url {
+        text: text.to_string(),
+        source: UrlError::Parse(e),
+    })?;
     let scheme = match url.scheme() {
         "http" | "ws" => "ws",
         "https" | "wss" => "wss",
-        other => return Err(format!("\"{other}://\" is not a WebSocket URL")),
+        other => return Err(NotSent::NotWebSocket(other.to_string())),
     };
     url.set_scheme(scheme)
-        .map_err(|()| format!("bad URL \"{text}\""))?;
+        .map_err(|()| NotSent::WebSocketScheme(text.to_string()))?;
     Ok(url)
 }
 
@@ -153,7 +157,8 @@ fn failure(reason: String) -> Option<Box<Failure>> {
     }))
 }
 
-// Long on purpose: handshake, its sample, the messages and the hand-off to a background socket keep one socket's lifetime visible top to bottom.
+/// Runs a `ws:` step: the handshake and its sample, the messages, then the
+/// socket closed, held or handed to the background.
 pub async fn run(
     user: &mut GooseUser,
     shared: &RunShared,
@@ -213,30 +218,13 @@ pub async fn run(
         received: 0,
     };
     for (i, m) in plan.messages.iter().enumerate() {
-        if let Err(reason) = message(shared, plan, i, m, &mut socket, state).await {
+        if let ControlFlow::Break(reason) = message(shared, plan, i, m, &mut socket, state).await {
             report_end(shared, plan, &socket, Some(reason));
             return;
         }
     }
     if plan.background {
-        let alive = Arc::new(AtomicBool::new(true));
-        if let Ok(mut open) = state.sockets.open.lock() {
-            open.insert(key, alive.clone());
-        }
-        let user_stop = state.sockets.stop.subscribe();
-        let run_stop = shared.sockets.stop.subscribe();
-        let counted = Counted::new(&shared.sockets.open);
-        let samples = shared.samples.clone();
-        let plan = step.plan.clone();
-        tokio::spawn(async move {
-            let _counted = counted;
-            let dropped = background(&mut socket, user_stop, run_stop).await;
-            alive.store(false, Ordering::SeqCst);
-            if dropped.is_none() {
-                close(&mut socket).await;
-            }
-            samples.send(end_sample(&plan, &socket, dropped));
-        });
+        to_background(shared, step, state, key, socket);
         return;
     }
     let mut dropped = None;
@@ -249,33 +237,59 @@ pub async fn run(
     report_end(shared, plan, &socket, dropped);
 }
 
+/// Hands the open socket to a task of its own, which counts what arrives until
+/// the user stops or the run ends, and reports the socket when it ends.
+fn to_background(
+    shared: &RunShared,
+    step: &WsStep,
+    state: &UserState,
+    key: usize,
+    mut socket: Socket,
+) {
+    let alive = Arc::new(AtomicBool::new(true));
+    if let Ok(mut open) = state.sockets.open.lock() {
+        open.insert(key, alive.clone());
+    }
+    let user_stop = state.sockets.stop.subscribe();
+    let run_stop = shared.sockets.stop.subscribe();
+    let counted = Counted::new(&shared.sockets.open);
+    let samples = shared.samples.clone();
+    let plan = step.plan.clone();
+    tokio::spawn(async move {
+        let _counted = counted;
+        let dropped = background(&mut socket, user_stop, run_stop).await;
+        alive.store(false, Ordering::SeqCst);
+        if dropped.is_none() {
+            close(&mut socket).await;
+        }
+        samples.send(end_sample(&plan, &socket, dropped));
+    });
+}
+
 /// The handshake request: the URL, the step's headers, the user's cookies.
 fn handshake_request(
     step: &WsStep,
     shared: &RunShared,
     state: &mut UserState,
-) -> Result<tungstenite::handshake::client::Request, String> {
+) -> Result<tungstenite::handshake::client::Request, NotSent> {
     let plan = &*step.plan;
     let url = match &step.url {
-        Some(url) => url.clone()?,
-        None => {
-            let text = plan.url.render_string(state).map_err(|e| e.to_string())?;
-            ws_url(&shared.base, &text)?
-        }
+        Some(url) => url.clone().map_err(NotSent::Planned)?,
+        None => ws_url(&shared.base, &plan.url.render_string(state)?)?,
     };
     let mut request = url
         .as_str()
         .into_client_request()
-        .map_err(|e| format!("bad WebSocket URL: {e}"))?;
+        .map_err(NotSent::WebSocketRequest)?;
     let headers = request.headers_mut();
     headers.insert(
         hyper::header::USER_AGENT,
         hyper::header::HeaderValue::from_static(super::user::USER_AGENT),
     );
     for (name, value) in &plan.headers {
-        let text = value.render_string(state).map_err(|e| e.to_string())?;
+        let text = value.render_string(state)?;
         let value = hyper::header::HeaderValue::from_str(&text)
-            .map_err(|_| format!("header {name} is not a valid header value"))?;
+            .map_err(|_| NotSent::WebSocketHeader(name.clone()))?;
         headers.insert(name.clone(), value);
     }
     // The cookies the user's HTTP requests were given go with the handshake.
@@ -356,7 +370,7 @@ async fn connect(
     }
 }
 
-/// Sends one message and waits for the answer it expects. `Err` is why the
+/// Sends one message and waits for the answer it expects. `Break` is why the
 /// socket dropped meanwhile.
 async fn message(
     shared: &RunShared,
@@ -365,16 +379,14 @@ async fn message(
     m: &WsMessagePlan,
     socket: &mut Socket,
     state: &mut UserState,
-) -> Result<(), String> {
+) -> ControlFlow<String> {
     let started = Instant::now();
     // A message without a round trip of its own reports on the socket's row.
     let row = m.endpoint.unwrap_or(plan.socket);
     if let Some(send) = &m.send {
         let text = match send {
-            WsSend::Text(t) => t.render_string(state).map_err(|e| e.to_string()),
-            WsSend::Json(t) => render_json(t, state)
-                .map(|v| v.to_string())
-                .map_err(|e| e.to_string()),
+            WsSend::Text(t) => t.render_string(state),
+            WsSend::Json(t) => render_json(t, state).map(|v| v.to_string()),
         };
         let text = match text {
             Ok(text) => text,
@@ -383,7 +395,7 @@ async fn message(
                     failure: failure(format!("not sent: message {}: {reason}", index + 1)),
                     ..Sample::blank(row, plan.scenario, started)
                 });
-                return Ok(());
+                return ControlFlow::Continue(());
             }
         };
         if let Err(e) = socket.stream.send(Message::text(text)).await {
@@ -396,12 +408,12 @@ async fn message(
                     ..Sample::blank(endpoint, plan.scenario, started)
                 });
             }
-            return Err(reason);
+            return ControlFlow::Break(reason);
         }
         socket.sent += 1;
     }
     let (Some(expect), Some(endpoint)) = (&m.expect, m.endpoint) else {
-        return Ok(());
+        return ControlFlow::Continue(());
     };
     let mut answer = Sample {
         protocol: Protocol::WebSocket,
@@ -422,7 +434,7 @@ async fn message(
             None
         }
         Wait::Unusable(reason) => {
-            answer.failure = failure(reason);
+            answer.failure = failure(reason.to_string());
             None
         }
         Wait::Dropped(reason) => {
@@ -433,27 +445,27 @@ async fn message(
         }
     };
     shared.samples.send(answer);
-    dropped.map_or(Ok(()), Err)
+    dropped.map_or(ControlFlow::Continue(()), ControlFlow::Break)
 }
 
-enum Wait {
+enum Wait<'a> {
     Matched,
     /// How many messages did not match, and why the last did not.
-    Timeout(u64, Option<String>),
+    Timeout(u64, Option<Unmet<'a>>),
     /// A message matched but a capture failed.
-    Unusable(String),
+    Unusable(Unmet<'a>),
     Dropped(String),
 }
 
 /// Reads messages until one matches `expect` (capturing from it), the wait is
 /// over, or the socket drops.
-async fn wait_for(
-    expect: &WsExpectPlan,
-    m: &WsMessagePlan,
+async fn wait_for<'a>(
+    expect: &'a WsExpectPlan,
+    m: &'a WsMessagePlan,
     socket: &mut Socket,
     state: &mut UserState,
     answer: &mut Sample,
-) -> Wait {
+) -> Wait<'a> {
     let deadline = tokio::time::Instant::now() + expect.within;
     let mut passed_over = 0;
     let mut last = None;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderName;
+use hyper::header::HeaderName;
 
 use super::plan::{CapturePlan, RequestPlan};
 use super::template::Template;

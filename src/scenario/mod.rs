@@ -172,8 +172,8 @@ fn check_flags(overrides: &Overrides) -> Result<(), ScenarioError> {
     ] {
         if let Some(path) = path {
             let shown = path.display().to_string();
-            if let Err((message, help)) = compile::transport::read_pem(path, &shown, kind) {
-                return Err(flag_error(flag, &shown, message, &help));
+            if let Err(e) = compile::transport::read_pem(path, &shown, kind) {
+                return Err(flag_error(flag, &shown, e.to_string(), e.help()));
             }
         }
     }

@@ -131,7 +131,7 @@ fn load(args: &AbRequest) -> Result<(Arc<RunPlan>, Duration, Duration), Exit> {
         print_scenario_error(&e);
         Exit::Usage
     })?;
-    if let Err(e) = reqwest::Url::parse(&args.candidate.host) {
+    if let Err(e) = url::Url::parse(&args.candidate.host) {
         eprintln!(
             "gander: error: --candidate-host {}: not a URL ({e}); give e.g. http://127.0.0.1:8081",
             plan.secrets.url(&args.candidate.host)

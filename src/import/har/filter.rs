@@ -102,7 +102,7 @@ pub(super) fn counted(hosts: &[(String, usize)]) -> String {
 }
 
 /// The session's own origin, or a host `--include-host` names.
-fn included(url: &reqwest::Url, primary: &str, options: &HarOptions) -> bool {
+fn included(url: &url::Url, primary: &str, options: &HarOptions) -> bool {
     let origin = origin_of(url);
     let host = url.host_str().unwrap_or("");
     let host_port = match url.port() {

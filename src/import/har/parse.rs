@@ -85,7 +85,7 @@ pub(super) struct Recorded {
     /// 1-based position in the recording, for comments.
     pub(super) number: usize,
     pub(super) method: String,
-    pub(super) url: reqwest::Url,
+    pub(super) url: url::Url,
     pub(super) start_ms: f64,
     pub(super) end_ms: f64,
     pub(super) request: Request,
@@ -156,7 +156,7 @@ pub(super) fn entries(input: &Input, value: &Value) -> Result<Vec<Entry>, Import
     Ok(out)
 }
 
-pub(super) fn origin_of(url: &reqwest::Url) -> String {
+pub(super) fn origin_of(url: &url::Url) -> String {
     let mut origin = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
     if let Some(port) = url.port() {
         origin.push_str(&format!(":{port}"));
@@ -251,7 +251,7 @@ pub(super) fn recorded(entries: Vec<Entry>) -> (Vec<Recorded>, Vec<String>) {
         .collect();
     let first_start = starts.iter().flatten().min().copied();
     for (i, (entry, start)) in entries.into_iter().zip(starts).enumerate() {
-        let url = match reqwest::Url::parse(&entry.request.url) {
+        let url = match url::Url::parse(&entry.request.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => u,
             _ => {
                 skipped.push("not an http(s) request".into());

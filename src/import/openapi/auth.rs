@@ -383,7 +383,7 @@ fn from_env(
 
 /// The token URL as a path on the host (or a full URL on another host).
 fn token_path(token_url: &str, server: &Server) -> String {
-    if let Ok(url) = reqwest::Url::parse(token_url) {
+    if let Ok(url) = url::Url::parse(token_url) {
         let origin = origin_of(&url);
         if origin == server.host {
             return url.path().to_string();

@@ -42,7 +42,7 @@ impl Server {
         if url.trim().is_empty() {
             url = "/".into();
         }
-        let absolute = reqwest::Url::parse(&url).ok();
+        let absolute = url::Url::parse(&url).ok();
         let resolved = match (absolute, origin) {
             (Some(u), _) => Some((u, format!("from servers[0] ({template})"))),
             (None, Origin::Url(base)) => base.join(&url).ok().map(|u| {
@@ -76,7 +76,7 @@ impl Server {
     }
 }
 
-pub(super) fn origin_of(url: &reqwest::Url) -> String {
+pub(super) fn origin_of(url: &url::Url) -> String {
     let mut host = format!(
         "{}://{}",
         url.scheme(),

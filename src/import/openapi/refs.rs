@@ -121,7 +121,7 @@ impl Docs {
                         }
                     }
                 }
-                if let Err((reason, help)) = docs.target(&key, &reference) {
+                if let Err(Nowhere { reason, help }) = docs.target(&key, &reference) {
                     let (input, _) = &docs.docs[&key];
                     return Err(broken(input, &pointer, &reference, reason, help));
                 }
@@ -148,7 +148,7 @@ impl Docs {
         &'a self,
         doc: &'a str,
         reference: &str,
-    ) -> Result<(&'a str, &'a Value), (String, Option<String>)> {
+    ) -> Result<(&'a str, &'a Value), Nowhere> {
         let (file_part, fragment) = split_ref(reference);
         let key: &str = if file_part.is_empty() {
             doc
@@ -157,12 +157,12 @@ impl Docs {
             let origin = input
                 .origin
                 .join(file_part)
-                .map_err(|e| (e.to_string(), None))?;
+                .map_err(|e| Nowhere::new(e.to_string(), None))?;
             let key = origin.to_string();
             self.docs
                 .get_key_value(&key)
                 .map(|(k, _)| k.as_str())
-                .ok_or_else(|| (format!("{key} was not loaded"), None))?
+                .ok_or_else(|| Nowhere::new(format!("{key} was not loaded"), None))?
         };
         let (_, value) = &self.docs[key];
         let fragment = percent_encoding::percent_decode_str(fragment).decode_utf8_lossy();
@@ -170,7 +170,7 @@ impl Docs {
             return Ok((key, value));
         }
         if !fragment.starts_with('/') {
-            return Err((
+            return Err(Nowhere::new(
                 format!("the fragment \"#{fragment}\" is not a JSON pointer"),
                 Some("write references as \"#/components/schemas/Name\"".into()),
             ));
@@ -324,7 +324,20 @@ fn walk(v: &Value, pointer: &mut String, ctx: Ctx, out: &mut Vec<(String, String
 
 /// Why `fragment` finds nothing in `doc`: the deepest part that exists, the
 /// key it lacks, and the closest key it has.
-fn missing(doc: &Value, fragment: &str) -> (String, Option<String>) {
+/// Why a `$ref` points nowhere, and how to fix it when that is known; it
+/// becomes the `ImportError` located at the reference.
+struct Nowhere {
+    reason: String,
+    help: Option<String>,
+}
+
+impl Nowhere {
+    fn new(reason: String, help: Option<String>) -> Nowhere {
+        Nowhere { reason, help }
+    }
+}
+
+fn missing(doc: &Value, fragment: &str) -> Nowhere {
     let mut node = doc;
     let mut at = String::new();
     for raw in fragment.split('/').skip(1) {
@@ -359,11 +372,11 @@ fn missing(doc: &Value, fragment: &str) -> (String, Option<String>) {
                     },
                     _ => None,
                 };
-                return (format!("{place} has no \"{seg}\""), help);
+                return Nowhere::new(format!("{place} has no \"{seg}\""), help);
             }
         }
     }
-    (format!("nothing at #{fragment}"), None)
+    Nowhere::new(format!("nothing at #{fragment}"), None)
 }
 
 fn list<'a>(names: impl Iterator<Item = &'a str>) -> String {

@@ -5,7 +5,7 @@ use super::*;
 
 fn input(doc: &Value) -> Input {
     Input {
-        origin: Origin::Url(reqwest::Url::parse("http://127.0.0.1:9999/openapi.json").unwrap()),
+        origin: Origin::Url(url::Url::parse("http://127.0.0.1:9999/openapi.json").unwrap()),
         text: serde_json::to_string_pretty(doc).unwrap(),
     }
 }
@@ -320,7 +320,7 @@ fn not_openapi_documents_are_refused_with_a_fix() {
         (json!([1, 2]), "not an object", "openapi.json"),
     ];
     let html = Input {
-        origin: Origin::Url(reqwest::Url::parse("http://127.0.0.1:9999/docs").unwrap()),
+        origin: Origin::Url(url::Url::parse("http://127.0.0.1:9999/docs").unwrap()),
         text: "<!DOCTYPE html>\n<html><title>Swagger UI</title></html>\n".into(),
     };
     let e = import(html, &OpenApiOptions::default())
@@ -398,7 +398,7 @@ fn a_default_title_names_the_scenario_after_the_service() {
         .unwrap();
         plan(&g.yaml).name
     };
-    let url = |u: &str| Origin::Url(reqwest::Url::parse(u).unwrap());
+    let url = |u: &str| Origin::Url(url::Url::parse(u).unwrap());
     let a = name(&doc, url("http://127.0.0.1:8001/openapi.json"));
     let b = name(&doc, url("http://127.0.0.1:8002/openapi.json"));
     assert_eq!(a, "127-0-0-1-8001");

@@ -8,8 +8,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::header::{HeaderName, HeaderValue};
 use indexmap::IndexMap;
-use reqwest::header::{HeaderName, HeaderValue};
 
 use super::{Compiler, GlobalScope, StepScope, StepTemplates};
 use crate::scenario::answers::{Await, Sink, SseUntil, Telegram, TelegramUpdate};
@@ -526,7 +526,7 @@ impl Compiler<'_> {
             Template::compile(&hook, &GlobalScope(self)).unwrap_or_default(),
         );
         let constant = |v: &str| Template::compile(v, &GlobalScope(self)).unwrap_or_default();
-        let mut headers = vec![(reqwest::header::CONTENT_TYPE, constant("application/json"))];
+        let mut headers = vec![(hyper::header::CONTENT_TYPE, constant("application/json"))];
         if let Some(secret) = secret.filter(|s| HeaderValue::from_str(s).is_ok()) {
             headers.push((
                 HeaderName::from_static("x-telegram-bot-api-secret-token"),

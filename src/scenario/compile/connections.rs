@@ -33,7 +33,7 @@ struct Needs<'a> {
 /// The origins (scheme, host, port) the steps name, and the WebSocket steps.
 fn origins(host: &str, scenarios: &[ScenarioPlan]) -> (BTreeSet<String>, usize) {
     let origin = |url: &str| {
-        reqwest::Url::parse(url)
+        url::Url::parse(url)
             .ok()
             .map(|u| u.origin().ascii_serialization())
     };

@@ -342,53 +342,62 @@ impl Compiler<'_> {
     }
 }
 
-/// The file, checked, as the plan the run executes. Long because it is one
-/// list: each top-level key compiled in the order later keys depend on (load
-/// before targets, scenarios before the request names targets name), every
-/// problem collected rather than the first returned.
-pub fn compile(
-    file: ScenarioFile,
-    path: &Path,
-    overrides: &Overrides,
-) -> Result<RunPlan, Vec<Diagnostic>> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut c = Compiler {
-        dir,
-        problems: Vec::new(),
-        globals: IndexMap::new(),
-        feeders: Vec::new(),
-        broken_feeders: Vec::new(),
-        slots: IndexMap::new(),
-        endpoints: Vec::new(),
-        endpoint_index: HashMap::new(),
-        default_headers: Vec::new(),
-        default_timeout: DEFAULT_TIMEOUT,
-        connect_timeout: crate::net::connect::CONNECT_TIMEOUT,
-        default_follow_redirects: true,
-        default_max_body: DEFAULT_MAX_BODY,
-        base_path: String::new(),
-        header_labels: file
-            .server_headers
-            .iter()
-            .map(|h| h.value.clone())
-            .collect(),
-        current_scenario: 0,
-        expanded: Cell::new(0),
-        secrets: RefCell::new(Vec::new()),
-        answers: Default::default(),
-        body_hold: None,
-    };
+impl<'a> Compiler<'a> {
+    /// Nothing compiled yet: the defaults, and the labels of the file's server headers.
+    fn new(dir: &'a Path, file: &ScenarioFile) -> Compiler<'a> {
+        Compiler {
+            dir,
+            problems: Vec::new(),
+            globals: IndexMap::new(),
+            feeders: Vec::new(),
+            broken_feeders: Vec::new(),
+            slots: IndexMap::new(),
+            endpoints: Vec::new(),
+            endpoint_index: HashMap::new(),
+            default_headers: Vec::new(),
+            default_timeout: DEFAULT_TIMEOUT,
+            connect_timeout: crate::net::connect::CONNECT_TIMEOUT,
+            default_follow_redirects: true,
+            default_max_body: DEFAULT_MAX_BODY,
+            base_path: String::new(),
+            header_labels: file
+                .server_headers
+                .iter()
+                .map(|h| h.value.clone())
+                .collect(),
+            current_scenario: 0,
+            expanded: Cell::new(0),
+            secrets: RefCell::new(Vec::new()),
+            answers: Default::default(),
+            body_hold: None,
+        }
+    }
+}
 
-    let name = file
-        .name
+/// The plan's name: the file's `name`, else its file name.
+fn plan_name(file: &ScenarioFile, path: &Path) -> String {
+    file.name
         .as_ref()
         .map(|n| n.value.clone())
         .unwrap_or_else(|| {
             path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "scenario".into())
-        });
+        })
+}
 
+/// The file, checked, as the plan the run executes: each top-level key
+/// compiled in the order later keys depend on (load before targets, scenarios
+/// before the request names targets name), every problem collected rather
+/// than the first returned.
+pub fn compile(
+    file: ScenarioFile,
+    path: &Path,
+    overrides: &Overrides,
+) -> Result<RunPlan, Vec<Diagnostic>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut c = Compiler::new(dir, &file);
+    let name = plan_name(&file, path);
     c.globals(&file.variables);
     let host = c.host(file.host.as_ref(), overrides);
     let http = c.http_version(file.http.as_ref(), overrides.http, host.as_deref());
@@ -417,36 +426,11 @@ pub fn compile(
         host.as_deref(),
         load.as_ref(),
     );
-    let mut compiled = match &file.targets {
-        Some(t) => {
-            let ctx = targets::TargetContext {
-                endpoints: c.endpoints.iter().map(|e| e.name.as_str()).collect(),
-                scenarios: scenarios.iter().map(|s| s.name.as_str()).collect(),
-                header_labels: &c.header_labels,
-                sut_measured: sut.is_measured(),
-                sut_local: sut.process.is_some(),
-                cores: machine_cores(),
-                health: sut.health.is_some(),
-            };
-            targets::compile(&ctx, t, &mut c.problems)
-        }
-        None => targets::CompiledTargets::default(),
-    };
-    if profile.as_ref().is_some_and(|p| p.required) {
-        compiled.targets.push(TargetSpec {
-            endpoint: None,
-            scenario: None,
-            metric: TargetMetric::Profile,
-            limit: 1.0,
-            window: TargetWindow::Steady,
-        });
-    }
-
+    let compiled = c.targets(file.targets.as_ref(), &scenarios, &sut, profile.as_ref());
     let error_samples = c.error_samples(file.error_samples.as_ref());
     let source_addresses =
         c.connections(&file, load.as_ref(), host.as_deref(), overrides, &scenarios);
     let cost = c.cost_plan(file.cost.as_ref(), overrides.cost);
-
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -456,14 +440,7 @@ pub fn compile(
             "incomplete scenario file",
         )]);
     };
-    let secrets = Secrets::new(c.secrets.take());
-    sut.secrets = secrets.clone();
-    if let Some(launch) = &mut sut.launch {
-        launch.secrets = secrets.clone();
-    }
-    if let Some(profile) = &mut profile {
-        profile.secrets = secrets.clone();
-    }
+    let secrets = share_secrets(c.secrets.take(), &mut sut, profile.as_mut());
     Ok(RunPlan {
         name,
         source: path.to_path_buf(),
@@ -493,7 +470,59 @@ pub fn compile(
     })
 }
 
+/// The file's secrets, which the observers too mask in what they save.
+fn share_secrets(
+    secrets: Vec<String>,
+    sut: &mut SutPlan,
+    profile: Option<&mut ProfilePlan>,
+) -> Secrets {
+    let secrets = Secrets::new(secrets);
+    sut.secrets = secrets.clone();
+    if let Some(launch) = &mut sut.launch {
+        launch.secrets = secrets.clone();
+    }
+    if let Some(profile) = profile {
+        profile.secrets = secrets.clone();
+    }
+    secrets
+}
+
 impl Compiler<'_> {
+    /// The file's targets, and the profile's when it is `required`.
+    fn targets(
+        &mut self,
+        file: Option<&Sp<model::Targets>>,
+        scenarios: &[ScenarioPlan],
+        sut: &SutPlan,
+        profile: Option<&ProfilePlan>,
+    ) -> targets::CompiledTargets {
+        let mut compiled = match file {
+            Some(t) => {
+                let ctx = targets::TargetContext {
+                    endpoints: self.endpoints.iter().map(|e| e.name.as_str()).collect(),
+                    scenarios: scenarios.iter().map(|s| s.name.as_str()).collect(),
+                    header_labels: &self.header_labels,
+                    sut_measured: sut.is_measured(),
+                    sut_local: sut.process.is_some(),
+                    cores: machine_cores(),
+                    health: sut.health.is_some(),
+                };
+                targets::compile(&ctx, t, &mut self.problems)
+            }
+            None => targets::CompiledTargets::default(),
+        };
+        if profile.is_some_and(|p| p.required) {
+            compiled.targets.push(TargetSpec {
+                endpoint: None,
+                scenario: None,
+                metric: TargetMetric::Profile,
+                limit: 1.0,
+                window: TargetWindow::Steady,
+            });
+        }
+        compiled
+    }
+
     /// `url` joined below the host's base path when `path` is a path.
     fn below_base(&self, path: &str, url: Template) -> Template {
         if path.starts_with('/') && !self.base_path.is_empty() {

@@ -25,7 +25,7 @@ pub struct TlsFlags {
 }
 
 /// Which PEM a file should hold.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub enum PemKind {
     Ca,
     ClientCert,
@@ -38,30 +38,58 @@ pub enum Pem {
     Key(rustls::pki_types::PrivateKeyDer<'static>),
 }
 
-/// Reads and checks one PEM file; `Err` is a sentence about `shown` (the
-/// path as the user wrote it) and how to fix it.
-pub fn read_pem(path: &Path, shown: &str, kind: PemKind) -> Result<Pem, (String, String)> {
-    let help = match kind {
-        PemKind::Ca => {
-            "give a PEM file of CA certificates (-----BEGIN CERTIFICATE-----), \
+/// Why a PEM file cannot be used: a sentence about the path as the user
+/// wrote it (never the file's contents), and `help` says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum PemError {
+    #[error("cannot read \"{shown}\": {source}")]
+    Read {
+        shown: String,
+        kind: PemKind,
+        source: files::FileError,
+    },
+    #[error("\"{shown}\" is not usable: {source}")]
+    Unusable {
+        shown: String,
+        kind: PemKind,
+        source: tls::TlsError,
+    },
+}
+
+impl PemError {
+    /// What to give instead.
+    pub fn help(&self) -> &'static str {
+        let (PemError::Read { kind, .. } | PemError::Unusable { kind, .. }) = self;
+        match kind {
+            PemKind::Ca => {
+                "give a PEM file of CA certificates (-----BEGIN CERTIFICATE-----), \
                         relative to the scenario file"
-        }
-        PemKind::ClientCert => {
-            "give the client's PEM certificate (-----BEGIN CERTIFICATE-----), \
+            }
+            PemKind::ClientCert => {
+                "give the client's PEM certificate (-----BEGIN CERTIFICATE-----), \
                                 relative to the scenario file"
-        }
-        PemKind::ClientKey => {
-            "give the client's PEM private key (-----BEGIN PRIVATE KEY-----), \
+            }
+            PemKind::ClientKey => {
+                "give the client's PEM private key (-----BEGIN PRIVATE KEY-----), \
                                relative to the scenario file"
+            }
         }
-    };
+    }
+}
+
+/// Reads and checks one PEM file; `shown` is the path as the user wrote it.
+pub fn read_pem(path: &Path, shown: &str, kind: PemKind) -> Result<Pem, PemError> {
     let bytes = files::open_regular(path, MAX_PEM_BYTES)
         .and_then(|mut f| {
             let mut bytes = Vec::new();
             std::io::Read::read_to_end(&mut f, &mut bytes)?;
             Ok(bytes)
         })
-        .map_err(|e| (format!("cannot read \"{shown}\": {e}"), help.to_string()))?;
+        .map_err(|source| PemError::Read {
+            shown: shown.to_string(),
+            kind,
+            source,
+        })?;
     let parsed = match kind {
         PemKind::Ca => tls::parse_certificates(&bytes).and_then(|certs| {
             tls::check_ca(&certs)?;
@@ -70,11 +98,10 @@ pub fn read_pem(path: &Path, shown: &str, kind: PemKind) -> Result<Pem, (String,
         PemKind::ClientCert => tls::parse_certificates(&bytes).map(Pem::Certs),
         PemKind::ClientKey => tls::parse_private_key(&bytes).map(Pem::Key),
     };
-    parsed.map_err(|why| {
-        (
-            format!("\"{shown}\" is not usable: {why}"),
-            help.to_string(),
-        )
+    parsed.map_err(|source| PemError::Unusable {
+        shown: shown.to_string(),
+        kind,
+        source,
     })
 }
 
@@ -227,11 +254,11 @@ impl Compiler<'_> {
     ) -> Option<Pem> {
         match read_pem(path, shown, kind) {
             Ok(pem) => Some(pem),
-            Err((message, help)) => {
+            Err(e) => {
                 self.error_help(
                     loc.unwrap_or(Loc { line: 1, column: 1 }),
-                    format!("{key}: {message}"),
-                    help,
+                    format!("{key}: {e}"),
+                    e.help(),
                 );
                 None
             }

@@ -12,7 +12,6 @@ use crate::scenario::plan::*;
 use crate::scenario::spanned::{Loc, Sp};
 
 impl Compiler<'_> {
-    // Long on purpose: every key a `ws:` step may hold, checked in turn, each with its own located message.
     pub(super) fn ws_step(
         &mut self,
         step: &Sp<Step>,
@@ -21,6 +20,61 @@ impl Compiler<'_> {
         names: &mut BTreeMap<String, (Loc, String)>,
     ) -> Option<WsPlan> {
         let path = step.ws.as_ref()?;
+        if !self.ws_keys(step, path) {
+            return None;
+        }
+        let name = match &step.name {
+            Some(n) => n.value.clone(),
+            None => self.masked(format!("WS {}", self.path_template(path))),
+        };
+        let duplicate = self.ws_name(step, &name, path, names);
+        let timeout = match &step.timeout {
+            Some(t) => self.timeout(t),
+            None => self.default_timeout,
+        };
+        let max_message = match &step.max_body {
+            Some(b) => self.max_body(b),
+            None => self.default_max_body,
+        };
+        let (hold, background) = self.ws_hold(step);
+
+        let socket = self.endpoint(&name, "WS");
+        let connect = self.endpoint(&format!("{name} connect"), "WS");
+
+        let (url, headers) = {
+            let templates = StepTemplates {
+                scope: StepScope {
+                    compiler: self,
+                    visible,
+                    later,
+                },
+                problems: RefCell::new(Vec::new()),
+            };
+            let url = templates.url(path);
+            templates.problems.borrow_mut().extend(duplicate);
+            let headers = templates.headers(step);
+            let problems = templates.problems.into_inner();
+            self.problems.extend(problems);
+            (url, headers)
+        };
+        let messages = self.ws_messages(step, &name, timeout, visible, later);
+        Some(WsPlan {
+            scenario: self.current_scenario,
+            url,
+            headers,
+            timeout,
+            connect,
+            socket,
+            messages,
+            hold,
+            background,
+            max_message,
+        })
+    }
+
+    /// Checks the keys a `ws:` step may not hold and its URL's form; `false`
+    /// when it is an HTTP request too (no plan is made of it).
+    fn ws_keys(&mut self, step: &Sp<Step>, path: &Sp<String>) -> bool {
         let methods = [
             (&step.get, "get"),
             (&step.post, "post"),
@@ -35,7 +89,7 @@ impl Compiler<'_> {
                 format!("a step has both ws and {key}; give one"),
                 "a WebSocket and an HTTP request are two steps",
             );
-            return None;
+            return false;
         }
         for (set, key) in [
             (step.json.is_some(), "json"),
@@ -66,19 +120,12 @@ impl Compiler<'_> {
         if path.value.is_empty() {
             self.error(path.loc, "ws needs a URL or a path, e.g. /ws/notifications");
         }
-        let name = match &step.name {
-            Some(n) => n.value.clone(),
-            None => self.masked(format!("WS {}", self.path_template(path))),
-        };
-        let duplicate = self.ws_name(step, &name, path, names);
-        let timeout = match &step.timeout {
-            Some(t) => self.timeout(t),
-            None => self.default_timeout,
-        };
-        let max_message = match &step.max_body {
-            Some(b) => self.max_body(b),
-            None => self.default_max_body,
-        };
+        true
+    }
+
+    /// How long the socket stays open after its messages: `hold`, or in the
+    /// background until the user stops.
+    fn ws_hold(&mut self, step: &Sp<Step>) -> (Option<std::time::Duration>, bool) {
         let hold = step.hold.as_ref().map(|h| {
             if h.value.0.is_zero() {
                 self.error(
@@ -96,33 +143,23 @@ impl Compiler<'_> {
                 "remove hold: (a background socket stays open until the user stops)",
             );
         }
+        (hold, background)
+    }
 
-        let socket = self.endpoint(&name, "WS");
-        let connect = self.endpoint(&format!("{name} connect"), "WS");
-
-        // Each message sees the captures of the messages before it.
+    /// The step's messages; each sees the captures of the messages before it.
+    fn ws_messages(
+        &mut self,
+        step: &Sp<Step>,
+        name: &str,
+        timeout: std::time::Duration,
+        visible: &[String],
+        later: &[String],
+    ) -> Vec<WsMessagePlan> {
         let mut visible = visible.to_vec();
         let mut later = later.to_vec();
-        let (url, headers) = {
-            let templates = StepTemplates {
-                scope: StepScope {
-                    compiler: self,
-                    visible: &visible,
-                    later: &later,
-                },
-                problems: RefCell::new(Vec::new()),
-            };
-            let url = templates.url(path);
-            templates.problems.borrow_mut().extend(duplicate);
-            let headers = templates.headers(step);
-            let problems = templates.problems.into_inner();
-            self.problems.extend(problems);
-            (url, headers)
-        };
-
         let mut messages = Vec::new();
         for (i, m) in step.messages.iter().enumerate() {
-            messages.push(self.ws_message(m, i, &name, timeout, &visible, &later));
+            messages.push(self.ws_message(m, i, name, timeout, &visible, &later));
             for captured in m.capture.keys() {
                 if let Some(pos) = later.iter().position(|l| l == captured) {
                     later.remove(pos);
@@ -130,18 +167,7 @@ impl Compiler<'_> {
                 visible.push(captured.clone());
             }
         }
-        Some(WsPlan {
-            scenario: self.current_scenario,
-            url,
-            headers,
-            timeout,
-            connect,
-            socket,
-            messages,
-            hold,
-            background,
-            max_message,
-        })
+        messages
     }
 
     /// Notes the socket's name, and the error when the file gives it to a different request.
