@@ -328,6 +328,13 @@
   }
 
   document.querySelectorAll("table.sortable").forEach(sortable);
-  document.querySelectorAll("iframe[data-svg]").forEach(showFlameGraph);
+  document.querySelectorAll("iframe[data-svg]:not([data-lazy])").forEach(showFlameGraph);
+  // Per-name flame graphs are drawn when their section is opened.
+  document.querySelectorAll("details.cost-flame").forEach((d) => {
+    d.addEventListener("toggle", () => {
+      if (!d.open) return;
+      d.querySelectorAll("iframe[data-svg]:not([data-loaded])").forEach(showFlameGraph);
+    });
+  });
   if (typeof uPlot === "function") drawCharts();
 })();
