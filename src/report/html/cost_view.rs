@@ -152,13 +152,12 @@ pub fn build(result: &RunResult) -> CostView {
         overall,
         overall_measured: total.is_some(),
         total: total.map(|c| {
-            let mut r = row(
+            row(
                 "all requests",
                 Some(c),
                 sql_of(result.totals.get(phase)),
                 String::new(),
-            );
-            r
+            )
         }),
         rows,
         sql_header,
