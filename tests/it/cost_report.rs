@@ -15,15 +15,17 @@ use gander::DemoSut;
 /// queries, no cache).
 const LISTS: [&str; 3] = ["list bookings", "search bookings", "stats"];
 
-/// The receptionist's list endpoints without think time, profiled by the
+/// The receptionist's list endpoints with a short think time (the load
+/// generator stays light beside the SUT on a shared machine), profiled by the
 /// demo's own sampler (its samples labelled per request name); `--host`
 /// points it at the SUT the test starts.
 const SCENARIO: &str = r#"name: demo-cost
 host: http://127.0.0.1:9
-load: { users: 3, ramp_up: 1s, duration: 10s }
+load: { users: 3, ramp_up: 1s, duration: 15s }
 server_headers: [X-SQL-Queries]
 scenarios:
   - name: receptionist
+    think_time: 50ms
     on_start:
       - name: login
         post: /api/login
@@ -66,9 +68,13 @@ fn run_demo(ws: &Workspace, unoptimized: bool, out: &str, extra: &[&str]) -> Run
     ];
     args.extend_from_slice(extra);
     let out = RunOutput::new(gander(&args));
+    let validity = std::fs::read_to_string(out.run_dir().join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .map(|r| r["verdict"]["validity"].to_string());
     assert!(
         out.code <= 1,
-        "exit {}: {}\n{}",
+        "exit {}: {}\n{}\nvalidity: {validity:?}",
         out.code,
         out.stdout,
         out.stderr
