@@ -209,4 +209,3 @@ pub fn slug(name: &str) -> String {
         s.chars().take(40).collect()
     }
 }
-

@@ -148,7 +148,10 @@ pub fn by_request(
             ),
             &subtitle(&diff),
         )?;
-        let stem = format!("flamegraph-diff-request-{i}-{}", crate::store::slug(&part.name));
+        let stem = format!(
+            "flamegraph-diff-request-{i}-{}",
+            crate::store::slug(&part.name)
+        );
         crate::store::write_file(out, &format!("{stem}.svg"), &svg)?;
         let mut text = diff.measured.join("\n");
         text.push('\n');

@@ -118,15 +118,20 @@ impl Exporter for EndpointsCsv {
         let phases = [Phase::Steady, Phase::RampUp, Phase::RampDown, Phase::All];
         for e in &result.endpoints {
             for phase in phases {
-                let row = EndpointRow::with_cost(&e.name, phase, e.stats.get(phase), e.cost.as_ref());
-                w.serialize(row)
-                    .map_err(csv_error("endpoints.csv"))?;
+                let row =
+                    EndpointRow::with_cost(&e.name, phase, e.stats.get(phase), e.cost.as_ref());
+                w.serialize(row).map_err(csv_error("endpoints.csv"))?;
             }
         }
         for phase in phases {
             let total = result.totals.steady.cost.as_ref();
-            w.serialize(EndpointRow::with_cost("TOTAL", phase, result.totals.get(phase), total))
-                .map_err(csv_error("endpoints.csv"))?;
+            w.serialize(EndpointRow::with_cost(
+                "TOTAL",
+                phase,
+                result.totals.get(phase),
+                total,
+            ))
+            .map_err(csv_error("endpoints.csv"))?;
         }
         w.flush().map_err(super::io_error("endpoints.csv"))
     }

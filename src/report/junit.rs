@@ -107,10 +107,7 @@ fn cost_properties(result: &RunResult) -> Vec<(String, String)> {
     }
     for e in &result.endpoints {
         if let Some(c) = &e.cost {
-            out.push((
-                format!("cpu_per_request: {}", control(&e.name)),
-                show(c),
-            ));
+            out.push((format!("cpu_per_request: {}", control(&e.name)), show(c)));
         }
     }
     out

@@ -4,8 +4,8 @@
 
 use std::io::Write;
 
-use super::{Exporter, ReportError};
 use super::cost_text;
+use super::{Exporter, ReportError};
 use crate::format::{comparison_sign, cpu_ms, ms, value};
 use crate::result::comparison::{Change, Comparison};
 use crate::result::{RunResult, TargetOutcome, VerdictStatus};

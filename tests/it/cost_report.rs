@@ -186,7 +186,8 @@ fn assert_exports_carry_the_cost(dir: &Path, run: &serde_json::Value) {
 fn assert_report_shows_the_cost(dir: &Path, run: &serde_json::Value) {
     let report = dir.join("report.html");
     let url = format!("file://{}", report.canonicalize().unwrap().display());
-    let mut page = Page::open(&url, Duration::from_millis(1500)).expect("Chromium opens the report");
+    let mut page =
+        Page::open(&url, Duration::from_millis(1500)).expect("Chromium opens the report");
     assert!(
         page.seen().console_errors.is_empty(),
         "{:?}",
@@ -250,7 +251,7 @@ fn assert_report_shows_the_cost(dir: &Path, run: &serde_json::Value) {
         "a labelled and a differential graph per list name: {frames}"
     );
     assert_eq!(loaded, frames);
-    page.eval("document.querySelector('details.cost-flame').scrollIntoView()")
+    page.eval("document.getElementById('cost').scrollIntoView()")
         .unwrap();
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
