@@ -48,8 +48,18 @@ pub fn any_per_name(result: &RunResult) -> bool {
     result.endpoints.iter().any(|e| e.cost.is_some())
 }
 
+/// The first `run.json` version that carries cost figures.
+const FIRST_COST_VERSION: u32 = 5;
+
 /// Why the overall figure is absent.
 pub fn overall_missing(result: &RunResult) -> String {
+    if result.schema_version < FIRST_COST_VERSION {
+        return format!(
+            "not measured: this run was recorded (run.json version {}) before gander measured \
+             cost per request",
+            result.schema_version
+        );
+    }
     let cpu_read = result
         .resources
         .sources

@@ -138,6 +138,24 @@ fn the_demo_costs_each_request_name_by_labels_and_the_report_shows_it() {
     let overall = |run: &serde_json::Value| f(run, "/totals/steady/cost/cpu_ms_per_request/value");
     assert!(overall(&b) >= 2.0 * overall(&g));
     assert_exports_carry_the_cost(&bad.run_dir(), &b);
+    // `gander compare -o` draws the same per-name differentials.
+    let out = ws.path().join("compared");
+    let compared = gander(&[
+        "compare",
+        good_dir.to_str().unwrap(),
+        bad.run_dir().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&compared.stdout);
+    for name in LISTS {
+        let file = part_file(&b, name, "diff_flamegraph");
+        assert!(out.join(&file).is_file(), "{file}: {stdout}");
+        assert!(
+            stdout.contains(&format!("differential flame graph of {name}: ")),
+            "{stdout}"
+        );
+    }
     assert_report_shows_the_cost(&bad.run_dir(), &b);
 }
 
