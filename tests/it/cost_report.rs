@@ -253,17 +253,17 @@ fn assert_report_shows_the_cost(dir: &Path, run: &serde_json::Value) {
     let drawn = eval(
         &mut page,
         "new Promise(done => { \
-           const frames = () => document.querySelectorAll('details.cost-flame iframe[data-svg]'); \
+           const slots = document.querySelectorAll('details.cost-flame .flame-slot').length; \
            const loaded = () => document.querySelectorAll('details.cost-flame iframe[data-loaded=yes]').length; \
-           const before = loaded(); \
+           const before = document.querySelectorAll('details.cost-flame iframe').length; \
            document.querySelectorAll('details.cost-flame').forEach(d => d.open = true); \
            const t0 = Date.now(); \
            (function wait() { \
-             if (loaded() === frames().length || Date.now() - t0 > 10000) done([before, loaded(), frames().length]); \
+             if (loaded() === slots || Date.now() - t0 > 10000) done([before, loaded(), slots]); \
              else setTimeout(wait, 50); })(); })",
     );
     let [before, loaded, frames]: [u64; 3] = serde_json::from_value(drawn).unwrap();
-    assert_eq!(before, 0, "per-name graphs wait to be opened");
+    assert_eq!(before, 0, "per-name frames wait to be opened");
     assert!(
         frames >= 2 * LISTS.len() as u64,
         "a labelled and a differential graph per list name: {frames}"
