@@ -188,3 +188,24 @@ pub fn read(dir: &Path) -> Result<RunResult, StoreError> {
     serde_json::from_value(value)
         .map_err(|e| not_a_run(format!("run.json does not match the schema: {e}")))
 }
+
+/// A file-name-safe form of a name (a run's, a request's): lower-case ASCII
+/// letters and digits, `-` for the rest, at most 40 characters.
+pub fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    if s.is_empty() {
+        "run".into()
+    } else {
+        s.chars().take(40).collect()
+    }
+}

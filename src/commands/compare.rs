@@ -106,10 +106,36 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
                 );
             }
         }
+        if let Some(base) = newest_with_profile(&base) {
+            request_diffs(base, (new_dir, &new.result), out)?;
+        }
         println!("comparison written to {}", out.display());
     }
 
     Ok(verdict(&comparison, new.result.plan.target_policy))
+}
+
+/// Each request name's differential flame graph (labelled profiles in both
+/// runs), written into `out` and named on stdout.
+fn request_diffs(
+    base: (&std::path::Path, &crate::result::RunResult),
+    (new_dir, new): (&std::path::Path, &crate::result::RunResult),
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let parts: Vec<&str> = new
+        .profile
+        .iter()
+        .flat_map(|p| &p.by_request)
+        .map(|r| r.name.as_str())
+        .collect();
+    for (i, file) in compare::profile_diff::by_request(base, (new_dir, new), out)? {
+        println!(
+            "differential flame graph of {}: {}",
+            crate::redact::control(parts.get(i).copied().unwrap_or_default()),
+            out.join(file).display()
+        );
+    }
+    Ok(())
 }
 
 /// Prints the comparison's verdict as its last line; the exit code.

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::profile::folded::{self, Folded};
 use crate::result::RunResult;
+use crate::result::cost::CostMethod;
 use crate::result::profile::{
     DIFF_FLAMEGRAPH_FILE, DIFF_FOLDED_FILE, FOLDED_FILE, ProfileDiff, ProfileReport, ProfileStatus,
 };
@@ -45,16 +46,6 @@ pub fn against(
         .all(|u| matches!(u.as_str(), "samples" | "count" | ""));
     let diff = folded::differential(&base_folded, b_req, current, c_req, counts);
     let (b_n, c_n) = diff.samples;
-    let mut subtitle = format!(
-        "per request; red: more CPU per request than the baseline, blue: less, full colour at \
-         {:.0}% of the profile; white: within sampling noise ({} standard errors) · {b_n} \
-         samples in the baseline, {c_n} in this run",
-        folded::FULL_COLOUR_SHARE * 100.0,
-        folded::NOISE_Z
-    );
-    if let Some(why) = &diff.too_few {
-        subtitle = format!("{why} · drawn without colours");
-    }
     let svg = folded::differential_svg(
         &diff.drawn,
         &format!(
@@ -62,7 +53,7 @@ pub fn against(
             base.run_id,
             report_run(dir)
         ),
-        &subtitle,
+        &subtitle(&diff),
     )?;
     crate::store::write_file(dir, DIFF_FLAMEGRAPH_FILE, &svg)?;
     let mut text = diff.measured.join("\n");
@@ -82,6 +73,109 @@ pub fn against(
         within_noise: diff.within_noise,
         too_few: diff.too_few,
     }))
+}
+
+/// What a differential's colours mean, or why it has none.
+fn subtitle(diff: &folded::Differential) -> String {
+    let (b_n, c_n) = diff.samples;
+    match &diff.too_few {
+        Some(why) => format!("{why} · drawn without colours"),
+        None => format!(
+            "per request; red: more CPU per request than the baseline, blue: less, full colour \
+             at {:.0}% of the profile; white: within sampling noise ({} standard errors) · \
+             {b_n} samples in the baseline, {c_n} in this run",
+            folded::FULL_COLOUR_SHARE * 100.0,
+            folded::NOISE_Z
+        ),
+    }
+}
+
+/// One request name's labelled profile, ready to compare: its folded stacks
+/// (read from `dir`) and its requests in the profile's window.
+fn labelled(dir: &Path, run: &RunResult, name: &str) -> Option<(Folded, u64)> {
+    let profile = run
+        .profile
+        .as_ref()
+        .filter(|p| p.status == ProfileStatus::Ok)?;
+    let part = profile.by_request.iter().find(|r| r.name == name)?;
+    // Runs that did not record the requests: the figure by labels divided by them.
+    let requests = match part.requests {
+        0 => run
+            .endpoints
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.cost.as_ref())
+            .filter(|c| c.method == CostMethod::Labels)
+            .map_or(0, |c| c.requests),
+        n => n,
+    };
+    let file = Path::new(part.folded.as_deref()?).file_name()?;
+    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+    let folded = Folded::parse(&text).ok()?;
+    (requests > 0 && !folded.is_empty()).then_some((folded, requests))
+}
+
+/// Per request name in both runs' labelled profiles, a differential flame
+/// graph per request of that name: `flamegraph-diff-request-<i>-<slug>.svg`
+/// (and its input, `.folded`) in `out`, `i` the name's place in `current`'s
+/// `profile.by_request`. Returns each drawn name's index there and its file.
+pub fn by_request(
+    (base_dir, base): (&Path, &RunResult),
+    (current_dir, current): (&Path, &RunResult),
+    out: &Path,
+) -> anyhow::Result<Vec<(usize, String)>> {
+    let Some(report) = current.profile.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let counts = [base.profile.as_ref(), Some(report)]
+        .iter()
+        .flatten()
+        .all(|p| matches!(p.unit.as_str(), "samples" | "count" | ""));
+    let mut drawn = Vec::new();
+    for (i, part) in report.by_request.iter().enumerate() {
+        let (Some((b, b_req)), Some((c, c_req))) = (
+            labelled(base_dir, base, &part.name),
+            labelled(current_dir, current, &part.name),
+        ) else {
+            continue;
+        };
+        let diff = folded::differential(&b, b_req, &c, c_req, counts);
+        let svg = folded::differential_svg(
+            &diff.drawn,
+            &format!(
+                "{}: {} vs {}, differential flame graph",
+                part.name, base.run_id, current.run_id
+            ),
+            &subtitle(&diff),
+        )?;
+        let stem = format!(
+            "flamegraph-diff-request-{i}-{}",
+            crate::store::slug(&part.name)
+        );
+        crate::store::write_file(out, &format!("{stem}.svg"), &svg)?;
+        let mut text = diff.measured.join("\n");
+        text.push('\n');
+        crate::store::write_file(out, &format!("{stem}.folded"), text.as_bytes())?;
+        drawn.push((i, format!("{stem}.svg")));
+    }
+    Ok(drawn)
+}
+
+/// Fills each labelled request name's `diff_flamegraph` against the baseline.
+pub fn fill_by_request(
+    baseline: (&Path, &RunResult),
+    dir: &Path,
+    current: &mut RunResult,
+) -> anyhow::Result<()> {
+    let drawn = by_request(baseline, (dir, current), dir)?;
+    if let Some(report) = current.profile.as_mut() {
+        for (i, file) in drawn {
+            if let Some(part) = report.by_request.get_mut(i) {
+                part.diff_flamegraph = Some(file);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn report_run(dir: &Path) -> String {

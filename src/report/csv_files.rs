@@ -1,11 +1,12 @@
-//! `endpoints.csv` (one row per request name and phase) and `timeseries.csv`
-//! (one row per second).
+//! `endpoints.csv` (one row per request name and phase, the SUT's CPU per
+//! request on the steady state's rows) and `timeseries.csv` (one row per second).
 
 use std::io::Write;
 
 use serde::Serialize;
 
 use super::{Exporter, ReportError};
+use crate::result::cost::Cost;
 use crate::result::{Phase, RunResult, Stats};
 
 pub struct EndpointsCsv;
@@ -38,9 +39,30 @@ struct EndpointRow<'a> {
     sockets_dropped: Option<u64>,
     messages_received: Option<u64>,
     messages_sent: Option<u64>,
+    /// The SUT's CPU per request (steady rows only; `TOTAL`: all requests),
+    /// its 95 % interval, how it was measured and this name's share of the SUT's CPU.
+    cpu_ms_per_request: Option<f64>,
+    cpu_ms_low: Option<f64>,
+    cpu_ms_high: Option<f64>,
+    cost_method: Option<&'static str>,
+    cpu_share: Option<f64>,
 }
 
 impl<'a> EndpointRow<'a> {
+    /// The row, with the cost figure on the steady state's row.
+    fn with_cost(name: &'a str, phase: Phase, s: &Stats, cost: Option<&Cost>) -> Self {
+        let mut row = EndpointRow::new(name, phase, s);
+        if let Some(c) = cost.filter(|_| phase == Phase::Steady) {
+            let i = c.cpu_ms_per_request;
+            row.cpu_ms_per_request = Some(i.value);
+            row.cpu_ms_low = Some(i.low);
+            row.cpu_ms_high = Some(i.high);
+            row.cost_method = Some(c.method.label());
+            row.cpu_share = c.cpu_share;
+        }
+        row
+    }
+
     fn new(name: &'a str, phase: Phase, s: &Stats) -> Self {
         let l = s.latency_ms.as_ref();
         EndpointRow {
@@ -70,6 +92,11 @@ impl<'a> EndpointRow<'a> {
             sockets_dropped: s.websocket.map(|w| w.dropped),
             messages_received: s.websocket.map(|w| w.messages_received),
             messages_sent: s.websocket.map(|w| w.messages_sent),
+            cpu_ms_per_request: None,
+            cpu_ms_low: None,
+            cpu_ms_high: None,
+            cost_method: None,
+            cpu_share: None,
         }
     }
 }
@@ -91,13 +118,20 @@ impl Exporter for EndpointsCsv {
         let phases = [Phase::Steady, Phase::RampUp, Phase::RampDown, Phase::All];
         for e in &result.endpoints {
             for phase in phases {
-                w.serialize(EndpointRow::new(&e.name, phase, e.stats.get(phase)))
-                    .map_err(csv_error("endpoints.csv"))?;
+                let row =
+                    EndpointRow::with_cost(&e.name, phase, e.stats.get(phase), e.cost.as_ref());
+                w.serialize(row).map_err(csv_error("endpoints.csv"))?;
             }
         }
         for phase in phases {
-            w.serialize(EndpointRow::new("TOTAL", phase, result.totals.get(phase)))
-                .map_err(csv_error("endpoints.csv"))?;
+            let total = result.totals.steady.cost.as_ref();
+            w.serialize(EndpointRow::with_cost(
+                "TOTAL",
+                phase,
+                result.totals.get(phase),
+                total,
+            ))
+            .map_err(csv_error("endpoints.csv"))?;
         }
         w.flush().map_err(super::io_error("endpoints.csv"))
     }
@@ -113,7 +147,16 @@ impl Exporter for TimeseriesCsv {
         let headers = result.timeseries_headers();
         let mut w = csv::Writer::from_writer(out);
         let mut titles: Vec<String> = [
-            "t", "requests", "errors", "bytes", "p50_ms", "p95_ms", "p99_ms", "max_ms", "users",
+            "t",
+            "requests",
+            "errors",
+            "bytes",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "max_ms",
+            "users",
+            "cpu_ms_per_request",
         ]
         .map(String::from)
         .to_vec();
@@ -132,6 +175,7 @@ impl Exporter for TimeseriesCsv {
                 opt(p.p99_ms),
                 opt(p.max_ms),
                 p.users.to_string(),
+                opt(p.cpu_ms_per_request),
             ];
             row.extend(headers.iter().map(|h| opt(p.headers.get(*h).copied())));
             w.write_record(&row).map_err(csv_error("timeseries.csv"))?;

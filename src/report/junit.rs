@@ -61,6 +61,9 @@ pub fn render(result: &RunResult) -> Report {
     ] {
         suite.add_property(Property::new(name, v));
     }
+    for (name, value) in cost_properties(result) {
+        suite.add_property(Property::new(name, value));
+    }
     for check in &result.verdict.validity {
         let status = if check.ok {
             TestCaseStatus::success()
@@ -84,6 +87,30 @@ pub fn render(result: &RunResult) -> Report {
     let mut report = Report::new("gander");
     report.add_test_suite(suite);
     report
+}
+
+/// The SUT's CPU per request as properties: `cpu_per_request` for all
+/// requests, `cpu_per_request: NAME` per request name with its method.
+fn cost_properties(result: &RunResult) -> Vec<(String, String)> {
+    let show = |c: &crate::result::cost::Cost| {
+        control(&format!(
+            "{}, method {}, over {} requests",
+            super::cost_text::figure(c),
+            c.method.label(),
+            c.requests
+        ))
+        .into_owned()
+    };
+    let mut out = Vec::new();
+    if let Some(c) = &result.totals.steady.cost {
+        out.push(("cpu_per_request".to_string(), show(c)));
+    }
+    for e in &result.endpoints {
+        if let Some(c) = &e.cost {
+            out.push((format!("cpu_per_request: {}", control(&e.name)), show(c)));
+        }
+    }
+    out
 }
 
 fn status(t: &TargetResult) -> TestCaseStatus {

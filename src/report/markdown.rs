@@ -4,8 +4,9 @@
 
 use std::io::Write;
 
+use super::cost_text;
 use super::{Exporter, ReportError};
-use crate::format::{comparison_sign, ms, value};
+use crate::format::{comparison_sign, cpu_ms, ms, value};
 use crate::result::comparison::{Change, Comparison};
 use crate::result::{RunResult, TargetOutcome, Verdict, VerdictStatus};
 
@@ -46,6 +47,7 @@ pub fn render(result: &RunResult) -> String {
     invalid(&mut out, v);
     targets(&mut out, v);
     requests(&mut out, result);
+    out.push_str(&cost(result));
     websockets(&mut out, result);
     if let Some(c) = &result.comparison {
         out.push_str(&comparison(c));
@@ -207,6 +209,70 @@ fn websockets(out: &mut String, result: &RunResult) {
             &rows,
         );
     }
+}
+
+/// The SUT's CPU per request, overall and per request name with its method;
+/// nothing for a run that measured none (older runs included).
+fn cost(result: &RunResult) -> String {
+    let total = result.totals.steady.cost.as_ref();
+    if total.is_none() && !cost_text::any_per_name(result) {
+        return String::new();
+    }
+    let mut out = String::from("### Cost per request (the SUT's CPU)\n\n");
+    match total {
+        Some(c) => out.push_str(&format!(
+            "All requests: {} over {} requests of the steady state (CPU from {}).\n\n",
+            cost_text::figure(c),
+            c.requests,
+            cell(&c.cpu_source)
+        )),
+        None => out.push_str(&format!(
+            "All requests: {}.\n\n",
+            cell(&cost_text::overall_missing(result))
+        )),
+    }
+    if !cost_text::any_per_name(result) {
+        out.push_str(&format!("{}\n\n", cell(cost_text::HOW_TO)));
+        return out;
+    }
+    let rows: Vec<Vec<String>> = result
+        .endpoints
+        .iter()
+        .filter(|e| cost_text::measurable(e))
+        .map(|e| match &e.cost {
+            Some(c) => {
+                let i = c.cpu_ms_per_request;
+                vec![
+                    cell(&e.name),
+                    cpu_ms(i.value),
+                    format!("{}–{}", cpu_ms(i.low), cpu_ms(i.high)),
+                    cost_text::method_short(c.method).to_string(),
+                    c.cpu_share
+                        .map(|s| format!("{:.1}%", s * 100.0))
+                        .unwrap_or_else(|| "–".into()),
+                ]
+            }
+            None => vec![
+                cell(&e.name),
+                "–".into(),
+                "–".into(),
+                cell(&cost_text::name_missing(result, e)),
+                "–".into(),
+            ],
+        })
+        .collect();
+    table(
+        &mut out,
+        &[
+            "request",
+            "CPU per request",
+            "95% interval",
+            "method",
+            "share of the SUT's CPU",
+        ],
+        &rows,
+    );
+    out
 }
 
 /// The comparison with the baseline as a Markdown section (also `gander compare`'s).

@@ -4,6 +4,7 @@
 
 pub mod ab;
 pub mod console;
+mod cost_text;
 mod csv_files;
 pub mod html;
 mod json;

@@ -42,6 +42,9 @@ pub struct ProfileReport {
 pub struct RequestProfile {
     pub name: String,
     pub samples: u64,
+    /// Requests of this name completed in the profile's window (0: not recorded).
+    #[serde(default)]
+    pub requests: u64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub folded: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

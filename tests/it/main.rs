@@ -10,6 +10,7 @@ mod body_memory;
 mod browser_smoke;
 mod check;
 mod cost;
+mod cost_report;
 mod demo;
 mod edge;
 mod edge_http;

@@ -9,10 +9,11 @@ use std::time::Duration;
 use crate::common::browser::Page;
 use crate::common::*;
 
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "verdict",
     "targets",
     "requests",
+    "cost",
     "charts",
     "distribution",
     "profile",
@@ -710,4 +711,9 @@ fn verdict_and_tables_snapshot() {
         "endpoints_table",
         part("<table id=\"endpoints-table\"", "</table>")
     );
+    // A run from before cost per request: the section says it was not
+    // measured and how to measure it; the Markdown leaves it out.
+    insta::assert_snapshot!("cost_section", part("<section id=\"cost\"", "</section>"));
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(!md.contains("Cost per request"), "{md}");
 }

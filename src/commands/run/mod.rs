@@ -514,7 +514,7 @@ pub(super) fn run_id(plan: &RunPlan, started_at: chrono::DateTime<chrono::Utc>) 
     format!(
         "{}-{}{segment}",
         started_at.format("%Y%m%d-%H%M%S"),
-        slug(&plan.name)
+        store::slug(&plan.name)
     )
 }
 
@@ -722,10 +722,14 @@ pub(super) fn profile_and_cost(
         let by_request = std::mem::take(&mut capture.by_request);
         let mut report = save_profile(dir, capture, result, base_profile, unwritten);
         labels = cost_labels(&by_request, &report, result, interval_log);
+        let requests = labels.as_ref().map(|(_, r)| r);
         report.by_request = unwritten
-            .note(request_profiles(dir, &by_request, result))
+            .note(request_profiles(dir, &by_request, requests, result))
             .unwrap_or_default();
         result.profile = Some(report);
+        if let Some(base) = base_profile {
+            unwritten.note(compare::profile_diff::fill_by_request(base, dir, result));
+        }
     }
     compare::cost::fill(result, labels.as_ref().map(|(s, r)| (s, r)));
     if let Some(swept) = swept {
@@ -773,7 +777,7 @@ fn apply_sweep(dir: &Path, swept: sweep::Swept, result: &mut RunResult) -> anyho
             cost.cpu_ms_per_request.value / 1e3 * endpoint.stats.steady.requests as f64 / cpu
         });
         if let (Some(folded), Some(alone)) = (swept.profiles.get(&endpoint.name), &mut cost.alone) {
-            let stem = format!("alone-{i}-{}", slug(&endpoint.name));
+            let stem = format!("alone-{i}-{}", store::slug(&endpoint.name));
             store::write_file(dir, &format!("{stem}.folded"), folded.to_text().as_bytes())?;
             if let Ok(svg) = folded.flamegraph(
                 &format!("{}: {} alone", result.plan.name, endpoint.name),
@@ -794,6 +798,7 @@ fn apply_sweep(dir: &Path, swept: sweep::Swept, result: &mut RunResult) -> anyho
 fn request_profiles(
     dir: &Path,
     by_request: &std::collections::BTreeMap<String, profile::folded::Folded>,
+    requests: Option<&std::collections::BTreeMap<String, u64>>,
     result: &RunResult,
 ) -> anyhow::Result<Vec<crate::result::profile::RequestProfile>> {
     let run_name = &result.plan.name;
@@ -803,7 +808,7 @@ fn request_profiles(
         .iter()
         .filter(|(name, _)| result.endpoints.iter().any(|e| e.name == **name));
     for (i, (name, folded)) in known.enumerate() {
-        let stem = format!("request-{i}-{}", slug(name));
+        let stem = format!("request-{i}-{}", store::slug(name));
         let folded_file = format!("{stem}.folded");
         store::write_file(dir, &folded_file, folded.to_text().as_bytes())?;
         let svg_file = format!("flamegraph-{stem}.svg");
@@ -820,32 +825,13 @@ fn request_profiles(
         out.push(crate::result::profile::RequestProfile {
             name: name.clone(),
             samples: folded.total(),
+            requests: requests.and_then(|r| r.get(name)).copied().unwrap_or(0),
             folded: Some(folded_file),
             flamegraph: svg.map(|_| svg_file),
             diff_flamegraph: None,
         });
     }
     Ok(out)
-}
-
-/// A file-name-safe form of the test's name.
-fn slug(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let s = s.trim_matches('-').to_string();
-    if s.is_empty() {
-        "run".into()
-    } else {
-        s.chars().take(40).collect()
-    }
 }
 
 /// The git revision of the repository holding the scenario file, if any.

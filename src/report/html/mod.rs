@@ -10,6 +10,7 @@
 //! sandboxed frames, so even a hostile symbol name cannot reach the page.
 
 mod charts;
+mod cost_view;
 mod view;
 
 use std::io::Write;
@@ -94,10 +95,13 @@ fn render_page(
     let flame_diff = profile
         .and_then(|p| p.diff.as_ref())
         .and_then(|d| embedded_svg(dir, &d.flamegraph));
+    let v = view::build(result);
+    let cost_flames = embedded_cost_flames(&v.cost, dir);
     env.get_template(FILE_NAME)
         .and_then(|t| {
             t.render(context! {
-                v => minijinja::value::Serde(view::build(result)),
+                v => minijinja::value::Serde(v),
+                cost_flames => cost_flames,
                 charts => minijinja::value::Serde(charts),
                 live => live.map(|l| context! {
                     elapsed_s => l.elapsed_s,
@@ -124,6 +128,31 @@ fn template_error(source: minijinja::Error) -> ReportError {
         what: FILE_NAME.to_string(),
         detail: format!("{source:#}"),
     }
+}
+
+/// At most this much of the page (base64) holds the per-name flame graphs;
+/// past it a name's graph is named as a file of the run directory instead.
+const COST_FLAMES_BUDGET: usize = 1024 * 1024;
+
+/// Each request name's flame graphs, embedded by id, while the budget lasts.
+fn embedded_cost_flames(
+    cost: &cost_view::CostView,
+    dir: &Path,
+) -> std::collections::BTreeMap<String, minijinja::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut used = 0;
+    for graph in cost.flames.iter().flat_map(|f| &f.graphs) {
+        let Some(data) = embedded_svg(dir, &graph.file) else {
+            continue;
+        };
+        used += data.len();
+        if used > COST_FLAMES_BUDGET {
+            break;
+        }
+        // base64 is markup-safe, and must reach the script element unescaped.
+        out.insert(graph.id.clone(), minijinja::Value::from_safe_string(data));
+    }
+    out
 }
 
 /// A flame graph SVG from the run directory, gzip-compressed and base64-encoded

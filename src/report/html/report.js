@@ -329,5 +329,24 @@
 
   document.querySelectorAll("table.sortable").forEach(sortable);
   document.querySelectorAll("iframe[data-svg]").forEach(showFlameGraph);
+  // Per-name flame graphs: their frames are made, and drawn, when their part
+  // of the page is opened (a page may hold dozens).
+  document.querySelectorAll("details.cost-flame").forEach((d) => {
+    d.addEventListener("toggle", () => {
+      if (!d.open) return;
+      d.querySelectorAll(".flame-slot[data-svg]").forEach((slot) => {
+        const frame = document.createElement("iframe");
+        frame.className = "flame";
+        frame.title = slot.dataset.title || "flame graph";
+        frame.setAttribute("sandbox", "allow-scripts");
+        frame.dataset.svg = slot.dataset.svg;
+        const box = document.createElement("div");
+        box.className = "flame-scroll";
+        box.appendChild(frame);
+        slot.replaceWith(box);
+        showFlameGraph(frame);
+      });
+    });
+  });
   if (typeof uPlot === "function") drawCharts();
 })();

@@ -44,6 +44,7 @@ pub struct View {
     pub errors: ErrorsView,
     pub health: Option<HealthView>,
     pub profile: Option<ProfileView>,
+    pub cost: super::cost_view::CostView,
 }
 
 #[derive(Serialize)]
@@ -283,6 +284,7 @@ pub fn build(result: &RunResult) -> View {
         errors: errors(result),
         health: health(result),
         profile: profile(result),
+        cost: super::cost_view::build(result),
     }
 }
 
