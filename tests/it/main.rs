@@ -9,6 +9,7 @@ mod body_memory;
 mod browser_smoke;
 mod check;
 mod cost;
+mod cost_gate;
 mod demo;
 mod edge;
 mod edge_http;
