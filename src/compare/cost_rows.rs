@@ -82,9 +82,13 @@ impl Comparer<'_> {
     fn by_name_notes(&self) -> Vec<String> {
         let new = self.new_run();
         let mut out = Vec::new();
+        let mut unmeasured = Vec::new();
         for endpoint in &new.result.endpoints {
             let costs: Vec<Option<&Cost>> = self.costs_of(&endpoint.name);
             if costs.iter().any(Option::is_none) {
+                if costs.last().is_some_and(Option::is_some) {
+                    unmeasured.push(format!("\"{}\"", endpoint.name));
+                }
                 continue;
             }
             let methods = differ(costs.iter().flatten().map(|c| c.method.label()));
@@ -102,6 +106,13 @@ impl Comparer<'_> {
                     endpoint.name
                 ));
             }
+        }
+        if !unmeasured.is_empty() {
+            out.push(format!(
+                "CPU per request of {} not compared: a baseline run has no per-name figure \
+                 (no labelled profile and no sweep, or a run saved before cost existed)",
+                unmeasured.join(", ")
+            ));
         }
         out
     }
