@@ -131,15 +131,18 @@ fn cpu_rows(comparison: &Value) -> Vec<(String, String)> {
 fn a_cpu_slowdown_of_one_name_is_a_cpu_per_request_regression_and_a_rerun_is_not() {
     let ws = Workspace::new();
     let file = salon_file();
-    let base = salon_run(&[], &file, &ws.path().join("base"), 15, &[]);
-    let same = salon_run(&[], &file, &ws.path().join("same"), 15, &[]);
-    // The list burns 20 times its own CPU on top: a change no noise explains.
-    let slowdown = format!("{SLOWED_ROUTE}=2000%cpu");
+    let base = salon_run(&[], &file, &ws.path().join("base"), 20, &[]);
+    let same = salon_run(&[], &file, &ws.path().join("same"), 20, &[]);
+    // The list burns 40 times its own CPU on top: a change no noise explains,
+    // for the list and for all requests together (at 20 times, the overall
+    // figure, about 3 times the baseline's, came out inconclusive once on a
+    // machine starved of CPU: its seconds' CPU swung too much for 15 s).
+    let slowdown = format!("{SLOWED_ROUTE}=4000%cpu");
     let slow = salon_run(
         &["--slowdown", &slowdown],
         &file,
         &ws.path().join("slow"),
-        15,
+        20,
         &[],
     );
     for run in [&base, &same, &slow] {
@@ -185,7 +188,14 @@ fn a_cpu_slowdown_of_one_name_is_a_cpu_per_request_regression_and_a_rerun_is_not
     };
     assert_eq!(change_of(SLOWED_NAME), "regression", "{slowed:#}");
     assert_eq!(change_of("all requests"), "regression", "{slowed:#}");
-    assert_eq!(code, 1, "a regression fails the compare");
+    // A regression fails the compare (1), unless the two runs' conditions made
+    // the comparison INVALID (3: a machine far busier during one run than the other).
+    let invalid = slowed["invalid"].as_array().is_some_and(|i| !i.is_empty());
+    assert!(
+        code == 1 || (code == 3 && invalid),
+        "exit {code}: {}",
+        slowed["invalid"]
+    );
     // Names the slowdown did not touch are not regressions of CPU: at most the budget's share.
     let others = rows
         .iter()
