@@ -13,6 +13,7 @@
 pub mod bootstrap;
 pub mod comparable;
 pub mod cost;
+mod cost_rows;
 pub mod data;
 pub mod machine;
 pub mod noise;
@@ -65,6 +66,8 @@ pub fn compare(base: &[&RunData], new: &RunData, limits: Option<&RegressionPlan>
         );
     }
     let per_name_errors = base.iter().all(|b| b.result.schema_version >= 3);
+    let cost_plan = c.cost_plan();
+    notes.extend(cost_plan.notes.iter().cloned());
     for (label, endpoint) in c.scopes() {
         figures.extend(c.latency_and_throughput(&label, endpoint));
         if endpoint.is_none() || per_name_errors {
@@ -73,6 +76,7 @@ pub fn compare(base: &[&RunData], new: &RunData, limits: Option<&RegressionPlan>
         if headers_kept {
             figures.extend(c.server_headers(&label, endpoint));
         }
+        figures.extend(c.cpu_per_request(&cost_plan, &label, endpoint));
     }
     figures.extend(c.sut());
     let mut comparison = judge_all(base, figures, notes, base.len());

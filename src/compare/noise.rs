@@ -27,6 +27,9 @@ use super::bootstrap::spread;
 /// The chance, per comparison, that identical code is flagged anywhere
 /// (for changes at most at their limits; smaller changes are flagged less).
 pub const ERROR_BUDGET: f64 = 0.05;
+/// The run-to-run standard deviation of the log of CPU per request; see
+/// docs/benchmarks.md ("CPU per request between runs") for how it was measured.
+pub const CPU_PER_REQUEST_RUN_TO_RUN: f64 = 0.10;
 /// How many runs' worth of evidence the assumed run-to-run variation weighs
 /// against the spread measured between baseline runs.
 const PRIOR_RUNS: f64 = 2.0;
@@ -47,6 +50,8 @@ pub enum Kind {
     HeaderCount,
     ErrorRate,
     Cpu,
+    /// The SUT's CPU time per request (overall or per request name).
+    CpuPerRequest,
     Memory,
 }
 
@@ -77,6 +82,7 @@ impl Kind {
             Kind::HeaderCount => 0.03,
             Kind::ErrorRate => 0.002,
             Kind::Cpu => 0.10,
+            Kind::CpuPerRequest => CPU_PER_REQUEST_RUN_TO_RUN,
             Kind::Memory => 0.10,
         }
     }

@@ -287,3 +287,90 @@ fn too_few_values_are_not_judged_and_listed_once() {
         "{listed:?}"
     );
 }
+
+/// `run` with the SUT's CPU: each second `cpu_ms` ms per request (with 10 % of
+/// noise per second and a run-wide wobble of 3 %), read from `source`.
+fn with_cpu(mut r: RunData, seed: u64, cpu_ms: f64, source: &str) -> RunData {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xc0);
+    let wobble = (0.03 * normal(&mut rng)).exp();
+    let mut points = Vec::new();
+    let mut timeseries = Vec::new();
+    for (t, second) in r.seconds.iter().enumerate() {
+        let requests: u64 = second.latencies.values().flatten().map(|(_, c)| c).sum();
+        let cpu_s = requests as f64 * cpu_ms * wobble * (0.1 * normal(&mut rng)).exp() / 1e3;
+        points.push(serde_json::json!([t as f64 + 1.0, cpu_s * 100.0]));
+        timeseries.push(
+            serde_json::json!({"t": t, "requests": requests, "errors": 0,
+            "bytes": 0, "p50_ms": null, "p95_ms": null, "p99_ms": null, "max_ms": null,
+            "users": 1}),
+        );
+    }
+    r.result.timeseries = serde_json::from_value(serde_json::json!(timeseries)).unwrap();
+    r.result.resources = serde_json::from_value(serde_json::json!({
+        "interval_s": 1.0,
+        "sources": [{"kind": source, "target": "pid 1", "samples": SECONDS, "failures": 0,
+            "series": [{"name": crate::result::resources::CPU, "unit": "%", "points": points}]}]
+    }))
+    .unwrap();
+    r
+}
+
+fn cpu_rows(comparison: &Comparison) -> Vec<&crate::result::comparison::ComparisonRow> {
+    comparison
+        .rows
+        .iter()
+        .filter(|r| r.figure == "cpu_per_request")
+        .collect()
+}
+
+#[test]
+fn cpu_per_request_is_judged_overall_and_measured_alike_only() {
+    let plan = RegressionPlan::uniform(0.2);
+    let mut false_alarms = 0;
+    for seed in 0..20u64 {
+        let base = with_cpu(run(8000 + seed, Variant::default()), seed, 2.0, "process");
+        let new = with_cpu(
+            run(8100 + seed, Variant::default()),
+            seed + 50,
+            2.0,
+            "process",
+        );
+        let c = compare(&[&base], &new, Some(&plan));
+        let rows = cpu_rows(&c);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].scope, "all requests");
+        assert!(rows[0].limit.is_some());
+        false_alarms += usize::from(rows[0].change == Change::Regression);
+    }
+    assert!(
+        false_alarms <= 1,
+        "{false_alarms} of 20 reruns flagged on CPU"
+    );
+
+    // 2.5 times the CPU per request: a regression. (With one baseline run the
+    // assumed run-to-run variation, 10 %, leaves room for changes well past the
+    // 20 % limit only.)
+    let base = with_cpu(run(8200, Variant::default()), 1, 2.0, "process");
+    let slow = with_cpu(run(8201, Variant::default()), 2, 5.0, "process");
+    let c = compare(&[&base], &slow, Some(&plan));
+    assert_eq!(
+        cpu_rows(&c)[0].change,
+        Change::Regression,
+        "{:?}",
+        cpu_rows(&c)
+    );
+
+    // CPU read from Prometheus against the process tree: not compared, and said why.
+    let other = with_cpu(run(8202, Variant::default()), 3, 3.0, "prometheus");
+    let c = compare(&[&base], &other, Some(&plan));
+    assert!(cpu_rows(&c).is_empty());
+    assert!(
+        c.notes.iter().any(|n| n.contains("different sources")),
+        "{:?}",
+        c.notes
+    );
+    // A baseline without the SUT's CPU (an older run, or none read): not compared.
+    let bare = run(8203, Variant::default());
+    let c = compare(&[&bare], &slow, Some(&plan));
+    assert!(cpu_rows(&c).is_empty());
+}

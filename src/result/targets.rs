@@ -109,6 +109,9 @@ pub struct RegressionPlan {
     /// A rise in percentage points (0.01: one point), not a share of the baseline.
     pub error_rate: Option<f64>,
     pub cpu: Option<f64>,
+    /// The SUT's CPU time per request, overall and per request name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_per_request: Option<f64>,
     pub memory: Option<f64>,
     pub server: Option<f64>,
     /// Latency changes smaller than this (ms) are never a regression.
@@ -129,6 +132,7 @@ impl Default for RegressionPlan {
             throughput: None,
             error_rate: None,
             cpu: None,
+            cpu_per_request: None,
             memory: None,
             server: None,
             min_latency_ms: Self::DEFAULT_MIN_LATENCY_MS,
@@ -143,14 +147,15 @@ impl RegressionPlan {
     /// The error rate may rise by this many points under `regression: N%` (the seeds' 1 %).
     pub const DEFAULT_ERROR_RATE_POINTS: f64 = 0.01;
 
-    /// `regression: 20%`: p95, throughput, SUT CPU and memory and server-header means at
-    /// most 20 % worse; the error rate at most 1 percentage point higher.
+    /// `regression: 20%`: p95, throughput, SUT CPU, CPU per request and memory and
+    /// server-header means at most 20 % worse; the error rate at most 1 percentage point higher.
     pub fn uniform(limit: f64) -> Self {
         RegressionPlan {
             p95: Some(limit),
             throughput: Some(limit),
             error_rate: Some(Self::DEFAULT_ERROR_RATE_POINTS),
             cpu: Some(limit),
+            cpu_per_request: Some(limit),
             memory: Some(limit),
             server: Some(limit),
             ..Self::default()

@@ -645,6 +645,9 @@ pub struct RegressionLimits {
     pub error_rate: Option<Percent>,
     /// A rise in the SUT's average CPU.
     pub cpu: Option<Percent>,
+    /// A rise in the SUT's CPU time per request (overall, and per request name
+    /// when both runs measured it by the same method).
+    pub cpu_per_request: Option<Percent>,
     /// A rise in the SUT's highest memory.
     pub memory: Option<Percent>,
     /// A rise in the mean of each server header.

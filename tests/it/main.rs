@@ -11,6 +11,7 @@ mod browser_smoke;
 mod check;
 mod cost;
 mod cost_report;
+mod cost_gate;
 mod demo;
 mod edge;
 mod edge_http;

@@ -157,6 +157,7 @@ fn regression(r: &Regression) -> RegressionPlan {
             throughput: each.throughput.map(|p| p.0),
             error_rate: each.error_rate.map(|p| p.0),
             cpu: each.cpu.map(|p| p.0),
+            cpu_per_request: each.cpu_per_request.map(|p| p.0),
             memory: each.memory.map(|p| p.0),
             server: each.server.map(|p| p.0),
             min_latency_ms: each
