@@ -516,7 +516,11 @@ async fn http_step(
             }
             sample
         }
-        Err(reason) => not_sent(plan, measure_from.unwrap_or_else(Instant::now), reason),
+        Err(reason) => {
+            let sample = not_sent(plan, measure_from.unwrap_or_else(Instant::now), reason);
+            tokio::time::sleep(NOT_SENT_PAUSE).await;
+            sample
+        }
     };
     state.pacing.answered(plan.endpoint, sample.latency, pace);
     shared.samples.send(Sample {
@@ -560,7 +564,11 @@ pub(super) async fn send_built(
             }
             sample
         }
-        Err(reason) => not_sent(plan, started, reason),
+        Err(reason) => {
+            let sample = not_sent(plan, started, reason);
+            tokio::time::sleep(NOT_SENT_PAUSE).await;
+            sample
+        }
     };
     let outcome = match &sample.failure {
         Some(f) => Err(Recorded(f.reason.clone())),
@@ -582,6 +590,13 @@ fn think_time(shared: &RunShared, scenario: usize) -> Option<Duration> {
 fn blank_sample(step: &RequestPlan, started: Instant) -> Sample {
     Sample::blank(step.endpoint, step.scenario, started)
 }
+
+/// After a request that could not be built (a used-up `unique` feeder, a
+/// variable whose capture failed), the user pauses this long before going on:
+/// such a failure takes no time, and a user without think time would
+/// otherwise loop on it without ever yielding, holding its thread and
+/// flooding the recorder, and the run could not stop.
+const NOT_SENT_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
 fn not_sent(step: &RequestPlan, started: Instant, reason: NotSent) -> Sample {
     Sample {

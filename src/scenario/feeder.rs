@@ -142,6 +142,20 @@ impl Feeder {
         Feeder { segment, ..self }
     }
 
+    /// The same rows, taken from the first again (the cost sweep's users).
+    pub fn restarted(&self) -> Self {
+        Feeder {
+            name: self.name.clone(),
+            columns: self.columns.clone(),
+            rows: self.rows.clone(),
+            mode: self.mode,
+            per: self.per,
+            bytes: self.bytes,
+            cursor: AtomicUsize::new(0),
+            segment: self.segment,
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)
     }

@@ -638,7 +638,13 @@ impl RunPlan {
             scenarios,
             endpoints: self.endpoints.clone(),
             variables: self.variables.clone(),
-            feeders: self.feeders.clone(),
+            // From their first row again: the load's users have stopped, and
+            // a `unique` feeder they used up would leave the sweep none.
+            feeders: self
+                .feeders
+                .iter()
+                .map(|f| Arc::new(f.restarted()))
+                .collect(),
             server_headers: self.server_headers.clone(),
             server_header_labels: self.server_header_labels.clone(),
             targets: Vec::new(),

@@ -197,3 +197,34 @@ fn cpu_per_request_targets_judge_overall_and_per_name() {
     assert_eq!(outcome("burn 4ms"), "fail");
     assert_eq!(outcome("burn 1ms"), "pass");
 }
+
+/// The sweep's users take a `unique` feeder's rows from the first again: the
+/// load's users used every row, and the sweep still sends and measures (it
+/// used to find none left and spin on requests it could not build).
+#[test]
+fn the_sweep_takes_unique_rows_again_after_the_load_used_them_all() {
+    let ws = Workspace::new();
+    ws.write("users.csv", "id\n1\n2\n");
+    let port = free_port();
+    let app = fixtures().join("cost-app/app.py");
+    let scenario = format!(
+        "name: unique-sweep\nhost: http://127.0.0.1:{port}\nload: {{ users: 2, duration: 2s }}\n\
+         sut:\n  command: [python3, {}, --port, \"{port}\"]\n  ready: /health\n\
+         data:\n  who: {{ csv: users.csv, mode: unique }}\n\
+         cost: {{ each: 4s, users: 2 }}\n\
+         scenarios:\n  - name: mix\n    steps:\n      - name: burn 1ms\n        get: /burn1?user=${{who.id}}\n",
+        app.display()
+    );
+    let out = ws.run(&scenario, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    let burn = run["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "burn 1ms")
+        .unwrap();
+    assert_eq!(burn["cost"]["method"], "sweep", "{burn}");
+    assert!(u(&burn["cost"], "/alone/requests") > 0, "{burn}");
+    assert_eq!(u(&burn["cost"], "/alone/failed"), 0, "{burn}");
+}

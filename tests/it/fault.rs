@@ -639,3 +639,40 @@ fn source_addresses_spread_30000_connections_to_one_port() {
     counts.sort();
     assert_eq!(counts, [9_600, 10_200, 10_200], "{seen:?}");
 }
+
+/// A user whose requests cannot be built (here: the two-row `unique` feeder,
+/// one row per iteration, is used up) and who has no think time records each
+/// as not sent and pauses between them: the run ends on time, the failures
+/// stay few, and the other user's requests go on.
+#[test]
+fn requests_that_cannot_be_built_do_not_spin_the_user() {
+    let server = start_server();
+    let ws = Workspace::new();
+    ws.write("two.csv", "id\n1\n2\n");
+    let scenario = format!(
+        "name: not-sent\nhost: {}\nload: {{ users: 2, duration: 2s }}\n\
+         data:\n  who: {{ csv: two.csv, mode: unique, per: iteration }}\n\
+         scenarios:\n  - name: s\n    steps:\n      - name: fast\n        get: /fast?id=${{who.id}}\n",
+        server.url()
+    );
+    let out = ws.run(&scenario, &[]);
+    let run = out.json();
+    let fast = &run["endpoints"][0];
+    let ok = u(fast, "/stats/all/requests") - u(fast, "/stats/all/failed");
+    let failed = u(fast, "/stats/all/not_sent");
+    // The two rows' requests reached the server; no other did.
+    assert!((1..=2).contains(&ok), "{fast}");
+    assert_eq!(
+        server.seen.total.load(std::sync::atomic::Ordering::SeqCst),
+        ok
+    );
+    assert!(failed > 0, "{fast}");
+    // At most one not-sent failure per user per 10 ms pause over the whole
+    // run, never the millions of a spinning loop.
+    let run_s = f(&run, "/phases/total/end_s");
+    assert!(
+        (failed as f64) <= 2.0 * (run_s * 100.0 + 10.0),
+        "{failed} not-sent failures in {run_s} s"
+    );
+    assert!(out.stderr.contains("no rows left") || out.stdout.contains("no rows left"));
+}
