@@ -132,8 +132,15 @@ fn figure_picks<'a>(
         out.extend(scope_picks(scope, plan, block_s));
     }
     let cpu: Pick<'a> = Box::new(|b| b.cpu_ms_per_request.filter(|_| b.ok >= MIN_REQUESTS));
-    let r = rule(Kind::Cpu, Scale::Relative, true, plan.cpu, 0.0);
-    out.push(("cpu per request".into(), "SUT".into(), "ms".into(), r, cpu));
+    // Named and limited as `gander compare`'s overall CPU-per-request row.
+    let r = rule(
+        Kind::CpuPerRequest,
+        Scale::Relative,
+        true,
+        plan.cpu_per_request,
+        0.0,
+    );
+    out.push((super::cost_rows::FIGURE.into(), ALL.into(), "ms".into(), r, cpu));
     out.extend(header_picks(blocks, plan));
     out
 }

@@ -151,7 +151,7 @@ fn cost_markdown(r: &AbResult) -> String {
     };
     let mut out = String::from(
         "\n### CPU per request, each side over the whole run\n\n\
-         Not paired, so not judged: the paired row `cpu per request` above is the verdict.\n\n\
+         Not paired, so not judged: the paired row `cpu_per_request` of all requests above is the verdict.\n\n\
          | scope | method | baseline ms | candidate ms | candidate / baseline |\n|---|---|---|---|---|\n",
     );
     for row in rows {

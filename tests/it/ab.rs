@@ -275,7 +275,7 @@ fn python_workers_doing_more_work_cost_more_cpu_per_request() {
         .filter(|b| b["dropped"].is_null())
         .collect();
     assert!(kept.iter().all(|b| f(b, "/cpu_ms_per_request") > 0.0));
-    let cpu = row(&ab, "cpu per request", "SUT");
+    let cpu = row(&ab, "cpu_per_request", "all requests");
     assert!(f(cpu, "/new") > f(cpu, "/base"), "{cpu}");
     assert_eq!(cpu["change"], "regression", "{stdout}\n{stderr}");
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
