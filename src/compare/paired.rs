@@ -140,7 +140,13 @@ fn figure_picks<'a>(
         plan.cpu_per_request,
         0.0,
     );
-    out.push((super::cost_rows::FIGURE.into(), ALL.into(), "ms".into(), r, cpu));
+    out.push((
+        super::cost_rows::FIGURE.into(),
+        ALL.into(),
+        "ms".into(),
+        r,
+        cpu,
+    ));
     out.extend(header_picks(blocks, plan));
     out
 }
