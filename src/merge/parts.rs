@@ -57,6 +57,7 @@ pub fn merged(
         comparison: None,
         answers: None,
         outputs: Vec::new(),
+        cost_sweep: None,
         verdict: Default::default(),
     }
 }

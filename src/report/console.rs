@@ -306,7 +306,10 @@ fn cost_note(result: &RunResult) -> Option<String> {
         total.cpu_source
     );
     if result.endpoints.iter().all(|e| e.cost.is_none()) {
-        note.push_str(&format!("; {}", crate::result::cost::NO_PER_NAME_COST));
+        note.push_str(&format!(
+            "; {}",
+            crate::result::cost::missing_cost(None, result.cost_sweep.as_ref())
+        ));
     }
     Some(note)
 }

@@ -87,7 +87,82 @@ pub struct Alone {
     pub flamegraph: Option<String>,
 }
 
-/// Why a request name has no cost figure, and how to get one.
-pub const NO_PER_NAME_COST: &str = "no per-request-name cost: the SUT's profile carries no \
-     `gander.request` label (label samples from the `baggage` header, see docs/cost.md) and no \
-     sweep ran (add --cost, or `cost: { each: 5s }` to the file)";
+/// What the cost sweep did, when one was asked for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CostSweep {
+    /// Request names measured alone (their figures are in `endpoints[].cost`).
+    pub measured: usize,
+    /// Why a request name has no figure (`"stats: too few requests alone
+    /// ..."`), or why the sweep stopped or did not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Why a request name (`Some`) or every request name (`None`) has no cost
+/// figure, and how to get one: the sweep's own words when one was asked for.
+pub fn missing_cost(name: Option<&str>, sweep: Option<&CostSweep>) -> String {
+    let Some(sweep) = sweep else {
+        return "no per-request-name cost: the SUT's profile carries no `gander.request` label \
+                (label samples from the `baggage` header, see docs/cost.md) and no sweep ran \
+                (add --cost, or `cost: { each: 5s }` to the file)"
+            .into();
+    };
+    let why: Vec<&str> = match name {
+        Some(name) => sweep
+            .notes
+            .iter()
+            .filter(|n| {
+                n.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(": "))
+            })
+            .map(String::as_str)
+            .collect(),
+        None => sweep.notes.iter().map(String::as_str).collect(),
+    };
+    let what = match name {
+        Some(_) => "the cost sweep did not measure this request name alone",
+        None => "the cost sweep measured no request name",
+    };
+    if why.is_empty() {
+        format!("no per-request-name cost: {what}")
+    } else {
+        format!("no per-request-name cost: {what} ({})", why.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_cost_says_what_the_sweep_said_of_that_name() {
+        let sweep = CostSweep {
+            measured: 1,
+            notes: vec![
+                "stats: too few requests alone to measure".into(),
+                "stats page: the SUT stopped".into(),
+            ],
+        };
+        let stats = missing_cost(Some("stats"), Some(&sweep));
+        assert!(
+            stats.contains("did not measure this request name alone"),
+            "{stats}"
+        );
+        assert!(stats.contains("too few requests"), "{stats}");
+        assert!(
+            !stats.contains("the SUT stopped"),
+            "another name's note: {stats}"
+        );
+        assert!(!stats.contains("no sweep ran"), "{stats}");
+        let all = missing_cost(None, Some(&sweep));
+        assert!(
+            all.contains("too few") && all.contains("the SUT stopped"),
+            "{all}"
+        );
+        let none = missing_cost(Some("stats"), None);
+        assert!(
+            none.contains("no sweep ran") && none.contains("--cost"),
+            "{none}"
+        );
+    }
+}

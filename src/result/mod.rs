@@ -94,6 +94,9 @@ pub struct RunResult {
     /// What `--out` delivered, per destination.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub outputs: Vec<outputs::OutputReport>,
+    /// What the cost sweep did (`--cost`, `cost:` in the file).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cost_sweep: Option<cost::CostSweep>,
     pub verdict: Verdict,
 }
 

@@ -139,7 +139,10 @@ fn cpu_per_request(result: &RunResult, target: &TargetSpec, scope: &str) -> Figu
             c.cpu_ms_per_request.high,
             c.requests
         ),
-        None if target.endpoint.is_some() => crate::result::cost::NO_PER_NAME_COST.to_string(),
+        None if target.endpoint.is_some() => crate::result::cost::missing_cost(
+            target.endpoint.as_deref(),
+            result.cost_sweep.as_ref(),
+        ),
         None => "the SUT's CPU was not measured: give sut: { pid: ... }, a launched sut.command \
                  or a metrics endpoint (docs/cost.md)"
             .to_string(),

@@ -35,6 +35,9 @@ pub fn judge(result: &RunResult) -> Verdict {
     notes.extend(validity::run_notes(result));
     notes.extend(answers::notes(result));
     notes.extend(validity::machine_note(result));
+    if let Some(sweep) = &result.cost_sweep {
+        notes.extend(sweep.notes.iter().map(|n| format!("cost sweep: {n}")));
+    }
     let mut targets: Vec<TargetResult> = Vec::new();
     if let Some(segment) = result.provenance.segment.as_ref().filter(|s| s.count > 1) {
         // A throughput target, say, is the whole plan's: a share of the load cannot meet it.

@@ -228,3 +228,41 @@ fn the_sweep_takes_unique_rows_again_after_the_load_used_them_all() {
     assert!(u(&burn["cost"], "/alone/requests") > 0, "{burn}");
     assert_eq!(u(&burn["cost"], "/alone/failed"), 0, "{burn}");
 }
+
+/// A sweep that ran but could not measure a name says so, in run.json and on
+/// the console, and never "no sweep ran".
+#[test]
+fn a_sweep_that_measures_too_few_requests_says_why_and_not_that_none_ran() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let app = fixtures().join("cost-app/app.py");
+    // One user waiting 400 ms between requests sends about 5 in the measured
+    // second alone: fewer than the 20 a figure needs.
+    let scenario = format!(
+        "name: too-few\nhost: http://127.0.0.1:{port}\nload: {{ users: 1, duration: 2s }}\n\
+         sut:\n  command: [python3, {}, --port, \"{port}\"]\n  ready: /health\n\
+         cost: {{ each: 2s, users: 1 }}\n\
+         scenarios:\n  - name: mix\n    think_time: 400ms\n    steps:\n      - name: burn 1ms\n        get: /burn1\n",
+        app.display()
+    );
+    let out = ws.run(&scenario, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let run = out.json();
+    assert_eq!(run["cost_sweep"]["measured"], 0, "{}", run["cost_sweep"]);
+    let notes = run["cost_sweep"]["notes"].to_string();
+    assert!(
+        notes.contains("burn 1ms: too few requests alone"),
+        "{notes}"
+    );
+    let verdict = run["verdict"]["notes"].to_string();
+    assert!(
+        verdict.contains("cost sweep: burn 1ms: too few"),
+        "{verdict}"
+    );
+    assert!(!out.stdout.contains("no sweep ran"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("cost sweep: burn 1ms: too few"),
+        "{}",
+        out.stdout
+    );
+}

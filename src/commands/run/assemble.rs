@@ -74,6 +74,7 @@ pub fn assemble(
         comparison: None,
         answers: executed.answers.clone(),
         outputs: Vec::new(),
+        cost_sweep: None,
         verdict: Default::default(),
     }
 }

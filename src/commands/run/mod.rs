@@ -766,8 +766,12 @@ fn cost_labels(
 /// the sweep was asked for), its profiles saved as flame graphs.
 fn apply_sweep(dir: &Path, swept: sweep::Swept, result: &mut RunResult) -> anyhow::Result<()> {
     for note in &swept.notes {
-        eprintln!("gander: note: {note}");
+        eprintln!("gander: note: cost sweep: {note}");
     }
+    result.cost_sweep = Some(crate::result::cost::CostSweep {
+        measured: swept.costs.len(),
+        notes: swept.notes.clone(),
+    });
     let steady_cpu_s = result.totals.steady.cost.as_ref().map(|c| c.cpu_s);
     for (i, endpoint) in result.endpoints.iter_mut().enumerate() {
         let Some(mut cost) = swept.costs.get(&endpoint.name).cloned() else {
