@@ -105,6 +105,13 @@ async fn blocking<T: Send + 'static>(
         drop(conn);
         ctx.add_blocking_cpu(crate::cputime::thread_cpu().saturating_sub(before));
         crate::labels::leave(previous);
+        // A `--slowdown` delay: spent here, on the thread already handed the
+        // work, it costs no second hand-off (whose wake-ups on a busy machine
+        // would add far more than the delay).
+        let wait = ctx.take_wait();
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
         out
     })
     .await

@@ -16,6 +16,9 @@ pub struct RequestContext {
     cache_misses: AtomicU32,
     /// CPU time of the request's work on blocking threads (ns).
     blocking_cpu_ns: AtomicU64,
+    /// A `--slowdown` delay still to be spent (ns): its database work waits
+    /// it, as a slower query would.
+    wait_ns: AtomicU64,
 }
 
 impl RequestContext {
@@ -37,6 +40,15 @@ impl RequestContext {
     /// CPU the request used on blocking threads (its handler's polls count apart).
     pub fn blocking_cpu(&self) -> Duration {
         Duration::from_nanos(self.blocking_cpu_ns.load(Ordering::Relaxed))
+    }
+    /// Sets the delay the request's database work is to wait.
+    pub fn set_wait(&self, delay: Duration) {
+        self.wait_ns
+            .store(delay.as_nanos() as u64, Ordering::Relaxed);
+    }
+    /// The delay still to be spent, now taken: the first to ask waits it.
+    pub fn take_wait(&self) -> Duration {
+        Duration::from_nanos(self.wait_ns.swap(0, Ordering::Relaxed))
     }
     pub fn queries(&self) -> u32 {
         self.queries.load(Ordering::Relaxed)

@@ -172,12 +172,19 @@ async fn track(
         .iter()
         .find(|s| s.applies(&route, req.uri().query()))
         .cloned();
+    if let Some(delay) = slowdown.as_ref().and_then(Slowdown::wait_in_work) {
+        ctx.set_wait(delay);
+    }
     let label = labels::from_baggage(req.headers().get("baggage").and_then(|v| v.to_str().ok()));
     let (mut response, polled) = cputime::Metered::labelled(next.run(req), label).await;
     let cpu = polled + ctx.blocking_cpu();
     if let Some(slowdown) = slowdown {
         // Labelled too: the CPU it burns is this request's.
-        cputime::Metered::labelled(slowdown.apply(started.elapsed(), cpu), label).await;
+        cputime::Metered::labelled(
+            slowdown.apply(started.elapsed(), cpu, ctx.take_wait()),
+            label,
+        )
+        .await;
     }
     let took = started.elapsed();
     app.metrics
