@@ -115,8 +115,9 @@ pub fn compare_runs(args: &CompareRequest) -> anyhow::Result<Exit> {
     Ok(verdict(&comparison, new.result.plan.target_policy))
 }
 
-/// Each request name's differential flame graph (labelled profiles in both
-/// runs), written into `out` and named on stdout.
+/// Each request name's differential flame graphs (labelled profiles in both
+/// runs, and profiles alone when both swept), written into `out` and named on
+/// stdout.
 fn request_diffs(
     base: (&std::path::Path, &crate::result::RunResult),
     (new_dir, new): (&std::path::Path, &crate::result::RunResult),
@@ -132,6 +133,13 @@ fn request_diffs(
         println!(
             "differential flame graph of {}: {}",
             crate::redact::control(parts.get(i).copied().unwrap_or_default()),
+            out.join(file).display()
+        );
+    }
+    for (i, file) in compare::profile_diff::alone_diffs(base, (new_dir, new), out)? {
+        println!(
+            "differential flame graph of {} alone: {}",
+            crate::redact::control(&new.endpoints[i].name),
             out.join(file).display()
         );
     }

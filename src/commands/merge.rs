@@ -67,6 +67,8 @@ pub fn merge_runs(args: &MergeRequest) -> anyhow::Result<Exit> {
         )
     })?;
     let lock = store::RunLock::take(dir)?;
+    // The cost first: the per-name diffs divide by the merged requests.
+    fill_cost(&mut result, &interval_log);
     copy_profile(&mut result, dir, &baseline)?;
     if !baseline.is_empty() {
         let runs: Vec<&RunData> = baseline.iter().map(|(_, run)| run).collect();
@@ -204,10 +206,19 @@ fn copy_profile(
         &profile.files.folded,
         &profile.files.flamegraph,
     ];
-    for name in files.into_iter().flatten() {
+    // Each labelled request name's part too; its differential flame graph is
+    // drawn again below against this merge's baseline.
+    let parts = profile
+        .by_request
+        .iter()
+        .flat_map(|part| [&part.folded, &part.flamegraph]);
+    for name in files.into_iter().chain(parts).flatten() {
         let bytes = std::fs::read(source.join(name))
             .with_context(|| format!("cannot read segment 0's profile file {name}"))?;
         store::write_file(dir, name, &bytes)?;
+    }
+    for part in &mut profile.by_request {
+        part.diff_flamegraph = None;
     }
     let folded = profile
         .files
@@ -215,12 +226,44 @@ fn copy_profile(
         .as_ref()
         .and_then(|f| std::fs::read_to_string(dir.join(f)).ok())
         .and_then(|text| Folded::parse(&text).ok());
-    if let (Some(folded), Some((base_dir, base)), true) = (
-        folded,
-        compare::newest_with_profile(baseline),
-        profile.status == ProfileStatus::Ok,
-    ) {
+    let Some((base_dir, base)) = compare::newest_with_profile(baseline) else {
+        return Ok(());
+    };
+    if let (Some(folded), true) = (folded, profile.status == ProfileStatus::Ok) {
         profile.diff = compare::profile_diff::against(base_dir, base, &folded, profile, dir)?;
+        compare::profile_diff::fill_by_request((base_dir, base), dir, result)?;
     }
     Ok(())
+}
+
+/// The merged run's cost per request: the SUT's CPU, which segment 0 watched
+/// while the SUT served every segment, over the requests of all segments; per
+/// request name by the profile's labels when its samples carried them. (A
+/// segment's own cost sweep is not carried over: each drove the SUT alone
+/// with its share of the users.)
+fn fill_cost(result: &mut RunResult, interval_log: &[u8]) {
+    let labels = result
+        .profile
+        .as_ref()
+        .filter(|p| p.samples > 0 && !p.by_request.is_empty())
+        .and_then(|p| {
+            let shares = compare::cost::LabelShares {
+                samples: p
+                    .by_request
+                    .iter()
+                    .map(|r| (r.name.clone(), r.samples))
+                    .collect(),
+                total: p.samples,
+            };
+            Some((
+                shares,
+                compare::cost::requests_by_name(result, interval_log, p.window?),
+            ))
+        });
+    if let (Some(profile), Some((_, requests))) = (result.profile.as_mut(), &labels) {
+        for part in &mut profile.by_request {
+            part.requests = requests.get(&part.name).copied().unwrap_or(0);
+        }
+    }
+    compare::cost::fill(result, labels.as_ref().map(|(s, r)| (s, r)));
 }

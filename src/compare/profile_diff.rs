@@ -139,26 +139,106 @@ pub fn by_request(
         ) else {
             continue;
         };
-        let diff = folded::differential(&b, b_req, &c, c_req, counts);
-        let svg = folded::differential_svg(
-            &diff.drawn,
-            &format!(
-                "{}: {} vs {}, differential flame graph",
-                part.name, base.run_id, current.run_id
-            ),
-            &subtitle(&diff),
-        )?;
+        let title = format!(
+            "{}: {} vs {}, differential flame graph",
+            part.name, base.run_id, current.run_id
+        );
         let stem = format!(
             "flamegraph-diff-request-{i}-{}",
             crate::store::slug(&part.name)
         );
-        crate::store::write_file(out, &format!("{stem}.svg"), &svg)?;
-        let mut text = diff.measured.join("\n");
-        text.push('\n');
-        crate::store::write_file(out, &format!("{stem}.folded"), text.as_bytes())?;
-        drawn.push((i, format!("{stem}.svg")));
+        let file = draw_per_request(out, &stem, &title, (&b, b_req), (&c, c_req), counts)?;
+        drawn.push((i, file));
     }
     Ok(drawn)
+}
+
+/// A request name's profile alone (the cost sweep), ready to compare: its
+/// folded stacks (read from `dir`) and the requests its CPU figure divides by
+/// (those of the seconds profiled).
+fn alone(dir: &Path, run: &RunResult, name: &str) -> Option<(Folded, u64)> {
+    let cost = run
+        .endpoints
+        .iter()
+        .find(|e| e.name == name)?
+        .cost
+        .as_ref()?;
+    let file = Path::new(cost.alone.as_ref()?.folded.as_deref()?).file_name()?;
+    let folded = Folded::parse(&std::fs::read_to_string(dir.join(file)).ok()?).ok()?;
+    (cost.requests > 0 && !folded.is_empty()).then_some((folded, cost.requests))
+}
+
+/// Each request name's profile alone (the cost sweep) against the
+/// baseline's alone, per request: `flamegraph-diff-alone-<i>-<slug>.svg` (and
+/// `.folded`) in `out`, `i` the name's place in `current.endpoints`. Returns
+/// each drawn name's index and its file.
+pub fn alone_diffs(
+    (base_dir, base): (&Path, &RunResult),
+    (current_dir, current): (&Path, &RunResult),
+    out: &Path,
+) -> anyhow::Result<Vec<(usize, String)>> {
+    let counts = [base.profile.as_ref(), current.profile.as_ref()]
+        .iter()
+        .flatten()
+        .all(|p| matches!(p.unit.as_str(), "samples" | "count" | ""));
+    let mut drawn = Vec::new();
+    for (i, endpoint) in current.endpoints.iter().enumerate() {
+        let (Some((b, b_req)), Some((c, c_req))) = (
+            alone(base_dir, base, &endpoint.name),
+            alone(current_dir, current, &endpoint.name),
+        ) else {
+            continue;
+        };
+        let title = format!(
+            "{} alone: {} vs {}, differential flame graph",
+            endpoint.name, base.run_id, current.run_id
+        );
+        let stem = format!(
+            "flamegraph-diff-alone-{i}-{}",
+            crate::store::slug(&endpoint.name)
+        );
+        let file = draw_per_request(out, &stem, &title, (&b, b_req), (&c, c_req), counts)?;
+        drawn.push((i, file));
+    }
+    Ok(drawn)
+}
+
+/// Fills each request name's `cost.alone.diff_flamegraph` against the
+/// baseline's sweep, drawn into the run's own directory.
+pub fn fill_alone(
+    base: (&Path, &RunResult),
+    dir: &Path,
+    current: &mut RunResult,
+) -> anyhow::Result<()> {
+    for (i, file) in alone_diffs(base, (dir, current), dir)? {
+        if let Some(a) = current.endpoints[i]
+            .cost
+            .as_mut()
+            .and_then(|c| c.alone.as_mut())
+        {
+            a.diff_flamegraph = Some(file);
+        }
+    }
+    Ok(())
+}
+
+/// One differential flame graph per request, `<stem>.svg`, and its input,
+/// `<stem>.folded`, written into `out`; returns the SVG's file name.
+fn draw_per_request(
+    out: &Path,
+    stem: &str,
+    title: &str,
+    (base, base_requests): (&Folded, u64),
+    (current, requests): (&Folded, u64),
+    counts: bool,
+) -> anyhow::Result<String> {
+    let diff = folded::differential(base, base_requests, current, requests, counts);
+    let svg = folded::differential_svg(&diff.drawn, title, &subtitle(&diff))?;
+    crate::store::write_file(out, &format!("{stem}.svg"), &svg)?;
+    let mut text = diff.measured.join("\n");
+    text.push('\n');
+    crate::store::write_file(out, &format!("{stem}.folded"), text.as_bytes())?;
+    Ok(format!("{stem}.svg"))
 }
 
 /// Fills each labelled request name's `diff_flamegraph` against the baseline.

@@ -85,6 +85,12 @@ pub struct Alone {
     /// Flame graph of this request name alone, when a profiler was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flamegraph: Option<String>,
+    /// Its input: the folded stacks of this request name alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folded: Option<String>,
+    /// Against the baseline's profile of this request name alone, per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_flamegraph: Option<String>,
 }
 
 /// What the cost sweep did, when one was asked for.

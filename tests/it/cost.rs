@@ -236,8 +236,9 @@ fn a_sweep_that_measures_too_few_requests_says_why_and_not_that_none_ran() {
     let ws = Workspace::new();
     let port = free_port();
     let app = fixtures().join("cost-app/app.py");
-    // One user waiting 400 ms between requests sends about 5 in the measured
-    // second alone: fewer than the 20 a figure needs.
+    // `each: 2s` leaves at most one measured second (the sweep counts from one
+    // second after its users start), and one user waiting 400 ms between
+    // requests sends a few in it: fewer than the 20 a figure needs.
     let scenario = format!(
         "name: too-few\nhost: http://127.0.0.1:{port}\nload: {{ users: 1, duration: 2s }}\n\
          sut:\n  command: [python3, {}, --port, \"{port}\"]\n  ready: /health\n\
@@ -265,4 +266,57 @@ fn a_sweep_that_measures_too_few_requests_says_why_and_not_that_none_ran() {
         "{}",
         out.stdout
     );
+}
+
+/// With a baseline that also swept, each name's profile alone is drawn
+/// against the baseline's alone, per request.
+#[test]
+fn a_sweep_against_a_baseline_draws_each_names_differential_alone() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let app = fixtures().join("cost-app/app.py");
+    let command = format!("[python3, {}, --port, \"{port}\"]", app.display());
+    let scenario = python_scenario(
+        port,
+        &command,
+        "profile: { py-spy: {} }\ncost: { each: 3s, users: 2 }\n",
+    );
+    let first = ws.run(&scenario, &[]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let base = first.run_dir();
+    let second = ws.run(&scenario, &["--baseline", base.to_str().unwrap()]);
+    assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
+    let run = second.json();
+    let burn = &run["endpoints"][1];
+    assert_eq!(burn["name"], "burn 4ms");
+    let svg = burn["cost"]["alone"]["diff_flamegraph"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no differential alone: {burn}"));
+    let text = std::fs::read_to_string(second.run_dir().join(svg)).unwrap();
+    assert!(text.contains("burn"), "burn is not in {svg}");
+    // `gander compare` draws the same into its -o directory.
+    let out = ws.path().join("compared");
+    let new = second.run_dir();
+    let args = [base.to_str().unwrap(), new.to_str().unwrap()];
+    let compared = RunOutput::new(gander(&[
+        "compare",
+        args[0],
+        args[1],
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        compared.code <= 1,
+        "{}\n{}",
+        compared.stdout,
+        compared.stderr
+    );
+    assert!(
+        compared
+            .stdout
+            .contains("differential flame graph of burn 4ms alone"),
+        "{}",
+        compared.stdout
+    );
+    assert!(out.join(svg).is_file(), "{svg} not in {}", out.display());
 }

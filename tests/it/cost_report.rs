@@ -4,7 +4,7 @@
 //! differential against the optimized run) in the report, opened in real
 //! headless Chromium, and the figures in Markdown, JUnit and CSV.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::browser::Page;
@@ -275,4 +275,47 @@ fn assert_report_shows_the_cost(dir: &Path, run: &serde_json::Value) {
     std::fs::create_dir_all(&artifacts).unwrap();
     page.screenshot_viewport(&artifacts.join("report-cost.png"))
         .expect("screenshot");
+}
+
+/// Two segments against one demo, merged: the merged run has the cost of
+/// every segment's requests, per name by the labels of segment 0's profile,
+/// and each name's flame graph beside it.
+#[test]
+fn a_merged_run_keeps_the_cost_per_request_name_and_its_flame_graphs() {
+    let ws = Workspace::new();
+    let sut = DemoSut::start(&demo_program(), false).expect("the demo SUT starts");
+    let scenario = SCENARIO
+        .replace("host: http://127.0.0.1:9", &format!("host: {}", sut.url))
+        .replace("duration: 15s", "duration: 8s")
+        .replace(
+            "profile:\n",
+            &format!("sut: {{ pid: {} }}\nprofile:\n", sut.pid()),
+        );
+    let file = ws.write("cost.yaml", &scenario);
+    let segments = crate::scale::run_segments(&file, 2, &ws.path().join("segments"), |_| None);
+    let first = crate::scale::read_json(&segments[0]);
+    let merged_dir = ws.path().join("merged");
+    let paths: Vec<&Path> = segments.iter().map(PathBuf::as_path).collect();
+    let out = crate::scale::merge(&paths, &merged_dir, &["--quiet"]);
+    assert!(
+        out.code <= 1,
+        "exit {}: {}\n{}",
+        out.code,
+        out.stdout,
+        out.stderr
+    );
+    let merged = crate::scale::read_json(&merged_dir);
+    // Overall: over the requests of both segments, more than segment 0's.
+    let requests = |run: &serde_json::Value| u(run, "/totals/steady/cost/requests");
+    assert!(
+        requests(&merged) > requests(&first),
+        "{} vs {}",
+        merged["totals"],
+        first["totals"]
+    );
+    for name in LISTS {
+        by_labels(&merged, name);
+        let svg = part_file(&merged, name, "flamegraph");
+        assert!(merged_dir.join(&svg).is_file(), "{name}: {svg} not copied");
+    }
 }

@@ -734,6 +734,9 @@ pub(super) fn profile_and_cost(
     compare::cost::fill(result, labels.as_ref().map(|(s, r)| (s, r)));
     if let Some(swept) = swept {
         unwritten.note(apply_sweep(dir, swept, result));
+        if let Some(base) = base_profile {
+            unwritten.note(compare::profile_diff::fill_alone(base, dir, result));
+        }
     }
 }
 
@@ -783,6 +786,7 @@ fn apply_sweep(dir: &Path, swept: sweep::Swept, result: &mut RunResult) -> anyho
         if let (Some(folded), Some(alone)) = (swept.profiles.get(&endpoint.name), &mut cost.alone) {
             let stem = format!("alone-{i}-{}", store::slug(&endpoint.name));
             store::write_file(dir, &format!("{stem}.folded"), folded.to_text().as_bytes())?;
+            alone.folded = Some(format!("{stem}.folded"));
             if let Ok(svg) = folded.flamegraph(
                 &format!("{}: {} alone", result.plan.name, endpoint.name),
                 "the cost sweep: this request name driven alone",

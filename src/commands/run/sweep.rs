@@ -202,6 +202,8 @@ fn one(
             p50_ms: stats.latency_ms.map(|l| l.p50),
             p95_ms: stats.latency_ms.map(|l| l.p95),
             flamegraph: None,
+            folded: None,
+            diff_flamegraph: None,
         }),
     };
     Ok((cost, capture.and_then(|c| c.folded)))

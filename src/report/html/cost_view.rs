@@ -215,6 +215,11 @@ fn name_flames(
             ),
             a.flamegraph.as_ref(),
         );
+        add(
+            "alone-diff",
+            "alone, against the baseline's sweep, per request: red grew, blue shrank".into(),
+            a.diff_flamegraph.as_ref(),
+        );
     }
     if graphs.is_empty() {
         return None;
