@@ -127,10 +127,7 @@ pub fn by_request(
     let Some(report) = current.profile.as_ref() else {
         return Ok(Vec::new());
     };
-    let counts = [base.profile.as_ref(), Some(report)]
-        .iter()
-        .flatten()
-        .all(|p| matches!(p.unit.as_str(), "samples" | "count" | ""));
+    let counts = both_count_samples(base, current);
     let mut drawn = Vec::new();
     for (i, part) in report.by_request.iter().enumerate() {
         let (Some((b, b_req)), Some((c, c_req))) = (
@@ -177,10 +174,7 @@ pub fn alone_diffs(
     (current_dir, current): (&Path, &RunResult),
     out: &Path,
 ) -> anyhow::Result<Vec<(usize, String)>> {
-    let counts = [base.profile.as_ref(), current.profile.as_ref()]
-        .iter()
-        .flatten()
-        .all(|p| matches!(p.unit.as_str(), "samples" | "count" | ""));
+    let counts = both_count_samples(base, current);
     let mut drawn = Vec::new();
     for (i, endpoint) in current.endpoints.iter().enumerate() {
         let (Some((b, b_req)), Some((c, c_req))) = (
@@ -220,6 +214,15 @@ pub fn fill_alone(
         }
     }
     Ok(())
+}
+
+/// Whether both runs' profiles count samples (not weights such as
+/// nanoseconds), so that sampling noise can be judged.
+fn both_count_samples(base: &RunResult, current: &RunResult) -> bool {
+    [base.profile.as_ref(), current.profile.as_ref()]
+        .iter()
+        .flatten()
+        .all(|p| matches!(p.unit.as_str(), "samples" | "count" | ""))
 }
 
 /// One differential flame graph per request, `<stem>.svg`, and its input,
