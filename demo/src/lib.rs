@@ -47,7 +47,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "demo-admin-token")]
     pub admin_token: String,
     /// Slow one route down, to measure what a regression gate catches:
-    /// "METHOD PATH=DELAY" adds a fixed delay ("GET /api/bookings/{id}=2.5ms"),
+    /// "METHOD PATH=DELAY" adds a fixed delay, waited at the end of the
+    /// route's database work as a slower query would ("GET /api/bookings/{id}=2.5ms"),
     /// "METHOD PATH=N%" adds N % of the time the route took ("POST /api/bookings=30%"),
     /// "METHOD PATH=N%cpu" burns N % more CPU than the route's handler used
     /// ("GET /api/stats=20%cpu": a CPU-per-request regression); "METHOD

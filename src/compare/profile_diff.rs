@@ -151,8 +151,8 @@ pub fn by_request(
 }
 
 /// A request name's profile alone (the cost sweep), ready to compare: its
-/// folded stacks (read from `dir`) and the requests its CPU figure divides by
-/// (those of the seconds profiled).
+/// folded stacks (read from `dir`) and its requests in the seconds profiled
+/// (runs that did not record them: those its CPU figure divides by).
 fn alone(dir: &Path, run: &RunResult, name: &str) -> Option<(Folded, u64)> {
     let cost = run
         .endpoints
@@ -160,9 +160,11 @@ fn alone(dir: &Path, run: &RunResult, name: &str) -> Option<(Folded, u64)> {
         .find(|e| e.name == name)?
         .cost
         .as_ref()?;
-    let file = Path::new(cost.alone.as_ref()?.folded.as_deref()?).file_name()?;
+    let alone = cost.alone.as_ref()?;
+    let file = Path::new(alone.folded.as_deref()?).file_name()?;
     let folded = Folded::parse(&std::fs::read_to_string(dir.join(file)).ok()?).ok()?;
-    (cost.requests > 0 && !folded.is_empty()).then_some((folded, cost.requests))
+    let requests = alone.profiled_requests.unwrap_or(cost.requests);
+    (requests > 0 && !folded.is_empty()).then_some((folded, requests))
 }
 
 /// Each request name's profile alone (the cost sweep) against the

@@ -164,6 +164,19 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let start = start + plan.after;
+    while Instant::now() < start {
+        if clock.finished() {
+            return Capture::missing(
+                plan,
+                &label,
+                "the run ended before the profile was to start",
+            );
+        }
+        std::thread::sleep(
+            Duration::from_millis(20).min(start.saturating_duration_since(Instant::now())),
+        );
+    }
     let pids = match (&plan.source, &target.root) {
         (ProfileSource::Pprof { .. }, _) => Vec::new(),
         (_, Ok(root)) => match crate::sut::process::tree_pids(*root) {
@@ -379,6 +392,7 @@ mod tests {
                 url: "http://127.0.0.1:1/x".into(),
             },
             seconds: seconds.map(Duration::from_secs),
+            after: Duration::ZERO,
             rate: Some(100),
             grace: Duration::from_secs(1),
             required: false,

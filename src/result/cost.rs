@@ -88,6 +88,10 @@ pub struct Alone {
     /// Its input: the folded stacks of this request name alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folded: Option<String>,
+    /// Requests of this name completed while it was profiled alone (after its
+    /// CPU was measured, so that the profiler's own cost is not counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiled_requests: Option<u64>,
     /// Against the baseline's profile of this request name alone, per request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff_flamegraph: Option<String>,

@@ -237,6 +237,12 @@ pub struct PySpyOptions {
     /// Include native (C/Rust) frames. Default false.
     #[serde(default)]
     pub native: bool,
+    /// Pause the SUT's threads while each sample is read (py-spy's own
+    /// default). Default false (`--nonblocking`): the pauses cost the SUT CPU
+    /// in proportion to how long its requests take, which the CPU per
+    /// request would count as the SUT's.
+    #[serde(default)]
+    pub blocking: bool,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -531,6 +531,9 @@ pub struct ProfilePlan {
     pub source: ProfileSource,
     /// `None`: the steady state minus a margin.
     pub seconds: Option<Duration>,
+    /// Start this long after the steady state begins (the cost sweep profiles
+    /// a request name only once its CPU has been measured).
+    pub after: Duration,
     /// Sampling frequency for the profilers gander runs itself; `None`: fast
     /// enough for the window (see `profile::rate_for`).
     pub rate: Option<u32>,
@@ -550,6 +553,8 @@ pub enum ProfileSource {
     PySpy {
         subprocesses: bool,
         native: bool,
+        /// Pause the SUT for each sample (py-spy's default; gander's is not to).
+        blocking: bool,
     },
     Perf {
         dwarf: bool,

@@ -35,6 +35,42 @@ enum SweepError {
 /// swept one (a login) run in it.
 const SKIP: Duration = Duration::from_secs(1);
 
+/// How one request name's time alone is laid out, counted from when its
+/// users started: its CPU is read over `SKIP .. each`, then, when a profiler
+/// is set, it is profiled for a while more. A profiler costs the SUT CPU too
+/// (py-spy's reads and pauses, a sampler's signals: measured +0.1 ms per 4 ms
+/// request under py-spy), which must not be counted as the request's.
+#[derive(Clone, Copy)]
+struct Windows {
+    /// How long the name is driven alone.
+    run: Duration,
+    /// The CPU is read over `SKIP .. SKIP + measured`.
+    measured: Duration,
+    /// The profile over `profile_after .. run`.
+    profile_after: Duration,
+    profiled: Duration,
+}
+
+/// The shortest profile of a name alone.
+const MIN_PROFILE: Duration = Duration::from_secs(2);
+
+impl Windows {
+    fn of(each: Duration, profiled: bool) -> Windows {
+        let measured = each.saturating_sub(SKIP).max(SKIP);
+        let profile = if profiled {
+            (measured / 2).max(MIN_PROFILE)
+        } else {
+            Duration::ZERO
+        };
+        Windows {
+            run: SKIP + measured + profile,
+            measured,
+            profile_after: SKIP + measured,
+            profiled: profile,
+        }
+    }
+}
+
 /// What the sweep found.
 #[derive(Default)]
 pub struct Swept {
@@ -93,17 +129,22 @@ pub fn run(setup: &Setup) -> Swept {
             swept.notes.push("cost sweep interrupted".into());
             break;
         }
-        let Some(alone) = setup.plan.alone(index, setup.cost) else {
+        let windows = Windows::of(setup.cost.each, setup.profile.is_some());
+        let cost = CostPlan {
+            each: windows.run,
+            ..setup.cost
+        };
+        let Some(alone) = setup.plan.alone(index, cost) else {
             continue;
         };
         if !setup.quiet {
             eprintln!(
                 "gander: cost sweep: {} alone for {:.0} s",
                 endpoint.name,
-                setup.cost.each.as_secs_f64()
+                windows.run.as_secs_f64()
             );
         }
-        match one(setup, Arc::new(alone), index, pid) {
+        match one(setup, Arc::new(alone), index, pid, windows) {
             Ok((cost, folded)) => {
                 if let Some(f) = folded.filter(|f| !f.is_empty()) {
                     swept.profiles.insert(endpoint.name.clone(), f);
@@ -123,6 +164,7 @@ fn one(
     plan: Arc<RunPlan>,
     index: usize,
     pid: u32,
+    windows: Windows,
 ) -> Result<(Cost, Option<Folded>), SweepError> {
     let clock = Arc::new(RunClock::for_load(
         &super::planned_load(&plan),
@@ -150,11 +192,12 @@ fn one(
         let clock = clock.clone();
         std::thread::Builder::new()
             .name("gander-cost".into())
-            .spawn(move || read_cpu(pid, &clock))
+            .spawn(move || read_cpu(pid, &clock, windows.measured))
             .map_err(SweepError::Reader)?
     };
     let profiler = setup.profile.clone().map(|mut p| {
-        p.seconds = Some(setup.cost.each.saturating_sub(SKIP).max(SKIP));
+        p.after = windows.profile_after;
+        p.seconds = Some(windows.profiled);
         profile::Profiler::start(
             p,
             profile::Target {
@@ -186,6 +229,13 @@ fn one(
         .collect();
     let figure = per_request(&units).ok_or(SweepError::TooFew)?;
     let stats = &collected.endpoints[index].all;
+    let profile_window = capture.as_ref().and_then(|c| c.report.window);
+    let profiled_requests = profile_window.map(|w| {
+        requests
+            .range(w.start_s.floor() as u64..w.end_s.ceil() as u64)
+            .map(|(_, n)| n)
+            .sum()
+    });
     let cost = Cost {
         cpu_ms_per_request: figure,
         method: CostMethod::Sweep,
@@ -203,6 +253,7 @@ fn one(
             p95_ms: stats.latency_ms.map(|l| l.p95),
             flamegraph: None,
             folded: None,
+            profiled_requests,
             diff_flamegraph: None,
         }),
     };
@@ -232,9 +283,10 @@ fn requests_per_second(
 }
 
 /// The SUT's CPU seconds in each whole second of the sweep's clock, from one
-/// second after every user started to the last whole second before the load
-/// ended: `(second, CPU seconds since the previous reading)`, the first 0.
-fn read_cpu(pid: u32, clock: &RunClock) -> Vec<(f64, f64)> {
+/// second after every user started to `measured` later (or the last whole
+/// second before the load ended): `(second, CPU seconds since the previous
+/// reading)`, the first 0.
+fn read_cpu(pid: u32, clock: &RunClock, measured: Duration) -> Vec<(f64, f64)> {
     let mut sampler = sut::process::TreeSampler::new(pid, true);
     let started = loop {
         if let (Some(start), _) = clock.steady() {
@@ -247,7 +299,7 @@ fn read_cpu(pid: u32, clock: &RunClock) -> Vec<(f64, f64)> {
     };
     let ends = clock
         .planned_duration()
-        .map(|d| started + d)
+        .map(|d| started + d.min(SKIP + measured))
         .unwrap_or_else(Instant::now);
     let first = (clock.seconds_since_start(started + SKIP)).ceil() as u64;
     let mut readings = Vec::new();

@@ -348,6 +348,7 @@ impl Compiler<'_> {
             Some(ProfileChoice::PySpy) => ProfileSource::PySpy {
                 subprocesses: true,
                 native: false,
+                blocking: false,
             },
             Some(ProfileChoice::Perf) => ProfileSource::Perf { dwarf: false },
         };
@@ -380,6 +381,7 @@ impl Compiler<'_> {
         Some(ProfilePlan {
             source,
             seconds,
+            after: Duration::ZERO,
             rate: profile
                 .and_then(|p| p.rate.as_ref())
                 .map(|r| r.value.clamp(1, 1000)),
@@ -435,6 +437,7 @@ impl Compiler<'_> {
             return Some(ProfileSource::PySpy {
                 subprocesses: o.subprocesses.unwrap_or(true),
                 native: o.native,
+                blocking: o.blocking,
             });
         }
         if let Some(o) = &p.perf {
