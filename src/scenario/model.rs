@@ -95,7 +95,9 @@ pub struct ScenarioFile {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostSweep {
-    /// How long each request name is driven alone (default 5s).
+    /// How long each request name is driven alone while its CPU is read
+    /// (default 5s); with a profiler set it is then profiled for half as
+    /// long again (at least 2s), apart, so the profiler's cost is not counted.
     pub each: Option<Sp<Dur>>,
     /// Users driving it (default 2).
     pub users: Option<Sp<Count>>,
