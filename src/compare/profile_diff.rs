@@ -120,34 +120,17 @@ fn labelled(dir: &Path, run: &RunResult, name: &str) -> Option<(Folded, u64)> {
 /// (and its input, `.folded`) in `out`, `i` the name's place in `current`'s
 /// `profile.by_request`. Returns each drawn name's index there and its file.
 pub fn by_request(
-    (base_dir, base): (&Path, &RunResult),
-    (current_dir, current): (&Path, &RunResult),
+    base: (&Path, &RunResult),
+    current: (&Path, &RunResult),
     out: &Path,
 ) -> anyhow::Result<Vec<(usize, String)>> {
-    let Some(report) = current.profile.as_ref() else {
-        return Ok(Vec::new());
-    };
-    let counts = both_count_samples(base, current);
-    let mut drawn = Vec::new();
-    for (i, part) in report.by_request.iter().enumerate() {
-        let (Some((b, b_req)), Some((c, c_req))) = (
-            labelled(base_dir, base, &part.name),
-            labelled(current_dir, current, &part.name),
-        ) else {
-            continue;
-        };
-        let title = format!(
-            "{}: {} vs {}, differential flame graph",
-            part.name, base.run_id, current.run_id
-        );
-        let stem = format!(
-            "flamegraph-diff-request-{i}-{}",
-            crate::store::slug(&part.name)
-        );
-        let file = draw_per_request(out, &stem, &title, (&b, b_req), (&c, c_req), counts)?;
-        drawn.push((i, file));
-    }
-    Ok(drawn)
+    let names = current
+        .1
+        .profile
+        .iter()
+        .flat_map(|p| &p.by_request)
+        .map(|r| r.name.as_str());
+    draw_each(Part::Labelled, base, current, names, out)
 }
 
 /// A request name's profile alone (the cost sweep), ready to compare: its
@@ -172,28 +155,60 @@ fn alone(dir: &Path, run: &RunResult, name: &str) -> Option<(Folded, u64)> {
 /// `.folded`) in `out`, `i` the name's place in `current.endpoints`. Returns
 /// each drawn name's index and its file.
 pub fn alone_diffs(
+    base: (&Path, &RunResult),
+    current: (&Path, &RunResult),
+    out: &Path,
+) -> anyhow::Result<Vec<(usize, String)>> {
+    let names = current.1.endpoints.iter().map(|e| e.name.as_str());
+    draw_each(Part::Alone, base, current, names, out)
+}
+
+/// Which profile of a request name a per-name differential compares.
+#[derive(Clone, Copy)]
+enum Part {
+    /// Its labelled samples in the run's profile.
+    Labelled,
+    /// Its profile alone, from the cost sweep.
+    Alone,
+}
+
+impl Part {
+    fn read(self, dir: &Path, run: &RunResult, name: &str) -> Option<(Folded, u64)> {
+        match self {
+            Part::Labelled => labelled(dir, run, name),
+            Part::Alone => alone(dir, run, name),
+        }
+    }
+}
+
+/// For each of `names` (indexed by their place) found in both runs, its
+/// differential flame graph per request, drawn into `out`.
+fn draw_each<'a>(
+    part: Part,
     (base_dir, base): (&Path, &RunResult),
     (current_dir, current): (&Path, &RunResult),
+    names: impl Iterator<Item = &'a str>,
     out: &Path,
 ) -> anyhow::Result<Vec<(usize, String)>> {
     let counts = both_count_samples(base, current);
+    let (kind, what) = match part {
+        Part::Labelled => ("request", ""),
+        Part::Alone => ("alone", " alone"),
+    };
     let mut drawn = Vec::new();
-    for (i, endpoint) in current.endpoints.iter().enumerate() {
-        let (Some((b, b_req)), Some((c, c_req))) = (
-            alone(base_dir, base, &endpoint.name),
-            alone(current_dir, current, &endpoint.name),
+    for (i, name) in names.enumerate() {
+        let (Some(b), Some(c)) = (
+            part.read(base_dir, base, name),
+            part.read(current_dir, current, name),
         ) else {
             continue;
         };
         let title = format!(
-            "{} alone: {} vs {}, differential flame graph",
-            endpoint.name, base.run_id, current.run_id
+            "{name}{what}: {} vs {}, differential flame graph",
+            base.run_id, current.run_id
         );
-        let stem = format!(
-            "flamegraph-diff-alone-{i}-{}",
-            crate::store::slug(&endpoint.name)
-        );
-        let file = draw_per_request(out, &stem, &title, (&b, b_req), (&c, c_req), counts)?;
+        let stem = format!("flamegraph-diff-{kind}-{i}-{}", crate::store::slug(name));
+        let file = draw_per_request(out, &stem, &title, (&b.0, b.1), (&c.0, c.1), counts)?;
         drawn.push((i, file));
     }
     Ok(drawn)

@@ -158,7 +158,6 @@ pub fn run(setup: &Setup) -> Swept {
 }
 
 /// One request name alone: its cost, and its profile.
-// Long on purpose: one request name's recorder, reader thread, profiler and run set up and finished together, so their order stays visible.
 fn one(
     setup: &Setup,
     plan: Arc<RunPlan>,
@@ -180,12 +179,7 @@ fn one(
             secrets: plan.secrets.clone(),
         },
         clock.clone(),
-        record::Saving {
-            interval_log: None,
-            header_log: None,
-            checkpoint: None,
-            every_second: None,
-        },
+        record::Saving::default(),
     )
     .map_err(SweepError::Recorder)?;
     let reader = {
@@ -218,8 +212,22 @@ fn one(
     let readings = reader.join().unwrap_or_default();
     let capture = profiler.map(profile::Profiler::finish);
     executed.map_err(SweepError::Run)?;
+    let profile_window = capture.as_ref().and_then(|c| c.report.window);
+    let cost = measured_cost(&plan, index, &collected, &readings, profile_window)?;
+    Ok((cost, capture.and_then(|c| c.folded)))
+}
+
+/// One request name's cost alone: its CPU readings over its requests in the
+/// same seconds, its latency alone, and its requests in `profile_window`.
+fn measured_cost(
+    plan: &RunPlan,
+    index: usize,
+    collected: &record::Collected,
+    readings: &[(f64, f64)],
+    profile_window: Option<crate::result::Window>,
+) -> Result<Cost, SweepError> {
     let name = &plan.endpoints[index].name;
-    let requests = requests_per_second(&collected, index, name);
+    let requests = requests_per_second(collected, index, name);
     let units: Vec<Unit> = readings
         .windows(2)
         .map(|w| Unit {
@@ -229,14 +237,13 @@ fn one(
         .collect();
     let figure = per_request(&units).ok_or(SweepError::TooFew)?;
     let stats = &collected.endpoints[index].all;
-    let profile_window = capture.as_ref().and_then(|c| c.report.window);
     let profiled_requests = profile_window.map(|w| {
         requests
             .range(w.start_s.floor() as u64..w.end_s.ceil() as u64)
             .map(|(_, n)| n)
             .sum()
     });
-    let cost = Cost {
+    Ok(Cost {
         cpu_ms_per_request: figure,
         method: CostMethod::Sweep,
         requests: units.iter().map(|u| u.requests).sum::<f64>() as u64,
@@ -256,8 +263,7 @@ fn one(
             profiled_requests,
             diff_flamegraph: None,
         }),
-    };
-    Ok((cost, capture.and_then(|c| c.folded)))
+    })
 }
 
 /// Requests of request name `index` completed in each second of the sweep:
