@@ -6,6 +6,7 @@ pub mod external;
 pub mod folded;
 pub mod pprof;
 mod proto;
+pub mod tick;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -56,6 +57,7 @@ impl Capture {
                 top: Vec::new(),
                 diff: None,
                 by_request: Vec::new(),
+                tick_ms: None,
             },
             raw: None,
             folded: None,
@@ -240,6 +242,9 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
                     top: out.folded.top(TOP_N),
                     diff: None,
                     by_request: Vec::new(),
+                    tick_ms: matches!(plan.source, ProfileSource::Pprof { .. })
+                        .then(tick::kernel_tick_ms)
+                        .flatten(),
                 },
                 raw: Some(out.raw),
                 folded: Some(out.folded),
