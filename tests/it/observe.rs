@@ -199,7 +199,7 @@ fn demo_pprof_profile_names_its_handlers_and_the_sut_is_sampled_four_ways() {
             baseline.to_str().unwrap(),
         ],
     );
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    out.assert_judged_or_busy_neighbour(0);
     let dir = out.run_dir();
     let run = out.json();
     assert_eq!(u(&run, "/totals/all/failed"), 0, "{}", run["errors"]);
@@ -334,8 +334,11 @@ fn py_spy_finds_the_hot_function_and_resources_sum_over_the_workers() {
     let pids = read_pids(&pid_file);
     assert_eq!(pids.len(), 4, "parent and 3 workers");
     let extra = "profile: { py-spy: {} }\n";
+    // Three users keep the three workers busy, about 1.2 cores with the think
+    // time: six starved gander of CPU on 2 cores (an INVALID run) when
+    // py-spy and a neighbour test ran too.
     let out = ws.run(
-        &scenario(&url, "/work", 6, 5, extra),
+        &scenario(&url, "/work", 3, 5, extra),
         &["--quiet", "--sut-pid", &app.pid().to_string()],
     );
     // What /proc says now, while the processes still run.
