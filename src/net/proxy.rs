@@ -106,6 +106,15 @@ impl ProxyPolicy {
     }
 }
 
+/// Whether `url`'s host is this machine: `localhost`, a name below it, or a
+/// loopback address.
+pub fn is_loopback_url(url: &str) -> bool {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(is_loopback))
+        .unwrap_or(false)
+}
+
 /// `localhost`, a name below it, or a loopback address.
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -121,6 +130,26 @@ fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_urls_are_this_machines_only() {
+        for url in [
+            "http://127.0.0.1:8080/x",
+            "http://localhost/",
+            "http://[::1]:9/",
+            "http://api.localhost/",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1/",
+            "http://example.test/",
+            "not a url",
+            "http://localhost.example/",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
+    }
 
     #[test]
     fn no_proxy_names_subdomains_addresses_and_blocks() {

@@ -153,7 +153,8 @@ fn profile_length(plan: &ProfilePlan, planned: Option<Duration>) -> u64 {
     }
 }
 
-// Long on purpose: wait for the steady state, run the source, then turn its outcome into a Capture, one window of time read top to bottom.
+/// Waits for the steady state (and `plan.after`), then runs the source over
+/// one window.
 fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     let label = target_label(plan, &target);
     // Wait for the steady state (or the end of a run that never got there).
@@ -211,45 +212,57 @@ fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
             .seconds_since_start(ended)
             .min(clock.seconds_since_start(began) + seconds as f64),
     };
-    match outcome {
-        Err(reason) => {
-            let mut c = Capture::missing(plan, &label, reason.to_string());
-            c.report.requested_s = seconds as f64;
-            c.report.window = Some(window);
-            c
-        }
-        Ok(out) => {
-            let samples = out.folded.total();
-            let reason = (samples == 0).then(|| {
-                "the profile holds no samples: the SUT used no CPU in the window, or the profiler could not see it".to_string()
-            });
-            Capture {
-                report: ProfileReport {
-                    source: plan.source.label().to_string(),
-                    target: label,
-                    status: if samples > 0 {
-                        ProfileStatus::Ok
-                    } else {
-                        ProfileStatus::Missing
-                    },
-                    reason,
-                    window: Some(window),
-                    requested_s: seconds as f64,
-                    samples,
-                    unit: out.unit,
-                    requests_in_window: 0,
-                    files: ProfileFiles::default(),
-                    top: out.folded.top(TOP_N),
-                    diff: None,
-                    by_request: Vec::new(),
-                    tick_ms: matches!(plan.source, ProfileSource::Pprof { .. })
-                        .then(tick::kernel_tick_ms)
-                        .flatten(),
-                },
-                raw: Some(out.raw),
-                folded: Some(out.folded),
-                by_request: out.by_request,
+    Capture::of(plan, label, window, seconds, outcome)
+}
+
+impl Capture {
+    /// What the profiler gave over `window`: its stacks, or why there are none.
+    fn of(
+        plan: &ProfilePlan,
+        label: String,
+        window: Window,
+        seconds: u64,
+        outcome: Result<external::Output, CaptureError>,
+    ) -> Capture {
+        let out = match outcome {
+            Ok(out) => out,
+            Err(reason) => {
+                let mut c = Capture::missing(plan, &label, reason.to_string());
+                c.report.requested_s = seconds as f64;
+                c.report.window = Some(window);
+                return c;
             }
+        };
+        let samples = out.folded.total();
+        let reason = (samples == 0).then(|| {
+            "the profile holds no samples: the SUT used no CPU in the window, or the profiler could not see it".to_string()
+        });
+        // A SUT on this machine runs on this kernel; elsewhere its tick is unknown.
+        let local_pprof = matches!(&plan.source, ProfileSource::Pprof { url } if crate::net::proxy::is_loopback_url(url));
+        Capture {
+            report: ProfileReport {
+                source: plan.source.label().to_string(),
+                target: label,
+                status: if samples > 0 {
+                    ProfileStatus::Ok
+                } else {
+                    ProfileStatus::Missing
+                },
+                reason,
+                window: Some(window),
+                requested_s: seconds as f64,
+                samples,
+                unit: out.unit,
+                requests_in_window: 0,
+                files: ProfileFiles::default(),
+                top: out.folded.top(TOP_N),
+                diff: None,
+                by_request: Vec::new(),
+                tick_ms: local_pprof.then(tick::kernel_tick_ms).flatten(),
+            },
+            raw: Some(out.raw),
+            folded: Some(out.folded),
+            by_request: out.by_request,
         }
     }
 }

@@ -298,7 +298,8 @@ fn drive_observed(args: &RunRequest, prepared: &Prepared, opened: &mut Opened) -
         sut::MonitorSetup {
             plan: plan.sut.clone(),
             pid: sut_pid.clone(),
-            sut_unplaced: !matches!(sut_pid, Some(Ok(_))) && loopback_host(&plan.host),
+            sut_unplaced: !matches!(sut_pid, Some(Ok(_)))
+                && crate::net::proxy::is_loopback_url(&plan.host),
             edge: edge.clone(),
             so_far: opened.watching.sut_so_far(),
         },
@@ -604,16 +605,6 @@ fn checkpointer(c: Checkpoint) -> Box<dyn FnMut(Collected) + Send> {
             eprintln!("gander: warning: cannot save the run as it goes: {e}");
             warned = true;
         }
-    })
-}
-
-/// Whether `host` names this machine (a loopback address or localhost).
-fn loopback_host(host: &str) -> bool {
-    url::Url::parse(host).is_ok_and(|u| match u.host() {
-        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     })
 }
 
