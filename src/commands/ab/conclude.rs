@@ -75,15 +75,12 @@ pub fn conclude(
         },
     );
     let pairs = outcome::pairs(&blocks);
-    let limits = match args.max_regression {
-        Some(p) => RegressionPlan::uniform(p),
-        None => plan
-            .regression
-            .clone()
-            .unwrap_or(RegressionPlan::uniform(0.20)),
-    };
-    let comparison =
-        compare::paired::compare(&blocks, &pairs, &limits, block_plan.len.as_secs_f64());
+    let comparison = compare::paired::compare(
+        &blocks,
+        &pairs,
+        &limits(args, plan),
+        block_plan.len.as_secs_f64(),
+    );
     let died: Vec<Option<String>> = sides.iter().map(|s| s.died.clone()).collect();
     let validity = outcome::validity(
         &died,
@@ -91,16 +88,7 @@ pub fn conclude(
         &pairs,
         saved.generator,
     );
-    let judged = comparison.rows.iter().filter(|r| r.limit.is_some());
-    let regressions = judged
-        .clone()
-        .filter(|r| r.change == Change::Regression)
-        .count();
-    let failing = judged
-        .filter(|r| {
-            r.change == Change::Inconclusive && plan.target_policy.inconclusive == Policy::Fail
-        })
-        .count();
+    let (regressions, failing) = judged(&comparison, plan);
     let status = outcome::status(&validity, regressions, failing);
     let dropped = outcome::dropped(&blocks, &pairs, &tally);
     let mut result = AbResult {
@@ -128,10 +116,44 @@ pub fn conclude(
         summary: String::new(),
     };
     result.summary = report::ab::summary(&result);
-    store::write_file(dir, "ab.json", &serde_json::to_vec_pretty(&result)?)?;
-    store::write_file(dir, "ab.md", report::ab::markdown(&result).as_bytes())?;
-    store::write_file(dir, "ab.html", report::ab::html(&result).as_bytes())?;
+    write_outputs(dir, &result)?;
     Ok(result)
+}
+
+/// The regression limits: `--max-regression` for every figure, else the
+/// file's `targets.regression`, else 20 %.
+fn limits(args: &AbRequest, plan: &RunPlan) -> RegressionPlan {
+    match args.max_regression {
+        Some(p) => RegressionPlan::uniform(p),
+        None => plan
+            .regression
+            .clone()
+            .unwrap_or(RegressionPlan::uniform(0.20)),
+    }
+}
+
+/// Among the rows with a limit: the regressions, and the inconclusive ones
+/// when the file's policy fails them.
+fn judged(comparison: &crate::result::comparison::Comparison, plan: &RunPlan) -> (usize, usize) {
+    let judged = comparison.rows.iter().filter(|r| r.limit.is_some());
+    let regressions = judged
+        .clone()
+        .filter(|r| r.change == Change::Regression)
+        .count();
+    let failing = judged
+        .filter(|r| {
+            r.change == Change::Inconclusive && plan.target_policy.inconclusive == Policy::Fail
+        })
+        .count();
+    (regressions, failing)
+}
+
+/// ab.json, ab.md and ab.html.
+fn write_outputs(dir: &Path, result: &AbResult) -> anyhow::Result<()> {
+    store::write_file(dir, "ab.json", &serde_json::to_vec_pretty(result)?)?;
+    store::write_file(dir, "ab.md", report::ab::markdown(result).as_bytes())?;
+    store::write_file(dir, "ab.html", report::ab::html(result).as_bytes())?;
+    Ok(())
 }
 
 /// What each side's run is made of.

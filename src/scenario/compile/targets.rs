@@ -317,7 +317,6 @@ impl TargetCompiler<'_, '_> {
     }
 
     /// Targets on requests: all of them, one request name, or one scenario's.
-    // Long on purpose: one short block per target key (latency, rates, cpu, slow requests, cache, server timings), each pushed with its own location.
     fn set(&mut self, t: &Targets, scope: Scope, window: TargetWindow, out: &mut Vec<TargetSpec>) {
         let (endpoint, scenario) = match scope {
             Scope::All => (None, None),
@@ -367,6 +366,14 @@ impl TargetCompiler<'_, '_> {
                 slow.max as f64,
             );
         }
+        for (metric, limit) in self.header_metrics(t) {
+            push(metric, limit);
+        }
+    }
+
+    /// Targets on server headers: the cache hit ratio and each header's
+    /// statistics, for headers the file lists under `server_headers`.
+    fn header_metrics(&mut self, t: &Targets) -> Vec<(TargetMetric, f64)> {
         let mut metrics = Vec::new();
         if let Some(ratio) = &t.cache_hit_ratio {
             let hits = self.listed_header(&ratio.hits);
@@ -413,9 +420,7 @@ impl TargetCompiler<'_, '_> {
                 ));
             }
         }
-        for (metric, limit) in metrics {
-            push(metric, limit);
-        }
+        metrics
     }
 
     /// A CPU limit in percent of one core. A SUT on this machine cannot use more

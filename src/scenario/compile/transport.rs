@@ -12,6 +12,10 @@ use crate::scenario::model;
 use crate::scenario::spanned::{Loc, Sp};
 use crate::scenario::units::HttpVersion;
 
+/// A TLS file: where it is read from, how to show it, and where the file
+/// names it (`None`: a flag).
+type TlsFile = (PathBuf, String, Option<Loc>);
+
 /// The largest PEM file gander reads: bundles of every public CA are ~250KiB.
 pub const MAX_PEM_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -143,7 +147,6 @@ impl Compiler<'_> {
     }
 
     /// `tls:` with the flags laid over it, its files read and checked.
-    // Long on purpose: each `tls:` key with the flag laid over it and its file read and checked, one after another.
     pub(super) fn tls(&mut self, tls: Option<&Sp<model::Tls>>, flags: &TlsFlags) -> TlsPlan {
         let empty = model::Tls::default();
         let t = tls.map(|t| &t.value).unwrap_or(&empty);
@@ -181,7 +184,30 @@ impl Compiler<'_> {
         {
             plan.ca = Some((shown.clone(), certs));
         }
-        match (&cert, &key) {
+        plan.client = self.client_identity(cert.as_ref(), key.as_ref());
+        if let Some(name) = &t.server_name {
+            match rustls::pki_types::ServerName::try_from(name.value.as_str()) {
+                Ok(_) => plan.server_name = Some(name.value.clone()),
+                Err(_) => self.error_help(
+                    name.loc,
+                    format!(
+                        "tls.server_name \"{}\" is not a DNS name or an IP address",
+                        name.value
+                    ),
+                    "give a name the server's certificate holds, e.g. staging.example.com",
+                ),
+            }
+        }
+        plan
+    }
+
+    /// The client certificate and its key, read and checked to belong together.
+    fn client_identity(
+        &mut self,
+        cert: Option<&TlsFile>,
+        key: Option<&TlsFile>,
+    ) -> Option<ClientIdentity> {
+        match (cert, key) {
             (Some((cert_path, cert_shown, cert_loc)), Some((key_path, key_shown, key_loc))) => {
                 let chain = self.pem(
                     cert_path,
@@ -200,12 +226,12 @@ impl Compiler<'_> {
                 if let (Some(Pem::Certs(chain)), Some(Pem::Key(key))) = (chain, key) {
                     match tls::check_identity(&chain, &key) {
                         Ok(()) => {
-                            plan.client = Some(ClientIdentity {
+                            return Some(ClientIdentity {
                                 cert_file: cert_shown.clone(),
                                 key_file: key_shown.clone(),
                                 chain,
                                 key: std::sync::Arc::new(key),
-                            })
+                            });
                         }
                         Err(why) => self.error_help(
                             key_loc.unwrap_or(Loc { line: 1, column: 1 }),
@@ -227,20 +253,7 @@ impl Compiler<'_> {
             ),
             (None, None) => {}
         }
-        if let Some(name) = &t.server_name {
-            match rustls::pki_types::ServerName::try_from(name.value.as_str()) {
-                Ok(_) => plan.server_name = Some(name.value.clone()),
-                Err(_) => self.error_help(
-                    name.loc,
-                    format!(
-                        "tls.server_name \"{}\" is not a DNS name or an IP address",
-                        name.value
-                    ),
-                    "give a name the server's certificate holds, e.g. staging.example.com",
-                ),
-            }
-        }
-        plan
+        None
     }
 
     /// One PEM file, its problem reported at `loc` (or against the flag).
