@@ -282,6 +282,35 @@ impl Second {
             late: 0,
         }
     }
+
+    /// The server-header figures of one sample of `endpoint`: their sums and
+    /// counts, and their values per request name.
+    fn add_headers(&mut self, endpoint: u32, headers: &[HeaderValue]) {
+        for h in headers {
+            // Clone the key (a Server-Timing name allocates) only the first time in a second.
+            match self.headers.get_mut(&h.metric) {
+                Some((sum, count)) => {
+                    *sum += h.value;
+                    *count += 1;
+                }
+                None => {
+                    self.headers.insert(h.metric.clone(), (h.value, 1));
+                }
+            }
+            let values = self.header_values.entry(endpoint).or_default();
+            let raw = stats::header_raw(h.value);
+            match values.get_mut(&h.metric) {
+                Some(hist) => {
+                    let _ = hist.record(raw);
+                }
+                None => {
+                    let mut hist = new_histogram();
+                    let _ = hist.record(raw);
+                    values.insert(h.metric.clone(), hist);
+                }
+            }
+        }
+    }
 }
 
 struct Aggregator {
@@ -562,7 +591,8 @@ impl Aggregator {
         }
     }
 
-    // Long on purpose: the per-sample path in one place, so what a sample counts toward reads top to bottom.
+    /// One sample: what it counts toward in its second, its request name's
+    /// and its scenario's figures.
     fn add(&mut self, mut s: Sample) {
         let endpoint = s.endpoint as usize;
         if endpoint >= self.accs.len() {
@@ -619,30 +649,7 @@ impl Aggregator {
                 us,
             );
         }
-        for h in &s.headers {
-            // Clone the key (a Server-Timing name allocates) only the first time in a second.
-            match slot.headers.get_mut(&h.metric) {
-                Some((sum, count)) => {
-                    *sum += h.value;
-                    *count += 1;
-                }
-                None => {
-                    slot.headers.insert(h.metric.clone(), (h.value, 1));
-                }
-            }
-            let values = slot.header_values.entry(s.endpoint).or_default();
-            let raw = stats::header_raw(h.value);
-            match values.get_mut(&h.metric) {
-                Some(hist) => {
-                    let _ = hist.record(raw);
-                }
-                None => {
-                    let mut hist = new_histogram();
-                    let _ = hist.record(raw);
-                    values.insert(h.metric.clone(), hist);
-                }
-            }
-        }
+        slot.add_headers(s.endpoint, &s.headers);
         if is_error {
             *slot.errors_by_endpoint.entry(s.endpoint).or_default() += 1;
             slot.errors += 1;
