@@ -96,9 +96,38 @@ pub struct Histogram {
     pub counts: Vec<u64>,
 }
 
-// Long on purpose: one short block per chart of the page, each read from the saved run.
+/// What the page's charts draw, read from the saved run.
 pub fn build(result: &RunResult) -> ChartData {
     let ts = &result.timeseries;
+    ChartData {
+        end_s: result.phases.total.end_s,
+        windows: shades(result),
+        t: ts.iter().map(|p| p.t as f64 + 0.5).collect(),
+        p50: ts.iter().map(|p| p.p50_ms).collect(),
+        p95: ts.iter().map(|p| p.p95_ms).collect(),
+        p99: ts.iter().map(|p| p.p99_ms).collect(),
+        max: ts.iter().map(|p| p.max_ms).collect(),
+        requests: ts.iter().map(|p| p.requests).collect(),
+        errors: ts.iter().map(|p| p.errors).collect(),
+        users: ts.iter().map(|p| p.users).collect(),
+        planned: ts.iter().map(|p| p.target).collect(),
+        iterations: result
+            .load
+            .open
+            .is_some()
+            .then(|| ts.iter().map(|p| p.iterations.unwrap_or(0)).collect()),
+        late: ts.iter().map(|p| p.late).collect(),
+        held_back: result.load.open.is_none() && ts.iter().any(|p| p.late > 0),
+        headers: header_groups(result),
+        cpu: sampled(result, CPU),
+        memory: sampled(result, RSS),
+        histogram: histogram(result),
+        by_name: Vec::new(),
+    }
+}
+
+/// The shaded spans: the load's phases and the profile's window.
+fn shades(result: &RunResult) -> Vec<Shade> {
     let mut windows = Vec::new();
     let phases = &result.phases;
     for (label, window, kind) in [
@@ -123,6 +152,12 @@ pub fn build(result: &RunResult) -> ChartData {
             kind: "profile",
         });
     }
+    windows
+}
+
+/// The server headers' per-second lines, grouped by unit.
+fn header_groups(result: &RunResult) -> Vec<LineGroup> {
+    let ts = &result.timeseries;
     let header_unit = |name: &str| {
         result
             .totals
@@ -132,66 +167,42 @@ pub fn build(result: &RunResult) -> ChartData {
             .map(|h| h.unit.clone())
             .unwrap_or_default()
     };
-    let sampled = |series_name: &str| -> Vec<Sampled> {
-        result
-            .resources
-            .sources
-            .iter()
-            .flat_map(|source| {
-                source
-                    .series
-                    .iter()
-                    .filter(|s| s.name == series_name && !s.points.is_empty())
-                    .map(move |s| Sampled {
-                        label: source.label(),
-                        t: s.points.iter().map(|p| p[0]).collect(),
-                        v: s.points.iter().map(|p| p[1]).collect(),
-                    })
-            })
-            .collect()
-    };
-    ChartData {
-        end_s: phases.total.end_s,
-        windows,
-        t: ts.iter().map(|p| p.t as f64 + 0.5).collect(),
-        p50: ts.iter().map(|p| p.p50_ms).collect(),
-        p95: ts.iter().map(|p| p.p95_ms).collect(),
-        p99: ts.iter().map(|p| p.p99_ms).collect(),
-        max: ts.iter().map(|p| p.max_ms).collect(),
-        requests: ts.iter().map(|p| p.requests).collect(),
-        errors: ts.iter().map(|p| p.errors).collect(),
-        users: ts.iter().map(|p| p.users).collect(),
-        planned: ts.iter().map(|p| p.target).collect(),
-        iterations: result
-            .load
-            .open
-            .is_some()
-            .then(|| ts.iter().map(|p| p.iterations.unwrap_or(0)).collect()),
-        late: ts.iter().map(|p| p.late).collect(),
-        held_back: result.load.open.is_none() && ts.iter().any(|p| p.late > 0),
-        headers: {
-            let mut groups: Vec<LineGroup> = Vec::new();
-            for name in result.timeseries_headers() {
-                let unit = header_unit(name);
-                let line = Line {
-                    label: name.clone(),
-                    values: ts.iter().map(|p| p.headers.get(name).copied()).collect(),
-                };
-                match groups.iter_mut().find(|g| g.unit == unit) {
-                    Some(g) => g.lines.push(line),
-                    None => groups.push(LineGroup {
-                        unit,
-                        lines: vec![line],
-                    }),
-                }
-            }
-            groups
-        },
-        cpu: sampled(CPU),
-        memory: sampled(RSS),
-        histogram: histogram(result),
-        by_name: Vec::new(),
+    let mut groups: Vec<LineGroup> = Vec::new();
+    for name in result.timeseries_headers() {
+        let unit = header_unit(name);
+        let line = Line {
+            label: name.clone(),
+            values: ts.iter().map(|p| p.headers.get(name).copied()).collect(),
+        };
+        match groups.iter_mut().find(|g| g.unit == unit) {
+            Some(g) => g.lines.push(line),
+            None => groups.push(LineGroup {
+                unit,
+                lines: vec![line],
+            }),
+        }
     }
+    groups
+}
+
+/// Each resource source's series called `series_name`, as drawn.
+fn sampled(result: &RunResult, series_name: &str) -> Vec<Sampled> {
+    result
+        .resources
+        .sources
+        .iter()
+        .flat_map(|source| {
+            source
+                .series
+                .iter()
+                .filter(|s| s.name == series_name && !s.points.is_empty())
+                .map(move |s| Sampled {
+                    label: source.label(),
+                    t: s.points.iter().map(|p| p[0]).collect(),
+                    v: s.points.iter().map(|p| p[1]).collect(),
+                })
+        })
+        .collect()
 }
 
 /// The judged phase's distribution, when it has latencies.
