@@ -198,7 +198,8 @@ impl Compiler<'_> {
         }
     }
 
-    // Long on purpose: every key a WebSocket message may hold, checked in turn, each with its own located message.
+    /// One message of a WebSocket step: what it sends, what it waits for,
+    /// what it captures.
     fn ws_message(
         &mut self,
         m: &Sp<model::WsMessage>,
@@ -208,38 +209,7 @@ impl Compiler<'_> {
         visible: &[String],
         later: &[String],
     ) -> WsMessagePlan {
-        let mut problems = Vec::new();
-        if m.send.is_some() && m.json.is_some() {
-            problems.push(Diagnostic::new(
-                m.loc,
-                "a message is text (send:) or JSON (json:), not both",
-            ));
-        }
-        if m.send.is_none() && m.json.is_none() && m.expect.is_none() {
-            problems.push(
-                Diagnostic::new(m.loc, "a message needs send:, json: or expect:")
-                    .with_help("send: TEXT or json: {...} sends a message; expect: waits for one"),
-            );
-        }
-        if !m.capture.is_empty() && m.expect.is_none() {
-            problems.push(
-                Diagnostic::new(m.loc, "capture needs expect: the message to capture from")
-                    .with_help("add expect: (with within:, and what the message holds)"),
-            );
-        }
-        for (name, c) in &m.capture {
-            if matches!(c.value, Capture::Header(_) | Capture::Cookie(_)) {
-                problems.push(
-                    Diagnostic::new(
-                        c.loc,
-                        format!(
-                            "capture \"{name}\": a WebSocket message has no headers or cookies"
-                        ),
-                    )
-                    .with_help("capture from the message with json: /pointer or regex:"),
-                );
-            }
-        }
+        let mut problems = shape_problems(m);
         let send = {
             let templates = StepTemplates {
                 scope: StepScope {
@@ -295,4 +265,40 @@ impl Compiler<'_> {
             captures,
         }
     }
+}
+
+/// What is wrong with a message's keys taken together (both send: and json:,
+/// none of send:, json: and expect:, a capture with nothing to capture from).
+fn shape_problems(m: &Sp<model::WsMessage>) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    if m.send.is_some() && m.json.is_some() {
+        problems.push(Diagnostic::new(
+            m.loc,
+            "a message is text (send:) or JSON (json:), not both",
+        ));
+    }
+    if m.send.is_none() && m.json.is_none() && m.expect.is_none() {
+        problems.push(
+            Diagnostic::new(m.loc, "a message needs send:, json: or expect:")
+                .with_help("send: TEXT or json: {...} sends a message; expect: waits for one"),
+        );
+    }
+    if !m.capture.is_empty() && m.expect.is_none() {
+        problems.push(
+            Diagnostic::new(m.loc, "capture needs expect: the message to capture from")
+                .with_help("add expect: (with within:, and what the message holds)"),
+        );
+    }
+    for (name, c) in &m.capture {
+        if matches!(c.value, Capture::Header(_) | Capture::Cookie(_)) {
+            problems.push(
+                Diagnostic::new(
+                    c.loc,
+                    format!("capture \"{name}\": a WebSocket message has no headers or cookies"),
+                )
+                .with_help("capture from the message with json: /pointer or regex:"),
+            );
+        }
+    }
+    problems
 }
