@@ -71,11 +71,32 @@ pub fn urls_in(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(sep) = rest.find("://") {
+        // The scheme starts after the last character that cannot be in one
+        // (which may be several bytes long: "詳細はhttps://…").
         let start = rest[..sep]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let len = rest[sep..]
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .find(|c: char| {
+                c.is_whitespace()
+                    || matches!(
+                        c,
+                        '"' | '\''
+                            | '<'
+                            | '>'
+                            | '`'
+                            | '“'
+                            | '”'
+                            | '‘'
+                            | '’'
+                            | '«'
+                            | '»'
+                            | '「'
+                            | '」'
+                    )
+            })
             .map_or(rest.len() - sep, |n| n);
         // Punctuation that ends a sentence or a parenthesis is not the URL's.
         let span = rest[start..sep + len].trim_end_matches([')', '.', ',', ';', ':', ']']);
@@ -292,6 +313,13 @@ mod tests {
             "\"ws://h/s?t=***\" and http://h/?a=***."
         );
         assert_eq!(urls_in("no urls here"), "no urls here");
+        // A multi-byte character just before the scheme (a Japanese error
+        // page, curly quotes) ends the text before the URL.
+        assert_eq!(
+            urls_in("詳細はhttps://h/x?token=SECRET を参照"),
+            "詳細はhttps://h/x?token=*** を参照"
+        );
+        assert_eq!(urls_in("“http://h/?k=SECRET”"), "“http://h/?k=***”");
         assert_eq!(urls_in("odd :// alone"), "odd :// alone");
     }
 

@@ -48,7 +48,10 @@ pub fn merge_runs(args: &MergeRequest) -> anyhow::Result<Exit> {
         interval_log,
         header_log,
     } = merge::merge(segments, run_id)?;
-    result.provenance.command_line = std::env::args().collect();
+    // args_os: an argument that is not UTF-8 (a Latin-1 path) must not panic.
+    result.provenance.command_line = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     result.provenance.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string());

@@ -1,6 +1,7 @@
 //! Which segment runs make one run: one version, one file, one plan, one
 //! common start, and each of the N segments exactly once.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -86,34 +87,38 @@ pub fn one_run(segments: &[SegmentRun]) -> Result<(), MergeError> {
         alone(s)?;
     }
     let count = segment_count(&first.result);
-    let mut by_index: Vec<Option<&Path>> = vec![None; count];
+    // A map, not a Vec of `count`: the count is read from run.json.
+    let mut by_index: BTreeMap<usize, &Path> = BTreeMap::new();
     for s in segments {
         same_run(first, s)?;
         let index = s.result.provenance.segment.as_ref().map_or(0, |p| p.index);
-        match by_index[index] {
-            Some(earlier) => {
-                return Err(MergeError::Overlap {
-                    index,
-                    first: earlier.to_path_buf(),
-                    second: s.dir.clone(),
-                });
-            }
-            None => by_index[index] = Some(&s.dir),
+        if let Some(earlier) = by_index.insert(index, &s.dir) {
+            return Err(MergeError::Overlap {
+                index,
+                first: earlier.to_path_buf(),
+                second: s.dir.clone(),
+            });
         }
     }
-    let missing: Vec<String> = (0..count)
-        .filter(|i| by_index[*i].is_none())
+    let mut missing: Vec<String> = (0..count)
+        .filter(|i| !by_index.contains_key(i))
+        .take(MISSING_SHOWN + 1)
         .map(|i| i.to_string())
         .collect();
     if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(MergeError::Missing {
-            missing: missing.join(", "),
-            count,
-        })
+        return Ok(());
     }
+    if missing.len() > MISSING_SHOWN {
+        missing[MISSING_SHOWN] = "…".into();
+    }
+    Err(MergeError::Missing {
+        missing: missing.join(", "),
+        count,
+    })
 }
+
+/// Missing segments named in the error; more are shown as "…".
+const MISSING_SHOWN: usize = 20;
 
 fn segment_count(r: &RunResult) -> usize {
     r.provenance.segment.as_ref().map_or(1, |s| s.count)
@@ -230,9 +235,11 @@ pub fn axis_start(segments: &[SegmentRun]) -> SystemTime {
         .map(|t| SystemTime::from(t.with_timezone(&chrono::Utc)))
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let offset = Duration::from_secs(start.axis_from_s.unsigned_abs());
+    // A hand-edited offset beyond the clock's range leaves the start as written.
     if start.axis_from_s < 0 {
-        at - offset
+        at.checked_sub(offset)
     } else {
-        at + offset
+        at.checked_add(offset)
     }
+    .unwrap_or(at)
 }

@@ -116,7 +116,8 @@ impl HeaderAcc {
         // The lowest value of each bucket, kept within the exact extremes.
         let q = |q: f64| {
             let raw = self.hist.lowest_equivalent(self.hist.value_at_quantile(q));
-            (raw as f64 / HEADER_SCALE).clamp(self.min, self.max)
+            // max/min, not clamp: a merged run.json may hold min > max.
+            (raw as f64 / HEADER_SCALE).max(self.min).min(self.max)
         };
         let count = self.hist.len();
         HeaderSummary {

@@ -382,6 +382,15 @@ fn broken_files() -> Vec<(&'static str, String)> {
             ) + "server_headers: [\"Server-Timing db\"]\n",
         ),
         (
+            // A header name whose 14th byte falls inside a character: it
+            // used to panic on slicing where Server-Timing is listed.
+            "wide_header_name_with_server_timing",
+            replace(
+                "throughput: 30/s }",
+                "throughput: 30/s, server: { サーバー処理時間: { p95: 50ms } } }",
+            ) + "server_headers: [Server-Timing]\n",
+        ),
+        (
             "per_user_value_in_an_expectation",
             replace(
                 "expect: { status: 200 }",

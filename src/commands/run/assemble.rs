@@ -84,7 +84,9 @@ fn provenance(plan: &RunPlan, executed: &runner::Executed, meta: &RunMeta) -> Pr
         gander_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: executed.started_at.to_rfc3339(),
         finished_at: executed.finished_at.to_rfc3339(),
-        command_line: std::env::args().map(|a| plan.secrets.message(&a)).collect(),
+        command_line: std::env::args_os()
+            .map(|a| plan.secrets.message(&a.to_string_lossy()))
+            .collect(),
         scenario_file: plan.source.display().to_string(),
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()

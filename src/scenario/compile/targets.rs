@@ -449,7 +449,9 @@ impl TargetCompiler<'_, '_> {
             h.eq_ignore_ascii_case(header)
                 || (h.eq_ignore_ascii_case("server-timing")
                     && header.len() > h.len()
-                    && header[..h.len()].eq_ignore_ascii_case(h)
+                    && header
+                        .get(..h.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(h))
                     && header.as_bytes()[h.len()] == b' ')
         });
         if !listed {
