@@ -45,7 +45,9 @@ impl Folded {
 
     pub fn add(&mut self, stack: &str, count: u64) {
         if count > 0 {
-            *self.stacks.entry(stack.to_string()).or_default() += count;
+            // Saturating: a profiler's counts are the SUT's, and may be absurd.
+            let n = self.stacks.entry(stack.to_string()).or_default();
+            *n = n.saturating_add(count);
         }
     }
 
@@ -62,7 +64,7 @@ impl Folded {
     }
 
     pub fn total(&self) -> u64 {
-        self.stacks.values().sum()
+        self.stacks.values().fold(0u64, |a, &n| a.saturating_add(n))
     }
 
     /// Sorted lines, as inferno and `flamegraph.pl` read them.

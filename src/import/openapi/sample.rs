@@ -115,9 +115,18 @@ pub fn value_for(schema: Node<'_>) -> (Value, Source) {
             None => (v, Source::Example),
         }
     } else {
+        // One comment line in the scenario: the first notes, then how many more.
+        let more = notes.len().saturating_sub(MAX_NOTES);
+        notes.truncate(MAX_NOTES);
+        if more > 0 {
+            notes.push(format!("and {more} more"));
+        }
         (v, Source::Generated(notes.join("; ")))
     }
 }
+
+/// Notes on one generated value shown at most.
+const MAX_NOTES: usize = 12;
 
 fn documented_schema(schema: Node<'_>) -> Option<(Value, Source)> {
     let schema = first_alternative(schema);
@@ -190,7 +199,16 @@ fn by_type(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {
             match schema.get("items") {
                 Some(items) if min > 0 => {
                     let item = generate(items, depth + 1, notes);
-                    Value::Array(vec![item; min.min(16) as usize])
+                    // Nested minItems multiply: keep the whole under the budget.
+                    let fit = (MAX_GENERATED_VALUES / values_in(&item)).max(1) as u64;
+                    let copies = min.min(16).min(fit);
+                    if copies < min {
+                        notes.push(format!(
+                            "{copies} of the {min} items minItems asks for (a sample is kept \
+                             under {MAX_GENERATED_VALUES} values)"
+                        ));
+                    }
+                    Value::Array(vec![item; copies as usize])
                 }
                 _ => {
                     notes.push("an empty list".into());
@@ -257,17 +275,43 @@ fn object(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {
     if required.is_empty() {
         notes.push("no required properties: an empty object".into());
     }
+    let mut values = 1;
     for (name, prop) in schema.entries("properties") {
         if required.contains(&name) && !prop.bool("readOnly") {
+            // Required properties that $ref each other multiply like nested
+            // arrays: stop at the budget and say so.
+            if values > MAX_GENERATED_VALUES {
+                notes.push(format!(
+                    "{name} and the required properties after it left out (a sample is kept \
+                     under {MAX_GENERATED_VALUES} values)"
+                ));
+                break;
+            }
             let mut inner = Vec::new();
             let v = generate(prop, depth + 1, &mut inner);
             for n in inner {
                 notes.push(format!("{name}: {n}"));
             }
+            values += values_in(&v);
             out.insert(name.to_string(), v);
         }
     }
     Value::Object(out)
+}
+
+/// Values a generated sample holds at most (each object, list and scalar
+/// counts one): a small document whose schemas nest lists with minItems, or
+/// objects whose required properties refer to each other, would otherwise
+/// ask for billions.
+pub const MAX_GENERATED_VALUES: usize = 1_000;
+
+/// Values in `v`, itself included.
+fn values_in(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(a) => a.iter().map(values_in).sum(),
+        Value::Object(o) => o.values().map(values_in).sum(),
+        _ => 0,
+    }
 }
 
 /// The documented bounds of a number: the smallest allowed value that is at

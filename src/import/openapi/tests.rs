@@ -476,3 +476,44 @@ fn code(yaml: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Schemas that nest lists with minItems 16 eight deep, and objects whose
+/// required properties refer to each other, ask for billions of values: the
+/// body is kept under the budget, the import ends, and the notes say so.
+#[test]
+fn a_body_whose_schemas_multiply_is_kept_small() {
+    let nested = (0..8).fold(
+        json!({ "type": "integer" }),
+        |inner, _| json!({ "type": "array", "minItems": 16, "items": inner }),
+    );
+    let mut fan = json!({ "type": "object", "required": [], "properties": {} });
+    for i in 0..10 {
+        let name = format!("p{i}");
+        fan["required"].as_array_mut().unwrap().push(json!(name));
+        fan["properties"][&name] = json!({ "$ref": "#/components/schemas/Fan" });
+    }
+    let doc = json!({
+        "openapi": "3.1.0",
+        "info": { "title": "t", "version": "1" },
+        "paths": {
+            "/lists": { "post": { "operationId": "lists",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": nested } } },
+                "responses": { "200": { "description": "ok" } } } },
+            "/fans": { "post": { "operationId": "fans",
+                "requestBody": { "required": true, "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/Fan" } } } },
+                "responses": { "200": { "description": "ok" } } } }
+        },
+        "components": { "schemas": { "Fan": fan } }
+    });
+    let g = generate(doc, true);
+    // Two bodies, each under the budget (a value takes a line of indented YAML),
+    // and one comment line each.
+    assert!(
+        g.yaml.len() < 2 * 40 * sample::MAX_GENERATED_VALUES,
+        "{} bytes",
+        g.yaml.len()
+    );
+    assert!(g.yaml.lines().all(|l| l.len() < 4096), "a long line");
+    assert!(g.yaml.contains("minItems asks for"), "{}", g.yaml);
+}
