@@ -79,27 +79,13 @@ pub fn urls_in(text: &str) -> Cow<'_, str> {
             .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
             .map_or(0, |(i, c)| i + c.len_utf8());
         let len = rest[sep..]
-            .find(|c: char| {
-                c.is_whitespace()
-                    || matches!(
-                        c,
-                        '"' | '\''
-                            | '<'
-                            | '>'
-                            | '`'
-                            | '“'
-                            | '”'
-                            | '‘'
-                            | '’'
-                            | '«'
-                            | '»'
-                            | '「'
-                            | '」'
-                    )
-            })
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
             .map_or(rest.len() - sep, |n| n);
-        // Punctuation that ends a sentence or a parenthesis is not the URL's.
-        let span = rest[start..sep + len].trim_end_matches([')', '.', ',', ';', ':', ']']);
+        // Punctuation that ends a sentence, a parenthesis or a quotation is
+        // not the URL's (trimmed from its end only: a URL cut short inside
+        // would leave the rest of it, and its secrets, unmasked).
+        let span = rest[start..sep + len]
+            .trim_end_matches([')', '.', ',', ';', ':', ']', '”', '’', '»', '」']);
         out.push_str(&rest[..start]);
         if start == sep {
             // "://" with no scheme before it: not a URL.

@@ -218,7 +218,7 @@ pub fn shifts(segments: &[SegmentRun]) -> Vec<u64> {
     let earliest = segments.iter().map(from).min().unwrap_or(0);
     segments
         .iter()
-        .map(|s| (from(s) - earliest).unsigned_abs())
+        .map(|s| from(s).abs_diff(earliest))
         .collect()
 }
 

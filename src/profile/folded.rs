@@ -93,12 +93,14 @@ impl Folded {
         for (stack, &count) in &self.stacks {
             let frames: Vec<&str> = stack.split(';').collect();
             if let Some(leaf) = frames.last() {
-                *own.entry(leaf).or_default() += count;
+                let n = own.entry(leaf).or_default();
+                *n = n.saturating_add(count);
             }
             // A recursive function counts once per stack.
             let distinct: HashSet<&str> = frames.into_iter().collect();
             for frame in distinct {
-                *total.entry(frame).or_default() += count;
+                let n = total.entry(frame).or_default();
+                *n = n.saturating_add(count);
             }
         }
         (own, total)
@@ -273,7 +275,7 @@ pub struct Differential {
 /// values: 1 for sample counts; for a unit of time (perf's nanoseconds) the
 /// smallest value of a stack, one sample's period.
 fn sample_weight(folded: &Folded, counts: bool) -> (u64, f64) {
-    let total: u64 = folded.stacks.values().sum();
+    let total = folded.total();
     let weight = if counts {
         1.0
     } else {

@@ -48,12 +48,12 @@ mod tests {
     }
 
     #[test]
-    fn this_machines_tick_is_one_of_the_kernels_choices() {
-        // Linux offers 100, 250, 300 and 1000 Hz; where the config is
-        // readable, the tick is one of them.
+    fn this_machines_tick_is_read_where_the_config_is_there() {
+        // x86 offers 100, 250, 300 and 1000 Hz, other architectures a few
+        // more: a tick between 0.5 ms and 50 ms.
         if std::path::Path::new("/proc/config.gz").exists() {
             let ms = kernel_tick_ms().expect("CONFIG_HZ in /proc/config.gz");
-            assert!([10.0, 4.0, 1000.0 / 300.0, 1.0].contains(&ms), "{ms}");
+            assert!((0.5..=50.0).contains(&ms), "{ms}");
         }
     }
 }

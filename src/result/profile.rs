@@ -35,9 +35,10 @@ pub struct ProfileReport {
     /// `baggage` header), per request name: how many, and their flame graph.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub by_request: Vec<RequestProfile>,
-    /// pprof: the kernel's timer tick in ms (from its `CONFIG_HZ`). Linux
-    /// takes SIGPROF-based samples only at ticks, so a request name whose
-    /// CPU per request is shorter than a tick reads low by labels.
+    /// pprof from a SUT on this machine: the kernel's timer tick in ms (from
+    /// its `CONFIG_HZ`). Linux takes SIGPROF-based samples only at ticks, so
+    /// a request name whose CPU per request is shorter than a tick reads low
+    /// by labels.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tick_ms: Option<f64>,
 }

@@ -245,16 +245,30 @@ pub fn labels_tick_note(result: &RunResult) -> Option<String> {
         return None;
     }
     let tick_source = match profile.tick_ms {
-        Some(_) => format!("{tick:.0} ms on this kernel"),
-        None => format!("{tick:.0} ms assumed: the kernel's CONFIG_HZ could not be read"),
+        Some(_) => format!("{tick:.1} ms on this kernel"),
+        None => format!(
+            "{tick:.0} ms assumed, as on Debian's and Ubuntu's kernels: gander reads the tick \
+             only of a SUT on this machine"
+        ),
     };
     Some(format!(
         "cost by labels may read low for {}: each uses less CPU per request than one kernel \
          tick ({tick_source}), and a SIGPROF profiler such as Go's takes samples only at \
          ticks, so work shorter than a tick loses samples to the work that follows it on \
          the same thread. For exact figures, measure each name alone: cost: {{ each: 5s }}",
-        short.join(", ")
+        listed(&short, NAMES_LISTED)
     ))
+}
+
+/// Request names a note lists before "and N more".
+const NAMES_LISTED: usize = 5;
+
+/// `names` joined, the first `shown` of them, then how many more.
+fn listed(names: &[&str], shown: usize) -> String {
+    match names.len().checked_sub(shown) {
+        Some(more) if more > 0 => format!("{} and {more} more", names[..shown].join(", ")),
+        _ => names.join(", "),
+    }
 }
 
 /// What the reader should know of how the run went: the closed model's
@@ -477,4 +491,17 @@ fn generator(result: &RunResult) -> Option<ValidityCheck> {
         ok,
         detail,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listed;
+
+    #[test]
+    fn a_long_list_of_names_ends_with_how_many_more() {
+        let names = ["a", "b", "c", "d", "e", "f", "g"];
+        assert_eq!(listed(&names[..2], 5), "a, b");
+        assert_eq!(listed(&names[..5], 5), "a, b, c, d, e");
+        assert_eq!(listed(&names, 5), "a, b, c, d, e and 2 more");
+    }
 }

@@ -170,6 +170,10 @@ fn labels_split_a_go_services_cpu_by_request_name_without_a_sweep() {
         (four - 4.0).abs() <= 0.8,
         "burn 4ms = {four:.3} ms (it burns 4 ms)"
     );
+    assert!(
+        (0.5..=1.2).contains(&one),
+        "burn 1ms = {one:.3} ms (it burns 1 ms)"
+    );
     // Go's profiler samples at the kernel's ticks: a name shorter than a tick
     // reads low (burn 1ms: 0.7 of its 1.07 ms measured alone), and the run says so.
     let tick = run["profile"]["tick_ms"].as_f64().unwrap_or(4.0);
@@ -327,8 +331,13 @@ fn a_sweep_against_a_baseline_draws_each_names_differential_alone() {
         "-o",
         out.to_str().unwrap(),
     ]));
+    // The same comparison: INVALID only for the same busy neighbour, if at all.
+    let neighbour = compared.code == 3
+        && compared
+            .stdout
+            .contains("INVALID comparison: busy neighbour");
     assert!(
-        compared.code <= 1,
+        compared.code <= 1 || neighbour,
         "{}\n{}",
         compared.stdout,
         compared.stderr

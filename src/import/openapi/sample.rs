@@ -80,16 +80,22 @@ pub fn documented(param: Node<'_>, schema: Option<Node<'_>>) -> Option<(Value, S
 
 /// The first non-null alternative of a `oneOf`/`anyOf` schema, else the schema.
 pub fn first_alternative(schema: Node<'_>) -> Node<'_> {
-    for key in ["oneOf", "anyOf"] {
-        if let Some(alt) = schema
-            .items(key)
-            .into_iter()
-            .find(|s| s.str("type") != Some("null"))
-        {
-            return first_alternative(alt);
+    let mut node = schema;
+    // A schema may name itself among its alternatives: follow at most 32.
+    'follow: for _ in 0..32 {
+        for key in ["oneOf", "anyOf"] {
+            if let Some(alt) = node
+                .items(key)
+                .into_iter()
+                .find(|s| s.str("type") != Some("null"))
+            {
+                node = alt;
+                continue 'follow;
+            }
         }
+        return node;
     }
-    schema
+    node
 }
 
 /// The schema's type, ignoring `null` in a 3.1 type list.
@@ -106,8 +112,9 @@ pub fn type_of(schema: Node<'_>) -> Option<&str> {
 
 /// A value for `schema`: documented if possible, else generated.
 pub fn value_for(schema: Node<'_>) -> (Value, Source) {
-    let mut notes = Vec::new();
-    let v = generate(schema, 0, &mut notes);
+    let mut made = Made::new();
+    let v = generate(schema, 0, &mut made);
+    let mut notes = made.notes;
     if notes.is_empty() {
         // Every part of it was documented.
         match documented_schema(schema) {
@@ -143,9 +150,60 @@ fn documented_schema(schema: Node<'_>) -> Option<(Value, Source)> {
         .map(|v| (v.clone(), Source::Enum))
 }
 
+/// What generating one value made up, and how many more schemas it may
+/// visit: allOf, oneOf and required properties may name the same schema many
+/// times over, so the visits are bounded, not only the depth.
+pub struct Made {
+    notes: Vec<String>,
+    visits_left: usize,
+    cut: bool,
+}
+
+/// Schemas one generated value may visit.
+const MAX_VISITS: usize = 10_000;
+
+impl Made {
+    fn new() -> Made {
+        Made {
+            notes: Vec::new(),
+            visits_left: MAX_VISITS,
+            cut: false,
+        }
+    }
+
+    fn push(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    /// The same budget, with notes of its own (to be prefixed by the caller).
+    fn part(&self) -> Made {
+        Made {
+            notes: Vec::new(),
+            visits_left: self.visits_left,
+            cut: self.cut,
+        }
+    }
+
+    /// Whether one more schema may be visited; says once when not.
+    fn visit(&mut self) -> bool {
+        if self.visits_left == 0 {
+            if !self.cut {
+                self.cut = true;
+                self.push(format!("cut short after {MAX_VISITS} schemas"));
+            }
+            return false;
+        }
+        self.visits_left -= 1;
+        true
+    }
+}
+
 /// A minimal valid instance of `schema`; `notes` says what was made up.
-pub fn generate(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {
+pub fn generate(schema: Node<'_>, depth: usize, notes: &mut Made) -> Value {
     let schema = schema.resolve();
+    if !notes.visit() {
+        return Value::Null;
+    }
     if depth > 8 {
         notes.push("nested too deep, cut short".into());
         return Value::Null;
@@ -189,7 +247,7 @@ pub fn generate(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Valu
 }
 
 /// A minimal value of the schema's type (no example, default or enum given).
-fn by_type(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {
+fn by_type(schema: Node<'_>, depth: usize, notes: &mut Made) -> Value {
     let has_properties = schema.raw("properties").is_some();
     match type_of(schema) {
         Some("object") => object(schema, depth, notes),
@@ -245,7 +303,7 @@ fn by_type(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {
 /// A value for a type OpenAPI does not have (`int`, `str`, `float`...), read
 /// as the type its name says; a name that says nothing gets a string. Never
 /// null: a path segment must not come out empty.
-fn unknown_type(name: &str, notes: &mut Vec<String>) -> Value {
+fn unknown_type(name: &str, notes: &mut Made) -> Value {
     let lower = name.to_ascii_lowercase();
     let (value, as_what) = if lower.starts_with("int") || lower == "long" || lower == "short" {
         (json!(1), "an integer (1)")
@@ -265,7 +323,7 @@ fn unknown_type(name: &str, notes: &mut Vec<String>) -> Value {
     value
 }
 
-fn object(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {
+fn object(schema: Node<'_>, depth: usize, notes: &mut Made) -> Value {
     let required: Vec<&str> = schema
         .raw("required")
         .and_then(Value::as_array)
@@ -287,9 +345,10 @@ fn object(schema: Node<'_>, depth: usize, notes: &mut Vec<String>) -> Value {
                 ));
                 break;
             }
-            let mut inner = Vec::new();
+            let mut inner = notes.part();
             let v = generate(prop, depth + 1, &mut inner);
-            for n in inner {
+            (notes.visits_left, notes.cut) = (inner.visits_left, inner.cut);
+            for n in inner.notes {
                 notes.push(format!("{name}: {n}"));
             }
             values += values_in(&v);

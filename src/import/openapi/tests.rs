@@ -477,9 +477,10 @@ fn code(yaml: &str) -> String {
         .join("\n")
 }
 
-/// Schemas that nest lists with minItems 16 eight deep, and objects whose
-/// required properties refer to each other, ask for billions of values: the
-/// body is kept under the budget, the import ends, and the notes say so.
+/// Schemas that nest lists with minItems 16 eight deep, objects whose
+/// required properties refer to each other, an allOf that names itself ten
+/// times and a oneOf that names only itself ask for billions of values or
+/// never end: the bodies are kept under the budget and the import ends.
 #[test]
 fn a_body_whose_schemas_multiply_is_kept_small() {
     let nested = (0..8).fold(
@@ -499,18 +500,37 @@ fn a_body_whose_schemas_multiply_is_kept_small() {
             "/lists": { "post": { "operationId": "lists",
                 "requestBody": { "required": true, "content": { "application/json": { "schema": nested } } },
                 "responses": { "200": { "description": "ok" } } } },
+            "/self": { "post": { "operationId": "self",
+                "requestBody": { "required": true, "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/Self" } } } },
+                "responses": { "200": { "description": "ok" } } } },
+            "/only": { "post": { "operationId": "only",
+                "requestBody": { "required": true, "content": { "application/json": {
+                    "schema": { "$ref": "#/components/schemas/Only" } } } },
+                "responses": { "200": { "description": "ok" } } } },
             "/fans": { "post": { "operationId": "fans",
                 "requestBody": { "required": true, "content": { "application/json": {
                     "schema": { "$ref": "#/components/schemas/Fan" } } } },
                 "responses": { "200": { "description": "ok" } } } }
         },
-        "components": { "schemas": { "Fan": fan } }
+        "components": { "schemas": {
+            "Fan": fan,
+            // allOf naming itself ten times; oneOf naming only itself.
+            "Self": { "allOf": [
+                { "$ref": "#/components/schemas/Self" }, { "$ref": "#/components/schemas/Self" },
+                { "$ref": "#/components/schemas/Self" }, { "$ref": "#/components/schemas/Self" },
+                { "$ref": "#/components/schemas/Self" }, { "$ref": "#/components/schemas/Self" },
+                { "$ref": "#/components/schemas/Self" }, { "$ref": "#/components/schemas/Self" },
+                { "$ref": "#/components/schemas/Self" }, { "$ref": "#/components/schemas/Self" }
+            ] },
+            "Only": { "oneOf": [{ "$ref": "#/components/schemas/Only" }] }
+        } }
     });
     let g = generate(doc, true);
-    // Two bodies, each under the budget (a value takes a line of indented YAML),
-    // and one comment line each.
+    // Four bodies, each under the budget (a value takes a line of indented
+    // YAML), and one comment line each.
     assert!(
-        g.yaml.len() < 2 * 40 * sample::MAX_GENERATED_VALUES,
+        g.yaml.len() < 4 * 40 * sample::MAX_GENERATED_VALUES,
         "{} bytes",
         g.yaml.len()
     );

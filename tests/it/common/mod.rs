@@ -471,7 +471,7 @@ impl RunOutput {
         let neighbour = |c: &&serde_json::Value| {
             c["detail"]
                 .as_str()
-                .is_some_and(|d| d.contains("busy neighbour"))
+                .is_some_and(|d| d.starts_with("busy neighbour"))
         };
         assert!(
             !failed.is_empty() && failed.iter().all(neighbour),
