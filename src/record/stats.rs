@@ -87,20 +87,21 @@ impl HeaderAcc {
     /// The accumulator a saved summary (with its histogram) stands for.
     pub fn from_summary(s: &HeaderSummary) -> HeaderAcc {
         let count = s.count as f64;
+        let hist = s
+            .histogram
+            .as_deref()
+            .and_then(crate::hist::decode_histogram)
+            .unwrap_or_else(new_histogram);
+        // Saved extremes stand when anything was saved: a count of 0 beside
+        // a non-empty histogram (a hand-edited file) must not leave ±inf,
+        // which JSON cannot hold.
+        let seen = s.count > 0 || !hist.is_empty();
         HeaderAcc {
-            hist: s
-                .histogram
-                .as_deref()
-                .and_then(crate::hist::decode_histogram)
-                .unwrap_or_else(new_histogram),
+            hist,
             sum: s.sum,
             sum_sq: count * (s.stdev * s.stdev + s.mean * s.mean),
-            min: if s.count > 0 { s.min } else { f64::INFINITY },
-            max: if s.count > 0 {
-                s.max
-            } else {
-                f64::NEG_INFINITY
-            },
+            min: if seen { s.min } else { f64::INFINITY },
+            max: if seen { s.max } else { f64::NEG_INFINITY },
             is_time: s.unit == "ms",
         }
     }
@@ -312,6 +313,23 @@ mod tests {
     use super::*;
     use crate::hist::decode_histogram;
     use std::time::{Duration, Instant};
+
+    /// A saved summary that says 0 values beside a histogram that holds
+    /// some (a hand-edited run.json): its merge has finite figures.
+    #[test]
+    fn a_summary_whose_count_disagrees_with_its_histogram_stays_finite() {
+        let mut acc = HeaderAcc::new(true);
+        for v in [2.0, 3.0, 5.0] {
+            acc.add(v);
+        }
+        let mut saved = acc.summary();
+        saved.count = 0;
+        let back = HeaderAcc::from_summary(&saved).summary();
+        for figure in [back.min, back.max, back.p50, back.p95, back.p99, back.mean] {
+            assert!(figure.is_finite(), "{back:?}");
+        }
+        assert_eq!(back.count, 3);
+    }
 
     fn sample(ms: u64, failed: bool) -> Sample {
         Sample {
