@@ -1,0 +1,3 @@
+module labelstick
+
+go 1.19
