@@ -6,8 +6,7 @@ use serde::de::value::StrDeserializer;
 
 use crate::compare::{self, RunData, newest_with_profile};
 use crate::profile::{self, folded::Folded};
-use crate::result::comparison::Change;
-use crate::result::targets::{Policy, RegressionPlan, TargetPolicy};
+use crate::result::targets::{RegressionPlan, TargetPolicy};
 use crate::scenario::units::Percent;
 use crate::{Exit, report, store};
 
@@ -155,14 +154,7 @@ fn verdict(comparison: &crate::result::comparison::Comparison, policy: TargetPol
         );
         return Exit::Invalid;
     }
-    let judged = comparison.rows.iter().filter(|r| r.limit.is_some());
-    let regressions = judged
-        .clone()
-        .filter(|r| r.change == Change::Regression)
-        .count();
-    let failing_inconclusive = judged
-        .filter(|r| r.change == Change::Inconclusive && policy.inconclusive == Policy::Fail)
-        .count();
+    let (regressions, failing_inconclusive) = comparison.failing(policy);
     let (code, word) = match (regressions, failing_inconclusive) {
         (0, 0) => (Exit::Pass, "PASS: no regression"),
         (0, _) => (

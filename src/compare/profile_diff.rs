@@ -197,7 +197,7 @@ fn draw_each<'a>(
     };
     let mut drawn = Vec::new();
     for (i, name) in names.enumerate() {
-        let (Some(b), Some(c)) = (
+        let (Some((b, b_req)), Some((c, c_req))) = (
             part.read(base_dir, base, name),
             part.read(current_dir, current, name),
         ) else {
@@ -208,7 +208,7 @@ fn draw_each<'a>(
             base.run_id, current.run_id
         );
         let stem = format!("flamegraph-diff-{kind}-{i}-{}", crate::store::slug(name));
-        let file = draw_per_request(out, &stem, &title, (&b.0, b.1), (&c.0, c.1), counts)?;
+        let file = draw_per_request(out, &stem, &title, (&b, b_req), (&c, c_req), counts)?;
         drawn.push((i, file));
     }
     Ok(drawn)

@@ -157,29 +157,24 @@ fn profile_length(plan: &ProfilePlan, planned: Option<Duration>) -> u64 {
 /// one window.
 fn take(plan: &ProfilePlan, target: Target, clock: &RunClock) -> Capture {
     let label = target_label(plan, &target);
-    // Wait for the steady state (or the end of a run that never got there).
+    // Wait for the steady state and `after` more (or the end of a run that
+    // never got there).
     let start = loop {
-        if let (Some(start), _) = clock.steady() {
+        let start = clock.steady().0.map(|steady| steady + plan.after);
+        let now = Instant::now();
+        if let Some(start) = start.filter(|&s| now >= s) {
             break start;
         }
         if clock.finished() {
-            return Capture::missing(plan, &label, "the run ended before the steady state began");
+            let why = match start {
+                None => "the run ended before the steady state began",
+                Some(_) => "the run ended before the profile was to start",
+            };
+            return Capture::missing(plan, &label, why);
         }
-        std::thread::sleep(Duration::from_millis(20));
+        let left = start.map_or(Duration::MAX, |s| s - now);
+        std::thread::sleep(Duration::from_millis(20).min(left));
     };
-    let start = start + plan.after;
-    while Instant::now() < start {
-        if clock.finished() {
-            return Capture::missing(
-                plan,
-                &label,
-                "the run ended before the profile was to start",
-            );
-        }
-        std::thread::sleep(
-            Duration::from_millis(20).min(start.saturating_duration_since(Instant::now())),
-        );
-    }
     let pids = match (&plan.source, &target.root) {
         (ProfileSource::Pprof { .. }, _) => Vec::new(),
         (_, Ok(root)) => match crate::sut::process::tree_pids(*root) {

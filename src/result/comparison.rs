@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::targets::{Policy, TargetPolicy};
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Comparison {
     /// The baseline runs' ids (several: a set of runs, pooled).
@@ -109,6 +111,20 @@ impl Change {
 }
 
 impl Comparison {
+    /// Among the rows with a limit: the regressions, and the inconclusive
+    /// ones when `policy` fails them. What the exit code is decided on.
+    pub fn failing(&self, policy: TargetPolicy) -> (usize, usize) {
+        let judged = self.rows.iter().filter(|r| r.limit.is_some());
+        let regressions = judged
+            .clone()
+            .filter(|r| r.change == Change::Regression)
+            .count();
+        let inconclusive = judged
+            .filter(|r| r.change == Change::Inconclusive && policy.inconclusive == Policy::Fail)
+            .count();
+        (regressions, inconclusive)
+    }
+
     /// How many rows came out each way, in words every report shares:
     /// `2 regressions, 1 inconclusive, 40 unchanged, 3 changed (not gated)`.
     pub fn tally(&self) -> String {

@@ -221,8 +221,8 @@ pub fn profile_note(result: &RunResult) -> Option<String> {
     ))
 }
 
-/// The tick assumed when the kernel's config could not be read: Debian's and
-/// Ubuntu's kernels use HZ=250.
+/// The tick assumed when the run did not record one (a SUT elsewhere, an
+/// unreadable kernel config): Debian's and Ubuntu's kernels use HZ=250.
 const ASSUMED_TICK_MS: f64 = 4.0;
 
 /// Request names costed by labels whose CPU per request is shorter than the

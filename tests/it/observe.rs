@@ -434,13 +434,9 @@ fn py_spy_differentials_match_processes_by_role_and_find_the_slower_function() {
         );
         // Other work on the machine can starve gander's load threads of CPU:
         // that voids the run's latencies (exit 3), not the SUT's profile.
-        let validity = out.json()["verdict"]["validity"].clone();
-        let failed: Vec<&serde_json::Value> = validity
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["ok"] == false)
-            .collect();
+        let run = out.json();
+        let validity = &run["verdict"]["validity"];
+        let failed = failed_checks(&run);
         assert!(
             out.code == 0
                 || (out.code == 3 && failed.iter().all(|c| c["check"] == "load generator CPU")),

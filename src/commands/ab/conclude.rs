@@ -10,9 +10,8 @@ use super::sides::Side;
 use super::{AbRequest, Measured};
 use crate::result::RunResult;
 use crate::result::ab::{AB_SCHEMA_VERSION, AbResult, AbSide, NamedCost, SIDE_NAMES};
-use crate::result::comparison::Change;
 use crate::result::cost::Cost;
-use crate::result::targets::{Policy, RegressionPlan};
+use crate::result::targets::RegressionPlan;
 use crate::scenario::RunPlan;
 use crate::{Exit, compare, record, report, runner, store, verdict};
 
@@ -88,7 +87,7 @@ pub fn conclude(
         &pairs,
         saved.generator,
     );
-    let (regressions, failing) = judged(&comparison, plan);
+    let (regressions, failing) = comparison.failing(plan.target_policy);
     let status = outcome::status(&validity, regressions, failing);
     let dropped = outcome::dropped(&blocks, &pairs, &tally);
     let mut result = AbResult {
@@ -130,22 +129,6 @@ fn limits(args: &AbRequest, plan: &RunPlan) -> RegressionPlan {
             .clone()
             .unwrap_or(RegressionPlan::uniform(0.20)),
     }
-}
-
-/// Among the rows with a limit: the regressions, and the inconclusive ones
-/// when the file's policy fails them.
-fn judged(comparison: &crate::result::comparison::Comparison, plan: &RunPlan) -> (usize, usize) {
-    let judged = comparison.rows.iter().filter(|r| r.limit.is_some());
-    let regressions = judged
-        .clone()
-        .filter(|r| r.change == Change::Regression)
-        .count();
-    let failing = judged
-        .filter(|r| {
-            r.change == Change::Inconclusive && plan.target_policy.inconclusive == Policy::Fail
-        })
-        .count();
-    (regressions, failing)
 }
 
 /// ab.json, ab.md and ab.html.

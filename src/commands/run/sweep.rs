@@ -42,12 +42,9 @@ const SKIP: Duration = Duration::from_secs(1);
 /// request under py-spy), which must not be counted as the request's.
 #[derive(Clone, Copy)]
 struct Windows {
-    /// How long the name is driven alone.
-    run: Duration,
     /// The CPU is read over `SKIP .. SKIP + measured`.
     measured: Duration,
-    /// The profile over `profile_after .. run`.
-    profile_after: Duration,
+    /// Then the profile, this long (zero without a profiler).
     profiled: Duration,
 }
 
@@ -63,11 +60,19 @@ impl Windows {
             Duration::ZERO
         };
         Windows {
-            run: SKIP + measured + profile,
             measured,
-            profile_after: SKIP + measured,
             profiled: profile,
         }
+    }
+
+    /// When the profile starts, counted from when the users started.
+    fn profile_after(self) -> Duration {
+        SKIP + self.measured
+    }
+
+    /// How long the name is driven alone.
+    fn run(self) -> Duration {
+        self.profile_after() + self.profiled
     }
 }
 
@@ -131,7 +136,7 @@ pub fn run(setup: &Setup) -> Swept {
         }
         let windows = Windows::of(setup.cost.each, setup.profile.is_some());
         let cost = CostPlan {
-            each: windows.run,
+            each: windows.run(),
             ..setup.cost
         };
         let Some(alone) = setup.plan.alone(index, cost) else {
@@ -141,7 +146,7 @@ pub fn run(setup: &Setup) -> Swept {
             eprintln!(
                 "gander: cost sweep: {} alone for {:.0} s",
                 endpoint.name,
-                windows.run.as_secs_f64()
+                windows.run().as_secs_f64()
             );
         }
         match one(setup, Arc::new(alone), index, pid, windows) {
@@ -190,7 +195,7 @@ fn one(
             .map_err(SweepError::Reader)?
     };
     let profiler = setup.profile.clone().map(|mut p| {
-        p.after = windows.profile_after;
+        p.after = windows.profile_after();
         p.seconds = Some(windows.profiled);
         profile::Profiler::start(
             p,

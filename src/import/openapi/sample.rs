@@ -156,6 +156,7 @@ fn documented_schema(schema: Node<'_>) -> Option<(Value, Source)> {
 pub struct Made {
     notes: Vec<String>,
     visits_left: usize,
+    /// Whether the budget ran out (said once in the notes).
     cut: bool,
 }
 
@@ -173,15 +174,6 @@ impl Made {
 
     fn push(&mut self, note: String) {
         self.notes.push(note);
-    }
-
-    /// The same budget, with notes of its own (to be prefixed by the caller).
-    fn part(&self) -> Made {
-        Made {
-            notes: Vec::new(),
-            visits_left: self.visits_left,
-            cut: self.cut,
-        }
     }
 
     /// Whether one more schema may be visited; says once when not.
@@ -345,11 +337,11 @@ fn object(schema: Node<'_>, depth: usize, notes: &mut Made) -> Value {
                 ));
                 break;
             }
-            let mut inner = notes.part();
-            let v = generate(prop, depth + 1, &mut inner);
-            (notes.visits_left, notes.cut) = (inner.visits_left, inner.cut);
-            for n in inner.notes {
-                notes.push(format!("{name}: {n}"));
+            // The property's own notes, named after it.
+            let from = notes.notes.len();
+            let v = generate(prop, depth + 1, notes);
+            for n in &mut notes.notes[from..] {
+                *n = format!("{name}: {n}");
             }
             values += values_in(&v);
             out.insert(name.to_string(), v);

@@ -462,12 +462,7 @@ impl RunOutput {
         }
         assert_eq!(self.code, 3, "{}\n{}", self.stdout, self.stderr);
         let run = self.json();
-        let failed: Vec<&serde_json::Value> = run["verdict"]["validity"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["ok"] == false)
-            .collect();
+        let failed = failed_checks(&run);
         let neighbour = |c: &&serde_json::Value| {
             c["detail"]
                 .as_str()
@@ -479,6 +474,16 @@ impl RunOutput {
             self.stdout
         );
     }
+}
+
+/// The validity checks of a run's verdict that failed.
+pub fn failed_checks(run: &serde_json::Value) -> Vec<&serde_json::Value> {
+    run["verdict"]["validity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect()
 }
 
 /// Busy loops pinned to CPU 0 (to starve a gander pinned there too), killed on drop.
