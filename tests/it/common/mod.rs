@@ -514,13 +514,27 @@ impl Drop for Hogs {
     }
 }
 
-/// A port nothing listens on: bound, then released.
+/// A port nothing listens on: bound, then released. Taken below Linux's
+/// ephemeral range (32768-60999), from which every outgoing connection of
+/// the tests running beside this one takes its source port: a port found
+/// free up there can be taken by one of them before the SUT binds it. Each
+/// test process walks the range from its own random place, so two calls in
+/// one test never return the same port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use rand::Rng;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let start = rand::rng().random_range(0..SPAN);
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN)
 }
 
 /// The fixture servers under tests/fixtures.
